@@ -1,0 +1,560 @@
+// Package pluginhost starts, watches and restarts causalrec's plugins.
+//
+// Every plugin, built-in or external, runs as its own process and is reached
+// over gRPC through hashicorp/go-plugin with automatic mutual TLS. A plugin
+// that crashes is restarted with exponential backoff; while it is down,
+// calls through its handle fail at once with an error that wraps
+// plugins.ErrUnavailable, and the rest of the host keeps serving.
+package pluginhost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sort"
+	"sync"
+	"time"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/causalrec/causalrec/plugins"
+)
+
+// Spec declares one plugin.
+type Spec struct {
+	// Name is how the host refers to the plugin; an external plugin
+	// replaces a built-in one of the same name.
+	Name string `json:"name"`
+	// Kind is plugins.KindTextScorer or plugins.KindEstimator.
+	Kind string `json:"kind"`
+	// Path is the plugin's executable.
+	Path string `json:"path"`
+	// SHA256 is the hex sha256 of the executable. It is required for
+	// external plugins and checked before the plugin starts.
+	SHA256 string `json:"sha256"`
+	// Args are passed to the executable.
+	Args []string `json:"args,omitempty"`
+	// Env holds extra KEY=VALUE environment entries.
+	Env []string `json:"env,omitempty"`
+
+	// Builtin marks plugins shipped inside the causalrec binary; they run
+	// the host's own executable and need no checksum.
+	Builtin bool `json:"-"`
+}
+
+// Validate checks the spec.
+func (s Spec) Validate() error {
+	switch {
+	case s.Name == "":
+		return errors.New("plugin without a name")
+	case s.Kind != plugins.KindTextScorer && s.Kind != plugins.KindEstimator:
+		return fmt.Errorf("plugin %q: unknown kind %q (want %q or %q)", s.Name, s.Kind, plugins.KindTextScorer, plugins.KindEstimator)
+	case s.Path == "":
+		return fmt.Errorf("plugin %q: no path", s.Name)
+	case !s.Builtin && s.SHA256 == "":
+		return fmt.Errorf("plugin %q: no sha256 (required for external plugins; compute it with sha256sum %s)", s.Name, s.Path)
+	}
+	if s.SHA256 != "" {
+		if b, err := hex.DecodeString(s.SHA256); err != nil || len(b) != sha256.Size {
+			return fmt.Errorf("plugin %q: sha256 %q is not 64 hex digits", s.Name, s.SHA256)
+		}
+	}
+	return nil
+}
+
+// Options tune a Manager. The zero value gives the defaults.
+type Options struct {
+	// Logger receives the host's plugin events and every line the plugins
+	// log. Nil discards.
+	Logger *slog.Logger
+	// StartTimeout bounds a plugin's start (default 15s).
+	StartTimeout time.Duration
+	// PingInterval is the health-check period (default 1s).
+	PingInterval time.Duration
+	// MinBackoff and MaxBackoff bound the restart delay (default 100ms and
+	// 30s); it doubles after each failed start.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 15 * time.Second
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = time.Second
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	return o
+}
+
+// Errors of the manager. Check with errors.Is.
+var (
+	// ErrUnknownPlugin: no plugin of that name and kind is configured.
+	ErrUnknownPlugin = errors.New("unknown plugin")
+)
+
+// DownError is returned by calls to a plugin that is not running. It
+// matches plugins.ErrUnavailable with errors.Is.
+type DownError struct {
+	Name  string
+	Cause error
+}
+
+func (e *DownError) Error() string {
+	if e.Cause == nil {
+		return fmt.Sprintf("plugin %q is down (restarting)", e.Name)
+	}
+	return fmt.Sprintf("plugin %q is down (restarting): %v", e.Name, e.Cause)
+}
+
+// Is reports whether target is plugins.ErrUnavailable.
+func (e *DownError) Is(target error) bool { return target == plugins.ErrUnavailable }
+
+func (e *DownError) Unwrap() error { return e.Cause }
+
+// Manager owns the plugin processes.
+type Manager struct {
+	opts    Options
+	plugins map[string]*managed
+}
+
+// New returns a Manager for specs. A later spec replaces an earlier one of
+// the same name, so built-ins go first and external plugins after them.
+// Nothing starts until Start.
+func New(specs []Spec, opts Options) (*Manager, error) {
+	m := &Manager{opts: opts.withDefaults(), plugins: make(map[string]*managed)}
+	for _, s := range specs {
+		if err := s.Validate(); err != nil {
+			return nil, err
+		}
+		if old, ok := m.plugins[s.Name]; ok && !s.Builtin {
+			m.opts.Logger.Info("external plugin replaces built-in", "plugin", s.Name, "path", s.Path, "replaced", old.spec.Path)
+		}
+		m.plugins[s.Name] = &managed{spec: s, opts: m.opts, wake: make(chan struct{}, 1)}
+	}
+	return m, nil
+}
+
+// Start starts every plugin and returns the errors of those that failed;
+// those are retried by Run.
+func (m *Manager) Start(ctx context.Context) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, p := range m.plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.start(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// StartOne starts only the named plugin, for commands that need just one.
+func (m *Manager) StartOne(ctx context.Context, name string) error {
+	p, ok := m.plugins[name]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownPlugin, name)
+	}
+	return p.start(ctx)
+}
+
+// Run watches the plugins until ctx is done: it pings each one every
+// PingInterval and restarts those that died, with backoff.
+func (m *Manager) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, p := range m.plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.watch(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Close kills every plugin process and waits for it to exit.
+func (m *Manager) Close() {
+	var wg sync.WaitGroup
+	for _, p := range m.plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.stop()
+		}()
+	}
+	wg.Wait()
+}
+
+// Names returns the configured plugin names of kind ("" for all), sorted.
+func (m *Manager) Names(kind string) []string {
+	var out []string
+	for n, p := range m.plugins {
+		if kind == "" || p.spec.Kind == kind {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Estimator returns a handle to the named estimator plugin. The handle
+// stays valid across restarts.
+func (m *Manager) Estimator(name string) (plugins.Estimator, error) {
+	p, err := m.lookup(name, plugins.KindEstimator)
+	if err != nil {
+		return nil, err
+	}
+	return estimatorHandle{p}, nil
+}
+
+// TextScorer returns a handle to the named text-scorer plugin.
+func (m *Manager) TextScorer(name string) (plugins.TextScorer, error) {
+	p, err := m.lookup(name, plugins.KindTextScorer)
+	if err != nil {
+		return nil, err
+	}
+	return textScorerHandle{p}, nil
+}
+
+func (m *Manager) lookup(name, kind string) (*managed, error) {
+	p, ok := m.plugins[name]
+	if !ok || p.spec.Kind != kind {
+		return nil, fmt.Errorf("%w %q of kind %s (configured: %v)", ErrUnknownPlugin, name, kind, m.Names(kind))
+	}
+	return p, nil
+}
+
+// Status describes one plugin.
+type Status struct {
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+	Version  string `json:"version"`
+	Protocol int    `json:"protocol"`
+	PID      int    `json:"pid"`
+	Healthy  bool   `json:"healthy"`
+	Builtin  bool   `json:"builtin"`
+	Path     string `json:"path"`
+	Restarts int    `json:"restarts"`
+	Error    string `json:"error,omitempty"`
+}
+
+// List returns the status of every plugin, sorted by name.
+func (m *Manager) List() []Status {
+	var out []Status
+	for _, n := range m.Names("") {
+		out = append(out, m.plugins[n].status())
+	}
+	return out
+}
+
+// managed is one plugin and its process.
+type managed struct {
+	spec Spec
+	opts Options
+	wake chan struct{}
+
+	mu       sync.Mutex
+	client   *goplugin.Client
+	rpc      goplugin.ClientProtocol
+	impl     any
+	version  string
+	lastErr  error
+	starts   int
+	backoff  time.Duration
+	nextTry  time.Time
+	starting bool
+}
+
+func (p *managed) logger() *slog.Logger {
+	return p.opts.Logger.With("plugin", p.spec.Name)
+}
+
+// start launches the process, unless it is already running.
+func (p *managed) start(ctx context.Context) error {
+	p.mu.Lock()
+	if p.impl != nil || p.starting {
+		p.mu.Unlock()
+		return nil
+	}
+	p.starting = true
+	p.mu.Unlock()
+
+	client, rpc, impl, version, err := p.launch(ctx)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting = false
+	if err != nil {
+		p.lastErr = err
+		if p.backoff == 0 {
+			p.backoff = p.opts.MinBackoff
+		} else {
+			p.backoff = min(2*p.backoff, p.opts.MaxBackoff)
+		}
+		p.nextTry = time.Now().Add(p.backoff)
+		p.logger().Error("plugin failed to start", "error", err, "retry_in", p.backoff)
+		return err
+	}
+	p.client, p.rpc, p.impl, p.version = client, rpc, impl, version
+	p.lastErr, p.backoff = nil, 0
+	p.starts++
+	p.logger().Info("plugin started", "kind", p.spec.Kind, "version", version, "pid", client.ReattachConfig().Pid, "protocol", client.NegotiatedVersion())
+	return nil
+}
+
+func (p *managed) launch(ctx context.Context) (*goplugin.Client, goplugin.ClientProtocol, any, string, error) {
+	s := p.spec
+	if _, err := os.Stat(s.Path); err != nil {
+		return nil, nil, nil, "", fmt.Errorf("plugin %q: executable %s: %w", s.Name, s.Path, err)
+	}
+	cmd := exec.Command(s.Path, s.Args...)
+	cmd.Env = append(os.Environ(), s.Env...)
+	cfg := &goplugin.ClientConfig{
+		HandshakeConfig:  plugins.Handshake,
+		VersionedPlugins: plugins.ClientPlugins(),
+		Cmd:              cmd,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     p.opts.StartTimeout,
+		Logger:           newSlogAdapter(p.opts.Logger, s.Name),
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(plugins.MaxMessageBytes), grpc.MaxCallSendMsgSize(plugins.MaxMessageBytes))},
+	}
+	if s.SHA256 != "" {
+		sum, _ := hex.DecodeString(s.SHA256)
+		cfg.SecureConfig = &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	client := goplugin.NewClient(cfg)
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
+			return nil, nil, nil, "", fmt.Errorf("plugin %q: executable %s does not match the configured sha256 %s", s.Name, s.Path, s.SHA256)
+		}
+		return nil, nil, nil, "", fmt.Errorf("plugin %q: start %s: %w", s.Name, s.Path, err)
+	}
+	raw, err := rpc.Dispense(s.Kind)
+	if err != nil {
+		client.Kill()
+		return nil, nil, nil, "", fmt.Errorf("plugin %q: it does not serve kind %s: %w", s.Name, s.Kind, err)
+	}
+	ictx, cancel := context.WithTimeout(ctx, p.opts.StartTimeout)
+	defer cancel()
+	var version string
+	switch impl := raw.(type) {
+	case plugins.Estimator:
+		info, ierr := impl.Info(ictx, plugins.InfoRequest{})
+		version, err = info.Version, ierr
+	case plugins.TextScorer:
+		info, ierr := impl.Info(ictx, plugins.InfoRequest{})
+		version, err = info.Version, ierr
+	default:
+		err = fmt.Errorf("unexpected client type %T", raw)
+	}
+	if err != nil {
+		client.Kill()
+		return nil, nil, nil, "", fmt.Errorf("plugin %q: info: %w", s.Name, err)
+	}
+	return client, rpc, raw, version, nil
+}
+
+// current returns the running implementation or a *DownError.
+func (p *managed) current() (any, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.impl != nil && p.client.Exited() {
+		p.markDownLocked(errors.New("process exited"))
+	}
+	if p.impl == nil {
+		return nil, &DownError{Name: p.spec.Name, Cause: p.lastErr}
+	}
+	return p.impl, nil
+}
+
+// markDownLocked forgets the running process; p.mu is held.
+func (p *managed) markDownLocked(cause error) {
+	if p.impl == nil {
+		return
+	}
+	p.logger().Warn("plugin is down", "error", cause)
+	p.impl, p.lastErr = nil, cause
+	if p.backoff == 0 {
+		p.backoff = p.opts.MinBackoff
+	}
+	p.nextTry = time.Now().Add(p.backoff)
+	go p.client.Kill()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// failed inspects a call's error: when it says the process is gone, the
+// plugin is marked down, and the error is returned as a *DownError.
+func (p *managed) failed(err error) error {
+	if err == nil || !errors.Is(err, plugins.ErrUnavailable) {
+		return err
+	}
+	p.mu.Lock()
+	p.markDownLocked(err)
+	p.mu.Unlock()
+	return &DownError{Name: p.spec.Name, Cause: err}
+}
+
+func (p *managed) watch(ctx context.Context) {
+	t := time.NewTicker(p.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.wake:
+		}
+		p.check(ctx)
+	}
+}
+
+// check pings a running plugin and restarts a dead one when its backoff
+// has passed.
+func (p *managed) check(ctx context.Context) {
+	p.mu.Lock()
+	rpc, up, due := p.rpc, p.impl != nil, time.Now().After(p.nextTry)
+	client := p.client
+	p.mu.Unlock()
+	if up {
+		var err error
+		if client.Exited() {
+			err = errors.New("process exited")
+		} else {
+			err = rpc.Ping()
+		}
+		if err != nil {
+			p.mu.Lock()
+			p.markDownLocked(err)
+			p.mu.Unlock()
+		}
+		return
+	}
+	if due {
+		_ = p.start(ctx)
+	}
+}
+
+func (p *managed) stop() {
+	p.mu.Lock()
+	client := p.client
+	p.impl, p.client = nil, nil
+	p.lastErr = errors.New("host shut down")
+	p.mu.Unlock()
+	if client != nil {
+		client.Kill()
+	}
+}
+
+func (p *managed) status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := Status{Name: p.spec.Name, Kind: p.spec.Kind, Version: p.version, Builtin: p.spec.Builtin, Path: p.spec.Path, Restarts: max(p.starts-1, 0)}
+	if p.impl != nil && !p.client.Exited() {
+		st.Healthy = true
+		st.PID = p.client.ReattachConfig().Pid
+		st.Protocol = p.client.NegotiatedVersion()
+	}
+	if p.lastErr != nil {
+		st.Error = p.lastErr.Error()
+	}
+	return st
+}
+
+// estimatorHandle is a plugins.Estimator that survives restarts.
+type estimatorHandle struct{ p *managed }
+
+func (h estimatorHandle) impl() (plugins.Estimator, error) {
+	v, err := h.p.current()
+	if err != nil {
+		return nil, err
+	}
+	return v.(plugins.Estimator), nil
+}
+
+func (h estimatorHandle) Info(ctx context.Context, req plugins.InfoRequest) (plugins.EstimatorInfo, error) {
+	e, err := h.impl()
+	if err != nil {
+		return plugins.EstimatorInfo{}, err
+	}
+	out, err := e.Info(ctx, req)
+	return out, h.p.failed(err)
+}
+
+func (h estimatorHandle) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitResponse, error) {
+	e, err := h.impl()
+	if err != nil {
+		return plugins.FitResponse{}, err
+	}
+	out, err := e.Fit(ctx, req)
+	return out, h.p.failed(err)
+}
+
+func (h estimatorHandle) Predict(ctx context.Context, req plugins.PredictRequest) (plugins.PredictResponse, error) {
+	e, err := h.impl()
+	if err != nil {
+		return plugins.PredictResponse{}, err
+	}
+	out, err := e.Predict(ctx, req)
+	return out, h.p.failed(err)
+}
+
+// textScorerHandle is a plugins.TextScorer that survives restarts.
+type textScorerHandle struct{ p *managed }
+
+func (h textScorerHandle) impl() (plugins.TextScorer, error) {
+	v, err := h.p.current()
+	if err != nil {
+		return nil, err
+	}
+	return v.(plugins.TextScorer), nil
+}
+
+func (h textScorerHandle) Info(ctx context.Context, req plugins.InfoRequest) (plugins.TextScorerInfo, error) {
+	s, err := h.impl()
+	if err != nil {
+		return plugins.TextScorerInfo{}, err
+	}
+	out, err := s.Info(ctx, req)
+	return out, h.p.failed(err)
+}
+
+func (h textScorerHandle) Score(ctx context.Context, req plugins.ScoreRequest) (plugins.ScoreResponse, error) {
+	s, err := h.impl()
+	if err != nil {
+		return plugins.ScoreResponse{}, err
+	}
+	out, err := s.Score(ctx, req)
+	return out, h.p.failed(err)
+}
