@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -138,20 +139,34 @@ func (c *TextScorerClient) Info(ctx context.Context, _ InfoRequest) (TextScorerI
 	return textScorerInfoFromProto(resp), nil
 }
 
-// Score implements TextScorer.
+// Score implements TextScorer. Items whose id or text is not valid UTF-8
+// cannot travel in a proto string; they get a per-item error here and are
+// not sent. Invalid bytes in context texts are replaced with U+FFFD.
 func (c *TextScorerClient) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, error) {
-	out := ScoreResponse{Scores: make([]TextScore, 0, len(req.Items))}
-	ctxBytes := 0
-	for _, t := range req.Context {
-		ctxBytes += len(t)
+	out := ScoreResponse{Scores: make([]TextScore, len(req.Items))}
+	send := make([]TextItem, 0, len(req.Items))
+	at := make([]int, 0, len(req.Items)) // at[k] is the request index of send[k]
+	for i, it := range req.Items {
+		if !utf8.ValidString(it.ID) || !utf8.ValidString(it.Text) {
+			out.Scores[i] = TextScore{ID: strings.ToValidUTF8(it.ID, "\uFFFD"), Err: "text is not valid UTF-8"}
+			continue
+		}
+		send = append(send, it)
+		at = append(at, i)
 	}
-	for start := 0; start < len(req.Items); {
+	context := make([]string, len(req.Context))
+	ctxBytes := 0
+	for i, t := range req.Context {
+		context[i] = strings.ToValidUTF8(t, "\uFFFD")
+		ctxBytes += len(context[i])
+	}
+	for start := 0; start < len(send); {
 		end, size := start, ctxBytes
-		for end < len(req.Items) && end-start < scoreChunkItems && (end == start || size+len(req.Items[end].Text) <= scoreChunkBytes) {
-			size += len(req.Items[end].Text)
+		for end < len(send) && end-start < scoreChunkItems && (end == start || size+len(send[end].Text) <= scoreChunkBytes) {
+			size += len(send[end].Text)
 			end++
 		}
-		chunk := ScoreRequest{Items: req.Items[start:end], Context: req.Context}
+		chunk := ScoreRequest{Items: send[start:end], Context: context}
 		resp, err := c.client.Score(ctx, scoreRequestToProto(chunk), grpc.MaxCallSendMsgSize(MaxMessageBytes), grpc.MaxCallRecvMsgSize(MaxMessageBytes))
 		if err != nil {
 			return ScoreResponse{}, fromStatus(err)
@@ -160,7 +175,9 @@ func (c *TextScorerClient) Score(ctx context.Context, req ScoreRequest) (ScoreRe
 		if len(got.Scores) != end-start {
 			return ScoreResponse{}, fmt.Errorf("%w: plugin returned %d scores for %d items", ErrPlugin, len(got.Scores), end-start)
 		}
-		out.Scores = append(out.Scores, got.Scores...)
+		for k, s := range got.Scores {
+			out.Scores[at[start+k]] = s
+		}
 		start = end
 	}
 	return out, nil
