@@ -33,6 +33,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"uplift", "fit, predict and evaluate uplift models on CSV files", runUplift},
+		{"plugins", "list the plugins (built-in and configured) and their health", runPlugins},
 		{"lm", "train, score and query n-gram language models", runLM},
 		{"sentiment", "score or train sentiment models", runSentiment},
 	}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/causalrec/causalrec/host/dataset"
+)
+
+// Model files written by "causalrec uplift fit".
+const (
+	modelFileFormat  = "causalrec.uplift-model"
+	modelFileVersion = 1
+)
+
+// modelFile is a fitted uplift model with everything needed to apply it to
+// new CSV data: the plugin that fitted it and the encoding of the features.
+type modelFile struct {
+	Format        string            `json:"format"`
+	Version       int               `json:"version"`
+	ID            uuid.UUID         `json:"id"`
+	CreatedAt     time.Time         `json:"created_at"`
+	Plugin        string            `json:"plugin"`
+	PluginVersion string            `json:"plugin_version"`
+	Estimator     string            `json:"estimator"`
+	Params        map[string]string `json:"params,omitempty"`
+	Schema        dataset.Schema    `json:"schema"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	// Model is the plugin's own model bytes.
+	Model []byte `json:"model"`
+}
+
+func writeModelFile(path string, m modelFile) error {
+	m.Format, m.Version = modelFileFormat, modelFileVersion
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("write model: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write model: %w", err)
+	}
+	return nil
+}
+
+func readModelFile(path string) (modelFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return modelFile{}, fmt.Errorf("read model: %w", err)
+	}
+	var m modelFile
+	if err := json.Unmarshal(b, &m); err != nil {
+		return modelFile{}, fmt.Errorf("model %s is not a causalrec model file: %w", path, err)
+	}
+	switch {
+	case m.Format != modelFileFormat:
+		return modelFile{}, fmt.Errorf("model %s is not a causalrec model file (format %q)", path, m.Format)
+	case m.Version != modelFileVersion:
+		return modelFile{}, fmt.Errorf("model %s has file version %d; this causalrec reads version %d", path, m.Version, modelFileVersion)
+	case len(m.Model) == 0 || len(m.Schema.Arms) < 2:
+		return modelFile{}, fmt.Errorf("model %s is incomplete", path)
+	}
+	return m, nil
+}

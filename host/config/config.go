@@ -1,0 +1,154 @@
+// Package config holds the host's configuration: one struct with defaults
+// and validation, loaded once from a JSON file and the environment.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/causalrec/causalrec/host/pluginhost"
+)
+
+// Config is the host's configuration. The JSON keys are the file format.
+type Config struct {
+	// RedisURL locates Redis (redis://, rediss://, redis+sentinel://,
+	// redis+cluster://). Empty means an embedded in-process Redis whose
+	// data is lost when the process ends.
+	RedisURL string `json:"redis_url"`
+	// Prefix is put before every Redis key.
+	Prefix string `json:"prefix"`
+	// HTTPAddr and GRPCAddr are the API's listen addresses; an empty
+	// GRPCAddr turns the gRPC API off.
+	HTTPAddr string `json:"http_addr"`
+	GRPCAddr string `json:"grpc_addr"`
+	// APIToken, when set, is required as "Authorization: Bearer <token>"
+	// on every API request but /v1/health and /metrics.
+	APIToken string `json:"api_token"`
+	// MaxBodyBytes bounds API request bodies.
+	MaxBodyBytes int64 `json:"max_body_bytes"`
+	// Estimator and EstimatorPlugin choose the uplift estimator that
+	// serving models are trained with; EstimatorParams are its parameters.
+	Estimator       string            `json:"estimator"`
+	EstimatorPlugin string            `json:"estimator_plugin"`
+	EstimatorParams map[string]string `json:"estimator_params,omitempty"`
+	// Plugins declares external plugins; one named like a built-in
+	// replaces it.
+	Plugins []pluginhost.Spec `json:"plugins,omitempty"`
+	// PluginStartTimeout and PluginPingInterval tune the plugin host.
+	PluginStartTimeout Duration `json:"plugin_start_timeout"`
+	PluginPingInterval Duration `json:"plugin_ping_interval"`
+	// RequestTimeout bounds one API request.
+	RequestTimeout Duration `json:"request_timeout"`
+}
+
+// Duration is a time.Duration written as a string such as "1.5s" in JSON.
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"2s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Prefix:             "causalrec:",
+		HTTPAddr:           "127.0.0.1:8080",
+		GRPCAddr:           "127.0.0.1:9090",
+		MaxBodyBytes:       8 << 20,
+		Estimator:          "t",
+		EstimatorPlugin:    "causal",
+		PluginStartTimeout: Duration(15 * time.Second),
+		PluginPingInterval: Duration(time.Second),
+		RequestTimeout:     Duration(10 * time.Second),
+	}
+}
+
+// Load reads the JSON file at path (none when path is empty) over the
+// defaults, then applies the environment (REDIS_URL, CAUSALREC_API_TOKEN)
+// where the file left a value empty, and validates the result.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if c.RedisURL == "" {
+		c.RedisURL = os.Getenv("REDIS_URL")
+	}
+	if c.APIToken == "" {
+		c.APIToken = os.Getenv("CAUSALREC_API_TOKEN")
+	}
+	if err := c.Validate(); err != nil {
+		if path != "" {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Prefix == "" {
+		errs = append(errs, errors.New("prefix must not be empty"))
+	}
+	for _, a := range []struct{ name, addr string }{{"http_addr", c.HTTPAddr}, {"grpc_addr", c.GRPCAddr}} {
+		if a.addr == "" && a.name == "grpc_addr" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", a.name, a.addr, err))
+		}
+	}
+	if c.MaxBodyBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_body_bytes must be positive, got %d", c.MaxBodyBytes))
+	}
+	if c.Estimator == "" || c.EstimatorPlugin == "" {
+		errs = append(errs, errors.New("estimator and estimator_plugin must be set"))
+	}
+	names := map[string]bool{}
+	for _, p := range c.Plugins {
+		if err := p.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if names[p.Name] {
+			errs = append(errs, fmt.Errorf("plugin %q declared twice", p.Name))
+		}
+		names[p.Name] = true
+	}
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{{"plugin_start_timeout", c.PluginStartTimeout}, {"plugin_ping_interval", c.PluginPingInterval}, {"request_timeout", c.RequestTimeout}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,62 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadGood(t *testing.T) {
+	t.Setenv("REDIS_URL", "")
+	t.Setenv("CAUSALREC_API_TOKEN", "")
+	files, _ := filepath.Glob("testdata/*.good.json")
+	if len(files) == 0 {
+		t.Fatal("no good configs")
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	c, err := Load("testdata/full.good.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Prefix != "shop:" || c.GRPCAddr != "" || time.Duration(c.PluginPingInterval) != 500*time.Millisecond || len(c.Plugins) != 1 || c.RequestTimeout != Default().RequestTimeout {
+		t.Errorf("full config read wrong: %+v", c)
+	}
+}
+
+func TestLoadBad(t *testing.T) {
+	want := map[string]string{
+		"unknown-key.bad.json":  `unknown field "prefx"`,
+		"no-sha.bad.json":       "no sha256",
+		"bad-kind.bad.json":     `unknown kind "ranker"`,
+		"bad-addr.bad.json":     `http_addr "8080"`,
+		"bad-duration.bad.json": "soon",
+		"bad-body.bad.json":     "max_body_bytes",
+	}
+	files, _ := filepath.Glob("testdata/*.bad.json")
+	if len(files) != len(want) {
+		t.Fatalf("%d bad configs, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		_, err := Load(f)
+		if err == nil || !strings.Contains(err.Error(), want[filepath.Base(f)]) || !strings.Contains(err.Error(), f) {
+			t.Errorf("%s: got %v, want an error naming the file and containing %q", f, err, want[filepath.Base(f)])
+		}
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	t.Setenv("REDIS_URL", "redis://example:1")
+	t.Setenv("CAUSALREC_API_TOKEN", "tok")
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedisURL != "redis://example:1" || c.APIToken != "tok" {
+		t.Errorf("environment not applied: %+v", c)
+	}
+}

@@ -1,0 +1,220 @@
+// Package estimator is causalrec's built-in uplift estimator plugin: it
+// serves every estimator of package causal (meta-learners over linear,
+// boosted-tree and forest base learners, uplift forests, the causal forest)
+// through the plugin SDK's Estimator interface.
+package estimator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/causalrec/causalrec/causal"
+	"github.com/causalrec/causalrec/plugins"
+)
+
+// Name is the plugin's name.
+const Name = "causal"
+
+// Plugin implements plugins.Estimator with package causal.
+type Plugin struct {
+	registry causal.Registry
+	version  string
+
+	mu    sync.Mutex
+	cache map[[32]byte]*savedModel
+	order [][32]byte
+}
+
+// New returns the plugin serving the estimators of registry. version is
+// reported by Info.
+func New(registry causal.Registry, version string) *Plugin {
+	return &Plugin{registry: registry, version: version, cache: make(map[[32]byte]*savedModel)}
+}
+
+var _ plugins.Estimator = (*Plugin)(nil)
+
+// savedModel is the plugin's model format: the causal model plus what is
+// needed to apply it.
+type savedModel struct {
+	Estimator string            `json:"estimator"`
+	Params    map[string]string `json:"params,omitempty"`
+	Arms      []string          `json:"arms"`
+	NFeatures int               `json:"n_features"`
+	Model     json.RawMessage   `json:"model"`
+
+	uplift causal.UpliftModel
+}
+
+// Info implements plugins.Estimator.
+func (p *Plugin) Info(context.Context, plugins.InfoRequest) (plugins.EstimatorInfo, error) {
+	names := make([]string, 0, len(p.registry.Estimators))
+	for n := range p.registry.Estimators {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	learners := make([]string, 0, len(p.registry.Learners))
+	for n := range p.registry.Learners {
+		learners = append(learners, n)
+	}
+	sort.Strings(learners)
+	return plugins.EstimatorInfo{
+		Name:         Name,
+		Version:      p.version,
+		Estimators:   names,
+		Capabilities: []string{"multi_arm", "categorical", "weights", "propensity", "intervals"},
+		Params: []plugins.ParamSpec{
+			{Name: "base", Type: "enum", Default: "linear", Description: "base learner of the meta-learners", Allowed: learners},
+			{Name: "seed", Type: "int", Default: "", Description: "random seed; the same seed gives the same model"},
+			{Name: "folds", Type: "int", Default: "5", Description: "cross-fitting folds (r, dr)"},
+			{Name: "l2", Type: "float", Default: "", Description: "L2 penalty of the linear learner"},
+		},
+	}, nil
+}
+
+// Fit implements plugins.Estimator.
+func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitResponse, error) {
+	if err := req.Validate(); err != nil {
+		return plugins.FitResponse{}, err
+	}
+	est, err := p.registry.NewEstimator(req.Estimator, req.Params)
+	if err != nil {
+		return plugins.FitResponse{}, fmt.Errorf("%w: %v", plugins.ErrInvalid, err)
+	}
+	d := upliftData(req)
+	type result struct {
+		m   causal.UpliftModel
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := est.FitUplift(d, rand.NewPCG(req.Seed, 0x5eed))
+		done <- result{m, err}
+	}()
+	var res result
+	select {
+	case <-ctx.Done():
+		return plugins.FitResponse{}, ctx.Err()
+	case res = <-done:
+	}
+	if res.err != nil {
+		if errors.Is(res.err, causal.ErrInput) || errors.Is(res.err, causal.ErrParam) {
+			return plugins.FitResponse{}, fmt.Errorf("%w: %v", plugins.ErrInvalid, res.err)
+		}
+		return plugins.FitResponse{}, fmt.Errorf("fit %s: %w", req.Estimator, res.err)
+	}
+	k, ok := res.m.(causal.Kinded)
+	if !ok {
+		return plugins.FitResponse{}, fmt.Errorf("estimator %s: model %T cannot be saved", req.Estimator, res.m)
+	}
+	raw, err := causal.Marshal(k)
+	if err != nil {
+		return plugins.FitResponse{}, err
+	}
+	b, err := json.Marshal(savedModel{Estimator: req.Estimator, Params: req.Params, Arms: req.Arms[1:], NFeatures: len(req.Features), Model: raw})
+	if err != nil {
+		return plugins.FitResponse{}, err
+	}
+	meta := map[string]string{
+		"estimator":   req.Estimator,
+		"rows":        fmt.Sprint(req.Rows()),
+		"features":    fmt.Sprint(len(req.Features)),
+		"model_kind":  k.Kind(),
+		"format":      fmt.Sprint(causal.FormatVersion),
+		"plugin":      Name,
+		"plugin_vers": p.version,
+	}
+	if r, ok := res.m.(interface{ Report() map[string]string }); ok {
+		for key, v := range r.Report() {
+			meta[key] = v
+		}
+	}
+	return plugins.FitResponse{Model: b, Metadata: meta}, nil
+}
+
+// upliftData converts a fit request into causal's input, sharing memory.
+func upliftData(req plugins.FitRequest) causal.UpliftData {
+	n, dim := req.Rows(), len(req.Features)
+	d := causal.UpliftData{
+		X:          mat.NewDense(n, dim, req.X),
+		Treatment:  req.Arm,
+		Arms:       len(req.Arms) - 1,
+		Y:          req.Outcome,
+		Weights:    req.Weight,
+		Propensity: req.Propensity,
+	}
+	for j, f := range req.Features {
+		if f.Kind == plugins.Categorical {
+			if d.Categorical == nil {
+				d.Categorical = make([]bool, dim)
+			}
+			d.Categorical[j] = true
+		}
+	}
+	return d
+}
+
+// Predict implements plugins.Estimator.
+func (p *Plugin) Predict(_ context.Context, req plugins.PredictRequest) (plugins.PredictResponse, error) {
+	m, err := p.load(req.ModelDigest, req.Model)
+	if err != nil {
+		return plugins.PredictResponse{}, err
+	}
+	if req.NFeatures != m.NFeatures {
+		return plugins.PredictResponse{}, fmt.Errorf("%w: rows have %d features, the model was fitted on %d", plugins.ErrInvalid, req.NFeatures, m.NFeatures)
+	}
+	n := req.Rows()
+	if n == 0 {
+		return plugins.PredictResponse{Arms: m.Arms, Effects: []float64{}}, nil
+	}
+	x := mat.NewDense(n, req.NFeatures, req.X)
+	eff := m.uplift.Effects(nil, x)
+	out := plugins.PredictResponse{Arms: m.Arms, Effects: eff.RawMatrix().Data}
+	if im, ok := m.uplift.(causal.IntervalModel); ok && req.IntervalLevel > 0 {
+		if req.IntervalLevel >= 1 {
+			return plugins.PredictResponse{}, fmt.Errorf("%w: interval level %v is not in (0, 1)", plugins.ErrInvalid, req.IntervalLevel)
+		}
+		lo, hi := im.Intervals(nil, nil, x, req.IntervalLevel)
+		out.Lower, out.Upper = lo.RawMatrix().Data, hi.RawMatrix().Data
+	}
+	return out, nil
+}
+
+// load decodes a model, keeping the most recent few by digest.
+func (p *Plugin) load(digest [32]byte, b []byte) (*savedModel, error) {
+	p.mu.Lock()
+	m, ok := p.cache[digest]
+	p.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m = new(savedModel)
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("%w: model is not a %s plugin model: %v", plugins.ErrInvalid, Name, err)
+	}
+	v, err := causal.Unmarshal(m.Model)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", plugins.ErrInvalid, err)
+	}
+	um, ok := v.(causal.UpliftModel)
+	if !ok {
+		return nil, fmt.Errorf("%w: saved %T is not an uplift model", plugins.ErrInvalid, v)
+	}
+	m.uplift = um
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.order) >= 8 {
+		delete(p.cache, p.order[0])
+		p.order = slices.Delete(p.order, 0, 1)
+	}
+	p.cache[digest] = m
+	p.order = append(p.order, digest)
+	return m, nil
+}
