@@ -17,6 +17,9 @@ var (
 	// ErrUnavailable: the plugin process cannot be reached (crashed,
 	// restarting, not started).
 	ErrUnavailable = errors.New("plugin unavailable")
+	// ErrUnimplemented: the plugin does not serve that service or method
+	// (for example a text scorer asked to fit a model).
+	ErrUnimplemented = errors.New("not implemented by the plugin")
 	// ErrPlugin: the plugin failed or broke the contract.
 	ErrPlugin = errors.New("plugin error")
 	// errModelMissing: the plugin does not hold the model with the digest
@@ -55,6 +58,8 @@ func fromStatus(err error) error {
 		return &remoteError{kind: errModelMissing, msg: msg}
 	case codes.Unavailable:
 		return &remoteError{kind: ErrUnavailable, msg: msg}
+	case codes.Unimplemented:
+		return &remoteError{kind: ErrUnimplemented, msg: msg}
 	case codes.Canceled:
 		return &remoteError{kind: context.Canceled, msg: msg}
 	case codes.DeadlineExceeded:

@@ -376,6 +376,10 @@ func (p *managed) launch(ctx context.Context) (*goplugin.Client, goplugin.Client
 	default:
 		err = fmt.Errorf("unexpected client type %T", raw)
 	}
+	if errors.Is(err, plugins.ErrUnimplemented) {
+		client.Kill()
+		return nil, nil, nil, "", fmt.Errorf("plugin %q: it does not serve kind %s: %w", s.Name, s.Kind, err)
+	}
 	if err != nil {
 		client.Kill()
 		return nil, nil, nil, "", fmt.Errorf("plugin %q: info: %w", s.Name, err)

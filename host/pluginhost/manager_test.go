@@ -1,0 +1,255 @@
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/causalrec/causalrec/plugins"
+)
+
+// The test binary doubles as a plugin program (a real process over gRPC):
+// with this variable set it serves a toy estimator instead of running tests.
+const serveEnv = "CAUSALREC_PLUGINHOST_TEST_SERVE"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(serveEnv) != "" {
+		plugins.Serve(plugins.Set{Estimator: toyEstimator{}})
+		return
+	}
+	os.Exit(m.Run())
+}
+
+type toyEstimator struct{}
+
+func (toyEstimator) Info(context.Context, plugins.InfoRequest) (plugins.EstimatorInfo, error) {
+	plugins.Logger().Info("toy estimator says hello", "answer", 42)
+	return plugins.EstimatorInfo{Name: "toy", Version: "9.9"}, nil
+}
+
+func (toyEstimator) Fit(context.Context, plugins.FitRequest) (plugins.FitResponse, error) {
+	return plugins.FitResponse{Model: []byte("m")}, nil
+}
+
+func (toyEstimator) Predict(_ context.Context, req plugins.PredictRequest) (plugins.PredictResponse, error) {
+	return plugins.PredictResponse{Arms: []string{"t"}, Effects: make([]float64, req.Rows())}, nil
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func toySpec(t *testing.T) Spec {
+	t.Helper()
+	return Spec{Name: "toy", Kind: plugins.KindEstimator, Path: os.Args[0], Env: []string{serveEnv + "=1"}, Builtin: true}
+}
+
+func newManager(t *testing.T, logs io.Writer, specs ...Spec) *Manager {
+	t.Helper()
+	m, err := New(specs, Options{
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		PingInterval: 100 * time.Millisecond,
+		MinBackoff:   50 * time.Millisecond,
+		StartTimeout: 20 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+func predictOne(ctx context.Context, est plugins.Estimator) error {
+	_, err := est.Predict(ctx, plugins.PredictRequest{Model: []byte("m"), X: []float64{1}, NFeatures: 1})
+	return err
+}
+
+func TestStartListAndLogs(t *testing.T) {
+	logs := &syncBuffer{}
+	m := newManager(t, logs, toySpec(t))
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	list := m.List()
+	if len(list) != 1 {
+		t.Fatalf("list = %+v", list)
+	}
+	st := list[0]
+	if !st.Healthy || st.PID <= 0 || st.Protocol != plugins.ProtocolVersion || st.Version != "9.9" || st.Kind != plugins.KindEstimator {
+		t.Fatalf("status = %+v", st)
+	}
+	// The plugin's own log line reaches the host's slog logger.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "toy estimator says hello") {
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin log line not routed into slog; got:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "answer=42") {
+		t.Errorf("plugin log attributes lost:\n%s", logs.String())
+	}
+	m.Close()
+	if processAlive(st.PID) {
+		t.Fatalf("plugin process %d still exists after Close", st.PID)
+	}
+}
+
+// processAlive reports whether pid exists (a zombie counts as existing).
+func processAlive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+func TestCrashedPluginRestarts(t *testing.T) {
+	m := newManager(t, io.Discard, toySpec(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go m.Run(ctx)
+	est, err := m.Estimator("toy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := predictOne(ctx, est); err != nil {
+		t.Fatalf("predict before crash: %v", err)
+	}
+	pid := m.List()[0].PID
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Calls fail fast with a typed error while the plugin is down...
+	sawDown := false
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		start := time.Now()
+		err := predictOne(ctx, est)
+		if err != nil {
+			if !errors.Is(err, plugins.ErrUnavailable) {
+				t.Fatalf("error while down does not match ErrUnavailable: %v", err)
+			}
+			var down *DownError
+			if !errors.As(err, &down) || down.Name != "toy" {
+				t.Fatalf("error while down is not a *DownError naming the plugin: %v", err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("a call to a down plugin took %v", d)
+			}
+			sawDown = true
+		} else if sawDown || m.List()[0].PID != pid {
+			break // ...and it is back.
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin not back within 10s: %+v", m.List())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := m.List()[0]
+	if !st.Healthy || st.PID == pid || st.Restarts < 1 {
+		t.Fatalf("after restart: %+v (old pid %d)", st, pid)
+	}
+	if processAlive(pid) {
+		t.Errorf("killed process %d was not reaped", pid)
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	exe := os.Args[0]
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	good := hex.EncodeToString(sum[:])
+	wrong := strings.Repeat("ab", 32)
+	tests := []struct {
+		name string
+		spec Spec
+		want string
+	}{
+		{"wrong checksum", Spec{Name: "x", Kind: plugins.KindEstimator, Path: exe, SHA256: wrong, Env: []string{serveEnv + "=1"}}, "does not match the configured sha256"},
+		{"missing binary", Spec{Name: "x", Kind: plugins.KindEstimator, Path: "/nonexistent/plugin", SHA256: good}, "executable /nonexistent/plugin"},
+		{"wrong kind", Spec{Name: "x", Kind: plugins.KindTextScorer, Path: exe, SHA256: good, Env: []string{serveEnv + "=1"}}, "does not serve kind text_scorer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newManager(t, io.Discard, tt.spec)
+			err := m.Start(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), `plugin "x"`) {
+				t.Fatalf("got %v, want an error naming the plugin and containing %q", err, tt.want)
+			}
+			st := m.List()[0]
+			if st.Healthy || st.Error == "" {
+				t.Fatalf("status after failed start: %+v", st)
+			}
+		})
+	}
+	// The right checksum starts.
+	m := newManager(t, io.Discard, Spec{Name: "x", Kind: plugins.KindEstimator, Path: exe, SHA256: good, Env: []string{serveEnv + "=1"}})
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatalf("matching checksum: %v", err)
+	}
+}
+
+func TestSpecValidate(t *testing.T) {
+	tests := []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Kind: plugins.KindEstimator, Path: "p", Builtin: true}, "without a name"},
+		{Spec{Name: "a", Kind: "x", Path: "p", Builtin: true}, "unknown kind"},
+		{Spec{Name: "a", Kind: plugins.KindEstimator, Builtin: true}, "no path"},
+		{Spec{Name: "a", Kind: plugins.KindEstimator, Path: "p"}, "no sha256"},
+		{Spec{Name: "a", Kind: plugins.KindEstimator, Path: "p", SHA256: "xyz"}, "not 64 hex digits"},
+	}
+	for _, tt := range tests {
+		if err := tt.spec.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: got %v, want %q", tt.spec, err, tt.want)
+		}
+	}
+}
+
+func TestUnknownPlugin(t *testing.T) {
+	m := newManager(t, io.Discard, toySpec(t))
+	if _, err := m.Estimator("nope"); !errors.Is(err, ErrUnknownPlugin) {
+		t.Errorf("unknown name: %v", err)
+	}
+	if _, err := m.TextScorer("toy"); !errors.Is(err, ErrUnknownPlugin) {
+		t.Errorf("wrong kind: %v", err)
+	}
+}
+
+func TestExternalReplacesBuiltin(t *testing.T) {
+	b := toySpec(t)
+	ext := b
+	ext.Builtin, ext.SHA256 = false, strings.Repeat("0", 64)
+	m := newManager(t, io.Discard, b, ext)
+	if st := m.List()[0]; st.Builtin {
+		t.Fatalf("external spec did not replace the built-in: %+v", st)
+	}
+}
