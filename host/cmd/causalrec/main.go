@@ -33,6 +33,10 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "run causalrec end to end on the bundled Hillstrom experiment", runDemo},
+		{"serve", "serve the HTTP and gRPC API over Redis with the plugins", runServe},
+		{"train", "train the serving uplift model from the events in Redis", runTrain},
+		{"import", "bulk-import items, events or users from CSV or JSONL into Redis", runImport},
 		{"uplift", "fit, predict and evaluate uplift models on CSV files", runUplift},
 		{"plugins", "list the plugins (built-in and configured) and their health", runPlugins},
 		{"lm", "train, score and query n-gram language models", runLM},
@@ -54,7 +58,7 @@ func main() {
 // run executes the CLI with args and returns the process exit code.
 func run(ctx context.Context, args []string, s stdio) int {
 	if s.logger == nil {
-		s.logger = slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		s.logger = slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: logLevel(args)}))
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(s.out)
@@ -83,6 +87,19 @@ func run(ctx context.Context, args []string, s stdio) int {
 	}
 	fmt.Fprintf(s.err, "causalrec: unknown command %q (run causalrec --help)\n", args[0])
 	return 2
+}
+
+// logLevel is CAUSALREC_LOG_LEVEL (debug, info, warn or error) when set;
+// otherwise info for the long-running serve and warn for the other commands.
+func logLevel(args []string) slog.Level {
+	var l slog.Level
+	if v := os.Getenv("CAUSALREC_LOG_LEVEL"); v != "" && l.UnmarshalText([]byte(v)) == nil {
+		return l
+	}
+	if len(args) > 0 && args[0] == "serve" {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
 }
 
 func usage(w io.Writer) {

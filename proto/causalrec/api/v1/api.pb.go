@@ -218,6 +218,102 @@ func (x *Event) GetValue() float64 {
 	return 0
 }
 
+type User struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Features      map[string]float64     `protobuf:"bytes,2,rep,name=features,proto3" json:"features,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *User) Reset() {
+	*x = User{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *User) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*User) ProtoMessage() {}
+
+func (x *User) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use User.ProtoReflect.Descriptor instead.
+func (*User) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *User) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *User) GetFeatures() map[string]float64 {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+type IngestUsersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []*User                `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IngestUsersRequest) Reset() {
+	*x = IngestUsersRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IngestUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IngestUsersRequest) ProtoMessage() {}
+
+func (x *IngestUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IngestUsersRequest.ProtoReflect.Descriptor instead.
+func (*IngestUsersRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *IngestUsersRequest) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
 type IngestItemsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Items         []*Item                `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
@@ -227,7 +323,7 @@ type IngestItemsRequest struct {
 
 func (x *IngestItemsRequest) Reset() {
 	*x = IngestItemsRequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[2]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -239,7 +335,7 @@ func (x *IngestItemsRequest) String() string {
 func (*IngestItemsRequest) ProtoMessage() {}
 
 func (x *IngestItemsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[2]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -252,7 +348,7 @@ func (x *IngestItemsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestItemsRequest.ProtoReflect.Descriptor instead.
 func (*IngestItemsRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{2}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *IngestItemsRequest) GetItems() []*Item {
@@ -271,7 +367,7 @@ type IngestEventsRequest struct {
 
 func (x *IngestEventsRequest) Reset() {
 	*x = IngestEventsRequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[3]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +379,7 @@ func (x *IngestEventsRequest) String() string {
 func (*IngestEventsRequest) ProtoMessage() {}
 
 func (x *IngestEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[3]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +392,7 @@ func (x *IngestEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestEventsRequest.ProtoReflect.Descriptor instead.
 func (*IngestEventsRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{3}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *IngestEventsRequest) GetEvents() []*Event {
@@ -318,7 +414,7 @@ type IngestResponse struct {
 
 func (x *IngestResponse) Reset() {
 	*x = IngestResponse{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[4]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -330,7 +426,7 @@ func (x *IngestResponse) String() string {
 func (*IngestResponse) ProtoMessage() {}
 
 func (x *IngestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[4]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -343,7 +439,7 @@ func (x *IngestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestResponse.ProtoReflect.Descriptor instead.
 func (*IngestResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{4}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *IngestResponse) GetReceived() int64 {
@@ -379,7 +475,7 @@ type RecommendRequest struct {
 
 func (x *RecommendRequest) Reset() {
 	*x = RecommendRequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[5]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -391,7 +487,7 @@ func (x *RecommendRequest) String() string {
 func (*RecommendRequest) ProtoMessage() {}
 
 func (x *RecommendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[5]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -404,7 +500,7 @@ func (x *RecommendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecommendRequest.ProtoReflect.Descriptor instead.
 func (*RecommendRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{5}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RecommendRequest) GetUser() string {
@@ -442,7 +538,7 @@ type ScoredItem struct {
 
 func (x *ScoredItem) Reset() {
 	*x = ScoredItem{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[6]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -454,7 +550,7 @@ func (x *ScoredItem) String() string {
 func (*ScoredItem) ProtoMessage() {}
 
 func (x *ScoredItem) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[6]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -467,7 +563,7 @@ func (x *ScoredItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoredItem.ProtoReflect.Descriptor instead.
 func (*ScoredItem) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScoredItem) GetItem() string {
@@ -521,7 +617,7 @@ type RecommendResponse struct {
 
 func (x *RecommendResponse) Reset() {
 	*x = RecommendResponse{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[7]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +629,7 @@ func (x *RecommendResponse) String() string {
 func (*RecommendResponse) ProtoMessage() {}
 
 func (x *RecommendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[7]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +642,7 @@ func (x *RecommendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecommendResponse.ProtoReflect.Descriptor instead.
 func (*RecommendResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RecommendResponse) GetRequestId() string {
@@ -592,7 +688,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[8]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +700,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[8]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +713,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 type PluginHealth struct {
@@ -632,7 +728,7 @@ type PluginHealth struct {
 
 func (x *PluginHealth) Reset() {
 	*x = PluginHealth{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[9]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +740,7 @@ func (x *PluginHealth) String() string {
 func (*PluginHealth) ProtoMessage() {}
 
 func (x *PluginHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[9]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +753,7 @@ func (x *PluginHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginHealth.ProtoReflect.Descriptor instead.
 func (*PluginHealth) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PluginHealth) GetName() string {
@@ -699,7 +795,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[10]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +807,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[10]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +820,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HealthResponse) GetOk() bool {
@@ -779,7 +875,15 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\bposition\x18\b \x01(\x05R\bposition\x12\x1b\n" +
 	"\tpolicy_id\x18\t \x01(\tR\bpolicyId\x12\x14\n" +
 	"\x05value\x18\n" +
-	" \x01(\x01R\x05value\"B\n" +
+	" \x01(\x01R\x05value\"\x95\x01\n" +
+	"\x04User\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12@\n" +
+	"\bfeatures\x18\x02 \x03(\v2$.causalrec.api.v1.User.FeaturesEntryR\bfeatures\x1a;\n" +
+	"\rFeaturesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"B\n" +
+	"\x12IngestUsersRequest\x12,\n" +
+	"\x05users\x18\x01 \x03(\v2\x16.causalrec.api.v1.UserR\x05users\"B\n" +
 	"\x12IngestItemsRequest\x12,\n" +
 	"\x05items\x18\x01 \x03(\v2\x16.causalrec.api.v1.ItemR\x05items\"F\n" +
 	"\x13IngestEventsRequest\x12/\n" +
@@ -821,10 +925,11 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\x0eHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05redis\x18\x02 \x01(\bR\x05redis\x128\n" +
-	"\aplugins\x18\x03 \x03(\v2\x1e.causalrec.api.v1.PluginHealthR\aplugins2\xe0\x02\n" +
+	"\aplugins\x18\x03 \x03(\v2\x1e.causalrec.api.v1.PluginHealthR\aplugins2\xb7\x03\n" +
 	"\vRecommender\x12U\n" +
 	"\vIngestItems\x12$.causalrec.api.v1.IngestItemsRequest\x1a .causalrec.api.v1.IngestResponse\x12W\n" +
-	"\fIngestEvents\x12%.causalrec.api.v1.IngestEventsRequest\x1a .causalrec.api.v1.IngestResponse\x12T\n" +
+	"\fIngestEvents\x12%.causalrec.api.v1.IngestEventsRequest\x1a .causalrec.api.v1.IngestResponse\x12U\n" +
+	"\vIngestUsers\x12$.causalrec.api.v1.IngestUsersRequest\x1a .causalrec.api.v1.IngestResponse\x12T\n" +
 	"\tRecommend\x12\".causalrec.api.v1.RecommendRequest\x1a#.causalrec.api.v1.RecommendResponse\x12K\n" +
 	"\x06Health\x12\x1f.causalrec.api.v1.HealthRequest\x1a .causalrec.api.v1.HealthResponseB=Z;github.com/causalrec/causalrec/proto/causalrec/api/v1;apiv1b\x06proto3"
 
@@ -840,42 +945,49 @@ func file_causalrec_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_causalrec_api_v1_api_proto_rawDescData
 }
 
-var file_causalrec_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_causalrec_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_causalrec_api_v1_api_proto_goTypes = []any{
 	(*Item)(nil),                // 0: causalrec.api.v1.Item
 	(*Event)(nil),               // 1: causalrec.api.v1.Event
-	(*IngestItemsRequest)(nil),  // 2: causalrec.api.v1.IngestItemsRequest
-	(*IngestEventsRequest)(nil), // 3: causalrec.api.v1.IngestEventsRequest
-	(*IngestResponse)(nil),      // 4: causalrec.api.v1.IngestResponse
-	(*RecommendRequest)(nil),    // 5: causalrec.api.v1.RecommendRequest
-	(*ScoredItem)(nil),          // 6: causalrec.api.v1.ScoredItem
-	(*RecommendResponse)(nil),   // 7: causalrec.api.v1.RecommendResponse
-	(*HealthRequest)(nil),       // 8: causalrec.api.v1.HealthRequest
-	(*PluginHealth)(nil),        // 9: causalrec.api.v1.PluginHealth
-	(*HealthResponse)(nil),      // 10: causalrec.api.v1.HealthResponse
-	nil,                         // 11: causalrec.api.v1.Item.FeaturesEntry
-	nil,                         // 12: causalrec.api.v1.Item.MetaEntry
+	(*User)(nil),                // 2: causalrec.api.v1.User
+	(*IngestUsersRequest)(nil),  // 3: causalrec.api.v1.IngestUsersRequest
+	(*IngestItemsRequest)(nil),  // 4: causalrec.api.v1.IngestItemsRequest
+	(*IngestEventsRequest)(nil), // 5: causalrec.api.v1.IngestEventsRequest
+	(*IngestResponse)(nil),      // 6: causalrec.api.v1.IngestResponse
+	(*RecommendRequest)(nil),    // 7: causalrec.api.v1.RecommendRequest
+	(*ScoredItem)(nil),          // 8: causalrec.api.v1.ScoredItem
+	(*RecommendResponse)(nil),   // 9: causalrec.api.v1.RecommendResponse
+	(*HealthRequest)(nil),       // 10: causalrec.api.v1.HealthRequest
+	(*PluginHealth)(nil),        // 11: causalrec.api.v1.PluginHealth
+	(*HealthResponse)(nil),      // 12: causalrec.api.v1.HealthResponse
+	nil,                         // 13: causalrec.api.v1.Item.FeaturesEntry
+	nil,                         // 14: causalrec.api.v1.Item.MetaEntry
+	nil,                         // 15: causalrec.api.v1.User.FeaturesEntry
 }
 var file_causalrec_api_v1_api_proto_depIdxs = []int32{
-	11, // 0: causalrec.api.v1.Item.features:type_name -> causalrec.api.v1.Item.FeaturesEntry
-	12, // 1: causalrec.api.v1.Item.meta:type_name -> causalrec.api.v1.Item.MetaEntry
-	0,  // 2: causalrec.api.v1.IngestItemsRequest.items:type_name -> causalrec.api.v1.Item
-	1,  // 3: causalrec.api.v1.IngestEventsRequest.events:type_name -> causalrec.api.v1.Event
-	6,  // 4: causalrec.api.v1.RecommendResponse.items:type_name -> causalrec.api.v1.ScoredItem
-	9,  // 5: causalrec.api.v1.HealthResponse.plugins:type_name -> causalrec.api.v1.PluginHealth
-	2,  // 6: causalrec.api.v1.Recommender.IngestItems:input_type -> causalrec.api.v1.IngestItemsRequest
-	3,  // 7: causalrec.api.v1.Recommender.IngestEvents:input_type -> causalrec.api.v1.IngestEventsRequest
-	5,  // 8: causalrec.api.v1.Recommender.Recommend:input_type -> causalrec.api.v1.RecommendRequest
-	8,  // 9: causalrec.api.v1.Recommender.Health:input_type -> causalrec.api.v1.HealthRequest
-	4,  // 10: causalrec.api.v1.Recommender.IngestItems:output_type -> causalrec.api.v1.IngestResponse
-	4,  // 11: causalrec.api.v1.Recommender.IngestEvents:output_type -> causalrec.api.v1.IngestResponse
-	7,  // 12: causalrec.api.v1.Recommender.Recommend:output_type -> causalrec.api.v1.RecommendResponse
-	10, // 13: causalrec.api.v1.Recommender.Health:output_type -> causalrec.api.v1.HealthResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	13, // 0: causalrec.api.v1.Item.features:type_name -> causalrec.api.v1.Item.FeaturesEntry
+	14, // 1: causalrec.api.v1.Item.meta:type_name -> causalrec.api.v1.Item.MetaEntry
+	15, // 2: causalrec.api.v1.User.features:type_name -> causalrec.api.v1.User.FeaturesEntry
+	2,  // 3: causalrec.api.v1.IngestUsersRequest.users:type_name -> causalrec.api.v1.User
+	0,  // 4: causalrec.api.v1.IngestItemsRequest.items:type_name -> causalrec.api.v1.Item
+	1,  // 5: causalrec.api.v1.IngestEventsRequest.events:type_name -> causalrec.api.v1.Event
+	8,  // 6: causalrec.api.v1.RecommendResponse.items:type_name -> causalrec.api.v1.ScoredItem
+	11, // 7: causalrec.api.v1.HealthResponse.plugins:type_name -> causalrec.api.v1.PluginHealth
+	4,  // 8: causalrec.api.v1.Recommender.IngestItems:input_type -> causalrec.api.v1.IngestItemsRequest
+	5,  // 9: causalrec.api.v1.Recommender.IngestEvents:input_type -> causalrec.api.v1.IngestEventsRequest
+	3,  // 10: causalrec.api.v1.Recommender.IngestUsers:input_type -> causalrec.api.v1.IngestUsersRequest
+	7,  // 11: causalrec.api.v1.Recommender.Recommend:input_type -> causalrec.api.v1.RecommendRequest
+	10, // 12: causalrec.api.v1.Recommender.Health:input_type -> causalrec.api.v1.HealthRequest
+	6,  // 13: causalrec.api.v1.Recommender.IngestItems:output_type -> causalrec.api.v1.IngestResponse
+	6,  // 14: causalrec.api.v1.Recommender.IngestEvents:output_type -> causalrec.api.v1.IngestResponse
+	6,  // 15: causalrec.api.v1.Recommender.IngestUsers:output_type -> causalrec.api.v1.IngestResponse
+	9,  // 16: causalrec.api.v1.Recommender.Recommend:output_type -> causalrec.api.v1.RecommendResponse
+	12, // 17: causalrec.api.v1.Recommender.Health:output_type -> causalrec.api.v1.HealthResponse
+	13, // [13:18] is the sub-list for method output_type
+	8,  // [8:13] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_causalrec_api_v1_api_proto_init() }
@@ -889,7 +1001,7 @@ func file_causalrec_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_causalrec_api_v1_api_proto_rawDesc), len(file_causalrec_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

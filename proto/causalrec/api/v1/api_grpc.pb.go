@@ -24,6 +24,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Recommender_IngestItems_FullMethodName  = "/causalrec.api.v1.Recommender/IngestItems"
 	Recommender_IngestEvents_FullMethodName = "/causalrec.api.v1.Recommender/IngestEvents"
+	Recommender_IngestUsers_FullMethodName  = "/causalrec.api.v1.Recommender/IngestUsers"
 	Recommender_Recommend_FullMethodName    = "/causalrec.api.v1.Recommender/Recommend"
 	Recommender_Health_FullMethodName       = "/causalrec.api.v1.Recommender/Health"
 )
@@ -34,6 +35,7 @@ const (
 type RecommenderClient interface {
 	IngestItems(ctx context.Context, in *IngestItemsRequest, opts ...grpc.CallOption) (*IngestResponse, error)
 	IngestEvents(ctx context.Context, in *IngestEventsRequest, opts ...grpc.CallOption) (*IngestResponse, error)
+	IngestUsers(ctx context.Context, in *IngestUsersRequest, opts ...grpc.CallOption) (*IngestResponse, error)
 	Recommend(ctx context.Context, in *RecommendRequest, opts ...grpc.CallOption) (*RecommendResponse, error)
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
 }
@@ -66,6 +68,16 @@ func (c *recommenderClient) IngestEvents(ctx context.Context, in *IngestEventsRe
 	return out, nil
 }
 
+func (c *recommenderClient) IngestUsers(ctx context.Context, in *IngestUsersRequest, opts ...grpc.CallOption) (*IngestResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IngestResponse)
+	err := c.cc.Invoke(ctx, Recommender_IngestUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *recommenderClient) Recommend(ctx context.Context, in *RecommendRequest, opts ...grpc.CallOption) (*RecommendResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RecommendResponse)
@@ -92,6 +104,7 @@ func (c *recommenderClient) Health(ctx context.Context, in *HealthRequest, opts 
 type RecommenderServer interface {
 	IngestItems(context.Context, *IngestItemsRequest) (*IngestResponse, error)
 	IngestEvents(context.Context, *IngestEventsRequest) (*IngestResponse, error)
+	IngestUsers(context.Context, *IngestUsersRequest) (*IngestResponse, error)
 	Recommend(context.Context, *RecommendRequest) (*RecommendResponse, error)
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
 	mustEmbedUnimplementedRecommenderServer()
@@ -109,6 +122,9 @@ func (UnimplementedRecommenderServer) IngestItems(context.Context, *IngestItemsR
 }
 func (UnimplementedRecommenderServer) IngestEvents(context.Context, *IngestEventsRequest) (*IngestResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IngestEvents not implemented")
+}
+func (UnimplementedRecommenderServer) IngestUsers(context.Context, *IngestUsersRequest) (*IngestResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IngestUsers not implemented")
 }
 func (UnimplementedRecommenderServer) Recommend(context.Context, *RecommendRequest) (*RecommendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Recommend not implemented")
@@ -173,6 +189,24 @@ func _Recommender_IngestEvents_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Recommender_IngestUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IngestUsersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).IngestUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_IngestUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).IngestUsers(ctx, req.(*IngestUsersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Recommender_Recommend_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RecommendRequest)
 	if err := dec(in); err != nil {
@@ -223,6 +257,10 @@ var Recommender_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "IngestEvents",
 			Handler:    _Recommender_IngestEvents_Handler,
+		},
+		{
+			MethodName: "IngestUsers",
+			Handler:    _Recommender_IngestUsers_Handler,
 		},
 		{
 			MethodName: "Recommend",

@@ -1,0 +1,152 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/causalrec/causalrec/host/recommend"
+	"github.com/causalrec/causalrec/host/store"
+	apiv1 "github.com/causalrec/causalrec/proto/causalrec/api/v1"
+)
+
+// grpcServer serves the Recommender service with the Server's operations.
+type grpcServer struct {
+	apiv1.UnimplementedRecommenderServer
+	s *Server
+}
+
+// grpcAuth checks the bearer token in the "authorization" metadata of
+// every call but Health, and bounds each call by the request timeout.
+func (s *Server) grpcAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if s.d.Token != "" && !strings.HasSuffix(info.FullMethod, "/Health") {
+		md, _ := metadata.FromIncomingContext(ctx)
+		var tok string
+		if v := md.Get("authorization"); len(v) > 0 {
+			tok, _ = strings.CutPrefix(v[0], "Bearer ")
+		}
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.d.Token)) != 1 {
+			return nil, status.Error(codes.Unauthenticated, "missing or wrong API token: send metadata authorization: Bearer <token>")
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.d.RequestTimeout)
+	defer cancel()
+	return h(ctx, req)
+}
+
+// grpcStatus maps an operation's error to a gRPC status.
+func grpcStatus(err error) error {
+	code := codes.Internal
+	switch statusOf(err) {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		code = codes.InvalidArgument
+	case http.StatusConflict:
+		code = codes.FailedPrecondition
+	case http.StatusServiceUnavailable:
+		code = codes.Unavailable
+	case http.StatusGatewayTimeout:
+		code = codes.DeadlineExceeded
+	}
+	return status.Error(code, err.Error())
+}
+
+func (g *grpcServer) IngestItems(ctx context.Context, req *apiv1.IngestItemsRequest) (*apiv1.IngestResponse, error) {
+	items := make([]store.Item, len(req.GetItems()))
+	for i, it := range req.GetItems() {
+		items[i] = itemFromProto(it)
+	}
+	res, err := g.s.ingestItems(ctx, items)
+	if err != nil {
+		return nil, grpcStatus(err)
+	}
+	return ingestToProto(res), nil
+}
+
+func (g *grpcServer) IngestEvents(ctx context.Context, req *apiv1.IngestEventsRequest) (*apiv1.IngestResponse, error) {
+	events := make([]store.Event, len(req.GetEvents()))
+	for i, e := range req.GetEvents() {
+		events[i] = eventFromProto(e)
+	}
+	res, err := g.s.ingestEvents(ctx, events)
+	if err != nil {
+		return nil, grpcStatus(err)
+	}
+	return ingestToProto(res), nil
+}
+
+func (g *grpcServer) IngestUsers(ctx context.Context, req *apiv1.IngestUsersRequest) (*apiv1.IngestResponse, error) {
+	users := make([]store.User, len(req.GetUsers()))
+	for i, u := range req.GetUsers() {
+		users[i] = store.User{ID: u.GetId(), Features: u.GetFeatures()}
+	}
+	res, err := g.s.ingestUsers(ctx, users)
+	if err != nil {
+		return nil, grpcStatus(err)
+	}
+	return ingestToProto(res), nil
+}
+
+func (g *grpcServer) Recommend(ctx context.Context, req *apiv1.RecommendRequest) (*apiv1.RecommendResponse, error) {
+	resp, err := g.s.recommend(ctx, recommendFromProto(req))
+	if err != nil {
+		return nil, grpcStatus(err)
+	}
+	return recommendToProto(resp), nil
+}
+
+func (g *grpcServer) Health(ctx context.Context, _ *apiv1.HealthRequest) (*apiv1.HealthResponse, error) {
+	return healthToProto(g.s.health(ctx)), nil
+}
+
+// Converters between the API's proto messages and the domain types.
+
+func itemFromProto(p *apiv1.Item) store.Item {
+	return store.Item{ID: p.GetId(), Text: p.GetText(), Category: p.GetCategory(), Features: p.GetFeatures(), Meta: p.GetMeta()}
+}
+
+func eventFromProto(p *apiv1.Event) store.Event {
+	e := store.Event{
+		ID: p.GetId(), Kind: store.EventKind(p.GetKind()), User: p.GetUser(), Item: p.GetItem(), Arm: p.GetArm(),
+		Propensity: p.GetPropensity(), Position: int(p.GetPosition()), PolicyID: p.GetPolicyId(), Value: p.GetValue(),
+	}
+	if ms := p.GetTimeUnixMs(); ms != 0 {
+		e.Time = time.UnixMilli(ms).UTC()
+	}
+	return e
+}
+
+func ingestToProto(r IngestResult) *apiv1.IngestResponse {
+	return &apiv1.IngestResponse{Received: int64(r.Received), Written: int64(r.Written), Duplicates: int64(r.Duplicates)}
+}
+
+func recommendFromProto(p *apiv1.RecommendRequest) recommend.Request {
+	return recommend.Request{User: p.GetUser(), Candidates: p.GetCandidates(), K: int(p.GetK())}
+}
+
+func recommendToProto(r recommend.Response) *apiv1.RecommendResponse {
+	out := &apiv1.RecommendResponse{RequestId: r.RequestID, Ranker: r.Ranker, FallbackReason: r.FallbackReason, ModelId: r.ModelID}
+	for _, it := range r.Items {
+		p := &apiv1.ScoredItem{Item: it.Item, Score: it.Score, Propensity: it.Propensity, Position: int32(it.Position)}
+		if it.Uplift != nil {
+			p.Uplift = *it.Uplift
+		}
+		out.Items = append(out.Items, p)
+	}
+	return out
+}
+
+func healthToProto(h Health) *apiv1.HealthResponse {
+	out := &apiv1.HealthResponse{Ok: h.OK, Redis: h.Redis}
+	for _, p := range h.Plugins {
+		out.Plugins = append(out.Plugins, &apiv1.PluginHealth{Name: p.Name, Kind: p.Kind, Healthy: p.Healthy, Error: p.Error})
+	}
+	return out
+}
+

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/causalrec/causalrec/host/store"
+)
+
+// runImport loads items, events or users from CSV or JSONL files into the
+// Redis store.
+func runImport(ctx context.Context, s stdio, args []string) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	redisURL := fs.String("redis", "", "Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://); default $REDIS_URL, else an embedded in-memory store that does NOT persist")
+	prefix := fs.String("prefix", store.DefaultOptions().Prefix, "key prefix")
+	kindFlag := fs.String("kind", "", "what the files hold: items, events or users (required)")
+	formatFlag := fs.String("format", "auto", "file format: csv, jsonl or auto (by extension, else by content)")
+	onErr := fs.String("on-error", "reject", "on a malformed line: reject (write nothing, exit 1) or skip (write the good lines, list the bad ones on stderr)")
+	fs.Usage = func() {
+		fmt.Fprintln(s.err, "Usage: causalrec import --kind items|events|users [--redis URL] [--prefix P] [--format csv|jsonl|auto] [--on-error skip|reject] FILE... ('-' reads stdin)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageErr("%v", err)
+	}
+	if *kindFlag == "" {
+		return usageErr("--kind is required (items, events or users)")
+	}
+	kind, err := store.ParseRecordKind(*kindFlag)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	format, err := store.ParseFormat(*formatFlag)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	var mode store.OnError
+	switch strings.ToLower(*onErr) {
+	case "reject":
+		mode = store.Reject
+	case "skip":
+		mode = store.Skip
+	default:
+		return usageErr("--on-error %q: want skip or reject", *onErr)
+	}
+	files := fs.Args()
+	if len(files) == 0 {
+		return usageErr("no input files (use - for stdin)")
+	}
+
+	url := *redisURL
+	if url == "" {
+		url = os.Getenv("REDIS_URL")
+	}
+	var st *store.Store
+	if url == "" {
+		rdb, stop, err := store.StartEmbedded(s.logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintln(s.err, "WARNING: no --redis and no REDIS_URL: importing into an embedded in-memory Redis. NOTHING WILL PERSIST after this command exits.")
+		if st, err = store.New(rdb, store.Options{Prefix: *prefix}); err != nil {
+			return err
+		}
+	} else {
+		rdb, err := store.Connect(ctx, url)
+		if err != nil {
+			return usageErr("--redis: %v", err)
+		}
+		defer rdb.Close()
+		if st, err = store.New(rdb, store.Options{Prefix: *prefix}); err != nil {
+			return usageErr("--prefix: %v", err)
+		}
+		if err := st.Ping(ctx); err != nil {
+			return err
+		}
+	}
+
+	var total store.ImportSummary
+	if mode == store.Reject {
+		err = importReject(ctx, s, st, files, kind, format, &total)
+	} else {
+		err = importSkip(ctx, s, st, files, kind, format, &total)
+	}
+	fmt.Fprintf(s.out, "import %s: read %d, written %d, skipped %d, duplicates %d\n",
+		kind, total.Read, total.Written, total.Skipped, total.Duplicates)
+	return err
+}
+
+// importReject parses every file before writing anything; one bad line in
+// any file means nothing is written.
+func importReject(ctx context.Context, s stdio, st *store.Store, files []string, kind store.RecordKind, format store.Format, total *store.ImportSummary) error {
+	all := store.Records{Kind: kind}
+	bad := 0
+	for _, name := range files {
+		var recs store.Records
+		var lineErrs []store.LineError
+		err := withInput(s, name, func(r io.Reader) error {
+			var err error
+			recs, lineErrs, err = store.Parse(r, kind, fileFormat(name, format))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w; nothing written", displayName(name), err)
+		}
+		for _, le := range lineErrs {
+			fmt.Fprintf(s.err, "%s:%d: %v\n", displayName(name), le.Line, le.Err)
+		}
+		bad += len(lineErrs)
+		total.Read += recs.Len() + len(lineErrs)
+		total.Skipped += len(lineErrs)
+		all.Append(recs)
+	}
+	if bad > 0 {
+		return fmt.Errorf("%w: %d bad line(s); nothing written (use --on-error skip to write the good lines)", store.ErrRejected, bad)
+	}
+	sum, err := st.Write(ctx, all)
+	total.Written, total.Duplicates = sum.Written, sum.Duplicates
+	return err
+}
+
+// importSkip streams each file into the store, listing bad lines on stderr.
+func importSkip(ctx context.Context, s stdio, st *store.Store, files []string, kind store.RecordKind, format store.Format, total *store.ImportSummary) error {
+	for _, name := range files {
+		err := withInput(s, name, func(r io.Reader) error {
+			sum, err := st.Import(ctx, r, store.ImportOptions{Kind: kind, Format: fileFormat(name, format), OnError: store.Skip})
+			total.Add(sum)
+			for _, le := range sum.Bad {
+				fmt.Fprintf(s.err, "%s:%d: %v (skipped)\n", displayName(name), le.Line, le.Err)
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", displayName(name), err)
+		}
+	}
+	return nil
+}
+
+// withInput calls fn with the named file, or stdin for "-".
+func withInput(s stdio, name string, fn func(io.Reader) error) error {
+	if name == "-" {
+		return fn(s.in)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return fn(f)
+}
+
+// fileFormat picks the format of a file under --format auto from its
+// extension; unknown extensions and stdin are sniffed by content.
+func fileFormat(name string, f store.Format) store.Format {
+	if f != store.FormatAuto {
+		return f
+	}
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".csv":
+		return store.FormatCSV
+	case ".jsonl", ".ndjson", ".json":
+		return store.FormatJSONL
+	}
+	return store.FormatAuto
+}
+
+func displayName(name string) string {
+	if name == "-" {
+		return "<stdin>"
+	}
+	return name
+}

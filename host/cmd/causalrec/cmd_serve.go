@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/causalrec/causalrec/host/api"
+	"github.com/causalrec/causalrec/host/config"
+	"github.com/causalrec/causalrec/host/pluginhost"
+	"github.com/causalrec/causalrec/host/recommend"
+	"github.com/causalrec/causalrec/host/store"
+)
+
+// hostFlags are the flags shared by the commands that use the store and
+// the plugins; set flags override the config file.
+type hostFlags struct {
+	config, redis, prefix *string
+}
+
+func addHostFlags(fs *flag.FlagSet) hostFlags {
+	return hostFlags{
+		config: fs.String("config", "", "JSON config file (see docs/config.md)"),
+		redis:  fs.String("redis", "", "Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://); default $REDIS_URL, else an embedded in-memory Redis that does NOT persist"),
+		prefix: fs.String("prefix", "", "prefix of every Redis key (default causalrec:)"),
+	}
+}
+
+func (h hostFlags) load() (config.Config, error) {
+	cfg, err := config.Load(*h.config)
+	if err != nil {
+		return cfg, err
+	}
+	if *h.redis != "" {
+		cfg.RedisURL = *h.redis
+	}
+	if *h.prefix != "" {
+		cfg.Prefix = *h.prefix
+	}
+	return cfg, cfg.Validate()
+}
+
+// openStore connects to the configured Redis, or starts the embedded one,
+// and checks that it answers.
+func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*store.Store, func(), error) {
+	var (
+		rdb   redis.UniversalClient
+		close func()
+		err   error
+	)
+	if cfg.RedisURL == "" {
+		rdb, close, err = store.StartEmbedded(logger)
+	} else {
+		rdb, err = store.Connect(ctx, cfg.RedisURL)
+		close = func() { _ = rdb.Close() }
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := store.DefaultOptions()
+	opts.Prefix = cfg.Prefix
+	st, err := store.New(rdb, opts)
+	if err != nil {
+		close()
+		return nil, nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := st.Ping(pctx); err != nil {
+		close()
+		return nil, nil, err
+	}
+	return st, close, nil
+}
+
+func trainer(m *pluginhost.Manager, st *store.Store, cfg config.Config, logger *slog.Logger) api.Trainer {
+	return func(ctx context.Context) (recommend.TrainResult, error) {
+		est, err := m.Estimator(cfg.EstimatorPlugin)
+		if err != nil {
+			return recommend.TrainResult{}, err
+		}
+		return recommend.Train(ctx, st, est, recommend.TrainOptions{Plugin: cfg.EstimatorPlugin, Estimator: cfg.Estimator, Params: cfg.EstimatorParams}, logger)
+	}
+}
+
+func runServe(ctx context.Context, s stdio, args []string) error {
+	fs := newFlags(s, "serve", "[flags]",
+		"Serves the HTTP JSON API (and gRPC) over Redis with the plugins running.\n"+
+			"With no Redis configured it starts an embedded in-memory Redis that does not persist.")
+	hf := addHostFlags(fs)
+	httpAddr := fs.String("http", "", "HTTP listen address (default 127.0.0.1:8080)")
+	grpcAddr := fs.String("grpc", "", "gRPC listen address (default 127.0.0.1:9090; \"off\" disables it)")
+	token := fs.String("token", "", "API token required as Authorization: Bearer <token> (default $CAUSALREC_API_TOKEN)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := hf.load()
+	if err != nil {
+		return err
+	}
+	if *httpAddr != "" {
+		cfg.HTTPAddr = *httpAddr
+	}
+	switch *grpcAddr {
+	case "":
+	case "off":
+		cfg.GRPCAddr = ""
+	default:
+		cfg.GRPCAddr = *grpcAddr
+	}
+	if *token != "" {
+		cfg.APIToken = *token
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	return serve(ctx, cfg, s.logger, nil)
+}
+
+// serve runs the API until ctx ends. ready, when set, is called with the
+// bound HTTP address once the API listens.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func(httpAddr net.Addr)) error {
+	st, closeStore, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	m, err := newPluginHost(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Start(ctx); err != nil {
+		logger.Error("some plugins did not start; they will be retried", "error", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = m.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	srv := api.New(api.Deps{
+		Store: st, Plugins: m, Logger: logger, Token: cfg.APIToken,
+		Ranker:         recommend.NewRanker(st, m, logger),
+		Train:          trainer(m, st, cfg, logger),
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		RequestTimeout: time.Duration(cfg.RequestTimeout),
+	})
+	var onReady func(h, g net.Addr)
+	if ready != nil {
+		onReady = func(h, _ net.Addr) { ready(h) }
+	}
+	err = srv.Run(ctx, cfg.HTTPAddr, cfg.GRPCAddr, onReady)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func runTrain(ctx context.Context, s stdio, args []string) error {
+	fs := newFlags(s, "train", "[flags]",
+		"Builds the training table from the events in Redis, fits the configured estimator plugin,\n"+
+			"stores the model and makes it the serving model (the previous one is kept for rollback).")
+	hf := addHostFlags(fs)
+	estName := fs.String("estimator", "", "estimator (default from the config, t)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := hf.load()
+	if err != nil {
+		return err
+	}
+	if *estName != "" {
+		cfg.Estimator = *estName
+	}
+	if cfg.RedisURL == "" {
+		return usageErr("train needs a Redis that holds events: set --redis or REDIS_URL")
+	}
+	st, closeStore, err := openStore(ctx, cfg, s.logger)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	est, stop, err := startEstimator(ctx, cfg, s.logger, cfg.EstimatorPlugin)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	res, err := recommend.Train(ctx, st, est, recommend.TrainOptions{Plugin: cfg.EstimatorPlugin, Estimator: cfg.Estimator, Params: cfg.EstimatorParams}, s.logger)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(s.out)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(res); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}

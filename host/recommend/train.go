@@ -1,0 +1,233 @@
+package recommend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/causalrec/causalrec/host/store"
+	"github.com/causalrec/causalrec/plugins"
+)
+
+// ControlArm is the exposure arm that records a deliberate non-exposure (a
+// hold-out): such a pair is a control row in training.
+const ControlArm = "control"
+
+// ModelName is the name under which serving models are stored.
+const ModelName = "default"
+
+// ErrNoData reports that the store holds too little to train on.
+var ErrNoData = errors.New("not enough logged data to train")
+
+// TrainOptions choose the estimator a model is trained with.
+type TrainOptions struct {
+	Plugin    string
+	Estimator string
+	Params    map[string]string
+	Seed      uint64
+}
+
+// TrainResult describes a trained and stored model.
+type TrainResult struct {
+	ModelID   uuid.UUID         `json:"model_id"`
+	Previous  uuid.UUID         `json:"previous_model_id"`
+	Rows      int               `json:"rows"`
+	Treated   int               `json:"treated"`
+	Control   int               `json:"control"`
+	Features  []string          `json:"features"`
+	Estimator string            `json:"estimator"`
+	Seconds   float64           `json:"seconds"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+}
+
+// pairKey identifies a (user, item) pair.
+type pairKey struct{ user, item string }
+
+type pairState struct {
+	treated, control bool
+	outcome          float64
+	propensity       float64
+}
+
+// Table is the training table built from logged events: one row per
+// (user, item) pair with an exposure. A pair is treated when it has an
+// exposure in a treated arm, control when its only exposures are in the
+// control arm; its outcome is 1 when any outcome event was logged for it.
+type Table struct {
+	Request  plugins.FitRequest
+	Features featureSet
+	Treated  int
+	Control  int
+}
+
+// BuildTable reads every event and the users and items they name.
+func BuildTable(ctx context.Context, st *store.Store) (*Table, error) {
+	pairs := map[pairKey]*pairState{}
+	users, items := map[string]store.User{}, map[string]store.Item{}
+	err := st.Events(ctx, func(e store.Event) error {
+		k := pairKey{e.User, e.Item}
+		p := pairs[k]
+		if p == nil {
+			p = &pairState{}
+			pairs[k] = p
+		}
+		switch e.Kind {
+		case store.Exposure:
+			if e.Arm == ControlArm {
+				p.control = true
+			} else {
+				p.treated = true
+				if e.Propensity > 0 {
+					p.propensity = e.Propensity
+				}
+			}
+		case store.Outcome:
+			p.outcome = 1
+		}
+		users[e.User], items[e.Item] = store.User{ID: e.User}, store.Item{ID: e.Item}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := fillUsers(ctx, st, users); err != nil {
+		return nil, err
+	}
+	if err := fillItems(ctx, st, items); err != nil {
+		return nil, err
+	}
+	pop, err := popularity(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	fs := newFeatureSet(users, items)
+	keys := make([]pairKey, 0, len(pairs))
+	for k, p := range pairs {
+		if p.treated || p.control {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].user != keys[j].user {
+			return keys[i].user < keys[j].user
+		}
+		return keys[i].item < keys[j].item
+	})
+	t := &Table{Features: fs}
+	req := &t.Request
+	req.Arms = []string{ControlArm, "recommended"}
+	for _, name := range fs {
+		req.Features = append(req.Features, plugins.Feature{Name: name, Kind: plugins.Numeric})
+	}
+	req.X = make([]float64, len(keys)*len(fs))
+	for i, k := range keys {
+		p := pairs[k]
+		fs.row(req.X[i*len(fs):(i+1)*len(fs)], users[k.user], items[k.item], pop[k.item])
+		arm := 0
+		if p.treated {
+			arm = 1
+			t.Treated++
+		} else {
+			t.Control++
+		}
+		req.Arm = append(req.Arm, arm)
+		req.Outcome = append(req.Outcome, p.outcome)
+	}
+	if t.Treated == 0 || t.Control == 0 {
+		return nil, fmt.Errorf("%w: %d treated and %d control (user, item) pairs; training needs both (log hold-outs as exposures with arm %q)", ErrNoData, t.Treated, t.Control, ControlArm)
+	}
+	return t, nil
+}
+
+func fillUsers(ctx context.Context, st *store.Store, users map[string]store.User) error {
+	ids := make([]string, 0, len(users))
+	for id := range users {
+		ids = append(ids, id)
+	}
+	found, _, err := st.Users(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, u := range found {
+		users[u.ID] = u
+	}
+	return nil
+}
+
+func fillItems(ctx context.Context, st *store.Store, items map[string]store.Item) error {
+	ids := make([]string, 0, len(items))
+	for id := range items {
+		ids = append(ids, id)
+	}
+	found, _, err := st.Items(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, it := range found {
+		items[it.ID] = it
+	}
+	return nil
+}
+
+func popularity(ctx context.Context, st *store.Store) (map[string]store.ItemCount, error) {
+	pop, err := st.PopularItems(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]store.ItemCount, len(pop))
+	for _, p := range pop {
+		out[p.Item] = p
+	}
+	return out, nil
+}
+
+// Train builds the table, fits the estimator, stores the model and makes
+// it the serving model; the previous serving model stays stored for
+// rollback.
+func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts TrainOptions, logger *slog.Logger) (TrainResult, error) {
+	start := time.Now()
+	t, err := BuildTable(ctx, st)
+	if err != nil {
+		return TrainResult{}, err
+	}
+	logger.Info("training table built", "rows", len(t.Request.Arm), "treated", t.Treated, "control", t.Control, "features", len(t.Features))
+	req := t.Request
+	req.Estimator, req.Params, req.Seed = opts.Estimator, opts.Params, opts.Seed
+	info, err := est.Info(ctx, plugins.InfoRequest{})
+	if err != nil {
+		return TrainResult{}, fmt.Errorf("estimator plugin %s: %w", opts.Plugin, err)
+	}
+	fit, err := est.Fit(ctx, req)
+	if err != nil {
+		return TrainResult{}, fmt.Errorf("fit %s with plugin %s: %w", opts.Estimator, opts.Plugin, err)
+	}
+	feats, _ := json.Marshal([]string(t.Features))
+	meta := map[string]string{"features": string(feats), "rows": fmt.Sprint(len(req.Arm)), "treated": fmt.Sprint(t.Treated), "control": fmt.Sprint(t.Control)}
+	for k, v := range fit.Metadata {
+		meta["fit."+k] = v
+	}
+	id, err := st.SaveModel(ctx, store.ModelRecord{
+		Name: ModelName, Estimator: opts.Estimator, Plugin: opts.Plugin, PluginVersion: info.Version,
+		CreatedAt: time.Now().UTC(), Metadata: meta, Bytes: fit.Model,
+	})
+	if err != nil {
+		return TrainResult{}, err
+	}
+	if err := st.SetServing(ctx, ModelName, id); err != nil {
+		return TrainResult{}, err
+	}
+	_, prev, err := st.Serving(ctx, ModelName)
+	if err != nil {
+		return TrainResult{}, err
+	}
+	return TrainResult{
+		ModelID: id, Previous: prev, Rows: len(req.Arm), Treated: t.Treated, Control: t.Control,
+		Features: t.Features, Estimator: opts.Estimator, Seconds: time.Since(start).Seconds(), Metadata: meta,
+	}, nil
+}

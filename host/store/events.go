@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// addEventsScript ingests a batch of events atomically, each at most once.
+//
+// KEYS: log, pop:outcome, pop:exposure, then per event its id key and its
+// user's history key. ARGV: history limit, dedup TTL in ms (0 = none), then
+// per event: JSON, history score (unix ms), "o" or "e", item ID.
+// It returns one flag per event: 1 added, 0 already ingested.
+var addEventsScript = redis.NewScript(`
+local limit = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local n = (#KEYS - 3) / 2
+local res = {}
+for i = 1, n do
+  local idk = KEYS[2*i + 2]
+  local hk = KEYS[2*i + 3]
+  local a = 2 + (i - 1) * 4
+  local ok
+  if ttl > 0 then
+    ok = redis.call('SET', idk, '1', 'NX', 'PX', ttl)
+  else
+    ok = redis.call('SET', idk, '1', 'NX')
+  end
+  if ok then
+    local ev = ARGV[a + 1]
+    redis.call('XADD', KEYS[1], '*', 'e', ev)
+    redis.call('ZADD', hk, ARGV[a + 2], ev)
+    if limit > 0 then
+      redis.call('ZREMRANGEBYRANK', hk, 0, -limit - 1)
+    end
+    if ARGV[a + 3] == 'o' then
+      redis.call('ZINCRBY', KEYS[2], 1, ARGV[a + 4])
+    else
+      redis.call('ZINCRBY', KEYS[3], 1, ARGV[a + 4])
+    end
+    res[i] = 1
+  else
+    res[i] = 0
+  end
+end
+return res
+`)
+
+// AddEvents ingests events and returns how many were new. For each new
+// event it, atomically per batch:
+//
+//   - marks its ID as ingested (an event whose ID was seen before is
+//     skipped, so retries never duplicate; an empty ID gets a random UUID),
+//   - appends it to the global event log (a stream read by Events),
+//   - adds it to the user's history, which keeps the HistoryLimit latest
+//     events by event time,
+//   - counts it in the item's outcome or exposure popularity.
+//
+// Defaults are filled in: Arm DefaultArm for an exposure, Value 1 for an
+// outcome. Every event is validated first; an invalid one fails the call
+// before anything is written.
+func (s *Store) AddEvents(ctx context.Context, events []Event) (added int, err error) {
+	flags, err := s.addEvents(ctx, events)
+	for _, f := range flags {
+		if f {
+			added++
+		}
+	}
+	return added, err
+}
+
+// addEvents is AddEvents returning, per event, whether it was new.
+func (s *Store) addEvents(ctx context.Context, events []Event) ([]bool, error) {
+	for i, e := range events {
+		if err := e.Validate(); err != nil {
+			return nil, fmt.Errorf("add events: event %d: %w", i, err)
+		}
+	}
+	flags := make([]bool, 0, len(events))
+	ttl := s.opts.DedupTTL.Milliseconds()
+	if s.opts.DedupTTL > 0 && ttl == 0 {
+		ttl = 1
+	}
+	err := batches(events, s.opts.BatchSize, func(b []Event) error {
+		keys := make([]string, 0, 3+2*len(b))
+		keys = append(keys, s.k.eventLog(), s.k.popOutcome(), s.k.popExposure())
+		args := make([]any, 0, 2+4*len(b))
+		args = append(args, s.opts.HistoryLimit, ttl)
+		for _, e := range b {
+			e = e.withDefaults()
+			if e.ID == "" {
+				e.ID = uuid.NewString()
+			}
+			buf, err := json.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("add events: encode %q: %w", e.ID, err)
+			}
+			kind := "e"
+			if e.Kind == Outcome {
+				kind = "o"
+			}
+			keys = append(keys, s.k.eventID(e.ID), s.k.history(e.User))
+			args = append(args, buf, e.Time.UnixMilli(), kind, e.Item)
+		}
+		res, err := addEventsScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+		if err != nil {
+			return s.wrap("add events", err)
+		}
+		if len(res) != len(b) {
+			return fmt.Errorf("add events: script answered %d flags for %d events", len(res), len(b))
+		}
+		for _, r := range res {
+			flags = append(flags, r == 1)
+		}
+		return nil
+	})
+	return flags, err
+}
+
+// History returns up to limit of the user's most recent events, newest
+// first (by event time). limit <= 0 means every retained event.
+func (s *Store) History(ctx context.Context, user string, limit int) ([]Event, error) {
+	stop := int64(-1)
+	if limit > 0 {
+		stop = int64(limit) - 1
+	}
+	raw, err := s.rdb.ZRevRange(ctx, s.k.history(user), 0, stop).Result()
+	if err != nil {
+		return nil, s.wrap(fmt.Sprintf("history of %q", user), err)
+	}
+	out := make([]Event, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
+			return nil, fmt.Errorf("history of %q: decode: %w", user, err)
+		}
+	}
+	return out, nil
+}
+
+// Events calls fn with every event in the global log, in ingestion order,
+// reading the log in pages. It stops at fn's first error and returns it.
+// Events added while it runs may or may not be seen.
+func (s *Store) Events(ctx context.Context, fn func(Event) error) error {
+	start := "-"
+	for {
+		msgs, err := s.rdb.XRangeN(ctx, s.k.eventLog(), start, "+", int64(s.opts.BatchSize)).Result()
+		if err != nil {
+			return s.wrap("read event log", err)
+		}
+		for _, m := range msgs {
+			raw, ok := m.Values["e"].(string)
+			if !ok {
+				return fmt.Errorf("read event log: entry %s has no event", m.ID)
+			}
+			var e Event
+			if err := json.Unmarshal([]byte(raw), &e); err != nil {
+				return fmt.Errorf("read event log: entry %s: %w", m.ID, err)
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(msgs) < s.opts.BatchSize {
+			return nil
+		}
+		next, err := nextStreamID(msgs[len(msgs)-1].ID)
+		if err != nil {
+			return fmt.Errorf("read event log: %w", err)
+		}
+		start = next
+	}
+}
+
+// EventCount returns the number of events in the global log.
+func (s *Store) EventCount(ctx context.Context) (int64, error) {
+	n, err := s.rdb.XLen(ctx, s.k.eventLog()).Result()
+	return n, s.wrap("count events", err)
+}
+
+// nextStreamID returns the smallest stream ID after id ("ms-seq").
+func nextStreamID(id string) (string, error) {
+	ms, seq, ok := strings.Cut(id, "-")
+	if !ok {
+		return "", fmt.Errorf("bad stream id %q", id)
+	}
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if err != nil {
+		return "", fmt.Errorf("bad stream id %q: %w", id, err)
+	}
+	if n == ^uint64(0) {
+		m, err := strconv.ParseUint(ms, 10, 64)
+		if err != nil {
+			return "", fmt.Errorf("bad stream id %q: %w", id, err)
+		}
+		return strconv.FormatUint(m+1, 10) + "-0", nil
+	}
+	return ms + "-" + strconv.FormatUint(n+1, 10), nil
+}
+
+// PopularItems returns the n items with the most outcome events, most first,
+// with their outcome and exposure counts. n <= 0 means all of them. Items
+// that have exposures but no outcome are not listed.
+func (s *Store) PopularItems(ctx context.Context, n int) ([]ItemCount, error) {
+	stop := int64(-1)
+	if n > 0 {
+		stop = int64(n) - 1
+	}
+	zs, err := s.rdb.ZRevRangeWithScores(ctx, s.k.popOutcome(), 0, stop).Result()
+	if err != nil {
+		return nil, s.wrap("popular items", err)
+	}
+	out := make([]ItemCount, len(zs))
+	if len(zs) == 0 {
+		return out, nil
+	}
+	pipe := s.rdb.Pipeline()
+	exp := make([]*redis.FloatCmd, len(zs))
+	for i, z := range zs {
+		id, _ := z.Member.(string)
+		out[i] = ItemCount{Item: id, Outcomes: z.Score}
+		exp[i] = pipe.ZScore(ctx, s.k.popExposure(), id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.wrap("popular items", err)
+	}
+	for i, c := range exp {
+		out[i].Exposures = c.Val() // 0 when the item was never exposed
+	}
+	return out, nil
+}

@@ -1,0 +1,62 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+)
+
+// keys builds every Redis key the Store uses. All key formats are defined
+// here and nowhere else.
+//
+// With prefix P (for example "causalrec:") the keys are:
+//
+//	P item:<id>                 string, JSON of an Item
+//	P items                     set of all item IDs (SSCAN for iteration)
+//	P user:<id>                 string, JSON of a User
+//	P users                     set of all user IDs
+//	P textscore:<plugin>        hash, item ID -> JSON {version, text hash, features}
+//	P model:<uuid>              hash, "meta" -> JSON of a ModelRecord without bytes, "bytes" -> raw bytes
+//	P models:<name>             sorted set of model IDs of one name, scored by creation time (unix ms)
+//	P modelnames                set of model names
+//	P serving:<name>            hash, "current" and "previous" model IDs
+//
+// The event keys are written together by one Lua script, so in a Cluster
+// they must share one hash slot. They carry the hash tag {P events}:
+//
+//	P{P events}:log             stream, the global event log in ingestion order (field "e" = JSON of an Event)
+//	P{P events}:id:<event id>   string, marks an event ID as ingested (idempotency)
+//	P{P events}:hist:<user>     sorted set, JSON of the user's last events scored by event time (unix ms)
+//	P{P events}:pop:outcome     sorted set, item ID -> number of outcome events
+//	P{P events}:pop:exposure    sorted set, item ID -> number of exposure events
+//
+// Variable parts are always the last segment of a key or are followed only
+// by fixed text after a separator that cannot be confused, so any ID is safe.
+type keys struct {
+	p   string // prefix
+	tag string // prefix + "{" + prefix + "events}"
+}
+
+func newKeys(prefix string) (keys, error) {
+	if strings.ContainsAny(prefix, "{}") {
+		return keys{}, fmt.Errorf("store: prefix %q must not contain '{' or '}' (they are cluster hash tags)", prefix)
+	}
+	return keys{p: prefix, tag: prefix + "{" + prefix + "events}"}, nil
+}
+
+func (k keys) item(id string) string { return k.p + "item:" + id }
+func (k keys) items() string         { return k.p + "items" }
+func (k keys) user(id string) string { return k.p + "user:" + id }
+func (k keys) users() string         { return k.p + "users" }
+func (k keys) textScores(plugin string) string {
+	return k.p + "textscore:" + plugin
+}
+func (k keys) model(id string) string          { return k.p + "model:" + id }
+func (k keys) modelsByName(name string) string { return k.p + "models:" + name }
+func (k keys) modelNames() string              { return k.p + "modelnames" }
+func (k keys) serving(name string) string      { return k.p + "serving:" + name }
+
+func (k keys) eventLog() string           { return k.tag + ":log" }
+func (k keys) eventID(id string) string   { return k.tag + ":id:" + id }
+func (k keys) history(user string) string { return k.tag + ":hist:" + user }
+func (k keys) popOutcome() string         { return k.tag + ":pop:outcome" }
+func (k keys) popExposure() string        { return k.tag + ":pop:exposure" }
