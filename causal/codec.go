@@ -31,6 +31,30 @@ var ErrFormat = fmt.Errorf("unreadable model")
 func newByKind(kind string) (any, bool) {
 	switch kind {
 	// One case per savable type: case "linear": return new(LinearModel), true
+	case "uplift-tree":
+		return new(UpliftTreeModel), true
+	case "uplift-forest":
+		return new(UpliftForestModel), true
+	case "causal-forest":
+		return new(CausalForestModel), true
+	case "linear":
+		return new(LinearModel), true
+	case "onehot":
+		return new(Encoder), true
+	case "gbt":
+		return new(GBTModel), true
+	case "forest":
+		return new(ForestModel), true
+	case "t-learner":
+		return new(TModel), true
+	case "s-learner":
+		return new(SModel), true
+	case "x-learner":
+		return new(XModel), true
+	case "r-learner":
+		return new(RModel), true
+	case "dr-learner":
+		return new(DRModel), true
 	}
 	return nil, false
 }

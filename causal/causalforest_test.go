@@ -1,0 +1,434 @@
+package causal
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/floats/scalar"
+	"gonum.org/v1/gonum/mat"
+)
+
+// cfSimulate draws a confounded observational design with p features
+// x_j ~ U(−1, 1): e(x) = 0.3 + 0.4·1{x1 > 0}, w ~ Bernoulli(e(x)),
+// y = x1 + 0.5·x2 + w·τ(x) + N(0, 1), τ(x) = 1 + x0. With arms = 2 a second
+// arm with effect −1 + x0 shares the control.
+func cfSimulate(n, p, arms int, src rand.Source) (UpliftData, func(x []float64, k int) float64) {
+	rng := rand.New(src)
+	x := mat.NewDense(n, p, nil)
+	t := make([]int, n)
+	y := make([]float64, n)
+	tau := func(row []float64, k int) float64 {
+		switch k {
+		case 1:
+			return 1 + row[0]
+		case 2:
+			return -1 + row[0]
+		}
+		return 0
+	}
+	for i := range n {
+		row := x.RawRowView(i)
+		for j := range row {
+			row[j] = 2*rng.Float64() - 1
+		}
+		e := 0.3
+		if row[1] > 0 {
+			e = 0.7
+		}
+		if rng.Float64() < e {
+			t[i] = 1 + rng.IntN(arms)
+		}
+		y[i] = row[1] + 0.5*row[2] + tau(row, t[i]) + rng.NormFloat64()
+	}
+	return UpliftData{X: x, Treatment: t, Arms: arms, Y: y}, tau
+}
+
+// cfGrid returns test points with x0 on a grid in [−0.8, 0.8] and the
+// other features drawn at random.
+func cfGrid(n, p int, src rand.Source) *mat.Dense {
+	rng := rand.New(src)
+	x := mat.NewDense(n, p, nil)
+	for i := range n {
+		row := x.RawRowView(i)
+		for j := range row {
+			row[j] = 2*rng.Float64() - 1
+		}
+		row[0] = -0.8 + 1.6*float64(i)/float64(n-1)
+	}
+	return x
+}
+
+func TestCausalForestRecoversCATE(t *testing.T) {
+	d, tau := cfSimulate(4000, 5, 1, rand.NewPCG(1, 2))
+	f := CausalForest{Trees: 500}
+	m, err := f.Fit(d, rand.NewPCG(3, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := cfGrid(200, 5, rand.NewPCG(5, 6))
+	eff := m.Effects(nil, x)
+	var sse, sxy, sxx, mx, mt float64
+	for i := range 200 {
+		row := x.RawRowView(i)
+		e := eff.At(i, 0) - tau(row, 1)
+		sse += e * e
+		mx += row[0]
+		mt += eff.At(i, 0)
+	}
+	mx /= 200
+	mt /= 200
+	for i := range 200 {
+		dx := x.At(i, 0) - mx
+		sxy += dx * (eff.At(i, 0) - mt)
+		sxx += dx * dx
+	}
+	rmse := math.Sqrt(sse / 200)
+	slope := sxy / sxx
+	// τ runs from 0.2 to 1.8 over the grid; the noise sd is 1.
+	if rmse > 0.25 {
+		t.Errorf("RMSE of τ̂ = %.3f, want ≤ 0.25", rmse)
+	}
+	if slope < 0.6 || slope > 1.2 {
+		t.Errorf("slope of τ̂ in x0 = %.3f, want about 1", slope)
+	}
+	if math.Abs(mt-1) > 0.15 {
+		t.Errorf("mean of τ̂ = %.3f, want about 1", mt)
+	}
+}
+
+func TestCausalForestCoverage(t *testing.T) {
+	// A loose, honest bound: the 90% intervals of several test points
+	// over a few independent data sets should cover the truth in
+	// roughly 90% of cases. Forest bias and the noise of the variance
+	// estimate allow some shortfall.
+	var cover, total int
+	for rep := range 4 {
+		d, tau := cfSimulate(2500, 4, 1, rand.NewPCG(uint64(rep), 7))
+		m, err := CausalForest{Trees: 300, NuisanceTrees: 100}.Fit(d, rand.NewPCG(uint64(rep), 8))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := cfGrid(25, 4, rand.NewPCG(uint64(rep), 9))
+		lo, hi := m.Intervals(nil, nil, x, 0.9)
+		for i := range 25 {
+			truth := tau(x.RawRowView(i), 1)
+			if lo.At(i, 0) <= truth && truth <= hi.At(i, 0) {
+				cover++
+			}
+			total++
+			if w := hi.At(i, 0) - lo.At(i, 0); !(w > 0) || w > 3 {
+				t.Errorf("rep %d point %d: interval width %v", rep, i, w)
+			}
+		}
+	}
+	rate := float64(cover) / float64(total)
+	t.Logf("coverage of 90%% intervals: %.3f (%d of %d)", rate, cover, total)
+	if rate < 0.7 || rate > 0.995 {
+		t.Errorf("coverage %.3f, want in [0.7, 0.995] for a nominal 0.9", rate)
+	}
+}
+
+func TestCausalForestArms(t *testing.T) {
+	d, tau := cfSimulate(4000, 3, 2, rand.NewPCG(11, 12))
+	m, err := CausalForest{Trees: 200}.Fit(d, rand.NewPCG(13, 14))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := cfGrid(50, 3, rand.NewPCG(15, 16))
+	eff := m.Effects(nil, x)
+	for k := 1; k <= 2; k++ {
+		var mae float64
+		for i := range 50 {
+			mae += math.Abs(eff.At(i, k-1) - tau(x.RawRowView(i), k))
+		}
+		if mae /= 50; mae > 0.35 {
+			t.Errorf("arm %d: mean absolute error %.3f, want ≤ 0.35", k, mae)
+		}
+	}
+}
+
+// cfMeanLearner fits the weighted mean: a minimal Learner for the
+// cross-fitting path.
+type cfMeanLearner struct{}
+
+type cfMeanModel float64
+
+func (m cfMeanModel) Predict(dst []float64, x *mat.Dense) []float64 {
+	n, _ := x.Dims()
+	if cap(dst) < n {
+		dst = make([]float64, n)
+	}
+	dst = dst[:n]
+	for i := range dst {
+		dst[i] = float64(m)
+	}
+	return dst
+}
+
+func (cfMeanLearner) Fit(x *mat.Dense, y, weights []float64, _ Task, _ rand.Source) (Model, error) {
+	var s, w float64
+	for i, v := range y {
+		wi := 1.0
+		if weights != nil {
+			wi = weights[i]
+		}
+		s += wi * v
+		w += wi
+	}
+	return cfMeanModel(s / w), nil
+}
+
+func TestCausalForestNuisanceLearner(t *testing.T) {
+	// In a randomised trial the mean is a consistent e(x), so the forest
+	// still recovers τ; m(x) = mean only costs precision.
+	rng := rand.New(rand.NewPCG(1, 1))
+	n := 3000
+	x := mat.NewDense(n, 3, nil)
+	tr := make([]int, n)
+	y := make([]float64, n)
+	for i := range n {
+		row := x.RawRowView(i)
+		for j := range row {
+			row[j] = 2*rng.Float64() - 1
+		}
+		tr[i] = rng.IntN(2)
+		y[i] = row[1] + float64(tr[i])*(1+row[0]) + 0.5*rng.NormFloat64()
+	}
+	d := UpliftData{X: x, Treatment: tr, Arms: 1, Y: y}
+	m, err := CausalForest{Trees: 200, Nuisance: cfMeanLearner{}}.Fit(d, rand.NewPCG(2, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	grid := cfGrid(50, 3, rand.NewPCG(3, 3))
+	eff := m.Effects(nil, grid)
+	var mae float64
+	for i := range 50 {
+		mae += math.Abs(eff.At(i, 0) - (1 + grid.At(i, 0)))
+	}
+	if mae /= 50; mae > 0.3 {
+		t.Errorf("mean absolute error %.3f, want ≤ 0.3", mae)
+	}
+}
+
+func TestCausalForestPropensity(t *testing.T) {
+	d, _ := cfSimulate(1000, 3, 1, rand.NewPCG(1, 2))
+	d.Propensity = make([]float64, len(d.Y))
+	for i := range d.Propensity {
+		e := 0.3
+		if d.X.At(i, 1) > 0 {
+			e = 0.7
+		}
+		if d.Treatment[i] == 0 {
+			e = 1 - e
+		}
+		d.Propensity[i] = e
+	}
+	m, err := CausalForest{Trees: 100}.Fit(d, rand.NewPCG(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eff := m.Effects(nil, mat.NewDense(1, 3, []float64{0.5, 0, 0}))
+	if got := eff.At(0, 0); math.Abs(got-1.5) > 0.6 {
+		t.Errorf("τ̂(0.5, 0, 0) = %.3f, want about 1.5", got)
+	}
+}
+
+func TestCausalForestSaveLoadDeterministic(t *testing.T) {
+	d, _ := cfSimulate(800, 3, 2, rand.NewPCG(1, 2))
+	var bs []string
+	var models []*CausalForestModel
+	for _, w := range []int{1, 2} {
+		m, err := CausalForest{Trees: 40, NuisanceTrees: 20, Workers: w}.Fit(d, rand.NewPCG(5, 5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, string(b))
+		models = append(models, m)
+	}
+	if bs[0] != bs[1] {
+		t.Errorf("forests with 1 and 2 workers differ")
+	}
+	v, err := Unmarshal([]byte(bs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := v.(IntervalModel)
+	if !ok {
+		t.Fatalf("loaded %T, not an IntervalModel", v)
+	}
+	x := cfGrid(30, 3, rand.NewPCG(1, 1))
+	if a, b := models[0].Effects(nil, x), got.Effects(nil, x); !mat.Equal(a, b) {
+		t.Errorf("effects differ after reload")
+	}
+	l1, h1 := models[0].Intervals(nil, nil, x, 0.95)
+	l2, h2 := got.Intervals(nil, nil, x, 0.95)
+	if !mat.Equal(l1, l2) || !mat.Equal(h1, h2) {
+		t.Errorf("intervals differ after reload")
+	}
+}
+
+func TestCFDebias(t *testing.T) {
+	for _, tc := range []struct {
+		between, noise float64
+		groups         int
+		want           float64
+	}{
+		// V₀ = 0, s = 1·√(2/8) = 0.5: 0.5·φ(0)/Φ(0).
+		{1, 1, 8, 0.5 * 2 / math.Sqrt(2*math.Pi)},
+		// A large positive V₀ is left almost unchanged.
+		{10, 0.01, 10000, 9.99},
+		{0, 0, 10, 0},
+	} {
+		if got := cfDebias(tc.between, tc.noise, tc.groups); !scalar.EqualWithinAbsOrRel(got, tc.want, 1e-9, 1e-9) {
+			t.Errorf("cfDebias(%v, %v, %d) = %v, want %v", tc.between, tc.noise, tc.groups, got, tc.want)
+		}
+	}
+}
+
+func TestCausalForestBadInput(t *testing.T) {
+	good := func() UpliftData { d, _ := cfSimulate(100, 3, 1, rand.NewPCG(1, 2)); return d }
+	for _, tc := range []struct {
+		name  string
+		edit  func(*UpliftData)
+		f     CausalForest
+		match string
+	}{
+		{"NaN outcome", func(d *UpliftData) { d.Y[4] = math.NaN() }, CausalForest{}, "row 4: outcome NaN"},
+		{"arm out of range", func(d *UpliftData) { d.Treatment[5] = 3 }, CausalForest{}, "row 5: treatment 3"},
+		{"length mismatch", func(d *UpliftData) { d.Treatment = d.Treatment[:9] }, CausalForest{}, "100 rows, 100 outcomes, 9 treatments"},
+		{"NaN feature", func(d *UpliftData) { d.X.Set(7, 1, math.Inf(1)) }, CausalForest{}, "row 7 column 1"},
+		{"empty arm", func(d *UpliftData) { clear(d.Treatment) }, CausalForest{}, "arm 1 has 0 rows"},
+		{"bad propensity", func(d *UpliftData) { d.Propensity = make([]float64, 100) }, CausalForest{}, "row 0: propensity 0"},
+		{"sample fraction with groups", func(*UpliftData) {}, CausalForest{SampleFraction: 0.8}, "sample fraction 0.8 above 0.5"},
+		{"honesty fraction", func(*UpliftData) {}, CausalForest{HonestyFraction: 1}, "honesty fraction 1"},
+	} {
+		d := good()
+		tc.edit(&d)
+		tc.f.Trees = 4
+		_, err := tc.f.Fit(d, rand.NewPCG(1, 1))
+		if err == nil || !errors.Is(err, ErrInput) || !upliftContains(err.Error(), tc.match) {
+			t.Errorf("%s: error %v, want ErrInput mentioning %q", tc.name, err, tc.match)
+		}
+	}
+}
+
+func TestCausalForestFromParams(t *testing.T) {
+	f, seed, err := CausalForestFromParams(map[string]string{
+		"trees": "100", "min_leaf": "10", "honesty_fraction": "0.6", "mtry": "3", "sample_fraction": "0.4", "seed": "7",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := CausalForest{Trees: 100, MinLeaf: 10, HonestyFraction: 0.6, Mtry: 3, SampleFraction: 0.4}
+	if f.Trees != want.Trees || f.MinLeaf != want.MinLeaf || f.HonestyFraction != want.HonestyFraction ||
+		f.Mtry != want.Mtry || f.SampleFraction != want.SampleFraction || seed != 7 {
+		t.Errorf("got %+v seed %d, want %+v seed 7", f, seed, want)
+	}
+	for _, tc := range []struct {
+		params map[string]string
+		match  string
+	}{
+		{map[string]string{"criterion": "KL"}, `unknown parameter "criterion"`},
+		{map[string]string{"honesty_fraction": "1"}, "must be in (0, 0.99]"},
+		{map[string]string{"sample_fraction": "0"}, "must be in (0, 1]"},
+		{map[string]string{"sample_fraction": "0.7"}, "above 0.5"},
+		{map[string]string{"sample_fraction": "0.7", "ci_group_size": "1"}, ""},
+		{map[string]string{"mtry": "0"}, "must be at least 1"},
+		{map[string]string{"trees": "1.5"}, "not an integer"},
+	} {
+		_, _, err := CausalForestFromParams(tc.params)
+		if tc.match == "" {
+			if err != nil {
+				t.Errorf("%v: unexpected error %v", tc.params, err)
+			}
+			continue
+		}
+		if err == nil || !errors.Is(err, ErrInput) || !upliftContains(err.Error(), tc.match) {
+			t.Errorf("%v: error %v, want ErrInput mentioning %q", tc.params, err, tc.match)
+		}
+	}
+}
+
+func FuzzCausalForestFromParams(f *testing.F) {
+	f.Add("honesty_fraction", "0.5", "sample_fraction", "0.25")
+	f.Add("trees", "-1", "alpha", "NaN")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		cf, _, err := CausalForestFromParams(map[string]string{k1: v1, k2: v2})
+		if err != nil {
+			if !errors.Is(err, ErrInput) {
+				t.Fatalf("error %v does not wrap ErrInput", err)
+			}
+			return
+		}
+		if cf.validate() != nil {
+			t.Fatalf("accepted invalid forest %+v", cf)
+		}
+	})
+}
+
+func ExampleCausalForest() {
+	// τ(x) = 1 + x0 in a randomised trial with noisy outcomes.
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := 4000
+	x := mat.NewDense(n, 2, nil)
+	t := make([]int, n)
+	y := make([]float64, n)
+	for i := range n {
+		x.Set(i, 0, 2*rng.Float64()-1)
+		x.Set(i, 1, 2*rng.Float64()-1)
+		t[i] = rng.IntN(2)
+		y[i] = x.At(i, 1) + float64(t[i])*(1+x.At(i, 0)) + 0.5*rng.NormFloat64()
+	}
+	m, err := CausalForest{Trees: 400}.Fit(UpliftData{X: x, Treatment: t, Arms: 1, Y: y}, rand.NewPCG(3, 4))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	at := mat.NewDense(2, 2, []float64{-0.6, 0, 0.6, 0})
+	eff := m.Effects(nil, at)
+	lo, hi := m.Intervals(nil, nil, at, 0.95)
+	for i := range 2 {
+		truth := 1 + at.At(i, 0)
+		fmt.Printf("x0=%+.1f: τ=%.1f τ̂=%.1f, 95%% interval covers τ: %v\n",
+			at.At(i, 0), truth, eff.At(i, 0), lo.At(i, 0) <= truth && truth <= hi.At(i, 0))
+	}
+	// Output:
+	// x0=-0.6: τ=0.4 τ̂=0.4, 95% interval covers τ: true
+	// x0=+0.6: τ=1.6 τ̂=1.6, 95% interval covers τ: true
+}
+
+// BenchmarkCausalForest times fitting 200 trees (with the nuisance
+// forests) and predicting with intervals.
+func BenchmarkCausalForest(b *testing.B) {
+	for _, n := range []int{2000, 20000} {
+		d, _ := cfSimulate(n, 10, 1, rand.NewPCG(1, 2))
+		f := CausalForest{Trees: 200}
+		b.Run(fmt.Sprintf("fit/size=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.Fit(d, rand.NewPCG(1, 1)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		m, err := f.Fit(d, rand.NewPCG(1, 1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := cfGrid(1000, 10, rand.NewPCG(2, 2))
+		lo, hi := mat.NewDense(1000, 1, nil), mat.NewDense(1000, 1, nil)
+		b.Run(fmt.Sprintf("intervals/size=%d/rows=1000", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Intervals(lo, hi, x, 0.95)
+			}
+		})
+	}
+}

@@ -1,0 +1,175 @@
+package causal
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// UpliftForest fits a random forest of uplift trees (as in CausalML's
+// UpliftRandomForestClassifier): each tree grows on a bootstrap sample of
+// the rows with the settings of Tree, and the forest's effect is the mean
+// of the trees' effects,
+//
+//	τ_k(x) = 1/B Σ_b (p_k^b(x) - p_0^b(x)).
+//
+// The features are binned once and the trees grow in parallel on all
+// cores. The result depends only on the data, the settings and src. The
+// zero value is usable: 10 trees with UpliftTree's defaults.
+type UpliftForest struct {
+	// Trees is the number of trees (0 means 10).
+	Trees int
+	// Tree holds the settings of every tree.
+	Tree UpliftTree
+	// NoBootstrap grows every tree on all rows instead of a bootstrap
+	// sample (trees then differ only through feature sampling).
+	NoBootstrap bool
+	// Workers is the number of trees grown at once (0 means GOMAXPROCS).
+	Workers int
+}
+
+// UpliftForestModel is a fitted uplift forest.
+type UpliftForestModel struct {
+	Arms     int
+	Features int
+	Trees    []*UpliftTreeModel
+}
+
+// Kind implements Kinded.
+func (m *UpliftForestModel) Kind() string { return "uplift-forest" }
+
+// Effects implements UpliftModel. It panics if x has the wrong number of
+// columns.
+func (m *UpliftForestModel) Effects(dst, x *mat.Dense) *mat.Dense {
+	dst = upliftEffectsDst(dst, x, m.Features, m.Arms)
+	inv := 1 / float64(len(m.Trees))
+	upliftRows(x, func(i int, row []float64) {
+		out := dst.RawRowView(i)
+		clear(out)
+		for _, t := range m.Trees {
+			r := t.leaf(row).Rates
+			for k := range out {
+				out[k] += r[k+1] - r[0]
+			}
+		}
+		for k := range out {
+			out[k] *= inv
+		}
+	})
+	return dst
+}
+
+// FitUplift implements UpliftEstimator. The outcome must be 0 or 1.
+func (f UpliftForest) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) {
+	return f.Fit(d, src)
+}
+
+// Fit fits the forest and returns the concrete model.
+func (f UpliftForest) Fit(d UpliftData, src rand.Source) (*UpliftForestModel, error) {
+	if f.Trees < 0 {
+		return nil, fmt.Errorf("uplift forest: %w: %d trees", ErrInput, f.Trees)
+	}
+	if err := f.Tree.validate(); err != nil {
+		return nil, fmt.Errorf("uplift forest: %w", err)
+	}
+	trees := f.Trees
+	if trees == 0 {
+		trees = 10
+	}
+	cfg := f.Tree.withDefaults()
+	in, err := newUpliftInput(d, cfg.MaxBins)
+	if err != nil {
+		return nil, fmt.Errorf("uplift forest: %w", err)
+	}
+	rng := rand.New(src)
+	seeds := make([][2]uint64, trees)
+	for b := range seeds {
+		seeds[b] = [2]uint64{rng.Uint64(), rng.Uint64()}
+	}
+	workers := f.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	// Trees run in parallel; a tree only parallelises its own histogram
+	// scans when there are more cores than trees.
+	inner := max(1, workers/trees)
+	n := in.bins.Rows
+	m := &UpliftForestModel{Arms: d.Arms, Features: in.bins.Cols, Trees: make([]*UpliftTreeModel, trees)}
+	upliftParallel(trees, workers, func(b int) {
+		trng := rand.New(rand.NewPCG(seeds[b][0], seeds[b][1]))
+		idx := upliftBootstrap(n, !f.NoBootstrap, trng)
+		g := newUpliftGrower(cfg, in, trng, inner)
+		m.Trees[b] = &UpliftTreeModel{Arms: d.Arms, Features: in.bins.Cols, Nodes: g.growTree(idx)}
+	})
+	return m, nil
+}
+
+// upliftBootstrap returns n row indices drawn with replacement from [0, n)
+// in ascending order (or 0..n-1 when boot is false).
+func upliftBootstrap(n int, boot bool, rng *rand.Rand) []int32 {
+	idx := make([]int32, n)
+	if !boot {
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		return idx
+	}
+	counts := make([]uint8, n)
+	var over map[int32]int // counts above 255 (practically never)
+	for range n {
+		i := rng.IntN(n)
+		if counts[i] == 255 {
+			if over == nil {
+				over = map[int32]int{}
+			}
+			over[int32(i)]++
+			continue
+		}
+		counts[i]++
+	}
+	k := 0
+	for i, c := range counts {
+		c := int(c)
+		if over != nil {
+			c += over[int32(i)]
+		}
+		for range c {
+			idx[k] = int32(i)
+			k++
+		}
+	}
+	return idx
+}
+
+// UpliftForestFromParams builds an UpliftForest from string parameters:
+// trees, depth, min_leaf, min_treatment, n_reg, criterion (KL|ED|Chi|DDP),
+// normalization (true|false), mtry, bins, bootstrap (true|false) and seed.
+// It returns the forest and the seed (0 when not given). Unknown names and
+// bad values are errors wrapping ErrInput.
+func UpliftForestFromParams(params map[string]string) (UpliftForest, uint64, error) {
+	var f UpliftForest
+	var seed uint64
+	ps := upliftTreeParams(&f.Tree)
+	ps["trees"] = upliftIntParam(&f.Trees, 1)
+	ps["seed"] = upliftSeedParam(&seed)
+	ps["bootstrap"] = func(s string) error {
+		switch s {
+		case "true", "1":
+			f.NoBootstrap = false
+		case "false", "0":
+			f.NoBootstrap = true
+		default:
+			return fmt.Errorf("not true or false")
+		}
+		return nil
+	}
+	if err := ps.apply(params); err != nil {
+		return UpliftForest{}, 0, fmt.Errorf("uplift forest: %w", err)
+	}
+	if err := f.Tree.validate(); err != nil {
+		return UpliftForest{}, 0, fmt.Errorf("uplift forest: %w", err)
+	}
+	return f, seed, nil
+}
