@@ -1,0 +1,275 @@
+package sentiment
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// crossDomain trains on two UCI sources and tests on the third, for each
+// choice, and returns the three accuracies (test on amazon, imdb, yelp).
+func crossDomain(t testing.TB, opts TrainOptions, seed uint64) [3]float64 {
+	t.Helper()
+	a := NewAnalyzer()
+	var texts [3][]string
+	var labels [3][]int
+	for k, f := range uciFiles {
+		texts[k], labels[k] = readUCIRaw(t, f)
+	}
+	var acc [3]float64
+	for test := range 3 {
+		var trX []string
+		var trY []int
+		for k := range 3 {
+			if k != test {
+				trX = append(trX, texts[k]...)
+				trY = append(trY, labels[k]...)
+			}
+		}
+		c, err := Train(trX, trY, nil, opts, rand.NewPCG(seed, 1), a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		right := 0
+		for i, s := range texts[test] {
+			if c.Predict(s) == labels[test][i] {
+				right++
+			}
+		}
+		acc[test] = float64(right) / float64(len(texts[test]))
+	}
+	return acc
+}
+
+// TestCrossDomainAccuracy trains on two UCI sources and tests on the third;
+// the mean accuracy over the three choices must reach 0.85 (VADER's
+// compound > 0 rule gets 0.817 on the same sentences).
+func TestCrossDomainAccuracy(t *testing.T) {
+	acc := crossDomain(t, TrainOptions{}, 1)
+	mean := (acc[0] + acc[1] + acc[2]) / 3
+	t.Logf("test on amazon %.3f, imdb %.3f, yelp %.3f; mean %.4f", acc[0], acc[1], acc[2], mean)
+	if mean < 0.85 {
+		t.Errorf("mean cross-domain accuracy %.4f, want >= 0.85", mean)
+	}
+}
+
+// TestVADERBaseline checks the baseline the classifier is compared with:
+// compound > 0 means positive.
+func TestVADERBaseline(t *testing.T) {
+	a := NewAnalyzer()
+	right, n := 0, 0
+	for _, f := range uciFiles {
+		texts, labels := readUCIRaw(t, f)
+		for i, s := range texts {
+			p := 0
+			if a.Compound(s) > 0 {
+				p = 1
+			}
+			if p == labels[i] {
+				right++
+			}
+			n++
+		}
+	}
+	acc := float64(right) / float64(n)
+	t.Logf("VADER compound > 0 accuracy %.4f", acc)
+	if math.Abs(acc-0.817) > 0.001 {
+		t.Errorf("VADER baseline accuracy %.4f, want 0.817 (reference)", acc)
+	}
+}
+
+func smallModel(t testing.TB, seed uint64) *Classifier {
+	t.Helper()
+	texts, labels := readUCIRaw(t, "amazon_cells_labelled.txt")
+	c, err := Train(texts, labels, nil, TrainOptions{Epochs: 4}, rand.NewPCG(seed, 7), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestTrainDeterministic(t *testing.T) {
+	save := func(c *Classifier) []byte {
+		var b bytes.Buffer
+		if err := c.Save(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	a, b, other := save(smallModel(t, 3)), save(smallModel(t, 3)), save(smallModel(t, 4))
+	if !bytes.Equal(a, b) {
+		t.Error("two models trained with the same seed differ")
+	}
+	if bytes.Equal(a, other) {
+		t.Error("models trained with different seeds are identical")
+	}
+}
+
+func TestSaveLoad(t *testing.T) {
+	c := smallModel(t, 1)
+	var buf bytes.Buffer
+	if err := c.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	saved := buf.String()
+	d, err := LoadClassifier(strings.NewReader(saved), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.NumFeatures() != c.NumFeatures() || d.Options() != c.Options() {
+		t.Errorf("loaded model has %d features, options %+v; want %d, %+v", d.NumFeatures(), d.Options(), c.NumFeatures(), c.Options())
+	}
+	texts, _ := readUCIRaw(t, "yelp_labelled.txt")
+	for _, s := range texts[:200] {
+		if got, want := d.Prob(s), c.Prob(s); math.Abs(got-want) > 1e-12 {
+			t.Fatalf("Prob(%q) after load = %v, want %v", s, got, want)
+		}
+	}
+
+	bad := []struct {
+		name, file string
+		want       error
+	}{
+		{"other version", strings.Replace(saved, `"version":1`, `"version":2`, 1), ErrModelVersion},
+		{"other format", strings.Replace(saved, modelFormat, "something-else", 1), ErrModelFormat},
+		{"not json", "hello", ErrModelFormat},
+		{"missing dense", strings.Replace(saved, `"vader_compound":`, `"vader_compound_x":`, 1), ErrModelFormat},
+		{"bad options", strings.Replace(saved, `"epochs":4`, `"epochs":-4`, 1), ErrModelFormat},
+	}
+	for _, tt := range bad {
+		_, err := LoadClassifier(strings.NewReader(tt.file), nil)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestTrainErrors(t *testing.T) {
+	src := rand.NewPCG(1, 1)
+	tests := []struct {
+		name    string
+		texts   []string
+		labels  []int
+		weights []float64
+		opts    TrainOptions
+		want    string
+	}{
+		{"empty", nil, nil, nil, TrainOptions{}, "no training texts"},
+		{"label 2", []string{"a", "b"}, []int{0, 2}, nil, TrainOptions{}, "label 2 of text 1"},
+		{"nan weight", []string{"a"}, []int{1}, []float64{math.NaN()}, TrainOptions{}, "weight NaN of text 0"},
+		{"zero weights", []string{"a"}, []int{1}, []float64{0}, TrainOptions{}, "weights sum to zero"},
+		{"negative lr", []string{"a"}, []int{1}, nil, TrainOptions{LearningRate: -1}, "learning rate"},
+		{"negative epochs", []string{"a"}, []int{1}, nil, TrainOptions{Epochs: -1}, "epochs"},
+	}
+	for _, tt := range tests {
+		_, err := Train(tt.texts, tt.labels, tt.weights, tt.opts, src, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want containing %q", tt.name, err, tt.want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("length mismatch did not panic")
+		}
+	}()
+	_, _ = Train([]string{"a"}, []int{1, 0}, nil, TrainOptions{}, src, nil)
+}
+
+func TestWeightsMatter(t *testing.T) {
+	texts := []string{"good", "good", "bad", "bad", "meh", "meh"}
+	labels := []int{1, 1, 0, 0, 1, 0}
+	up, err := Train(texts, labels, []float64{1, 1, 1, 1, 10, 0.1}, TrainOptions{}, rand.NewPCG(1, 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := Train(texts, labels, []float64{1, 1, 1, 1, 0.1, 10}, TrainOptions{}, rand.NewPCG(1, 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pu, pd := up.Prob("meh"), down.Prob("meh"); !(pu > 0.5 && pd < 0.5) {
+		t.Errorf(`Prob("meh") = %.3f with the positive "meh" weighted up, %.3f weighted down; want > 0.5 and < 0.5`, pu, pd)
+	}
+}
+
+func TestClassifierConcurrent(t *testing.T) {
+	c := smallModel(t, 1)
+	texts, _ := readUCIRaw(t, "imdb_labelled.txt")
+	want := make([]float64, len(texts))
+	for i, s := range texts {
+		want[i] = c.Prob(s)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	bad := 0
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := len(texts) - 1; i >= 0; i-- {
+				if c.Prob(texts[i]) != want[i] {
+					mu.Lock()
+					bad++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if bad > 0 {
+		t.Errorf("%d concurrent scores differ", bad)
+	}
+}
+
+func TestAppendWords(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+	}{
+		{"I didn't like it. Great!", "i didn't ~like ~it great !"},
+		{"Not GOOD, but fine", "not ~good but fine"},
+		{"no way?", "no ~way ?"},
+		{"rock'n'roll 'quoted'", "rock'n'roll quoted"},
+		{"Ünïcode WORDS", "ünïcode words"},
+	}
+	for _, tt := range tests {
+		buf, ws := appendWords(nil, nil, tt.in)
+		var got []string
+		for _, w := range ws {
+			got = append(got, string(buf[w[0]:w[1]]))
+		}
+		if g := strings.Join(got, " "); g != tt.want {
+			t.Errorf("appendWords(%q) = %q, want %q", tt.in, g, tt.want)
+		}
+	}
+}
+
+func TestReadLabeled(t *testing.T) {
+	texts, labels, err := ReadLabeled(strings.NewReader("good\t1\nbad one\t0 \r\n\nwith\ttab\t1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantT := []string{"good", "bad one", "with\ttab"}
+	wantL := []int{1, 0, 1}
+	if strings.Join(texts, "|") != strings.Join(wantT, "|") || len(labels) != 3 || labels[0] != wantL[0] || labels[1] != wantL[1] || labels[2] != wantL[2] {
+		t.Errorf("ReadLabeled = %q %v, want %q %v", texts, labels, wantT, wantL)
+	}
+	bad := []struct {
+		in, want string
+	}{
+		{"good\t1\nno tab here\n", "line 2: no tab"},
+		{"good\t1\n\nbad\t2\n", "line 3: label \"2\""},
+		{"good\tyes\n", "line 1: label \"yes\""},
+		{"\t1\n", "line 1: empty text"},
+		{"good\t\n", "line 1: label \"\""},
+	}
+	for _, tt := range bad {
+		_, _, err := ReadLabeled(strings.NewReader(tt.in))
+		if !errors.Is(err, ErrData) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ReadLabeled(%q) err = %v, want ErrData containing %q", tt.in, err, tt.want)
+		}
+	}
+}
