@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/google/uuid"
+)
+
+// TestMain lets the test binary stand in for the causalrec executable:
+// built-in plugins run as "<executable> plugins serve NAME", and here the
+// executable is the test binary, so such a call serves the plugin.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "plugins" && os.Args[2] == "serve" {
+		os.Exit(run(context.Background(), os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}))
+	}
+	os.Exit(m.Run())
+}
+
+// runCLI runs the CLI in process and returns the exit code, standard
+// output and standard error.
+func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb})
+	return code, out.String(), errb.String()
+}
+
+// redisURL is the real Redis the tests use.
+func redisURL() string {
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379"
+}
+
+// testPrefix returns a key prefix owned by this test; every key under it
+// is deleted when the test ends.
+func testPrefix(t *testing.T) string {
+	t.Helper()
+	prefix := "causalrec-test:" + uuid.NewString() + ":"
+	t.Cleanup(func() {
+		opts, err := redis.ParseURL(redisURL())
+		if err != nil {
+			return
+		}
+		c := redis.NewClient(opts)
+		defer c.Close()
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 500).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), 500)
+			c.Unlink(ctx, keys[:n]...)
+			keys = keys[n:]
+		}
+	})
+	return prefix
+}
