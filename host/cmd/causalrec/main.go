@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // stdio is what every subcommand reads from and writes to.
@@ -44,13 +46,25 @@ func commands() []command {
 	}
 }
 
+// redisLogger routes go-redis's internal log lines into slog.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
 // errUsage marks a usage error: the message is printed with the help text
 // and the exit code is 2.
 var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	s := stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}
+	s.logger = slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: logLevel(os.Args[1:])}))
+	// go-redis logs connection retries through a process-wide logger; send
+	// them to ours at debug level, since the store reports outages itself.
+	redis.SetLogger(redisLogger{s.logger})
+	code := run(ctx, os.Args[1:], s)
 	stop()
 	os.Exit(code)
 }

@@ -3,12 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestMain lets the test binary stand in for the causalrec executable:
@@ -18,6 +19,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "plugins" && os.Args[2] == "serve" {
 		os.Exit(run(context.Background(), os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}))
 	}
+	redis.SetLogger(redisLogger{slog.New(slog.DiscardHandler)})
 	os.Exit(m.Run())
 }
 

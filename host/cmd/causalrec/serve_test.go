@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/causalrec/causalrec/host/config"
+	"github.com/causalrec/causalrec/host/pluginhost"
+	"github.com/causalrec/causalrec/host/recommend"
+	"github.com/causalrec/causalrec/host/store"
+)
+
+// startServe runs serve with cfg in the background and returns the base
+// URL of its HTTP API.
+func startServe(t *testing.T, cfg config.Config) string {
+	t.Helper()
+	cfg.HTTPAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() { done <- serve(ctx, cfg, logger, func(a net.Addr) { ready <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve ended with %v", err)
+		}
+	})
+	select {
+	case a := <-ready:
+		return "http://" + a.String()
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	return ""
+}
+
+// call sends a JSON request and decodes the JSON answer into out,
+// returning the status code and the raw body.
+func call(t *testing.T, method, url, token string, in, out any) (int, string) {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, url, err, b)
+		}
+	}
+	return resp.StatusCode, string(b)
+}
+
+// simulatedEvents logs a small experiment: users with a feature x see
+// item "a" or "b" or are held out; the outcome is likelier when shown,
+// more so for users with x = 1.
+func simulatedEvents(n int, from int) []store.Event {
+	var out []store.Event
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := from; i < from+n; i++ {
+		u := fmt.Sprintf("u%d", i)
+		x := i % 2
+		for j, it := range []string{"a", "b"} {
+			arm := "treated"
+			if (i+j)%3 == 0 {
+				arm = recommend.ControlArm
+			}
+			out = append(out, store.Event{ID: fmt.Sprintf("%s:%s:x", u, it), Kind: store.Exposure, User: u, Item: it, Time: t0, Arm: arm, Propensity: 0.5})
+			p := 1 + x // outcome when i%7 < p (+2 when treated)
+			if arm == "treated" {
+				p += 2
+			}
+			if i%7 < p {
+				out = append(out, store.Event{ID: fmt.Sprintf("%s:%s:o", u, it), Kind: store.Outcome, User: u, Item: it, Time: t0.Add(time.Hour)})
+			}
+		}
+	}
+	return out
+}
+
+func ingestUsers(t *testing.T, base, token string, n int) {
+	t.Helper()
+	var users []store.User
+	for i := 0; i < n; i++ {
+		users = append(users, store.User{ID: fmt.Sprintf("u%d", i), Features: map[string]float64{"x": float64(i % 2)}})
+	}
+	if code, body := call(t, "POST", base+"/v1/users", token, map[string]any{"users": users}, nil); code != 200 {
+		t.Fatalf("users: %d %s", code, body)
+	}
+	items := []store.Item{{ID: "a", Text: "item a", Features: map[string]float64{"f": 1}}, {ID: "b", Text: "item b", Features: map[string]float64{"f": 0}}}
+	if code, body := call(t, "POST", base+"/v1/items", token, map[string]any{"items": items}, nil); code != 200 {
+		t.Fatalf("items: %d %s", code, body)
+	}
+}
+
+func TestServeSurvivesPluginCrash(t *testing.T) {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	cfg.PluginPingInterval = config.Duration(200 * time.Millisecond)
+	base := startServe(t, cfg)
+
+	ingestUsers(t, base, "", 600)
+	events := simulatedEvents(600, 0)
+	var ing struct{ Received, Written, Duplicates int }
+	if code, body := call(t, "POST", base+"/v1/events", "", map[string]any{"events": events}, &ing); code != 200 || ing.Written != len(events) {
+		t.Fatalf("events: %d %s", code, body)
+	}
+	sent := len(events)
+	var tr recommend.TrainResult
+	if code, body := call(t, "POST", base+"/v1/train", "", struct{}{}, &tr); code != 200 || tr.Rows != 1200 {
+		t.Fatalf("train: %d %s", code, body)
+	}
+	var rec recommend.Response
+	if code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: "u1", K: 2}, &rec); code != 200 || rec.Ranker != "uplift:t" || len(rec.Items) != 2 || rec.RequestID == "" {
+		t.Fatalf("recommend: %d %s", code, body)
+	}
+
+	var plugins []pluginhost.Status
+	call(t, "GET", base+"/v1/plugins", "", nil, &plugins)
+	pid := 0
+	for _, p := range plugins {
+		if p.Name == "causal" {
+			pid = p.PID
+		}
+	}
+	if pid <= 0 {
+		t.Fatalf("no causal plugin pid in %+v", plugins)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// While the plugin is down: recommendations fall back and say why,
+	// quickly; ingestion goes on.
+	sawFallback := false
+	deadline := time.Now().Add(15 * time.Second)
+	for round := 0; ; round++ {
+		start := time.Now()
+		rec = recommend.Response{}
+		code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: "u2", K: 2}, &rec)
+		if code != 200 {
+			t.Fatalf("recommend while the plugin is down: %d %s", code, body)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("recommend took %v while the plugin was down", d)
+		}
+		if rec.Ranker == "popularity" {
+			if !strings.Contains(rec.FallbackReason, "causal") {
+				t.Fatalf("fallback reason does not name the plugin: %q", rec.FallbackReason)
+			}
+			sawFallback = true
+		}
+		more := simulatedEvents(5, 1000+5*round)
+		if code, body := call(t, "POST", base+"/v1/events", "", map[string]any{"events": more}, nil); code != 200 {
+			t.Fatalf("events while the plugin is down: %d %s", code, body)
+		}
+		sent += len(more)
+		if rec.Ranker == "uplift:t" && (sawFallback || round > 0) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin not back within 15s; last response %+v", rec)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	call(t, "GET", base+"/v1/plugins", "", nil, &plugins)
+	for _, p := range plugins {
+		if p.Name == "causal" && (!p.Healthy || p.PID == pid) {
+			t.Fatalf("causal plugin after restart: %+v (old pid %d)", p, pid)
+		}
+	}
+	// No ingested event was lost.
+	rdb := redis.NewClient(mustParseRedis(t))
+	defer rdb.Close()
+	st, err := store.New(rdb, store.Options{Prefix: cfg.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.EventCount(context.Background())
+	if err != nil || n != int64(sent) {
+		t.Fatalf("event log holds %d events (%v), %d were sent", n, err, sent)
+	}
+	// Metrics are exported.
+	if code, body := call(t, "GET", base+"/metrics", "", nil, nil); code != 200 || !strings.Contains(body, "causalrec_recommend_fallbacks_total") {
+		t.Fatalf("metrics: %d", code)
+	}
+}
+
+func mustParseRedis(t *testing.T) *redis.Options {
+	t.Helper()
+	o, err := redis.ParseURL(redisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestAPIRejectsBadRequests(t *testing.T) {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix, cfg.APIToken, cfg.MaxBodyBytes = redisURL(), testPrefix(t), "s3cret", 4096
+	base := startServe(t, cfg)
+	tests := []struct {
+		name, method, path, token string
+		body                      any
+		code                      int
+		want                      string
+	}{
+		{"no token", "POST", "/v1/recommend", "", recommend.Request{User: "u"}, 401, "API token"},
+		{"wrong token", "POST", "/v1/recommend", "nope", recommend.Request{User: "u"}, 401, "API token"},
+		{"unknown field", "POST", "/v1/recommend", "s3cret", map[string]any{"usr": "u"}, 400, `unknown field "usr"`},
+		{"no user", "POST", "/v1/recommend", "s3cret", map[string]any{}, 400, "user is required"},
+		{"unknown candidates", "POST", "/v1/recommend", "s3cret", recommend.Request{User: "u", Candidates: []string{"zz"}}, 400, "unknown items zz"},
+		{"wrong type", "POST", "/v1/recommend", "s3cret", map[string]any{"user": 5}, 400, `field "user"`},
+		{"too large", "POST", "/v1/items", "s3cret", map[string]any{"items": []store.Item{{ID: "x", Text: strings.Repeat("y", 5000)}}}, 413, "over the limit of 4096 bytes"},
+		{"bad event", "POST", "/v1/events", "s3cret", map[string]any{"events": []map[string]any{{"kind": "exposure", "user": "u", "item": "i", "propensity": 2}}}, 400, "events[0]"},
+		{"bad kind", "POST", "/v1/events", "s3cret", map[string]any{"events": []map[string]any{{"kind": "click", "user": "u", "item": "i"}}}, 400, "events[0]"},
+		{"health without token", "GET", "/v1/health", "", nil, 200, `"redis":true`},
+		{"no route", "GET", "/v2/x", "s3cret", nil, 404, "no route"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := call(t, tt.method, base+tt.path, tt.token, tt.body, nil)
+			var msg struct{ Error string }
+			if code != 200 {
+				if err := json.Unmarshal([]byte(body), &msg); err != nil || msg.Error == "" {
+					t.Fatalf("error body is not JSON with an error message: %s", body)
+				}
+				body = msg.Error
+			}
+			if code != tt.code || !strings.Contains(body, tt.want) {
+				t.Fatalf("got %d %s; want %d containing %q", code, body, tt.code, tt.want)
+			}
+		})
+	}
+	// Before any training, recommend falls back and says so.
+	var rec recommend.Response
+	call(t, "POST", base+"/v1/items", "s3cret", map[string]any{"items": []store.Item{{ID: "a"}}}, nil)
+	if code, body := call(t, "POST", base+"/v1/recommend", "s3cret", recommend.Request{User: "new-user", Candidates: []string{"a"}}, &rec); code != 200 || rec.Ranker != "popularity" || !strings.Contains(rec.FallbackReason, "no serving model") {
+		t.Fatalf("recommend before training: %d %s", code, body)
+	}
+}
+
+// TestServeSurvivesRedisOutage runs a Redis server of its own, stops it
+// under a running serve and starts it again.
+func TestServeSurvivesRedisOutage(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("this test needs redis-server on PATH (Debian package redis-server): %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	startRedis := func() *exec.Cmd {
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 100; i++ {
+			if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+				c.Close()
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return cmd
+	}
+	srv := startRedis()
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = fmt.Sprintf("redis://127.0.0.1:%d", port), "outage:"
+	base := startServe(t, cfg)
+	ingestUsers(t, base, "", 10)
+
+	_ = srv.Process.Kill()
+	_ = srv.Wait()
+	code, body := call(t, "GET", base+"/v1/health", "", nil, nil)
+	if code != 503 || !strings.Contains(body, "redis") || !strings.Contains(body, strconv.Itoa(port)) {
+		t.Fatalf("health during the outage: %d %s", code, body)
+	}
+	code, body = call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: "u1"}, nil)
+	if code != 503 || !strings.Contains(body, strconv.Itoa(port)) {
+		t.Fatalf("recommend during the outage: %d %s", code, body)
+	}
+	code, body = call(t, "POST", base+"/v1/events", "", map[string]any{"events": simulatedEvents(1, 0)}, nil)
+	if code != 503 {
+		t.Fatalf("ingest during the outage: %d %s (the client must be told to retry)", code, body)
+	}
+
+	srv = startRedis()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, _ = call(t, "GET", base+"/v1/health", "", nil, nil); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not recover after Redis came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, body := call(t, "POST", base+"/v1/events", "", map[string]any{"events": simulatedEvents(1, 0)}, nil); code != 200 {
+		t.Fatalf("ingest after the outage: %d %s", code, body)
+	}
+}
