@@ -111,9 +111,37 @@ func NewBinsWeighted(x *mat.Dense, weights []float64, maxBins int, categorical [
 	}
 
 	raw := x.RawMatrix()
+	// Gather the rows that place the edges into column-major order once,
+	// reading each row's cache lines together.
+	m := n
+	if sample != nil {
+		m = len(sample)
+	}
+	cols := make([]float64, p*m)
+	const gatherBlock = 8192
+	parallelFor((m+gatherBlock-1)/gatherBlock, func(blk int) {
+		for k := blk * gatherBlock; k < min(m, (blk+1)*gatherBlock); k++ {
+			i := k
+			if sample != nil {
+				i = sample[k]
+			}
+			for j, v := range raw.Data[i*raw.Stride : i*raw.Stride+p] {
+				cols[j*m+k] = v
+			}
+		}
+	})
 	errs := make([]error, p)
+	// Scratch buffers are shared by the columns, one set per goroutine.
+	free := make(chan *binScratch, p)
 	parallelFor(p, func(j int) {
-		errs[j] = b.binColumnEdges(raw, j, weights, sample, maxBins, categorical != nil && categorical[j])
+		var sc *binScratch
+		select {
+		case sc = <-free:
+		default:
+			sc = new(binScratch)
+		}
+		errs[j] = b.binColumnEdges(raw, cols[j*m:(j+1)*m], j, weights, sample, maxBins, categorical != nil && categorical[j], sc)
+		free <- sc
 	})
 	for _, err := range errs {
 		if err != nil {
@@ -142,7 +170,9 @@ func NewBinsWeighted(x *mat.Dense, weights []float64, maxBins int, categorical [
 }
 
 // binColumnEdges fills Edges[j] (and, for a category column, its codes).
-func (b *Bins) binColumnEdges(raw blas64.General, j int, weights []float64, sample []int, maxBins int, cat bool) error {
+// col holds the column's values at the sampled rows (all rows when sample
+// is nil).
+func (b *Bins) binColumnEdges(raw blas64.General, col []float64, j int, weights []float64, sample []int, maxBins int, cat bool, sc *binScratch) error {
 	n := b.Rows
 	if cat {
 		codes := b.Codes[j*n : (j+1)*n]
@@ -165,10 +195,7 @@ func (b *Bins) binColumnEdges(raw blas64.General, j int, weights []float64, samp
 		return nil
 	}
 
-	m := n
-	if sample != nil {
-		m = len(sample)
-	}
+	m := len(col)
 	row := func(k int) int {
 		if sample != nil {
 			return sample[k]
@@ -176,22 +203,22 @@ func (b *Bins) binColumnEdges(raw blas64.General, j int, weights []float64, samp
 		return k
 	}
 	if weights == nil {
-		vals := make([]float64, m)
+		vals := sc.floats(m)
 		for k := range vals {
-			v := raw.Data[row(k)*raw.Stride+j]
+			v := col[k]
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return fmt.Errorf("%w: row %d column %d is %v", ErrInput, row(k), j, v)
 			}
 			vals[k] = v
 		}
-		radixSortFloat64(vals)
+		radixSortFloat64(vals, sc)
 		b.Edges[j] = binEdgesSorted(vals, maxBins)
 		return nil
 	}
 	vals := make([]binValue, m)
 	for k := range vals {
 		i := row(k)
-		v := raw.Data[i*raw.Stride+j]
+		v := col[k]
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("%w: row %d column %d is %v", ErrInput, i, j, v)
 		}
@@ -360,9 +387,21 @@ func binEdgesSorted(vals []float64, maxBins int) []float64 {
 	return append(edges, math.Inf(1))
 }
 
+// binScratch holds reusable buffers for binning one column.
+type binScratch struct {
+	vals     []float64
+	src, dst []uint64
+}
+
+func (sc *binScratch) floats(m int) []float64 {
+	sc.vals = slices.Grow(sc.vals[:0], m)[:m]
+	return sc.vals
+}
+
 // radixSortFloat64 sorts vals, which hold no NaN, in increasing order by
-// a least-significant-byte-first radix sort on their order keys.
-func radixSortFloat64(vals []float64) {
+// a least-significant-byte-first radix sort on their order keys, using the
+// buffers of sc (nil means allocate).
+func radixSortFloat64(vals []float64, sc *binScratch) {
 	n := len(vals)
 	if n < 512 {
 		slices.Sort(vals)
@@ -373,8 +412,12 @@ func radixSortFloat64(vals []float64) {
 		u := math.Float64bits(v)
 		return u ^ (uint64(int64(u)>>63) | 1<<63)
 	}
-	src := make([]uint64, n)
-	dst := make([]uint64, n)
+	if sc == nil {
+		sc = new(binScratch)
+	}
+	sc.src = slices.Grow(sc.src[:0], n)[:n]
+	sc.dst = slices.Grow(sc.dst[:0], n)[:n]
+	src, dst := sc.src, sc.dst
 	for i, v := range vals {
 		src[i] = key(v)
 	}

@@ -196,7 +196,7 @@ func TestRadixSortFloat64(t *testing.T) {
 		}
 		want := slices.Clone(v)
 		slices.Sort(want)
-		radixSortFloat64(v)
+		radixSortFloat64(v, nil)
 		for i := range v {
 			// -0 and +0 compare equal; both orders are sorted.
 			if v[i] != want[i] {

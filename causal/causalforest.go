@@ -1,8 +1,10 @@
 package causal
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -34,10 +36,16 @@ import (
 //	τ̂(x) = Σ α_i (w̃_i − w̄_α)(ỹ_i − ȳ_α) / Σ α_i (w̃_i − w̄_α)²,
 //	α_i(x) = 1/B Σ_b 1{i ∈ L_b(x)}/|L_b(x)|,
 //
-// computed from sufficient statistics kept in the leaves. Trees come in
-// groups of GroupSize that share a half-sample of the units; the spread of
-// the group means gives the "little bags" variance estimate behind
-// Intervals.
+// computed from sufficient statistics kept in the leaves (a row whose leaf
+// got no estimation units uses the deepest non-empty node on its path, as
+// grf's pruning of empty honest leaves). With one treated arm a given
+// UpliftData.Propensity replaces ê(x); with several it is ignored and ê(x)
+// is estimated per arm. Category columns are split on their codes in
+// numeric order.
+//
+// Trees come in groups of GroupSize that share a half-sample of the units;
+// the spread of the group means gives the "little bags" variance estimate
+// behind Intervals (Athey, Tibshirani & Wager 2019, section 4).
 //
 // The zero value is usable with grf's defaults: 2000 trees, sample
 // fraction 0.5, honesty fraction 0.5, min leaf 5, mtry min(⌈√p + 20⌉, p),
@@ -117,6 +125,38 @@ type CausalForestModel struct {
 
 // Kind implements Kinded.
 func (m *CausalForestModel) Kind() string { return "causal-forest" }
+
+// UnmarshalJSON implements json.Unmarshaler and checks that every tree is
+// well formed: children come after their parent, features are in range.
+func (m *CausalForestModel) UnmarshalJSON(b []byte) error {
+	type plain CausalForestModel
+	if err := json.Unmarshal(b, (*plain)(m)); err != nil {
+		return err
+	}
+	if m.Arms < 1 || m.Features < 1 || m.GroupSize < 1 || len(m.Forests) != m.Arms {
+		return fmt.Errorf("causal forest with %d arms, %d features, group size %d, %d forests", m.Arms, m.Features, m.GroupSize, len(m.Forests))
+	}
+	for k, trees := range m.Forests {
+		if len(trees) == 0 {
+			return fmt.Errorf("causal forest arm %d has no trees", k+1)
+		}
+		for b, t := range trees {
+			if len(t.Nodes) == 0 {
+				return fmt.Errorf("causal forest arm %d tree %d has no nodes", k+1, b)
+			}
+			for j, nd := range t.Nodes {
+				if nd.Left < 0 {
+					continue
+				}
+				if int(nd.Left) <= j || int(nd.Right) <= j || int(nd.Left) >= len(t.Nodes) || int(nd.Right) >= len(t.Nodes) ||
+					nd.Feature < 0 || nd.Feature >= m.Features {
+					return fmt.Errorf("causal forest arm %d tree %d node %d is malformed", k+1, b, j)
+				}
+			}
+		}
+	}
+	return nil
+}
 
 func (f CausalForest) withDefaults(p int) CausalForest {
 	if f.GroupSize == 0 {
@@ -503,31 +543,25 @@ func (g *cfGrower) grow(idx []int32, depth int) int32 {
 		nb := g.bins.NumBins(j)
 		h := g.hist[:4*nb] // all zero on entry
 		col := g.bins.Column(j)
-		touched := g.touched[:0]
-		sparse := len(idx) < nb
+		// A bitmap of the non-empty bins lists them in order without a
+		// sort or a scan of every bin.
+		var mask [MaxBins/64 + 1]uint64
 		rho, wv, tv := g.rho[:len(idx)], g.wv[:len(idx)], g.tv[:len(idx)]
 		for k, i := range idx {
 			c := int(col[i])
+			mask[c>>6] |= 1 << (c & 63)
 			b := 4 * c
-			if sparse && h[b+2] == 0 {
-				touched = append(touched, c)
-			}
 			h[b] += wv[k]
 			h[b+1] += rho[k]
 			h[b+2]++
 			h[b+3] += tv[k]
 		}
-		// Small nodes touch few bins: visit only those, in order. Large
-		// nodes list every non-empty bin by a scan.
-		if !sparse || len(touched) > nb/8 {
-			touched = touched[:0]
-			for c := range nb {
-				if h[4*c+2] != 0 {
-					touched = append(touched, c)
-				}
+		touched := g.touched[:0]
+		for wi, word := range mask {
+			for word != 0 {
+				touched = append(touched, wi<<6+bits.TrailingZeros64(word))
+				word &= word - 1
 			}
-		} else {
-			slices.Sort(touched)
 		}
 		g.touched = touched
 		var stot float64

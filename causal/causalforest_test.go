@@ -432,3 +432,80 @@ func BenchmarkCausalForest(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCausalTree times growing and filling one honest causal tree on
+// n/2 splitting and n/2 estimation rows with 10 features.
+func BenchmarkCausalTree(b *testing.B) {
+	for _, n := range []int{2000, 20000, 200000} {
+		d, _ := cfSimulate(n, 10, 1, rand.NewPCG(1, 2))
+		bins, err := NewBins(d.X, 0, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := make([]float64, n)
+		yt := make([]float64, n)
+		wt := make([]float64, n)
+		for i, t := range d.Treatment {
+			w[i] = float64(t)
+			wt[i] = w[i] - 0.5
+			yt[i] = d.Y[i] - d.X.At(i, 1)
+		}
+		cfg := CausalForest{}.withDefaults(10)
+		task := &cfTask{cfg: cfg, bins: bins, y: yt, w: wt, treat: w, causal: true}
+		split := make([]int32, 0, n/2)
+		est := make([]int32, 0, n/2)
+		for i := range n {
+			if i%2 == 0 {
+				split = append(split, int32(i))
+			} else {
+				est = append(est, int32(i))
+			}
+		}
+		b.Run(fmt.Sprintf("size=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			g := newCFGrower(task, rand.New(rand.NewPCG(1, 1)))
+			idx := make([]int32, len(split))
+			for b.Loop() {
+				copy(idx, split)
+				g.growTree(idx, est)
+			}
+		})
+	}
+}
+
+func TestCausalForestWeightScale(t *testing.T) {
+	// Doubling every weight scales every sum by an exact power of two, so
+	// the forest must not change.
+	d, _ := cfSimulate(600, 3, 1, rand.NewPCG(1, 2))
+	f := CausalForest{Trees: 20, NuisanceTrees: 10}
+	a, err := f.Fit(d, rand.NewPCG(3, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Weights = make([]float64, len(d.Y))
+	for i := range d.Weights {
+		d.Weights[i] = 2
+	}
+	b, err := f.Fit(d, rand.NewPCG(3, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := cfGrid(20, 3, rand.NewPCG(4, 4))
+	if ea, eb := a.Effects(nil, x), b.Effects(nil, x); !mat.EqualApprox(ea, eb, 1e-12) {
+		t.Errorf("effects with weight 2 differ from unweighted")
+	}
+	for i := range d.Weights {
+		d.Weights[i] = float64(1 + 2*(i%2))
+	}
+	c, err := f.Fit(d, rand.NewPCG(3, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ea, ec := a.Effects(nil, x), c.Effects(nil, x); mat.EqualApprox(ea, ec, 1e-6) {
+		t.Errorf("unequal weights had no effect")
+	}
+	d.Weights[5] = math.NaN()
+	if _, err := f.Fit(d, rand.NewPCG(3, 3)); !errors.Is(err, ErrInput) {
+		t.Errorf("NaN weight: error %v, want ErrInput", err)
+	}
+}

@@ -221,14 +221,10 @@ func (m *ForestModel) Predict(dst []float64, x *mat.Dense) []float64 {
 		dst = make([]float64, n)
 	}
 	dst = dst[:n]
-	trees := m.Trees
-	inv := 1 / float64(len(trees))
-	predictRows(x, func(i int, row []float64) {
-		var s float64
-		for _, t := range trees {
-			s += treeLeaf(t, row)
-		}
-		dst[i] = s * inv
-	})
+	compileTrees(m.Trees, p).sum(dst, x, 0)
+	inv := 1 / float64(len(m.Trees))
+	for i := range dst {
+		dst[i] *= inv
+	}
 	return dst
 }

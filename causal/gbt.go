@@ -73,6 +73,100 @@ func predictRows(x *mat.Dense, f func(i int, row []float64)) {
 	})
 }
 
+// treeEnsemble is a set of trees compiled for fast prediction. Thresholds
+// and features are compared as order keys (see orderKey), and leaves loop
+// back to themselves, so a walk is a fixed number of branch-free steps:
+// the depth of the tree.
+type treeEnsemble struct {
+	nodes []treeCNode
+	vals  []float64 // leaf value of each node
+	roots []int32
+	depth []int32
+	p     int
+}
+
+type treeCNode struct {
+	left int32 // right child is left+1; a leaf's left is itself
+	feat int32
+	thr  int64 // order key of the threshold; math.MaxInt64 for a leaf
+}
+
+func compileTrees(trees [][]TreeNode, p int) *treeEnsemble {
+	total := 0
+	for _, t := range trees {
+		total += len(t)
+	}
+	e := &treeEnsemble{
+		nodes: make([]treeCNode, 0, total),
+		vals:  make([]float64, 0, total),
+		roots: make([]int32, len(trees)),
+		depth: make([]int32, len(trees)),
+		p:     p,
+	}
+	var depth []int32
+	for ti, t := range trees {
+		base := int32(len(e.nodes))
+		e.roots[ti] = base
+		depth = slices.Grow(depth[:0], len(t))[:len(t)]
+		depth[0] = 0
+		maxd := int32(0)
+		for k, n := range t {
+			if n.Feature < 0 {
+				e.nodes = append(e.nodes, treeCNode{left: base + int32(k), thr: math.MaxInt64})
+				e.vals = append(e.vals, n.Value)
+				maxd = max(maxd, depth[k])
+				continue
+			}
+			// Children come after parents, so depth[k] is known here.
+			depth[n.Left] = depth[k] + 1
+			depth[n.Left+1] = depth[k] + 1
+			e.nodes = append(e.nodes, treeCNode{left: base + n.Left, feat: n.Feature, thr: orderKey(n.Value)})
+			e.vals = append(e.vals, 0)
+		}
+		e.depth[ti] = maxd
+	}
+	return e
+}
+
+// sum writes into dst[i] the sum over trees of the leaf values of row i of
+// x, plus base, on both cores for large inputs.
+func (e *treeEnsemble) sum(dst []float64, x *mat.Dense, base float64) {
+	n, _ := x.Dims()
+	if n == 0 {
+		return
+	}
+	raw := x.RawMatrix()
+	const block = 256
+	nodes, vals := e.nodes, e.vals
+	parallelFor((n+block-1)/block, func(b int) {
+		lo, hi := b*block, min(n, (b+1)*block)
+		keys := make([]int64, (hi-lo)*e.p)
+		for i := lo; i < hi; i++ {
+			kr := keys[(i-lo)*e.p : (i-lo+1)*e.p]
+			for j, v := range raw.Data[i*raw.Stride : i*raw.Stride+e.p] {
+				if v != v {
+					kr[j] = math.MaxInt64 // NaN goes right
+				} else {
+					kr[j] = orderKey(v)
+				}
+			}
+			dst[i] = base
+		}
+		for t, root := range e.roots {
+			d := int(e.depth[t])
+			for i := lo; i < hi; i++ {
+				kr := keys[(i-lo)*e.p : (i-lo+1)*e.p]
+				k := int(root)
+				for range d {
+					nd := &nodes[k]
+					k = int(nd.left) + binStep(nd.thr, kr[nd.feat], 1)
+				}
+				dst[i] += vals[k]
+			}
+		}
+	})
+}
+
 // histBin accumulates one histogram bin: the sums of gradients G and
 // hessians H and the number of rows N.
 type histBin struct {
@@ -771,9 +865,6 @@ func (g GBT) FitGBT(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 		leafScale: -cfg.LearningRate,
 		parallel:  true,
 	}
-	if weights != nil {
-		tree.minHess = 0
-	}
 	grower := newTreeGrower(bins, tree, rng)
 	allFeats := make([]int, p)
 	for j := range allFeats {
@@ -969,13 +1060,6 @@ func (m *GBTModel) PredictRaw(dst []float64, x *mat.Dense) []float64 {
 		dst = make([]float64, n)
 	}
 	dst = dst[:n]
-	trees := m.Trees
-	predictRows(x, func(i int, row []float64) {
-		s := m.Base
-		for _, t := range trees {
-			s += treeLeaf(t, row)
-		}
-		dst[i] = s
-	})
+	compileTrees(m.Trees, p).sum(dst, x, m.Base)
 	return dst
 }

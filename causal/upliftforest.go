@@ -1,6 +1,7 @@
 package causal
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -39,6 +40,23 @@ type UpliftForestModel struct {
 
 // Kind implements Kinded.
 func (m *UpliftForestModel) Kind() string { return "uplift-forest" }
+
+// UnmarshalJSON implements json.Unmarshaler and checks every tree.
+func (m *UpliftForestModel) UnmarshalJSON(b []byte) error {
+	type plain UpliftForestModel
+	if err := json.Unmarshal(b, (*plain)(m)); err != nil {
+		return err
+	}
+	if len(m.Trees) == 0 {
+		return fmt.Errorf("uplift forest without trees")
+	}
+	for b, t := range m.Trees {
+		if t == nil || t.Arms != m.Arms || t.Features != m.Features {
+			return fmt.Errorf("uplift forest tree %d does not match the forest", b)
+		}
+	}
+	return nil
+}
 
 // Effects implements UpliftModel. It panics if x has the wrong number of
 // columns.

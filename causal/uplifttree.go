@@ -1,6 +1,7 @@
 package causal
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -265,7 +266,11 @@ func (s *upliftSplit) gain(left, right []float64) (float64, bool) {
 // arm, shrinkage weight 100, normalisation on, all features tried, 255 bins.
 //
 // Each leaf stores the outcome rate of every arm; the effect of arm k is
-// p_k - p_0.
+// p_k - p_0. Category columns (UpliftData.Categorical) are split on their
+// codes in numeric order, as numeric columns are. The tree assumes a
+// randomised trial: UpliftData.Propensity is ignored. Depth counts splits: a
+// tree of depth d has at most 2^d leaves (CausalML's max_depth counts
+// levels, so its max_depth=d+1 matches depth d here).
 type UpliftTree struct {
 	// Criterion is the split divergence.
 	Criterion UpliftCriterion
@@ -350,6 +355,39 @@ type UpliftTreeModel struct {
 
 // Kind implements Kinded.
 func (m *UpliftTreeModel) Kind() string { return "uplift-tree" }
+
+// UnmarshalJSON implements json.Unmarshaler and checks that the nodes
+// form a tree whose leaves hold Arms+1 rates.
+func (m *UpliftTreeModel) UnmarshalJSON(b []byte) error {
+	type plain UpliftTreeModel
+	if err := json.Unmarshal(b, (*plain)(m)); err != nil {
+		return err
+	}
+	return m.check()
+}
+
+// check reports a malformed tree: children must come after their parent
+// in Nodes, so every path ends at a leaf.
+func (m *UpliftTreeModel) check() error {
+	if m.Arms < 1 || m.Features < 1 || len(m.Nodes) == 0 {
+		return fmt.Errorf("uplift tree with %d arms, %d features, %d nodes", m.Arms, m.Features, len(m.Nodes))
+	}
+	for k, nd := range m.Nodes {
+		if nd.Left < 0 {
+			if len(nd.Rates) != m.Arms+1 {
+				return fmt.Errorf("uplift tree node %d: %d rates, want %d", k, len(nd.Rates), m.Arms+1)
+			}
+			continue
+		}
+		if int(nd.Left) <= k || int(nd.Right) <= k || int(nd.Left) >= len(m.Nodes) || int(nd.Right) >= len(m.Nodes) {
+			return fmt.Errorf("uplift tree node %d: children %d and %d out of order", k, nd.Left, nd.Right)
+		}
+		if nd.Feature < 0 || nd.Feature >= m.Features {
+			return fmt.Errorf("uplift tree node %d: feature %d of %d", k, nd.Feature, m.Features)
+		}
+	}
+	return nil
+}
 
 // leaf returns the leaf reached by row x.
 func (m *UpliftTreeModel) leaf(x []float64) *UpliftNode {

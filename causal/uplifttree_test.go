@@ -427,3 +427,50 @@ func FuzzUpliftForestFromParams(f *testing.F) {
 		}
 	})
 }
+
+func TestUpliftLoadMalformed(t *testing.T) {
+	for _, tc := range []struct{ name, payload string }{
+		{"tree without nodes", `{"format":1,"kind":"uplift-tree","payload":{"Arms":1,"Features":1,"Nodes":[]}}`},
+		{"child before parent", `{"format":1,"kind":"uplift-tree","payload":{"Arms":1,"Features":1,"Nodes":[{"l":0,"r":0}]}}`},
+		{"leaf rates", `{"format":1,"kind":"uplift-tree","payload":{"Arms":2,"Features":1,"Nodes":[{"l":-1,"p":[0.1,0.2]}]}}`},
+		{"feature range", `{"format":1,"kind":"uplift-tree","payload":{"Arms":1,"Features":1,"Nodes":[{"f":3,"l":1,"r":2},{"l":-1,"p":[0,0]},{"l":-1,"p":[0,0]}]}}`},
+		{"forest without trees", `{"format":1,"kind":"uplift-forest","payload":{"Arms":1,"Features":1,"Trees":[]}}`},
+		{"causal forest arms", `{"format":1,"kind":"causal-forest","payload":{"Arms":2,"Features":1,"GroupSize":2,"Forests":[[{"Nodes":[{"l":-1,"n":1,"w":0,"y":0,"wy":0,"ww":0}]}]]}}`},
+		{"causal tree loop", `{"format":1,"kind":"causal-forest","payload":{"Arms":1,"Features":1,"GroupSize":2,"Forests":[[{"Nodes":[{"l":0,"r":0,"n":1,"w":0,"y":0,"wy":0,"ww":0}]}]]}}`},
+	} {
+		if _, err := Unmarshal([]byte(tc.payload)); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: error %v, want ErrFormat", tc.name, err)
+		}
+	}
+}
+
+func FuzzUpliftLoad(f *testing.F) {
+	d, _ := upliftStepData(500, 1, rand.NewPCG(1, 2))
+	tree, _ := UpliftTree{MaxDepth: 2, MinLeaf: 50}.Fit(d, rand.NewPCG(1, 1))
+	b, _ := Marshal(tree)
+	f.Add(b)
+	cf, _ := CausalForest{Trees: 2, NuisanceTrees: 2}.Fit(d, rand.NewPCG(1, 1))
+	b, _ = Marshal(cf)
+	f.Add(b)
+	x := mat.NewDense(3, 5, []float64{0, 0, 0, 0, 0, 1, -1, 2, math.NaN(), 0, -3, 3, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := Unmarshal(b)
+		if err != nil {
+			return
+		}
+		switch m := v.(type) {
+		case *UpliftTreeModel:
+			if m.Features == 5 {
+				m.Effects(nil, x)
+			}
+		case *UpliftForestModel:
+			if m.Features == 5 {
+				m.Effects(nil, x)
+			}
+		case *CausalForestModel:
+			if m.Features == 5 {
+				m.Intervals(nil, nil, x, 0.9)
+			}
+		}
+	})
+}

@@ -191,3 +191,24 @@ func TestPluginsList(t *testing.T) {
 		t.Errorf("no causal plugin in %s", out)
 	}
 }
+
+func TestImportReportsBadLines(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "events.jsonl")
+	lines := `{"kind": "exposure", "user": "u1", "item": "i1", "time": "2026-01-01T00:00:00Z"}
+{"kind": "outcome", "user": "u1", "item": "i1", "time": "2026-01-01T00:01:00Z"}
+{"kind": "exposure", "user": "u2", "item": 
+`
+	if err := os.WriteFile(bad, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prefix := testPrefix(t)
+	code, _, stderr := runCLI(t, "", "import", "--redis", redisURL(), "--prefix", prefix, "--kind", "events", bad)
+	if code == 0 || !strings.Contains(stderr, "events.jsonl:3:") || !strings.Contains(stderr, "nothing written") {
+		t.Fatalf("reject: exit %d, stderr:\n%s", code, stderr)
+	}
+	code, out, stderr := runCLI(t, "", "import", "--redis", redisURL(), "--prefix", prefix, "--kind", "events", "--on-error", "skip", bad)
+	if code != 0 || !strings.Contains(stderr+out, "events.jsonl:3:") {
+		t.Fatalf("skip: exit %d, out %s, stderr:\n%s", code, out, stderr)
+	}
+}

@@ -93,7 +93,7 @@ func runDemo(ctx context.Context, s stdio, args []string) error {
 	defer cancel()
 	ready := make(chan net.Addr, 1)
 	served := make(chan error, 1)
-	go func() { served <- serve(sctx, cfg, s.logger, func(a net.Addr) { ready <- a }) }()
+	go func() { served <- serve(sctx, cfg, s.logger, func(a, _ net.Addr) { ready <- a }) }()
 	var base string
 	select {
 	case a := <-ready:

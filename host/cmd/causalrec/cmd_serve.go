@@ -125,8 +125,8 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 }
 
 // serve runs the API until ctx ends. ready, when set, is called with the
-// bound HTTP address once the API listens.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func(httpAddr net.Addr)) error {
+// bound HTTP and gRPC addresses (nil when gRPC is off) once the API listens.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func(httpAddr, grpcAddr net.Addr)) error {
 	st, closeStore, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -155,11 +155,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready fu
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
 	})
-	var onReady func(h, g net.Addr)
-	if ready != nil {
-		onReady = func(h, _ net.Addr) { ready(h) }
-	}
-	err = srv.Run(ctx, cfg.HTTPAddr, cfg.GRPCAddr, onReady)
+	err = srv.Run(ctx, cfg.HTTPAddr, cfg.GRPCAddr, ready)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

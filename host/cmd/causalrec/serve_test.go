@@ -28,12 +28,19 @@ import (
 // URL of its HTTP API.
 func startServe(t *testing.T, cfg config.Config) string {
 	t.Helper()
+	base, _ := startServeGRPC(t, cfg)
+	return base
+}
+
+// startServeGRPC is startServe that also returns the gRPC address.
+func startServeGRPC(t *testing.T, cfg config.Config) (string, string) {
+	t.Helper()
 	cfg.HTTPAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
+	ready := make(chan [2]net.Addr, 1)
 	done := make(chan error, 1)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	go func() { done <- serve(ctx, cfg, logger, func(a net.Addr) { ready <- a }) }()
+	go func() { done <- serve(ctx, cfg, logger, func(h, g net.Addr) { ready <- [2]net.Addr{h, g} }) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -42,13 +49,13 @@ func startServe(t *testing.T, cfg config.Config) string {
 	})
 	select {
 	case a := <-ready:
-		return "http://" + a.String()
+		return "http://" + a[0].String(), a[1].String()
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	return ""
+	return "", ""
 }
 
 // call sends a JSON request and decodes the JSON answer into out,

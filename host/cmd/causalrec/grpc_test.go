@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/causalrec/causalrec/host/config"
+	apiv1 "github.com/causalrec/causalrec/proto/causalrec/api/v1"
+)
+
+func TestGRPCAPI(t *testing.T) {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix, cfg.APIToken = redisURL(), testPrefix(t), "tok"
+	_, addr := startServeGRPC(t, cfg)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := apiv1.NewRecommenderClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	if _, err := c.Recommend(ctx, &apiv1.RecommendRequest{User: "u"}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("no token: got %v, want Unauthenticated", err)
+	}
+	h, err := c.Health(ctx, &apiv1.HealthRequest{})
+	if err != nil || !h.GetOk() || !h.GetRedis() || len(h.GetPlugins()) == 0 {
+		t.Fatalf("health without token: %v %v", h, err)
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer tok")
+	if _, err := c.IngestItems(ctx, &apiv1.IngestItemsRequest{Items: []*apiv1.Item{{Id: "a", Text: "x"}, {Id: "b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.IngestEvents(ctx, &apiv1.IngestEventsRequest{Events: []*apiv1.Event{
+		{Id: "e1", Kind: "outcome", User: "u", Item: "b"}, {Id: "e1", Kind: "outcome", User: "u", Item: "b"},
+	}})
+	if err != nil || res.GetReceived() != 2 || res.GetWritten() != 1 || res.GetDuplicates() != 1 {
+		t.Fatalf("ingest events: %v %v", res, err)
+	}
+	if _, err := c.IngestEvents(ctx, &apiv1.IngestEventsRequest{Events: []*apiv1.Event{{Kind: "click", User: "u", Item: "b"}}}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("bad event: got %v, want InvalidArgument", err)
+	}
+	rec, err := c.Recommend(ctx, &apiv1.RecommendRequest{User: "u", Candidates: []string{"a", "b"}, K: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.GetRanker() != "popularity" || rec.GetFallbackReason() == "" || len(rec.GetItems()) != 2 || rec.GetItems()[0].GetItem() != "b" || rec.GetRequestId() == "" {
+		t.Fatalf("recommend: %v", rec)
+	}
+	if _, err := c.Recommend(ctx, &apiv1.RecommendRequest{User: "u", Candidates: []string{"zz"}}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("unknown candidate: got %v, want InvalidArgument", err)
+	}
+}

@@ -1,0 +1,109 @@
+package recommend
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/causalrec/causalrec/host/store"
+)
+
+// newStore returns a Store on the real Redis at REDIS_URL under a prefix
+// this test owns and deletes at the end.
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379"
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	prefix := "causalrec-test:" + uuid.NewString() + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			rdb.Unlink(ctx, iter.Val())
+		}
+		rdb.Close()
+	})
+	st, err := store.New(rdb, store.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Ping(context.Background()); err != nil {
+		t.Fatalf("these tests need a real Redis at %s: %v", url, err)
+	}
+	return st
+}
+
+func TestBuildTable(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := st.PutUsers(ctx, []store.User{{ID: "u1", Features: map[string]float64{"age": 30}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutItems(ctx, []store.Item{{ID: "a", Features: map[string]float64{"price": 2}}, {ID: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	events := []store.Event{
+		{Kind: store.Exposure, User: "u1", Item: "a", Time: t0},                  // treated, engaged
+		{Kind: store.Outcome, User: "u1", Item: "a", Time: t0.Add(time.Minute)},  //
+		{Kind: store.Exposure, User: "u1", Item: "b", Time: t0, Arm: ControlArm}, // held out, not engaged
+		{Kind: store.Exposure, User: "u2", Item: "b", Time: t0, Arm: ControlArm}, // held out, engaged
+		{Kind: store.Outcome, User: "u2", Item: "b", Time: t0.Add(time.Minute)},  //
+		{Kind: store.Outcome, User: "u3", Item: "a", Time: t0},                   // organic only: no row
+	}
+	if _, err := st.AddEvents(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := BuildTable(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"i:price", "u:age", featItemExposures, featItemOutcomes}
+	if len(tab.Features) != len(want) {
+		t.Fatalf("features %v, want %v", tab.Features, want)
+	}
+	for i := range want {
+		if tab.Features[i] != want[i] {
+			t.Fatalf("features %v, want %v", tab.Features, want)
+		}
+	}
+	r := tab.Request
+	// Rows sorted by (user, item): (u1,a) treated y=1; (u1,b) control y=0; (u2,b) control y=1.
+	if len(r.Arm) != 3 || tab.Treated != 1 || tab.Control != 2 {
+		t.Fatalf("arms %v treated %d control %d", r.Arm, tab.Treated, tab.Control)
+	}
+	wantArm, wantY := []int{1, 0, 0}, []float64{1, 0, 1}
+	for i := range wantArm {
+		if r.Arm[i] != wantArm[i] || r.Outcome[i] != wantY[i] {
+			t.Fatalf("row %d: arm %d y %v, want %d %v", i, r.Arm[i], r.Outcome[i], wantArm[i], wantY[i])
+		}
+	}
+	if r.X[0] != 2 || r.X[1] != 30 || r.X[4] != 0 || r.X[5] != 30 || r.X[9] != 0 {
+		t.Errorf("X = %v", r.X)
+	}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBuildTableNeedsBothArms(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	if _, err := st.AddEvents(ctx, []store.Event{{Kind: store.Exposure, User: "u", Item: "a", Time: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BuildTable(ctx, st); err == nil {
+		t.Fatal("want ErrNoData")
+	}
+}

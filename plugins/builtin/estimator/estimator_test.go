@@ -1,0 +1,91 @@
+package estimator
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/causalrec/causalrec/causal"
+	"github.com/causalrec/causalrec/plugins"
+)
+
+// referenceRequest turns causal's reference simulation into a fit request.
+func referenceRequest(n int) (plugins.FitRequest, []float64) {
+	d := causal.SimulateReference(n, rand.NewPCG(1, 2))
+	req := plugins.FitRequest{Arms: []string{"control", "treated"}, Estimator: "t", X: d.X.RawMatrix().Data, Arm: d.Treatment, Outcome: d.Y}
+	for j := 0; j < causal.ReferenceFeatures; j++ {
+		req.Features = append(req.Features, plugins.Feature{Name: "x", Kind: plugins.Numeric})
+	}
+	return req, causal.ReferenceEffects(nil, d.X)
+}
+
+func TestFitPredict(t *testing.T) {
+	p := New(causal.NewRegistry(), "test")
+	ctx := context.Background()
+	req, truth := referenceRequest(20000)
+	fit, err := p.Fit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fit.Metadata["model_kind"] != "t-learner" || fit.Metadata["rows"] != "20000" {
+		t.Errorf("metadata %v", fit.Metadata)
+	}
+	pred, err := p.Predict(ctx, plugins.PredictRequest{Model: fit.Model, ModelDigest: sha256.Sum256(fit.Model), X: req.X, NFeatures: len(req.Features)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pred.Arms) != 1 || pred.Arms[0] != "treated" || len(pred.Effects) != 20000 {
+		t.Fatalf("arms %v, %d effects", pred.Arms, len(pred.Effects))
+	}
+	var mse float64
+	for i, e := range pred.Effects {
+		mse += (e - truth[i]) * (e - truth[i])
+	}
+	if rmse := math.Sqrt(mse / float64(len(truth))); rmse > 0.05 {
+		t.Errorf("effect RMSE %v against the simulation's truth", rmse)
+	}
+}
+
+func TestErrorsAreInvalid(t *testing.T) {
+	p := New(causal.NewRegistry(), "test")
+	ctx := context.Background()
+	req, _ := referenceRequest(200)
+	tests := []struct {
+		name   string
+		mutate func(*plugins.FitRequest)
+	}{
+		{"unknown estimator", func(r *plugins.FitRequest) { r.Estimator = "magic" }},
+		{"unknown parameter", func(r *plugins.FitRequest) { r.Params = map[string]string{"nope": "1"} }},
+		{"bad value", func(r *plugins.FitRequest) { r.Params = map[string]string{"l2": "-1"} }},
+		{"nan outcome", func(r *plugins.FitRequest) { r.Outcome = append([]float64{math.NaN()}, r.Outcome[1:]...) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := req
+			tt.mutate(&r)
+			if _, err := p.Fit(ctx, r); !errors.Is(err, plugins.ErrInvalid) {
+				t.Fatalf("got %v, want ErrInvalid", err)
+			}
+		})
+	}
+	if _, err := p.Predict(ctx, plugins.PredictRequest{Model: []byte("junk"), X: []float64{1}, NFeatures: 1}); !errors.Is(err, plugins.ErrInvalid) {
+		t.Errorf("junk model: %v", err)
+	}
+	fit, err := p.Fit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Predict(ctx, plugins.PredictRequest{Model: fit.Model, X: []float64{1, 2}, NFeatures: 2}); !errors.Is(err, plugins.ErrInvalid) {
+		t.Errorf("wrong feature count: %v", err)
+	}
+}
+
+func TestInfo(t *testing.T) {
+	info, err := New(causal.NewRegistry(), "v9").Info(context.Background(), plugins.InfoRequest{})
+	if err != nil || info.Name != Name || info.Version != "v9" || len(info.Estimators) < 5 {
+		t.Fatalf("info %+v %v", info, err)
+	}
+}
