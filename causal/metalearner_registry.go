@@ -182,14 +182,19 @@ type Registry struct {
 func NewRegistry() Registry {
 	return Registry{
 		Estimators: map[string]EstimatorFactory{
-			"s":  newSLearner,
-			"t":  newTLearner,
-			"x":  newXLearner,
-			"r":  newRLearner,
-			"dr": newDRLearner,
+			"s":             newSLearner,
+			"t":             newTLearner,
+			"x":             newXLearner,
+			"r":             newRLearner,
+			"dr":            newDRLearner,
+			"uplift-tree":   newUpliftTreeEstimator,
+			"uplift-forest": newUpliftForestEstimator,
+			"causal-forest": newCausalForestEstimator,
 		},
 		Learners: map[string]LearnerFactory{
 			"linear": newLinear,
+			"gbt":    newGBTLearner,
+			"forest": newForestLearner,
 		},
 	}
 }

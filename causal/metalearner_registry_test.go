@@ -46,8 +46,8 @@ func TestRegistryErrors(t *testing.T) {
 		params map[string]string
 		msg    string
 	}{
-		{"causal-forest", nil, `unknown estimator "causal-forest"`},
-		{"t", map[string]string{"base": "gbt"}, `base="gbt" is not a known learner`},
+		{"bayes-net", nil, `unknown estimator "bayes-net"`},
+		{"t", map[string]string{"base": "boosted-stumps"}, `base="boosted-stumps" is not a known learner`},
 		{"t", map[string]string{"folds": "3"}, `does not take parameter "folds"`},
 		{"s", map[string]string{"clip": "0.1", "depth": "3"}, `"clip", "depth"`},
 		{"r", map[string]string{"folds": "1"}, "folds=1"},
@@ -153,4 +153,39 @@ func FuzzNewEstimator(f *testing.F) {
 			t.Fatal("nil estimator without error")
 		}
 	})
+}
+
+func TestRegistryTreeEntries(t *testing.T) {
+	r := NewRegistry()
+	good := []struct {
+		name   string
+		params map[string]string
+	}{
+		{"t", map[string]string{"base": "gbt", "trees": "20", "depth": "3", "min_leaf": "10", "lr": "0.2"}},
+		{"x", map[string]string{"base": "forest", "trees": "10", "min_leaf": "5"}},
+		{"uplift-forest", map[string]string{"criterion": "KL", "trees": "10", "depth": "5", "min_leaf": "100", "seed": "3"}},
+		{"uplift-tree", map[string]string{"criterion": "ED"}},
+		{"causal-forest", map[string]string{"trees": "50"}},
+	}
+	for _, g := range good {
+		if _, err := r.NewEstimator(g.name, g.params); err != nil {
+			t.Errorf("%s %v: %v", g.name, g.params, err)
+		}
+	}
+	bad := []struct {
+		name   string
+		params map[string]string
+	}{
+		{"t", map[string]string{"base": "gbt", "trees": "0"}},
+		{"t", map[string]string{"base": "gbt", "lr": "2"}},
+		{"t", map[string]string{"base": "forest", "bins": "999"}},
+		{"uplift-forest", map[string]string{"criterion": "Gini"}},
+		{"uplift-forest", map[string]string{"treez": "10"}},
+		{"causal-forest", map[string]string{"trees": "-1"}},
+	}
+	for _, b := range bad {
+		if _, err := r.NewEstimator(b.name, b.params); err == nil {
+			t.Errorf("%s %v: want an error", b.name, b.params)
+		}
+	}
 }

@@ -212,3 +212,48 @@ func TestImportReportsBadLines(t *testing.T) {
 		t.Fatalf("skip: exit %d, out %s, stderr:\n%s", code, out, stderr)
 	}
 }
+
+func TestUpliftCompare(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "cmp.json")
+	code, table, stderr := runCLI(t, "", "uplift", "compare", "--data", hillstromSample, "--treatment", "segment", "--outcome", "visit",
+		"--control", "No E-Mail", "--treated", "Womens E-Mail", "--estimators", "t,uplift-forest:trees=10:depth=3:min_leaf=50",
+		"--folds", "3", "--bootstrap", "30", "--json-out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(table, "paired differences") || !strings.Contains(table, "uplift-forest:trees=10") {
+		t.Errorf("table lacks the estimators or the paired differences:\n%s", table)
+	}
+	var got struct {
+		Folds int
+		Arms  []struct {
+			Arm        string
+			Estimators []struct {
+				Estimator string
+				Qini      float64
+				QiniCI    [2]float64 `json:"qini_ci"`
+			}
+			Pairs []struct{ A, B string }
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Folds != 3 || len(got.Arms) != 1 || got.Arms[0].Arm != "Womens E-Mail" || len(got.Arms[0].Estimators) != 2 || len(got.Arms[0].Pairs) != 1 {
+		t.Fatalf("comparison JSON: %s", b)
+	}
+	for _, e := range got.Arms[0].Estimators {
+		if !(e.QiniCI[0] <= e.Qini && e.Qini <= e.QiniCI[1]) {
+			t.Errorf("%s: qini %v outside its interval %v", e.Estimator, e.Qini, e.QiniCI)
+		}
+	}
+	code, _, stderr = runCLI(t, "", "uplift", "compare", "--data", hillstromSample, "--treatment", "segment", "--outcome", "visit",
+		"--control", "No E-Mail", "--estimators", "t,nope")
+	if code == 0 || !strings.Contains(stderr, `unknown estimator "nope"`) {
+		t.Errorf("unknown estimator: exit %d, %s", code, stderr)
+	}
+}

@@ -26,7 +26,7 @@ import (
 
 func runUplift(ctx context.Context, s stdio, args []string) error {
 	if len(args) == 0 {
-		return usageErr("want a subcommand: fit, predict or eval")
+		return usageErr("want a subcommand: fit, predict, eval or compare")
 	}
 	switch args[0] {
 	case "fit":
@@ -35,8 +35,10 @@ func runUplift(ctx context.Context, s stdio, args []string) error {
 		return upliftPredict(ctx, s, args[1:])
 	case "eval":
 		return upliftEval(s, args[1:])
+	case "compare":
+		return upliftCompare(ctx, s, args[1:])
 	}
-	return usageErr("unknown subcommand %q (want fit, predict or eval)", args[0])
+	return usageErr("unknown subcommand %q (want fit, predict, eval or compare)", args[0])
 }
 
 // listFlag collects a repeatable flag.
@@ -97,7 +99,7 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	features := fs.String("features", "", "comma-separated feature columns (default: every other column)")
 	weight := fs.String("weight", "", "column of sample weights")
 	propensity := fs.String("propensity", "", "column of logged propensities P(arm received | x)")
-	estName := fs.String("estimator", "t", "estimator name (see causalrec plugins list; built-in: s, t, x, r, dr, ...)")
+	estName := fs.String("estimator", "t", "estimator: s, t, x, r, dr, uplift-tree, uplift-forest, causal-forest (built-in plugin) or another plugin's")
 	pluginName := fs.String("plugin", "causal", "estimator plugin")
 	out := fs.String("model-out", "", "where to write the model file")
 	cfgPath := fs.String("config", "", "config file declaring external plugins")
