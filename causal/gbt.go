@@ -56,23 +56,6 @@ func treeCheck(t []TreeNode, p int) error {
 	return nil
 }
 
-// predictRows calls f(i, row) for every row of x, on both cores for large
-// inputs; f must only write to element i of its output.
-func predictRows(x *mat.Dense, f func(i int, row []float64)) {
-	n, _ := x.Dims()
-	if n == 0 {
-		return
-	}
-	raw := x.RawMatrix()
-	const block = 1024
-	blocks := (n + block - 1) / block
-	parallelFor(blocks, func(b int) {
-		for i := b * block; i < min(n, (b+1)*block); i++ {
-			f(i, raw.Data[i*raw.Stride:i*raw.Stride+raw.Cols])
-		}
-	})
-}
-
 // treeEnsemble is a set of trees compiled for fast prediction. Thresholds
 // and features are compared as order keys (see orderKey), and leaves loop
 // back to themselves, so a walk is a fixed number of branch-free steps:
@@ -136,14 +119,23 @@ func (e *treeEnsemble) sum(dst []float64, x *mat.Dense, base float64) {
 		return
 	}
 	raw := x.RawMatrix()
-	const block = 256
+	const block = 512
 	nodes, vals := e.nodes, e.vals
-	parallelFor((n+block-1)/block, func(b int) {
+	blocks := (n + block - 1) / block
+	free := make(chan []int64, blocks)
+	parallelFor(blocks, func(b int) {
 		lo, hi := b*block, min(n, (b+1)*block)
-		keys := make([]int64, (hi-lo)*e.p)
+		var keys []int64
+		select {
+		case keys = <-free:
+		default:
+			keys = make([]int64, block*e.p)
+		}
+		defer func() { free <- keys }()
+		p := e.p
 		for i := lo; i < hi; i++ {
-			kr := keys[(i-lo)*e.p : (i-lo+1)*e.p]
-			for j, v := range raw.Data[i*raw.Stride : i*raw.Stride+e.p] {
+			kr := keys[(i-lo)*p : (i-lo+1)*p]
+			for j, v := range raw.Data[i*raw.Stride : i*raw.Stride+p] {
 				if v != v {
 					kr[j] = math.MaxInt64 // NaN goes right
 				} else {
@@ -154,8 +146,30 @@ func (e *treeEnsemble) sum(dst []float64, x *mat.Dense, base float64) {
 		}
 		for t, root := range e.roots {
 			d := int(e.depth[t])
-			for i := lo; i < hi; i++ {
-				kr := keys[(i-lo)*e.p : (i-lo+1)*e.p]
+			i := lo
+			// Four rows at a time: four independent walks overlap.
+			for ; i+4 <= hi; i += 4 {
+				o := (i - lo) * p
+				k0, k1, k2, k3 := int(root), int(root), int(root), int(root)
+				for s := 0; s < d; s++ {
+					n0, n1, n2, n3 := &nodes[k0], &nodes[k1], &nodes[k2], &nodes[k3]
+					k0 = int(n0.left) + binStep(n0.thr, keys[o+int(n0.feat)], 1)
+					k1 = int(n1.left) + binStep(n1.thr, keys[o+p+int(n1.feat)], 1)
+					k2 = int(n2.left) + binStep(n2.thr, keys[o+2*p+int(n2.feat)], 1)
+					k3 = int(n3.left) + binStep(n3.thr, keys[o+3*p+int(n3.feat)], 1)
+					// Stop early, every few steps, once all four are at
+					// leaves (deep, unbalanced trees).
+					if s&3 == 3 && nodes[k0].thr&nodes[k1].thr&nodes[k2].thr&nodes[k3].thr == math.MaxInt64 {
+						break
+					}
+				}
+				dst[i] += vals[k0]
+				dst[i+1] += vals[k1]
+				dst[i+2] += vals[k2]
+				dst[i+3] += vals[k3]
+			}
+			for ; i < hi; i++ {
+				kr := keys[(i-lo)*p : (i-lo+1)*p]
 				k := int(root)
 				for range d {
 					nd := &nodes[k]
@@ -280,11 +294,9 @@ func (tg *treeGrower) buildHist(hist []histBin, feats []int, lo, hi int) {
 	n := tg.bins.Rows
 	m := hi - lo
 	rows := tg.rows[lo:hi]
-	og, oh := tg.og[:m], tg.oh[:m]
-	for k, r := range rows {
-		og[k] = tg.g[r]
-		oh[k] = tg.h[r]
-	}
+	// Rows stay in increasing order within a node, so reading the
+	// gradients by row index walks memory forwards.
+	og, oh := tg.g, tg.h
 	col := func(f int) []uint8 { return tg.bins.Codes[f*n : f*n+n] }
 	hf := func(f int) *[256]histBin { return (*[256]histBin)(hist[f*256 : f*256+256]) }
 	group := func(fs []int) {
@@ -317,24 +329,21 @@ func (tg *treeGrower) buildHist(hist []histBin, feats []int, lo, hi int) {
 	})
 }
 
-// hist1 adds the rows to the histogram of one feature with codes c.
+// hist1 adds the rows to the histogram of one feature with codes c; og and
+// oh are the gradients and hessians indexed by row.
 func hist1(h *[256]histBin, c []uint8, rows []int32, og, oh []float64) {
-	og = og[:len(rows)]
-	oh = oh[:len(rows)]
-	for k, r := range rows {
+	for _, r := range rows {
 		b := &h[c[r]]
-		b.G += og[k]
-		b.H += oh[k]
+		b.G += og[r]
+		b.H += oh[r]
 		b.N++
 	}
 }
 
 // hist2 is hist1 for two features in one pass.
 func hist2(h0, h1 *[256]histBin, c0, c1 []uint8, rows []int32, og, oh []float64) {
-	og = og[:len(rows)]
-	oh = oh[:len(rows)]
-	for k, r := range rows {
-		g, h := og[k], oh[k]
+	for _, r := range rows {
+		g, h := og[r], oh[r]
 		b := &h0[c0[r]]
 		b.G += g
 		b.H += h
@@ -348,10 +357,8 @@ func hist2(h0, h1 *[256]histBin, c0, c1 []uint8, rows []int32, og, oh []float64)
 
 // hist3 is hist1 for three features in one pass.
 func hist3(h0, h1, h2 *[256]histBin, c0, c1, c2 []uint8, rows []int32, og, oh []float64) {
-	og = og[:len(rows)]
-	oh = oh[:len(rows)]
-	for k, r := range rows {
-		g, h := og[k], oh[k]
+	for _, r := range rows {
+		g, h := og[r], oh[r]
 		b := &h0[c0[r]]
 		b.G += g
 		b.H += h
@@ -369,10 +376,8 @@ func hist3(h0, h1, h2 *[256]histBin, c0, c1, c2 []uint8, rows []int32, og, oh []
 
 // hist4 is hist1 for four features in one pass.
 func hist4(h0, h1, h2, h3 *[256]histBin, c0, c1, c2, c3 []uint8, rows []int32, og, oh []float64) {
-	og = og[:len(rows)]
-	oh = oh[:len(rows)]
-	for k, r := range rows {
-		g, h := og[k], oh[k]
+	for _, r := range rows {
+		g, h := og[r], oh[r]
 		b := &h0[c0[r]]
 		b.G += g
 		b.H += h
