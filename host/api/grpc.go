@@ -149,4 +149,3 @@ func healthToProto(h Health) *apiv1.HealthResponse {
 	}
 	return out
 }
-
