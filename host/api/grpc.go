@@ -127,15 +127,23 @@ func ingestToProto(r IngestResult) *apiv1.IngestResponse {
 }
 
 func recommendFromProto(p *apiv1.RecommendRequest) recommend.Request {
-	return recommend.Request{User: p.GetUser(), Candidates: p.GetCandidates(), K: int(p.GetK())}
+	return recommend.Request{
+		User: p.GetUser(), Candidates: p.GetCandidates(), K: int(p.GetK()),
+		IncludeConsumed: p.GetIncludeConsumed(), MaxPerCategory: int(p.GetMaxPerCategory()), RelevanceWeight: p.GetRelevanceWeight(),
+		Policy: p.GetPolicy(), Epsilon: p.GetEpsilon(), Temperature: p.GetTemperature(), IntervalLevel: p.GetIntervalLevel(),
+	}
 }
 
 func recommendToProto(r recommend.Response) *apiv1.RecommendResponse {
-	out := &apiv1.RecommendResponse{RequestId: r.RequestID, Ranker: r.Ranker, FallbackReason: r.FallbackReason, ModelId: r.ModelID}
+	out := &apiv1.RecommendResponse{RequestId: r.RequestID, Ranker: r.Ranker, FallbackReason: r.FallbackReason, ModelId: r.ModelID,
+		Policy: r.Policy, Warnings: r.Warnings, RedisRoundTrips: int32(r.RedisRoundTrips)}
 	for _, it := range r.Items {
-		p := &apiv1.ScoredItem{Item: it.Item, Score: it.Score, Propensity: it.Propensity, Position: int32(it.Position)}
+		p := &apiv1.ScoredItem{Item: it.Item, Category: it.Category, Score: it.Score, Propensity: it.Propensity, Position: int32(it.Position)}
 		if it.Uplift != nil {
-			p.Uplift = *it.Uplift
+			p.Uplift, p.HasUplift = *it.Uplift, true
+		}
+		if it.UpliftLower != nil && it.UpliftUpper != nil {
+			p.UpliftLower, p.UpliftUpper, p.HasInterval = *it.UpliftLower, *it.UpliftUpper, true
 		}
 		out.Items = append(out.Items, p)
 	}

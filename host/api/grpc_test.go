@@ -54,11 +54,13 @@ func TestRecommendToProto(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 	a, b := got.GetItems()[0], got.GetItems()[1]
-	if a.GetItem() != "a" || a.GetUplift() != 0.25 || a.GetPosition() != 1 || b.GetUplift() != 0 || b.GetScore() != 7 || b.GetPropensity() != 0.5 {
+	if a.GetItem() != "a" || a.GetUplift() != 0.25 || !a.GetHasUplift() || a.GetPosition() != 1 || b.GetUplift() != 0 || b.GetHasUplift() || b.GetScore() != 7 || b.GetPropensity() != 0.5 {
 		t.Errorf("items %v %v", a, b)
 	}
-	req := recommendFromProto(&apiv1.RecommendRequest{User: "u", Candidates: []string{"a"}, K: 3})
-	if !reflect.DeepEqual(req, recommend.Request{User: "u", Candidates: []string{"a"}, K: 3}) {
+	req := recommendFromProto(&apiv1.RecommendRequest{User: "u", Candidates: []string{"a"}, K: 3, IncludeConsumed: true, MaxPerCategory: 2,
+		RelevanceWeight: 0.5, Policy: "plackett-luce", Epsilon: 0.1, Temperature: 0.2, IntervalLevel: 0.9})
+	if !reflect.DeepEqual(req, recommend.Request{User: "u", Candidates: []string{"a"}, K: 3, IncludeConsumed: true, MaxPerCategory: 2,
+		RelevanceWeight: 0.5, Policy: "plackett-luce", Epsilon: 0.1, Temperature: 0.2, IntervalLevel: 0.9}) {
 		t.Errorf("request %+v", req)
 	}
 }

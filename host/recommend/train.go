@@ -64,12 +64,16 @@ type Table struct {
 	Features featureSet
 	Treated  int
 	Control  int
+	// Neighbors holds, per item, the items most often engaged with by the
+	// same users (for candidate generation).
+	Neighbors map[string][]store.ItemScore
 }
 
 // BuildTable reads every event and the users and items they name.
 func BuildTable(ctx context.Context, st *store.Store) (*Table, error) {
 	pairs := map[pairKey]*pairState{}
 	users, items := map[string]store.User{}, map[string]store.Item{}
+	engaged := map[string][]string{}
 	err := st.Events(ctx, func(e store.Event) error {
 		k := pairKey{e.User, e.Item}
 		p := pairs[k]
@@ -89,6 +93,7 @@ func BuildTable(ctx context.Context, st *store.Store) (*Table, error) {
 			}
 		case store.Outcome:
 			p.outcome = 1
+			engaged[e.User] = append(engaged[e.User], e.Item)
 		}
 		users[e.User], items[e.Item] = store.User{ID: e.User}, store.Item{ID: e.Item}
 		return nil
@@ -119,7 +124,7 @@ func BuildTable(ctx context.Context, st *store.Store) (*Table, error) {
 		}
 		return keys[i].item < keys[j].item
 	})
-	t := &Table{Features: fs}
+	t := &Table{Features: fs, Neighbors: cooccurrence(engaged, maxNeighbors)}
 	req := &t.Request
 	req.Arms = []string{ControlArm, "recommended"}
 	for _, name := range fs {
@@ -143,6 +148,58 @@ func BuildTable(ctx context.Context, st *store.Store) (*Table, error) {
 		return nil, fmt.Errorf("%w: %d treated and %d control (user, item) pairs; training needs both (log hold-outs as exposures with arm %q)", ErrNoData, t.Treated, t.Control, ControlArm)
 	}
 	return t, nil
+}
+
+// maxNeighbors is how many neighbours are kept per item; maxPerUser is how
+// many of a user's engaged items (the latest) count for co-occurrence.
+const (
+	maxNeighbors = 20
+	maxPerUser   = 50
+)
+
+// cooccurrence counts, for every pair of items, the users who engaged with
+// both, and keeps each item's top n neighbours (ties by id).
+func cooccurrence(engaged map[string][]string, n int) map[string][]store.ItemScore {
+	counts := map[string]map[string]float64{}
+	for _, list := range engaged {
+		seen := map[string]bool{}
+		var uniq []string
+		for i := len(list) - 1; i >= 0 && len(uniq) < maxPerUser; i-- {
+			if !seen[list[i]] {
+				seen[list[i]] = true
+				uniq = append(uniq, list[i])
+			}
+		}
+		for _, a := range uniq {
+			for _, b := range uniq {
+				if a == b {
+					continue
+				}
+				if counts[a] == nil {
+					counts[a] = map[string]float64{}
+				}
+				counts[a][b]++
+			}
+		}
+	}
+	out := make(map[string][]store.ItemScore, len(counts))
+	for a, m := range counts {
+		list := make([]store.ItemScore, 0, len(m))
+		for b, c := range m {
+			list = append(list, store.ItemScore{Item: b, Score: c})
+		}
+		sort.Slice(list, func(i, j int) bool {
+			if list[i].Score != list[j].Score {
+				return list[i].Score > list[j].Score
+			}
+			return list[i].Item < list[j].Item
+		})
+		if len(list) > n {
+			list = list[:n]
+		}
+		out[a] = list
+	}
+	return out
 }
 
 func fillUsers(ctx context.Context, st *store.Store, users map[string]store.User) error {
@@ -206,6 +263,9 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	fit, err := est.Fit(ctx, req)
 	if err != nil {
 		return TrainResult{}, fmt.Errorf("fit %s with plugin %s: %w", opts.Estimator, opts.Plugin, err)
+	}
+	if err := st.PutNeighbors(ctx, t.Neighbors); err != nil {
+		return TrainResult{}, err
 	}
 	feats, _ := json.Marshal([]string(t.Features))
 	meta := map[string]string{"features": string(feats), "rows": fmt.Sprint(len(req.Arm)), "treated": fmt.Sprint(t.Treated), "control": fmt.Sprint(t.Control)}

@@ -19,6 +19,7 @@ import (
 //	P models:<name>             sorted set of model IDs of one name, scored by creation time (unix ms)
 //	P modelnames                set of model names
 //	P serving:<name>            hash, "current" and "previous" model IDs
+//	P nbr:<item>                sorted set, item ID -> co-occurrence score with <item> (candidate generation)
 //
 // The event keys are written together by one Lua script, so in a Cluster
 // they must share one hash slot. They carry the hash tag {P events}:
@@ -54,6 +55,7 @@ func (k keys) model(id string) string          { return k.p + "model:" + id }
 func (k keys) modelsByName(name string) string { return k.p + "models:" + name }
 func (k keys) modelNames() string              { return k.p + "modelnames" }
 func (k keys) serving(name string) string      { return k.p + "serving:" + name }
+func (k keys) neighbors(item string) string    { return k.p + "nbr:" + item }
 
 func (k keys) eventLog() string           { return k.tag + ":log" }
 func (k keys) eventID(id string) string   { return k.tag + ":id:" + id }

@@ -48,7 +48,12 @@ func TestGRPCAPI(t *testing.T) {
 	if _, err := c.IngestEvents(ctx, &apiv1.IngestEventsRequest{Events: []*apiv1.Event{{Kind: "click", User: "u", Item: "b"}}}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("bad event: got %v, want InvalidArgument", err)
 	}
+	// "u" engaged with b, so by default b is left out of u's list.
 	rec, err := c.Recommend(ctx, &apiv1.RecommendRequest{User: "u", Candidates: []string{"a", "b"}, K: 2})
+	if err != nil || len(rec.GetItems()) != 1 || rec.GetItems()[0].GetItem() != "a" {
+		t.Fatalf("recommend to u: %v %v", rec, err)
+	}
+	rec, err = c.Recommend(ctx, &apiv1.RecommendRequest{User: "v", Candidates: []string{"a", "b"}, K: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

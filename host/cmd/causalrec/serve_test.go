@@ -151,7 +151,7 @@ func TestServeSurvivesPluginCrash(t *testing.T) {
 		t.Fatalf("train: %d %s", code, body)
 	}
 	var rec recommend.Response
-	if code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: "u1", K: 2}, &rec); code != 200 || rec.Ranker != "uplift:t" || len(rec.Items) != 2 || rec.RequestID == "" {
+	if code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: "u1", K: 2, IncludeConsumed: true}, &rec); code != 200 || rec.Ranker != "uplift:t" || len(rec.Items) != 2 || rec.RequestID == "" {
 		t.Fatalf("recommend: %d %s", code, body)
 	}
 
@@ -176,7 +176,7 @@ func TestServeSurvivesPluginCrash(t *testing.T) {
 	for round := 0; ; round++ {
 		start := time.Now()
 		rec = recommend.Response{}
-		code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: "u2", K: 2}, &rec)
+		code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: "u2", K: 2, IncludeConsumed: true}, &rec)
 		if code != 200 {
 			t.Fatalf("recommend while the plugin is down: %d %s", code, body)
 		}

@@ -467,8 +467,17 @@ type RecommendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	User  string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	// Candidate item ids; empty means candidates come from the store.
-	Candidates    []string `protobuf:"bytes,2,rep,name=candidates,proto3" json:"candidates,omitempty"`
-	K             int32    `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
+	Candidates []string `protobuf:"bytes,2,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	K          int32    `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
+	// The options of POST /v1/recommend (see docs/api.md).
+	IncludeConsumed bool    `protobuf:"varint,4,opt,name=include_consumed,json=includeConsumed,proto3" json:"include_consumed,omitempty"`
+	MaxPerCategory  int32   `protobuf:"varint,5,opt,name=max_per_category,json=maxPerCategory,proto3" json:"max_per_category,omitempty"`
+	RelevanceWeight float64 `protobuf:"fixed64,6,opt,name=relevance_weight,json=relevanceWeight,proto3" json:"relevance_weight,omitempty"`
+	// "greedy" (default), "epsilon-greedy" or "plackett-luce".
+	Policy        string  `protobuf:"bytes,7,opt,name=policy,proto3" json:"policy,omitempty"`
+	Epsilon       float64 `protobuf:"fixed64,8,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	Temperature   float64 `protobuf:"fixed64,9,opt,name=temperature,proto3" json:"temperature,omitempty"`
+	IntervalLevel float64 `protobuf:"fixed64,10,opt,name=interval_level,json=intervalLevel,proto3" json:"interval_level,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -524,14 +533,70 @@ func (x *RecommendRequest) GetK() int32 {
 	return 0
 }
 
+func (x *RecommendRequest) GetIncludeConsumed() bool {
+	if x != nil {
+		return x.IncludeConsumed
+	}
+	return false
+}
+
+func (x *RecommendRequest) GetMaxPerCategory() int32 {
+	if x != nil {
+		return x.MaxPerCategory
+	}
+	return 0
+}
+
+func (x *RecommendRequest) GetRelevanceWeight() float64 {
+	if x != nil {
+		return x.RelevanceWeight
+	}
+	return 0
+}
+
+func (x *RecommendRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *RecommendRequest) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *RecommendRequest) GetTemperature() float64 {
+	if x != nil {
+		return x.Temperature
+	}
+	return 0
+}
+
+func (x *RecommendRequest) GetIntervalLevel() float64 {
+	if x != nil {
+		return x.IntervalLevel
+	}
+	return 0
+}
+
 type ScoredItem struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Item   string                 `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
 	Score  float64                `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
 	Uplift float64                `protobuf:"fixed64,3,opt,name=uplift,proto3" json:"uplift,omitempty"`
 	// The probability with which the policy placed this item at its position.
-	Propensity    float64 `protobuf:"fixed64,4,opt,name=propensity,proto3" json:"propensity,omitempty"`
-	Position      int32   `protobuf:"varint,5,opt,name=position,proto3" json:"position,omitempty"`
+	Propensity float64 `protobuf:"fixed64,4,opt,name=propensity,proto3" json:"propensity,omitempty"`
+	Position   int32   `protobuf:"varint,5,opt,name=position,proto3" json:"position,omitempty"`
+	Category   string  `protobuf:"bytes,6,opt,name=category,proto3" json:"category,omitempty"`
+	// False in a fallback list, where uplift is not estimated.
+	HasUplift bool `protobuf:"varint,7,opt,name=has_uplift,json=hasUplift,proto3" json:"has_uplift,omitempty"`
+	// Set when intervals were asked for and the estimator gives them.
+	HasInterval   bool    `protobuf:"varint,8,opt,name=has_interval,json=hasInterval,proto3" json:"has_interval,omitempty"`
+	UpliftLower   float64 `protobuf:"fixed64,9,opt,name=uplift_lower,json=upliftLower,proto3" json:"uplift_lower,omitempty"`
+	UpliftUpper   float64 `protobuf:"fixed64,10,opt,name=uplift_upper,json=upliftUpper,proto3" json:"uplift_upper,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -601,6 +666,41 @@ func (x *ScoredItem) GetPosition() int32 {
 	return 0
 }
 
+func (x *ScoredItem) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *ScoredItem) GetHasUplift() bool {
+	if x != nil {
+		return x.HasUplift
+	}
+	return false
+}
+
+func (x *ScoredItem) GetHasInterval() bool {
+	if x != nil {
+		return x.HasInterval
+	}
+	return false
+}
+
+func (x *ScoredItem) GetUpliftLower() float64 {
+	if x != nil {
+		return x.UpliftLower
+	}
+	return 0
+}
+
+func (x *ScoredItem) GetUpliftUpper() float64 {
+	if x != nil {
+		return x.UpliftUpper
+	}
+	return 0
+}
+
 type RecommendResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -609,10 +709,13 @@ type RecommendResponse struct {
 	// "popularity").
 	Ranker string `protobuf:"bytes,3,opt,name=ranker,proto3" json:"ranker,omitempty"`
 	// Set when the response fell back to a baseline ranker, saying why.
-	FallbackReason string `protobuf:"bytes,4,opt,name=fallback_reason,json=fallbackReason,proto3" json:"fallback_reason,omitempty"`
-	ModelId        string `protobuf:"bytes,5,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	FallbackReason  string   `protobuf:"bytes,4,opt,name=fallback_reason,json=fallbackReason,proto3" json:"fallback_reason,omitempty"`
+	ModelId         string   `protobuf:"bytes,5,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Policy          string   `protobuf:"bytes,6,opt,name=policy,proto3" json:"policy,omitempty"`
+	Warnings        []string `protobuf:"bytes,7,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	RedisRoundTrips int32    `protobuf:"varint,8,opt,name=redis_round_trips,json=redisRoundTrips,proto3" json:"redis_round_trips,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RecommendResponse) Reset() {
@@ -678,6 +781,27 @@ func (x *RecommendResponse) GetModelId() string {
 		return x.ModelId
 	}
 	return ""
+}
+
+func (x *RecommendResponse) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *RecommendResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+func (x *RecommendResponse) GetRedisRoundTrips() int32 {
+	if x != nil {
+		return x.RedisRoundTrips
+	}
+	return 0
 }
 
 type HealthRequest struct {
@@ -893,13 +1017,21 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\awritten\x18\x02 \x01(\x03R\awritten\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\x03R\n" +
-	"duplicates\"T\n" +
+	"duplicates\"\xcf\x02\n" +
 	"\x10RecommendRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1e\n" +
 	"\n" +
 	"candidates\x18\x02 \x03(\tR\n" +
 	"candidates\x12\f\n" +
-	"\x01k\x18\x03 \x01(\x05R\x01k\"\x8a\x01\n" +
+	"\x01k\x18\x03 \x01(\x05R\x01k\x12)\n" +
+	"\x10include_consumed\x18\x04 \x01(\bR\x0fincludeConsumed\x12(\n" +
+	"\x10max_per_category\x18\x05 \x01(\x05R\x0emaxPerCategory\x12)\n" +
+	"\x10relevance_weight\x18\x06 \x01(\x01R\x0frelevanceWeight\x12\x16\n" +
+	"\x06policy\x18\a \x01(\tR\x06policy\x12\x18\n" +
+	"\aepsilon\x18\b \x01(\x01R\aepsilon\x12 \n" +
+	"\vtemperature\x18\t \x01(\x01R\vtemperature\x12%\n" +
+	"\x0einterval_level\x18\n" +
+	" \x01(\x01R\rintervalLevel\"\xae\x02\n" +
 	"\n" +
 	"ScoredItem\x12\x12\n" +
 	"\x04item\x18\x01 \x01(\tR\x04item\x12\x14\n" +
@@ -908,14 +1040,24 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"propensity\x18\x04 \x01(\x01R\n" +
 	"propensity\x12\x1a\n" +
-	"\bposition\x18\x05 \x01(\x05R\bposition\"\xc2\x01\n" +
+	"\bposition\x18\x05 \x01(\x05R\bposition\x12\x1a\n" +
+	"\bcategory\x18\x06 \x01(\tR\bcategory\x12\x1d\n" +
+	"\n" +
+	"has_uplift\x18\a \x01(\bR\thasUplift\x12!\n" +
+	"\fhas_interval\x18\b \x01(\bR\vhasInterval\x12!\n" +
+	"\fuplift_lower\x18\t \x01(\x01R\vupliftLower\x12!\n" +
+	"\fuplift_upper\x18\n" +
+	" \x01(\x01R\vupliftUpper\"\xa2\x02\n" +
 	"\x11RecommendResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x122\n" +
 	"\x05items\x18\x02 \x03(\v2\x1c.causalrec.api.v1.ScoredItemR\x05items\x12\x16\n" +
 	"\x06ranker\x18\x03 \x01(\tR\x06ranker\x12'\n" +
 	"\x0ffallback_reason\x18\x04 \x01(\tR\x0efallbackReason\x12\x19\n" +
-	"\bmodel_id\x18\x05 \x01(\tR\amodelId\"\x0f\n" +
+	"\bmodel_id\x18\x05 \x01(\tR\amodelId\x12\x16\n" +
+	"\x06policy\x18\x06 \x01(\tR\x06policy\x12\x1a\n" +
+	"\bwarnings\x18\a \x03(\tR\bwarnings\x12*\n" +
+	"\x11redis_round_trips\x18\b \x01(\x05R\x0fredisRoundTrips\"\x0f\n" +
 	"\rHealthRequest\"f\n" +
 	"\fPluginHealth\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
