@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
@@ -79,6 +80,8 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /v1/recommend", true, s.handleRecommend)
 	s.route(mux, "POST /v1/train", true, s.handleTrain)
 	s.route(mux, "GET /v1/plugins", true, s.handlePlugins)
+	s.route(mux, "GET /v1/models", true, s.handleModels)
+	s.route(mux, "POST /v1/models/rollback", true, s.handleRollback)
 	s.route(mux, "GET /v1/health", false, s.handleHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -308,6 +311,53 @@ func (s *Server) handleTrain(_ http.ResponseWriter, r *http.Request) (any, error
 		return nil, &httpError{http.StatusNotImplemented, "training is not configured"}
 	}
 	return s.d.Train(r.Context())
+}
+
+// ModelList answers GET /v1/models.
+type ModelList struct {
+	Serving  string              `json:"serving"`
+	Previous string              `json:"previous,omitempty"`
+	Models   []store.ModelRecord `json:"models"`
+}
+
+func (s *Server) modelList(ctx context.Context) (ModelList, error) {
+	var out ModelList
+	cur, prev, err := s.d.Store.Serving(ctx, recommend.ModelName)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return out, err
+	}
+	if cur != uuid.Nil {
+		out.Serving = cur.String()
+	}
+	if prev != uuid.Nil {
+		out.Previous = prev.String()
+	}
+	models, err := s.d.Store.ListModels(ctx, recommend.ModelName)
+	if err != nil {
+		return out, err
+	}
+	for i := range models {
+		models[i].Bytes = nil
+	}
+	out.Models = models
+	if out.Models == nil {
+		out.Models = []store.ModelRecord{}
+	}
+	return out, nil
+}
+
+func (s *Server) handleModels(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return s.modelList(r.Context())
+}
+
+func (s *Server) handleRollback(_ http.ResponseWriter, r *http.Request) (any, error) {
+	if err := s.d.Store.Rollback(r.Context(), recommend.ModelName); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, &httpError{http.StatusConflict, "no previous model to roll back to"}
+		}
+		return nil, err
+	}
+	return s.modelList(r.Context())
 }
 
 func (s *Server) handlePlugins(_ http.ResponseWriter, _ *http.Request) (any, error) {

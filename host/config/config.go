@@ -44,6 +44,12 @@ type Config struct {
 	PluginPingInterval Duration `json:"plugin_ping_interval"`
 	// RequestTimeout bounds one API request.
 	RequestTimeout Duration `json:"request_timeout"`
+	// TrainPeriod, when set, makes training rows (user, item, period)
+	// triples over windows of this length.
+	TrainPeriod Duration `json:"train_period"`
+	// RetrainEvery, when set, makes serve retrain the serving model on
+	// this schedule.
+	RetrainEvery Duration `json:"retrain_every"`
 }
 
 // Duration is a time.Duration written as a string such as "1.5s" in JSON.
@@ -149,6 +155,9 @@ func (c Config) Validate() error {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}
+	}
+	if c.TrainPeriod < 0 || c.RetrainEvery < 0 {
+		errs = append(errs, errors.New("train_period and retrain_every must not be negative"))
 	}
 	return errors.Join(errs...)
 }

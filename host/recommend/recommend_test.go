@@ -2,6 +2,7 @@ package recommend
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -65,7 +66,7 @@ func TestBuildTable(t *testing.T) {
 	if _, err := st.AddEvents(ctx, events); err != nil {
 		t.Fatal(err)
 	}
-	tab, err := BuildTable(ctx, st)
+	tab, err := BuildTable(ctx, st, 0, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +96,41 @@ func TestBuildTable(t *testing.T) {
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	if tab.LoggedPropensity || r.Propensity != nil || tab.Events != 6 {
+		t.Errorf("no propensities were logged, yet LoggedPropensity=%v (events %d)", tab.LoggedPropensity, tab.Events)
+	}
+}
+
+func TestBuildTablePeriodsAndPropensities(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	day := 24 * time.Hour
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	events := []store.Event{
+		{Kind: store.Exposure, User: "u", Item: "a", Time: t0, Propensity: 0.8},
+		{Kind: store.Outcome, User: "u", Item: "a", Time: t0.Add(time.Hour)},
+		{Kind: store.Exposure, User: "u", Item: "a", Time: t0.Add(8 * day), Arm: ControlArm, Propensity: 0.2},
+	}
+	if _, err := st.AddEvents(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	// One period: the pair was treated (and held out later): one treated row.
+	one, err := BuildTable(ctx, st, 0, slog.New(slog.DiscardHandler))
+	if err == nil {
+		t.Fatalf("one period gives only a treated row, want ErrNoData; got %d rows", len(one.Request.Arm))
+	}
+	// Weekly periods: week 1 treated and engaged, week 2 held out, not engaged.
+	tab, err := BuildTable(ctx, st, 7*day, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tab.Request
+	if len(r.Arm) != 2 || r.Arm[0] != 1 || r.Outcome[0] != 1 || r.Arm[1] != 0 || r.Outcome[1] != 0 {
+		t.Fatalf("rows: arm %v outcome %v", r.Arm, r.Outcome)
+	}
+	if !tab.LoggedPropensity || len(r.Propensity) != 2 || r.Propensity[0] != 0.8 || r.Propensity[1] != 0.2 {
+		t.Fatalf("propensities %v (logged %v)", r.Propensity, tab.LoggedPropensity)
+	}
 }
 
 func TestBuildTableNeedsBothArms(t *testing.T) {
@@ -103,7 +139,7 @@ func TestBuildTableNeedsBothArms(t *testing.T) {
 	if _, err := st.AddEvents(ctx, []store.Event{{Kind: store.Exposure, User: "u", Item: "a", Time: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := BuildTable(ctx, st); err == nil {
+	if _, err := BuildTable(ctx, st, 0, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("want ErrNoData")
 	}
 }

@@ -31,28 +31,43 @@ type TrainOptions struct {
 	Estimator string
 	Params    map[string]string
 	Seed      uint64
+	// Period, when positive, splits time into windows of this length: a
+	// training row is then a (user, item, period) triple, treated when the
+	// item was shown to the user in that period and engaged when the user
+	// engaged with it in that period. Zero makes the whole log one period.
+	Period time.Duration
 }
 
 // TrainResult describes a trained and stored model.
 type TrainResult struct {
-	ModelID   uuid.UUID         `json:"model_id"`
-	Previous  uuid.UUID         `json:"previous_model_id"`
-	Rows      int               `json:"rows"`
-	Treated   int               `json:"treated"`
-	Control   int               `json:"control"`
-	Features  []string          `json:"features"`
-	Estimator string            `json:"estimator"`
-	Seconds   float64           `json:"seconds"`
-	Metadata  map[string]string `json:"metadata,omitempty"`
+	ModelID   uuid.UUID `json:"model_id"`
+	Previous  uuid.UUID `json:"previous_model_id"`
+	Rows      int       `json:"rows"`
+	Treated   int       `json:"treated"`
+	Control   int       `json:"control"`
+	Features  []string  `json:"features"`
+	Estimator string    `json:"estimator"`
+	// Propensity says where the treated rows' propensities came from:
+	// "logged" (every treated row had one), "estimated" (none or only some
+	// had, so the estimator estimates them from the features).
+	Propensity string            `json:"propensity"`
+	Events     int               `json:"events"`
+	Seconds    float64           `json:"seconds"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
 }
 
-// pairKey identifies a (user, item) pair.
-type pairKey struct{ user, item string }
+// pairKey identifies a (user, item, period) row.
+type pairKey struct {
+	user, item string
+	period     int64
+}
 
 type pairState struct {
 	treated, control bool
 	outcome          float64
-	propensity       float64
+	// propensity is the logged probability of the treated exposure;
+	// controlProp that of the hold-out (the probability of not showing).
+	propensity, controlProp float64
 }
 
 // Table is the training table built from logged events: one row per
@@ -60,6 +75,8 @@ type pairState struct {
 // exposure in a treated arm, control when its only exposures are in the
 // control arm; its outcome is 1 when any outcome event was logged for it.
 type Table struct {
+	// Request holds the rows; its Propensity is set only when every
+	// treated row had a logged propensity.
 	Request  plugins.FitRequest
 	Features featureSet
 	Treated  int
@@ -67,15 +84,29 @@ type Table struct {
 	// Neighbors holds, per item, the items most often engaged with by the
 	// same users (for candidate generation).
 	Neighbors map[string][]store.ItemScore
+	// Events is the number of events read; LoggedPropensity says whether
+	// every treated row had a logged propensity.
+	Events           int
+	LoggedPropensity bool
 }
 
-// BuildTable reads every event and the users and items they name.
-func BuildTable(ctx context.Context, st *store.Store) (*Table, error) {
+// BuildTable reads every event and the users and items they name. With a
+// positive period, rows are (user, item, period) triples; progress is
+// logged every million events.
+func BuildTable(ctx context.Context, st *store.Store, period time.Duration, logger *slog.Logger) (*Table, error) {
 	pairs := map[pairKey]*pairState{}
+	nEvents := 0
 	users, items := map[string]store.User{}, map[string]store.Item{}
 	engaged := map[string][]string{}
 	err := st.Events(ctx, func(e store.Event) error {
-		k := pairKey{e.User, e.Item}
+		nEvents++
+		if nEvents%1_000_000 == 0 {
+			logger.Info("reading events", "events", nEvents, "rows", len(pairs))
+		}
+		k := pairKey{user: e.User, item: e.Item}
+		if period > 0 {
+			k.period = e.Time.UnixNano() / int64(period)
+		}
 		p := pairs[k]
 		if p == nil {
 			p = &pairState{}
@@ -85,6 +116,9 @@ func BuildTable(ctx context.Context, st *store.Store) (*Table, error) {
 		case store.Exposure:
 			if e.Arm == ControlArm {
 				p.control = true
+				if e.Propensity > 0 {
+					p.controlProp = e.Propensity
+				}
 			} else {
 				p.treated = true
 				if e.Propensity > 0 {
@@ -122,9 +156,12 @@ func BuildTable(ctx context.Context, st *store.Store) (*Table, error) {
 		if keys[i].user != keys[j].user {
 			return keys[i].user < keys[j].user
 		}
-		return keys[i].item < keys[j].item
+		if keys[i].item != keys[j].item {
+			return keys[i].item < keys[j].item
+		}
+		return keys[i].period < keys[j].period
 	})
-	t := &Table{Features: fs, Neighbors: cooccurrence(engaged, maxNeighbors)}
+	t := &Table{Features: fs, Neighbors: cooccurrence(engaged, maxNeighbors), Events: nEvents, LoggedPropensity: true}
 	req := &t.Request
 	req.Arms = []string{ControlArm, "recommended"}
 	for _, name := range fs {
@@ -143,6 +180,21 @@ func BuildTable(ctx context.Context, st *store.Store) (*Table, error) {
 		}
 		req.Arm = append(req.Arm, arm)
 		req.Outcome = append(req.Outcome, p.outcome)
+		// The logged probability of the arm the row got: of the showing
+		// for a treated row, of the hold-out for a control row.
+		prop := p.controlProp
+		if p.treated {
+			prop = p.propensity
+		}
+		if prop == 0 {
+			t.LoggedPropensity = false
+		}
+		req.Propensity = append(req.Propensity, prop)
+	}
+	if !t.LoggedPropensity {
+		// Some row lacks a logged propensity: the estimator estimates
+		// them from the features, and the result says so.
+		req.Propensity = nil
 	}
 	if t.Treated == 0 || t.Control == 0 {
 		return nil, fmt.Errorf("%w: %d treated and %d control (user, item) pairs; training needs both (log hold-outs as exposures with arm %q)", ErrNoData, t.Treated, t.Control, ControlArm)
@@ -249,9 +301,13 @@ func popularity(ctx context.Context, st *store.Store) (map[string]store.ItemCoun
 // rollback.
 func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts TrainOptions, logger *slog.Logger) (TrainResult, error) {
 	start := time.Now()
-	t, err := BuildTable(ctx, st)
+	t, err := BuildTable(ctx, st, opts.Period, logger)
 	if err != nil {
 		return TrainResult{}, err
+	}
+	propSource := "estimated"
+	if t.LoggedPropensity {
+		propSource = "logged"
 	}
 	logger.Info("training table built", "rows", len(t.Request.Arm), "treated", t.Treated, "control", t.Control, "features", len(t.Features))
 	req := t.Request
@@ -268,7 +324,8 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 		return TrainResult{}, err
 	}
 	feats, _ := json.Marshal([]string(t.Features))
-	meta := map[string]string{"features": string(feats), "rows": fmt.Sprint(len(req.Arm)), "treated": fmt.Sprint(t.Treated), "control": fmt.Sprint(t.Control)}
+	meta := map[string]string{"features": string(feats), "rows": fmt.Sprint(len(req.Arm)), "treated": fmt.Sprint(t.Treated),
+		"control": fmt.Sprint(t.Control), "events": fmt.Sprint(t.Events), "propensity": propSource, "period": opts.Period.String()}
 	for k, v := range fit.Metadata {
 		meta["fit."+k] = v
 	}
@@ -289,5 +346,6 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	return TrainResult{
 		ModelID: id, Previous: prev, Rows: len(req.Arm), Treated: t.Treated, Control: t.Control,
 		Features: t.Features, Estimator: opts.Estimator, Seconds: time.Since(start).Seconds(), Metadata: meta,
+		Propensity: propSource, Events: t.Events,
 	}, nil
 }

@@ -86,7 +86,31 @@ func trainer(m *pluginhost.Manager, st *store.Store, cfg config.Config, logger *
 		if err != nil {
 			return recommend.TrainResult{}, err
 		}
-		return recommend.Train(ctx, st, est, recommend.TrainOptions{Plugin: cfg.EstimatorPlugin, Estimator: cfg.Estimator, Params: cfg.EstimatorParams}, logger)
+		return recommend.Train(ctx, st, est, trainOptions(cfg), logger)
+	}
+}
+
+func trainOptions(cfg config.Config) recommend.TrainOptions {
+	return recommend.TrainOptions{Plugin: cfg.EstimatorPlugin, Estimator: cfg.Estimator, Params: cfg.EstimatorParams, Period: time.Duration(cfg.TrainPeriod)}
+}
+
+// retrainLoop retrains on cfg.RetrainEvery until ctx ends; a failed
+// training is logged and the serving model stays.
+func retrainLoop(ctx context.Context, every time.Duration, train api.Trainer, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := train(ctx)
+		if err != nil {
+			logger.Error("scheduled retraining failed; the serving model stays", "error", err)
+			continue
+		}
+		logger.Info("scheduled retraining done", "model", res.ModelID, "rows", res.Rows, "seconds", res.Seconds)
 	}
 }
 
@@ -98,6 +122,7 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 	httpAddr := fs.String("http", "", "HTTP listen address (default 127.0.0.1:8080)")
 	grpcAddr := fs.String("grpc", "", "gRPC listen address (default 127.0.0.1:9090; \"off\" disables it)")
 	token := fs.String("token", "", "API token required as Authorization: Bearer <token> (default $CAUSALREC_API_TOKEN)")
+	retrain := fs.Duration("retrain-every", 0, "retrain the serving model on this schedule, e.g. 1h (default from the config: off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -117,6 +142,9 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 	}
 	if *token != "" {
 		cfg.APIToken = *token
+	}
+	if *retrain > 0 {
+		cfg.RetrainEvery = config.Duration(*retrain)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -148,10 +176,14 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready fu
 		_ = m.Run(ctx)
 	}()
 	defer func() { cancel(); <-done }()
+	train := trainer(m, st, cfg, logger)
+	if cfg.RetrainEvery > 0 {
+		go retrainLoop(ctx, time.Duration(cfg.RetrainEvery), train, logger)
+	}
 	srv := api.New(api.Deps{
 		Store: st, Plugins: m, Logger: logger, Token: cfg.APIToken,
 		Ranker:         recommend.NewRanker(st, m, logger),
-		Train:          trainer(m, st, cfg, logger),
+		Train:          train,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
 	})
@@ -168,6 +200,7 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 			"stores the model and makes it the serving model (the previous one is kept for rollback).")
 	hf := addHostFlags(fs)
 	estName := fs.String("estimator", "", "estimator (default from the config, t)")
+	period := fs.Duration("period", 0, "make training rows (user, item, period) over windows of this length, e.g. 168h (default from the config: one period)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -177,6 +210,9 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 	}
 	if *estName != "" {
 		cfg.Estimator = *estName
+	}
+	if *period > 0 {
+		cfg.TrainPeriod = config.Duration(*period)
 	}
 	if cfg.RedisURL == "" {
 		return usageErr("train needs a Redis that holds events: set --redis or REDIS_URL")
@@ -191,7 +227,7 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 		return err
 	}
 	defer stop()
-	res, err := recommend.Train(ctx, st, est, recommend.TrainOptions{Plugin: cfg.EstimatorPlugin, Estimator: cfg.Estimator, Params: cfg.EstimatorParams}, s.logger)
+	res, err := recommend.Train(ctx, st, est, trainOptions(cfg), s.logger)
 	if err != nil {
 		return err
 	}

@@ -104,13 +104,14 @@ func run(ctx context.Context, args []string, s stdio) int {
 }
 
 // logLevel is CAUSALREC_LOG_LEVEL (debug, info, warn or error) when set;
-// otherwise info for the long-running serve and warn for the other commands.
+// otherwise info for serve and train (which report progress) and warn for
+// the other commands.
 func logLevel(args []string) slog.Level {
 	var l slog.Level
 	if v := os.Getenv("CAUSALREC_LOG_LEVEL"); v != "" && l.UnmarshalText([]byte(v)) == nil {
 		return l
 	}
-	if len(args) > 0 && args[0] == "serve" {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "train") {
 		return slog.LevelInfo
 	}
 	return slog.LevelWarn

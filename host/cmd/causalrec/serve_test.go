@@ -343,3 +343,37 @@ func TestServeSurvivesRedisOutage(t *testing.T) {
 		t.Fatalf("ingest after the outage: %d %s", code, body)
 	}
 }
+
+func TestModelsAndRollback(t *testing.T) {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	base := startServe(t, cfg)
+	ingestUsers(t, base, "", 300)
+	if code, body := call(t, "POST", base+"/v1/events", "", map[string]any{"events": simulatedEvents(300, 0)}, nil); code != 200 {
+		t.Fatalf("events: %d %s", code, body)
+	}
+	var list struct {
+		Serving, Previous string
+		Models            []store.ModelRecord
+	}
+	if code, body := call(t, "POST", base+"/v1/models/rollback", "", struct{}{}, nil); code != 409 || !strings.Contains(body, "no previous model") {
+		t.Fatalf("rollback with no model: %d %s", code, body)
+	}
+	var first, second recommend.TrainResult
+	call(t, "POST", base+"/v1/train", "", struct{}{}, &first)
+	call(t, "POST", base+"/v1/train", "", struct{}{}, &second)
+	if first.ModelID == second.ModelID || second.Previous != first.ModelID || second.Propensity != "logged" {
+		t.Fatalf("two trainings: %+v then %+v", first, second)
+	}
+	if code, body := call(t, "GET", base+"/v1/models", "", nil, &list); code != 200 || list.Serving != second.ModelID.String() || len(list.Models) != 2 {
+		t.Fatalf("models: %d %s", code, body)
+	}
+	if code, body := call(t, "POST", base+"/v1/models/rollback", "", struct{}{}, &list); code != 200 || list.Serving != first.ModelID.String() || list.Previous != second.ModelID.String() {
+		t.Fatalf("rollback: %d %s", code, body)
+	}
+	var rec recommend.Response
+	call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: "u1", IncludeConsumed: true}, &rec)
+	if rec.ModelID != first.ModelID.String() {
+		t.Fatalf("after rollback the list came from model %s, want %s", rec.ModelID, first.ModelID)
+	}
+}
