@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -189,14 +190,25 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 		return snap, nil
 	}
 	pipe = s.rdb.Pipeline()
-	itemCmds := make([]*redis.StringCmd, len(cands))
-	outCmds := make([]*redis.FloatCmd, len(cands))
-	expCmds := make([]*redis.FloatCmd, len(cands))
+	itemKeys := make([]string, len(cands))
 	for i, id := range cands {
-		itemCmds[i] = pipe.Get(ctx, s.k.item(id))
-		outCmds[i] = pipe.ZScore(ctx, s.k.popOutcome(), id)
-		expCmds[i] = pipe.ZScore(ctx, s.k.popExposure(), id)
+		itemKeys[i] = s.k.item(id)
 	}
+	// In a Cluster the item keys live in different slots, so each is read
+	// with its own GET; a single node answers one MGET.
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	var mget *redis.SliceCmd
+	var gets []*redis.StringCmd
+	if cluster {
+		gets = make([]*redis.StringCmd, len(cands))
+		for i, k := range itemKeys {
+			gets[i] = pipe.Get(ctx, k)
+		}
+	} else {
+		mget = pipe.MGet(ctx, itemKeys...)
+	}
+	outCmd := pipe.ZMScore(ctx, s.k.popOutcome(), cands...)
+	expCmd := pipe.ZMScore(ctx, s.k.popExposure(), cands...)
 	textCmds := make([]*redis.SliceCmd, len(req.TextPlugins))
 	for j, p := range req.TextPlugins {
 		textCmds[j] = pipe.HMGet(ctx, s.k.textScores(p), cands...)
@@ -205,22 +217,42 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 		return snap, s.wrap("read snapshot", err)
 	}
 	snap.RoundTrips++
+	raw := make([]string, len(cands))
+	present := make([]bool, len(cands))
+	if mget != nil {
+		for i, v := range mget.Val() {
+			raw[i], present[i] = v.(string)
+		}
+	} else {
+		for i, g := range gets {
+			v, err := g.Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return snap, s.wrap("read snapshot", err)
+			}
+			raw[i], present[i] = v, err == nil
+		}
+	}
+	outs, exps := outCmd.Val(), expCmd.Val()
 	snap.Popularity = make(map[string]ItemCount, len(cands))
 	for i, id := range cands {
-		b, err := itemCmds[i].Bytes()
-		if errors.Is(err, redis.Nil) {
+		if !present[i] {
 			snap.Missing = append(snap.Missing, id)
 			continue
 		}
+		it, err := s.items.decode(raw[i])
 		if err != nil {
-			return snap, s.wrap("read snapshot", err)
-		}
-		var it Item
-		if err := json.Unmarshal(b, &it); err != nil {
 			return snap, fmt.Errorf("read snapshot: decode item %q: %w", id, err)
 		}
 		snap.Candidates = append(snap.Candidates, it)
-		snap.Popularity[id] = ItemCount{Item: id, Outcomes: outCmds[i].Val(), Exposures: expCmds[i].Val()}
+		var c ItemCount
+		c.Item = id
+		if i < len(outs) {
+			c.Outcomes = outs[i]
+		}
+		if i < len(exps) {
+			c.Exposures = exps[i]
+		}
+		snap.Popularity[id] = c
 	}
 	if len(req.TextPlugins) > 0 {
 		snap.TextScores = make(map[string]map[string]string, len(req.TextPlugins))
@@ -235,4 +267,34 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 		}
 	}
 	return snap, nil
+}
+
+// itemDecoder keeps recently decoded items keyed by their stored JSON, so
+// an item read again unchanged is not decoded again. A changed item has
+// other bytes and is decoded afresh: the cache never serves stale data.
+type itemDecoder struct {
+	mu    sync.Mutex
+	byRaw map[string]Item
+}
+
+// maxDecoded bounds the decoded items kept; the cache is emptied when full.
+const maxDecoded = 100_000
+
+func (d *itemDecoder) decode(raw string) (Item, error) {
+	d.mu.Lock()
+	it, ok := d.byRaw[raw]
+	d.mu.Unlock()
+	if ok {
+		return it, nil
+	}
+	if err := json.Unmarshal([]byte(raw), &it); err != nil {
+		return Item{}, err
+	}
+	d.mu.Lock()
+	if d.byRaw == nil || len(d.byRaw) >= maxDecoded {
+		d.byRaw = make(map[string]Item)
+	}
+	d.byRaw[raw] = it
+	d.mu.Unlock()
+	return it, nil
 }

@@ -50,10 +50,11 @@ func DefaultOptions() Options {
 
 // Store keeps causalrec's data in Redis. It is safe for concurrent use.
 type Store struct {
-	rdb  redis.UniversalClient
-	k    keys
-	opts Options
-	addr string
+	items itemDecoder
+	rdb   redis.UniversalClient
+	k     keys
+	opts  Options
+	addr  string
 }
 
 // New returns a Store over rdb. Zero fields of opts take the values of

@@ -122,7 +122,7 @@ func runDemo(ctx context.Context, s stdio, args []string) error {
 	say("7. Recommendations (ranked by the estimated effect of recommending each e-mail on the chance of a visit):")
 	for _, u := range []string{"c1", "c2", "c8", "c42"} {
 		var resp recommend.Response
-		if err := c.post(ctx, "/v1/recommend", recommend.Request{User: u, K: 2}, &resp); err != nil {
+		if err := c.post(ctx, "/v1/recommend", recommend.Request{User: u, K: 2, IncludeConsumed: true}, &resp); err != nil {
 			return err
 		}
 		var parts []string

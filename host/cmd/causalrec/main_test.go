@@ -44,6 +44,12 @@ func redisURL() string {
 // is deleted when the test ends.
 func testPrefix(t *testing.T) string {
 	t.Helper()
+	return testPrefixB(t)
+}
+
+// testPrefixB is testPrefix for tests and benchmarks.
+func testPrefixB(t testing.TB) string {
+	t.Helper()
 	prefix := "causalrec-test:" + uuid.NewString() + ":"
 	t.Cleanup(func() {
 		opts, err := redis.ParseURL(redisURL())

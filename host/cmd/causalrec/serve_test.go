@@ -35,6 +35,12 @@ func startServe(t *testing.T, cfg config.Config) string {
 // startServeGRPC is startServe that also returns the gRPC address.
 func startServeGRPC(t *testing.T, cfg config.Config) (string, string) {
 	t.Helper()
+	return startServeB(t, cfg)
+}
+
+// startServeB starts serve for a test or a benchmark.
+func startServeB(t testing.TB, cfg config.Config) (string, string) {
+	t.Helper()
 	cfg.HTTPAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]net.Addr, 1)
