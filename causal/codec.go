@@ -69,7 +69,8 @@ func Marshal(m Kinded) ([]byte, error) {
 	return json.Marshal(envelope{Format: FormatVersion, Kind: m.Kind(), Payload: p})
 }
 
-// Unmarshal decodes bytes written by Marshal.
+// Unmarshal decodes bytes written by Marshal. A model type with a
+// Validate() error method is validated after decoding.
 func Unmarshal(b []byte) (any, error) {
 	var e envelope
 	if err := json.Unmarshal(b, &e); err != nil {
@@ -84,6 +85,14 @@ func Unmarshal(b []byte) (any, error) {
 	}
 	if err := json.Unmarshal(e.Payload, v); err != nil {
 		return nil, fmt.Errorf("%w: %s payload: %v", ErrFormat, e.Kind, err)
+	}
+	// Models that can check their own structure (tree indexes in range,
+	// matching lengths) do so, so that corrupt bytes are an error here
+	// rather than a panic when predicting.
+	if c, ok := v.(interface{ Validate() error }); ok {
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrFormat, e.Kind, err)
+		}
 	}
 	return v, nil
 }

@@ -141,8 +141,8 @@ func (f Forest) FitForest(x *mat.Dense, y, weights []float64, task Task, src ran
 		go func() {
 			defer wg.Done()
 			count := make([]int32, n)
-			g := make([]float64, n)
-			h := make([]float64, n)
+			g := make([]float32, n)
+			h := make([]float32, n)
 			var rows []int32
 			var tg *treeGrower
 			for {
@@ -171,8 +171,8 @@ func (f Forest) FitForest(x *mat.Dense, y, weights []float64, task Task, src ran
 					if weights != nil {
 						w *= weights[i]
 					}
-					g[i] = w * y[i]
-					h[i] = w
+					g[i] = float32(w * y[i])
+					h[i] = float32(w)
 					rows = append(rows, int32(i))
 				}
 				tg.setRows(rows, g, h)

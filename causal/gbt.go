@@ -231,10 +231,9 @@ type treeGrower struct {
 	feats []int // the features of the current tree
 	rng   *rand.Rand
 
-	rows   []int32   // row indices, partitioned so every leaf is a range
-	g, h   []float64 // gradient and hessian of every row
-	og, oh []float64 // scratch: gradients and hessians gathered for a node
-	tmpR   []int32
+	rows []int32   // row indices, partitioned so every leaf is a range
+	g, h []float32 // gradient and hessian of every row
+	tmpR []int32
 
 	pool  [][]histBin
 	nodes []TreeNode
@@ -265,26 +264,24 @@ func (tg *treeGrower) putHist(h []histBin) {
 
 // setRows loads the rows of the next tree and the per-row gradients g and
 // hessians h (indexed by row, not by position in rows).
-func (tg *treeGrower) setRows(rows []int32, g, h []float64) {
+func (tg *treeGrower) setRows(rows []int32, g, h []float32) {
 	m := len(rows)
 	tg.rows = append(tg.rows[:0], rows...)
 	tg.g, tg.h = g, h
-	tg.og = slices.Grow(tg.og[:0], m)[:m]
-	tg.oh = slices.Grow(tg.oh[:0], m)[:m]
 	tg.tmpR = slices.Grow(tg.tmpR[:0], m)[:m]
 }
 
 // sums returns the totals of g and h over rows [lo, hi).
 func (tg *treeGrower) sums(lo, hi int) (g, h float64) {
 	for _, r := range tg.rows[lo:hi] {
-		g += tg.g[r]
-		h += tg.h[r]
+		g += float64(tg.g[r])
+		h += float64(tg.h[r])
 	}
 	return g, h
 }
 
 // histGroup is the most features one pass over a node's rows fills.
-const histGroup = 4
+const histGroup = 6
 
 // buildHist fills hist for the given features over rows [lo, hi).
 //
@@ -304,6 +301,12 @@ func (tg *treeGrower) buildHist(hist []histBin, feats []int, lo, hi int) {
 			clear(hf(f)[:])
 		}
 		switch len(fs) {
+		case 6:
+			hist6(hf(fs[0]), hf(fs[1]), hf(fs[2]), hf(fs[3]), hf(fs[4]), hf(fs[5]),
+				col(fs[0]), col(fs[1]), col(fs[2]), col(fs[3]), col(fs[4]), col(fs[5]), rows, og, oh)
+		case 5:
+			hist3(hf(fs[0]), hf(fs[1]), hf(fs[2]), col(fs[0]), col(fs[1]), col(fs[2]), rows, og, oh)
+			hist2(hf(fs[3]), hf(fs[4]), col(fs[3]), col(fs[4]), rows, og, oh)
 		case 4:
 			hist4(hf(fs[0]), hf(fs[1]), hf(fs[2]), hf(fs[3]), col(fs[0]), col(fs[1]), col(fs[2]), col(fs[3]), rows, og, oh)
 		case 3:
@@ -331,19 +334,19 @@ func (tg *treeGrower) buildHist(hist []histBin, feats []int, lo, hi int) {
 
 // hist1 adds the rows to the histogram of one feature with codes c; og and
 // oh are the gradients and hessians indexed by row.
-func hist1(h *[256]histBin, c []uint8, rows []int32, og, oh []float64) {
+func hist1(h *[256]histBin, c []uint8, rows []int32, og, oh []float32) {
 	for _, r := range rows {
 		b := &h[c[r]]
-		b.G += og[r]
-		b.H += oh[r]
+		b.G += float64(og[r])
+		b.H += float64(oh[r])
 		b.N++
 	}
 }
 
 // hist2 is hist1 for two features in one pass.
-func hist2(h0, h1 *[256]histBin, c0, c1 []uint8, rows []int32, og, oh []float64) {
+func hist2(h0, h1 *[256]histBin, c0, c1 []uint8, rows []int32, og, oh []float32) {
 	for _, r := range rows {
-		g, h := og[r], oh[r]
+		g, h := float64(og[r]), float64(oh[r])
 		b := &h0[c0[r]]
 		b.G += g
 		b.H += h
@@ -356,9 +359,9 @@ func hist2(h0, h1 *[256]histBin, c0, c1 []uint8, rows []int32, og, oh []float64)
 }
 
 // hist3 is hist1 for three features in one pass.
-func hist3(h0, h1, h2 *[256]histBin, c0, c1, c2 []uint8, rows []int32, og, oh []float64) {
+func hist3(h0, h1, h2 *[256]histBin, c0, c1, c2 []uint8, rows []int32, og, oh []float32) {
 	for _, r := range rows {
-		g, h := og[r], oh[r]
+		g, h := float64(og[r]), float64(oh[r])
 		b := &h0[c0[r]]
 		b.G += g
 		b.H += h
@@ -374,10 +377,41 @@ func hist3(h0, h1, h2 *[256]histBin, c0, c1, c2 []uint8, rows []int32, og, oh []
 	}
 }
 
-// hist4 is hist1 for four features in one pass.
-func hist4(h0, h1, h2, h3 *[256]histBin, c0, c1, c2, c3 []uint8, rows []int32, og, oh []float64) {
+// hist6 is hist1 for six features in one pass.
+func hist6(h0, h1, h2, h3, h4, h5 *[256]histBin, c0, c1, c2, c3, c4, c5 []uint8, rows []int32, og, oh []float32) {
 	for _, r := range rows {
-		g, h := og[r], oh[r]
+		g, h := float64(og[r]), float64(oh[r])
+		b := &h0[c0[r]]
+		b.G += g
+		b.H += h
+		b.N++
+		b = &h1[c1[r]]
+		b.G += g
+		b.H += h
+		b.N++
+		b = &h2[c2[r]]
+		b.G += g
+		b.H += h
+		b.N++
+		b = &h3[c3[r]]
+		b.G += g
+		b.H += h
+		b.N++
+		b = &h4[c4[r]]
+		b.G += g
+		b.H += h
+		b.N++
+		b = &h5[c5[r]]
+		b.G += g
+		b.H += h
+		b.N++
+	}
+}
+
+// hist4 is hist1 for four features in one pass.
+func hist4(h0, h1, h2, h3 *[256]histBin, c0, c1, c2, c3 []uint8, rows []int32, og, oh []float32) {
+	for _, r := range rows {
+		g, h := float64(og[r]), float64(oh[r])
 		b := &h0[c0[r]]
 		b.G += g
 		b.H += h
@@ -667,8 +701,10 @@ type GBT struct {
 	// FeatureFraction is the fraction of features drawn for each tree
 	// (0 means 1: all features).
 	FeatureFraction float64
-	// EarlyStopping says whether to hold out a validation split and stop
-	// when its loss stops improving.
+	// EarlyStopping says whether to hold out a validation split (drawn
+	// with the random source) and stop when its loss stops improving; the
+	// model then keeps the trees up to the iteration with the lowest
+	// validation loss.
 	EarlyStopping EarlyStopping
 	// ValidationFraction is the held-out share of rows (0 means 0.1).
 	ValidationFraction float64
@@ -857,8 +893,8 @@ func (g GBT) FitGBT(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 	for i := range raw {
 		raw[i] = model.Base
 	}
-	grad := make([]float64, n)
-	hess := make([]float64, n)
+	grad := make([]float32, n)
+	hess := make([]float32, n)
 	inSample := make([]bool, n)
 
 	tree := treeConfig{
@@ -953,7 +989,7 @@ func (g GBT) FitGBT(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 
 // gbtGradients writes the weighted gradient and hessian of the loss at raw
 // for the rows in rows.
-func gbtGradients(task Task, raw, y, weights []float64, rows []int32, grad, hess []float64) {
+func gbtGradients(task Task, raw, y, weights []float64, rows []int32, grad, hess []float32) {
 	const block = 16384
 	blocks := (len(rows) + block - 1) / block
 	parallelFor(blocks, func(b int) {
@@ -965,11 +1001,11 @@ func gbtGradients(task Task, raw, y, weights []float64, rows []int32, grad, hess
 			switch task {
 			case Classification:
 				p := sigmoid(raw[i])
-				grad[i] = w * (p - y[i])
-				hess[i] = w * p * (1 - p)
+				grad[i] = float32(w * (p - y[i]))
+				hess[i] = float32(w * p * (1 - p))
 			default:
-				grad[i] = w * (raw[i] - y[i])
-				hess[i] = w
+				grad[i] = float32(w * (raw[i] - y[i]))
+				hess[i] = float32(w)
 			}
 		}
 	})

@@ -440,12 +440,12 @@ func BenchmarkGBTHistogram(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		g := make([]float64, n)
-		h := make([]float64, n)
+		g := make([]float32, n)
+		h := make([]float32, n)
 		rows := make([]int32, n)
 		for i := range rows {
 			rows[i] = int32(i)
-			g[i] = float64(i%7) - 3
+			g[i] = float32(i%7) - 3
 			h[i] = 0.25
 		}
 		feats := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
@@ -470,16 +470,16 @@ func BenchmarkGBTSplit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := make([]float64, n)
-	h := make([]float64, n)
+	g := make([]float32, n)
+	h := make([]float32, n)
 	rows := make([]int32, n)
 	var sg, sh float64
 	for i := range rows {
 		rows[i] = int32(i)
-		g[i] = x.At(i, 3) + float64(i%5) - 2
+		g[i] = float32(x.At(i, 3) + float64(i%5) - 2)
 		h[i] = 1
-		sg += g[i]
-		sh += h[i]
+		sg += float64(g[i])
+		sh += float64(h[i])
 	}
 	feats := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
 	tg := newTreeGrower(bins, treeConfig{minLeaf: 20, minHess: 1e-3}, nil)
