@@ -55,6 +55,10 @@ func newByKind(kind string) (any, bool) {
 		return new(RModel), true
 	case "dr-learner":
 		return new(DRModel), true
+	case "auto":
+		return new(AutoModel), true
+	case "bootstrap":
+		return new(BootstrappedModel), true
 	}
 	return nil, false
 }

@@ -161,7 +161,7 @@ type Registry struct {
 	Learners map[string]LearnerFactory
 }
 
-// NewRegistry returns a Registry holding the meta-learners and Linear:
+// NewRegistry returns a Registry holding every built-in estimator and learner:
 //
 //	estimator  type        parameters (defaults)
 //	s          SLearner    base (linear), outcome (auto)
@@ -169,9 +169,14 @@ type Registry struct {
 //	x          XLearner    base (linear), propensity (linear), final (= base), clip (0.01), outcome (auto)
 //	r          RLearner    base (linear), propensity (linear), final (= base), folds (5), clip (0.01), outcome (auto)
 //	dr         DRLearner   base (linear), propensity (linear), final (= base), folds (5), clip (0.01), outcome (auto)
+//	uplift-tree, uplift-forest, causal-forest: see registry_trees.go
+//	auto       picks among candidates by cross-validated loss: candidates, criterion (r-loss), folds (3), select_rows, nuisance, clip (0.05)
+//	bootstrap  of (t), replicates, interval (percentile); other parameters go to the bootstrapped estimator
 //
 //	learner    type        parameters (defaults)
 //	linear     Linear      l2 (DefaultL2)
+//	gbt        GBT         histogram gradient-boosted trees (see registry_trees.go)
+//	forest     Forest      random forest (see registry_trees.go)
 //
 // base, propensity and final name registered learners; outcome is auto,
 // regression or classification (see OutcomeTask); folds is the number of
@@ -190,6 +195,8 @@ func NewRegistry() Registry {
 			"uplift-tree":   newUpliftTreeEstimator,
 			"uplift-forest": newUpliftForestEstimator,
 			"causal-forest": newCausalForestEstimator,
+			"auto":          newAutoEstimator,
+			"bootstrap":     newBootstrapEstimator,
 		},
 		Learners: map[string]LearnerFactory{
 			"linear": newLinear,

@@ -99,7 +99,7 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	features := fs.String("features", "", "comma-separated feature columns (default: every other column)")
 	weight := fs.String("weight", "", "column of sample weights")
 	propensity := fs.String("propensity", "", "column of logged propensities P(arm received | x)")
-	estName := fs.String("estimator", "t", "estimator: s, t, x, r, dr, uplift-tree, uplift-forest, causal-forest (built-in plugin) or another plugin's")
+	estName := fs.String("estimator", "t", "estimator: s, t, x, r, dr, uplift-tree, uplift-forest, causal-forest, auto, bootstrap (built-in plugin; see docs/estimators.md) or another plugin's")
 	pluginName := fs.String("plugin", "causal", "estimator plugin")
 	out := fs.String("model-out", "", "where to write the model file")
 	cfgPath := fs.String("config", "", "config file declaring external plugins")
@@ -166,6 +166,11 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 		return err
 	}
 	fmt.Fprintf(s.err, "fitted %s in %.2fs; model %s written to %s (%d bytes)\n", *estName, time.Since(start).Seconds(), m.ID, *out, len(resp.Model))
+	for k, ate := range resp.ATE {
+		if k+1 < len(schema.Arms) && k < len(resp.ATESE) {
+			fmt.Fprintf(s.err, "ATE of %q vs %q: %.6g ± %.3g (SE)\n", schema.Arms[k+1], schema.Arms[0], ate, resp.ATESE[k])
+		}
+	}
 	return nil
 }
 

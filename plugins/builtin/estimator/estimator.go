@@ -75,6 +75,13 @@ func (p *Plugin) Info(context.Context, plugins.InfoRequest) (plugins.EstimatorIn
 			{Name: "seed", Type: "int", Default: "", Description: "random seed; the same seed gives the same model"},
 			{Name: "folds", Type: "int", Default: "5", Description: "cross-fitting folds (r, dr)"},
 			{Name: "l2", Type: "float", Default: "", Description: "L2 penalty of the linear learner"},
+			{Name: "criterion", Type: "string", Default: "", Description: "split criterion KL, ED, Chi or DDP (uplift-tree, uplift-forest); selection loss r-loss or dr (auto)"},
+			{Name: "trees", Type: "int", Default: "", Description: "number of trees (uplift-forest, causal-forest, forest learner)"},
+			{Name: "depth", Type: "int", Default: "", Description: "maximum tree depth"},
+			{Name: "min_leaf", Type: "int", Default: "", Description: "minimum rows per leaf"},
+			{Name: "candidates", Type: "string", Default: "", Description: "auto: comma-separated estimator[/base][:k=v] candidates"},
+			{Name: "of", Type: "string", Default: "t", Description: "bootstrap: the estimator to bootstrap"},
+			{Name: "replicates", Type: "int", Default: "", Description: "bootstrap: number of replicates"},
 		},
 	}, nil
 }
@@ -91,12 +98,18 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 	d := upliftData(req)
 	type result struct {
 		m   causal.UpliftModel
+		ate []causal.ATEEstimate
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
 		m, err := est.FitUplift(d, rand.NewPCG(req.Seed, 0x5eed))
-		done <- result{m, err}
+		var ate []causal.ATEEstimate
+		if err == nil {
+			// AIPW with logged propensities, the difference in means otherwise.
+			ate, err = causal.ATE(d, causal.ATEOptions{Randomised: d.Propensity == nil}, rand.NewPCG(req.Seed, 0xa7e))
+		}
+		done <- result{m, ate, err}
 	}()
 	var res result
 	select {
@@ -136,7 +149,11 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 			meta[key] = v
 		}
 	}
-	return plugins.FitResponse{Model: b, Metadata: meta}, nil
+	resp := plugins.FitResponse{Model: b, Metadata: meta}
+	for _, a := range res.ate {
+		resp.ATE, resp.ATESE = append(resp.ATE, a.Effect), append(resp.ATESE, a.SE)
+	}
+	return resp, nil
 }
 
 // upliftData converts a fit request into causal's input, sharing memory.

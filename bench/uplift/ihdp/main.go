@@ -1,0 +1,184 @@
+// Command ihdp measures the accuracy of causalrec's uplift estimators on the
+// IHDP semi-synthetic benchmark (Hill 2011, response surface B as published
+// by Shalit, Johansson and Sontag 2017): for each replication it fits every
+// estimator on the standard 672 training units and reports, on the 75 test
+// units, sqrt(PEHE) = sqrt(mean((τ̂(x) − (μ1(x) − μ0(x)))²)) and the error of
+// the ATE |mean τ̂ − mean(μ1 − μ0)|, averaged over the replications.
+//
+// Usage (from the repository root):
+//
+//	go run ./bench/uplift/ihdp [-data ../shared/data/ihdp_npci_csv] [-reps 50] [-estimators t/linear,auto]
+//
+// The data are ihdp_npci_1..50.csv with the test rows listed in
+// cfrnet_test_rows_rep1-50.csv (see that folder's SOURCE.md).
+package main
+
+import (
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/causalrec/causalrec/causal"
+	"gonum.org/v1/gonum/mat"
+)
+
+// replication is one IHDP replication split into train and test units.
+type replication struct {
+	train, test causal.UpliftData
+	tauTest     []float64 // μ1 − μ0 of the test units
+}
+
+func main() {
+	dir := flag.String("data", "../shared/data/ihdp_npci_csv", "folder of ihdp_npci_k.csv and cfrnet_test_rows_rep1-50.csv")
+	reps := flag.Int("reps", 50, "number of replications (1..50)")
+	list := flag.String("estimators", "t/linear,t/gbt,s/gbt,x/linear,x/gbt,r/linear,r/gbt,dr/linear,dr/gbt,causal-forest,auto",
+		"comma-separated estimators: name or name/base, as in auto's candidates")
+	flag.Parse()
+	if err := run(*dir, *reps, strings.Split(*list, ",")); err != nil {
+		fmt.Fprintln(os.Stderr, "ihdp:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string, reps int, names []string) error {
+	testRows, err := readTestRows(filepath.Join(dir, "cfrnet_test_rows_rep1-50.csv"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("IHDP data not found under %s (it is not part of the repository; see docs/estimators.md): %w", dir, err)
+	}
+	if err != nil {
+		return err
+	}
+	reg := causal.NewRegistry()
+	type stat struct{ pehe, ate, secs float64 }
+	stats := make([]stat, len(names))
+	for r := 1; r <= reps; r++ {
+		rep, err := readReplication(filepath.Join(dir, fmt.Sprintf("ihdp_npci_%d.csv", r)), testRows[r])
+		if err != nil {
+			return err
+		}
+		for e, name := range names {
+			c, err := causal.ParseAutoCandidate(name)
+			if err != nil {
+				return err
+			}
+			c.Params["seed"] = strconv.Itoa(r)
+			est, err := reg.NewEstimator(c.Estimator, c.Params)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			m, err := est.FitUplift(rep.train, nil)
+			if err != nil {
+				return fmt.Errorf("replication %d: %s: %w", r, name, err)
+			}
+			stats[e].secs += time.Since(start).Seconds()
+			eff := m.Effects(nil, rep.test.X)
+			var se, mt, mh float64
+			for i, tau := range rep.tauTest {
+				d := eff.At(i, 0) - tau
+				se += d * d
+				mt += tau
+				mh += eff.At(i, 0)
+			}
+			n := float64(len(rep.tauTest))
+			stats[e].pehe += math.Sqrt(se / n)
+			stats[e].ate += math.Abs(mh-mt) / n
+			if am, ok := m.(*causal.AutoModel); ok && r <= 5 {
+				fmt.Fprintf(os.Stderr, "replication %d: auto chose %s\n", r, am.Chosen)
+			}
+		}
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "estimator\tsqrt(PEHE)\t|ATE err|\tfit s/rep\t\n")
+	for e, name := range names {
+		k := float64(reps)
+		fmt.Fprintf(w, "%s\t%.3f\t%.3f\t%.3f\t\n", name, stats[e].pehe/k, stats[e].ate/k, stats[e].secs/k)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	_, err = fmt.Printf("IHDP replications 1..%d, 672 train / 75 test units (out-of-sample)\n", reps)
+	return err
+}
+
+// readTestRows maps each replication to the set of its test CSV rows.
+func readTestRows(path string) (map[int]map[int]bool, error) {
+	recs, err := readCSV(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]map[int]bool{}
+	for i, rec := range recs[1:] {
+		if len(rec) != 3 {
+			return nil, fmt.Errorf("%s line %d: %d fields, want 3", path, i+2, len(rec))
+		}
+		rep, err1 := strconv.Atoi(rec[0])
+		row, err2 := strconv.Atoi(rec[2])
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%s line %d: malformed record %q", path, i+2, rec)
+		}
+		if out[rep] == nil {
+			out[rep] = map[int]bool{}
+		}
+		out[rep][row] = true
+	}
+	return out, nil
+}
+
+// readReplication reads one ihdp_npci_k.csv (no header: treatment,
+// y_factual, y_cfactual, mu0, mu1, x1..x25).
+func readReplication(path string, test map[int]bool) (replication, error) {
+	recs, err := readCSV(path)
+	if err != nil {
+		return replication{}, err
+	}
+	if len(test) != 75 {
+		return replication{}, fmt.Errorf("%s: %d test rows listed, want 75", path, len(test))
+	}
+	const p = 25
+	var rep replication
+	var xtr, xte []float64
+	for i, rec := range recs {
+		if len(rec) != 5+p {
+			return replication{}, fmt.Errorf("%s line %d: %d fields, want %d", path, i+1, len(rec), 5+p)
+		}
+		v := make([]float64, len(rec))
+		for j, s := range rec {
+			if v[j], err = strconv.ParseFloat(strings.TrimSpace(s), 64); err != nil {
+				return replication{}, fmt.Errorf("%s line %d field %d: %w", path, i+1, j+1, err)
+			}
+		}
+		d := &rep.train
+		if test[i] {
+			d = &rep.test
+			rep.tauTest = append(rep.tauTest, v[4]-v[3])
+			xte = append(xte, v[5:]...)
+		} else {
+			xtr = append(xtr, v[5:]...)
+		}
+		d.Treatment = append(d.Treatment, int(v[0]))
+		d.Y = append(d.Y, v[1])
+	}
+	rep.train.X = mat.NewDense(len(rep.train.Y), p, xtr)
+	rep.test.X = mat.NewDense(len(rep.test.Y), p, xte)
+	rep.train.Arms, rep.test.Arms = 1, 1
+	return rep, nil
+}
+
+func readCSV(path string) ([][]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return csv.NewReader(f).ReadAll()
+}

@@ -1,0 +1,663 @@
+package causal
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// AutoCriterion is the validation loss AutoEstimator ranks candidates by.
+type AutoCriterion int
+
+const (
+	// RLoss (the zero value) is the R-loss of Nie and Wager (2021),
+	//
+	//	L_R(τ) = Σ w_i·((y_i − m̂(x_i)) − (t_i − ê(x_i))·τ(x_i))² / Σ w_i,
+	//
+	// with out-of-fold nuisances m̂(x) = E[y | x] and ê(x) = P(t=1 | x).
+	RLoss AutoCriterion = iota
+	// DRLoss is the squared error against the doubly robust (AIPW)
+	// pseudo-outcome φ of AIPWScores,
+	//
+	//	L_DR(τ) = Σ w_i·(φ_i − τ(x_i))² / Σ w_i,
+	//
+	// with out-of-fold nuisances μ̂_0, μ̂_1 and ê.
+	DRLoss
+)
+
+// String returns "r-loss" or "dr-loss".
+func (c AutoCriterion) String() string {
+	switch c {
+	case RLoss:
+		return "r-loss"
+	case DRLoss:
+		return "dr-loss"
+	}
+	return "criterion(" + strconv.Itoa(int(c)) + ")"
+}
+
+// ParseAutoCriterion reads "r" / "r-loss" or "dr" / "dr-loss".
+func ParseAutoCriterion(s string) (AutoCriterion, error) {
+	switch strings.ToLower(s) {
+	case "r", "r-loss":
+		return RLoss, nil
+	case "dr", "dr-loss":
+		return DRLoss, nil
+	}
+	return 0, fmt.Errorf("%w: criterion %q, want r-loss or dr-loss", ErrParam, s)
+}
+
+// DefaultAutoRows is AutoEstimator's default limit on the rows used for
+// selection.
+const DefaultAutoRows = 20000
+
+// AutoEstimator chooses an uplift estimator by cross-validation and fits
+// it on all the data. Selection runs on a stratified random subsample of
+// at most MaxRows rows (all rows when there are fewer):
+//
+//  1. the nuisance models are cross-fitted on the subsample with Folds
+//     folds (per treated arm k, on the rows of arm k and control):
+//     m̂(x) = E[y | x], μ̂_0, μ̂_1 and ê(x) = P(t=k | x) (the logged
+//     propensity when the data has one arm and a Propensity column),
+//     clipped to [Clip, 1−Clip];
+//  2. every candidate gives out-of-fold effects τ̂ (CrossFitEffects with
+//     Folds folds, the same folds and fold seeds for every candidate);
+//  3. each candidate's loss (RLoss or DRLoss, see AutoCriterion) is
+//     averaged over the arms, and the candidate with the smallest loss
+//     wins; a candidate whose fit fails is skipped and reported;
+//  4. the winner is refitted on all rows.
+//
+// The fitted AutoModel records every candidate's loss and standard error
+// and the loss of a zero and of a constant effect for reference. The cost
+// is about Folds+1 fits of each candidate on the subsample plus one fit
+// of the winner on all rows.
+type AutoEstimator struct {
+	// Candidates are the estimators to choose among (nil means
+	// DefaultAutoCandidates for the data).
+	Candidates []NamedEstimator
+	// Criterion is the validation loss (RLoss by default).
+	Criterion AutoCriterion
+	// Nuisance fits the nuisance models of the loss (nil means GBT{}).
+	Nuisance Learner
+	// Folds is the number of cross-validation folds (0 means 3).
+	Folds int
+	// MaxRows limits the rows used for selection (0 means
+	// DefaultAutoRows; negative means all rows).
+	MaxRows int
+	// Clip bounds the propensity in the loss to [Clip, 1−Clip]; zero
+	// means 0.05.
+	Clip float64
+}
+
+// AutoScore is one candidate's validation result.
+type AutoScore struct {
+	// Name is the candidate's name.
+	Name string `json:"name"`
+	// Loss is the candidate's validation loss averaged over arms; NaN
+	// (saved as null) when its fit failed.
+	Loss float64 `json:"-"`
+	// SE is the standard error of the loss difference between this
+	// candidate and the winner (zero for the winner).
+	SE float64 `json:"-"`
+	// Err is the fit error of a skipped candidate.
+	Err string `json:"err,omitempty"`
+}
+
+// MarshalJSON writes NaN losses as null.
+func (s AutoScore) MarshalJSON() ([]byte, error) {
+	type plain struct {
+		Name string   `json:"name"`
+		Loss *float64 `json:"loss"`
+		SE   *float64 `json:"se"`
+		Err  string   `json:"err,omitempty"`
+	}
+	return json.Marshal(plain{s.Name, jsonNum(s.Loss), jsonNum(s.SE), s.Err})
+}
+
+// UnmarshalJSON reads null losses as NaN.
+func (s *AutoScore) UnmarshalJSON(b []byte) error {
+	var p struct {
+		Name string   `json:"name"`
+		Loss *float64 `json:"loss"`
+		SE   *float64 `json:"se"`
+		Err  string   `json:"err"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	s.Name, s.Err, s.Loss, s.SE = p.Name, p.Err, math.NaN(), math.NaN()
+	if p.Loss != nil {
+		s.Loss = *p.Loss
+	}
+	if p.SE != nil {
+		s.SE = *p.SE
+	}
+	return nil
+}
+
+// AutoModel is a fitted AutoEstimator, saved under kind "auto": the chosen
+// model and the record of the selection.
+type AutoModel struct {
+	// Chosen is the name of the winning candidate.
+	Chosen string `json:"chosen"`
+	// Model is the winner refitted on all rows.
+	Model savedUplift `json:"model"`
+	// Criterion is the validation loss ("r-loss" or "dr-loss").
+	Criterion string `json:"criterion"`
+	// Rows is the number of training rows; SelectionRows the number
+	// used for selection; Folds the cross-validation folds.
+	Rows          int `json:"rows"`
+	SelectionRows int `json:"selection_rows"`
+	Folds         int `json:"folds"`
+	// Scores holds every candidate's result, in the order tried.
+	Scores []AutoScore `json:"scores"`
+	// ZeroLoss and ConstantLoss are the losses of τ = 0 and of τ equal
+	// to the mean of the candidates' pseudo-outcome (the DR estimate of
+	// the ATE), for reference.
+	ZeroLoss     float64 `json:"zero_loss"`
+	ConstantLoss float64 `json:"constant_loss"`
+}
+
+// Kind implements Kinded.
+func (m *AutoModel) Kind() string { return "auto" }
+
+// Validate checks that a decoded model holds a chosen model.
+func (m *AutoModel) Validate() error {
+	if m.Model.UpliftModel == nil {
+		return fmt.Errorf("auto model without a chosen model")
+	}
+	return nil
+}
+
+// Effects implements UpliftModel: the chosen model's effects.
+func (m *AutoModel) Effects(dst, x *mat.Dense) *mat.Dense { return m.Model.Effects(dst, x) }
+
+// Unwrap returns the chosen model. AutoModel itself gives no intervals;
+// when the chosen model is an IntervalModel (the causal forest), use
+// Unwrap's intervals, or wrap the auto estimator in Bootstrapped.
+func (m *AutoModel) Unwrap() UpliftModel { return m.Model.UpliftModel }
+
+// Report returns the selection record as flat metadata: auto_chosen,
+// auto_criterion, auto_rows, auto_selection_rows, auto_folds,
+// auto_reason and one auto_loss.NAME entry per candidate ("loss ± se" of
+// the difference to the winner, or the fit error).
+func (m *AutoModel) Report() map[string]string {
+	out := map[string]string{
+		"auto_chosen":         m.Chosen,
+		"auto_criterion":      m.Criterion,
+		"auto_rows":           strconv.Itoa(m.Rows),
+		"auto_selection_rows": strconv.Itoa(m.SelectionRows),
+		"auto_folds":          strconv.Itoa(m.Folds),
+		"auto_loss.zero":      autoFmt(m.ZeroLoss),
+		"auto_loss.constant":  autoFmt(m.ConstantLoss),
+	}
+	var tried []string
+	best := math.NaN()
+	second, secondName := math.Inf(1), ""
+	for _, s := range m.Scores {
+		tried = append(tried, s.Name)
+		if s.Err != "" {
+			out["auto_loss."+s.Name] = "failed: " + s.Err
+			continue
+		}
+		out["auto_loss."+s.Name] = autoFmt(s.Loss) + " (diff se " + autoFmt(s.SE) + ")"
+		if s.Name == m.Chosen {
+			best = s.Loss
+		} else if s.Loss < second {
+			second, secondName = s.Loss, s.Name
+		}
+	}
+	out["auto_tried"] = strings.Join(tried, ",")
+	reason := fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds)", m.Criterion, autoFmt(best), m.SelectionRows, m.Rows, m.Folds)
+	if secondName != "" {
+		reason += fmt.Sprintf("; runner-up %s %s", secondName, autoFmt(second))
+	}
+	reason += fmt.Sprintf("; constant effect %s, zero effect %s", autoFmt(m.ConstantLoss), autoFmt(m.ZeroLoss))
+	out["auto_reason"] = reason
+	return out
+}
+
+func autoFmt(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+
+// AutoCandidate names an estimator built from the registry: Estimator is
+// a registry name and Params its parameters.
+type AutoCandidate struct {
+	Name      string
+	Estimator string
+	Params    map[string]string
+}
+
+// AutoShallowGBT is the parameter suffix of the shallow boosted-tree
+// candidates of DefaultAutoCandidates: 200 trees of depth 2, learning rate
+// 0.05, at least 40 rows a leaf, which suit effect surfaces learnt from a
+// few thousand noisy rows better than GBT's defaults.
+const AutoShallowGBT = ":depth=2:lr=0.05:trees=200:min_leaf=40"
+
+// DefaultAutoCandidates returns the candidates AutoEstimator tries by
+// default: the T-, X-, R- and DR-learners over the linear learner and over
+// shallow boosted trees (AutoShallowGBT), the T- and S-learners over gbt
+// with its defaults, the causal forest (500 trees) and, when binary is true
+// (every outcome is 0 or 1), the uplift forest (KL, 50 trees). Names are
+// ParseAutoCandidate specs (e.g. "dr/linear", "causal-forest").
+func DefaultAutoCandidates(binary bool) []AutoCandidate {
+	var specs []string
+	for _, est := range []string{"t", "x", "r", "dr"} {
+		specs = append(specs, est+"/linear", est+"/gbt"+AutoShallowGBT)
+	}
+	specs = append(specs, "t/gbt", "s/gbt", "causal-forest:trees=500")
+	if binary {
+		specs = append(specs, "uplift-forest:trees=50")
+	}
+	out := make([]AutoCandidate, len(specs))
+	for i, s := range specs {
+		c, err := ParseAutoCandidate(s)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// ParseAutoCandidate reads a candidate spec: an estimator name, optionally
+// followed by "/base", then optionally by ":name=value" parameters of the
+// estimator or its learners (for example "dr/gbt", "causal-forest",
+// "x/gbt:depth=2:lr=0.05"). The spec is the candidate's name.
+func ParseAutoCandidate(spec string) (AutoCandidate, error) {
+	spec = strings.TrimSpace(spec)
+	head, rest, _ := strings.Cut(spec, ":")
+	est, base, ok := strings.Cut(head, "/")
+	if est == "" || (ok && base == "") {
+		return AutoCandidate{}, fmt.Errorf("%w: candidate %q, want estimator[/base][:name=value...]", ErrParam, spec)
+	}
+	c := AutoCandidate{Name: spec, Estimator: est, Params: map[string]string{}}
+	if ok {
+		c.Params["base"] = base
+	}
+	if rest != "" {
+		kv, err := ParseParams(strings.Split(rest, ":"))
+		if err != nil {
+			return AutoCandidate{}, fmt.Errorf("candidate %q: %w", spec, err)
+		}
+		for k, v := range kv {
+			if _, dup := c.Params[k]; dup {
+				return AutoCandidate{}, fmt.Errorf("%w: candidate %q sets %s twice", ErrParam, spec, k)
+			}
+			c.Params[k] = v
+		}
+	}
+	return c, nil
+}
+
+// Build makes the candidate's estimator from r.
+func (c AutoCandidate) Build(r Registry) (NamedEstimator, error) {
+	e, err := r.NewEstimator(c.Estimator, c.Params)
+	if err != nil {
+		return NamedEstimator{}, fmt.Errorf("candidate %s: %w", c.Name, err)
+	}
+	return NamedEstimator{Name: c.Name, Estimator: e}, nil
+}
+
+// autoEstimator is the registry form of AutoEstimator: its candidates are
+// built when the data's outcome type is known.
+type autoEstimator struct {
+	AutoEstimator
+	specs    []AutoCandidate // nil means the defaults
+	registry Registry
+}
+
+// FitUplift implements UpliftEstimator.
+func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) {
+	specs := a.specs
+	if specs == nil {
+		specs = DefaultAutoCandidates(metricIsBinary(d.Y))
+	}
+	a.Candidates = nil
+	for _, c := range specs {
+		ne, err := c.Build(a.registry)
+		if err != nil {
+			return nil, fmt.Errorf("auto: %w", err)
+		}
+		a.Candidates = append(a.Candidates, ne)
+	}
+	return a.AutoEstimator.FitUplift(d, src)
+}
+
+// newAutoEstimator builds the "auto" registry entry from candidates (a
+// comma-separated list of ParseAutoCandidate specs), criterion, folds,
+// select_rows, nuisance (a learner name) and clip.
+func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
+	var a autoEstimator
+	a.registry = r
+	var err error
+	if p.Has("candidates") {
+		for _, s := range strings.Split(p.String("candidates", ""), ",") {
+			c, err := ParseAutoCandidate(s)
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := r.Estimators[c.Estimator]; !ok || c.Estimator == "auto" {
+				return nil, fmt.Errorf("%w: candidate %q is not a known estimator", ErrParam, s)
+			}
+			a.specs = append(a.specs, c)
+		}
+	}
+	if a.Criterion, err = ParseAutoCriterion(p.String("criterion", "r-loss")); err != nil {
+		return nil, err
+	}
+	if a.Folds, err = p.Int("folds", 3); err != nil {
+		return nil, err
+	}
+	if a.Folds < 2 {
+		return nil, fmt.Errorf("%w: folds=%d, want at least 2", ErrParam, a.Folds)
+	}
+	if a.MaxRows, err = p.Int("select_rows", DefaultAutoRows); err != nil {
+		return nil, err
+	}
+	if a.MaxRows == 0 {
+		a.MaxRows = -1
+	}
+	if p.Has("nuisance") {
+		if a.Nuisance, err = r.Learner(p, "nuisance", "gbt"); err != nil {
+			return nil, err
+		}
+	}
+	if a.Clip, err = p.Float("clip", 0.05); err != nil {
+		return nil, err
+	}
+	if !(a.Clip > 0 && a.Clip < 0.5) {
+		return nil, fmt.Errorf("%w: clip=%v, want 0 < clip < 0.5", ErrParam, a.Clip)
+	}
+	return a, nil
+}
+
+// FitUplift implements UpliftEstimator.
+func (a AutoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) {
+	m, err := a.Fit(d, src)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Fit selects and fits the best candidate (see AutoEstimator).
+func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
+	if err := metaCheck(d); err != nil {
+		return nil, fmt.Errorf("auto: %w", err)
+	}
+	if len(a.Candidates) == 0 {
+		return nil, fmt.Errorf("auto: %w: no candidates", ErrParam)
+	}
+	folds := a.Folds
+	if folds == 0 {
+		folds = 3
+	}
+	if folds < 2 {
+		return nil, fmt.Errorf("auto: %w: %d folds, want at least 2", ErrParam, folds)
+	}
+	clip := a.Clip
+	if clip == 0 {
+		clip = 0.05
+	}
+	if !(clip > 0 && clip < 0.5) {
+		return nil, fmt.Errorf("auto: %w: clip %v, want a value in (0, 0.5)", ErrParam, clip)
+	}
+	nuis := a.Nuisance
+	if nuis == nil {
+		nuis = GBT{}
+	}
+	nuis = metaBase(nuis, d.Categorical)
+	task, err := AutoOutcome.resolve(d.Y)
+	if err != nil {
+		return nil, fmt.Errorf("auto: %w", err)
+	}
+	rng := rand.New(src)
+	n, _ := d.X.Dims()
+	sel := d
+	if a.MaxRows >= 0 {
+		limit := a.MaxRows
+		if limit == 0 {
+			limit = DefaultAutoRows
+		}
+		if n > limit {
+			sel = cmpSubset(d, autoSubsample(d.Treatment, d.Arms, limit, rng))
+		}
+	}
+	ns, _ := sel.X.Dims()
+
+	// Nuisances and the per-arm loss terms.
+	arms := make([]autoArm, sel.Arms)
+	for k := 1; k <= sel.Arms; k++ {
+		ar, err := autoNuisance(sel, k, nuis, task, folds, clip, rng)
+		if err != nil {
+			return nil, fmt.Errorf("auto: arm %d nuisance: %w", k, err)
+		}
+		arms[k-1] = ar
+	}
+
+	// Out-of-fold effects of every candidate, on shared folds and seeds.
+	cvSeed := rng.Uint64()
+	scores := make([]AutoScore, len(a.Candidates))
+	terms := make([][]float64, len(a.Candidates))
+	best := -1
+	for c, ne := range a.Candidates {
+		scores[c] = AutoScore{Name: ne.Name, Loss: math.NaN(), SE: math.NaN()}
+		tau, err := autoCrossFit(sel, ne.Estimator, folds, rand.NewPCG(cvSeed, 0xa070))
+		if err != nil {
+			scores[c].Err = err.Error()
+			continue
+		}
+		terms[c] = autoLossTerms(arms, tau, a.Criterion)
+		scores[c].Loss = autoMean(terms[c], nil)
+		if best < 0 || scores[c].Loss < scores[best].Loss {
+			best = c
+		}
+	}
+	if best < 0 {
+		return nil, fmt.Errorf("auto: every candidate failed; first: %s: %s", scores[0].Name, scores[0].Err)
+	}
+	for c := range scores {
+		if terms[c] == nil {
+			continue
+		}
+		diff := make([]float64, len(terms[c]))
+		for i := range diff {
+			diff[i] = terms[c][i] - terms[best][i]
+		}
+		_, se := MeanSE(diff, nil)
+		if c == best {
+			se = 0
+		}
+		scores[c].SE = se
+	}
+	zero, constant := autoReference(arms, a.Criterion)
+
+	fit, err := a.Candidates[best].Estimator.FitUplift(d, metaSource(rng))
+	if err != nil {
+		return nil, fmt.Errorf("auto: refit %s on all rows: %w", a.Candidates[best].Name, err)
+	}
+	if _, ok := fit.(Kinded); !ok {
+		return nil, fmt.Errorf("auto: chosen model %T cannot be saved", fit)
+	}
+	return &AutoModel{
+		Chosen: a.Candidates[best].Name, Model: savedUplift{fit}, Criterion: a.Criterion.String(),
+		Rows: n, SelectionRows: ns, Folds: folds, Scores: scores, ZeroLoss: zero, ConstantLoss: constant,
+	}, nil
+}
+
+// autoSubsample draws limit rows stratified by arm (each arm keeps its
+// share, at least one row) and returns them in ascending order.
+func autoSubsample(t []int, arms, limit int, rng *rand.Rand) []int {
+	byArm := make([][]int, arms+1)
+	for i, a := range t {
+		byArm[a] = append(byArm[a], i)
+	}
+	n := len(t)
+	var out []int
+	for _, rows := range byArm {
+		k := max(1, int(math.Round(float64(len(rows))*float64(limit)/float64(n))))
+		k = min(k, len(rows))
+		// Partial Fisher–Yates: the first k entries are a uniform sample.
+		for i := 0; i < k; i++ {
+			j := i + rng.IntN(len(rows)-i)
+			rows[i], rows[j] = rows[j], rows[i]
+		}
+		out = append(out, rows[:k]...)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// autoArm holds the cross-fitted nuisances of one treated arm on the
+// selection rows of that arm and control.
+type autoArm struct {
+	idx []int     // rows of the selection data
+	w   []float64 // weights (nil means 1)
+	// R-loss: outcome residual y − m̂ and treatment residual t − ê.
+	ry, rt []float64
+	// DR-loss: the AIPW pseudo-outcome.
+	phi []float64
+}
+
+// autoNuisance cross-fits m̂, μ̂_0, μ̂_1 and ê for arm k.
+func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip float64, rng *rand.Rand) (autoArm, error) {
+	a := metaSplitArm(d, k)
+	f := metaFolds(a.t, folds, rng)
+	e, err := metaPropensity(&a, l, f, folds, clip, rng)
+	if err != nil {
+		return autoArm{}, err
+	}
+	m, err := metaCrossFit(l, a.x, a.y, a.w, f, folds, nil, task, rng)
+	if err != nil {
+		return autoArm{}, fmt.Errorf("outcome model: %w", err)
+	}
+	phi, err := drScores(&a, l, task, f, folds, e, rng)
+	if err != nil {
+		return autoArm{}, err
+	}
+	ar := autoArm{idx: a.idx, w: a.w, ry: make([]float64, len(a.y)), rt: make([]float64, len(a.y)), phi: phi}
+	for r := range a.y {
+		ar.ry[r] = a.y[r] - m[r]
+		ar.rt[r] = a.t[r] - e[r]
+	}
+	return ar, nil
+}
+
+// autoCrossFit returns out-of-fold effects of est, or an error when any
+// is not finite.
+func autoCrossFit(d UpliftData, est UpliftEstimator, folds int, src rand.Source) (tau *mat.Dense, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			tau, err = nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	tau, err = CrossFitEffects(d, est, folds, src)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range tau.RawMatrix().Data {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%w: non-finite effect estimate %v", ErrInput, v)
+		}
+	}
+	return tau, nil
+}
+
+// autoLossTerms returns the weighted per-row loss terms of every arm,
+// scaled so that their plain mean is the mean over arms of each arm's
+// weighted loss.
+func autoLossTerms(arms []autoArm, tau *mat.Dense, c AutoCriterion) []float64 {
+	var out []float64
+	for k, ar := range arms {
+		sw := 0.0
+		for r := range ar.idx {
+			sw += autoW(ar.w, r)
+		}
+		start := len(out)
+		for r, i := range ar.idx {
+			out = append(out, autoTerm(ar, r, tau.At(i, k), c)*autoW(ar.w, r))
+		}
+		// Arm k's loss is Σ_r terms / sw; its share of the mean over
+		// all terms is made 1/K of the total.
+		total := 0
+		for _, a := range arms {
+			total += len(a.idx)
+		}
+		scale := float64(total) / (sw * float64(len(arms)))
+		for r := start; r < len(out); r++ {
+			out[r] *= scale
+		}
+	}
+	return out
+}
+
+func autoTerm(ar autoArm, r int, tau float64, c AutoCriterion) float64 {
+	if c == DRLoss {
+		e := ar.phi[r] - tau
+		return e * e
+	}
+	e := ar.ry[r] - ar.rt[r]*tau
+	return e * e
+}
+
+func autoW(w []float64, r int) float64 {
+	if w == nil {
+		return 1
+	}
+	return w[r]
+}
+
+func autoMean(x, w []float64) float64 {
+	m, _ := MeanSE(x, w)
+	return m
+}
+
+// autoReference returns the losses of a zero effect and of the constant
+// effect equal to the weighted mean of φ per arm.
+func autoReference(arms []autoArm, c AutoCriterion) (zero, constant float64) {
+	for _, ar := range arms {
+		ate := autoMean(ar.phi, ar.w)
+		var sw, z, k float64
+		for r := range ar.idx {
+			w := autoW(ar.w, r)
+			sw += w
+			z += w * autoTerm(ar, r, 0, c)
+			k += w * autoTerm(ar, r, ate, c)
+		}
+		zero += z / sw
+		constant += k / sw
+	}
+	return zero / float64(len(arms)), constant / float64(len(arms))
+}
+
+// savedUplift holds a nested UpliftModel inside another model's JSON.
+type savedUplift struct{ UpliftModel }
+
+// MarshalJSON implements json.Marshaler.
+func (s savedUplift) MarshalJSON() ([]byte, error) {
+	k, ok := s.UpliftModel.(Kinded)
+	if !ok {
+		return nil, fmt.Errorf("uplift model %T cannot be saved", s.UpliftModel)
+	}
+	return Marshal(k)
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *savedUplift) UnmarshalJSON(b []byte) error {
+	v, err := Unmarshal(b)
+	if err != nil {
+		return err
+	}
+	m, ok := v.(UpliftModel)
+	if !ok {
+		return fmt.Errorf("%w: %T is not an uplift model", ErrFormat, v)
+	}
+	s.UpliftModel = m
+	return nil
+}

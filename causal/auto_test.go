@@ -1,0 +1,232 @@
+package causal
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// autoTestData draws y = x_0 + τ(x)·t + ε with τ(x) = 1 + 2·x_1,
+// x ~ N(0, I_p), t ~ Bernoulli(0.5), ε ~ N(0, 1).
+func autoTestData(n, p int, seed uint64) (UpliftData, []float64) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	x := mat.NewDense(n, p, nil)
+	t := make([]int, n)
+	y := make([]float64, n)
+	tau := make([]float64, n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < p; j++ {
+			x.Set(i, j, rng.NormFloat64())
+		}
+		tau[i] = 1 + 2*x.At(i, 1)
+		if rng.Float64() < 0.5 {
+			t[i] = 1
+		}
+		y[i] = x.At(i, 0) + tau[i]*float64(t[i]) + rng.NormFloat64()
+	}
+	return UpliftData{X: x, Treatment: t, Arms: 1, Y: y}, tau
+}
+
+func TestAutoChoosesHeterogeneous(t *testing.T) {
+	d, _ := autoTestData(1500, 4, 7)
+	for _, crit := range []AutoCriterion{RLoss, DRLoss} {
+		t.Run(crit.String(), func(t *testing.T) {
+			a := AutoEstimator{
+				Candidates: []NamedEstimator{
+					// A linear S-learner has one effect for every x.
+					{Name: "s/linear", Estimator: SLearner{}},
+					{Name: "t/linear", Estimator: TLearner{}},
+				},
+				Criterion: crit,
+				Nuisance:  Linear{},
+			}
+			m, err := a.Fit(d, rand.NewPCG(1, 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Chosen != "t/linear" {
+				t.Fatalf("chose %s, want t/linear; scores %+v", m.Chosen, m.Scores)
+			}
+			if m.Criterion != crit.String() || m.Rows != 1500 || m.SelectionRows != 1500 || m.Folds != 3 {
+				t.Errorf("record = %+v", m)
+			}
+			if !(m.Scores[1].Loss < m.Scores[0].Loss) || m.Scores[1].SE != 0 || !(m.Scores[0].SE > 0) {
+				t.Errorf("scores = %+v", m.Scores)
+			}
+			// The chosen model beats a zero and a constant effect.
+			if !(m.Scores[1].Loss < m.ConstantLoss && m.ConstantLoss < m.ZeroLoss) {
+				t.Errorf("loss %v, constant %v, zero %v", m.Scores[1].Loss, m.ConstantLoss, m.ZeroLoss)
+			}
+			rep := m.Report()
+			for _, key := range []string{"auto_chosen", "auto_reason", "auto_tried", "auto_loss.s/linear", "auto_loss.t/linear"} {
+				if rep[key] == "" {
+					t.Errorf("report has no %s: %v", key, rep)
+				}
+			}
+			if rep["auto_chosen"] != "t/linear" || !strings.Contains(rep["auto_reason"], "runner-up s/linear") {
+				t.Errorf("report = %v", rep)
+			}
+		})
+	}
+}
+
+func TestAutoSubsampleAndFailures(t *testing.T) {
+	d, _ := autoTestData(3000, 3, 8)
+	a := AutoEstimator{
+		Candidates: []NamedEstimator{
+			{Name: "broken", Estimator: TLearner{Base: GBT{LearningRate: -1}}},
+			{Name: "t/linear", Estimator: TLearner{}},
+		},
+		MaxRows:  600,
+		Nuisance: Linear{},
+	}
+	m, err := a.Fit(d, rand.NewPCG(3, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.SelectionRows < 590 || m.SelectionRows > 610 || m.Rows != 3000 {
+		t.Errorf("selection rows %d of %d, want about 600 of 3000", m.SelectionRows, m.Rows)
+	}
+	if m.Chosen != "t/linear" || m.Scores[0].Err == "" || !math.IsNaN(m.Scores[0].Loss) {
+		t.Errorf("chosen %s, scores %+v", m.Chosen, m.Scores)
+	}
+	if !strings.HasPrefix(m.Report()["auto_loss.broken"], "failed: ") {
+		t.Errorf("report of a failed candidate: %q", m.Report()["auto_loss.broken"])
+	}
+	a.Candidates = a.Candidates[:1]
+	if _, err := a.Fit(d, rand.NewPCG(3, 4)); err == nil || !strings.Contains(err.Error(), "every candidate failed") {
+		t.Errorf("all candidates failing: err = %v", err)
+	}
+	if _, err := (AutoEstimator{}).Fit(d, rand.NewPCG(1, 1)); !errors.Is(err, ErrParam) {
+		t.Errorf("no candidates: err = %v, want ErrParam", err)
+	}
+	bad := d
+	bad.Y = append([]float64(nil), d.Y...)
+	bad.Y[5] = math.NaN()
+	if _, err := (AutoEstimator{Candidates: a.Candidates}).Fit(bad, rand.NewPCG(1, 1)); !errors.Is(err, ErrInput) {
+		t.Errorf("NaN outcome: err = %v, want ErrInput", err)
+	}
+}
+
+func TestAutoRegistryAndRoundTrip(t *testing.T) {
+	d, _ := autoTestData(800, 3, 9)
+	r := NewRegistry()
+	est, err := r.NewEstimator("auto", map[string]string{
+		"candidates": "s/linear,t/linear,dr/linear", "criterion": "dr", "folds": "2",
+		"select_rows": "500", "nuisance": "linear", "seed": "5",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit, err := est.FitUplift(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fit.(*AutoModel)
+	if m.Folds != 2 || m.Criterion != "dr-loss" || len(m.Scores) != 3 || m.SelectionRows > 510 {
+		t.Errorf("model record = %+v", m)
+	}
+	b, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2 := v.(*AutoModel)
+	want, got := m.Effects(nil, d.X), m2.Effects(nil, d.X)
+	if !mat.Equal(want, got) {
+		t.Error("effects differ after a save/load round trip")
+	}
+	if m2.Chosen != m.Chosen || m2.Scores[0].Loss != m.Scores[0].Loss || m2.Unwrap() == nil {
+		t.Errorf("record differs after reload: %+v vs %+v", m2, m)
+	}
+	if _, err := Unmarshal([]byte(`{"format":1,"kind":"auto","payload":{"chosen":"x"}}`)); !errors.Is(err, ErrFormat) {
+		t.Errorf("auto without a model: err = %v, want ErrFormat", err)
+	}
+
+	for _, bad := range []map[string]string{
+		{"candidates": "nosuch"},
+		{"candidates": "t/"},
+		{"candidates": "auto"},
+		{"candidates": "t/nosuch"},
+		{"criterion": "mse"},
+		{"folds": "1"},
+		{"clip": "0.7"},
+		{"nuisance": "nosuch"},
+		{"colour": "red"},
+	} {
+		est, err := r.NewEstimator("auto", bad)
+		if err == nil {
+			// Candidate learners are built when fitting.
+			_, err = est.FitUplift(d, rand.NewPCG(1, 1))
+		}
+		if !errors.Is(err, ErrParam) {
+			t.Errorf("params %v: err = %v, want ErrParam", bad, err)
+		}
+	}
+}
+
+func TestAutoDefaultCandidates(t *testing.T) {
+	bin := DefaultAutoCandidates(true)
+	cont := DefaultAutoCandidates(false)
+	if len(bin) != len(cont)+1 || bin[len(bin)-1].Estimator != "uplift-forest" {
+		t.Errorf("binary candidates %d, continuous %d", len(bin), len(cont))
+	}
+	r := NewRegistry()
+	for _, c := range bin {
+		if _, err := c.Build(r); err != nil {
+			t.Errorf("candidate %s: %v", c.Name, err)
+		}
+	}
+}
+
+func TestAutoDefaultFit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fits every default candidate; skipped with -short")
+	}
+	d := SimulateReference(3000, rand.NewPCG(11, 12))
+	est, err := NewRegistry().NewEstimator("auto", map[string]string{"seed": "1", "select_rows": "2000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit, err := est.FitUplift(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fit.(*AutoModel)
+	if len(m.Scores) != len(DefaultAutoCandidates(true)) {
+		t.Errorf("tried %d candidates", len(m.Scores))
+	}
+	for _, s := range m.Scores {
+		if s.Err != "" {
+			t.Errorf("candidate %s failed: %s", s.Name, s.Err)
+		}
+	}
+	if _, err := Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzParseAutoCandidate(f *testing.F) {
+	for _, s := range []string{"t", "dr/gbt", "x/gbt:depth=2:lr=0.05", "causal-forest:trees=500", "/", "t/:a", "t:a=1:a=2", "t/gbt:base=linear"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		c, err := ParseAutoCandidate(spec)
+		if err != nil {
+			if !errors.Is(err, ErrParam) {
+				t.Fatalf("%q: error %v does not wrap ErrParam", spec, err)
+			}
+			return
+		}
+		if c.Estimator == "" || c.Name != strings.TrimSpace(spec) || strings.Contains(c.Estimator, "/") {
+			t.Fatalf("%q: parsed %+v", spec, c)
+		}
+	})
+}
