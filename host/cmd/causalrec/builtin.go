@@ -13,6 +13,8 @@ import (
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/plugins"
 	"github.com/causalrec/causalrec/plugins/builtin/estimator"
+	"github.com/causalrec/causalrec/plugins/builtin/lmscore"
+	"github.com/causalrec/causalrec/plugins/builtin/sentiscore"
 )
 
 // version is the causalrec release; built-in plugins report it.
@@ -30,6 +32,12 @@ func builtins() map[string]builtin {
 	return map[string]builtin{
 		estimator.Name: {plugins.KindEstimator, func() plugins.Set {
 			return plugins.Set{Estimator: estimator.New(causalRegistry(), version)}
+		}},
+		lmscore.Name: {plugins.KindTextScorer, func() plugins.Set {
+			return plugins.Set{TextScorer: lmscore.FromEnv(version, nil, os.Getenv)}
+		}},
+		sentiscore.Name: {plugins.KindTextScorer, func() plugins.Set {
+			return plugins.Set{TextScorer: sentiscore.New(version, 0)}
 		}},
 	}
 }
