@@ -2,7 +2,7 @@
 GO ?= go
 PROTOS := $(wildcard proto/causalrec/*/v1/*.proto)
 
-.PHONY: build test proto lint fmt clean bench
+.PHONY: build test proto proto-python lint fmt clean bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/causalrec ./host/cmd/causalrec
@@ -17,6 +17,14 @@ proto:
 	PATH="$$(dirname $$($(GO) tool -n protoc-gen-go)):$$(dirname $$($(GO) tool -n protoc-gen-go-grpc)):$$PATH" \
 	protoc -I proto --go_out=proto --go_opt=paths=source_relative \
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative $(PROTOS)
+
+# proto-python regenerates the Python plugin SDK's message classes and the
+# checksum manifest of its wrapper script (needs protoc).
+proto-python:
+	protoc -I proto --python_out=plugins/python/causalrec_plugin/gen proto/causalrec/plugin/v1/plugin.proto
+	protoc -I plugins/python/proto --python_out=plugins/python/causalrec_plugin/gen \
+		plugins/python/proto/health.proto plugins/python/proto/goplugin.proto
+	$(GO) test ./plugins/python -run TestWrapperManifest -update
 
 lint:
 	test -z "$$(gofmt -l .)" || (gofmt -l . && false)
