@@ -43,6 +43,7 @@ func commands() []command {
 		{"plugins", "list the plugins (built-in and configured) and their health", runPlugins},
 		{"lm", "train, score and query n-gram language models", runLM},
 		{"sentiment", "score or train sentiment models", runSentiment},
+		{"rec", "simulate recommendation logs and evaluate recommenders by causal effect", runRec},
 	}
 }
 

@@ -1,0 +1,227 @@
+package receval
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/causalrec/causalrec/causal"
+)
+
+// Ranker learns from a training log how to score user–item pairs; the
+// items of each user are recommended in decreasing order of score.
+type Ranker interface {
+	// Fit learns from train. src drives every random choice.
+	Fit(train *Log, src rand.Source) (Scorer, error)
+}
+
+// Scorer scores the rows of a log.
+type Scorer interface {
+	// Score returns one score per row of l. Users and items unseen in
+	// training get the scorer's neutral score.
+	Score(l *Log) ([]float64, error)
+}
+
+// Built-in ranker names. An uplift ranker is UpliftPrefix followed by an
+// estimator name of a causal.Registry, for example "uplift:x".
+const (
+	RankerPopularity = "popularity"
+	RankerOutcome    = "outcome"
+	RankerOutcomeIPS = "outcome-ips"
+	RankerDLCE       = "dlce"
+	UpliftPrefix     = "uplift:"
+)
+
+// DefaultRankers returns the rankers run when none are named: the
+// baselines (popularity, outcome, outcome-ips), DLCE, and an uplift ranker
+// for each of the estimators s, t, x, r, dr, uplift-tree and uplift-forest
+// that reg holds. The causal forest and estimators registered later are
+// left out of the default (the causal forest takes minutes on the default
+// simulation) but run when named, as in "uplift:causal-forest".
+func DefaultRankers(reg causal.Registry) []string {
+	out := []string{RankerPopularity, RankerOutcome, RankerOutcomeIPS, RankerDLCE}
+	for _, e := range []string{"s", "t", "x", "r", "dr", "uplift-tree", "uplift-forest"} {
+		if _, ok := reg.Estimators[e]; ok {
+			out = append(out, UpliftPrefix+e)
+		}
+	}
+	return out
+}
+
+// NewRanker returns the ranker called name:
+//
+//	popularity    items by their number of positive outcomes in training
+//	outcome       P(outcome | features) from logistic regression on all
+//	              rows (least squares when outcomes are not 0/1)
+//	outcome-ips   the same fitted on the recommended rows only, weighted by
+//	              1/max(P, 0.01): the outcome if recommended
+//	dlce          DLCE (see DLCE) with its defaults
+//	uplift:NAME   the effect predicted by estimator NAME of reg, fitted on
+//	              the features with treatment = treated and the logged
+//	              propensities
+//
+// An unknown name gives an error wrapping causal.ErrParam.
+func NewRanker(name string, reg causal.Registry) (Ranker, error) {
+	switch name {
+	case RankerPopularity:
+		return popularity{}, nil
+	case RankerOutcome:
+		return outcomeRanker{}, nil
+	case RankerOutcomeIPS:
+		return outcomeRanker{ips: true, cap: 0.01}, nil
+	case RankerDLCE:
+		return DLCE{}, nil
+	}
+	if est, ok := strings.CutPrefix(name, UpliftPrefix); ok {
+		e, err := reg.NewEstimator(est, nil)
+		if err != nil {
+			return nil, fmt.Errorf("ranker %q: %w", name, err)
+		}
+		return upliftRanker{est: e}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown ranker %q (known: popularity, outcome, outcome-ips, dlce, uplift:<estimator>)", causal.ErrParam, name)
+}
+
+// popularity scores an item by its number of positive outcomes.
+type popularity struct{}
+
+type popScorer map[string]float64
+
+func (popularity) Fit(train *Log, _ rand.Source) (Scorer, error) {
+	cnt := make([]float64, len(train.Items))
+	for r, i := range train.Item {
+		cnt[i] += train.Outcome[r]
+	}
+	s := make(popScorer, len(train.Items))
+	for i, id := range train.Items {
+		s[id] = cnt[i]
+	}
+	return s, nil
+}
+
+func (p popScorer) Score(l *Log) ([]float64, error) {
+	out := make([]float64, l.Len())
+	for r, i := range l.Item {
+		out[r] = p[l.Items[i]]
+	}
+	return out, nil
+}
+
+// featureScorer applies a model to the aligned features of a log.
+type featureScorer struct {
+	train *Log
+	model causal.Model
+}
+
+func (f featureScorer) Score(l *Log) ([]float64, error) {
+	x, err := AlignFeatures(f.train, l)
+	if err != nil {
+		return nil, err
+	}
+	return f.model.Predict(nil, x), nil
+}
+
+type outcomeRanker struct {
+	ips bool
+	cap float64
+}
+
+func binary(y []float64) bool {
+	for _, v := range y {
+		if v != 0 && v != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+func needFeatures(l *Log) error {
+	if l.X == nil {
+		return fmt.Errorf("%w: the training log has no feature columns", ErrInput)
+	}
+	return nil
+}
+
+func (o outcomeRanker) Fit(train *Log, src rand.Source) (Scorer, error) {
+	if err := needFeatures(train); err != nil {
+		return nil, err
+	}
+	x, y := train.X, train.Outcome
+	var w []float64
+	if o.ips {
+		var rows []int
+		for r, t := range train.Treated {
+			if t == 1 {
+				rows = append(rows, r)
+			}
+		}
+		if len(rows) == 0 {
+			return nil, fmt.Errorf("%w: no recommended rows to fit outcome-ips on", ErrInput)
+		}
+		x = selectRows(train.X, rows)
+		y = make([]float64, len(rows))
+		w = make([]float64, len(rows))
+		for k, r := range rows {
+			y[k] = train.Outcome[r]
+			w[k] = 1 / max(train.Propensity[r], o.cap)
+		}
+	}
+	task := causal.Regression
+	if binary(y) {
+		task = causal.Classification
+	}
+	m, err := causal.Linear{}.Fit(x, y, w, task, src)
+	if err != nil {
+		return nil, fmt.Errorf("fit outcome model: %w", err)
+	}
+	return featureScorer{train: train, model: m}, nil
+}
+
+func selectRows(x *mat.Dense, rows []int) *mat.Dense {
+	_, c := x.Dims()
+	out := mat.NewDense(len(rows), c, nil)
+	for k, r := range rows {
+		copy(out.RawRowView(k), x.RawRowView(r))
+	}
+	return out
+}
+
+type upliftRanker struct {
+	est causal.UpliftEstimator
+}
+
+type upliftScorer struct {
+	train *Log
+	model causal.UpliftModel
+}
+
+func (u upliftRanker) Fit(train *Log, src rand.Source) (Scorer, error) {
+	if err := needFeatures(train); err != nil {
+		return nil, err
+	}
+	p := make([]float64, train.Len())
+	for r, t := range train.Treated {
+		p[r] = train.Propensity[r]
+		if t == 0 {
+			p[r] = 1 - p[r]
+		}
+	}
+	m, err := u.est.FitUplift(causal.UpliftData{
+		X: train.X, Treatment: slices.Clone(train.Treated), Arms: 1, Y: train.Outcome, Propensity: p,
+	}, src)
+	if err != nil {
+		return nil, fmt.Errorf("fit uplift model: %w", err)
+	}
+	return upliftScorer{train: train, model: m}, nil
+}
+
+func (u upliftScorer) Score(l *Log) ([]float64, error) {
+	x, err := AlignFeatures(u.train, l)
+	if err != nil {
+		return nil, err
+	}
+	return mat.Col(nil, 0, u.model.Effects(nil, x)), nil
+}
