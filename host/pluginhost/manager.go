@@ -317,7 +317,8 @@ func (p *managed) start(ctx context.Context) error {
 			p.backoff = min(2*p.backoff, p.opts.MaxBackoff)
 		}
 		p.nextTry = time.Now().Add(p.backoff)
-		p.logger().Error("plugin failed to start", "error", err, "retry_in", p.backoff)
+		// The caller reports the error: Start and StartOne return it,
+		// the health loop logs it.
 		return err
 	}
 	p.client, p.rpc, p.impl, p.version = client, rpc, impl, version
@@ -466,7 +467,12 @@ func (p *managed) check(ctx context.Context) {
 		return
 	}
 	if due {
-		_ = p.start(ctx)
+		if err := p.start(ctx); err != nil {
+			p.mu.Lock()
+			retry := p.backoff
+			p.mu.Unlock()
+			p.logger().Error("plugin failed to restart", "error", err, "retry_in", retry)
+		}
 	}
 }
 
