@@ -40,11 +40,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/causalrec/causalrec/lm"
 	"github.com/causalrec/causalrec/plugins"
@@ -284,7 +281,8 @@ func (p *Plugin) Info(context.Context, plugins.InfoRequest) (plugins.TextScorerI
 // Version returns the version Info reports.
 func (p *Plugin) Version() string { return p.version }
 
-// parallelMin is the batch size from which Score uses several goroutines.
+// parallelMin is the number of items per goroutine from which Score
+// uses several goroutines.
 const parallelMin = 64
 
 // Score implements plugins.TextScorer. Texts that are empty, not UTF-8,
@@ -300,39 +298,8 @@ func (p *Plugin) Score(ctx context.Context, req plugins.ScoreRequest) (plugins.S
 		}
 		h = lm.NewHistory(toks)
 	}
-	out := make([]plugins.TextScore, len(req.Items))
-	workers := min(runtime.GOMAXPROCS(0), (len(req.Items)+parallelMin-1)/parallelMin)
-	if workers <= 1 {
-		for i, it := range req.Items {
-			if i%parallelMin == 0 && ctx.Err() != nil {
-				return plugins.ScoreResponse{}, ctx.Err()
-			}
-			out[i] = p.scoreOne(it, h)
-		}
-		return plugins.ScoreResponse{Scores: out}, nil
-	}
-	const chunk = 16
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				start := int(next.Add(chunk)) - chunk
-				if start >= len(req.Items) {
-					return
-				}
-				for i := start; i < min(start+chunk, len(req.Items)); i++ {
-					out[i] = p.scoreOne(req.Items[i], h)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	out, err := plugins.ScoreEach(ctx, req.Items, parallelMin, 16, func(it plugins.TextItem) plugins.TextScore { return p.scoreOne(it, h) })
+	if err != nil {
 		return plugins.ScoreResponse{}, err
 	}
 	return plugins.ScoreResponse{Scores: out}, nil

@@ -13,9 +13,6 @@ package sentiscore
 
 import (
 	"context"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/causalrec/causalrec/lm/sentiment"
 	"github.com/causalrec/causalrec/plugins"
@@ -69,46 +66,16 @@ func (p *Plugin) Info(context.Context, plugins.InfoRequest) (plugins.TextScorerI
 	}, nil
 }
 
-// parallelMin is the batch size from which Score uses several goroutines.
+// parallelMin is the number of items per goroutine from which Score
+// uses several goroutines.
 const parallelMin = 128
 
 // Score implements plugins.TextScorer. Texts that are empty, not UTF-8 or
 // longer than the limit get a per-item error; the others are scored. The
 // context is ignored.
 func (p *Plugin) Score(ctx context.Context, req plugins.ScoreRequest) (plugins.ScoreResponse, error) {
-	out := make([]plugins.TextScore, len(req.Items))
-	workers := min(runtime.GOMAXPROCS(0), (len(req.Items)+parallelMin-1)/parallelMin)
-	if workers <= 1 {
-		for i, it := range req.Items {
-			if i%parallelMin == 0 && ctx.Err() != nil {
-				return plugins.ScoreResponse{}, ctx.Err()
-			}
-			out[i] = p.scoreOne(it)
-		}
-		return plugins.ScoreResponse{Scores: out}, nil
-	}
-	const chunk = 32
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				start := int(next.Add(chunk)) - chunk
-				if start >= len(req.Items) {
-					return
-				}
-				for i := start; i < min(start+chunk, len(req.Items)); i++ {
-					out[i] = p.scoreOne(req.Items[i])
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	out, err := plugins.ScoreEach(ctx, req.Items, parallelMin, 32, p.scoreOne)
+	if err != nil {
 		return plugins.ScoreResponse{}, err
 	}
 	return plugins.ScoreResponse{Scores: out}, nil
