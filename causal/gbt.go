@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -111,6 +113,13 @@ func compileTrees(trees [][]TreeNode, p int) *treeEnsemble {
 	return e
 }
 
+// sumStackKeys is the most order keys sum keeps on the stack, so small
+// batches (one row, the serving path) allocate nothing.
+const sumStackKeys = 1024
+
+// sumKeys holds order-key buffers of sum's blocks for reuse.
+var sumKeys sync.Pool
+
 // sum writes into dst[i] the sum over trees of the leaf values of row i of
 // x, plus base, on both cores for large inputs.
 func (e *treeEnsemble) sum(dst []float64, x *mat.Dense, base float64) {
@@ -120,65 +129,114 @@ func (e *treeEnsemble) sum(dst []float64, x *mat.Dense, base float64) {
 	}
 	raw := x.RawMatrix()
 	const block = 512
-	nodes, vals := e.nodes, e.vals
+	if n*e.p <= sumStackKeys {
+		var keys [sumStackKeys]int64
+		e.sumBlock(dst, raw.Data, raw.Stride, base, 0, n, keys[:n*e.p])
+		return
+	}
 	blocks := (n + block - 1) / block
-	free := make(chan []int64, blocks)
 	parallelFor(blocks, func(b int) {
 		lo, hi := b*block, min(n, (b+1)*block)
-		var keys []int64
-		select {
-		case keys = <-free:
-		default:
-			keys = make([]int64, block*e.p)
+		kp, _ := sumKeys.Get().(*[]int64)
+		if kp == nil || len(*kp) < block*e.p {
+			k := make([]int64, block*e.p)
+			kp = &k
 		}
-		defer func() { free <- keys }()
-		p := e.p
-		for i := lo; i < hi; i++ {
-			kr := keys[(i-lo)*p : (i-lo+1)*p]
-			for j, v := range raw.Data[i*raw.Stride : i*raw.Stride+p] {
-				if v != v {
-					kr[j] = math.MaxInt64 // NaN goes right
-				} else {
-					kr[j] = orderKey(v)
-				}
-			}
-			dst[i] = base
-		}
-		for t, root := range e.roots {
-			d := int(e.depth[t])
-			i := lo
-			// Four rows at a time: four independent walks overlap.
-			for ; i+4 <= hi; i += 4 {
-				o := (i - lo) * p
-				k0, k1, k2, k3 := int(root), int(root), int(root), int(root)
-				for s := 0; s < d; s++ {
-					n0, n1, n2, n3 := &nodes[k0], &nodes[k1], &nodes[k2], &nodes[k3]
-					k0 = int(n0.left) + binStep(n0.thr, keys[o+int(n0.feat)], 1)
-					k1 = int(n1.left) + binStep(n1.thr, keys[o+p+int(n1.feat)], 1)
-					k2 = int(n2.left) + binStep(n2.thr, keys[o+2*p+int(n2.feat)], 1)
-					k3 = int(n3.left) + binStep(n3.thr, keys[o+3*p+int(n3.feat)], 1)
-					// Stop early, every few steps, once all four are at
-					// leaves (deep, unbalanced trees).
-					if s&3 == 3 && nodes[k0].thr&nodes[k1].thr&nodes[k2].thr&nodes[k3].thr == math.MaxInt64 {
-						break
-					}
-				}
-				dst[i] += vals[k0]
-				dst[i+1] += vals[k1]
-				dst[i+2] += vals[k2]
-				dst[i+3] += vals[k3]
-			}
-			for ; i < hi; i++ {
-				kr := keys[(i-lo)*p : (i-lo+1)*p]
-				k := int(root)
-				for range d {
-					nd := &nodes[k]
-					k = int(nd.left) + binStep(nd.thr, kr[nd.feat], 1)
-				}
-				dst[i] += vals[k]
-			}
-		}
+		e.sumBlock(dst, raw.Data, raw.Stride, base, lo, hi, *kp)
+		sumKeys.Put(kp)
 	})
+}
+
+// sumBlock is sum for rows [lo, hi) of the row-major data (row stride
+// stride), using keys (at least (hi−lo)·p long) for the rows' order keys.
+func (e *treeEnsemble) sumBlock(dst, data []float64, stride int, base float64, lo, hi int, keys []int64) {
+	nodes, vals := e.nodes, e.vals
+	p := e.p
+	for i := lo; i < hi; i++ {
+		kr := keys[(i-lo)*p : (i-lo+1)*p]
+		for j, v := range data[i*stride : i*stride+p] {
+			if v != v {
+				kr[j] = math.MaxInt64 // NaN goes right
+			} else {
+				kr[j] = orderKey(v)
+			}
+		}
+		dst[i] = base
+	}
+	if hi-lo < 4 {
+		// Too few rows to overlap walks of rows: overlap four trees.
+		for i := lo; i < hi; i++ {
+			dst[i] = e.sumRow(keys[(i-lo)*p:(i-lo+1)*p], dst[i])
+		}
+		return
+	}
+	for t, root := range e.roots {
+		d := int(e.depth[t])
+		i := lo
+		// Four rows at a time: four independent walks overlap.
+		for ; i+4 <= hi; i += 4 {
+			o := (i - lo) * p
+			k0, k1, k2, k3 := int(root), int(root), int(root), int(root)
+			for s := 0; s < d; s++ {
+				n0, n1, n2, n3 := &nodes[k0], &nodes[k1], &nodes[k2], &nodes[k3]
+				k0 = int(n0.left) + binStep(n0.thr, keys[o+int(n0.feat)], 1)
+				k1 = int(n1.left) + binStep(n1.thr, keys[o+p+int(n1.feat)], 1)
+				k2 = int(n2.left) + binStep(n2.thr, keys[o+2*p+int(n2.feat)], 1)
+				k3 = int(n3.left) + binStep(n3.thr, keys[o+3*p+int(n3.feat)], 1)
+				// Stop early, every few steps, once all four are at
+				// leaves (deep, unbalanced trees).
+				if s&3 == 3 && nodes[k0].thr&nodes[k1].thr&nodes[k2].thr&nodes[k3].thr == math.MaxInt64 {
+					break
+				}
+			}
+			dst[i] += vals[k0]
+			dst[i+1] += vals[k1]
+			dst[i+2] += vals[k2]
+			dst[i+3] += vals[k3]
+		}
+		for ; i < hi; i++ {
+			kr := keys[(i-lo)*p : (i-lo+1)*p]
+			k := int(root)
+			for range d {
+				nd := &nodes[k]
+				k = int(nd.left) + binStep(nd.thr, kr[nd.feat], 1)
+			}
+			dst[i] += vals[k]
+		}
+	}
+}
+
+// sumRow returns s plus the leaf values of one row with order keys kr,
+// added tree by tree in order (as sumBlock adds them), walking four trees
+// at a time (a walk past its leaf stays at the leaf, so the deepest of the
+// four sets the steps).
+func (e *treeEnsemble) sumRow(kr []int64, s float64) float64 {
+	nodes, vals := e.nodes, e.vals
+	t := 0
+	for ; t+4 <= len(e.roots); t += 4 {
+		k0, k1, k2, k3 := int(e.roots[t]), int(e.roots[t+1]), int(e.roots[t+2]), int(e.roots[t+3])
+		d := max(e.depth[t], e.depth[t+1], e.depth[t+2], e.depth[t+3])
+		for range d {
+			n0, n1, n2, n3 := &nodes[k0], &nodes[k1], &nodes[k2], &nodes[k3]
+			k0 = int(n0.left) + binStep(n0.thr, kr[n0.feat], 1)
+			k1 = int(n1.left) + binStep(n1.thr, kr[n1.feat], 1)
+			k2 = int(n2.left) + binStep(n2.thr, kr[n2.feat], 1)
+			k3 = int(n3.left) + binStep(n3.thr, kr[n3.feat], 1)
+		}
+		s += vals[k0]
+		s += vals[k1]
+		s += vals[k2]
+		s += vals[k3]
+	}
+	for ; t < len(e.roots); t++ {
+		k := int(e.roots[t])
+		for range e.depth[t] {
+			nd := &nodes[k]
+			k = int(nd.left) + binStep(nd.thr, kr[nd.feat], 1)
+		}
+		s += vals[k]
+	}
+	return s
 }
 
 // histBin accumulates one histogram bin: the sums of gradients G and
@@ -300,6 +358,29 @@ func (tg *treeGrower) buildHist(hist []histBin, feats []int, lo, hi int) {
 		for _, f := range fs {
 			clear(hf(f)[:])
 		}
+		if f0 := fs[0]; fs[len(fs)-1]-f0 == len(fs)-1 {
+			// Consecutive features (every feature of the tree, the usual
+			// case): their histograms are one block of memory.
+			hc := hist[f0*256 : (f0+len(fs))*256]
+			switch len(fs) {
+			case 6:
+				histC6((*[6 * 256]histBin)(hc), col(f0), col(f0+1), col(f0+2), col(f0+3), col(f0+4), col(f0+5), rows, og, oh)
+				return
+			case 5:
+				histC3((*[3 * 256]histBin)(hc[:3*256]), col(f0), col(f0+1), col(f0+2), rows, og, oh)
+				histC2((*[2 * 256]histBin)(hc[3*256:]), col(f0+3), col(f0+4), rows, og, oh)
+				return
+			case 4:
+				histC4((*[4 * 256]histBin)(hc), col(f0), col(f0+1), col(f0+2), col(f0+3), rows, og, oh)
+				return
+			case 3:
+				histC3((*[3 * 256]histBin)(hc), col(f0), col(f0+1), col(f0+2), rows, og, oh)
+				return
+			case 2:
+				histC2((*[2 * 256]histBin)(hc), col(f0), col(f0+1), rows, og, oh)
+				return
+			}
+		}
 		switch len(fs) {
 		case 6:
 			hist6(hf(fs[0]), hf(fs[1]), hf(fs[2]), hf(fs[3]), hf(fs[4]), hf(fs[5]),
@@ -330,6 +411,96 @@ func (tg *treeGrower) buildHist(hist []histBin, feats []int, lo, hi int) {
 	parallelFor(ng, func(k int) {
 		group(feats[k*len(feats)/ng : (k+1)*len(feats)/ng])
 	})
+}
+
+// histC6 is hist6 for six consecutive features whose histograms are the
+// consecutive blocks of 256 bins of h. One pointer to all six keeps the
+// loop's values in registers, which makes it markedly faster than hist6.
+func histC6(h *[6 * 256]histBin, c0, c1, c2, c3, c4, c5 []uint8, rows []int32, og, oh []float32) {
+	for _, r := range rows {
+		g, hh := float64(og[r]), float64(oh[r])
+		b := &h[int(c0[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+		b = &h[256+int(c1[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+		b = &h[2*256+int(c2[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+		b = &h[3*256+int(c3[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+		b = &h[4*256+int(c4[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+		b = &h[5*256+int(c5[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+	}
+}
+
+// histC4 is histC6 for four consecutive features.
+func histC4(h *[4 * 256]histBin, c0, c1, c2, c3 []uint8, rows []int32, og, oh []float32) {
+	for _, r := range rows {
+		g, hh := float64(og[r]), float64(oh[r])
+		b := &h[int(c0[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+		b = &h[256+int(c1[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+		b = &h[2*256+int(c2[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+		b = &h[3*256+int(c3[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+	}
+}
+
+// histC3 is histC6 for three consecutive features.
+func histC3(h *[3 * 256]histBin, c0, c1, c2 []uint8, rows []int32, og, oh []float32) {
+	for _, r := range rows {
+		g, hh := float64(og[r]), float64(oh[r])
+		b := &h[int(c0[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+		b = &h[256+int(c1[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+		b = &h[2*256+int(c2[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+	}
+}
+
+// histC2 is histC6 for two consecutive features.
+func histC2(h *[2 * 256]histBin, c0, c1 []uint8, rows []int32, og, oh []float32) {
+	for _, r := range rows {
+		g, hh := float64(og[r]), float64(oh[r])
+		b := &h[int(c0[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+		b = &h[256+int(c1[r])]
+		b.G += g
+		b.H += hh
+		b.N++
+	}
 }
 
 // hist1 adds the rows to the histogram of one feature with codes c; og and
@@ -519,9 +690,17 @@ func (tg *treeGrower) evalOpen(o *treeOpen) {
 // first, keeping the order within each side, and returns the split point.
 func (tg *treeGrower) partition(lo, hi, f, bin int) int {
 	n := tg.bins.Rows
-	col := tg.bins.Codes[f*n : f*n+n]
 	rows := tg.rows[lo:hi]
 	tmp := tg.tmpR[:len(rows)]
+	l := partitionRows(rows, tmp, tg.bins.Codes[f*n:f*n+n], bin)
+	copy(rows[l:], tmp[:len(rows)-l])
+	return lo + l
+}
+
+// partitionRows moves the rows whose code in col is ≤ bin to the front of
+// rows and the others to the front of tmp, both in their original order,
+// and returns the number moved to the front of rows.
+func partitionRows(rows, tmp []int32, col []uint8, bin int) int {
 	b := uint64(bin)
 	l, r := 0, 0
 	for _, row := range rows {
@@ -532,8 +711,7 @@ func (tg *treeGrower) partition(lo, hi, f, bin int) int {
 		l += left
 		r += 1 - left
 	}
-	copy(rows[l:], tmp[:r])
-	return lo + l
+	return l
 }
 
 // leafValue returns the value of a leaf with sums g and h.
@@ -948,12 +1126,7 @@ func (g GBT) FitGBT(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 
 		// Update the raw predictions: sampled rows from the leaf ranges,
 		// the other rows by walking the binned tree.
-		for _, lf := range grower.leafs {
-			v := nodes[lf.node].Value
-			for _, r := range grower.rows[lf.lo:lf.hi] {
-				raw[r] += v
-			}
-		}
+		gbtAddLeaves(raw, nodes, grower.leafs, grower.rows)
 		if nSample < len(train) {
 			for _, r := range sample {
 				inSample[r] = true
@@ -970,10 +1143,7 @@ func (g GBT) FitGBT(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 		if !early {
 			continue
 		}
-		for _, r := range val {
-			raw[r] += treeLeafBinned(nodes, bthr, bins.Codes, n, int(r))
-		}
-		loss := gbtLoss(task, raw, y, weights, val)
+		loss := gbtAddTreeLoss(task, raw, y, weights, val, nodes, bthr, bins)
 		if loss < bestLoss-cfg.Tol {
 			bestLoss = loss
 			bestIter = iter + 1
@@ -990,10 +1160,9 @@ func (g GBT) FitGBT(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 // gbtGradients writes the weighted gradient and hessian of the loss at raw
 // for the rows in rows.
 func gbtGradients(task Task, raw, y, weights []float64, rows []int32, grad, hess []float32) {
-	const block = 16384
-	blocks := (len(rows) + block - 1) / block
+	blocks := (len(rows) + gbtBlock - 1) / gbtBlock
 	parallelFor(blocks, func(b int) {
-		for _, i := range rows[b*block : min(len(rows), (b+1)*block)] {
+		for _, i := range rows[b*gbtBlock : min(len(rows), (b+1)*gbtBlock)] {
 			w := 1.0
 			if weights != nil {
 				w = weights[i]
@@ -1011,25 +1180,83 @@ func gbtGradients(task Task, raw, y, weights []float64, rows []int32, grad, hess
 	})
 }
 
-// gbtLoss returns the mean weighted loss over rows: squared error for
-// regression, log loss for classification.
+// gbtBlock is the number of rows of one block of the parallel loops over
+// rows. Sums over rows are taken block by block and the block sums added
+// in order, so they do not depend on GOMAXPROCS.
+const gbtBlock = 16384
+
+// gbtAddLeaves adds to raw[r] the value of the leaf that holds r, for the
+// rows of every leaf of a tree just grown (rows holds the leaves' ranges).
+func gbtAddLeaves(raw []float64, nodes []TreeNode, leafs []treeOpen, rows []int32) {
+	add := func(lf treeOpen) {
+		v := nodes[lf.node].Value
+		for _, r := range rows[lf.lo:lf.hi] {
+			raw[r] += v
+		}
+	}
+	if len(rows) < 2*gbtBlock {
+		for _, lf := range leafs {
+			add(lf)
+		}
+		return
+	}
+	parallelFor(len(leafs), func(k int) { add(leafs[k]) })
+}
+
+// gbtAddTreeLoss adds the binned tree nodes (bin thresholds bthr) to the
+// raw predictions of rows and returns the mean weighted loss over rows
+// afterwards (see gbtLoss).
+func gbtAddTreeLoss(task Task, raw, y, weights []float64, rows []int32, nodes []TreeNode, bthr []uint8, bins *Bins) float64 {
+	return gbtLossBlocks(task, raw, y, weights, rows, func(rs []int32) {
+		for _, r := range rs {
+			raw[r] += treeLeafBinned(nodes, bthr, bins.Codes, bins.Rows, int(r))
+		}
+	})
+}
+
+// gbtLoss returns the mean weighted loss over rows: squared error
+// ½(y−F)² for regression, log loss log(1+e^F) − yF for classification.
 func gbtLoss(task Task, raw, y, weights []float64, rows []int32) float64 {
+	return gbtLossBlocks(task, raw, y, weights, rows, nil)
+}
+
+// gbtLossBlocks is gbtLoss that first calls update (when not nil) on each
+// block of rows, on all cores.
+func gbtLossBlocks(task Task, raw, y, weights []float64, rows []int32, update func([]int32)) float64 {
+	blocks := (len(rows) + gbtBlock - 1) / gbtBlock
+	var one [2]float64
+	sums := one[:]
+	if blocks > 1 {
+		sums = make([]float64, 2*blocks)
+	}
+	parallelFor(blocks, func(b int) {
+		rs := rows[b*gbtBlock : min(len(rows), (b+1)*gbtBlock)]
+		if update != nil {
+			update(rs)
+		}
+		var s, sw float64
+		for _, i := range rs {
+			w := 1.0
+			if weights != nil {
+				w = weights[i]
+			}
+			switch task {
+			case Classification:
+				// log(1+e^F) − yF, computed stably.
+				f := raw[i]
+				s += w * (softplus(f) - y[i]*f)
+			default:
+				d := y[i] - raw[i]
+				s += w * d * d / 2
+			}
+			sw += w
+		}
+		sums[2*b], sums[2*b+1] = s, sw
+	})
 	var s, sw float64
-	for _, i := range rows {
-		w := 1.0
-		if weights != nil {
-			w = weights[i]
-		}
-		switch task {
-		case Classification:
-			// log(1+e^F) − yF, computed stably.
-			f := raw[i]
-			s += w * (softplus(f) - y[i]*f)
-		default:
-			d := y[i] - raw[i]
-			s += w * d * d / 2
-		}
-		sw += w
+	for b := range blocks {
+		s += sums[2*b]
+		sw += sums[2*b+1]
 	}
 	if sw == 0 {
 		return 0
@@ -1057,11 +1284,39 @@ func softplus(x float64) float64 {
 // GBTModel is a fitted boosted tree ensemble. Its raw prediction is
 // F(x) = Base + Σ_t tree_t(x); Predict returns F for regression and σ(F)
 // for classification.
+//
+// The first prediction compiles the trees for fast walks and keeps the
+// result; change Trees only by assigning a new slice (never a tree in
+// place) after a model has predicted.
 type GBTModel struct {
 	Task     Task
 	Base     float64
 	Features int
 	Trees    [][]TreeNode
+
+	compiled atomic.Pointer[compiledTrees]
+}
+
+// compiledTrees is a compiled ensemble with the Trees slice it came from.
+type compiledTrees struct {
+	e     *treeEnsemble
+	first *[]TreeNode
+	n, p  int
+}
+
+// ensemble returns the compiled trees of m for p features, compiling them
+// on first use or when Trees was replaced.
+func (m *GBTModel) ensemble(p int) *treeEnsemble {
+	var first *[]TreeNode
+	if len(m.Trees) > 0 {
+		first = &m.Trees[0]
+	}
+	if c := m.compiled.Load(); c != nil && c.first == first && c.n == len(m.Trees) && c.p == p {
+		return c.e
+	}
+	c := &compiledTrees{e: compileTrees(m.Trees, p), first: first, n: len(m.Trees), p: p}
+	m.compiled.Store(c)
+	return c.e
 }
 
 // Kind implements Kinded.
@@ -1101,6 +1356,6 @@ func (m *GBTModel) PredictRaw(dst []float64, x *mat.Dense) []float64 {
 		dst = make([]float64, n)
 	}
 	dst = dst[:n]
-	compileTrees(m.Trees, p).sum(dst, x, m.Base)
+	m.ensemble(p).sum(dst, x, m.Base)
 	return dst
 }

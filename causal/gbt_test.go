@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -581,6 +582,108 @@ func TestCompiledTreesMatchWalk(t *testing.T) {
 			if math.Abs(got[i]-want) > 1e-12 {
 				t.Fatalf("row %d: compiled %v, walk %v", i, got[i], want)
 			}
+		}
+	}
+}
+
+func TestGBTPredictRowByRowMatchesBatch(t *testing.T) {
+	// Rows predicted one at a time (the serving path) get bit-for-bit the
+	// batch predictions, and replacing Trees after a prediction is seen.
+	x, y, _ := treeLogisticData(3000, 4, 51)
+	m, err := GBT{MaxIter: 30, MinSamplesLeaf: 5}.FitGBT(x, y, nil, Classification, rand.NewPCG(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xt, _, _ := treeLogisticData(203, 4, 52)
+	xt.Set(7, 1, math.NaN())
+	tests := []struct {
+		name  string
+		trees int
+	}{
+		{"all trees", len(m.Trees)},
+		{"first 7 trees", 7},
+		{"first 2 trees", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m.Trees = m.Trees[:tc.trees]
+			batch := m.Predict(nil, xt)
+			fresh := (&GBTModel{Task: m.Task, Base: m.Base, Features: m.Features, Trees: m.Trees}).Predict(nil, xt)
+			for i := range batch {
+				one := m.Predict(nil, mat.NewDense(1, 4, xt.RawRowView(i)))[0]
+				if one != batch[i] || fresh[i] != batch[i] {
+					t.Fatalf("row %d: one row %v, batch %v, fresh model %v", i, one, batch[i], fresh[i])
+				}
+			}
+		})
+	}
+}
+
+func TestGBTLargeDeterministicAcrossThreads(t *testing.T) {
+	// Enough rows that the leaf updates and the validation loss run in
+	// blocks on several goroutines: the model must not depend on
+	// GOMAXPROCS.
+	x, y, _ := treeLogisticData(90_000, 4, 37)
+	fit := func(procs int) ([]byte, int) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		m, err := GBT{MaxIter: 15, EarlyStopping: EarlyStoppingOn, ValidationFraction: 0.5, Patience: 2, Tol: 1e-4}.
+			FitGBT(x, y, nil, Classification, rand.NewPCG(6, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, len(m.Trees)
+	}
+	b1, n1 := fit(1)
+	b3, n3 := fit(3)
+	if !bytes.Equal(b1, b3) {
+		t.Errorf("GOMAXPROCS 1 and 3 gave different boosted models (%d and %d trees)", n1, n3)
+	}
+	if n1 == 0 {
+		t.Error("no trees kept")
+	}
+}
+
+func TestBuildHistMatchesNaive(t *testing.T) {
+	// Every grouping of features (consecutive or not, serial or on all
+	// cores) gives the histograms of a plain per-row loop exactly.
+	tests := []struct {
+		name  string
+		feats []int
+	}{
+		{"all twelve", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}},
+		{"six from 3", []int{3, 4, 5, 6, 7, 8}},
+		{"five", []int{0, 1, 2, 3, 4}},
+		{"four", []int{7, 8, 9, 10}},
+		{"three", []int{1, 2, 3}},
+		{"two", []int{10, 11}},
+		{"one", []int{5}},
+		{"scattered", []int{0, 2, 5, 7, 11}},
+		{"scattered six", []int{0, 1, 2, 4, 5, 6}},
+	}
+	for _, par := range []bool{false, true} {
+		tg, node := benchGrower(60_000, 0.7, par)
+		n := tg.bins.Rows
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s/parallel=%v", tc.name, par), func(t *testing.T) {
+				hist := tg.getHist()
+				tg.buildHist(hist, tc.feats, 100, len(node)-50)
+				for _, f := range tc.feats {
+					var want [256]histBin
+					for _, r := range tg.rows[100 : len(node)-50] {
+						b := &want[tg.bins.Codes[f*n+int(r)]]
+						b.G += float64(tg.g[r])
+						b.H += float64(tg.h[r])
+						b.N++
+					}
+					if got := hist[f*256 : f*256+256]; [256]histBin(got) != want {
+						t.Fatalf("feature %d: histogram differs from the per-row loop", f)
+					}
+				}
+			})
 		}
 	}
 }

@@ -330,7 +330,11 @@ func linSolveLogistic(x *mat.Dense, y, w []float64, st linStats, lambda float64,
 	// pass returns Σ w·loglik and fills the Hessian and gradient.
 	pass := func(beta []float64) []float64 {
 		return linReduce(n, q*q+q+1, func(acc []float64, lo, hi int) {
-			z := make([]float64, q)
+			// Rows are added to the Hessian four at a time (see
+			// linRank4); zb holds the pending rows and hw their weights.
+			zb := make([]float64, 4*q)
+			var hw [4]float64
+			nb := 0
 			a, g := acc[:q*q], acc[q*q:q*q+q]
 			var ll float64
 			for i := lo; i < hi; i++ {
@@ -341,6 +345,7 @@ func linSolveLogistic(x *mat.Dense, y, w []float64, st linStats, lambda float64,
 				if wi == 0 {
 					continue
 				}
+				z := zb[nb*q : nb*q+q]
 				linZRow(z, raw.Data[i*raw.Stride:i*raw.Stride+p], st)
 				eta := linDot(beta, z)
 				yi := y[i]
@@ -353,11 +358,18 @@ func linSolveLogistic(x *mat.Dense, y, w []float64, st linStats, lambda float64,
 					pr = u * pr
 				}
 				ll += wi * (yi*eta - max(eta, 0) - math.Log1p(u))
-				linRank1(a, z, wi*pr*(1-pr), q)
+				hw[nb] = wi * pr * (1 - pr)
+				if nb++; nb == 4 {
+					linRank4(a, zb, hw, q)
+					nb = 0
+				}
 				r := wi * (yi - pr)
 				for j, v := range z {
 					g[j] += r * v
 				}
+			}
+			for k := range nb {
+				linRank1(a, zb[k*q:k*q+q], hw[k], q)
 			}
 			acc[q*q+q] += ll
 		})
@@ -455,6 +467,22 @@ func linRank1(a, z []float64, w float64, q int) {
 		r = r[:len(zz)]
 		for k, v := range zz {
 			r[k] += wz * v
+		}
+	}
+}
+
+// linRank4 adds Σ_k w[k]·z_k·z_k' to the upper triangle of the q×q matrix
+// a for the four rows z_k = zb[k·q : k·q+q]. Each element of a is loaded
+// and stored once for four rows.
+func linRank4(a, zb []float64, w [4]float64, q int) {
+	z0, z1, z2, z3 := zb[:q], zb[q:2*q], zb[2*q:3*q], zb[3*q:4*q]
+	for j := 0; j < q; j++ {
+		w0, w1, w2, w3 := w[0]*z0[j], w[1]*z1[j], w[2]*z2[j], w[3]*z3[j]
+		r := a[j*q+j : j*q+q]
+		y0, y1, y2, y3 := z0[j:q], z1[j:q], z2[j:q], z3[j:q]
+		y0, y1, y2, y3 = y0[:len(r)], y1[:len(r)], y2[:len(r)], y3[:len(r)]
+		for k := range r {
+			r[k] += w0*y0[k] + w1*y1[k] + w2*y2[k] + w3*y3[k]
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"sync"
 
@@ -174,7 +175,7 @@ func (p *EstimatorPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) err
 
 // GRPCClient returns the client adapter, an Estimator.
 func (p *EstimatorPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &EstimatorClient{client: pb.NewUpliftEstimatorClient(c)}, nil
+	return &EstimatorClient{client: pb.NewUpliftEstimatorClient(c), digests: newDigestMemo()}, nil
 }
 
 // estimatorServer adapts an Estimator to the gRPC service. It keeps the
@@ -252,9 +253,12 @@ func (s *estimatorServer) Predict(ctx context.Context, in *pb.PredictRequest) (*
 
 // EstimatorClient is the host-side Estimator that talks to a plugin. It
 // streams training rows in chunks and sends a model's bytes only when the
-// plugin does not hold them yet.
+// plugin does not hold them yet. It remembers the sha256 digests of the
+// models it predicted with recently, so a call with the same model bytes
+// (one row a call, say) does not hash them again.
 type EstimatorClient struct {
-	client pb.UpliftEstimatorClient
+	client  pb.UpliftEstimatorClient
+	digests *digestMemo
 }
 
 var _ Estimator = (*EstimatorClient)(nil)
@@ -308,7 +312,7 @@ func (c *EstimatorClient) Predict(ctx context.Context, req PredictRequest) (Pred
 	if req.NFeatures <= 0 || len(req.X)%req.NFeatures != 0 {
 		return PredictResponse{}, fmt.Errorf("%w: %d values are not rows of %d features", ErrInvalid, len(req.X), req.NFeatures)
 	}
-	req.ModelDigest = sha256.Sum256(req.Model)
+	req.ModelDigest = c.digests.sum(req.Model)
 	n, per := req.Rows(), rowsPerChunk(req.NFeatures)
 	if n <= per {
 		return c.predictChunk(ctx, req)
@@ -393,4 +397,49 @@ func (m *modelStore) put(d [32]byte, b []byte) {
 	}
 	m.order = append(m.order, d)
 	m.data[d] = b
+}
+
+// digestMemoSize is the number of model digests a digestMemo keeps.
+const digestMemoSize = 16
+
+// digestMemo remembers the sha256 of recently predicted models, keyed by a
+// fast keyed hash of the bytes (hash/maphash with a random per-process
+// seed) and their length, so a Predict call hashes the model at memory
+// speed instead of computing its sha256 again. It is keyed by content, so
+// a model changed in place gets a new digest.
+type digestMemo struct {
+	seed maphash.Seed
+	mu   sync.Mutex
+	m    map[digestKey][32]byte
+}
+
+type digestKey struct {
+	h uint64
+	n int
+}
+
+func newDigestMemo() *digestMemo {
+	return &digestMemo{seed: maphash.MakeSeed(), m: make(map[digestKey][32]byte, digestMemoSize)}
+}
+
+// sum returns the sha256 of b.
+func (d *digestMemo) sum(b []byte) [32]byte {
+	if d == nil {
+		return sha256.Sum256(b)
+	}
+	k := digestKey{h: maphash.Bytes(d.seed, b), n: len(b)}
+	d.mu.Lock()
+	s, ok := d.m[k]
+	d.mu.Unlock()
+	if ok {
+		return s
+	}
+	s = sha256.Sum256(b)
+	d.mu.Lock()
+	if len(d.m) >= digestMemoSize {
+		clear(d.m)
+	}
+	d.m[k] = s
+	d.mu.Unlock()
+	return s
 }

@@ -9,13 +9,28 @@
 // each side runs in its own process so its peak resident memory can be
 // compared. The peak is reset after the data are loaded and split by arm,
 // so it covers the data held in memory plus fitting and predicting. Runs
-// alternate between the two sides.
+// alternate between the two sides, and which side goes first alternates
+// from run to run.
+//
+// Each side writes its predicted effects on the test rows; this program
+// scores both with the same Qini (causal.UpliftScores, scikit-uplift's
+// qini_auc_score normalisation) and prints the three comparisons of the
+// speed target, each from the median of the runs: fit time (target:
+// causalrec at least 1.5× faster), Qini (target: within 0.003 of
+// scikit-learn's, or above it) and peak resident memory (target: lower).
+//
+// With -threads k both sides use k threads (GOMAXPROCS=k for Go,
+// OMP_NUM_THREADS=k and OPENBLAS_NUM_THREADS=k for scikit-learn); 0 keeps
+// each side's default, all cores. On a machine shared with other work,
+// -threads 1 gives the steadier comparison: OpenMP threads that wait for
+// each other at barriers slow down much more than Go's goroutines when
+// cores are taken by other processes.
 //
 // Usage:
 //
-//	go run ./bench/uplift [-n 1000000] [-runs 3] [-python /usr/bin/python3]
+//	go run ./bench/uplift [-n 1000000] [-runs 3] [-python /usr/bin/python3] [-threads 0]
 //	go run ./bench/uplift -n 1000000 -out reference.csv   # only write the data
-//	go run ./bench/uplift -child reference.csv            # only the Go side
+//	go run ./bench/uplift -child reference.csv [-scores effects.f64]  # only the Go side
 //
 // The Python side needs numpy and scikit-learn (Debian: python3-sklearn).
 package main
@@ -24,6 +39,7 @@ import (
 	"bufio"
 	"bytes"
 	_ "embed"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -39,6 +55,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/causalrec/causalrec/causal"
@@ -59,11 +76,14 @@ func pythonScript(dir string) (string, error) {
 type result struct {
 	Side      string  `json:"side"`
 	FitSec    float64 `json:"fit_sec"`
+	FitCPUSec float64 `json:"fit_cpu_sec"` // CPU time of all threads while fitting
 	PredSec   float64 `json:"predict_sec"`
 	PeakMB    float64 `json:"peak_mb"`
 	RMSE      float64 `json:"rmse"`
 	TreesCtrl int     `json:"trees_control"`
 	TreesTrt  int     `json:"trees_treated"`
+	// Qini is filled in by the parent from the effects the child wrote.
+	Qini float64 `json:"-"`
 }
 
 func main() {
@@ -72,6 +92,8 @@ func main() {
 	seed := flag.Uint64("seed", 1, "seed of the data")
 	python := flag.String("python", "/usr/bin/python3", "python interpreter with numpy and scikit-learn")
 	child := flag.String("child", "", "fit only the Go side on this CSV and print a JSON result")
+	threads := flag.Int("threads", 0, "threads for each side (0: each side's default)")
+	scores := flag.String("scores", "", "with -child: write the predicted effects of the test rows to this file (little-endian float64)")
 	out := flag.String("out", "", "only write the reference data as CSV to this file")
 	flag.Parse()
 	var err error
@@ -79,9 +101,9 @@ func main() {
 	case *out != "":
 		err = writeCSV(*out, causal.SimulateReference(*n, rand.NewPCG(*seed, 0)))
 	case *child != "":
-		err = runGo(*child)
+		err = runGo(*child, *scores)
 	default:
-		err = run(*n, *runs, *seed, *python)
+		err = run(*n, *runs, *seed, *python, *threads)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/uplift:", err)
@@ -89,14 +111,15 @@ func main() {
 	}
 }
 
-func run(n, runs int, seed uint64, python string) error {
+func run(n, runs int, seed uint64, python string, threads int) error {
 	dir, err := os.MkdirTemp("", "uplift-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	csvPath := filepath.Join(dir, "reference.csv")
-	if err := writeCSV(csvPath, causal.SimulateReference(n, rand.NewPCG(seed, 0))); err != nil {
+	d := causal.SimulateReference(n, rand.NewPCG(seed, 0))
+	if err := writeCSV(csvPath, d); err != nil {
 		return err
 	}
 	self, err := os.Executable()
@@ -107,20 +130,57 @@ func run(n, runs int, seed uint64, python string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("reference data: %d rows × %d features, fit on the first 80%%, GOMAXPROCS=%d\n", n, causal.ReferenceFeatures, runtime.GOMAXPROCS(0))
+	nTrain := n * 8 / 10
+	testT, testY := d.Treatment[nTrain:], d.Y[nTrain:]
+	var env []string
+	if threads > 0 {
+		k := strconv.Itoa(threads)
+		env = append(os.Environ(), "GOMAXPROCS="+k, "OMP_NUM_THREADS="+k, "OPENBLAS_NUM_THREADS="+k)
+	}
+	command := func(name string, args ...string) *exec.Cmd {
+		c := exec.Command(name, args...)
+		c.Env = env
+		return c
+	}
+	sideThreads := "each side's default"
+	if threads > 0 {
+		sideThreads = strconv.Itoa(threads)
+	}
+	fmt.Printf("reference data: %d rows × %d features, fit on the first 80%%, %d cores, threads per side: %s\n", n, causal.ReferenceFeatures, runtime.NumCPU(), sideThreads)
+	load0 := loadAvg()
 	var goRes, skRes []result
 	for r := 0; r < runs; r++ {
-		g, err := runChild(exec.Command(self, "-child", csvPath))
-		if err != nil {
-			return fmt.Errorf("go side: %w", err)
+		goScores := filepath.Join(dir, "causalrec.f64")
+		skScores := filepath.Join(dir, "sklearn.f64")
+		var g, s result
+		sides := []func() error{
+			func() (err error) {
+				g, err = runSide(command(self, "-child", csvPath, "-scores", goScores), goScores, testT, testY)
+				if err != nil {
+					return fmt.Errorf("go side: %w", err)
+				}
+				return nil
+			},
+			func() (err error) {
+				s, err = runSide(command(python, script, csvPath, skScores), skScores, testT, testY)
+				if err != nil {
+					return fmt.Errorf("scikit-learn side: %w", err)
+				}
+				return nil
+			},
 		}
-		s, err := runChild(exec.Command(python, script, csvPath))
-		if err != nil {
-			return fmt.Errorf("scikit-learn side: %w", err)
+		if r%2 == 1 {
+			sides[0], sides[1] = sides[1], sides[0]
+		}
+		for _, side := range sides {
+			if err := side(); err != nil {
+				return err
+			}
 		}
 		goRes, skRes = append(goRes, g), append(skRes, s)
-		fmt.Printf("run %d: causalrec fit %.2fs predict %.2fs peak %.0f MB rmse %.4f trees %d+%d | scikit-learn fit %.2fs predict %.2fs peak %.0f MB rmse %.4f trees %d+%d\n",
-			r+1, g.FitSec, g.PredSec, g.PeakMB, g.RMSE, g.TreesCtrl, g.TreesTrt, s.FitSec, s.PredSec, s.PeakMB, s.RMSE, s.TreesCtrl, s.TreesTrt)
+		fmt.Printf("run %d: causalrec fit %.2fs (cpu %.2fs) predict %.2fs peak %.0f MB Qini %.4f rmse %.4f trees %d+%d | scikit-learn fit %.2fs (cpu %.2fs) predict %.2fs peak %.0f MB Qini %.4f rmse %.4f trees %d+%d | fit ratio %.2fx\n",
+			r+1, g.FitSec, g.FitCPUSec, g.PredSec, g.PeakMB, g.Qini, g.RMSE, g.TreesCtrl, g.TreesTrt,
+			s.FitSec, s.FitCPUSec, s.PredSec, s.PeakMB, s.Qini, s.RMSE, s.TreesCtrl, s.TreesTrt, s.FitSec/g.FitSec)
 	}
 	med := func(rs []result, f func(result) float64) float64 {
 		v := make([]float64, len(rs))
@@ -131,12 +191,54 @@ func run(n, runs int, seed uint64, python string) error {
 		return v[len(v)/2]
 	}
 	fit := func(r result) float64 { return r.FitSec }
+	fitCPU := func(r result) float64 { return r.FitCPUSec }
 	pred := func(r result) float64 { return r.PredSec }
 	peak := func(r result) float64 { return r.PeakMB }
 	rmse := func(r result) float64 { return r.RMSE }
-	fmt.Printf("median ratios (scikit-learn / causalrec): fit %.2fx faster, predict %.2fx faster, peak memory %.2fx smaller; effect RMSE %.4f vs %.4f\n",
-		med(skRes, fit)/med(goRes, fit), med(skRes, pred)/med(goRes, pred), med(skRes, peak)/med(goRes, peak), med(goRes, rmse), med(skRes, rmse))
+	qini := func(r result) float64 { return r.Qini }
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	gFit, sFit := med(goRes, fit), med(skRes, fit)
+	gQ, sQ := med(goRes, qini), med(skRes, qini)
+	gPeak, sPeak := med(goRes, peak), med(skRes, peak)
+	fmt.Printf("\nmedians of %d runs, causalrec vs scikit-learn HistGradientBoostingClassifier T-learner (1-minute load average at the start %s, now %s):\n", runs, load0, loadAvg())
+	fmt.Printf("  fit:       %.2fs vs %.2fs  -> causalrec %.2fx faster (target >= 1.5x: %s)\n", gFit, sFit, sFit/gFit, met(sFit/gFit >= 1.5))
+	fmt.Printf("             CPU time of all threads while fitting %.2fs vs %.2fs -> %.2fx less\n", med(goRes, fitCPU), med(skRes, fitCPU), med(skRes, fitCPU)/med(goRes, fitCPU))
+	fmt.Printf("  Qini:      %.4f vs %.4f  -> difference %+.4f (target within 0.003 or above: %s)\n", gQ, sQ, gQ-sQ, met(gQ-sQ >= -0.003))
+	fmt.Printf("  peak RSS:  %.0f MB vs %.0f MB  -> causalrec %.2fx smaller (target lower: %s)\n", gPeak, sPeak, sPeak/gPeak, met(gPeak < sPeak))
+	fmt.Printf("  predict:   %.2fs vs %.2fs  -> %.2fx; effect RMSE against the true effects %.4f vs %.4f\n",
+		med(goRes, pred), med(skRes, pred), med(skRes, pred)/med(goRes, pred), med(goRes, rmse), med(skRes, rmse))
 	return nil
+}
+
+// runSide runs one side and scores the effects it wrote to scores against
+// the test rows' arms t and outcomes y.
+func runSide(cmd *exec.Cmd, scores string, t []int, y []float64) (result, error) {
+	r, err := runChild(cmd)
+	if err != nil {
+		return r, err
+	}
+	b, err := os.ReadFile(scores)
+	if err != nil {
+		return r, err
+	}
+	if len(b) != 8*len(y) {
+		return r, fmt.Errorf("%s: %d bytes for %d test rows", scores, len(b), len(y))
+	}
+	eff := make([]float64, len(y))
+	for i := range eff {
+		eff[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	m, err := causal.UpliftScores(eff, t, y, nil, 0.3)
+	if err != nil {
+		return r, fmt.Errorf("qini: %w", err)
+	}
+	r.Qini = m.Qini
+	return r, nil
 }
 
 // runChild runs cmd and decodes the last line of its output as a result.
@@ -263,8 +365,9 @@ func resetPeak() {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
-// runGo is the Go side: a T-learner with GBT classifiers.
-func runGo(path string) error {
+// runGo is the Go side: a T-learner with GBT classifiers. It writes the
+// effects of the test rows to scores unless scores is empty.
+func runGo(path, scores string) error {
 	x, t, y, err := readCSV(path)
 	if err != nil {
 		return err
@@ -289,7 +392,7 @@ func runGo(path string) error {
 	xTest := x.Slice(nTrain, n, 0, p).(*mat.Dense)
 	resetPeak()
 
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuSeconds()
 	m0, err := causal.GBT{}.FitGBT(x0, y0, nil, causal.Classification, rand.NewPCG(1, 0))
 	if err != nil {
 		return err
@@ -298,7 +401,7 @@ func runGo(path string) error {
 	if err != nil {
 		return err
 	}
-	fitSec := time.Since(start).Seconds()
+	fitSec, fitCPU := time.Since(start).Seconds(), cpuSeconds()-cpu0
 
 	start = time.Now()
 	p0 := m0.Predict(nil, xTest)
@@ -307,15 +410,46 @@ func runGo(path string) error {
 
 	truth := causal.ReferenceEffects(nil, xTest)
 	var se float64
+	out := make([]byte, 0, 8*len(p0))
 	for i := range p0 {
-		d := p1[i] - p0[i] - truth[i]
+		e := p1[i] - p0[i]
+		out = binary.LittleEndian.AppendUint64(out, math.Float64bits(e))
+		d := e - truth[i]
 		se += d * d
 	}
+	if scores != "" {
+		if err := os.WriteFile(scores, out, 0o644); err != nil {
+			return err
+		}
+	}
 	r := result{
-		Side: "causalrec", FitSec: fitSec, PredSec: predSec, PeakMB: peakMB(),
+		Side: "causalrec", FitSec: fitSec, FitCPUSec: fitCPU, PredSec: predSec, PeakMB: peakMB(),
 		RMSE: math.Sqrt(se / float64(len(p0))), TreesCtrl: len(m0.Trees), TreesTrt: len(m1.Trees),
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// loadAvg returns the 1-minute load average of the machine ("?" when
+// unknown): other work on the machine slows both sides, not always alike.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// cpuSeconds returns the user and system CPU time of this process so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return math.NaN()
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // peakMB returns the peak resident set size of this process in MB.

@@ -17,10 +17,11 @@
 //
 // Usage (from the repository root):
 //
-//	go run ./bench/uplift/speed [-n 1000000] [-python /usr/bin/python3]
+//	go run ./bench/uplift/speed [-n 1000000] [-python /usr/bin/python3] [-sections logreg,forest,plugin]
 package main
 
 import (
+	"bufio"
 	"context"
 	_ "embed"
 	"encoding/binary"
@@ -36,6 +37,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -61,12 +63,13 @@ func main() {
 	}
 	n := flag.Int("n", 1000000, "rows of the reference workload")
 	python := flag.String("python", "/usr/bin/python3", "python with numpy and scikit-learn (empty to skip)")
+	sections := flag.String("sections", "logreg,forest,plugin", "comma-separated parts to run: logreg, forest, plugin")
 	flag.Parse()
 	var err error
 	if c := os.Getenv(childEnv); c != "" {
 		err = goLogregChild(c)
 	} else {
-		err = run(*n, *python)
+		err = run(*n, *python, strings.Split(*sections, ","))
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "speed:", err)
@@ -74,19 +77,43 @@ func main() {
 	}
 }
 
-func run(n int, python string) error {
+func run(n int, python string, sections []string) error {
 	d := causal.SimulateReference(n, rand.NewPCG(2024, 1))
 	ntr := n * 8 / 10
 	train, test := head(d, 0, ntr), head(d, ntr, n)
-	fmt.Printf("reference workload: %d rows (%d train, %d test), 12 features\n\n", n, ntr, n-ntr)
+	fmt.Printf("reference workload: %d rows (%d train, %d test), 12 features; 1-minute load average %s\n\n", n, ntr, n-ntr, loadAvg())
 
-	if err := logreg(d, ntr, test, python); err != nil {
-		return err
+	if slices.Contains(sections, "logreg") {
+		if err := logreg(d, ntr, test, python); err != nil {
+			return err
+		}
 	}
-	if err := forest(train, test); err != nil {
-		return err
+	if slices.Contains(sections, "forest") {
+		if err := forest(train, test); err != nil {
+			return err
+		}
 	}
-	return pluginLatency(train, test)
+	if slices.Contains(sections, "plugin") {
+		if err := pluginLatency(train, test); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("\n1-minute load average at the end: %s\n", loadAvg())
+	return nil
+}
+
+// loadAvg returns the 1-minute load average of the machine ("?" when
+// unknown): other work on the machine slows the measurements.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
 
 // head returns rows [lo, hi) of d (sharing memory).
@@ -157,6 +184,52 @@ func readNpy(path string) (rows, cols int, data []float64, err error) {
 	return r, c, data, nil
 }
 
+// readNpyRows reads a .npy file of rows [t, y, x...] written by writeNpy
+// straight into the arms, outcomes and feature matrix, a row at a time, so
+// the file's bytes are never held in memory next to the matrix.
+func readNpyRows(path string) (*mat.Dense, []int, []float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var pre [10]byte
+	if _, err := io.ReadFull(r, pre[:]); err != nil || string(pre[:6]) != "\x93NUMPY" {
+		return nil, nil, nil, fmt.Errorf("%s: not a .npy file", path)
+	}
+	hdr := make([]byte, binary.LittleEndian.Uint16(pre[8:10]))
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: header: %w", path, err)
+	}
+	var n, c int
+	h := string(hdr)
+	if i := indexOf(h, "'shape': ("); i >= 0 {
+		if _, err := fmt.Sscanf(h[i+10:], "%d, %d", &n, &c); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: shape: %w", path, err)
+		}
+	}
+	if c < 3 {
+		return nil, nil, nil, fmt.Errorf("%s: %d columns, want t, y and features", path, c)
+	}
+	x := mat.NewDense(n, c-2, nil)
+	t := make([]int, n)
+	y := make([]float64, n)
+	buf := make([]byte, 8*c)
+	for i := range n {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: row %d: %w", path, i, err)
+		}
+		v := func(j int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(buf[8*j:])) }
+		t[i], y[i] = int(v(0)), v(1)
+		row := x.RawRowView(i)
+		for j := range row {
+			row[j] = v(j + 2)
+		}
+	}
+	return x, t, y, nil
+}
+
 func indexOf(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {
 		if s[i:i+len(sub)] == sub {
@@ -190,20 +263,11 @@ func goLogregChild(arg string) error {
 	if err != nil {
 		return err
 	}
-	n, c, data, err := readNpy(path)
+	x, t, y, err := readNpyRows(path)
 	if err != nil {
 		return err
 	}
-	p := c - 2
-	x := mat.NewDense(n, p, nil)
-	t := make([]int, n)
-	y := make([]float64, n)
-	for i := 0; i < n; i++ {
-		row := data[i*c : (i+1)*c]
-		t[i], y[i] = int(row[0]), row[1]
-		x.SetRow(i, row[2:])
-	}
-	data = nil
+	n, _ := x.Dims()
 	d := causal.UpliftData{X: x, Treatment: t, Arms: 1, Y: y}
 	train, test := head(d, 0, ntr), head(d, ntr, n)
 	start := time.Now()
@@ -344,7 +408,7 @@ func pluginLatency(train, test causal.UpliftData) error {
 		}
 		big = append(big, d)
 	}
-	for i := 0; i < 2000; i++ {
+	for i := 0; i < 5000; i++ {
 		r := i % 10000
 		d, err := call(x10k[r*p : (r+1)*p])
 		if err != nil {
@@ -353,8 +417,8 @@ func pluginLatency(train, test causal.UpliftData) error {
 		one = append(one, d)
 	}
 	fmt.Printf("plugin boundary (T-learner gbt fitted on %d rows through the plugin; real process, gRPC):\n", nfit)
-	fmt.Printf("  10,000 rows in one call: p50 %s  p99 %s (30 calls)\n", pct(big, 0.5), pct(big, 0.99))
-	fmt.Printf("  1 row a call:            p50 %s  p99 %s (2000 calls)\n", pct(one, 0.5), pct(one, 0.99))
+	fmt.Printf("  10,000 rows in one call: p50 %s  p99 %s (%d calls)\n", pct(big, 0.5), pct(big, 0.99), len(big))
+	fmt.Printf("  1 row a call:            p50 %s  p90 %s  p99 %s  max %s (%d calls)\n", pct(one, 0.5), pct(one, 0.9), pct(one, 0.99), pct(one, 1), len(one))
 	return nil
 }
 

@@ -1,0 +1,94 @@
+package estimator
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/causalrec/causalrec/causal"
+	"github.com/causalrec/causalrec/plugins"
+)
+
+// With this variable set the test binary serves the plugin instead of
+// running tests, so benchmarks talk to a real plugin process.
+const servePluginEnv = "CAUSALREC_ESTIMATOR_TEST_SERVE"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(servePluginEnv) != "" {
+		plugins.Serve(plugins.Set{Estimator: New(causal.NewRegistry(), "test")})
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// startProcess runs this test binary as the plugin, connected the way the
+// host connects (gRPC, AutoMTLS), and returns the host-side Estimator.
+func startProcess(tb testing.TB) plugins.Estimator {
+	tb.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), servePluginEnv+"=1")
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  plugins.Handshake,
+		VersionedPlugins: plugins.ClientPlugins(),
+		Cmd:              cmd,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           hclog.New(&hclog.LoggerOptions{Output: io.Discard}),
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(plugins.MaxMessageBytes), grpc.MaxCallSendMsgSize(plugins.MaxMessageBytes))},
+	})
+	tb.Cleanup(client.Kill)
+	rpc, err := client.Client()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	raw, err := rpc.Dispense(plugins.KindEstimator)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw.(plugins.Estimator)
+}
+
+// BenchmarkPredictProcess times Predict through a real plugin process for
+// a gbt T-learner fitted on 100,000 reference rows: one row a call (the
+// serving path) and 10,000 rows a call.
+func BenchmarkPredictProcess(b *testing.B) {
+	req, _ := referenceRequest(100_000)
+	req.Params = map[string]string{"base": "gbt"}
+	fit, err := New(causal.NewRegistry(), "test").Fit(context.Background(), req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	est := startProcess(b)
+	ctx := context.Background()
+	d := len(req.Features)
+	for _, rows := range []int{1, 10_000} {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				lo := (i * rows) % (req.Rows() - rows)
+				i++
+				out, err := est.Predict(ctx, plugins.PredictRequest{Model: fit.Model, X: req.X[lo*d : (lo+rows)*d], NFeatures: d})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(out.Effects) != rows {
+					b.Fatalf("%d effects for %d rows", len(out.Effects), rows)
+				}
+			}
+			b.ReportMetric(float64(len(fit.Model)), "model-bytes")
+		})
+	}
+}
