@@ -242,15 +242,16 @@ const AutoShallowGBT = ":depth=2:lr=0.05:trees=200:min_leaf=40"
 // DefaultAutoCandidates returns the candidates AutoEstimator tries by
 // default: the T-, X-, R- and DR-learners over the linear learner and over
 // shallow boosted trees (AutoShallowGBT), the T- and S-learners over gbt
-// with its defaults, the causal forest (500 trees) and, when binary is true
-// (every outcome is 0 or 1), the uplift forest (KL, 50 trees). Names are
-// ParseAutoCandidate specs (e.g. "dr/linear", "causal-forest").
+// with its defaults, the causal forest (500 trees), TARNet and DragonNet
+// with their defaults and, when binary is true (every outcome is 0 or 1),
+// the uplift forest (KL, 50 trees). Names are ParseAutoCandidate specs
+// (e.g. "dr/linear", "causal-forest").
 func DefaultAutoCandidates(binary bool) []AutoCandidate {
 	var specs []string
 	for _, est := range []string{"t", "x", "r", "dr"} {
 		specs = append(specs, est+"/linear", est+"/gbt"+AutoShallowGBT)
 	}
-	specs = append(specs, "t/gbt", "s/gbt", "causal-forest:trees=500")
+	specs = append(specs, "t/gbt", "s/gbt", "causal-forest:trees=500", "tarnet", "dragonnet")
 	if binary {
 		specs = append(specs, "uplift-forest:trees=50")
 	}

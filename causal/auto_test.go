@@ -179,10 +179,62 @@ func TestAutoDefaultCandidates(t *testing.T) {
 		t.Errorf("binary candidates %d, continuous %d", len(bin), len(cont))
 	}
 	r := NewRegistry()
+	names := map[string]bool{}
 	for _, c := range bin {
+		names[c.Name] = true
 		if _, err := c.Build(r); err != nil {
 			t.Errorf("candidate %s: %v", c.Name, err)
 		}
+	}
+	for _, want := range []string{"tarnet", "dragonnet", "t/linear", "causal-forest:trees=500"} {
+		if !names[want] {
+			t.Errorf("default candidates lack %s", want)
+		}
+	}
+}
+
+// TestAutoChoosesTARNet checks that the selection prefers TARNet over a
+// T-learner OLS when the effect is nonlinear, and records both losses.
+func TestAutoChoosesTARNet(t *testing.T) {
+	d, tau := tarnetData(1200, 21)
+	est, err := NewRegistry().NewEstimator("auto", map[string]string{"seed": "3", "candidates": "t/linear,tarnet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit, err := est.FitUplift(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fit.(*AutoModel)
+	if m.Chosen != "tarnet" {
+		t.Errorf("auto chose %s, want tarnet; scores %+v", m.Chosen, m.Scores)
+	}
+	if _, ok := m.Unwrap().(*TARNetModel); !ok {
+		t.Errorf("chosen model is %T, want *TARNetModel", m.Unwrap())
+	}
+	rep := m.Report()
+	for _, k := range []string{"auto_loss.tarnet", "auto_loss.t/linear"} {
+		if v := rep[k]; v == "" || strings.HasPrefix(v, "failed") {
+			t.Errorf("%s = %q, want a loss", k, v)
+		}
+	}
+	if rep["auto_tried"] != "t/linear,tarnet" {
+		t.Errorf("auto_tried = %q", rep["auto_tried"])
+	}
+	if got := effectMSE(m, d.X, tau); got > 0.15 {
+		t.Errorf("in-sample effect MSE of the chosen model %.3f, want below 0.15", got)
+	}
+	// The saved model round-trips with its selection record.
+	b, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.(*AutoModel); got.Chosen != "tarnet" || !mat.Equal(got.Effects(nil, d.X), m.Effects(nil, d.X)) {
+		t.Error("loaded auto model differs")
 	}
 }
 

@@ -59,6 +59,12 @@ func newByKind(kind string) (any, bool) {
 		return new(AutoModel), true
 	case "bootstrap":
 		return new(BootstrappedModel), true
+	case "tarnet":
+		return new(TARNetModel), true
+	case "mlp":
+		return new(MLPModel), true
+	case "dlce":
+		return new(DLCEModel), true
 	}
 	return nil, false
 }

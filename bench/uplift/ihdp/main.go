@@ -7,7 +7,7 @@
 //
 // Usage (from the repository root):
 //
-//	go run ./bench/uplift/ihdp [-data ../shared/data/ihdp_npci_csv] [-reps 50] [-estimators t/linear,auto]
+//	go run ./bench/uplift/ihdp [-data ../shared/data/ihdp_npci_csv] [-reps 50] [-estimators t/linear,tarnet,auto] [-per-rep]
 //
 // The data are ihdp_npci_1..50.csv with the test rows listed in
 // cfrnet_test_rows_rep1-50.csv (see that folder's SOURCE.md).
@@ -40,16 +40,17 @@ type replication struct {
 func main() {
 	dir := flag.String("data", "../shared/data/ihdp_npci_csv", "folder of ihdp_npci_k.csv and cfrnet_test_rows_rep1-50.csv")
 	reps := flag.Int("reps", 50, "number of replications (1..50)")
-	list := flag.String("estimators", "t/linear,t/gbt,s/gbt,x/linear,x/gbt,r/linear,r/gbt,dr/linear,dr/gbt,causal-forest,auto",
+	list := flag.String("estimators", "t/linear,t/gbt,s/gbt,x/linear,x/gbt,r/linear,r/gbt,dr/linear,dr/gbt,causal-forest,tarnet,dragonnet,auto",
 		"comma-separated estimators: name or name/base, as in auto's candidates")
+	perRep := flag.Bool("per-rep", false, "also print each replication's sqrt(PEHE) per estimator on stderr")
 	flag.Parse()
-	if err := run(*dir, *reps, strings.Split(*list, ",")); err != nil {
+	if err := run(*dir, *reps, strings.Split(*list, ","), *perRep); err != nil {
 		fmt.Fprintln(os.Stderr, "ihdp:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, reps int, names []string) error {
+func run(dir string, reps int, names []string, perRep bool) error {
 	testRows, err := readTestRows(filepath.Join(dir, "cfrnet_test_rows_rep1-50.csv"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("IHDP data not found under %s (it is not part of the repository; see docs/estimators.md): %w", dir, err)
@@ -91,6 +92,9 @@ func run(dir string, reps int, names []string) error {
 			}
 			n := float64(len(rep.tauTest))
 			stats[e].pehe += math.Sqrt(se / n)
+			if perRep {
+				fmt.Fprintf(os.Stderr, "replication %d: %s sqrt(PEHE) %.3f\n", r, name, math.Sqrt(se/n))
+			}
 			stats[e].ate += math.Abs(mh-mt) / n
 			if am, ok := m.(*causal.AutoModel); ok && r <= 5 {
 				fmt.Fprintf(os.Stderr, "replication %d: auto chose %s\n", r, am.Chosen)

@@ -42,7 +42,7 @@ func main() {
 	sigma := flag.Float64("sigma", 1, "noise standard deviation")
 	draws := flag.Int("draws", 20, "number of draws per setup")
 	setups := flag.String("setups", "ABCD", "setups to run")
-	list := flag.String("estimators", "t/gbt,s/gbt,x/gbt,r/gbt,dr/gbt,x/linear,r/linear,causal-forest,auto",
+	list := flag.String("estimators", "t/gbt,s/gbt,x/gbt,r/gbt,dr/gbt,x/linear,r/linear,causal-forest,tarnet,dragonnet,auto",
 		"comma-separated estimators: name or name/base, as in auto's candidates")
 	flag.Parse()
 	if *d < 5 || *n < 50 || *draws < 1 {
