@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -107,5 +108,242 @@ func BenchmarkItems(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "items/s")
+	})
+}
+
+// benchScorePlugins are the text scorers of a serving model and the
+// features each caches per item, as the built-in lm and sentiment plugins
+// give them.
+var benchScorePlugins = []struct {
+	name     string
+	features []string
+}{
+	{"lm", []string{"lm_logprob", "perplexity", "relevance"}},
+	{"sentiment", []string{"sentiment", "sentiment_pos", "sentiment_neg", "sentiment_neu"}},
+}
+
+// legacyScore is an entry in the JSON form earlier releases wrote.
+func legacyScore(b *testing.B, version, hash string, f map[string]float64) string {
+	b.Helper()
+	raw, err := json.Marshal(map[string]any{"v": version, "h": hash, "f": f})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return string(raw)
+}
+
+func benchScoredItems(n int) []Item {
+	items := make([]Item, n)
+	for i := range items {
+		items[i] = Item{ID: fmt.Sprint("i", i), Text: fmt.Sprintf("item %d: a quiet lake at night, a lovely story of a winter journey to the mountain market", i)}
+	}
+	return items
+}
+
+func benchFeatures(i int, names []string) map[string]float64 {
+	f := make(map[string]float64, len(names))
+	for j, n := range names {
+		f[n] = float64(i) + float64(j)/7
+	}
+	return f
+}
+
+// BenchmarkTextScoreHit measures reading the cached text scores of 200
+// candidates from two plugins out of a snapshot (no Redis): the JSON
+// entries of earlier releases decoded on every call (the baseline), binary
+// entries decoded on every call, and binary entries through the Store's
+// cache of decoded entries (the serving path).
+func BenchmarkTextScoreHit(b *testing.B) {
+	const n = 200
+	items := benchScoredItems(n)
+	for _, c := range []struct {
+		name   string
+		json   bool
+		cached bool
+	}{{"json/percall", true, false}, {"binary/percall", false, false}, {"binary/cached", false, true}} {
+		b.Run(fmt.Sprintf("candidates=%d/plugins=2/%s", n, c.name), func(b *testing.B) {
+			snap := Snapshot{TextScores: map[string]map[string]string{}}
+			if c.cached {
+				snap.scores = &scoreDecoder{}
+			}
+			for _, p := range benchScorePlugins {
+				m := map[string]string{}
+				for i, it := range items {
+					f := benchFeatures(i, p.features)
+					if c.json {
+						m[it.ID] = legacyScore(b, "v1", TextHash(it.Text), f)
+					} else {
+						m[it.ID] = string(encodeScore("v1", TextHash(it.Text), f))
+					}
+				}
+				snap.TextScores[p.name] = m
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, p := range benchScorePlugins {
+					for _, it := range items {
+						if _, ok := snap.TextScoreHit(p.name, "v1", it); !ok {
+							b.Fatal("miss")
+						}
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n*len(benchScorePlugins)), "ns/item")
+		})
+	}
+}
+
+// BenchmarkSnapshotTextScores measures what serving does per request with
+// Redis: ReadSnapshot of 200 given candidates with the cached scores of two
+// plugins, then a hit lookup per candidate and plugin. The baseline holds
+// JSON entries (as earlier releases wrote them) decoded on every call.
+func BenchmarkSnapshotTextScores(b *testing.B) {
+	const n = 200
+	items := benchScoredItems(n)
+	ids := make([]string, n)
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	ctx := context.Background()
+	plugins := []string{benchScorePlugins[0].name, benchScorePlugins[1].name}
+	for _, c := range []struct {
+		name   string
+		json   bool
+		cached bool
+	}{{"json/percall", true, false}, {"binary/cached", false, true}} {
+		b.Run(fmt.Sprintf("candidates=%d/plugins=2/%s", n, c.name), func(b *testing.B) {
+			s := benchStore(b, Options{})
+			s.uncachedScores = !c.cached
+			if err := s.PutItems(ctx, items); err != nil {
+				b.Fatal(err)
+			}
+			for _, p := range benchScorePlugins {
+				if !c.json {
+					scores := make([]TextScore, n)
+					for i, it := range items {
+						scores[i] = TextScore{ItemID: it.ID, TextHash: TextHash(it.Text), Features: benchFeatures(i, p.features)}
+					}
+					if err := s.PutTextScores(ctx, p.name, "v1", scores); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				fields := make([]any, 0, 2*n)
+				for i, it := range items {
+					fields = append(fields, it.ID, legacyScore(b, "v1", TextHash(it.Text), benchFeatures(i, p.features)))
+				}
+				if err := s.rdb.HSet(ctx, s.k.textScores(p.name), fields...).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				snap, err := s.ReadSnapshot(ctx, SnapshotRequest{User: "u1", Candidates: ids, History: 50, TextPlugins: plugins})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, p := range plugins {
+					for _, it := range snap.Candidates {
+						if _, ok := snap.TextScoreHit(p, "v1", it); !ok {
+							b.Fatal("miss")
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// eventsBaseline reads the log as Events did before: one page at a time,
+// each event decoded with json.Unmarshal.
+func eventsBaseline(ctx context.Context, s *Store, fn func(Event) error) error {
+	start := "-"
+	for {
+		msgs, err := s.rdb.XRangeN(ctx, s.k.eventLog(), start, "+", int64(s.opts.BatchSize)).Result()
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			var e Event
+			if err := json.Unmarshal([]byte(m.Values["e"].(string)), &e); err != nil {
+				return err
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(msgs) < s.opts.BatchSize {
+			return nil
+		}
+		if start, err = nextStreamID(msgs[len(msgs)-1].ID); err != nil {
+			return err
+		}
+	}
+}
+
+// BenchmarkEvents measures reading the event log, as training does: the
+// earlier sequential reader with encoding/json (the baseline) against
+// Events (prefetching pages, decoding with decodeEvent).
+func BenchmarkEvents(b *testing.B) {
+	const n = 100_000
+	s := benchStore(b, Options{})
+	ctx := context.Background()
+	evs := benchEvents(n)
+	for i := range evs {
+		if evs[i].Kind == Exposure {
+			evs[i].Arm, evs[i].Position = "control", 1+i%10
+		}
+	}
+	if _, err := s.AddEvents(ctx, evs); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		read func(context.Context, func(Event) error) error
+	}{
+		{"baseline", func(ctx context.Context, fn func(Event) error) error { return eventsBaseline(ctx, s, fn) }},
+		{"events", s.Events},
+	} {
+		b.Run(fmt.Sprintf("events=%d/page=%d/%s", n, s.opts.BatchSize, c.name), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				got := 0
+				if err := c.read(ctx, func(Event) error { got++; return nil }); err != nil {
+					b.Fatal(err)
+				}
+				if got != n {
+					b.Fatalf("read %d events, want %d", got, n)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkDecodeEvent measures decoding one stored event: json.Unmarshal
+// (the baseline) against decodeEvent.
+func BenchmarkDecodeEvent(b *testing.B) {
+	raw, err := json.Marshal(Event{ID: "3f0c5e7a-9d41-4b8e-a1c6-7e2b9f4d6a10", Kind: Exposure, User: "u123456", Item: "i4242",
+		Time: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), Arm: "control", Propensity: 0.8123, Position: 3, PolicyID: "sim"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var e Event
+			if err := json.Unmarshal(raw, &e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decodeEvent", func(b *testing.B) {
+		s := string(raw)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeEvent(s); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }

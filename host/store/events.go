@@ -137,7 +137,7 @@ func (s *Store) History(ctx context.Context, user string, limit int) ([]Event, e
 	}
 	out := make([]Event, len(raw))
 	for i, r := range raw {
-		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
+		if out[i], err = decodeEvent(r); err != nil {
 			return nil, fmt.Errorf("history of %q: decode: %w", user, err)
 		}
 	}
@@ -145,37 +145,81 @@ func (s *Store) History(ctx context.Context, user string, limit int) ([]Event, e
 }
 
 // Events calls fn with every event in the global log, in ingestion order,
-// reading the log in pages. It stops at fn's first error and returns it.
-// Events added while it runs may or may not be seen.
+// reading the log in pages of BatchSize entries; the next page is fetched
+// while fn runs on the current one. It stops at fn's first error and
+// returns it. Events added while it runs may or may not be seen.
 func (s *Store) Events(ctx context.Context, fn func(Event) error) error {
-	start := "-"
-	for {
-		msgs, err := s.rdb.XRangeN(ctx, s.k.eventLog(), start, "+", int64(s.opts.BatchSize)).Result()
-		if err != nil {
-			return s.wrap("read event log", err)
+	rctx, cancel := context.WithCancel(ctx)
+	type page struct {
+		msgs []redis.XMessage
+		err  error
+	}
+	pages := make(chan page, 1)
+	// complete is set by the reader before it closes pages when it has
+	// sent the last page; otherwise it stopped because rctx ended.
+	complete := false
+	defer func() {
+		cancel()
+		for range pages { // wait for the reader to stop
 		}
-		for _, m := range msgs {
+	}()
+	go func() {
+		defer close(pages)
+		send := func(p page) bool {
+			select {
+			case pages <- p:
+				return true
+			case <-rctx.Done():
+				return false
+			}
+		}
+		start := "-"
+		for {
+			msgs, err := s.rdb.XRangeN(rctx, s.k.eventLog(), start, "+", int64(s.opts.BatchSize)).Result()
+			if err != nil {
+				if send(page{err: s.wrap("read event log", err)}) {
+					complete = true
+				}
+				return
+			}
+			if !send(page{msgs: msgs}) {
+				return
+			}
+			if len(msgs) < s.opts.BatchSize {
+				complete = true
+				return
+			}
+			if start, err = nextStreamID(msgs[len(msgs)-1].ID); err != nil {
+				if send(page{err: fmt.Errorf("read event log: %w", err)}) {
+					complete = true
+				}
+				return
+			}
+		}
+	}()
+	for p := range pages {
+		if p.err != nil {
+			return p.err
+		}
+		for _, m := range p.msgs {
 			raw, ok := m.Values["e"].(string)
 			if !ok {
 				return fmt.Errorf("read event log: entry %s has no event", m.ID)
 			}
-			var e Event
-			if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			e, err := decodeEvent(raw)
+			if err != nil {
 				return fmt.Errorf("read event log: entry %s: %w", m.ID, err)
 			}
 			if err := fn(e); err != nil {
 				return err
 			}
 		}
-		if len(msgs) < s.opts.BatchSize {
-			return nil
-		}
-		next, err := nextStreamID(msgs[len(msgs)-1].ID)
-		if err != nil {
-			return fmt.Errorf("read event log: %w", err)
-		}
-		start = next
 	}
+	if !complete {
+		// The reader stopped early: ctx ended.
+		return fmt.Errorf("read event log: %w", context.Cause(ctx))
+	}
+	return nil
 }
 
 // EventCount returns the number of events in the global log.

@@ -46,6 +46,27 @@ func newKeys(prefix string) (keys, error) {
 
 func (k keys) item(id string) string { return k.p + "item:" + id }
 func (k keys) items() string         { return k.p + "items" }
+
+// itemKeys returns item(id) for every id, built in one allocation.
+func (k keys) itemKeys(ids []string) []string {
+	const mid = "item:"
+	n := 0
+	for _, id := range ids {
+		n += len(k.p) + len(mid) + len(id)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	out := make([]string, len(ids))
+	start := 0
+	for i, id := range ids {
+		b.WriteString(k.p)
+		b.WriteString(mid)
+		b.WriteString(id)
+		out[i] = b.String()[start:]
+		start = b.Len()
+	}
+	return out
+}
 func (k keys) user(id string) string { return k.p + "user:" + id }
 func (k keys) users() string         { return k.p + "users" }
 func (k keys) textScores(plugin string) string {

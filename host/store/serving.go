@@ -60,8 +60,8 @@ type SnapshotRequest struct {
 	TextPlugins []string
 }
 
-// Snapshot is what a recommendation reads, fetched in at most three
-// pipelined round trips.
+// Snapshot is what a recommendation reads, fetched in one pipelined round
+// trip when the candidates are given, else in at most three.
 type Snapshot struct {
 	User       User
 	KnownUser  bool
@@ -77,26 +77,48 @@ type Snapshot struct {
 	TextScores map[string]map[string]string
 	// RoundTrips counts the pipelines sent.
 	RoundTrips int
+
+	// scores decodes TextScores entries; nil decodes without caching.
+	scores *scoreDecoder
+	// entries holds, per plugin of TextScores, the decoded entries read by
+	// ReadSnapshot.
+	entries map[string]map[string]*scoreEntry
 }
 
 // TextScoreHit returns the cached features of item it from plugin at
-// version, when the cached entry matches the item's current text.
+// version, when the cached entry matches the item's current text. The map
+// is shared with the Store's cache of decoded entries and must not be
+// modified. An entry that cannot be decoded is a miss.
 func (s Snapshot) TextScoreHit(plugin, version string, it Item) (map[string]float64, bool) {
+	if em, ok := s.entries[plugin]; ok {
+		e := em[it.ID]
+		if e == nil || !e.matches(version, it.Text) {
+			return nil, false
+		}
+		return e.features, true
+	}
 	raw, ok := s.TextScores[plugin][it.ID]
 	if !ok {
 		return nil, false
 	}
-	var c cachedScore
-	if json.Unmarshal([]byte(raw), &c) != nil || c.Version != version || c.TextHash != TextHash(it.Text) {
+	c, err := s.scores.decode(plugin, it.ID, raw)
+	if err != nil || !c.matches(version, it.Text) {
 		return nil, false
 	}
-	return c.Features, true
+	return c.features, true
 }
 
-// ReadSnapshot reads everything one recommendation needs.
+// ReadSnapshot reads everything one recommendation needs: in one
+// pipelined round trip when the request gives its candidates, else in up to
+// three (the user and the popular items; the neighbours of the user's
+// recent items; the candidates).
 func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot, error) {
 	var snap Snapshot
-	// Round trip 1: the user, the history, the serving model, the popular items.
+	if !s.uncachedScores {
+		snap.scores = &s.scores
+	}
+	// Round trip 1: the user, the history, the serving model, the popular
+	// items, and given candidates with everything about them.
 	pipe := s.rdb.Pipeline()
 	userCmd := pipe.Get(ctx, s.k.user(req.User))
 	var histCmd *redis.StringSliceCmd
@@ -110,6 +132,10 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 	var popCmd *redis.ZSliceCmd
 	if len(req.Candidates) == 0 && req.Popular > 0 {
 		popCmd = pipe.ZRevRangeWithScores(ctx, s.k.popOutcome(), 0, int64(req.Popular)-1)
+	}
+	var cr *candidateReads
+	if len(req.Candidates) > 0 {
+		cr = s.queueCandidates(ctx, pipe, req.Candidates, req.TextPlugins)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return snap, s.wrap("read snapshot", err)
@@ -130,8 +156,8 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 		}
 		snap.History = make([]Event, 0, len(raw))
 		for _, r := range raw {
-			var e Event
-			if err := json.Unmarshal([]byte(r), &e); err != nil {
+			e, err := decodeEvent(r)
+			if err != nil {
 				return snap, fmt.Errorf("read snapshot: decode history of %q: %w", req.User, err)
 			}
 			snap.History = append(snap.History, e)
@@ -144,8 +170,8 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 			}
 		}
 	}
-	cands := req.Candidates
-	if len(cands) == 0 {
+	if cr == nil {
+		var cands []string
 		seen := map[string]bool{}
 		add := func(id string) {
 			if !seen[id] {
@@ -184,64 +210,90 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 				}
 			}
 		}
+		// Round trip 3: the generated candidates, their popularity and
+		// cached text scores.
+		if len(cands) == 0 {
+			return snap, nil
+		}
+		pipe = s.rdb.Pipeline()
+		cr = s.queueCandidates(ctx, pipe, cands, req.TextPlugins)
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return snap, s.wrap("read snapshot", err)
+		}
+		snap.RoundTrips++
 	}
-	// Round trip 3: the candidates, their popularity and cached text scores.
-	if len(cands) == 0 {
-		return snap, nil
+	if err := cr.collect(s, &snap); err != nil {
+		return snap, err
 	}
-	pipe = s.rdb.Pipeline()
-	itemKeys := make([]string, len(cands))
-	for i, id := range cands {
-		itemKeys[i] = s.k.item(id)
-	}
-	// In a Cluster the item keys live in different slots, so each is read
-	// with its own GET; a single node answers one MGET.
-	_, cluster := s.rdb.(*redis.ClusterClient)
-	var mget *redis.SliceCmd
-	var gets []*redis.StringCmd
-	if cluster {
-		gets = make([]*redis.StringCmd, len(cands))
+	return snap, nil
+}
+
+// candidateReads are the queued reads of the candidates: the items, their
+// popularity and their cached text scores.
+type candidateReads struct {
+	cands   []string
+	plugins []string
+	// A single node answers one MGET; in a Cluster the item keys live in
+	// different slots, so each is read with its own GET.
+	mget           *redis.SliceCmd
+	gets           []*redis.StringCmd
+	outCmd, expCmd *redis.FloatSliceCmd
+	textCmds       []*redis.SliceCmd
+}
+
+func (s *Store) queueCandidates(ctx context.Context, pipe redis.Pipeliner, cands, plugins []string) *candidateReads {
+	cr := &candidateReads{cands: cands, plugins: plugins}
+	itemKeys := s.k.itemKeys(cands)
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+		cr.gets = make([]*redis.StringCmd, len(cands))
 		for i, k := range itemKeys {
-			gets[i] = pipe.Get(ctx, k)
+			cr.gets[i] = pipe.Get(ctx, k)
 		}
 	} else {
-		mget = pipe.MGet(ctx, itemKeys...)
+		cr.mget = pipe.MGet(ctx, itemKeys...)
 	}
-	outCmd := pipe.ZMScore(ctx, s.k.popOutcome(), cands...)
-	expCmd := pipe.ZMScore(ctx, s.k.popExposure(), cands...)
-	textCmds := make([]*redis.SliceCmd, len(req.TextPlugins))
-	for j, p := range req.TextPlugins {
-		textCmds[j] = pipe.HMGet(ctx, s.k.textScores(p), cands...)
+	cr.outCmd = pipe.ZMScore(ctx, s.k.popOutcome(), cands...)
+	cr.expCmd = pipe.ZMScore(ctx, s.k.popExposure(), cands...)
+	cr.textCmds = make([]*redis.SliceCmd, len(plugins))
+	for j, p := range plugins {
+		cr.textCmds[j] = pipe.HMGet(ctx, s.k.textScores(p), cands...)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return snap, s.wrap("read snapshot", err)
-	}
-	snap.RoundTrips++
+	return cr
+}
+
+// collect fills snap from the answered reads.
+func (cr *candidateReads) collect(s *Store, snap *Snapshot) error {
+	cands := cr.cands
 	raw := make([]string, len(cands))
 	present := make([]bool, len(cands))
-	if mget != nil {
-		for i, v := range mget.Val() {
+	if cr.mget != nil {
+		vals, err := cr.mget.Result()
+		if err != nil {
+			return s.wrap("read snapshot", err)
+		}
+		for i, v := range vals {
 			raw[i], present[i] = v.(string)
 		}
 	} else {
-		for i, g := range gets {
+		for i, g := range cr.gets {
 			v, err := g.Result()
 			if err != nil && !errors.Is(err, redis.Nil) {
-				return snap, s.wrap("read snapshot", err)
+				return s.wrap("read snapshot", err)
 			}
 			raw[i], present[i] = v, err == nil
 		}
 	}
-	outs, exps := outCmd.Val(), expCmd.Val()
+	outs, exps := cr.outCmd.Val(), cr.expCmd.Val()
 	snap.Popularity = make(map[string]ItemCount, len(cands))
+	snap.Candidates = make([]Item, 0, len(cands))
 	for i, id := range cands {
 		if !present[i] {
 			snap.Missing = append(snap.Missing, id)
 			continue
 		}
-		it, err := s.items.decode(raw[i])
+		it, err := s.items.decode(id, raw[i])
 		if err != nil {
-			return snap, fmt.Errorf("read snapshot: decode item %q: %w", id, err)
+			return fmt.Errorf("read snapshot: decode item %q: %w", id, err)
 		}
 		snap.Candidates = append(snap.Candidates, it)
 		var c ItemCount
@@ -254,11 +306,18 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 		}
 		snap.Popularity[id] = c
 	}
-	if len(req.TextPlugins) > 0 {
-		snap.TextScores = make(map[string]map[string]string, len(req.TextPlugins))
-		for j, p := range req.TextPlugins {
-			m := map[string]string{}
-			for i, v := range textCmds[j].Val() {
+	if len(cr.plugins) > 0 {
+		snap.TextScores = make(map[string]map[string]string, len(cr.plugins))
+		if snap.scores != nil {
+			snap.entries = make(map[string]map[string]*scoreEntry, len(cr.plugins))
+		}
+		for j, p := range cr.plugins {
+			vals := cr.textCmds[j].Val()
+			if snap.scores != nil {
+				snap.entries[p] = snap.scores.decodeAll(p, cands, vals)
+			}
+			m := make(map[string]string, len(vals))
+			for i, v := range vals {
 				if sv, ok := v.(string); ok {
 					m[cands[i]] = sv
 				}
@@ -266,35 +325,42 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 			snap.TextScores[p] = m
 		}
 	}
-	return snap, nil
+	return nil
 }
 
-// itemDecoder keeps recently decoded items keyed by their stored JSON, so
-// an item read again unchanged is not decoded again. A changed item has
-// other bytes and is decoded afresh: the cache never serves stale data.
+// itemDecoder keeps the last decoded form of each item with the stored
+// JSON it was decoded from, so an item read again unchanged is not decoded
+// again. A changed item has other bytes and is decoded afresh: the cache
+// never serves stale data.
 type itemDecoder struct {
-	mu    sync.Mutex
-	byRaw map[string]Item
+	mu   sync.Mutex
+	byID map[string]decodedItem
+}
+
+type decodedItem struct {
+	raw string
+	it  Item
 }
 
 // maxDecoded bounds the decoded items kept; the cache is emptied when full.
 const maxDecoded = 100_000
 
-func (d *itemDecoder) decode(raw string) (Item, error) {
+func (d *itemDecoder) decode(id, raw string) (Item, error) {
 	d.mu.Lock()
-	it, ok := d.byRaw[raw]
+	c, ok := d.byID[id]
 	d.mu.Unlock()
-	if ok {
-		return it, nil
+	if ok && c.raw == raw {
+		return c.it, nil
 	}
+	var it Item
 	if err := json.Unmarshal([]byte(raw), &it); err != nil {
 		return Item{}, err
 	}
 	d.mu.Lock()
-	if d.byRaw == nil || len(d.byRaw) >= maxDecoded {
-		d.byRaw = make(map[string]Item)
+	if d.byID == nil || len(d.byID) >= maxDecoded {
+		d.byID = make(map[string]decodedItem)
 	}
-	d.byRaw[raw] = it
+	d.byID[id] = decodedItem{raw: raw, it: it}
 	d.mu.Unlock()
 	return it, nil
 }

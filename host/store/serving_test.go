@@ -56,12 +56,23 @@ func TestReadSnapshot(t *testing.T) {
 		t.Error("a cached score of another version counted as a hit")
 	}
 
-	// Given candidates: one round trip less, missing ones reported.
+	// Given candidates: everything in one round trip, missing ones reported.
 	snap, err = s.ReadSnapshot(ctx, SnapshotRequest{User: "nobody", Candidates: []string{"d", "zz"}, History: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.KnownUser || snap.RoundTrips != 2 || len(snap.Candidates) != 1 || snap.Candidates[0].ID != "d" || len(snap.Missing) != 1 || snap.Missing[0] != "zz" {
+	if snap.KnownUser || snap.RoundTrips != 1 || len(snap.Candidates) != 1 || snap.Candidates[0].ID != "d" || len(snap.Missing) != 1 || snap.Missing[0] != "zz" {
 		t.Fatalf("snapshot %+v", snap)
+	}
+	snap, err = s.ReadSnapshot(ctx, SnapshotRequest{User: "u", Candidates: []string{"a", "b"}, ModelName: "default", History: 10, TextPlugins: []string{"lm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !snap.KnownUser || len(snap.History) != 1 || snap.RoundTrips != 1 || len(snap.Candidates) != 2 || snap.Popularity["b"].Outcomes != 2 {
+		t.Fatalf("snapshot with given candidates: known %v, history %d, round trips %d, candidates %d, popularity %+v",
+			snap.KnownUser, len(snap.History), snap.RoundTrips, len(snap.Candidates), snap.Popularity)
+	}
+	if f, ok := snap.TextScoreHit("lm", "v1", snap.Candidates[0]); !ok || f["perplexity"] != 9 {
+		t.Errorf("cached text score of a with given candidates: %v %v", f, ok)
 	}
 }

@@ -50,11 +50,15 @@ func DefaultOptions() Options {
 
 // Store keeps causalrec's data in Redis. It is safe for concurrent use.
 type Store struct {
-	items itemDecoder
-	rdb   redis.UniversalClient
-	k     keys
-	opts  Options
-	addr  string
+	items  itemDecoder
+	scores scoreDecoder
+	// uncachedScores makes snapshots decode text-score entries on every
+	// lookup, as earlier releases did (the baseline of the benchmarks).
+	uncachedScores bool
+	rdb            redis.UniversalClient
+	k              keys
+	opts           Options
+	addr           string
 }
 
 // New returns a Store over rdb. Zero fields of opts take the values of

@@ -2,21 +2,14 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 )
 
-// cachedScore is the stored form of one cached text score.
-type cachedScore struct {
-	Version  string             `json:"v"`
-	TextHash string             `json:"h"`
-	Features map[string]float64 `json:"f"`
-}
-
 // PutTextScores caches a scorer plugin's features for item texts, under the
 // plugin's name and version. A later entry for the same plugin and item
-// replaces the earlier one, whatever its version.
+// replaces the earlier one, whatever its version. Entries are written in
+// the binary form described in scorecodec.go.
 func (s *Store) PutTextScores(ctx context.Context, plugin, version string, scores []TextScore) error {
 	if plugin == "" {
 		return errors.New("put text scores: empty plugin name")
@@ -36,11 +29,7 @@ func (s *Store) PutTextScores(ctx context.Context, plugin, version string, score
 	return batches(scores, s.opts.BatchSize, func(b []TextScore) error {
 		fields := make([]any, 0, 2*len(b))
 		for _, sc := range b {
-			buf, err := json.Marshal(cachedScore{Version: version, TextHash: sc.TextHash, Features: sc.Features})
-			if err != nil {
-				return fmt.Errorf("put text scores: encode %q: %w", sc.ItemID, err)
-			}
-			fields = append(fields, sc.ItemID, buf)
+			fields = append(fields, sc.ItemID, encodeScore(version, sc.TextHash, sc.Features))
 		}
 		return s.wrap("put text scores", s.rdb.HSet(ctx, key, fields...).Err())
 	})
@@ -50,7 +39,9 @@ func (s *Store) PutTextScores(ctx context.Context, plugin, version string, score
 // item is a hit only when its cached entry was written by this version and
 // for the text the item has now (TextHash(item.Text)); every other item is a
 // miss, so a changed text or a new plugin version invalidates the entry.
-// hits maps item ID to features.
+// hits maps item ID to features; the feature maps are shared with the
+// Store's cache of decoded entries and must not be modified. An entry that
+// cannot be decoded is an error.
 func (s *Store) TextScores(ctx context.Context, plugin, version string, items []Item) (hits map[string]map[string]float64, misses []Item, err error) {
 	if plugin == "" {
 		return nil, nil, errors.New("text scores: empty plugin name")
@@ -72,15 +63,15 @@ func (s *Store) TextScores(ctx context.Context, plugin, version string, items []
 				misses = append(misses, b[i])
 				continue
 			}
-			var c cachedScore
-			if err := json.Unmarshal([]byte(raw), &c); err != nil {
+			c, err := s.scores.decode(plugin, b[i].ID, raw)
+			if err != nil {
 				return fmt.Errorf("text scores: decode entry of %q: %w", b[i].ID, err)
 			}
-			if c.Version != version || c.TextHash != TextHash(b[i].Text) {
+			if !c.matches(version, b[i].Text) {
 				misses = append(misses, b[i])
 				continue
 			}
-			hits[b[i].ID] = c.Features
+			hits[b[i].ID] = c.features
 		}
 		return nil
 	})

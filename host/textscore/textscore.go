@@ -84,7 +84,8 @@ type Result struct {
 }
 
 // ItemScore is the outcome for one item: its features, or a non-empty Err
-// saying why the plugin could not score it.
+// saying why the plugin could not score it. Features from the cache are
+// shared with the store's cache of decoded entries: do not modify them.
 type ItemScore struct {
 	ID       string
 	Features map[string]float64
