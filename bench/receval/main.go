@@ -38,6 +38,11 @@ func main() {
 	}
 }
 
+// sweepRankers are the rankers of the sweep: the baselines, DLCE and the
+// uplift learners that fit in seconds. The cross-validating and neural
+// estimators (uplift:auto, uplift:tarnet, ...) run when named with -rankers.
+const sweepRankers = "popularity,outcome,outcome-ips,dlce,uplift:s,uplift:t,uplift:x,uplift:r,uplift:dr,uplift:uplift-tree,uplift:uplift-forest"
+
 func run(w io.Writer, args []string) error {
 	fs := flag.NewFlagSet("receval", flag.ContinueOnError)
 	def := receval.DefaultSimConfig()
@@ -45,16 +50,13 @@ func run(w io.Writer, args []string) error {
 	items := fs.Int("items", def.Items, "items per simulation")
 	seeds := fs.Int("seeds", 3, "independent simulations per setting")
 	agree := fs.String("agreement", "-1,-0.5,0,0.5,1", "comma-separated agreement values")
-	rankers := fs.String("rankers", "", "comma-separated rankers (default: the default rankers)")
+	rankers := fs.String("rankers", sweepRankers, "comma-separated rankers")
 	k := fs.Int("k", 10, "cut-off of CP@K")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	reg := causal.NewRegistry()
-	names := receval.DefaultRankers(reg)
-	if *rankers != "" {
-		names = strings.Split(*rankers, ",")
-	}
+	names := strings.Split(*rankers, ",")
 	names = append(names, "oracle")
 	var rhos []float64
 	for _, s := range strings.Split(*agree, ",") {

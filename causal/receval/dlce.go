@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/causalrec/causalrec/causal"
 )
 
 // DLCE is the unbiased learner of the causal effect of recommendation of
@@ -26,6 +28,9 @@ import (
 // their item up, unrecommended rows with an outcome (the outcome happens
 // anyway) push it down. The weights are rescaled to mean 1, which leaves
 // the minimiser unchanged up to λ. The zero value uses the defaults.
+//
+// The fit is causal.DLCE's, with the log's user and item indexes as the
+// id columns; the host serves the same model as the estimator "dlce".
 type DLCE struct {
 	// Dim is the number of latent factors (0 means 10).
 	Dim int
@@ -77,14 +82,8 @@ func (d DLCE) withDefaults() (DLCE, error) {
 
 // DLCEModel is a fitted DLCE scorer.
 type DLCEModel struct {
-	train      *Log
-	dim        int
-	users      map[string]int
-	items      map[string]int
-	p, q       []float64 // user and item factors, dim per id
-	b          []float64 // item biases
-	w          []float64 // feature weights
-	mean, sdev []float64 // feature standardisation
+	train *Log
+	model *causal.DLCEModel
 }
 
 // Fit implements Ranker.
@@ -98,183 +97,76 @@ func (d DLCE) FitModel(train *Log, src rand.Source) (*DLCEModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	rng := rand.New(src)
-	n, k := train.Len(), d.Dim
+	n := train.Len()
 	nf := len(train.FeatureNames)
-	m := &DLCEModel{
-		train: train, dim: k,
-		users: make(map[string]int, len(train.Users)), items: make(map[string]int, len(train.Items)),
-		p: make([]float64, len(train.Users)*k), q: make([]float64, len(train.Items)*k),
-		b: make([]float64, len(train.Items)), w: make([]float64, nf),
-		mean: make([]float64, nf), sdev: make([]float64, nf),
-	}
-	for u, id := range train.Users {
-		m.users[id] = u
-	}
-	for i, id := range train.Items {
-		m.items[id] = i
-	}
-	for j := range m.p {
-		m.p[j] = 0.1 * rng.NormFloat64()
-	}
-	for j := range m.q {
-		m.q[j] = 0.1 * rng.NormFloat64()
-	}
-	var z []float64
-	if nf > 0 {
-		z = make([]float64, n*nf)
-		for j := range nf {
-			col := mat.Col(nil, j, train.X)
-			var s, ss float64
-			for _, v := range col {
-				s += v
-			}
-			mu := s / float64(n)
-			for _, v := range col {
-				ss += (v - mu) * (v - mu)
-			}
-			sd := math.Sqrt(ss / float64(n))
-			if sd == 0 {
-				sd = 1
-			}
-			m.mean[j], m.sdev[j] = mu, sd
-			for r, v := range col {
-				z[r*nf+j] = (v - mu) / sd
-			}
+	x := withIDs(train, nil, n, nf, func(r int) (float64, float64) {
+		return float64(train.User[r]), float64(train.Item[r])
+	})
+	p := make([]float64, n)
+	for r, t := range train.Treated {
+		p[r] = train.Propensity[r]
+		if t == 0 {
+			p[r] = 1 - p[r]
 		}
 	}
-	// Rows with a non-zero IPS weight, and each user's rows for sampling j.
-	type pos struct {
-		row int
-		w   float64 // signed weight: ω⁺ > 0 or −ω⁻ < 0
+	est := causal.DLCE{Dim: d.Dim, Epochs: d.Epochs, Negatives: d.Negatives, LearnRate: d.LearnRate, L2: d.L2, Cap: d.Cap, UserCol: nf, ItemCol: nf + 1}
+	m, err := est.Fit(causal.UpliftData{X: x, Treatment: train.Treated, Arms: 1, Y: train.Outcome, Propensity: p}, src)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInput, err)
 	}
-	var rows []pos
-	var tot float64
+	return &DLCEModel{train: train, model: m}, nil
+}
+
+// withIDs returns the n×(nf+2) matrix of the features of l (aligned to
+// the training log's when aligned is non-nil) followed by the user and
+// item codes that ids gives for each row.
+func withIDs(l *Log, aligned *mat.Dense, n, nf int, ids func(r int) (float64, float64)) *mat.Dense {
+	src := l.X
+	if aligned != nil {
+		src = aligned
+	}
+	x := mat.NewDense(n, nf+2, nil)
 	for r := range n {
-		y := train.Outcome[r]
-		if y == 0 {
-			continue
+		row := x.RawRowView(r)
+		if nf > 0 {
+			copy(row, src.RawRowView(r))
 		}
-		var w float64
-		if train.Treated[r] == 1 {
-			w = y / max(train.Propensity[r], d.Cap)
-		} else {
-			w = -y / max(1-train.Propensity[r], d.Cap)
-		}
-		rows = append(rows, pos{r, w})
-		tot += math.Abs(w)
+		row[nf], row[nf+1] = ids(r)
 	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%w: dlce needs rows with a non-zero outcome", ErrInput)
-	}
-	scale := float64(len(rows)) / tot
-	byUser := make([][]int, len(train.Users))
-	for r, u := range train.User {
-		byUser[u] = append(byUser[u], r)
-	}
-	lr, l2 := d.LearnRate, d.L2
-	score := func(r int) float64 {
-		i, u := train.Item[r], train.User[r]
-		s := m.b[i]
-		for j := range nf {
-			s += m.w[j] * z[r*nf+j]
-		}
-		pu, qi := m.p[u*k:(u+1)*k], m.q[i*k:(i+1)*k]
-		for f := range k {
-			s += pu[f] * qi[f]
-		}
-		return s
-	}
-	grad := make([]float64, k)
-	for range d.Epochs {
-		rng.Shuffle(len(rows), func(a, b int) { rows[a], rows[b] = rows[b], rows[a] })
-		for _, ps := range rows {
-			ri := ps.row
-			u, i := train.User[ri], train.Item[ri]
-			cand := byUser[u]
-			w := ps.w * scale
-			for range d.Negatives {
-				rj := cand[rng.IntN(len(cand))]
-				j := train.Item[rj]
-				if j == i {
-					continue
-				}
-				diff := score(ri) - score(rj)
-				// g = dL/d(diff): for w > 0 the loss is w·ℓ(diff), for w < 0
-				// it is |w|·ℓ(−diff); both give g = −w·σ(−sign(w)·diff).
-				var g float64
-				if w > 0 {
-					g = -w * sigmoid(-diff)
-				} else {
-					g = -w * sigmoid(diff)
-				}
-				m.b[i] -= lr * (g + l2*m.b[i])
-				m.b[j] -= lr * (-g + l2*m.b[j])
-				for f := range nf {
-					m.w[f] -= lr * (g*(z[ri*nf+f]-z[rj*nf+f]) + l2*m.w[f])
-				}
-				pu, qi, qj := m.p[u*k:(u+1)*k], m.q[i*k:(i+1)*k], m.q[j*k:(j+1)*k]
-				for f := range k {
-					grad[f] = g * (qi[f] - qj[f])
-				}
-				for f := range k {
-					gi, gj := g*pu[f], -g*pu[f]
-					qi[f] -= lr * (gi + l2*qi[f])
-					qj[f] -= lr * (gj + l2*qj[f])
-					pu[f] -= lr * (grad[f] + l2*pu[f])
-				}
-			}
-		}
-	}
-	return m, nil
+	return x
 }
 
 // Score implements Scorer. Unseen users and items contribute no factor
 // or bias term.
 func (m *DLCEModel) Score(l *Log) ([]float64, error) {
-	nf := len(m.w)
-	var x *mat.Dense
+	nf := len(m.train.FeatureNames)
+	var aligned *mat.Dense
 	if nf > 0 {
 		var err error
-		if x, err = AlignFeatures(m.train, l); err != nil {
+		if aligned, err = AlignFeatures(m.train, l); err != nil {
 			return nil, err
 		}
 	}
-	k := m.dim
-	uidx := make([]int, len(l.Users))
-	for u, id := range l.Users {
-		uidx[u] = -1
-		if v, ok := m.users[id]; ok {
-			uidx[u] = v
+	uidx := index(m.train.Users, l.Users)
+	iidx := index(m.train.Items, l.Items)
+	x := withIDs(l, aligned, l.Len(), nf, func(r int) (float64, float64) {
+		return float64(uidx[l.User[r]]), float64(iidx[l.Item[r]])
+	})
+	return mat.Col(nil, 0, m.model.Effects(nil, x)), nil
+}
+
+// index maps each id of ids to its index in known, or −1.
+func index(known, ids []string) []int {
+	pos := make(map[string]int, len(known))
+	for i, id := range known {
+		pos[id] = i
+	}
+	out := make([]int, len(ids))
+	for i, id := range ids {
+		out[i] = -1
+		if v, ok := pos[id]; ok {
+			out[i] = v
 		}
 	}
-	iidx := make([]int, len(l.Items))
-	for i, id := range l.Items {
-		iidx[i] = -1
-		if v, ok := m.items[id]; ok {
-			iidx[i] = v
-		}
-	}
-	out := make([]float64, l.Len())
-	for r := range out {
-		var s float64
-		if nf > 0 {
-			row := x.RawRowView(r)
-			for j := range nf {
-				s += m.w[j] * (row[j] - m.mean[j]) / m.sdev[j]
-			}
-		}
-		u, i := uidx[l.User[r]], iidx[l.Item[r]]
-		if i >= 0 {
-			s += m.b[i]
-			if u >= 0 {
-				pu, qi := m.p[u*k:(u+1)*k], m.q[i*k:(i+1)*k]
-				for f := range k {
-					s += pu[f] * qi[f]
-				}
-			}
-		}
-		out[r] = s
-	}
-	return out, nil
+	return out
 }

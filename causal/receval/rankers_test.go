@@ -3,6 +3,7 @@ package receval
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/causalrec/causalrec/causal"
@@ -123,5 +124,28 @@ func TestRankersNeedFeatures(t *testing.T) {
 	}
 	if _, err := (DLCE{Cap: 0.7}).Fit(l, rand.NewPCG(1, 1)); !errors.Is(err, ErrInput) {
 		t.Errorf("dlce cap 0.7: err = %v, want ErrInput", err)
+	}
+}
+
+func TestDefaultRankersCoverRegistry(t *testing.T) {
+	reg := causal.NewRegistry()
+	got := DefaultRankers(reg)
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{RankerPopularity, true}, {RankerOutcome, true}, {RankerOutcomeIPS, true}, {RankerDLCE, true},
+		{"uplift:t", true}, {"uplift:auto", true}, {"uplift:bootstrap", true},
+		{"uplift:causal-forest", false}, {"uplift:dlce", false},
+	} {
+		if slices.Contains(got, tc.name) != tc.want {
+			t.Errorf("DefaultRankers = %v: contains %s = %v, want %v", got, tc.name, !tc.want, tc.want)
+		}
+	}
+	// Every registry estimator is a default ranker or explicitly left out.
+	for e := range reg.Estimators {
+		if !slices.Contains(got, UpliftPrefix+e) && !slices.Contains(SlowEstimators, e) && e != RankerDLCE {
+			t.Errorf("estimator %s is neither a default ranker nor listed as slow", e)
+		}
 	}
 }

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,8 +30,18 @@ import (
 	apiv1 "github.com/causalrec/causalrec/proto/causalrec/api/v1"
 )
 
+// TrainRequest is the optional body of POST /v1/train: empty fields take
+// the configured values.
+type TrainRequest struct {
+	// Ranker is what to train: "uplift" (the configured estimator),
+	// "dlce", "outcome", "outcome-ips" or "popularity".
+	Ranker string `json:"ranker,omitempty"`
+	// Estimator is the estimator of an uplift ranker.
+	Estimator string `json:"estimator,omitempty"`
+}
+
 // Trainer trains a serving model.
-type Trainer func(ctx context.Context) (recommend.TrainResult, error)
+type Trainer func(ctx context.Context, req TrainRequest) (recommend.TrainResult, error)
 
 // Deps are the parts a Server uses.
 type Deps struct {
@@ -310,7 +322,26 @@ func (s *Server) handleTrain(_ http.ResponseWriter, r *http.Request) (any, error
 	if s.d.Train == nil {
 		return nil, &httpError{http.StatusNotImplemented, "training is not configured"}
 	}
-	return s.d.Train(r.Context())
+	var req TrainRequest
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over the limit of %d bytes", mbe.Limit)}
+		}
+		return nil, err
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return nil, badRequest("train request: %v", err)
+		}
+	}
+	if req.Ranker != "" && !slices.Contains(recommend.Rankers, req.Ranker) {
+		return nil, badRequest("unknown ranker %q (want %s)", req.Ranker, strings.Join(recommend.Rankers, ", "))
+	}
+	return s.d.Train(r.Context(), req)
 }
 
 // ModelList answers GET /v1/models.

@@ -36,6 +36,21 @@ type Config struct {
 	Estimator       string            `json:"estimator"`
 	EstimatorPlugin string            `json:"estimator_plugin"`
 	EstimatorParams map[string]string `json:"estimator_params,omitempty"`
+	// Ranker is what `train` and POST /v1/train fit by default: "uplift"
+	// (the estimator above), "dlce", "outcome", "outcome-ips" or
+	// "popularity".
+	Ranker string `json:"ranker"`
+	// TextFeatures is "auto" (use each of TextScorers when items have
+	// text and the plugin answers; else train without it and say so),
+	// "on" (training fails when a scorer cannot score) or "off".
+	TextFeatures string `json:"text_features"`
+	// TextScorers are the text-scorer plugins whose per-item features
+	// (cached in Redis) the models use.
+	TextScorers []string `json:"text_scorers"`
+	// TextRelevance adds the lm relevance of each item to the user's
+	// engaged items as a feature (a plugin call per user at training and
+	// per request at serving).
+	TextRelevance bool `json:"text_relevance"`
 	// Plugins declares external plugins; one named like a built-in
 	// replaces it.
 	Plugins []pluginhost.Spec `json:"plugins,omitempty"`
@@ -81,6 +96,9 @@ func Default() Config {
 		MaxBodyBytes:       8 << 20,
 		Estimator:          "t",
 		EstimatorPlugin:    "causal",
+		Ranker:             "uplift",
+		TextFeatures:       "auto",
+		TextScorers:        []string{"lm", "sentiment"},
 		PluginStartTimeout: Duration(15 * time.Second),
 		PluginPingInterval: Duration(time.Second),
 		RequestTimeout:     Duration(10 * time.Second),
@@ -137,6 +155,21 @@ func (c Config) Validate() error {
 	}
 	if c.Estimator == "" || c.EstimatorPlugin == "" {
 		errs = append(errs, errors.New("estimator and estimator_plugin must be set"))
+	}
+	switch c.Ranker {
+	case "uplift", "dlce", "outcome", "outcome-ips", "popularity":
+	default:
+		errs = append(errs, fmt.Errorf("ranker %q: want uplift, dlce, outcome, outcome-ips or popularity", c.Ranker))
+	}
+	switch c.TextFeatures {
+	case "auto", "on", "off":
+	default:
+		errs = append(errs, fmt.Errorf("text_features %q: want auto, on or off", c.TextFeatures))
+	}
+	for _, n := range c.TextScorers {
+		if n == "" {
+			errs = append(errs, errors.New("text_scorers holds an empty name"))
+		}
 	}
 	names := map[string]bool{}
 	for _, p := range c.Plugins {

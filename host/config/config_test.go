@@ -26,6 +26,13 @@ func TestLoadGood(t *testing.T) {
 	if c.Prefix != "shop:" || c.GRPCAddr != "" || time.Duration(c.PluginPingInterval) != 500*time.Millisecond || len(c.Plugins) != 1 || c.RequestTimeout != Default().RequestTimeout {
 		t.Errorf("full config read wrong: %+v", c)
 	}
+	if d := Default(); d.Ranker != "uplift" || d.TextFeatures != "auto" || strings.Join(d.TextScorers, ",") != "lm,sentiment" || d.TextRelevance {
+		t.Errorf("default ranker and text features: %+v", d)
+	}
+	c, err = Load("testdata/text.good.json")
+	if err != nil || c.Ranker != "dlce" || c.TextFeatures != "on" || len(c.TextScorers) != 1 || !c.TextRelevance {
+		t.Errorf("text config read wrong: %+v, %v", c, err)
+	}
 }
 
 func TestLoadBad(t *testing.T) {
@@ -36,6 +43,8 @@ func TestLoadBad(t *testing.T) {
 		"bad-addr.bad.json":     `http_addr "8080"`,
 		"bad-duration.bad.json": "soon",
 		"bad-body.bad.json":     "max_body_bytes",
+		"bad-ranker.bad.json":   `ranker "best"`,
+		"bad-text.bad.json":     `text_features "maybe"`,
 	}
 	files, _ := filepath.Glob("testdata/*.bad.json")
 	if len(files) != len(want) {

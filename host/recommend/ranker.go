@@ -14,8 +14,11 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
+	"gonum.org/v1/gonum/mat"
 
+	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/host/store"
+	"github.com/causalrec/causalrec/host/textscore"
 	"github.com/causalrec/causalrec/plugins"
 )
 
@@ -56,10 +59,11 @@ type Ranked struct {
 	Item     string `json:"item"`
 	Category string `json:"category,omitempty"`
 	// Score is what the policy ranks by: the uplift (blended with
-	// relevance when asked), or the popularity of a fallback list.
+	// relevance when asked), the DLCE score, the predicted outcome of an
+	// outcome ranker, or the popularity of a popularity list.
 	Score float64 `json:"score"`
 	// Uplift is the estimated effect of recommending the item on the
-	// user's outcome; absent in a fallback list.
+	// user's outcome; present only for uplift rankers.
 	Uplift      *float64 `json:"uplift,omitempty"`
 	UpliftLower *float64 `json:"uplift_lower,omitempty"`
 	UpliftUpper *float64 `json:"uplift_upper,omitempty"`
@@ -74,8 +78,9 @@ type Response struct {
 	RequestID string   `json:"request_id"`
 	User      string   `json:"user"`
 	Items     []Ranked `json:"items"`
-	// Ranker names what produced the scores: "uplift:<estimator>" or
-	// "popularity".
+	// Ranker names what produced the scores: "uplift:<estimator>",
+	// "dlce", "outcome", "outcome-ips" or "popularity" (the serving
+	// model's ranker, or "popularity" in a fallback).
 	Ranker string `json:"ranker"`
 	Policy string `json:"policy"`
 	// FallbackReason says why the list fell back to popularity.
@@ -85,6 +90,9 @@ type Response struct {
 	// RedisRoundTrips counts the pipelines the request sent to Redis.
 	RedisRoundTrips int `json:"redis_round_trips"`
 }
+
+// errNoHistory reports a user without engaged items to compare texts with.
+var errNoHistory = errors.New("the user has no engaged items to compare texts with")
 
 // ErrBadRequest reports a request that cannot be answered as asked.
 var ErrBadRequest = errors.New("bad request")
@@ -103,12 +111,21 @@ type Ranker struct {
 
 	mu     sync.Mutex
 	cached *servingModel
+	// textVersions holds the latest version seen of each text scorer.
+	textVersions map[string]string
 }
 
 type servingModel struct {
 	id       uuid.UUID
 	rec      store.ModelRecord
 	features featureSet
+	ranker   string
+	// outcome is the model of an outcome ranker.
+	outcome causal.Model
+	// text are the text scorers of the features and the versions they
+	// had at training.
+	text         []string
+	textVersions map[string]string
 }
 
 // NewRanker returns a Ranker over st that reaches plugins through src.
@@ -172,9 +189,17 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 	}
 	id := uuid.New()
 	resp := Response{RequestID: id.String(), User: req.User, Policy: req.Policy}
+	// The cached scores of the text scorers of the last serving model are
+	// read with the snapshot.
+	var textPlugins []string
+	r.mu.Lock()
+	if r.cached != nil {
+		textPlugins = r.cached.text
+	}
+	r.mu.Unlock()
 	snap, err := r.store.ReadSnapshot(ctx, store.SnapshotRequest{
 		User: req.User, Candidates: req.Candidates, ModelName: ModelName,
-		History: historyRead, Popular: genPopular, Neighbors: genNeighbors,
+		History: historyRead, Popular: genPopular, Neighbors: genNeighbors, TextPlugins: textPlugins,
 	})
 	if err != nil {
 		return Response{}, err
@@ -201,10 +226,11 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 	}
 	sc, reason, rounds := r.score(ctx, req, snap, items)
 	resp.RedisRoundTrips += rounds
-	if sc.uplift != nil {
-		resp.Ranker, resp.ModelID = "uplift:"+sc.model.rec.Estimator, sc.model.id.String()
-	} else {
-		resp.Ranker, resp.FallbackReason = "popularity", reason
+	switch {
+	case sc.model != nil:
+		resp.Ranker, resp.ModelID = RankerName(sc.model.ranker, sc.model.rec.Estimator), sc.model.id.String()
+	default:
+		resp.Ranker, resp.FallbackReason = RankPopularity, reason
 	}
 	resp.Warnings = sc.warnings
 	resp.Items = place(req, items, sc, snap.Popularity, seedOf(id))
@@ -213,8 +239,12 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 
 // scores are the per-candidate numbers a list is built from.
 type scores struct {
-	model          *servingModel
-	uplift         []float64 // nil: fall back to popularity
+	// model is the serving model that ranked; nil in a fallback.
+	model *servingModel
+	// uplift holds the model's score of each item; nil: rank by
+	// popularity. isUplift says the scores are uplifts.
+	uplift         []float64
+	isUplift       bool
 	lower, upper   []float64
 	relevanceBlend []float64
 	warnings       []string
@@ -234,27 +264,75 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 	if err != nil {
 		return sc, err.Error(), rounds
 	}
+	if m.ranker == RankPopularity {
+		sc.model = m
+		return sc, "", rounds
+	}
+	var rel []float64
+	needRel := m.features.has(featRelevance) || req.RelevanceWeight > 0
+	if needRel {
+		var n int
+		rel, n, err = r.relevance(ctx, snap, items)
+		rounds += n
+		if err != nil {
+			rel = nil
+			if m.features.has(featRelevance) && !errors.Is(err, errNoHistory) {
+				sc.warnings = append(sc.warnings, "relevance feature is 0: "+err.Error())
+			}
+			if req.RelevanceWeight > 0 {
+				sc.warnings = append(sc.warnings, "relevance not blended: "+err.Error())
+			}
+		}
+	}
+	text, warn, n := r.itemTexts(ctx, m, snap, items)
+	rounds += n
+	sc.warnings = append(sc.warnings, warn...)
+	d := len(m.features)
+	x := make([]float64, len(items)*d)
+	hist := histOf(snap.History)
+	in := &pairInputs{user: snap.User, hist: hist, text: map[string]map[string]float64{}, textPlugins: m.text}
+	if in.user.ID == "" {
+		in.user.ID = req.User
+	}
+	for i, it := range items {
+		in.item, in.pop = it, snap.Popularity[it.ID]
+		clear(in.text)
+		for p, feats := range text {
+			if f, ok := feats[it.ID]; ok {
+				in.text[p] = f
+			}
+		}
+		in.relevance = 0
+		if rel != nil {
+			in.relevance = rel[i]
+		}
+		m.features.row(x[i*d:(i+1)*d], in)
+	}
+	if m.outcome != nil {
+		sc.model = m
+		sc.uplift = m.outcome.Predict(nil, mat.NewDense(len(items), d, x))
+		if req.RelevanceWeight > 0 && rel != nil {
+			sc.relevanceBlend = standardise(rel)
+		}
+		return sc, "", rounds
+	}
 	est, err := r.plugins.Estimator(m.rec.Plugin)
 	if err != nil {
 		return sc, err.Error(), rounds
 	}
-	d := len(m.features)
-	x := make([]float64, len(items)*d)
-	for i, it := range items {
-		m.features.row(x[i*d:(i+1)*d], snap.User, it, snap.Popularity[it.ID])
-	}
 	pred, err := est.Predict(ctx, plugins.PredictRequest{Model: m.rec.Bytes, X: x, NFeatures: d, IntervalLevel: req.IntervalLevel})
 	if err != nil {
-		r.logger.Warn("uplift scoring failed; ranking by popularity", "plugin", m.rec.Plugin, "error", err)
+		r.logger.Warn("model scoring failed; ranking by popularity", "plugin", m.rec.Plugin, "error", err)
 		return sc, fmt.Sprintf("estimator plugin %s failed: %v", m.rec.Plugin, err), rounds
 	}
 	k := len(pred.Arms)
 	sc.model = m
+	sc.isUplift = m.ranker == RankUplift
 	sc.uplift = make([]float64, len(items))
 	for i := range items {
 		sc.uplift[i] = pred.Effects[i*k]
 	}
-	if pred.Lower != nil {
+	if pred.Lower != nil && sc.isUplift {
 		sc.lower, sc.upper = make([]float64, len(items)), make([]float64, len(items))
 		for i := range items {
 			sc.lower[i], sc.upper[i] = pred.Lower[i*k], pred.Upper[i*k]
@@ -262,20 +340,15 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 	} else if req.IntervalLevel > 0 {
 		sc.warnings = append(sc.warnings, fmt.Sprintf("estimator %s gives no intervals", m.rec.Estimator))
 	}
-	if req.RelevanceWeight > 0 {
-		rel, n, err := r.relevance(ctx, snap, items)
-		rounds += n
-		if err != nil {
-			sc.warnings = append(sc.warnings, "relevance not blended: "+err.Error())
-		} else {
-			sc.relevanceBlend = rel
-		}
+	if req.RelevanceWeight > 0 && rel != nil {
+		sc.relevanceBlend = standardise(rel)
 	}
 	return sc, "", rounds
 }
 
-// relevance returns the standardised text relevance of each item to the
-// texts of the items in the user's history, from the "lm" text scorer.
+// relevance returns the text relevance of each item to the texts of the
+// items in the user's history, from the "lm" text scorer (0 for an item
+// it could not score).
 func (r *Ranker) relevance(ctx context.Context, snap store.Snapshot, items []store.Item) ([]float64, int, error) {
 	ts, err := r.plugins.TextScorer("lm")
 	if err != nil {
@@ -290,7 +363,7 @@ func (r *Ranker) relevance(ctx context.Context, snap store.Snapshot, items []sto
 		}
 	}
 	if len(ids) == 0 {
-		return nil, 0, errors.New("the user has no engaged items to compare texts with")
+		return nil, 0, errNoHistory
 	}
 	hist, _, err := r.store.Items(ctx, ids)
 	if err != nil {
@@ -311,28 +384,113 @@ func (r *Ranker) relevance(ctx context.Context, snap store.Snapshot, items []sto
 		return nil, 1, err
 	}
 	rel := make([]float64, len(items))
-	var sum, sq float64
-	for i, s := range out.Scores {
-		v := s.Features["relevance"]
-		if s.Err != "" || math.IsNaN(v) || math.IsInf(v, 0) {
+	for i, sc := range out.Scores {
+		v := sc.Features["relevance"]
+		if sc.Err != "" || math.IsNaN(v) || math.IsInf(v, 0) || i >= len(rel) {
 			v = 0
 		}
-		rel[i] = v
-		sum += v
-	}
-	mean := sum / float64(len(rel))
-	for _, v := range rel {
-		sq += (v - mean) * (v - mean)
-	}
-	sd := math.Sqrt(sq / float64(len(rel)))
-	for i := range rel {
-		if sd > 0 {
-			rel[i] = (rel[i] - mean) / sd
-		} else {
-			rel[i] = 0
+		if i < len(rel) {
+			rel[i] = v
 		}
 	}
 	return rel, 1, nil
+}
+
+// standardise returns (v − mean)/sd of each value, all 0 when sd is 0.
+func standardise(v []float64) []float64 {
+	out := make([]float64, len(v))
+	var sum, sq float64
+	for _, x := range v {
+		sum += x
+	}
+	mean := sum / float64(len(v))
+	for _, x := range v {
+		sq += (x - mean) * (x - mean)
+	}
+	sd := math.Sqrt(sq / float64(len(v)))
+	if sd > 0 {
+		for i, x := range v {
+			out[i] = (x - mean) / sd
+		}
+	}
+	return out
+}
+
+// itemTexts returns, per text scorer of the model, the features of the
+// items: cached ones from the snapshot, the rest through host/textscore.
+// When a scorer cannot be reached, the items it has no cached scores for
+// get none (their text features are 0) and a warning says so.
+func (r *Ranker) itemTexts(ctx context.Context, m *servingModel, snap store.Snapshot, items []store.Item) (map[string]map[string]map[string]float64, []string, int) {
+	if len(m.text) == 0 {
+		return nil, nil, 0
+	}
+	out := make(map[string]map[string]map[string]float64, len(m.text))
+	var warnings []string
+	rounds := 0
+	for _, p := range m.text {
+		r.mu.Lock()
+		version, ok := r.textVersions[p]
+		r.mu.Unlock()
+		if !ok {
+			version = m.textVersions[p]
+		}
+		feats := make(map[string]map[string]float64, len(items))
+		var misses []store.Item
+		for _, it := range items {
+			if it.Text == "" {
+				continue
+			}
+			if f, ok := snap.TextScoreHit(p, version, it); ok {
+				feats[it.ID] = f
+			} else {
+				misses = append(misses, it)
+			}
+		}
+		out[p] = feats
+		if _, read := snap.TextScores[p]; !read && len(misses) > 0 {
+			// The snapshot did not read this scorer's cache (the serving
+			// model just changed): read it now.
+			hits, rest, err := r.store.TextScores(ctx, p, version, misses)
+			rounds++
+			if err == nil {
+				for id, f := range hits {
+					feats[id] = f
+				}
+				misses = rest
+			}
+		}
+		if len(misses) == 0 {
+			continue
+		}
+		ts, err := r.plugins.TextScorer(p)
+		var res textscore.Result
+		if err == nil {
+			res, err = textscore.Score(ctx, r.store, p, ts, misses, nil, textscore.Options{})
+			rounds++
+			if res.Stored > 0 {
+				rounds++
+			}
+		}
+		if err != nil {
+			r.logger.Warn("text scorer unavailable; its features are 0 for uncached items", "plugin", p, "items", len(misses), "error", err)
+			warnings = append(warnings, fmt.Sprintf("text scorer %s unavailable: %d of %d items without its features (0): %v", p, len(misses), len(items), err))
+			continue
+		}
+		if res.Version != version {
+			r.mu.Lock()
+			if r.textVersions == nil {
+				r.textVersions = map[string]string{}
+			}
+			r.textVersions[p] = res.Version
+			r.mu.Unlock()
+		}
+		for _, s := range res.Scores {
+			if s.Err == "" && s.Features != nil {
+				feats[s.ID] = s.Features
+			}
+		}
+	}
+	return out, warnings, rounds
 }
 
 // serving returns the serving model with id, loading it when it changed.
@@ -351,7 +509,29 @@ func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int,
 	if err := json.Unmarshal([]byte(rec.Metadata["features"]), &fs); err != nil {
 		return nil, 1, fmt.Errorf("serving model %s has no feature list: %w", id, err)
 	}
-	c = &servingModel{id: id, rec: rec, features: fs}
+	c = &servingModel{id: id, rec: rec, features: fs, ranker: rec.Metadata["ranker"]}
+	if c.ranker == "" {
+		c.ranker = RankUplift
+	}
+	c.text = fs.textPlugins()
+	var tr TextReport
+	if raw := rec.Metadata["text"]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &tr); err != nil {
+			return nil, 1, fmt.Errorf("serving model %s: text metadata: %w", id, err)
+		}
+	}
+	c.textVersions = tr.Versions
+	if c.ranker == RankOutcome || c.ranker == RankOutcomeIPS {
+		v, err := causal.Unmarshal(rec.Bytes)
+		if err != nil {
+			return nil, 1, fmt.Errorf("serving model %s: %w", id, err)
+		}
+		om, ok := v.(causal.Model)
+		if !ok {
+			return nil, 1, fmt.Errorf("serving model %s: %T is not an outcome model", id, v)
+		}
+		c.outcome = om
+	}
 	r.mu.Lock()
 	r.cached = c
 	r.mu.Unlock()
@@ -427,7 +607,7 @@ func place(req Request, items []store.Item, sc scores, pop map[string]store.Item
 		c := avail[pick]
 		it := items[c.i]
 		rk := Ranked{Item: it.ID, Category: it.Category, Score: c.score, Propensity: prop, Position: len(out) + 1}
-		if sc.uplift != nil {
+		if sc.uplift != nil && sc.isUplift {
 			u := sc.uplift[c.i]
 			rk.Uplift = &u
 			if sc.lower != nil {

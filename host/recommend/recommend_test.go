@@ -3,6 +3,7 @@ package recommend
 import (
 	"context"
 	"log/slog"
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -66,11 +67,11 @@ func TestBuildTable(t *testing.T) {
 	if _, err := st.AddEvents(ctx, events); err != nil {
 		t.Fatal(err)
 	}
-	tab, err := BuildTable(ctx, st, 0, slog.New(slog.DiscardHandler))
+	tab, err := BuildTable(ctx, st, TableOptions{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"i:price", "u:age", featItemExposures, featItemOutcomes}
+	want := []string{"i:price", "u:age", featItemExposures, featItemOutcomes, featUserExposures, featUserOutcomes}
 	if len(tab.Features) != len(want) {
 		t.Fatalf("features %v, want %v", tab.Features, want)
 	}
@@ -90,8 +91,14 @@ func TestBuildTable(t *testing.T) {
 			t.Fatalf("row %d: arm %d y %v, want %d %v", i, r.Arm[i], r.Outcome[i], wantArm[i], wantY[i])
 		}
 	}
-	if r.X[0] != 2 || r.X[1] != 30 || r.X[4] != 0 || r.X[5] != 30 || r.X[9] != 0 {
+	// u1 has 2 exposures and 1 outcome, u2 1 and 1; no item has text, so
+	// there are no text features.
+	if r.X[0] != 2 || r.X[1] != 30 || r.X[4] != math.Log1p(2) || r.X[5] != math.Log1p(1) ||
+		r.X[6] != 0 || r.X[7] != 30 || r.X[13] != 0 || r.X[16] != math.Log1p(1) || r.X[17] != math.Log1p(1) {
 		t.Errorf("X = %v", r.X)
+	}
+	if len(tab.Text.Used) != 0 || tab.Text.Skipped["lm"] != "no item has text" {
+		t.Errorf("text report %+v, want lm skipped for lack of text", tab.Text)
 	}
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
@@ -115,12 +122,12 @@ func TestBuildTablePeriodsAndPropensities(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One period: the pair was treated (and held out later): one treated row.
-	one, err := BuildTable(ctx, st, 0, slog.New(slog.DiscardHandler))
+	one, err := BuildTable(ctx, st, TableOptions{}, slog.New(slog.DiscardHandler))
 	if err == nil {
 		t.Fatalf("one period gives only a treated row, want ErrNoData; got %d rows", len(one.Request.Arm))
 	}
 	// Weekly periods: week 1 treated and engaged, week 2 held out, not engaged.
-	tab, err := BuildTable(ctx, st, 7*day, slog.New(slog.DiscardHandler))
+	tab, err := BuildTable(ctx, st, TableOptions{Period: 7 * day}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +146,7 @@ func TestBuildTableNeedsBothArms(t *testing.T) {
 	if _, err := st.AddEvents(ctx, []store.Event{{Kind: store.Exposure, User: "u", Item: "a", Time: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := BuildTable(ctx, st, 0, slog.New(slog.DiscardHandler)); err == nil {
+	if _, err := BuildTable(ctx, st, TableOptions{}, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("want ErrNoData")
 	}
 }

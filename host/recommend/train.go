@@ -6,10 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/causalrec/causalrec/causal"
+	"github.com/causalrec/causalrec/causal/receval"
 
 	"github.com/causalrec/causalrec/host/store"
 	"github.com/causalrec/causalrec/plugins"
@@ -31,6 +39,10 @@ type TrainOptions struct {
 	Estimator string
 	Params    map[string]string
 	Seed      uint64
+	// Ranker is the ranker to train (see Rankers; empty means RankUplift).
+	Ranker string
+	// Text chooses the text features.
+	Text TextOptions
 	// Period, when positive, splits time into windows of this length: a
 	// training row is then a (user, item, period) triple, treated when the
 	// item was shown to the user in that period and engaged when the user
@@ -54,6 +66,13 @@ type TrainResult struct {
 	Events     int               `json:"events"`
 	Seconds    float64           `json:"seconds"`
 	Metadata   map[string]string `json:"metadata,omitempty"`
+	// Ranker names what the model ranks by, as responses name it:
+	// "uplift:<estimator>", "dlce", "outcome", "outcome-ips" or
+	// "popularity".
+	Ranker string `json:"ranker"`
+	// Text says which text features the model uses and which were
+	// skipped.
+	Text TextReport `json:"text"`
 }
 
 // pairKey identifies a (user, item, period) row.
@@ -88,16 +107,38 @@ type Table struct {
 	// every treated row had a logged propensity.
 	Events           int
 	LoggedPropensity bool
+	// Text says which text features the table has.
+	Text TextReport
 }
 
-// BuildTable reads every event and the users and items they name. With a
-// positive period, rows are (user, item, period) triples; progress is
-// logged every million events.
-func BuildTable(ctx context.Context, st *store.Store, period time.Duration, logger *slog.Logger) (*Table, error) {
+// TableOptions choose how a training table is built.
+type TableOptions struct {
+	// Period, when positive, makes rows (user, item, period) triples.
+	Period time.Duration
+	// Text chooses the text features.
+	Text TextOptions
+	// IDs adds the user and item id columns DLCE needs.
+	IDs bool
+}
+
+// BuildTable reads every event and the users and items they name, scores
+// the item texts (see TextOptions) and builds the rows. With a positive
+// period, rows are (user, item, period) triples; progress is logged every
+// million events.
+func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger *slog.Logger) (*Table, error) {
+	if err := opts.Text.checkMode(); err != nil {
+		return nil, err
+	}
+	period := opts.Period
 	pairs := map[pairKey]*pairState{}
 	nEvents := 0
 	users, items := map[string]store.User{}, map[string]store.Item{}
 	engaged := map[string][]string{}
+	type stamp struct {
+		t       int64
+		outcome bool
+	}
+	history := map[string][]stamp{}
 	err := st.Events(ctx, func(e store.Event) error {
 		nEvents++
 		if nEvents%1_000_000 == 0 {
@@ -129,11 +170,27 @@ func BuildTable(ctx context.Context, st *store.Store, period time.Duration, logg
 			p.outcome = 1
 			engaged[e.User] = append(engaged[e.User], e.Item)
 		}
+		history[e.User] = append(history[e.User], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
 		users[e.User], items[e.Item] = store.User{ID: e.User}, store.Item{ID: e.Item}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The history aggregates count the latest historyRead events of each
+	// user, as serving reads them.
+	hist := make(map[string]userHist, len(history))
+	for u, h := range history {
+		sort.SliceStable(h, func(a, b int) bool { return h[a].t > h[b].t })
+		var uh userHist
+		for _, s := range h[:min(len(h), historyRead)] {
+			if s.outcome {
+				uh.outcomes++
+			} else {
+				uh.exposures++
+			}
+		}
+		hist[u] = uh
 	}
 	if err := fillUsers(ctx, st, users); err != nil {
 		return nil, err
@@ -145,7 +202,6 @@ func BuildTable(ctx context.Context, st *store.Store, period time.Duration, logg
 	if err != nil {
 		return nil, err
 	}
-	fs := newFeatureSet(users, items)
 	keys := make([]pairKey, 0, len(pairs))
 	for k, p := range pairs {
 		if p.treated || p.control {
@@ -161,16 +217,52 @@ func BuildTable(ctx context.Context, st *store.Store, period time.Duration, logg
 		}
 		return keys[i].period < keys[j].period
 	})
-	t := &Table{Features: fs, Neighbors: cooccurrence(engaged, maxNeighbors), Events: nEvents, LoggedPropensity: true}
+	if t, c := countArms(keys, pairs); t == 0 || c == 0 {
+		return nil, fmt.Errorf("%w: %d treated and %d control (user, item) pairs; training needs both (log hold-outs as exposures with arm %q)", ErrNoData, t, c, ControlArm)
+	}
+	var rep TextReport
+	var text map[string]map[string]map[string]float64
+	var textNames []string
+	var rel map[[2]string]float64
+	if opts.Text.Mode != TextOff {
+		text, textNames, err = scoreItemTexts(ctx, st, opts.Text, items, &rep, logger)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Text.Relevance {
+			rel, err = tableRelevance(ctx, opts.Text, keys, engaged, items)
+			switch {
+			case err != nil && opts.Text.Mode == TextOn:
+				return nil, fmt.Errorf("text features: %w", err)
+			case err != nil:
+				logger.Warn("relevance unavailable; training without it", "error", err)
+				skip(&rep, "relevance", err.Error())
+			default:
+				rep.Relevance = true
+			}
+		}
+		logger.Info("item texts scored", "used", rep.Used, "cache_hits", rep.Hits, "scored", rep.Scored)
+	}
+	fs := newFeatureSet(users, items, textNames, rep.Relevance, opts.IDs)
+	t := &Table{Features: fs, Neighbors: cooccurrence(engaged, maxNeighbors), Events: nEvents, LoggedPropensity: true, Text: rep}
 	req := &t.Request
 	req.Arms = []string{ControlArm, "recommended"}
 	for _, name := range fs {
 		req.Features = append(req.Features, plugins.Feature{Name: name, Kind: plugins.Numeric})
 	}
 	req.X = make([]float64, len(keys)*len(fs))
+	in := &pairInputs{text: map[string]map[string]float64{}, textPlugins: fs.textPlugins()}
 	for i, k := range keys {
 		p := pairs[k]
-		fs.row(req.X[i*len(fs):(i+1)*len(fs)], users[k.user], items[k.item], pop[k.item])
+		in.user, in.item, in.pop, in.hist = users[k.user], items[k.item], pop[k.item], hist[k.user]
+		clear(in.text)
+		for name, feats := range text {
+			if f, ok := feats[k.item]; ok {
+				in.text[name] = f
+			}
+		}
+		in.relevance = rel[[2]string{k.user, k.item}]
+		fs.row(req.X[i*len(fs):(i+1)*len(fs)], in)
 		arm := 0
 		if p.treated {
 			arm = 1
@@ -196,10 +288,40 @@ func BuildTable(ctx context.Context, st *store.Store, period time.Duration, logg
 		// them from the features, and the result says so.
 		req.Propensity = nil
 	}
-	if t.Treated == 0 || t.Control == 0 {
-		return nil, fmt.Errorf("%w: %d treated and %d control (user, item) pairs; training needs both (log hold-outs as exposures with arm %q)", ErrNoData, t.Treated, t.Control, ControlArm)
-	}
 	return t, nil
+}
+
+// countArms counts the treated and control rows of keys.
+func countArms(keys []pairKey, pairs map[pairKey]*pairState) (treated, control int) {
+	for _, k := range keys {
+		if pairs[k].treated {
+			treated++
+		} else {
+			control++
+		}
+	}
+	return treated, control
+}
+
+// tableRelevance scores the relevance of every row's item to its user's
+// engaged items with the "lm" scorer.
+func tableRelevance(ctx context.Context, opts TextOptions, keys []pairKey, engaged map[string][]string, items map[string]store.Item) (map[[2]string]float64, error) {
+	if opts.Source == nil {
+		return nil, errors.New("no text scorer plugins")
+	}
+	ts, err := opts.Source.TextScorer("lm")
+	if err != nil {
+		return nil, err
+	}
+	rows := map[string][]string{}
+	var last pairKey
+	for i, k := range keys {
+		if i == 0 || k.user != last.user || k.item != last.item {
+			rows[k.user] = append(rows[k.user], k.item)
+		}
+		last = k
+	}
+	return relevanceScores(ctx, ts, rows, engaged, items)
 }
 
 // maxNeighbors is how many neighbours are kept per item; maxPerUser is how
@@ -296,12 +418,61 @@ func popularity(ctx context.Context, st *store.Store) (map[string]store.ItemCoun
 	return out, nil
 }
 
-// Train builds the table, fits the estimator, stores the model and makes
-// it the serving model; the previous serving model stays stored for
-// rollback.
+// Rankers a model can be trained for (TrainOptions.Ranker); the response
+// of a recommendation names the ranker as RankerName does.
+const (
+	// RankUplift ranks by the effect predicted by the estimator plugin.
+	RankUplift = "uplift"
+	// RankDLCE ranks by DLCE (Sato et al. 2020), fitted by the estimator
+	// plugin as estimator "dlce" with the user and item id columns.
+	RankDLCE = "dlce"
+	// RankOutcome ranks by P(outcome | features), a logistic regression
+	// on every row, fitted in the host.
+	RankOutcome = "outcome"
+	// RankOutcomeIPS ranks by the outcome if recommended: the same fitted
+	// on the treated rows weighted by 1/max(propensity, 0.01).
+	RankOutcomeIPS = "outcome-ips"
+	// RankPopularity ranks by the number of outcomes of each item.
+	RankPopularity = "popularity"
+)
+
+// Rankers lists the rankers Train accepts.
+var Rankers = []string{RankUplift, RankDLCE, RankOutcome, RankOutcomeIPS, RankPopularity}
+
+// RankerName is the name a response gives the ranker of a model: the
+// ranker, or "uplift:<estimator>" for RankUplift.
+func RankerName(ranker, estimator string) string {
+	if ranker == RankUplift || ranker == "" {
+		return "uplift:" + estimator
+	}
+	return ranker
+}
+
+// Train builds the table, fits the model of opts.Ranker (through the
+// estimator plugin est for uplift and dlce, in the host for the outcome
+// rankers, no fit for popularity), stores the model and makes it the
+// serving model; the previous serving model stays stored for rollback.
 func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts TrainOptions, logger *slog.Logger) (TrainResult, error) {
 	start := time.Now()
-	t, err := BuildTable(ctx, st, opts.Period, logger)
+	ranker := opts.Ranker
+	if ranker == "" {
+		ranker = RankUplift
+	}
+	if !slices.Contains(Rankers, ranker) {
+		return TrainResult{}, fmt.Errorf("%w: unknown ranker %q (want %s)", ErrBadRequest, ranker, strings.Join(Rankers, ", "))
+	}
+	estimator := opts.Estimator
+	switch ranker {
+	case RankDLCE:
+		estimator = "dlce"
+	case RankOutcome, RankOutcomeIPS, RankPopularity:
+		estimator = ranker
+	}
+	text := opts.Text
+	if ranker == RankPopularity {
+		text.Mode = TextOff
+	}
+	t, err := BuildTable(ctx, st, TableOptions{Period: opts.Period, Text: text, IDs: ranker == RankDLCE}, logger)
 	if err != nil {
 		return TrainResult{}, err
 	}
@@ -311,27 +482,60 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	}
 	logger.Info("training table built", "rows", len(t.Request.Arm), "treated", t.Treated, "control", t.Control, "features", len(t.Features))
 	req := t.Request
-	req.Estimator, req.Params, req.Seed = opts.Estimator, opts.Params, opts.Seed
-	info, err := est.Info(ctx, plugins.InfoRequest{})
-	if err != nil {
-		return TrainResult{}, fmt.Errorf("estimator plugin %s: %w", opts.Plugin, err)
-	}
-	fit, err := est.Fit(ctx, req)
-	if err != nil {
-		return TrainResult{}, fmt.Errorf("fit %s with plugin %s: %w", opts.Estimator, opts.Plugin, err)
+	req.Estimator, req.Params, req.Seed = estimator, opts.Params, opts.Seed
+	var model []byte
+	var fitMeta map[string]string
+	plugin, pluginVersion := opts.Plugin, ""
+	switch ranker {
+	case RankUplift, RankDLCE:
+		if est == nil {
+			return TrainResult{}, fmt.Errorf("ranker %s needs the estimator plugin %s", ranker, opts.Plugin)
+		}
+		if ranker == RankDLCE {
+			req.Params = maps.Clone(req.Params)
+			if req.Params == nil {
+				req.Params = map[string]string{}
+			}
+			req.Params["user_col"] = fmt.Sprint(slices.Index(t.Features, featUserID))
+			req.Params["item_col"] = fmt.Sprint(slices.Index(t.Features, featItemID))
+		}
+		info, err := est.Info(ctx, plugins.InfoRequest{})
+		if err != nil {
+			return TrainResult{}, fmt.Errorf("estimator plugin %s: %w", opts.Plugin, err)
+		}
+		pluginVersion = info.Version
+		fit, err := est.Fit(ctx, req)
+		if err != nil {
+			return TrainResult{}, fmt.Errorf("fit %s with plugin %s: %w", estimator, opts.Plugin, err)
+		}
+		model, fitMeta = fit.Model, fit.Metadata
+	case RankOutcome, RankOutcomeIPS:
+		plugin = ""
+		if ranker == RankOutcomeIPS && !t.LoggedPropensity {
+			return TrainResult{}, fmt.Errorf("%w: outcome-ips needs a logged propensity on every exposure", ErrNoData)
+		}
+		if model, err = fitOutcome(req, ranker == RankOutcomeIPS, opts.Seed); err != nil {
+			return TrainResult{}, err
+		}
+	case RankPopularity:
+		plugin = ""
 	}
 	if err := st.PutNeighbors(ctx, t.Neighbors); err != nil {
 		return TrainResult{}, err
 	}
 	feats, _ := json.Marshal([]string(t.Features))
 	meta := map[string]string{"features": string(feats), "rows": fmt.Sprint(len(req.Arm)), "treated": fmt.Sprint(t.Treated),
-		"control": fmt.Sprint(t.Control), "events": fmt.Sprint(t.Events), "propensity": propSource, "period": opts.Period.String()}
-	for k, v := range fit.Metadata {
+		"control": fmt.Sprint(t.Control), "events": fmt.Sprint(t.Events), "propensity": propSource, "period": opts.Period.String(),
+		"ranker": ranker}
+	if b, err := json.Marshal(t.Text); err == nil {
+		meta["text"] = string(b)
+	}
+	for k, v := range fitMeta {
 		meta["fit."+k] = v
 	}
 	id, err := st.SaveModel(ctx, store.ModelRecord{
-		Name: ModelName, Estimator: opts.Estimator, Plugin: opts.Plugin, PluginVersion: info.Version,
-		CreatedAt: time.Now().UTC(), Metadata: meta, Bytes: fit.Model,
+		Name: ModelName, Estimator: estimator, Plugin: plugin, PluginVersion: pluginVersion,
+		CreatedAt: time.Now().UTC(), Metadata: meta, Bytes: model,
 	})
 	if err != nil {
 		return TrainResult{}, err
@@ -345,7 +549,24 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	}
 	return TrainResult{
 		ModelID: id, Previous: prev, Rows: len(req.Arm), Treated: t.Treated, Control: t.Control,
-		Features: t.Features, Estimator: opts.Estimator, Seconds: time.Since(start).Seconds(), Metadata: meta,
-		Propensity: propSource, Events: t.Events,
+		Features: t.Features, Estimator: estimator, Seconds: time.Since(start).Seconds(), Metadata: meta,
+		Propensity: propSource, Events: t.Events, Ranker: RankerName(ranker, estimator), Text: t.Text,
 	}, nil
+}
+
+// fitOutcome fits an outcome ranker's model (see receval.FitOutcome) on
+// the table's rows and returns it encoded with causal.Marshal.
+func fitOutcome(req plugins.FitRequest, ips bool, seed uint64) ([]byte, error) {
+	n, d := req.Rows(), len(req.Features)
+	// The table's propensity is that of the arm received; the outcome-ips
+	// fit reads it only on treated rows, where it is P(treated).
+	m, err := receval.FitOutcome(mat.NewDense(n, d, req.X), req.Outcome, req.Arm, req.Propensity, ips, rand.NewPCG(seed, 0x0c))
+	if err != nil {
+		return nil, err
+	}
+	k, ok := m.(causal.Kinded)
+	if !ok {
+		return nil, fmt.Errorf("outcome model %T cannot be saved", m)
+	}
+	return causal.Marshal(k)
 }

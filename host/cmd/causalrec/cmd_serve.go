@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,6 +19,7 @@ import (
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
+	"github.com/causalrec/causalrec/plugins"
 )
 
 // hostFlags are the flags shared by the commands that use the store and
@@ -81,17 +84,31 @@ func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*st
 }
 
 func trainer(m *pluginhost.Manager, st *store.Store, cfg config.Config, logger *slog.Logger) api.Trainer {
-	return func(ctx context.Context) (recommend.TrainResult, error) {
-		est, err := m.Estimator(cfg.EstimatorPlugin)
-		if err != nil {
-			return recommend.TrainResult{}, err
+	return func(ctx context.Context, req api.TrainRequest) (recommend.TrainResult, error) {
+		opts := trainOptions(cfg, m)
+		if req.Ranker != "" {
+			opts.Ranker = req.Ranker
 		}
-		return recommend.Train(ctx, st, est, trainOptions(cfg), logger)
+		if req.Estimator != "" {
+			opts.Estimator = req.Estimator
+		}
+		var est plugins.Estimator
+		if opts.Ranker == recommend.RankUplift || opts.Ranker == recommend.RankDLCE {
+			var err error
+			if est, err = m.Estimator(cfg.EstimatorPlugin); err != nil {
+				return recommend.TrainResult{}, err
+			}
+		}
+		return recommend.Train(ctx, st, est, opts, logger)
 	}
 }
 
-func trainOptions(cfg config.Config) recommend.TrainOptions {
-	return recommend.TrainOptions{Plugin: cfg.EstimatorPlugin, Estimator: cfg.Estimator, Params: cfg.EstimatorParams, Period: time.Duration(cfg.TrainPeriod)}
+func trainOptions(cfg config.Config, src recommend.TextScorerSource) recommend.TrainOptions {
+	return recommend.TrainOptions{
+		Plugin: cfg.EstimatorPlugin, Estimator: cfg.Estimator, Params: cfg.EstimatorParams, Period: time.Duration(cfg.TrainPeriod),
+		Ranker: cfg.Ranker,
+		Text:   recommend.TextOptions{Mode: cfg.TextFeatures, Scorers: cfg.TextScorers, Relevance: cfg.TextRelevance, Source: src},
+	}
 }
 
 // retrainLoop retrains on cfg.RetrainEvery until ctx ends; a failed
@@ -105,7 +122,7 @@ func retrainLoop(ctx context.Context, every time.Duration, train api.Trainer, lo
 			return
 		case <-t.C:
 		}
-		res, err := train(ctx)
+		res, err := train(ctx, api.TrainRequest{})
 		if err != nil {
 			logger.Error("scheduled retraining failed; the serving model stays", "error", err)
 			continue
@@ -196,10 +213,14 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready fu
 
 func runTrain(ctx context.Context, s stdio, args []string) error {
 	fs := newFlags(s, "train", "[flags]",
-		"Builds the training table from the events in Redis, fits the configured estimator plugin,\n"+
-			"stores the model and makes it the serving model (the previous one is kept for rollback).")
+		"Builds the training table from the events in Redis (with the text features of the lm and\n"+
+			"sentiment plugins, cached in Redis), fits the chosen ranker, stores the model and makes it\n"+
+			"the serving model (the previous one is kept for rollback). See docs/recommend.md.")
 	hf := addHostFlags(fs)
-	estName := fs.String("estimator", "", "estimator (default from the config, t)")
+	ranker := fs.String("ranker", "", "what to train: "+strings.Join(recommend.Rankers, ", ")+" (default from the config, uplift)")
+	estName := fs.String("estimator", "", "estimator of the uplift ranker (default from the config, t)")
+	text := fs.String("text-features", "", "text features: auto, on or off (default from the config, auto)")
+	relevance := fs.Bool("text-relevance", false, "add the lm relevance of each item to the user's engaged items as a feature")
 	period := fs.Duration("period", 0, "make training rows (user, item, period) over windows of this length, e.g. 168h (default from the config: one period)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -211,8 +232,20 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 	if *estName != "" {
 		cfg.Estimator = *estName
 	}
+	if *ranker != "" {
+		cfg.Ranker = *ranker
+	}
+	if *text != "" {
+		cfg.TextFeatures = *text
+	}
+	if *relevance {
+		cfg.TextRelevance = true
+	}
 	if *period > 0 {
 		cfg.TrainPeriod = config.Duration(*period)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageErr("%v", err)
 	}
 	if cfg.RedisURL == "" {
 		return usageErr("train needs a Redis that holds events: set --redis or REDIS_URL")
@@ -222,12 +255,34 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 		return err
 	}
 	defer closeStore()
-	est, stop, err := startEstimator(ctx, cfg, s.logger, cfg.EstimatorPlugin)
+	m, err := newPluginHost(cfg, s.logger)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	res, err := recommend.Train(ctx, st, est, trainOptions(cfg), s.logger)
+	defer m.Close()
+	var est plugins.Estimator
+	if cfg.Ranker == recommend.RankUplift || cfg.Ranker == recommend.RankDLCE {
+		if est, err = m.Estimator(cfg.EstimatorPlugin); err != nil {
+			return err
+		}
+		if err := m.StartOne(ctx, cfg.EstimatorPlugin); err != nil {
+			return err
+		}
+	}
+	if cfg.TextFeatures != "off" && cfg.Ranker != recommend.RankPopularity {
+		scorers := cfg.TextScorers
+		if cfg.TextRelevance && !slices.Contains(scorers, "lm") {
+			scorers = append(slices.Clone(scorers), "lm")
+		}
+		for _, name := range scorers {
+			// A scorer that does not start is reported by the training
+			// (skipped in auto mode, an error in on mode).
+			if err := m.StartOne(ctx, name); err != nil {
+				s.logger.Warn("text scorer did not start", "plugin", name, "error", err)
+			}
+		}
+	}
+	res, err := recommend.Train(ctx, st, est, trainOptions(cfg, m), s.logger)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,144 @@
+package recommend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causalrec/causalrec/host/store"
+	"github.com/causalrec/causalrec/plugins"
+)
+
+// rowEcho is an estimator whose effect of a row is the value of one of its
+// columns, so a test can read back the features the ranker built.
+type rowEcho struct{ col int }
+
+func (rowEcho) Info(context.Context, plugins.InfoRequest) (plugins.EstimatorInfo, error) {
+	return plugins.EstimatorInfo{Name: "echo", Version: "1"}, nil
+}
+
+func (rowEcho) Fit(context.Context, plugins.FitRequest) (plugins.FitResponse, error) {
+	return plugins.FitResponse{}, errors.New("not used")
+}
+
+func (e rowEcho) Predict(_ context.Context, req plugins.PredictRequest) (plugins.PredictResponse, error) {
+	n := len(req.X) / req.NFeatures
+	out := plugins.PredictResponse{Arms: []string{"recommended"}, Effects: make([]float64, n)}
+	for i := range n {
+		out.Effects[i] = req.X[i*req.NFeatures+e.col]
+	}
+	return out, nil
+}
+
+// downText serves rowEcho and has every text scorer down.
+type downText struct{ est rowEcho }
+
+func (d downText) Estimator(string) (plugins.Estimator, error) { return d.est, nil }
+func (downText) TextScorer(name string) (plugins.TextScorer, error) {
+	return nil, errors.New("plugin " + name + " is not running")
+}
+
+// TestServingWithTextScorerDown checks that a text scorer that is down at
+// serving time leaves the service up: cached scores are used, the other
+// items get 0 and the missing indicator, and the response warns.
+func TestServingWithTextScorerDown(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	items := []store.Item{{ID: "a", Text: "a lovely lamp"}, {ID: "b", Text: "a dreadful chair"}, {ID: "c"}}
+	if err := st.PutItems(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	// Only a's sentiment is cached, under the version the model was
+	// trained with.
+	if err := st.PutTextScores(ctx, "sentiment", "v1", []store.TextScore{{ItemID: "a", TextHash: store.TextHash(items[0].Text), Features: map[string]float64{"sentiment": 0.8}}}); err != nil {
+		t.Fatal(err)
+	}
+	fs := featureSet{featItemExposures, "text:sentiment:sentiment", featTextMissing}
+	feats, _ := json.Marshal([]string(fs))
+	text, _ := json.Marshal(TextReport{Used: []string{"sentiment"}, Versions: map[string]string{"sentiment": "v1"}})
+	id, err := st.SaveModel(ctx, store.ModelRecord{Name: ModelName, Estimator: "t", Plugin: "echo", CreatedAt: time.Now(),
+		Metadata: map[string]string{"features": string(feats), "text": string(text), "ranker": RankUplift}, Bytes: []byte("m")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetServing(ctx, ModelName, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		col  int
+		want map[string]float64
+	}{
+		{"sentiment", 1, map[string]float64{"a": 0.8, "b": 0, "c": 0}},
+		{"missing", 2, map[string]float64{"a": 0, "b": 1, "c": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRanker(st, downText{rowEcho{tc.col}}, slog.New(slog.DiscardHandler))
+			// Twice: the first request learns the model's text scorers,
+			// the second reads their cache with the snapshot.
+			for range 2 {
+				resp, err := r.Recommend(ctx, Request{User: "u", Candidates: []string{"a", "b", "c"}, K: 3})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Ranker != "uplift:t" || resp.FallbackReason != "" || len(resp.Warnings) != 1 ||
+					!strings.Contains(resp.Warnings[0], "text scorer sentiment unavailable: 1 of 3 items") {
+					t.Fatalf("response %+v", resp)
+				}
+				for _, it := range resp.Items {
+					if *it.Uplift != tc.want[it.Item] {
+						t.Errorf("%s of %s = %v, want %v", tc.name, it.Item, *it.Uplift, tc.want[it.Item])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestBuildTableTextScorerDown checks the training-time rule: a text
+// scorer that cannot score is skipped and reported in auto mode and fails
+// the training in on mode.
+func TestBuildTableTextScorerDown(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	if err := st.PutItems(ctx, []store.Item{{ID: "a", Text: "a lovely lamp"}, {ID: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := st.AddEvents(ctx, []store.Event{
+		{Kind: store.Exposure, User: "u1", Item: "a", Time: t0},
+		{Kind: store.Exposure, User: "u1", Item: "b", Time: t0, Arm: ControlArm},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mode    string
+		wantErr bool
+	}{{TextAuto, false}, {TextOn, true}, {TextOff, false}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			tab, err := BuildTable(ctx, st, TableOptions{Text: TextOptions{Mode: tc.mode, Relevance: true, Source: downText{}}}, slog.New(slog.DiscardHandler))
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "not running") {
+					t.Fatalf("err = %v, want the scorer's failure", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tab.Features {
+				if strings.HasPrefix(f, textPrefix) {
+					t.Fatalf("text feature %s in %v", f, tab.Features)
+				}
+			}
+			skipped := tc.mode == TextAuto
+			if (tab.Text.Skipped["lm"] != "") != skipped || (tab.Text.Skipped["relevance"] != "") != skipped || len(tab.Text.Used) != 0 {
+				t.Fatalf("text report %+v", tab.Text)
+			}
+		})
+	}
+}
