@@ -1,12 +1,24 @@
-// Command serve measures POST /v1/recommend of a running causalrec under
-// load: an open loop at a fixed offered rate (latency counted from each
-// request's scheduled start, so a stall is not hidden) and a closed loop of
-// N clients (saturation throughput). In the same run it measures
-// GET /v1/health (one Redis PING) as the floor, and reports ratios.
+// Command serve is the load test of POST /v1/recommend: 200 candidates
+// per request ranked by the uplift model with the text features of the lm
+// and sentiment plugins (their scores cached in Redis), against a real
+// Redis. It measures
+//
+//   - an open loop at a fixed offered rate (default 500 requests/s;
+//     latency counted from each request's scheduled start, so a stall is
+//     not hidden): p50, p99, and Redis round trips per request as the
+//     response reports them;
+//   - a closed loop of N clients (default 16): saturation throughput and
+//     p99;
+//
+// each for GET /v1/health (one Redis PING: the floor of the HTTP stack),
+// POST /v1/recommend, and POST /v1/recommend with relevance_weight (the
+// user–item text relevance from the lm plugin, computed per request and
+// so never cached), in the same run.
 //
 // It starts "causalrec serve" itself against the Redis at REDIS_URL under a
-// fresh key prefix (deleted at the end), loads a simulated catalogue and
-// log, trains the serving model and warms the text-score cache:
+// fresh key prefix (deleted at the end), loads a simulated catalogue (items
+// with texts) and log, trains the serving model (which scores the item
+// texts and fills the text-score cache) and warms up before measuring:
 //
 //	make build && go run ./bench/serve -causalrec bin/causalrec
 package main
@@ -19,12 +31,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +64,8 @@ type options struct {
 	rate       float64
 	duration   time.Duration
 	clients    int
+	relevance  float64
+	warmup     time.Duration
 }
 
 func run() error {
@@ -60,74 +78,236 @@ func run() error {
 	flag.Float64Var(&o.rate, "rate", 500, "offered load of the open loop, requests per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measurement")
 	flag.IntVar(&o.clients, "clients", 16, "clients of the closed loop")
+	flag.Float64Var(&o.relevance, "relevance-weight", 0.5, "relevance_weight of the requests of the relevance rows (0 skips them)")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "closed-loop warm-up before measuring")
 	flag.Parse()
 	if o.redisURL == "" {
 		o.redisURL = "redis://127.0.0.1:6379"
 	}
+	_, err := measure(o, o.bin)
+	return err
+}
+
+// summary holds the recommend measurements of one binary.
+type summary struct{ open, closed result }
+
+// measure starts bin serve under a fresh prefix, loads it and runs the
+// measurements.
+func measure(o options, bin string) (summary, error) {
+	var sum summary
 	prefix := fmt.Sprintf("causalrec-bench:%d:", time.Now().UnixNano())
 	defer cleanup(o.redisURL, prefix)
 
 	port, err := freePort()
 	if err != nil {
-		return err
+		return sum, err
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cmd := exec.Command(o.bin, "serve", "--redis", o.redisURL, "--prefix", prefix, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--grpc", "off")
+	cmd := exec.Command(bin, "serve", "--redis", o.redisURL, "--prefix", prefix, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--grpc", "off")
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w (run make build first)", o.bin, err)
+		return sum, fmt.Errorf("start %s: %w (run make build first)", bin, err)
 	}
 	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
 	if err := waitHealthy(base, 30*time.Second); err != nil {
-		return err
+		return sum, err
 	}
-	items, err := load(base, o)
+	items, trained, err := load(base, o)
 	if err != nil {
-		return err
+		return sum, err
 	}
-	fmt.Printf("setup: %d users, %d items, trained; %d candidates per request; GOMAXPROCS of the server: its default\n\n", o.users, o.items, o.candidates)
+	fmt.Printf("setup: %d users, %d items with texts, %d events; model %s: %d rows, %d features, text features %v%s\n",
+		o.users, o.items, trained.Events, trained.Ranker, trained.Rows, len(trained.Features), trained.Text.Used, skipped(trained.Text.Skipped))
+	fmt.Printf("requests: %d candidates, k 10; load generator and server share the machine's %d CPUs; load average %s\n\n", o.candidates, runtime.NumCPU(), loadAvg())
 
 	rng := rand.New(rand.NewPCG(7, 7))
-	recommendBody := func() []byte {
-		c := make([]string, o.candidates)
-		for i, j := range rng.Perm(len(items))[:o.candidates] {
-			c[i] = items[j]
+	makeBodies := func(extra map[string]any) [][]byte {
+		bodies := make([][]byte, 4096)
+		for i := range bodies {
+			c := make([]string, o.candidates)
+			for k, j := range rng.Perm(len(items))[:o.candidates] {
+				c[k] = items[j]
+			}
+			req := map[string]any{"user": fmt.Sprintf("u%d", rng.IntN(o.users)), "candidates": c, "k": 10}
+			maps.Copy(req, extra)
+			bodies[i], _ = json.Marshal(req)
 		}
-		b, _ := json.Marshal(map[string]any{"user": fmt.Sprintf("u%d", rng.IntN(o.users)), "candidates": c, "k": 10})
-		return b
-	}
-	bodies := make([][]byte, 4096)
-	for i := range bodies {
-		bodies[i] = recommendBody()
+		return bodies
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
+	cases := []target{{name: "GET /v1/health (floor)", method: "GET", url: base + "/v1/health"},
+		{name: "POST /v1/recommend", method: "POST", url: base + "/v1/recommend", bodies: makeBodies(nil)}}
+	if o.relevance > 0 {
+		cases = append(cases, target{name: fmt.Sprintf("  + relevance_weight %g", o.relevance), method: "POST", url: base + "/v1/recommend",
+			bodies: makeBodies(map[string]any{"relevance_weight": o.relevance})})
+	}
+	// Check one response of each kind, and warm up connections, the model
+	// cache, the plugins and the decoded-entry caches.
+	for _, c := range cases[1:] {
+		s, err := sample(client, c.url, c.bodies[0])
+		if err != nil {
+			return sum, fmt.Errorf("%s: %w", c.name, err)
+		}
+		fmt.Printf("%s: ranker %s, %d items, %d Redis round trips, warnings %q\n", c.name, s.Ranker, len(s.Items), s.RedisRoundTrips, s.Warnings)
+		closedLoop(client, c.method, c.url, c.bodies, o.clients, o.warmup)
+	}
 
-	// Warm up connections, the model cache and the plugins.
-	closedLoop(client, base+"/v1/recommend", bodies, o.clients, 2*time.Second)
-
-	fmt.Printf("open loop at %.0f requests/s for %v (latency from the scheduled start):\n", o.rate, o.duration)
-	health := openLoop(client, "GET", base+"/v1/health", nil, o.rate, o.duration)
-	rec := openLoop(client, "POST", base+"/v1/recommend", bodies, o.rate, o.duration)
-	fmt.Printf("  %-28s %s\n  %-28s %s\n", "GET /v1/health (floor)", health, "POST /v1/recommend", rec)
-	fmt.Printf("  p99 ratio recommend/floor: %.2f\n\n", rec.p(0.99).Seconds()/health.p(0.99).Seconds())
+	fmt.Printf("\nopen loop at %.0f requests/s for %v (latency from the scheduled start):\n", o.rate, o.duration)
+	var open []result
+	for _, c := range cases {
+		r := openLoop(client, c.method, c.url, c.bodies, o.rate, o.duration)
+		open = append(open, r)
+		fmt.Printf("  %-30s %s\n", c.name, r)
+	}
+	fmt.Printf("  p99 ratio recommend/floor: %.2f; target p99 < 10ms: %s\n\n", open[1].p(0.99).Seconds()/open[0].p(0.99).Seconds(), met(open[1].p(0.99) < 10*time.Millisecond && open[1].errors == 0))
 
 	fmt.Printf("closed loop, %d clients, %v:\n", o.clients, o.duration)
-	hc := closedLoop(client, base+"/v1/health", nil, o.clients, o.duration)
-	rc := closedLoop(client, base+"/v1/recommend", bodies, o.clients, o.duration)
-	fmt.Printf("  %-28s %s\n  %-28s %s\n", "GET /v1/health (floor)", hc, "POST /v1/recommend", rc)
-	fmt.Printf("  recommend throughput / 350 (Gorse, published, same machine class): %.1fx\n", rc.rate()/350)
-	rt, err := roundTrips(client, base, bodies[0])
-	if err == nil {
-		fmt.Printf("\nRedis round trips per recommend request: %d\n", rt)
+	var closed []result
+	var costs []string
+	for _, c := range cases {
+		before := cpuTimes(cmd.Process.Pid)
+		r := closedLoop(client, c.method, c.url, c.bodies, o.clients, o.duration)
+		after := cpuTimes(cmd.Process.Pid)
+		closed = append(closed, r)
+		fmt.Printf("  %-30s %s\n", c.name, r)
+		costs = append(costs, fmt.Sprintf("  %-30s %s", c.name, after.sub(before).perRequest(len(r.lat))))
 	}
-	return nil
+	fmt.Printf("  recommend throughput / 350 (Gorse's published 16-client rate on this machine class): %.2fx; target >= 3x (1050/s): %s\n",
+		closed[1].rate()/350, met(closed[1].rate() >= 1050 && closed[1].errors == 0))
+	fmt.Printf("\nCPU time per request in the closed loop (from /proc; redis-server is shared with any other client of it):\n%s\n",
+		strings.Join(costs, "\n"))
+	fmt.Printf("load average after the run: %s\n", loadAvg())
+	return summary{open: open[1], closed: closed[1]}, nil
+}
+
+// target is one measured endpoint.
+type target struct {
+	name, method, url string
+	bodies            [][]byte
+}
+
+// cpu holds CPU times, in seconds, of the processes a request runs in.
+type cpu struct{ server, plugins, redis, generator float64 }
+
+func (a cpu) sub(b cpu) cpu {
+	return cpu{a.server - b.server, a.plugins - b.plugins, a.redis - b.redis, a.generator - b.generator}
+}
+
+// perRequest reports the CPU time per request, and the rate the total
+// would allow on every CPU of the machine with nothing else running.
+func (a cpu) perRequest(n int) string {
+	if n == 0 {
+		return "no requests"
+	}
+	ms := func(v float64) float64 { return 1000 * v / float64(n) }
+	total := ms(a.server + a.plugins + a.redis + a.generator)
+	return fmt.Sprintf("server %.3fms + plugins %.3fms + redis %.3fms + load generator %.3fms = %.3fms (%d CPUs / total = %.0f requests/s)",
+		ms(a.server), ms(a.plugins), ms(a.redis), ms(a.generator), total, runtime.NumCPU(), float64(runtime.NumCPU())*1000/total)
+}
+
+// clockTicks is USER_HZ, the unit of the CPU times in /proc/<pid>/stat
+// (100 on Linux).
+const clockTicks = 100
+
+// cpuTimes reads the CPU times of the server, of its child processes (the
+// plugins), of every redis-server process and of this process.
+func cpuTimes(server int) cpu {
+	var c cpu
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, ppid, secs, ok := procStat(pid)
+		if !ok {
+			continue
+		}
+		switch {
+		case pid == server:
+			c.server += secs
+		case ppid == server:
+			c.plugins += secs
+		case comm == "redis-server":
+			c.redis += secs
+		case pid == os.Getpid():
+			c.generator += secs
+		}
+	}
+	return c
+}
+
+// procStat returns the command name, parent pid and user+system CPU
+// seconds of a process.
+func procStat(pid int) (comm string, ppid int, secs float64, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, 0, false
+	}
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return "", 0, 0, false
+	}
+	comm = s[open+1 : end]
+	f := strings.Fields(s[end+1:])
+	// After the name: state ppid ... utime (14th field of the line) stime (15th).
+	if len(f) < 13 {
+		return "", 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return comm, ppid, (ut + st) / clockTicks, true
+}
+
+// loadAvg returns the 1-, 5- and 15-minute load averages of the machine.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func skipped(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (skipped: %v)", m)
 }
 
 // result holds the latencies of one measurement.
 type result struct {
 	lat     []time.Duration
+	trips   []int // redis_round_trips per response, -1 for none
 	errors  int64
 	elapsed time.Duration
+}
+
+// meanTrips returns the mean of the reported round trips, or -1.
+func (r result) meanTrips() float64 {
+	sum, n := 0, 0
+	for _, t := range r.trips {
+		if t >= 0 {
+			sum, n = sum+t, n+1
+		}
+	}
+	if n == 0 {
+		return -1
+	}
+	return float64(sum) / float64(n)
 }
 
 func (r result) p(q float64) time.Duration {
@@ -142,31 +322,60 @@ func (r result) p(q float64) time.Duration {
 func (r result) rate() float64 { return float64(len(r.lat)) / r.elapsed.Seconds() }
 
 func (r result) String() string {
-	return fmt.Sprintf("n=%d errors=%d rate=%.0f/s p50=%v p99=%v max=%v", len(r.lat), r.errors, r.rate(),
+	s := fmt.Sprintf("n=%d errors=%d rate=%.0f/s p50=%v p99=%v max=%v", len(r.lat), r.errors, r.rate(),
 		r.p(0.5).Round(time.Microsecond), r.p(0.99).Round(time.Microsecond), r.p(1).Round(time.Microsecond))
+	if t := r.meanTrips(); t >= 0 {
+		s += fmt.Sprintf(" redis_round_trips=%.2f", t)
+	}
+	return s
 }
 
-func do(client *http.Client, method, url string, body []byte) error {
+// do sends one request and returns the redis_round_trips of its response
+// (-1 when it has none).
+func do(client *http.Client, method, url string, body []byte) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return err
+	buf, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return -1, err
 	}
 	if resp.StatusCode != 200 {
-		return fmt.Errorf("%s %s: %s", method, url, resp.Status)
+		return -1, fmt.Errorf("%s %s: %s", method, url, resp.Status)
 	}
-	return nil
+	return roundTrips(buf), nil
+}
+
+var roundTripsKey = []byte(`"redis_round_trips":`)
+
+// roundTrips reads the redis_round_trips field of a response without
+// decoding the rest of it.
+func roundTrips(body []byte) int {
+	i := bytes.Index(body, roundTripsKey)
+	if i < 0 {
+		return -1
+	}
+	n, ok := 0, false
+	for _, c := range body[i+len(roundTripsKey):] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n, ok = 10*n+int(c-'0'), true
+	}
+	if !ok {
+		return -1
+	}
+	return n
 }
 
 // openLoop sends requests at the given rate for d, each from its own
@@ -174,6 +383,7 @@ func do(client *http.Client, method, url string, body []byte) error {
 func openLoop(client *http.Client, method, url string, bodies [][]byte, rate float64, d time.Duration) result {
 	n := int(rate * d.Seconds())
 	lat := make([]time.Duration, n)
+	trips := make([]int, n)
 	var errs atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -187,20 +397,22 @@ func openLoop(client *http.Client, method, url string, bodies [][]byte, rate flo
 			if bodies != nil {
 				b = bodies[i%len(bodies)]
 			}
-			if err := do(client, method, url, b); err != nil {
+			t, err := do(client, method, url, b)
+			if err != nil {
 				errs.Add(1)
 			}
-			lat[i] = time.Since(at)
+			lat[i], trips[i] = time.Since(at), t
 		}()
 	}
 	wg.Wait()
-	return result{lat: lat, errors: errs.Load(), elapsed: time.Since(start)}
+	return result{lat: lat, trips: trips, errors: errs.Load(), elapsed: time.Since(start)}
 }
 
 // closedLoop runs clients that send back to back for d.
-func closedLoop(client *http.Client, url string, bodies [][]byte, clients int, d time.Duration) result {
+func closedLoop(client *http.Client, method, url string, bodies [][]byte, clients int, d time.Duration) result {
 	var mu sync.Mutex
 	var all []time.Duration
+	var allTrips []int
 	var errs atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -210,45 +422,59 @@ func closedLoop(client *http.Client, url string, bodies [][]byte, clients int, d
 		go func() {
 			defer wg.Done()
 			var mine []time.Duration
+			var myTrips []int
 			for i := c; time.Now().Before(deadline); i += clients {
 				t := time.Now()
-				var err error
-				if bodies == nil {
-					err = do(client, "GET", url, nil)
-				} else {
-					err = do(client, "POST", url, bodies[i%len(bodies)])
+				var b []byte
+				if bodies != nil {
+					b = bodies[i%len(bodies)]
 				}
+				rt, err := do(client, method, url, b)
 				if err != nil {
 					errs.Add(1)
 				}
-				mine = append(mine, time.Since(t))
+				mine, myTrips = append(mine, time.Since(t)), append(myTrips, rt)
 			}
 			mu.Lock()
-			all = append(all, mine...)
+			all, allTrips = append(all, mine...), append(allTrips, myTrips...)
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	return result{lat: all, errors: errs.Load(), elapsed: time.Since(start)}
+	return result{lat: all, trips: allTrips, errors: errs.Load(), elapsed: time.Since(start)}
 }
 
-func roundTrips(client *http.Client, base string, body []byte) (int, error) {
-	resp, err := client.Post(base+"/v1/recommend", "application/json", bytes.NewReader(body))
+// response is the part of a recommend response the bench reads.
+type response struct {
+	Ranker          string            `json:"ranker"`
+	FallbackReason  string            `json:"fallback_reason"`
+	Warnings        []string          `json:"warnings"`
+	RedisRoundTrips int               `json:"redis_round_trips"`
+	Items           []json.RawMessage `json:"items"`
+}
+
+// sample sends one request and checks that the model ranked it.
+func sample(client *http.Client, url string, body []byte) (response, error) {
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return response{}, err
 	}
 	defer resp.Body.Close()
-	var out struct {
-		RedisRoundTrips int    `json:"redis_round_trips"`
-		Ranker          string `json:"ranker"`
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return 0, err
+	if resp.StatusCode != 200 {
+		return response{}, fmt.Errorf("%s: %s", resp.Status, raw)
 	}
-	if out.Ranker == "popularity" {
-		return 0, errors.New("the list fell back to popularity")
+	var out response
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return response{}, err
 	}
-	return out.RedisRoundTrips, nil
+	if out.FallbackReason != "" {
+		return out, fmt.Errorf("the list fell back to %s: %s", out.Ranker, out.FallbackReason)
+	}
+	return out, nil
 }
 
 func post(base, path string, in any, out any) error {
@@ -274,9 +500,23 @@ func post(base, path string, in any, out any) error {
 var words = []string{"quiet", "lake", "storm", "garden", "city", "music", "river", "night", "bright", "story", "market", "winter",
 	"journey", "kitchen", "mountain", "festival", "ocean", "letter", "forest", "morning", "great", "terrible", "lovely", "sad"}
 
-// load ingests users, items with texts, a simulated log with hold-outs,
-// trains the serving model and returns the item ids.
-func load(base string, o options) ([]string, error) {
+// trainResult is the part of the train response the bench reports.
+type trainResult struct {
+	Ranker   string   `json:"ranker"`
+	Rows     int      `json:"rows"`
+	Events   int      `json:"events"`
+	Features []string `json:"features"`
+	Text     struct {
+		Used    []string          `json:"used"`
+		Skipped map[string]string `json:"skipped"`
+	} `json:"text"`
+}
+
+// load ingests users, items with texts, a simulated log with hold-outs
+// (logged propensities included), trains the serving model and returns
+// the item ids and the training result.
+func load(base string, o options) ([]string, trainResult, error) {
+	var trained trainResult
 	rng := rand.New(rand.NewPCG(1, 1))
 	var items []map[string]any
 	var ids []string
@@ -291,14 +531,14 @@ func load(base string, o options) ([]string, error) {
 			"features": map[string]float64{"quality": rng.Float64(), "length": float64(len(text))}})
 	}
 	if err := post(base, "/v1/items", map[string]any{"items": items}, nil); err != nil {
-		return nil, err
+		return nil, trained, err
 	}
 	var users []map[string]any
 	for u := 0; u < o.users; u++ {
 		users = append(users, map[string]any{"id": fmt.Sprintf("u%d", u), "features": map[string]float64{"age": float64(18 + rng.IntN(50)), "activity": rng.Float64()}})
 		if len(users) == 1000 || u == o.users-1 {
 			if err := post(base, "/v1/users", map[string]any{"users": users}, nil); err != nil {
-				return nil, err
+				return nil, trained, err
 			}
 			users = users[:0]
 		}
@@ -316,11 +556,11 @@ func load(base string, o options) ([]string, error) {
 	for u := 0; u < o.users; u++ {
 		for k := 0; k < 10; k++ {
 			it := ids[rng.IntN(len(ids))]
-			arm := "treated"
+			arm, prop := "treated", 0.7
 			if rng.Float64() < 0.3 {
-				arm = "control"
+				arm, prop = "control", 0.3
 			}
-			events = append(events, map[string]any{"kind": "exposure", "user": fmt.Sprintf("u%d", u), "item": it, "arm": arm, "time": t0})
+			events = append(events, map[string]any{"kind": "exposure", "user": fmt.Sprintf("u%d", u), "item": it, "arm": arm, "propensity": prop, "time": t0})
 			p := 0.05
 			if arm == "treated" {
 				p += 0.1
@@ -331,17 +571,17 @@ func load(base string, o options) ([]string, error) {
 		}
 		if len(events) >= 2000 {
 			if err := flush(); err != nil {
-				return nil, err
+				return nil, trained, err
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, err
+		return nil, trained, err
 	}
-	if err := post(base, "/v1/train", struct{}{}, nil); err != nil {
-		return nil, err
+	if err := post(base, "/v1/train", struct{}{}, &trained); err != nil {
+		return nil, trained, err
 	}
-	return ids, nil
+	return ids, trained, nil
 }
 
 func waitHealthy(base string, d time.Duration) error {
