@@ -2,7 +2,6 @@ package receval
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/mat"
@@ -48,38 +47,6 @@ type DLCE struct {
 	Cap float64
 }
 
-func (d DLCE) withDefaults() (DLCE, error) {
-	if d.Dim == 0 {
-		d.Dim = 10
-	}
-	if d.Epochs == 0 {
-		d.Epochs = 60
-	}
-	if d.Negatives == 0 {
-		d.Negatives = 5
-	}
-	if d.LearnRate == 0 {
-		d.LearnRate = 0.003
-	}
-	if d.L2 == 0 {
-		d.L2 = 0.1
-	}
-	if d.Cap == 0 {
-		d.Cap = 0.05
-	}
-	switch {
-	case d.Dim < 1 || d.Epochs < 1 || d.Negatives < 1:
-		return d, fmt.Errorf("%w: dlce needs positive dim, epochs and negatives", ErrInput)
-	case !(d.LearnRate > 0) || math.IsInf(d.LearnRate, 0):
-		return d, fmt.Errorf("%w: dlce learning rate %v is not positive", ErrInput, d.LearnRate)
-	case !(d.L2 >= 0) || math.IsInf(d.L2, 0):
-		return d, fmt.Errorf("%w: dlce l2 %v is negative or not finite", ErrInput, d.L2)
-	case !(d.Cap > 0 && d.Cap < 0.5):
-		return d, fmt.Errorf("%w: dlce propensity cap %v is not in (0, 0.5)", ErrInput, d.Cap)
-	}
-	return d, nil
-}
-
 // DLCEModel is a fitted DLCE scorer.
 type DLCEModel struct {
 	train *Log
@@ -91,12 +58,8 @@ func (d DLCE) Fit(train *Log, src rand.Source) (Scorer, error) {
 	return d.FitModel(train, src)
 }
 
-// FitModel fits DLCE on train.
+// FitModel fits DLCE on train. Bad settings are an ErrInput error.
 func (d DLCE) FitModel(train *Log, src rand.Source) (*DLCEModel, error) {
-	d, err := d.withDefaults()
-	if err != nil {
-		return nil, err
-	}
 	n := train.Len()
 	nf := len(train.FeatureNames)
 	x := withIDs(train, nil, n, nf, func(r int) (float64, float64) {
