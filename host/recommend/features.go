@@ -6,6 +6,7 @@ package recommend
 import (
 	"hash/fnv"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -120,24 +121,6 @@ func textFeatureNames(plugin string, f map[string]float64) []string {
 	return out
 }
 
-// textValue returns feature (as named by textFeatureNames, without the
-// prefix and plugin) from a text scorer's features f; 0 when absent or
-// not finite.
-func textValue(feature string, f map[string]float64) float64 {
-	var v float64
-	if feature == "log10_perplexity" {
-		if p, ok := f["perplexity"]; ok && p > 0 {
-			v = math.Log10(p)
-		}
-	} else {
-		v = f[feature]
-	}
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0
-	}
-	return v
-}
-
 // idCode maps an id to an exact float64 code: the 64-bit FNV-1a hash cut
 // to 52 bits.
 func idCode(id string) float64 {
@@ -170,60 +153,151 @@ type pairInputs struct {
 	item store.Item
 	pop  store.ItemCount
 	hist userHist
-	// text maps a text scorer to its features of the item; a scorer
-	// missing from the map, or an item without text, makes the text
-	// features 0 and featTextMissing 1.
-	text      map[string]map[string]float64
+	// text holds, for each text scorer of the plan (featurePlan.text, in
+	// that order), its features of the item; a nil entry, or an item
+	// without text, makes that scorer's features 0 and featTextMissing 1.
+	text      []map[string]float64
 	relevance float64
-	// textPlugins are the scorers of the feature set (textPlugins()),
-	// computed once by the caller.
-	textPlugins []string
+}
+
+// featureKind is how a column of a featurePlan gets its value.
+type featureKind uint8
+
+const (
+	colZero featureKind = iota
+	colItemExposures
+	colItemOutcomes
+	colUserExposures
+	colUserOutcomes
+	colRelevance
+	colTextMissing
+	colUserID
+	colItemID
+	colUser
+	colItem
+	colText
+	colTextLog10
+)
+
+// featureCol is one compiled column: its kind, the user or item feature
+// (or text feature) it reads, and the index of its text scorer in
+// featurePlan.text.
+type featureCol struct {
+	kind   featureKind
+	key    string
+	plugin int
+}
+
+// featurePlan is a featureSet compiled once so that writing a row costs no
+// name parsing: rows are written for every candidate of every request.
+type featurePlan struct {
+	cols []featureCol
+	// text are the text scorers the columns read, sorted (textPlugins()).
+	text []string
+}
+
+// plan compiles the set.
+func (fs featureSet) plan() featurePlan {
+	p := featurePlan{cols: make([]featureCol, len(fs)), text: fs.textPlugins()}
+	for j, name := range fs {
+		c := &p.cols[j]
+		switch {
+		case name == featItemExposures:
+			c.kind = colItemExposures
+		case name == featItemOutcomes:
+			c.kind = colItemOutcomes
+		case name == featUserExposures:
+			c.kind = colUserExposures
+		case name == featUserOutcomes:
+			c.kind = colUserOutcomes
+		case name == featRelevance:
+			c.kind = colRelevance
+		case name == featTextMissing:
+			c.kind = colTextMissing
+		case name == featUserID:
+			c.kind = colUserID
+		case name == featItemID:
+			c.kind = colItemID
+		case strings.HasPrefix(name, userPrefix):
+			c.kind, c.key = colUser, name[len(userPrefix):]
+		case strings.HasPrefix(name, itemPrefix):
+			c.kind, c.key = colItem, name[len(itemPrefix):]
+		case strings.HasPrefix(name, textPrefix):
+			plugin, feat, _ := strings.Cut(name[len(textPrefix):], ":")
+			c.kind, c.key, c.plugin = colText, feat, slices.Index(p.text, plugin)
+			if feat == "log10_perplexity" {
+				c.kind, c.key = colTextLog10, "perplexity"
+			}
+		}
+	}
+	return p
 }
 
 // row writes the features of the pair into dst, in set order. Features
 // the user or item lacks are 0.
-func (fs featureSet) row(dst []float64, in *pairInputs) {
-	for j, name := range fs {
+func (p *featurePlan) row(dst []float64, in *pairInputs) {
+	for j := range p.cols {
+		c := &p.cols[j]
 		var v float64
-		switch {
-		case name == featItemExposures:
+		switch c.kind {
+		case colItemExposures:
 			v = math.Log1p(in.pop.Exposures)
-		case name == featItemOutcomes:
+		case colItemOutcomes:
 			v = math.Log1p(in.pop.Outcomes)
-		case name == featUserExposures:
+		case colUserExposures:
 			v = math.Log1p(in.hist.exposures)
-		case name == featUserOutcomes:
+		case colUserOutcomes:
 			v = math.Log1p(in.hist.outcomes)
-		case name == featRelevance:
+		case colRelevance:
 			v = in.relevance
-		case name == featTextMissing:
-			v = fs.textMissing(in)
-		case name == featUserID:
+		case colTextMissing:
+			v = p.textMissing(in)
+		case colUserID:
 			v = idCode(in.user.ID)
-		case name == featItemID:
+		case colItemID:
 			v = idCode(in.item.ID)
-		case strings.HasPrefix(name, userPrefix):
-			v = in.user.Features[name[len(userPrefix):]]
-		case strings.HasPrefix(name, itemPrefix):
-			v = in.item.Features[name[len(itemPrefix):]]
-		case strings.HasPrefix(name, textPrefix):
-			p, feat, _ := strings.Cut(name[len(textPrefix):], ":")
-			if f, ok := in.text[p]; ok && in.item.Text != "" {
-				v = textValue(feat, f)
+		case colUser:
+			v = in.user.Features[c.key]
+		case colItem:
+			v = in.item.Features[c.key]
+		case colText:
+			if f := in.textOf(c.plugin); f != nil {
+				v = finite(f[c.key])
+			}
+		case colTextLog10:
+			if f := in.textOf(c.plugin); f != nil && f[c.key] > 0 {
+				v = finite(math.Log10(f[c.key]))
 			}
 		}
 		dst[j] = v
 	}
 }
 
-// textMissing is 1 when the item has no text or some scorer the set uses
+// textOf returns the features of the i-th text scorer for the item, nil
+// when the item has no text or the scorer gave it none.
+func (in *pairInputs) textOf(i int) map[string]float64 {
+	if i < 0 || i >= len(in.text) || in.item.Text == "" {
+		return nil
+	}
+	return in.text[i]
+}
+
+// finite returns v, or 0 when v is NaN or infinite.
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+// textMissing is 1 when the item has no text or some scorer the plan uses
 // gave it no features.
-func (featureSet) textMissing(in *pairInputs) float64 {
+func (p *featurePlan) textMissing(in *pairInputs) float64 {
 	if in.item.Text == "" {
 		return 1
 	}
-	for _, p := range in.textPlugins {
-		if _, ok := in.text[p]; !ok {
+	for i := range p.text {
+		if i >= len(in.text) || in.text[i] == nil {
 			return 1
 		}
 	}

@@ -1,6 +1,7 @@
 package recommend
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,7 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -119,6 +120,7 @@ type servingModel struct {
 	id       uuid.UUID
 	rec      store.ModelRecord
 	features featureSet
+	plan     featurePlan
 	ranker   string
 	// outcome is the model of an outcome ranker.
 	outcome causal.Model
@@ -290,23 +292,24 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 	d := len(m.features)
 	x := make([]float64, len(items)*d)
 	hist := histOf(snap.History)
-	in := &pairInputs{user: snap.User, hist: hist, text: map[string]map[string]float64{}, textPlugins: m.text}
+	textOf := make([]map[string]map[string]float64, len(m.plan.text))
+	for j, p := range m.plan.text {
+		textOf[j] = text[p]
+	}
+	in := &pairInputs{user: snap.User, hist: hist, text: make([]map[string]float64, len(m.plan.text))}
 	if in.user.ID == "" {
 		in.user.ID = req.User
 	}
 	for i, it := range items {
 		in.item, in.pop = it, snap.Popularity[it.ID]
-		clear(in.text)
-		for p, feats := range text {
-			if f, ok := feats[it.ID]; ok {
-				in.text[p] = f
-			}
+		for j, feats := range textOf {
+			in.text[j] = feats[it.ID]
 		}
 		in.relevance = 0
 		if rel != nil {
 			in.relevance = rel[i]
 		}
-		m.features.row(x[i*d:(i+1)*d], in)
+		m.plan.row(x[i*d:(i+1)*d], in)
 	}
 	if m.outcome != nil {
 		sc.model = m
@@ -513,7 +516,8 @@ func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int,
 	if c.ranker == "" {
 		c.ranker = RankUplift
 	}
-	c.text = fs.textPlugins()
+	c.plan = fs.plan()
+	c.text = c.plan.text
 	var tr TextReport
 	if raw := rec.Metadata["text"]; raw != "" {
 		if err := json.Unmarshal([]byte(raw), &tr); err != nil {
@@ -558,22 +562,24 @@ func place(req Request, items []store.Item, sc scores, pop map[string]store.Item
 		}
 		cs[i] = cand{i, s}
 	}
-	sort.SliceStable(cs, func(a, b int) bool {
-		if cs[a].score != cs[b].score {
-			return cs[a].score > cs[b].score
+	slices.SortStableFunc(cs, func(a, b cand) int {
+		if a.score != b.score {
+			return cmp.Compare(b.score, a.score)
 		}
-		return items[cs[a].i].ID < items[cs[b].i].ID
+		return strings.Compare(items[a.i].ID, items[b.i].ID)
 	})
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	perCat := map[string]int{}
 	out := []Ranked{}
 	for len(out) < req.K && len(cs) > 0 {
 		// Items over their category's cap cannot be placed.
-		avail := cs[:0:0]
-		for _, c := range cs {
-			cat := items[c.i].Category
-			if req.MaxPerCategory == 0 || cat == "" || perCat[cat] < req.MaxPerCategory {
-				avail = append(avail, c)
+		avail := cs
+		if req.MaxPerCategory > 0 {
+			avail = cs[:0:0]
+			for _, c := range cs {
+				if cat := items[c.i].Category; cat == "" || perCat[cat] < req.MaxPerCategory {
+					avail = append(avail, c)
+				}
 			}
 		}
 		if len(avail) == 0 {

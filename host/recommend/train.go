@@ -251,18 +251,20 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 		req.Features = append(req.Features, plugins.Feature{Name: name, Kind: plugins.Numeric})
 	}
 	req.X = make([]float64, len(keys)*len(fs))
-	in := &pairInputs{text: map[string]map[string]float64{}, textPlugins: fs.textPlugins()}
+	plan := fs.plan()
+	textOf := make([]map[string]map[string]float64, len(plan.text))
+	for j, name := range plan.text {
+		textOf[j] = text[name]
+	}
+	in := &pairInputs{text: make([]map[string]float64, len(plan.text))}
 	for i, k := range keys {
 		p := pairs[k]
 		in.user, in.item, in.pop, in.hist = users[k.user], items[k.item], pop[k.item], hist[k.user]
-		clear(in.text)
-		for name, feats := range text {
-			if f, ok := feats[k.item]; ok {
-				in.text[name] = f
-			}
+		for j, feats := range textOf {
+			in.text[j] = feats[k.item]
 		}
 		in.relevance = rel[[2]string{k.user, k.item}]
-		fs.row(req.X[i*len(fs):(i+1)*len(fs)], in)
+		plan.row(req.X[i*len(fs):(i+1)*len(fs)], in)
 		arm := 0
 		if p.treated {
 			arm = 1

@@ -1,0 +1,77 @@
+package recommend
+
+import (
+	"math"
+	"testing"
+
+	"github.com/causalrec/causalrec/host/store"
+)
+
+func TestFeaturePlanRow(t *testing.T) {
+	fs := featureSet{
+		"i:price", "u:age", featItemExposures, featItemOutcomes, featUserExposures, featUserOutcomes,
+		"text:lm:log10_perplexity", "text:lm:lm_logprob", "text:sentiment:sentiment", featTextMissing, featRelevance,
+		featUserID, featItemID, "u:absent",
+	}
+	plan := fs.plan()
+	if got, want := plan.text, []string{"lm", "sentiment"}; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("plan.text = %v, want %v", got, want)
+	}
+	user := store.User{ID: "u1", Features: map[string]float64{"age": 30}}
+	item := store.Item{ID: "i1", Text: "a text", Features: map[string]float64{"price": 9.5}}
+	lm := map[string]float64{"perplexity": 100, "lm_logprob": -12}
+	senti := map[string]float64{"sentiment": 0.4}
+	base := pairInputs{
+		user: user, item: item,
+		pop:       store.ItemCount{Exposures: 3, Outcomes: 1},
+		hist:      userHist{exposures: 7, outcomes: 2},
+		relevance: 0.25,
+	}
+	cases := []struct {
+		name string
+		text []map[string]float64
+		item *store.Item
+		want []float64
+	}{
+		{"all scored", []map[string]float64{lm, senti}, nil,
+			[]float64{9.5, 30, math.Log1p(3), math.Log1p(1), math.Log1p(7), math.Log1p(2), 2, -12, 0.4, 0, 0.25, idCode("u1"), idCode("i1"), 0}},
+		{"sentiment missing", []map[string]float64{lm, nil}, nil,
+			[]float64{9.5, 30, math.Log1p(3), math.Log1p(1), math.Log1p(7), math.Log1p(2), 2, -12, 0, 1, 0.25, idCode("u1"), idCode("i1"), 0}},
+		{"not finite and no perplexity", []map[string]float64{{"lm_logprob": math.Inf(-1)}, {"sentiment": math.NaN()}}, nil,
+			[]float64{9.5, 30, math.Log1p(3), math.Log1p(1), math.Log1p(7), math.Log1p(2), 0, 0, 0, 0, 0.25, idCode("u1"), idCode("i1"), 0}},
+		{"item without text", []map[string]float64{lm, senti}, &store.Item{ID: "i2"},
+			[]float64{0, 30, math.Log1p(3), math.Log1p(1), math.Log1p(7), math.Log1p(2), 0, 0, 0, 1, 0.25, idCode("u1"), idCode("i2"), 0}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := base
+			in.text = c.text
+			if c.item != nil {
+				in.item = *c.item
+			}
+			got := make([]float64, len(fs))
+			plan.row(got, &in)
+			for j := range got {
+				if math.Abs(got[j]-c.want[j]) > 1e-12 {
+					t.Errorf("%s = %v, want %v", fs[j], got[j], c.want[j])
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkFeaturePlanRow(b *testing.B) {
+	fs := featureSet{"i:a", "i:b", "i:c", "u:x", "u:y", featItemExposures, featItemOutcomes, featUserExposures, featUserOutcomes,
+		"text:lm:log10_perplexity", "text:lm:lm_logprob", "text:sentiment:sentiment", featTextMissing}
+	plan := fs.plan()
+	in := &pairInputs{
+		user: store.User{ID: "u", Features: map[string]float64{"x": 1, "y": 2}},
+		item: store.Item{ID: "i", Text: "t", Features: map[string]float64{"a": 1, "b": 2, "c": 3}},
+		text: []map[string]float64{{"perplexity": 80, "lm_logprob": -9}, {"sentiment": 0.1}},
+	}
+	dst := make([]float64, len(fs))
+	b.ReportAllocs()
+	for b.Loop() {
+		plan.row(dst, in)
+	}
+}
