@@ -63,6 +63,7 @@ func TestBuildTable(t *testing.T) {
 		{Kind: store.Exposure, User: "u2", Item: "b", Time: t0, Arm: ControlArm}, // held out, engaged
 		{Kind: store.Outcome, User: "u2", Item: "b", Time: t0.Add(time.Minute)},  //
 		{Kind: store.Outcome, User: "u3", Item: "a", Time: t0},                   // organic only: no row
+		{Kind: store.Outcome, User: "u2", Item: "a", Time: t0.Add(-time.Hour)},   // organic, before u2's row: its history
 	}
 	if _, err := st.AddEvents(ctx, events); err != nil {
 		t.Fatal(err)
@@ -91,10 +92,12 @@ func TestBuildTable(t *testing.T) {
 			t.Fatalf("row %d: arm %d y %v, want %d %v", i, r.Arm[i], r.Outcome[i], wantArm[i], wantY[i])
 		}
 	}
-	// u1 has 2 exposures and 1 outcome, u2 1 and 1; no item has text, so
-	// there are no text features.
-	if r.X[0] != 2 || r.X[1] != 30 || r.X[4] != math.Log1p(2) || r.X[5] != math.Log1p(1) ||
-		r.X[6] != 0 || r.X[7] != 30 || r.X[13] != 0 || r.X[16] != math.Log1p(1) || r.X[17] != math.Log1p(1) {
+	// A row's history counts the user's events before the row starts (its
+	// exposure at t0), never its own outcome: u1 has none, u2 one organic
+	// outcome an hour earlier. No item has text, so there are no text
+	// features.
+	if r.X[0] != 2 || r.X[1] != 30 || r.X[4] != 0 || r.X[5] != 0 || r.X[10] != 0 || r.X[11] != 0 ||
+		r.X[6] != 0 || r.X[7] != 30 || r.X[13] != 0 || r.X[16] != 0 || r.X[17] != math.Log1p(1) {
 		t.Errorf("X = %v", r.X)
 	}
 	if len(tab.Text.Used) != 0 || tab.Text.Skipped["lm"] != "no item has text" {
@@ -103,7 +106,7 @@ func TestBuildTable(t *testing.T) {
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if tab.LoggedPropensity || r.Propensity != nil || tab.Events != 6 {
+	if tab.LoggedPropensity || r.Propensity != nil || tab.Events != 7 {
 		t.Errorf("no propensities were logged, yet LoggedPropensity=%v (events %d)", tab.LoggedPropensity, tab.Events)
 	}
 }

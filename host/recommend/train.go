@@ -1,6 +1,7 @@
 package recommend
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,6 +85,13 @@ type pairKey struct {
 type pairState struct {
 	treated, control bool
 	outcome          float64
+	// at is when the row starts (Unix ns): its first exposure, or its
+	// first event when it has none. Its history features count only the
+	// user's events before at, so that the row's own outcome never
+	// becomes its feature.
+	at       int64
+	exposed  bool
+	atIsSeen bool
 	// propensity is the logged probability of the treated exposure;
 	// controlProp that of the hold-out (the probability of not showing).
 	propensity, controlProp float64
@@ -153,6 +161,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 			p = &pairState{}
 			pairs[k] = p
 		}
+		p.start(e.Time.UnixNano(), e.Kind == store.Exposure)
 		switch e.Kind {
 		case store.Exposure:
 			if e.Arm == ControlArm {
@@ -177,20 +186,23 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	if err != nil {
 		return nil, err
 	}
-	// The history aggregates count the latest historyRead events of each
-	// user, as serving reads them.
-	hist := make(map[string]userHist, len(history))
-	for u, h := range history {
-		sort.SliceStable(h, func(a, b int) bool { return h[a].t > h[b].t })
+	// The history aggregates of a row count the latest historyRead events
+	// of its user before the row starts, as serving counts the latest
+	// events before the request.
+	for _, h := range history {
+		slices.SortStableFunc(h, func(a, b stamp) int { return cmp.Compare(a.t, b.t) })
+	}
+	histBefore := func(h []stamp, at int64) userHist {
+		end, _ := slices.BinarySearchFunc(h, at, func(s stamp, t int64) int { return cmp.Compare(s.t, t) })
 		var uh userHist
-		for _, s := range h[:min(len(h), historyRead)] {
+		for _, s := range h[max(0, end-historyRead):end] {
 			if s.outcome {
 				uh.outcomes++
 			} else {
 				uh.exposures++
 			}
 		}
-		hist[u] = uh
+		return uh
 	}
 	if err := fillUsers(ctx, st, users); err != nil {
 		return nil, err
@@ -259,7 +271,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	in := &pairInputs{text: make([]map[string]float64, len(plan.text))}
 	for i, k := range keys {
 		p := pairs[k]
-		in.user, in.item, in.pop, in.hist = users[k.user], items[k.item], pop[k.item], hist[k.user]
+		in.user, in.item, in.pop, in.hist = users[k.user], items[k.item], pop[k.item], histBefore(history[k.user], p.at)
 		for j, feats := range textOf {
 			in.text[j] = feats[k.item]
 		}
@@ -291,6 +303,16 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 		req.Propensity = nil
 	}
 	return t, nil
+}
+
+// start records an event of the pair at time t (Unix ns): the row starts
+// at its first exposure, or at its first event while it has none.
+func (p *pairState) start(t int64, exposure bool) {
+	switch {
+	case !p.atIsSeen, exposure && !p.exposed, exposure == p.exposed && t < p.at:
+		p.at, p.atIsSeen = t, true
+		p.exposed = p.exposed || exposure
+	}
 }
 
 // countArms counts the treated and control rows of keys.
