@@ -66,6 +66,7 @@ type options struct {
 	clients    int
 	relevance  float64
 	warmup     time.Duration
+	serverLog  string
 }
 
 func run() error {
@@ -75,6 +76,7 @@ func run() error {
 	flag.IntVar(&o.users, "users", 2000, "simulated users")
 	flag.IntVar(&o.items, "items", 500, "simulated items")
 	flag.IntVar(&o.candidates, "candidates", 200, "candidates per request")
+	flag.StringVar(&o.serverLog, "server-log", "", "write the server's log (stderr) to this file (default: discard it)")
 	flag.Float64Var(&o.rate, "rate", 500, "offered load of the open loop, requests per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measurement")
 	flag.IntVar(&o.clients, "clients", 16, "clients of the closed loop")
@@ -105,6 +107,14 @@ func measure(o options, bin string) (summary, error) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	cmd := exec.Command(bin, "serve", "--redis", o.redisURL, "--prefix", prefix, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--grpc", "off")
 	cmd.Stderr = io.Discard
+	if o.serverLog != "" {
+		f, err := os.Create(o.serverLog)
+		if err != nil {
+			return sum, err
+		}
+		defer f.Close()
+		cmd.Stderr = f
+	}
 	if err := cmd.Start(); err != nil {
 		return sum, fmt.Errorf("start %s: %w (run make build first)", bin, err)
 	}

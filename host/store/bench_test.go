@@ -196,7 +196,9 @@ func BenchmarkTextScoreHit(b *testing.B) {
 // BenchmarkSnapshotTextScores measures what serving does per request with
 // Redis: ReadSnapshot of 200 given candidates with the cached scores of two
 // plugins, then a hit lookup per candidate and plugin. The baseline holds
-// JSON entries (as earlier releases wrote them) decoded on every call.
+// JSON entries (as earlier releases wrote them) decoded on every call; the
+// last variant also skips reading the unchanged items and entries (the
+// catalog cache, catalog.go).
 func BenchmarkSnapshotTextScores(b *testing.B) {
 	const n = 200
 	items := benchScoredItems(n)
@@ -207,13 +209,15 @@ func BenchmarkSnapshotTextScores(b *testing.B) {
 	ctx := context.Background()
 	plugins := []string{benchScorePlugins[0].name, benchScorePlugins[1].name}
 	for _, c := range []struct {
-		name   string
-		json   bool
-		cached bool
-	}{{"json/percall", true, false}, {"binary/cached", false, true}} {
+		name    string
+		json    bool
+		cached  bool
+		catalog bool
+	}{{"json/percall", true, false, false}, {"binary/cached", false, true, false}, {"binary/cached+catalog", false, true, true}} {
 		b.Run(fmt.Sprintf("candidates=%d/plugins=2/%s", n, c.name), func(b *testing.B) {
 			s := benchStore(b, Options{})
 			s.uncachedScores = !c.cached
+			s.noCatalogCache = !c.catalog
 			if err := s.PutItems(ctx, items); err != nil {
 				b.Fatal(err)
 			}

@@ -20,6 +20,7 @@ import (
 //	P modelnames                set of model names
 //	P serving:<name>            hash, "current" and "previous" model IDs
 //	P nbr:<item>                sorted set, item ID -> co-occurrence score with <item> (candidate generation)
+//	P catalog                   string, a random token replaced by every write of items or text scores (see catalog.go)
 //
 // The event keys are written together by one Lua script, so in a Cluster
 // they must share one hash slot. They carry the hash tag {P events}:
@@ -69,6 +70,7 @@ func (k keys) itemKeys(ids []string) []string {
 }
 func (k keys) user(id string) string { return k.p + "user:" + id }
 func (k keys) users() string         { return k.p + "users" }
+func (k keys) catalog() string       { return k.p + "catalog" }
 func (k keys) textScores(plugin string) string {
 	return k.p + "textscore:" + plugin
 }

@@ -222,65 +222,200 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 		}
 		snap.RoundTrips++
 	}
-	if err := cr.collect(s, &snap); err != nil {
+	if err := cr.collect(ctx, s, &snap); err != nil {
 		return snap, err
 	}
 	return snap, nil
 }
 
 // candidateReads are the queued reads of the candidates: the items, their
-// popularity and their cached text scores.
+// popularity and their cached text scores, less those the catalog cache
+// holds under the token read first (see catalog.go).
 type candidateReads struct {
 	cands   []string
 	plugins []string
+	// token is the catalog cache's token when the reads were queued, hits
+	// its entries (nil for a candidate read from Redis), tokenCmd the read
+	// of the current token (nil when the cache is not used).
+	token    string
+	hits     []*catalogEntry
+	tokenCmd *redis.StringCmd
+	// fetch are the candidates read from Redis.
+	fetch          *valueReads
+	outCmd, expCmd *redis.FloatSliceCmd
+}
+
+// valueReads are the queued reads of the catalog values of some items.
+type valueReads struct {
+	ids []string
 	// A single node answers one MGET; in a Cluster the item keys live in
 	// different slots, so each is read with its own GET.
-	mget           *redis.SliceCmd
-	gets           []*redis.StringCmd
-	outCmd, expCmd *redis.FloatSliceCmd
-	textCmds       []*redis.SliceCmd
+	mget     *redis.SliceCmd
+	gets     []*redis.StringCmd
+	textCmds []*redis.SliceCmd
+}
+
+// catalogCached reports whether snapshots may use the catalog cache.
+func (s *Store) catalogCached() bool {
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	return !cluster && !s.noCatalogCache
 }
 
 func (s *Store) queueCandidates(ctx context.Context, pipe redis.Pipeliner, cands, plugins []string) *candidateReads {
 	cr := &candidateReads{cands: cands, plugins: plugins}
-	itemKeys := s.k.itemKeys(cands)
-	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
-		cr.gets = make([]*redis.StringCmd, len(cands))
-		for i, k := range itemKeys {
-			cr.gets[i] = pipe.Get(ctx, k)
+	fetch := cands
+	if s.catalogCached() {
+		cr.tokenCmd = pipe.Get(ctx, s.k.catalog())
+		var n int
+		cr.token, cr.hits, n = s.catalog.lookup(cands, plugins)
+		if n > 0 {
+			fetch = make([]string, 0, len(cands)-n)
+			for i, id := range cands {
+				if cr.hits[i] == nil {
+					fetch = append(fetch, id)
+				}
+			}
 		}
-	} else {
-		cr.mget = pipe.MGet(ctx, itemKeys...)
 	}
+	cr.fetch = s.queueValues(ctx, pipe, fetch, plugins)
 	cr.outCmd = pipe.ZMScore(ctx, s.k.popOutcome(), cands...)
 	cr.expCmd = pipe.ZMScore(ctx, s.k.popExposure(), cands...)
-	cr.textCmds = make([]*redis.SliceCmd, len(plugins))
-	for j, p := range plugins {
-		cr.textCmds[j] = pipe.HMGet(ctx, s.k.textScores(p), cands...)
-	}
 	return cr
 }
 
-// collect fills snap from the answered reads.
-func (cr *candidateReads) collect(s *Store, snap *Snapshot) error {
-	cands := cr.cands
-	raw := make([]string, len(cands))
-	present := make([]bool, len(cands))
-	if cr.mget != nil {
-		vals, err := cr.mget.Result()
+// queueValues queues the reads of the items ids and of their text-score
+// entries of plugins.
+func (s *Store) queueValues(ctx context.Context, pipe redis.Pipeliner, ids, plugins []string) *valueReads {
+	vr := &valueReads{ids: ids}
+	if len(ids) == 0 {
+		return vr
+	}
+	itemKeys := s.k.itemKeys(ids)
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+		vr.gets = make([]*redis.StringCmd, len(ids))
+		for i, k := range itemKeys {
+			vr.gets[i] = pipe.Get(ctx, k)
+		}
+	} else {
+		vr.mget = pipe.MGet(ctx, itemKeys...)
+	}
+	vr.textCmds = make([]*redis.SliceCmd, len(plugins))
+	for j, p := range plugins {
+		vr.textCmds[j] = pipe.HMGet(ctx, s.k.textScores(p), ids...)
+	}
+	return vr
+}
+
+// values returns the answered reads: per id the raw item and whether it is
+// stored, and per plugin the raw entries (nil where none).
+func (vr *valueReads) values(s *Store, plugins []string) (raw []string, present []bool, text [][]any, err error) {
+	raw, present = make([]string, len(vr.ids)), make([]bool, len(vr.ids))
+	text = make([][]any, len(plugins))
+	if len(vr.ids) == 0 {
+		return raw, present, text, nil
+	}
+	if vr.mget != nil {
+		vals, err := vr.mget.Result()
 		if err != nil {
-			return s.wrap("read snapshot", err)
+			return nil, nil, nil, s.wrap("read snapshot", err)
 		}
 		for i, v := range vals {
 			raw[i], present[i] = v.(string)
 		}
 	} else {
-		for i, g := range cr.gets {
+		for i, g := range vr.gets {
 			v, err := g.Result()
 			if err != nil && !errors.Is(err, redis.Nil) {
-				return s.wrap("read snapshot", err)
+				return nil, nil, nil, s.wrap("read snapshot", err)
 			}
 			raw[i], present[i] = v, err == nil
+		}
+	}
+	for j := range plugins {
+		vals, err := vr.textCmds[j].Result()
+		if err != nil {
+			return nil, nil, nil, s.wrap("read snapshot", err)
+		}
+		text[j] = vals
+	}
+	return raw, present, text, nil
+}
+
+// collect fills snap from the answered reads. When the catalog token
+// changed since the cached entries were read, it reads their values again
+// (one more round trip).
+func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot) error {
+	cands, plugins := cr.cands, cr.plugins
+	fraw, fpresent, ftext, err := cr.fetch.values(s, plugins)
+	if err != nil {
+		return err
+	}
+	var token string
+	if cr.tokenCmd != nil {
+		token, err = cr.tokenCmd.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return s.wrap("read snapshot", err)
+		}
+	}
+	hits := cr.hits
+	stored := cr.fetch.ids
+	if token != cr.token {
+		var stale []string
+		for i, e := range hits {
+			if e != nil {
+				stale = append(stale, cands[i])
+			}
+		}
+		if len(stale) > 0 {
+			// The catalog changed since the cached values were read: they
+			// may be stale, read them again.
+			pipe := s.rdb.Pipeline()
+			vr := s.queueValues(ctx, pipe, stale, plugins)
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return s.wrap("read snapshot", err)
+			}
+			snap.RoundTrips++
+			sraw, spresent, stext, err := vr.values(s, plugins)
+			if err != nil {
+				return err
+			}
+			// Both reads merged in candidate order; nothing comes from
+			// the cache.
+			fraw, fpresent, ftext = mergeValues(hits, fraw, fpresent, ftext, sraw, spresent, stext)
+			stored = cands
+		}
+		hits = nil
+	}
+	if cr.tokenCmd != nil {
+		if token == "" {
+			s.createCatalogToken(ctx, snap)
+		}
+		s.catalog.store(token, stored, fraw, fpresent, plugins, ftext)
+	}
+	// Assemble per candidate: from the cache where it hit, else from the
+	// reads, which are in order among the candidates that missed.
+	raw, present := fraw, fpresent
+	text := ftext
+	if hits != nil {
+		raw, present = make([]string, len(cands)), make([]bool, len(cands))
+		text = make([][]any, len(plugins))
+		for j := range text {
+			text[j] = make([]any, len(cands))
+		}
+		f := 0
+		for i, e := range hits {
+			if e != nil {
+				raw[i], present[i] = e.item, true
+				for j, p := range plugins {
+					text[j][i] = e.text[p]
+				}
+				continue
+			}
+			raw[i], present[i] = fraw[f], fpresent[f]
+			for j := range plugins {
+				text[j][i] = ftext[j][f]
+			}
+			f++
 		}
 	}
 	outs, exps := cr.outCmd.Val(), cr.expCmd.Val()
@@ -306,13 +441,13 @@ func (cr *candidateReads) collect(s *Store, snap *Snapshot) error {
 		}
 		snap.Popularity[id] = c
 	}
-	if len(cr.plugins) > 0 {
-		snap.TextScores = make(map[string]map[string]string, len(cr.plugins))
+	if len(plugins) > 0 {
+		snap.TextScores = make(map[string]map[string]string, len(plugins))
 		if snap.scores != nil {
-			snap.entries = make(map[string]map[string]*scoreEntry, len(cr.plugins))
+			snap.entries = make(map[string]map[string]*scoreEntry, len(plugins))
 		}
-		for j, p := range cr.plugins {
-			vals := cr.textCmds[j].Val()
+		for j, p := range plugins {
+			vals := text[j]
 			if snap.scores != nil {
 				snap.entries[p] = snap.scores.decodeAll(p, cands, vals)
 			}
@@ -326,6 +461,44 @@ func (cr *candidateReads) collect(s *Store, snap *Snapshot) error {
 		}
 	}
 	return nil
+}
+
+// mergeValues interleaves the values of the candidates that missed the
+// cache (f...) and of those that hit it, read again (s...), in candidate
+// order.
+func mergeValues(hits []*catalogEntry, fraw []string, fpresent []bool, ftext [][]any, sraw []string, spresent []bool, stext [][]any) ([]string, []bool, [][]any) {
+	raw, present := make([]string, len(hits)), make([]bool, len(hits))
+	text := make([][]any, len(ftext))
+	for j := range text {
+		text[j] = make([]any, len(hits))
+	}
+	f, g := 0, 0
+	for i, e := range hits {
+		if e == nil {
+			raw[i], present[i] = fraw[f], fpresent[f]
+			for j := range text {
+				text[j][i] = ftext[j][f]
+			}
+			f++
+			continue
+		}
+		raw[i], present[i] = sraw[g], spresent[g]
+		for j := range text {
+			text[j][i] = stext[j][g]
+		}
+		g++
+	}
+	return raw, present, text
+}
+
+// createCatalogToken creates the catalog token when none exists, so that
+// later snapshots can use the cache; values read before it existed are not
+// cached.
+func (s *Store) createCatalogToken(ctx context.Context, snap *Snapshot) {
+	// SETNX: a writer's token, set meanwhile, wins.
+	if err := s.rdb.SetNX(ctx, s.k.catalog(), newCatalogToken(), 0).Err(); err == nil {
+		snap.RoundTrips++
+	}
 }
 
 // itemDecoder keeps the last decoded form of each item with the stored

@@ -55,6 +55,11 @@ type Store struct {
 	// uncachedScores makes snapshots decode text-score entries on every
 	// lookup, as earlier releases did (the baseline of the benchmarks).
 	uncachedScores bool
+	// catalog keeps the raw items and text-score entries snapshots read
+	// (see catalog.go); noCatalogCache turns it off (the baseline of the
+	// benchmarks).
+	catalog        catalogCache
+	noCatalogCache bool
 	rdb            redis.UniversalClient
 	k              keys
 	opts           Options
@@ -179,6 +184,8 @@ func (s *Store) putItems(ctx context.Context, items []Item) (existed int, err er
 			pipe.Set(ctx, s.k.item(it.ID), buf, 0)
 			adds[i] = pipe.SAdd(ctx, s.k.items(), it.ID)
 		}
+		// After the data, in the same pipeline: see catalog.go.
+		pipe.Set(ctx, s.k.catalog(), newCatalogToken(), 0)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return s.wrap("put items", err)
 		}

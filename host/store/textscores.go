@@ -31,7 +31,12 @@ func (s *Store) PutTextScores(ctx context.Context, plugin, version string, score
 		for _, sc := range b {
 			fields = append(fields, sc.ItemID, encodeScore(version, sc.TextHash, sc.Features))
 		}
-		return s.wrap("put text scores", s.rdb.HSet(ctx, key, fields...).Err())
+		pipe := s.rdb.Pipeline()
+		pipe.HSet(ctx, key, fields...)
+		// After the data, in the same pipeline: see catalog.go.
+		pipe.Set(ctx, s.k.catalog(), newCatalogToken(), 0)
+		_, err := pipe.Exec(ctx)
+		return s.wrap("put text scores", err)
 	})
 }
 

@@ -1,0 +1,111 @@
+package store
+
+import (
+	"sync"
+
+	"github.com/google/uuid"
+)
+
+// The catalog is what serving reads for every candidate besides its
+// popularity: the stored item and its cached text-score entries. It
+// changes only when items or text scores are written, far less often than
+// it is read, so a Store keeps the raw values it read last and skips
+// reading them again while the catalog token is unchanged.
+//
+// Every write of items or text scores sets the token key to a fresh
+// random value in the same pipeline, after the data commands. A snapshot
+// reads the token first in its pipeline: on a single node (or a Sentinel
+// master) the commands of one pipeline run in order, so the values read
+// after a token are at least as new as that token, and a cached value is
+// served only while the token still equals the one it was read under. A
+// token that changed makes the snapshot read the values it skipped. A
+// missing token (data written before tokens existed) disables the cache
+// until a token is created. In a Cluster the token and the data live on
+// different nodes, the order is lost, and the cache is not used.
+
+// catalogCache holds raw catalog values read under one token.
+type catalogCache struct {
+	mu    sync.Mutex
+	token string
+	byID  map[string]*catalogEntry
+}
+
+// catalogEntry is one item's raw values: the item JSON and, per text
+// plugin read so far, its text-score entry (nil when none is stored).
+type catalogEntry struct {
+	item string
+	text map[string]any
+}
+
+// maxCatalog bounds the entries kept; the cache is emptied when full.
+const maxCatalog = 100_000
+
+// newCatalogToken returns a fresh token value.
+func newCatalogToken() string { return uuid.NewString() }
+
+// lookup returns the cached entries of ids that hold every plugin, under
+// the cache's current token; hits[i] is nil for the others.
+func (c *catalogCache) lookup(ids, plugins []string) (token string, hits []*catalogEntry, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token == "" {
+		return "", nil, 0
+	}
+	hits = make([]*catalogEntry, len(ids))
+	for i, id := range ids {
+		e := c.byID[id]
+		if e == nil {
+			continue
+		}
+		complete := true
+		for _, p := range plugins {
+			if _, ok := e.text[p]; !ok {
+				complete = false
+				break
+			}
+		}
+		if complete {
+			hits[i], n = e, n+1
+		}
+	}
+	return c.token, hits, n
+}
+
+// store records values read under token; a token other than the cache's
+// empties the cache first. An empty token (none stored) empties the cache
+// and records nothing.
+func (c *catalogCache) store(token string, ids []string, items []string, present []bool, plugins []string, text [][]any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if token == "" {
+		c.token, c.byID = "", nil
+		return
+	}
+	if token != c.token || len(c.byID) >= maxCatalog {
+		c.token, c.byID = token, make(map[string]*catalogEntry, len(ids))
+	}
+	for i, id := range ids {
+		if !present[i] {
+			continue // an absent item is read again: it may be added
+		}
+		e := c.byID[id]
+		if e == nil || e.item != items[i] {
+			e = &catalogEntry{item: items[i], text: make(map[string]any, len(plugins))}
+		} else {
+			// Entries are shared with readers: replace, never modify.
+			e = &catalogEntry{item: e.item, text: copyText(e.text, len(plugins))}
+		}
+		for j, p := range plugins {
+			e.text[p] = text[j][i]
+		}
+		c.byID[id] = e
+	}
+}
+
+func copyText(m map[string]any, extra int) map[string]any {
+	out := make(map[string]any, len(m)+extra)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
