@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -140,8 +142,15 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 	grpcAddr := fs.String("grpc", "", "gRPC listen address (default 127.0.0.1:9090; \"off\" disables it)")
 	token := fs.String("token", "", "API token required as Authorization: Bearer <token> (default $CAUSALREC_API_TOKEN)")
 	retrain := fs.Duration("retrain-every", 0, "retrain the serving model on this schedule, e.g. 1h (default from the config: off)")
+	gogc := fs.Int("gogc", defaultServeGOGC, "garbage-collector target of the serve process, as Go's GOGC (a set GOGC environment variable wins); higher trades memory for less GC CPU")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		if *gogc <= 0 {
+			return fmt.Errorf("%w: --gogc must be positive", errUsage)
+		}
+		debug.SetGCPercent(*gogc)
 	}
 	cfg, err := hf.load()
 	if err != nil {
@@ -168,6 +177,12 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 	}
 	return serve(ctx, cfg, s.logger, nil)
 }
+
+// defaultServeGOGC is serve's garbage-collector target. Serving allocates
+// per request but holds a small live heap, so collecting when the heap has
+// grown by 4× rather than 2× (Go's default) cuts GC CPU at little memory
+// cost (docs/performance.md).
+const defaultServeGOGC = 400
 
 // serve runs the API until ctx ends. ready, when set, is called with the
 // bound HTTP and gRPC addresses (nil when gRPC is off) once the API listens.
