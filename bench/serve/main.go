@@ -165,9 +165,12 @@ func measure(o options, bin string) (summary, error) {
 	fmt.Printf("\nopen loop at %.0f requests/s for %v (latency from the scheduled start):\n", o.rate, o.duration)
 	var open []result
 	for _, c := range cases {
+		before := serverLatency(client, base)
 		r := openLoop(client, c.method, c.url, c.bodies, o.rate, o.duration)
+		inServer := serverLatency(client, base).sub(before)
 		open = append(open, r)
 		fmt.Printf("  %-30s %s\n", c.name, r)
+		fmt.Printf("  %-30s in the server (causalrec_http_request_duration_seconds): %s\n", "", inServer)
 	}
 	fmt.Printf("  p99 ratio recommend/floor: %.2f; target p99 < 10ms: %s\n\n", open[1].p(0.99).Seconds()/open[0].p(0.99).Seconds(), met(open[1].p(0.99) < 10*time.Millisecond && open[1].errors == 0))
 
@@ -188,6 +191,65 @@ func measure(o options, bin string) (summary, error) {
 		strings.Join(costs, "\n"))
 	fmt.Printf("load average after the run: %s\n", loadAvg())
 	return summary{open: open[1], closed: closed[1]}, nil
+}
+
+// latencyCounts are the server's cumulative request-duration histogram
+// counts of all routes, by upper bound in seconds.
+type latencyCounts map[string]float64
+
+// serverLatency reads the request-duration histogram from /metrics; nil
+// when it cannot be read.
+func serverLatency(client *http.Client, base string) latencyCounts {
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil
+	}
+	out := latencyCounts{}
+	const name = "causalrec_http_request_duration_seconds_bucket{"
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		_, after, ok := strings.Cut(line, `le="`)
+		if !ok {
+			continue
+		}
+		le, rest, ok := strings.Cut(after, `"}`)
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		if err == nil {
+			out[le] += v
+		}
+	}
+	return out
+}
+
+func (a latencyCounts) sub(b latencyCounts) latencyCounts {
+	if a == nil || b == nil {
+		return nil
+	}
+	out := latencyCounts{}
+	for k, v := range a {
+		out[k] = v - b[k]
+	}
+	return out
+}
+
+// String gives the shares of requests the server answered within 5 and
+// 10 ms.
+func (a latencyCounts) String() string {
+	n := a["+Inf"]
+	if n <= 0 {
+		return "not available"
+	}
+	return fmt.Sprintf("%.2f%% within 5ms, %.2f%% within 10ms (of %.0f)", 100*a["0.005"]/n, 100*a["0.01"]/n, n)
 }
 
 // target is one measured endpoint.
