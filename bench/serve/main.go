@@ -45,6 +45,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/causalrec/causalrec/bench/internal/loadavg"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -128,7 +129,7 @@ func measure(o options, bin string) (summary, error) {
 	}
 	fmt.Printf("setup: %d users, %d items with texts, %d events; model %s: %d rows, %d features, text features %v%s\n",
 		o.users, o.items, trained.Events, trained.Ranker, trained.Rows, len(trained.Features), trained.Text.Used, skipped(trained.Text.Skipped))
-	fmt.Printf("requests: %d candidates, k 10; load generator and server share the machine's %d CPUs; load average %s\n\n", o.candidates, runtime.NumCPU(), loadAvg())
+	fmt.Printf("requests: %d candidates, k 10; load generator and server share the machine's %d CPUs; load average %s\n\n", o.candidates, runtime.NumCPU(), loadavg.All())
 
 	rng := rand.New(rand.NewPCG(7, 7))
 	makeBodies := func(extra map[string]any) [][]byte {
@@ -189,7 +190,7 @@ func measure(o options, bin string) (summary, error) {
 		closed[1].rate()/350, met(closed[1].rate() >= 1050 && closed[1].errors == 0))
 	fmt.Printf("\nCPU time per request in the closed loop (from /proc; redis-server is shared with any other client of it):\n%s\n",
 		strings.Join(costs, "\n"))
-	fmt.Printf("load average after the run: %s\n", loadAvg())
+	fmt.Printf("load average after the run: %s\n", loadavg.All())
 	return summary{open: open[1], closed: closed[1]}, nil
 }
 
@@ -331,19 +332,6 @@ func procStat(pid int) (comm string, ppid int, secs float64, ok bool) {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return comm, ppid, (ut + st) / clockTicks, true
-}
-
-// loadAvg returns the 1-, 5- and 15-minute load averages of the machine.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func met(ok bool) string {

@@ -40,13 +40,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/causalrec/causalrec/bench/internal/loadavg"
 	"github.com/causalrec/causalrec/causal/receval"
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
 	"github.com/causalrec/causalrec/plugins"
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -109,7 +109,7 @@ func run() error {
 		defer cleanup(rdb, prefix)
 	}
 
-	fmt.Printf("machine: %d CPUs, GOMAXPROCS %d, %s, load average %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), loadAvg())
+	fmt.Printf("machine: %d CPUs, GOMAXPROCS %d, %s, load average %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), loadavg.All())
 	gen := time.Now()
 	users, items, events, err := simulate(o)
 	if err != nil {
@@ -226,7 +226,7 @@ func run() error {
 	if err := endToEnd(ctx, o, prefix); err != nil {
 		return err
 	}
-	fmt.Println("load average after the run:", loadAvg())
+	fmt.Println("load average after the run:", loadavg.All())
 	return nil
 }
 
@@ -459,19 +459,6 @@ func cleanup(rdb redis.UniversalClient, prefix string) {
 	if len(batch) > 0 {
 		rdb.Unlink(ctx, batch...)
 	}
-}
-
-// loadAvg returns the 1-, 5- and 15-minute load averages of the machine.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func tail(s string, n int) string {

@@ -58,6 +58,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/causalrec/causalrec/bench/internal/loadavg"
 	"github.com/causalrec/causalrec/causal"
 	"gonum.org/v1/gonum/mat"
 )
@@ -147,7 +148,7 @@ func run(n, runs int, seed uint64, python string, threads int) error {
 		sideThreads = strconv.Itoa(threads)
 	}
 	fmt.Printf("reference data: %d rows × %d features, fit on the first 80%%, %d cores, threads per side: %s\n", n, causal.ReferenceFeatures, runtime.NumCPU(), sideThreads)
-	load0 := loadAvg()
+	load0 := loadavg.One()
 	var goRes, skRes []result
 	for r := 0; r < runs; r++ {
 		goScores := filepath.Join(dir, "causalrec.f64")
@@ -205,7 +206,7 @@ func run(n, runs int, seed uint64, python string, threads int) error {
 	gFit, sFit := med(goRes, fit), med(skRes, fit)
 	gQ, sQ := med(goRes, qini), med(skRes, qini)
 	gPeak, sPeak := med(goRes, peak), med(skRes, peak)
-	fmt.Printf("\nmedians of %d runs, causalrec vs scikit-learn HistGradientBoostingClassifier T-learner (1-minute load average at the start %s, now %s):\n", runs, load0, loadAvg())
+	fmt.Printf("\nmedians of %d runs, causalrec vs scikit-learn HistGradientBoostingClassifier T-learner (1-minute load average at the start %s, now %s):\n", runs, load0, loadavg.One())
 	fmt.Printf("  fit:       %.2fs vs %.2fs  -> causalrec %.2fx faster (target >= 1.5x: %s)\n", gFit, sFit, sFit/gFit, met(sFit/gFit >= 1.5))
 	fmt.Printf("             CPU time of all threads while fitting %.2fs vs %.2fs -> %.2fx less\n", med(goRes, fitCPU), med(skRes, fitCPU), med(skRes, fitCPU)/med(goRes, fitCPU))
 	fmt.Printf("  Qini:      %.4f vs %.4f  -> difference %+.4f (target within 0.003 or above: %s)\n", gQ, sQ, gQ-sQ, met(gQ-sQ >= -0.003))
@@ -431,18 +432,6 @@ func runGo(path, scores string) error {
 
 // loadAvg returns the 1-minute load average of the machine ("?" when
 // unknown): other work on the machine slows both sides, not always alike.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return "?"
-	}
-	return f[0]
-}
-
 // cpuSeconds returns the user and system CPU time of this process so far.
 func cpuSeconds() float64 {
 	var ru syscall.Rusage

@@ -41,6 +41,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/causalrec/causalrec/bench/internal/loadavg"
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/plugins"
@@ -81,7 +82,7 @@ func run(n int, python string, sections []string) error {
 	d := causal.SimulateReference(n, rand.NewPCG(2024, 1))
 	ntr := n * 8 / 10
 	train, test := head(d, 0, ntr), head(d, ntr, n)
-	fmt.Printf("reference workload: %d rows (%d train, %d test), 12 features; 1-minute load average %s\n\n", n, ntr, n-ntr, loadAvg())
+	fmt.Printf("reference workload: %d rows (%d train, %d test), 12 features; 1-minute load average %s\n\n", n, ntr, n-ntr, loadavg.One())
 
 	if slices.Contains(sections, "logreg") {
 		if err := logreg(d, ntr, test, python); err != nil {
@@ -98,24 +99,12 @@ func run(n int, python string, sections []string) error {
 			return err
 		}
 	}
-	fmt.Printf("\n1-minute load average at the end: %s\n", loadAvg())
+	fmt.Printf("\n1-minute load average at the end: %s\n", loadavg.One())
 	return nil
 }
 
 // loadAvg returns the 1-minute load average of the machine ("?" when
 // unknown): other work on the machine slows the measurements.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return "?"
-	}
-	return f[0]
-}
-
 // head returns rows [lo, hi) of d (sharing memory).
 func head(d causal.UpliftData, lo, hi int) causal.UpliftData {
 	_, p := d.X.Dims()
