@@ -95,9 +95,13 @@ func TestBuildTable(t *testing.T) {
 	// A row's history counts the user's events before the row starts (its
 	// exposure at t0), never its own outcome: u1 has none, u2 one organic
 	// outcome an hour earlier. No item has text, so there are no text
-	// features.
+	// features. Columns per row: price, age, item exposures and outcomes,
+	// user exposures and outcomes.
 	if r.X[0] != 2 || r.X[1] != 30 || r.X[4] != 0 || r.X[5] != 0 || r.X[10] != 0 || r.X[11] != 0 ||
-		r.X[6] != 0 || r.X[7] != 30 || r.X[13] != 0 || r.X[16] != 0 || r.X[17] != math.Log1p(1) {
+		r.X[6] != 0 || r.X[7] != 30 || r.X[13] != 0 || r.X[16] != 0 || r.X[17] != math.Log1p(1) ||
+		// Item popularity counts the item's events before the row starts
+		// too: a has u2's earlier outcome, b nothing before t0.
+		r.X[2] != 0 || r.X[3] != math.Log1p(1) || r.X[8] != 0 || r.X[9] != 0 || r.X[14] != 0 || r.X[15] != 0 {
 		t.Errorf("X = %v", r.X)
 	}
 	if len(tab.Text.Used) != 0 || tab.Text.Skipped["lm"] != "no item has text" {

@@ -86,8 +86,8 @@ type pairState struct {
 	treated, control bool
 	outcome          float64
 	// at is when the row starts (Unix ns): its first exposure, or its
-	// first event when it has none. Its history features count only the
-	// user's events before at, so that the row's own outcome never
+	// first event when it has none. Its history and popularity features
+	// count only events before at, so that the row's own outcome never
 	// becomes its feature.
 	at       int64
 	exposed  bool
@@ -147,6 +147,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 		outcome bool
 	}
 	history := map[string][]stamp{}
+	itemLog := map[string][]stamp{}
 	err := st.Events(ctx, func(e store.Event) error {
 		nEvents++
 		if nEvents%1_000_000 == 0 {
@@ -180,6 +181,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 			engaged[e.User] = append(engaged[e.User], e.Item)
 		}
 		history[e.User] = append(history[e.User], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
+		itemLog[e.Item] = append(itemLog[e.Item], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
 		users[e.User], items[e.Item] = store.User{ID: e.User}, store.Item{ID: e.Item}
 		return nil
 	})
@@ -210,9 +212,34 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	if err := fillItems(ctx, st, items); err != nil {
 		return nil, err
 	}
-	pop, err := popularity(ctx, st)
-	if err != nil {
-		return nil, err
+	// The popularity of a row's item counts the item's exposures and
+	// outcomes before the row starts, as serving counts those before the
+	// request: never the row's own outcome, nor later ones. (Counting all
+	// but the row's own events would leak its outcome the other way:
+	// within an item, the rows with an outcome would have the lower
+	// count.)
+	type itemCounts struct {
+		t        []int64
+		outcomes []float64 // outcomes[i]: outcomes among the first i events
+	}
+	itemPop := make(map[string]itemCounts, len(itemLog))
+	for id, h := range itemLog {
+		slices.SortStableFunc(h, func(a, b stamp) int { return cmp.Compare(a.t, b.t) })
+		c := itemCounts{t: make([]int64, len(h)), outcomes: make([]float64, len(h)+1)}
+		for i, s := range h {
+			c.t[i] = s.t
+			c.outcomes[i+1] = c.outcomes[i]
+			if s.outcome {
+				c.outcomes[i+1]++
+			}
+		}
+		itemPop[id] = c
+	}
+	clear(itemLog)
+	popBefore := func(id string, at int64) store.ItemCount {
+		c := itemPop[id]
+		end, _ := slices.BinarySearch(c.t, at)
+		return store.ItemCount{Item: id, Outcomes: c.outcomes[end], Exposures: float64(end) - c.outcomes[end]}
 	}
 	keys := make([]pairKey, 0, len(pairs))
 	for k, p := range pairs {
@@ -271,7 +298,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	in := &pairInputs{text: make([]map[string]float64, len(plan.text))}
 	for i, k := range keys {
 		p := pairs[k]
-		in.user, in.item, in.pop, in.hist = users[k.user], items[k.item], pop[k.item], histBefore(history[k.user], p.at)
+		in.user, in.item, in.pop, in.hist = users[k.user], items[k.item], popBefore(k.item, p.at), histBefore(history[k.user], p.at)
 		for j, feats := range textOf {
 			in.text[j] = feats[k.item]
 		}
@@ -428,18 +455,6 @@ func fillItems(ctx context.Context, st *store.Store, items map[string]store.Item
 		items[it.ID] = it
 	}
 	return nil
-}
-
-func popularity(ctx context.Context, st *store.Store) (map[string]store.ItemCount, error) {
-	pop, err := st.PopularItems(ctx, 0)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]store.ItemCount, len(pop))
-	for _, p := range pop {
-		out[p.Item] = p
-	}
-	return out, nil
 }
 
 // Rankers a model can be trained for (TrainOptions.Ranker); the response
