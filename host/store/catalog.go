@@ -30,11 +30,15 @@ type catalogCache struct {
 	byID  map[string]*catalogEntry
 }
 
-// catalogEntry is one item's raw values: the item JSON and, per text
-// plugin read so far, its text-score entry (nil when none is stored).
+// catalogEntry is one item's values: the item JSON and its decoded form
+// and, per text plugin read so far, its raw text-score entry (nil when none
+// is stored) and the decoded entry (nil when none or undecodable, or when
+// the Store does not keep decoded entries).
 type catalogEntry struct {
-	item string
-	text map[string]any
+	item   string
+	it     Item
+	text   map[string]any
+	scores map[string]*scoreEntry
 }
 
 // maxCatalog bounds the entries kept; the cache is emptied when full.
@@ -73,8 +77,10 @@ func (c *catalogCache) lookup(ids, plugins []string) (token string, hits []*cata
 
 // store records values read under token; a token other than the cache's
 // empties the cache first. An empty token (none stored) empties the cache
-// and records nothing.
-func (c *catalogCache) store(token string, ids []string, items []string, present []bool, plugins []string, text [][]any) {
+// and records nothing. ids, raw, present and items run in parallel; text[j]
+// holds plugin j's raw entries in the same order and scores[j] (nil when
+// the Store keeps no decoded entries) its decoded entries by id.
+func (c *catalogCache) store(token string, ids, raw []string, present []bool, items []Item, plugins []string, text [][]any, scores []map[string]*scoreEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if token == "" {
@@ -88,24 +94,23 @@ func (c *catalogCache) store(token string, ids []string, items []string, present
 		if !present[i] {
 			continue // an absent item is read again: it may be added
 		}
-		e := c.byID[id]
-		if e == nil || e.item != items[i] {
-			e = &catalogEntry{item: items[i], text: make(map[string]any, len(plugins))}
-		} else {
-			// Entries are shared with readers: replace, never modify.
-			e = &catalogEntry{item: e.item, text: copyText(e.text, len(plugins))}
+		// Entries are shared with readers: replace, never modify.
+		e := &catalogEntry{item: raw[i], it: items[i], text: make(map[string]any, len(plugins)), scores: make(map[string]*scoreEntry, len(plugins))}
+		if old := c.byID[id]; old != nil && old.item == raw[i] {
+			for p, v := range old.text {
+				e.text[p] = v
+			}
+			for p, v := range old.scores {
+				e.scores[p] = v
+			}
 		}
 		for j, p := range plugins {
 			e.text[p] = text[j][i]
+			e.scores[p] = nil
+			if scores != nil {
+				e.scores[p] = scores[j][id]
+			}
 		}
 		c.byID[id] = e
 	}
-}
-
-func copyText(m map[string]any, extra int) map[string]any {
-	out := make(map[string]any, len(m)+extra)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

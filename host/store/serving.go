@@ -358,7 +358,7 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 		}
 	}
 	hits := cr.hits
-	stored := cr.fetch.ids
+	fetched := cr.fetch.ids
 	if token != cr.token {
 		var stale []string
 		for i, e := range hits {
@@ -382,57 +382,89 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 			// Both reads merged in candidate order; nothing comes from
 			// the cache.
 			fraw, fpresent, ftext = mergeValues(hits, fraw, fpresent, ftext, sraw, spresent, stext)
-			stored = cands
+			fetched = cands
 		}
 		hits = nil
+	}
+	// Decode what was read; the cached entries hold their decoded forms.
+	fitems := make([]Item, len(fetched))
+	for i, id := range fetched {
+		if !fpresent[i] {
+			continue
+		}
+		if fitems[i], err = s.items.decode(id, fraw[i]); err != nil {
+			return fmt.Errorf("read snapshot: decode item %q: %w", id, err)
+		}
+	}
+	var fscores []map[string]*scoreEntry
+	if snap.scores != nil {
+		fscores = make([]map[string]*scoreEntry, len(plugins))
+		for j, p := range plugins {
+			fscores[j] = snap.scores.decodeAll(p, fetched, ftext[j])
+		}
 	}
 	if cr.tokenCmd != nil {
 		if token == "" {
 			s.createCatalogToken(ctx, snap)
 		}
-		s.catalog.store(token, stored, fraw, fpresent, plugins, ftext)
+		s.catalog.store(token, fetched, fraw, fpresent, fitems, plugins, ftext, fscores)
 	}
-	// Assemble per candidate: from the cache where it hit, else from the
-	// reads, which are in order among the candidates that missed.
-	raw, present := fraw, fpresent
-	text := ftext
-	if hits != nil {
-		raw, present = make([]string, len(cands)), make([]bool, len(cands))
-		text = make([][]any, len(plugins))
-		for j := range text {
-			text[j] = make([]any, len(cands))
-		}
-		f := 0
-		for i, e := range hits {
-			if e != nil {
-				raw[i], present[i] = e.item, true
-				for j, p := range plugins {
-					text[j][i] = e.text[p]
-				}
-				continue
-			}
-			raw[i], present[i] = fraw[f], fpresent[f]
-			for j := range plugins {
-				text[j][i] = ftext[j][f]
-			}
-			f++
-		}
-	}
+
 	outs, exps := cr.outCmd.Val(), cr.expCmd.Val()
 	snap.Popularity = make(map[string]ItemCount, len(cands))
 	snap.Candidates = make([]Item, 0, len(cands))
-	for i, id := range cands {
-		if !present[i] {
-			snap.Missing = append(snap.Missing, id)
-			continue
+	if len(plugins) > 0 {
+		snap.TextScores = make(map[string]map[string]string, len(plugins))
+		for _, p := range plugins {
+			snap.TextScores[p] = make(map[string]string, len(cands))
 		}
-		it, err := s.items.decode(id, raw[i])
-		if err != nil {
-			return fmt.Errorf("read snapshot: decode item %q: %w", id, err)
+		if snap.scores != nil {
+			snap.entries = make(map[string]map[string]*scoreEntry, len(plugins))
+			for _, p := range plugins {
+				snap.entries[p] = make(map[string]*scoreEntry, len(cands))
+			}
+		}
+	}
+	f := 0
+	for i, id := range cands {
+		var e *catalogEntry
+		if hits != nil {
+			e = hits[i]
+		}
+		var it Item
+		switch {
+		case e != nil:
+			it = e.it
+			for _, p := range plugins {
+				if raw, ok := e.text[p].(string); ok {
+					snap.TextScores[p][id] = raw
+				}
+				if snap.entries != nil {
+					if se := e.scores[p]; se != nil {
+						snap.entries[p][id] = se
+					}
+				}
+			}
+		case !fpresent[f]:
+			snap.Missing = append(snap.Missing, id)
+			f++
+			continue
+		default:
+			it = fitems[f]
+			for j, p := range plugins {
+				if raw, ok := ftext[j][f].(string); ok {
+					snap.TextScores[p][id] = raw
+				}
+				if snap.entries != nil {
+					if se := fscores[j][id]; se != nil {
+						snap.entries[p][id] = se
+					}
+				}
+			}
+			f++
 		}
 		snap.Candidates = append(snap.Candidates, it)
-		var c ItemCount
-		c.Item = id
+		c := ItemCount{Item: id}
 		if i < len(outs) {
 			c.Outcomes = outs[i]
 		}
@@ -440,25 +472,6 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 			c.Exposures = exps[i]
 		}
 		snap.Popularity[id] = c
-	}
-	if len(plugins) > 0 {
-		snap.TextScores = make(map[string]map[string]string, len(plugins))
-		if snap.scores != nil {
-			snap.entries = make(map[string]map[string]*scoreEntry, len(plugins))
-		}
-		for j, p := range plugins {
-			vals := text[j]
-			if snap.scores != nil {
-				snap.entries[p] = snap.scores.decodeAll(p, cands, vals)
-			}
-			m := make(map[string]string, len(vals))
-			for i, v := range vals {
-				if sv, ok := v.(string); ok {
-					m[cands[i]] = sv
-				}
-			}
-			snap.TextScores[p] = m
-		}
 	}
 	return nil
 }
