@@ -191,9 +191,9 @@ func (d *scoreDecoder) decode(plugin, item, raw string) (*scoreEntry, error) {
 		return decodeScore(raw)
 	}
 	d.mu.Lock()
-	e := d.byPlugin[plugin][item]
+	e := d.keptLocked(plugin, item, raw)
 	d.mu.Unlock()
-	if e != nil && e.raw == raw {
+	if e != nil {
 		return e, nil
 	}
 	e, err := decodeScore(raw)
@@ -202,6 +202,51 @@ func (d *scoreDecoder) decode(plugin, item, raw string) (*scoreEntry, error) {
 	}
 	e.raw = raw
 	d.mu.Lock()
+	d.keepLocked(plugin, item, e)
+	d.mu.Unlock()
+	return e, nil
+}
+
+// decodeAll returns the decoded entries of plugin for the items ids whose
+// stored values are vals (a string, or nil for none), under one lock. An
+// entry that cannot be decoded is left out.
+func (d *scoreDecoder) decodeAll(plugin string, ids []string, vals []any) map[string]*scoreEntry {
+	out := make(map[string]*scoreEntry, len(vals))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, v := range vals {
+		raw, ok := v.(string)
+		if !ok || i >= len(ids) {
+			continue
+		}
+		id := ids[i]
+		if e := d.keptLocked(plugin, id, raw); e != nil {
+			out[id] = e
+			continue
+		}
+		e, err := decodeScore(raw)
+		if err != nil {
+			continue
+		}
+		e.raw = raw
+		d.keepLocked(plugin, id, e)
+		out[id] = e
+	}
+	return out
+}
+
+// keptLocked returns the kept entry of (plugin, item) when it was decoded
+// from raw, else nil. d.mu must be held.
+func (d *scoreDecoder) keptLocked(plugin, item, raw string) *scoreEntry {
+	if e := d.byPlugin[plugin][item]; e != nil && e.raw == raw {
+		return e
+	}
+	return nil
+}
+
+// keepLocked keeps e as the entry of (plugin, item), emptying the cache
+// first when it is full. d.mu must be held.
+func (d *scoreDecoder) keepLocked(plugin, item string, e *scoreEntry) {
 	if d.byPlugin == nil || d.n >= maxDecodedScores {
 		d.byPlugin, d.n = make(map[string]map[string]*scoreEntry), 0
 	}
@@ -214,49 +259,4 @@ func (d *scoreDecoder) decode(plugin, item, raw string) (*scoreEntry, error) {
 		d.n++
 	}
 	m[item] = e
-	d.mu.Unlock()
-	return e, nil
-}
-
-// decodeAll returns the decoded entries of plugin for the items ids whose
-// stored values are vals (a string, or nil for none), under one lock. An
-// entry that cannot be decoded is left out.
-func (d *scoreDecoder) decodeAll(plugin string, ids []string, vals []any) map[string]*scoreEntry {
-	out := make(map[string]*scoreEntry, len(vals))
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.byPlugin == nil {
-		d.byPlugin = make(map[string]map[string]*scoreEntry)
-	}
-	m := d.byPlugin[plugin]
-	for i, v := range vals {
-		raw, ok := v.(string)
-		if !ok || i >= len(ids) {
-			continue
-		}
-		id := ids[i]
-		if e := m[id]; e != nil && e.raw == raw {
-			out[id] = e
-			continue
-		}
-		e, err := decodeScore(raw)
-		if err != nil {
-			continue
-		}
-		e.raw = raw
-		if d.n >= maxDecodedScores {
-			d.byPlugin, d.n = make(map[string]map[string]*scoreEntry), 0
-			m = nil
-		}
-		if m == nil {
-			m = make(map[string]*scoreEntry)
-			d.byPlugin[plugin] = m
-		}
-		if _, ok := m[id]; !ok {
-			d.n++
-		}
-		m[id] = e
-		out[id] = e
-	}
-	return out
 }
