@@ -1,9 +1,11 @@
 package store
 
 import (
+	"context"
 	"sync"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 )
 
 // The catalog is what serving reads for every candidate besides its
@@ -23,7 +25,8 @@ import (
 // until a token is created. In a Cluster the token and the data live on
 // different nodes, the order is lost, and the cache is not used.
 
-// catalogCache holds raw catalog values read under one token.
+// catalogCache holds the catalog values read under one token, raw and
+// decoded.
 type catalogCache struct {
 	mu    sync.Mutex
 	token string
@@ -46,6 +49,17 @@ const maxCatalog = 100_000
 
 // newCatalogToken returns a fresh token value.
 func newCatalogToken() string { return uuid.NewString() }
+
+// queueCatalogChange queues, after a write of items or text scores in the
+// same pipeline, the replacement of the catalog token.
+func (s *Store) queueCatalogChange(ctx context.Context, pipe redis.Pipeliner) {
+	pipe.Set(ctx, s.k.catalog(), newCatalogToken(), 0)
+}
+
+// catalogCached reports whether snapshots may use the catalog cache.
+func (s *Store) catalogCached() bool {
+	return !s.isCluster() && !s.noCatalogCache
+}
 
 // lookup returns the cached entries of ids that hold every plugin, under
 // the cache's current token; hits[i] is nil for the others.

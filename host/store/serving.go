@@ -255,12 +255,6 @@ type valueReads struct {
 	textCmds []*redis.SliceCmd
 }
 
-// catalogCached reports whether snapshots may use the catalog cache.
-func (s *Store) catalogCached() bool {
-	_, cluster := s.rdb.(*redis.ClusterClient)
-	return !cluster && !s.noCatalogCache
-}
-
 func (s *Store) queueCandidates(ctx context.Context, pipe redis.Pipeliner, cands, plugins []string) *candidateReads {
 	cr := &candidateReads{cands: cands, plugins: plugins}
 	fetch := cands
@@ -291,7 +285,7 @@ func (s *Store) queueValues(ctx context.Context, pipe redis.Pipeliner, ids, plug
 		return vr
 	}
 	itemKeys := s.k.itemKeys(ids)
-	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+	if s.isCluster() {
 		vr.gets = make([]*redis.StringCmd, len(ids))
 		for i, k := range itemKeys {
 			vr.gets[i] = pipe.Get(ctx, k)

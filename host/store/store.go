@@ -55,9 +55,9 @@ type Store struct {
 	// uncachedScores makes snapshots decode text-score entries on every
 	// lookup, as earlier releases did (the baseline of the benchmarks).
 	uncachedScores bool
-	// catalog keeps the raw items and text-score entries snapshots read
-	// (see catalog.go); noCatalogCache turns it off (the baseline of the
-	// benchmarks).
+	// catalog keeps the items and text-score entries snapshots read, raw
+	// and decoded (see catalog.go); noCatalogCache turns it off (the
+	// baseline of the benchmarks).
 	catalog        catalogCache
 	noCatalogCache bool
 	rdb            redis.UniversalClient
@@ -95,6 +95,13 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 		addr = clientAddr(rdb)
 	}
 	return &Store{rdb: rdb, k: k, opts: opts, addr: addr}, nil
+}
+
+// isCluster reports whether the client is a Redis Cluster client, whose
+// pipelines split across nodes.
+func (s *Store) isCluster() bool {
+	_, ok := s.rdb.(*redis.ClusterClient)
+	return ok
 }
 
 // Client returns the underlying Redis client.
@@ -184,8 +191,7 @@ func (s *Store) putItems(ctx context.Context, items []Item) (existed int, err er
 			pipe.Set(ctx, s.k.item(it.ID), buf, 0)
 			adds[i] = pipe.SAdd(ctx, s.k.items(), it.ID)
 		}
-		// After the data, in the same pipeline: see catalog.go.
-		pipe.Set(ctx, s.k.catalog(), newCatalogToken(), 0)
+		s.queueCatalogChange(ctx, pipe)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return s.wrap("put items", err)
 		}

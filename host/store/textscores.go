@@ -33,8 +33,7 @@ func (s *Store) PutTextScores(ctx context.Context, plugin, version string, score
 		}
 		pipe := s.rdb.Pipeline()
 		pipe.HSet(ctx, key, fields...)
-		// After the data, in the same pipeline: see catalog.go.
-		pipe.Set(ctx, s.k.catalog(), newCatalogToken(), 0)
+		s.queueCatalogChange(ctx, pipe)
 		_, err := pipe.Exec(ctx)
 		return s.wrap("put text scores", err)
 	})
