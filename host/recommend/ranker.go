@@ -124,9 +124,8 @@ type servingModel struct {
 	ranker   string
 	// outcome is the model of an outcome ranker.
 	outcome causal.Model
-	// text are the text scorers of the features and the versions they
-	// had at training.
-	text         []string
+	// textVersions are the versions the text scorers of the features
+	// (plan.text) had at training.
 	textVersions map[string]string
 }
 
@@ -196,7 +195,7 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 	var textPlugins []string
 	r.mu.Lock()
 	if r.cached != nil {
-		textPlugins = r.cached.text
+		textPlugins = r.cached.plan.text
 	}
 	r.mu.Unlock()
 	snap, err := r.store.ReadSnapshot(ctx, store.SnapshotRequest{
@@ -271,14 +270,14 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 		return sc, "", rounds
 	}
 	var rel []float64
-	needRel := m.features.has(featRelevance) || req.RelevanceWeight > 0
-	if needRel {
+	relFeature := m.features.has(featRelevance)
+	if relFeature || req.RelevanceWeight > 0 {
 		var n int
 		rel, n, err = r.relevance(ctx, snap, items)
 		rounds += n
 		if err != nil {
 			rel = nil
-			if m.features.has(featRelevance) && !errors.Is(err, errNoHistory) {
+			if relFeature && !errors.Is(err, errNoHistory) {
 				sc.warnings = append(sc.warnings, "relevance feature is 0: "+err.Error())
 			}
 			if req.RelevanceWeight > 0 {
@@ -291,18 +290,13 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 	sc.warnings = append(sc.warnings, warn...)
 	d := len(m.features)
 	x := make([]float64, len(items)*d)
-	hist := histOf(snap.History)
-	textOf := make([]map[string]map[string]float64, len(m.plan.text))
-	for j, p := range m.plan.text {
-		textOf[j] = text[p]
-	}
-	in := &pairInputs{user: snap.User, hist: hist, text: make([]map[string]float64, len(m.plan.text))}
+	in := &pairInputs{user: snap.User, hist: histOf(snap.History), text: make([]map[string]float64, len(text))}
 	if in.user.ID == "" {
 		in.user.ID = req.User
 	}
 	for i, it := range items {
 		in.item, in.pop = it, snap.Popularity[it.ID]
-		for j, feats := range textOf {
+		for j, feats := range text {
 			in.text[j] = feats[it.ID]
 		}
 		in.relevance = 0
@@ -388,11 +382,10 @@ func (r *Ranker) relevance(ctx context.Context, snap store.Snapshot, items []sto
 	}
 	rel := make([]float64, len(items))
 	for i, sc := range out.Scores {
-		v := sc.Features["relevance"]
-		if sc.Err != "" || math.IsNaN(v) || math.IsInf(v, 0) || i >= len(rel) {
-			v = 0
+		if i >= len(rel) {
+			break
 		}
-		if i < len(rel) {
+		if v := sc.Features["relevance"]; sc.Err == "" && !math.IsNaN(v) && !math.IsInf(v, 0) {
 			rel[i] = v
 		}
 	}
@@ -419,18 +412,16 @@ func standardise(v []float64) []float64 {
 	return out
 }
 
-// itemTexts returns, per text scorer of the model, the features of the
-// items: cached ones from the snapshot, the rest through host/textscore.
-// When a scorer cannot be reached, the items it has no cached scores for
-// get none (their text features are 0) and a warning says so.
-func (r *Ranker) itemTexts(ctx context.Context, m *servingModel, snap store.Snapshot, items []store.Item) (map[string]map[string]map[string]float64, []string, int) {
-	if len(m.text) == 0 {
-		return nil, nil, 0
-	}
-	out := make(map[string]map[string]map[string]float64, len(m.text))
+// itemTexts returns, per text scorer of the model (in m.plan.text order),
+// the features of the items by item ID: cached ones from the snapshot, the
+// rest through host/textscore. When a scorer cannot be reached, the items
+// it has no cached scores for get none (their text features are 0) and a
+// warning says so.
+func (r *Ranker) itemTexts(ctx context.Context, m *servingModel, snap store.Snapshot, items []store.Item) ([]map[string]map[string]float64, []string, int) {
+	out := make([]map[string]map[string]float64, len(m.plan.text))
 	var warnings []string
 	rounds := 0
-	for _, p := range m.text {
+	for j, p := range m.plan.text {
 		r.mu.Lock()
 		version, ok := r.textVersions[p]
 		r.mu.Unlock()
@@ -449,7 +440,7 @@ func (r *Ranker) itemTexts(ctx context.Context, m *servingModel, snap store.Snap
 				misses = append(misses, it)
 			}
 		}
-		out[p] = feats
+		out[j] = feats
 		if _, read := snap.TextScores[p]; !read && len(misses) > 0 {
 			// The snapshot did not read this scorer's cache (the serving
 			// model just changed): read it now.
@@ -517,7 +508,6 @@ func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int,
 		c.ranker = RankUplift
 	}
 	c.plan = fs.plan()
-	c.text = c.plan.text
 	var tr TextReport
 	if raw := rec.Metadata["text"]; raw != "" {
 		if err := json.Unmarshal([]byte(raw), &tr); err != nil {
