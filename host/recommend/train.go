@@ -142,12 +142,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	nEvents := 0
 	users, items := map[string]store.User{}, map[string]store.Item{}
 	engaged := map[string][]string{}
-	type stamp struct {
-		t       int64
-		outcome bool
-	}
-	history := map[string][]stamp{}
-	itemLog := map[string][]stamp{}
+	history, itemStamps := map[string][]stamp{}, map[string][]stamp{}
 	err := st.Events(ctx, func(e store.Event) error {
 		nEvents++
 		if nEvents%1_000_000 == 0 {
@@ -181,65 +176,26 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 			engaged[e.User] = append(engaged[e.User], e.Item)
 		}
 		history[e.User] = append(history[e.User], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
-		itemLog[e.Item] = append(itemLog[e.Item], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
+		itemStamps[e.Item] = append(itemStamps[e.Item], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
 		users[e.User], items[e.Item] = store.User{ID: e.User}, store.Item{ID: e.Item}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	// The history aggregates of a row count the latest historyRead events
-	// of its user before the row starts, as serving counts the latest
-	// events before the request.
-	for _, h := range history {
-		slices.SortStableFunc(h, func(a, b stamp) int { return cmp.Compare(a.t, b.t) })
-	}
-	histBefore := func(h []stamp, at int64) userHist {
-		end, _ := slices.BinarySearchFunc(h, at, func(s stamp, t int64) int { return cmp.Compare(s.t, t) })
-		var uh userHist
-		for _, s := range h[max(0, end-historyRead):end] {
-			if s.outcome {
-				uh.outcomes++
-			} else {
-				uh.exposures++
-			}
-		}
-		return uh
-	}
+	// The history and popularity features of a row count only events
+	// before the row starts, as serving counts those before the request:
+	// never the row's own outcome, nor later ones. (Counting all but the
+	// row's own events would leak its outcome the other way: within an
+	// item, the rows with an outcome would have the lower count.)
+	userLog, itemLog := countsOf(history), countsOf(itemStamps)
+	clear(history)
+	clear(itemStamps)
 	if err := fillUsers(ctx, st, users); err != nil {
 		return nil, err
 	}
 	if err := fillItems(ctx, st, items); err != nil {
 		return nil, err
-	}
-	// The popularity of a row's item counts the item's exposures and
-	// outcomes before the row starts, as serving counts those before the
-	// request: never the row's own outcome, nor later ones. (Counting all
-	// but the row's own events would leak its outcome the other way:
-	// within an item, the rows with an outcome would have the lower
-	// count.)
-	type itemCounts struct {
-		t        []int64
-		outcomes []float64 // outcomes[i]: outcomes among the first i events
-	}
-	itemPop := make(map[string]itemCounts, len(itemLog))
-	for id, h := range itemLog {
-		slices.SortStableFunc(h, func(a, b stamp) int { return cmp.Compare(a.t, b.t) })
-		c := itemCounts{t: make([]int64, len(h)), outcomes: make([]float64, len(h)+1)}
-		for i, s := range h {
-			c.t[i] = s.t
-			c.outcomes[i+1] = c.outcomes[i]
-			if s.outcome {
-				c.outcomes[i+1]++
-			}
-		}
-		itemPop[id] = c
-	}
-	clear(itemLog)
-	popBefore := func(id string, at int64) store.ItemCount {
-		c := itemPop[id]
-		end, _ := slices.BinarySearch(c.t, at)
-		return store.ItemCount{Item: id, Outcomes: c.outcomes[end], Exposures: float64(end) - c.outcomes[end]}
 	}
 	keys := make([]pairKey, 0, len(pairs))
 	for k, p := range pairs {
@@ -298,7 +254,10 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	in := &pairInputs{text: make([]map[string]float64, len(plan.text))}
 	for i, k := range keys {
 		p := pairs[k]
-		in.user, in.item, in.pop, in.hist = users[k.user], items[k.item], popBefore(k.item, p.at), histBefore(history[k.user], p.at)
+		in.user, in.item = users[k.user], items[k.item]
+		in.pop.Item = k.item
+		in.pop.Exposures, in.pop.Outcomes = itemLog[k.item].before(p.at, 0)
+		in.hist.exposures, in.hist.outcomes = userLog[k.user].before(p.at, historyRead)
 		for j, feats := range textOf {
 			in.text[j] = feats[k.item]
 		}
@@ -340,6 +299,55 @@ func (p *pairState) start(t int64, exposure bool) {
 		p.at, p.atIsSeen = t, true
 		p.exposed = p.exposed || exposure
 	}
+}
+
+// stamp is one event of a user or an item: its time (Unix ns) and whether
+// it is an outcome (else an exposure).
+type stamp struct {
+	t       int64
+	outcome bool
+}
+
+// eventCounts are one user's or item's events in time order with running
+// outcome counts, so that the counts before any time are a binary search
+// away.
+type eventCounts struct {
+	t []int64
+	// outcomes[i] is the number of outcomes among the first i events.
+	outcomes []float64
+}
+
+// countsOf sorts each log's events by time and counts them.
+func countsOf(logs map[string][]stamp) map[string]eventCounts {
+	out := make(map[string]eventCounts, len(logs))
+	for id, h := range logs {
+		slices.SortStableFunc(h, func(a, b stamp) int { return cmp.Compare(a.t, b.t) })
+		c := eventCounts{t: make([]int64, len(h)), outcomes: make([]float64, len(h)+1)}
+		for i, s := range h {
+			c.t[i] = s.t
+			c.outcomes[i+1] = c.outcomes[i]
+			if s.outcome {
+				c.outcomes[i+1]++
+			}
+		}
+		out[id] = c
+	}
+	return out
+}
+
+// before returns the numbers of exposures and outcomes among the latest
+// limit events strictly before time at (all of them when limit is 0).
+func (c eventCounts) before(at int64, limit int) (exposures, outcomes float64) {
+	if len(c.outcomes) == 0 {
+		return 0, 0
+	}
+	end, _ := slices.BinarySearch(c.t, at)
+	start := 0
+	if limit > 0 {
+		start = max(0, end-limit)
+	}
+	outcomes = c.outcomes[end] - c.outcomes[start]
+	return float64(end-start) - outcomes, outcomes
 }
 
 // countArms counts the treated and control rows of keys.
