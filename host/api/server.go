@@ -4,7 +4,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -187,6 +186,16 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // decode reads one JSON value into v, rejecting unknown fields, trailing
 // data and bodies over the limit with a message that names the problem.
 func decode(r *http.Request, v any) error {
+	return decodeBody(r, v, false)
+}
+
+// decodeOptional is decode for a body that may be empty (or only white
+// space): v is then left as it is.
+func decodeOptional(r *http.Request, v any) error {
+	return decodeBody(r, v, true)
+}
+
+func decodeBody(r *http.Request, v any, optional bool) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -196,6 +205,8 @@ func decode(r *http.Request, v any) error {
 		switch {
 		case errors.As(err, &mbe):
 			return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over the limit of %d bytes", mbe.Limit)}
+		case errors.Is(err, io.EOF) && optional:
+			return nil
 		case errors.Is(err, io.EOF):
 			return badRequest("empty request body: want a JSON object")
 		case errors.As(err, &se):
@@ -323,20 +334,8 @@ func (s *Server) handleTrain(_ http.ResponseWriter, r *http.Request) (any, error
 		return nil, &httpError{http.StatusNotImplemented, "training is not configured"}
 	}
 	var req TrainRequest
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over the limit of %d bytes", mbe.Limit)}
-		}
+	if err := decodeOptional(r, &req); err != nil {
 		return nil, err
-	}
-	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return nil, badRequest("train request: %v", err)
-		}
 	}
 	if req.Ranker != "" && !slices.Contains(recommend.Rankers, req.Ranker) {
 		return nil, badRequest("unknown ranker %q (want %s)", req.Ranker, strings.Join(recommend.Rankers, ", "))

@@ -365,8 +365,20 @@ func TestModelsAndRollback(t *testing.T) {
 	if code, body := call(t, "POST", base+"/v1/models/rollback", "", struct{}{}, nil); code != 409 || !strings.Contains(body, "no previous model") {
 		t.Fatalf("rollback with no model: %d %s", code, body)
 	}
+	for _, bad := range []struct {
+		body any
+		want string
+	}{
+		{map[string]string{"ranker": "nope"}, `unknown ranker \"nope\"`},
+		{map[string]int{"bogus": 1}, "bogus"},
+	} {
+		if code, body := call(t, "POST", base+"/v1/train", "", bad.body, nil); code != 400 || !strings.Contains(body, bad.want) {
+			t.Fatalf("train with %v: %d %s", bad.body, code, body)
+		}
+	}
 	var first, second recommend.TrainResult
-	call(t, "POST", base+"/v1/train", "", struct{}{}, &first)
+	// The body of a training request is optional.
+	call(t, "POST", base+"/v1/train", "", nil, &first)
 	call(t, "POST", base+"/v1/train", "", struct{}{}, &second)
 	if first.ModelID == second.ModelID || second.Previous != first.ModelID || second.Propensity != "logged" {
 		t.Fatalf("two trainings: %+v then %+v", first, second)
