@@ -9,27 +9,12 @@ import (
 	"github.com/causalrec/causalrec/causal"
 )
 
-// DLCE is the unbiased learner of the causal effect of recommendation of
-// Sato et al. (2020). It scores a user–item pair by
-//
-//	s_ui = b_i + wᵀz_ui + p_uᵀq_i,
-//
-// an item bias, a linear term over the standardised features z_ui of the
-// row, and a matrix factorisation over user and item ids, and fits it by
-// stochastic gradient descent on the IPS estimate of an upper bound of
-// the causal average rank (CAR) with capped propensities,
-//
-//	L = Σ_{(u,i): Y_ui≠0} Σ_j [ ω⁺_ui ℓ(s_ui − s_uj) + ω⁻_ui ℓ(s_uj − s_ui) ] + λ‖Θ‖²,
-//	ω⁺ = Z·Y / max(P, χ),  ω⁻ = (1−Z)·Y / max(1−P, χ),  ℓ(d) = log(1 + e^−d),
-//
-// where j runs over Negatives items of the same user drawn uniformly from
-// its training rows at each visit. Recommended rows with an outcome push
-// their item up, unrecommended rows with an outcome (the outcome happens
-// anyway) push it down. The weights are rescaled to mean 1, which leaves
-// the minimiser unchanged up to λ. The zero value uses the defaults.
-//
-// The fit is causal.DLCE's, with the log's user and item indexes as the
-// id columns; the host serves the same model as the estimator "dlce".
+// DLCE ranks by causal.DLCE, the unbiased learner of the causal effect
+// of recommendation of Sato et al. (2020), whose doc comment gives the
+// score and the loss: it is fitted on the log's rows with the log's user
+// and item indexes as the id columns, and the host serves the same model
+// as the estimator "dlce". The fields are causal.DLCE's; the zero value
+// uses the defaults.
 type DLCE struct {
 	// Dim is the number of latent factors (0 means 10).
 	Dim int
