@@ -166,21 +166,7 @@ func (m *TARNetModel) Validate() error {
 	if m.Arms < 1 || len(m.Nets) == 0 {
 		return fmt.Errorf("tarnet model with %d arms and %d networks", m.Arms, len(m.Nets))
 	}
-	if err := m.Scaler.validate(); err != nil {
-		return err
-	}
-	for i, n := range m.Nets {
-		if n == nil {
-			return fmt.Errorf("network %d missing", i)
-		}
-		if err := n.validate(m.Scaler.inputs()); err != nil {
-			return fmt.Errorf("network %d: %w", i, err)
-		}
-		if len(n.Heads) != m.Arms+1 {
-			return fmt.Errorf("network %d has %d heads for %d arms", i, len(n.Heads), m.Arms)
-		}
-	}
-	return nil
+	return validateNets(m.Scaler, m.Nets, m.Arms+1)
 }
 
 // FitUplift implements UpliftEstimator.
@@ -216,11 +202,7 @@ func (t TARNet) Fit(d UpliftData, src rand.Source) (*TARNetModel, error) {
 	in := m.Scaler.inputs()
 	y := d.Y
 	if task == Regression {
-		m.YMean, m.YScale = netStandardise(d.Y, d.Weights)
-		y = make([]float64, len(d.Y))
-		for i, v := range d.Y {
-			y[i] = (v - m.YMean) / m.YScale
-		}
+		y, m.YMean, m.YScale = netTarget(d.Y, d.Weights)
 	} else {
 		for i, v := range d.Y {
 			if v < 0 || v > 1 {
@@ -245,9 +227,10 @@ func (t TARNet) Fit(d UpliftData, src rand.Source) (*TARNetModel, error) {
 	return m, nil
 }
 
-// netStandardise returns the weighted mean and standard deviation of y
-// (a zero deviation becomes 1).
-func netStandardise(y, w []float64) (mean, sd float64) {
+// netTarget returns the regression outcomes the networks are trained on,
+// (y − mean)/sd, with the weighted mean and standard deviation of y that
+// undo it (a zero deviation becomes 1).
+func netTarget(y, w []float64) (z []float64, mean, sd float64) {
 	var sw float64
 	for i, v := range y {
 		ww := 1.0
@@ -269,7 +252,31 @@ func netStandardise(y, w []float64) (mean, sd float64) {
 	if !(sd > 1e-12) {
 		sd = 1
 	}
-	return mean, sd
+	z = make([]float64, len(y))
+	for i, v := range y {
+		z[i] = (v - mean) / sd
+	}
+	return z, mean, sd
+}
+
+// validateNets checks the networks of a decoded model: each present,
+// shaped for the scaler's inputs, with heads output heads.
+func validateNets(s netScaler, nets []*Network, heads int) error {
+	if err := s.validate(); err != nil {
+		return err
+	}
+	for i, n := range nets {
+		if n == nil {
+			return fmt.Errorf("network %d missing", i)
+		}
+		if err := n.validate(s.inputs()); err != nil {
+			return fmt.Errorf("network %d: %w", i, err)
+		}
+		if len(n.Heads) != heads {
+			return fmt.Errorf("network %d has %d heads, want %d", i, len(n.Heads), heads)
+		}
+	}
+	return nil
 }
 
 // Effects implements UpliftModel: τ_k(x) = (h_k − h_0)·YScale, or
@@ -340,21 +347,7 @@ func (m *MLPModel) Validate() error {
 	if len(m.Nets) == 0 {
 		return fmt.Errorf("mlp model without networks")
 	}
-	if err := m.Scaler.validate(); err != nil {
-		return err
-	}
-	for i, n := range m.Nets {
-		if n == nil {
-			return fmt.Errorf("network %d missing", i)
-		}
-		if err := n.validate(m.Scaler.inputs()); err != nil {
-			return fmt.Errorf("network %d: %w", i, err)
-		}
-		if len(n.Heads) != 1 {
-			return fmt.Errorf("network %d has %d heads, want 1", i, len(n.Heads))
-		}
-	}
-	return nil
+	return validateNets(m.Scaler, m.Nets, 1)
 }
 
 // Fit implements Learner.
@@ -382,11 +375,7 @@ func (m MLP) Fit(x *mat.Dense, y, weights []float64, task Task, src rand.Source)
 	in := out.Scaler.inputs()
 	yy := y
 	if task == Regression {
-		out.YMean, out.YScale = netStandardise(y, weights)
-		yy = make([]float64, n)
-		for i, v := range y {
-			yy[i] = (v - out.YMean) / out.YScale
-		}
+		yy, out.YMean, out.YScale = netTarget(y, weights)
 	}
 	g := make([]int, n)
 	for range o.Nets {
