@@ -348,9 +348,9 @@ func (d DLCE) Fit(data UpliftData, src rand.Source) (*DLCEModel, error) {
 				// it is |w|·ℓ(−diff); both give g = −w·σ(−sign(w)·diff).
 				var g float64
 				if w > 0 {
-					g = -w * dlceSigmoid(-diff)
+					g = -w * sigmoid(-diff)
 				} else {
-					g = -w * dlceSigmoid(diff)
+					g = -w * sigmoid(diff)
 				}
 				for f := range nf {
 					m.W[f] -= lr * (g*(z[ri*nf+f]-z[rj*nf+f]) + l2*m.W[f])
@@ -412,13 +412,4 @@ func (m *DLCEModel) Effects(dst, x *mat.Dense) *mat.Dense {
 		dst.Set(r, 0, s)
 	}
 	return dst
-}
-
-// dlceSigmoid is σ(z) = 1/(1+e^−z), computed without overflow.
-func dlceSigmoid(z float64) float64 {
-	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
-	}
-	e := math.Exp(z)
-	return e / (1 + e)
 }

@@ -125,7 +125,7 @@ func (m *LinearModel) Predict(dst []float64, x *mat.Dense) []float64 {
 			}
 			eta += m.Intercept
 			if m.Task == Classification {
-				eta = linSigmoid(eta)
+				eta = sigmoid(eta)
 			}
 			dst[i] = eta
 		}
@@ -494,15 +494,6 @@ func linDot(a, b []float64) float64 {
 		s += v * b[i]
 	}
 	return s
-}
-
-// linSigmoid is 1/(1+e^−x), computed without overflow.
-func linSigmoid(x float64) float64 {
-	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
-	}
-	e := math.Exp(x)
-	return e / (1 + e)
 }
 
 // linMinChunk is the fewest rows worth a goroutine of their own.

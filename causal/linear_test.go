@@ -119,7 +119,7 @@ func TestLinearStationary(t *testing.T) {
 			}
 			for i := range y {
 				if tc.task == Classification {
-					if rng.Float64() < linSigmoid(eta[i]) {
+					if rng.Float64() < sigmoid(eta[i]) {
 						y[i] = 1
 					}
 				} else {
@@ -145,7 +145,7 @@ func TestLogisticRecoversCoefficients(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	y := make([]float64, n)
 	for i := range y {
-		if rng.Float64() < linSigmoid(eta[i]) {
+		if rng.Float64() < sigmoid(eta[i]) {
 			y[i] = 1
 		}
 	}

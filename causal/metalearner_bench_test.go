@@ -29,7 +29,7 @@ func benchNaiveLogistic(x *mat.Dense, y []float64, lambda float64, iters int) []
 		g := mat.NewVecDense(q, nil)
 		r := mat.NewVecDense(n, nil)
 		for i := 0; i < n; i++ {
-			pr := linSigmoid(eta.AtVec(i))
+			pr := sigmoid(eta.AtVec(i))
 			w := pr * (1 - pr)
 			r.SetVec(i, y[i]-pr)
 			for j := 0; j < q; j++ {

@@ -29,7 +29,7 @@ func metaConfounded(n int, seed uint64) (d UpliftData, logged []float64, tau *ma
 			x.Set(i, j, rng.NormFloat64())
 		}
 		x0, x1, x2 := x.At(i, 0), x.At(i, 1), x.At(i, 2)
-		e := linSigmoid(0.8*x0 - 0.5*x1)
+		e := sigmoid(0.8*x0 - 0.5*x1)
 		tau.Set(i, 0, 1+2*x0)
 		y[i] = x0 + 2*x1 + 0.5*x2 + rng.NormFloat64()
 		logged[i] = 1 - e

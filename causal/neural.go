@@ -401,7 +401,7 @@ func (t *netTrainer) gradient(rows []int) float64 {
 			o, yy, ww := ha[r], t.yb[s+r], t.wb[s+r]
 			if cfg.classification {
 				loss += ww * logLoss(yy, o)
-				cur[r] = ww * (netSigmoid(o) - yy) / sw
+				cur[r] = ww * (sigmoid(o) - yy) / sw
 			} else {
 				loss += ww * (o - yy) * (o - yy)
 				cur[r] = 2 * ww * (o - yy) / sw
@@ -589,23 +589,7 @@ func netLoss(net *Network, x []float64, in int, y, w []float64, g []int, idx []i
 
 // logLoss returns −y log σ(o) − (1−y) log(1−σ(o)) computed stably.
 func logLoss(y, o float64) float64 {
-	// log(1 + e^o) − y·o
-	var sp float64
-	if o > 0 {
-		sp = o + math.Log1p(math.Exp(-o))
-	} else {
-		sp = math.Log1p(math.Exp(o))
-	}
-	return sp - y*o
-}
-
-// netSigmoid returns 1/(1+e^−o).
-func netSigmoid(o float64) float64 {
-	if o >= 0 {
-		return 1 / (1 + math.Exp(-o))
-	}
-	e := math.Exp(o)
-	return e / (1 + e)
+	return softplus(o) - y*o
 }
 
 func softmaxInPlace(v []float64) {
@@ -738,7 +722,7 @@ func netOutputs(nets []*Network, x []float64, in, n int, classification bool) []
 				for r := 0; r < rows; r++ {
 					v := tmp[k][r]
 					if classification {
-						v = netSigmoid(v)
+						v = sigmoid(v)
 					}
 					out[k][s+r] += v
 				}

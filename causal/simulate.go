@@ -42,7 +42,7 @@ func SimulateReference(n int, src rand.Source) UpliftData {
 		if t[i] == 1 {
 			eta += 0.3*row[2] - 0.2*row[3] + 0.5
 		}
-		if rng.Float64() < linSigmoid(eta) {
+		if rng.Float64() < sigmoid(eta) {
 			y[i] = 1
 		}
 	}
@@ -66,7 +66,7 @@ func ReferenceEffects(dst []float64, x *mat.Dense) []float64 {
 	dst = dst[:n]
 	for i := range dst {
 		base := -2 + x.At(i, 0) + 0.5*x.At(i, 1)
-		dst[i] = linSigmoid(base+0.3*x.At(i, 2)-0.2*x.At(i, 3)+0.5) - linSigmoid(base)
+		dst[i] = sigmoid(base+0.3*x.At(i, 2)-0.2*x.At(i, 3)+0.5) - sigmoid(base)
 	}
 	return dst
 }
