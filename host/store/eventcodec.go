@@ -127,19 +127,13 @@ func number(s string) (lit, rest string, ok bool) {
 	case i < len(s) && s[i] == '0':
 		i++
 	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
+		i = digits(s, i)
 	default:
 		return "", s, false
 	}
 	if i < len(s) && s[i] == '.' {
-		i++
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
+		start := i + 1
+		if i = digits(s, start); i == start {
 			return "", s, false
 		}
 	}
@@ -149,12 +143,18 @@ func number(s string) (lit, rest string, ok bool) {
 			i++
 		}
 		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
+		if i = digits(s, start); i == start {
 			return "", s, false
 		}
 	}
 	return s[:i], s[i:], true
+}
+
+// digits returns the index after the run of ASCII digits of s that starts
+// at i.
+func digits(s string, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
 }
