@@ -61,6 +61,31 @@ func TestDecodeEventMatchesJSON(t *testing.T) {
 	}
 }
 
+// FuzzDecodeEvent checks decodeEvent against json.Unmarshal on any input:
+// both fail or both give the same event.
+func FuzzDecodeEvent(f *testing.F) {
+	for _, seed := range []string{
+		`{"id":"e1","kind":"exposure","user":"u1","item":"i1","time":"2026-01-01T00:00:00Z","arm":"control","propensity":0.25,"position":3,"policy_id":"p"}`,
+		`{"propensity":1e-3,"value":-2.5E+2}`,
+		`{"position":01}`,
+		`{"user":"a\"b"}`,
+		`{}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		var want Event
+		wantErr := json.Unmarshal([]byte(raw), &want)
+		got, err := decodeEvent(raw)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%q: error %v, json.Unmarshal's %v", raw, err, wantErr)
+		}
+		if err == nil && !eventsEqual(got, want) {
+			t.Fatalf("%q: decoded %+v, json.Unmarshal gives %+v", raw, got, want)
+		}
+	})
+}
+
 // TestDecodeEventRandom round-trips random events through json.Marshal.
 func TestDecodeEventRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -227,3 +227,30 @@ func TestTextScoreCacheReadsLegacyEntries(t *testing.T) {
 		t.Error("a corrupt entry is a snapshot hit")
 	}
 }
+
+// FuzzDecodeScore checks that decodeScore never panics and that what it
+// accepts survives encodeScore and decodeScore again unchanged.
+func FuzzDecodeScore(f *testing.F) {
+	f.Add(string(encodeScore("v1", TextHash("a"), map[string]float64{"sentiment": 0.5, "lm_logprob": -3})))
+	f.Add(string(encodeScore("", "", nil)))
+	f.Add(`{"v":"v1","h":"x","f":{"a":1}}`)
+	f.Add("\x01\x05ab")
+	f.Fuzz(func(t *testing.T, raw string) {
+		e, err := decodeScore(raw)
+		if err != nil {
+			return
+		}
+		again, err := decodeScore(string(encodeScore(e.version, e.textHash, e.features)))
+		if err != nil {
+			t.Fatalf("%q: re-encoded entry does not decode: %v", raw, err)
+		}
+		if again.version != e.version || again.textHash != e.textHash || len(again.features) != len(e.features) {
+			t.Fatalf("%q: %+v became %+v", raw, e, again)
+		}
+		for k, v := range e.features {
+			if w, ok := again.features[k]; !ok || math.Float64bits(w) != math.Float64bits(v) {
+				t.Fatalf("%q: feature %q %v became %v", raw, k, v, w)
+			}
+		}
+	})
+}
