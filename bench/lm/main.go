@@ -108,6 +108,9 @@ func run(dir, out string, passes int) error {
 	}
 	fmt.Printf("test: %d paragraphs, %d tokens\n", len(test), ntok)
 	if out != "" {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
 		if err := writeSentences(filepath.Join(out, "train.txt"), train); err != nil {
 			return err
 		}
