@@ -68,6 +68,7 @@ type options struct {
 	relevance  float64
 	warmup     time.Duration
 	serverLog  string
+	cpuProfile string
 }
 
 func run() error {
@@ -78,6 +79,7 @@ func run() error {
 	flag.IntVar(&o.items, "items", 500, "simulated items")
 	flag.IntVar(&o.candidates, "candidates", 200, "candidates per request")
 	flag.StringVar(&o.serverLog, "server-log", "", "write the server's log (stderr) to this file (default: discard it)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the server taken during the open-loop recommend run to this file (go tool pprof)")
 	flag.Float64Var(&o.rate, "rate", 500, "offered load of the open loop, requests per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measurement")
 	flag.IntVar(&o.clients, "clients", 16, "clients of the closed loop")
@@ -106,7 +108,17 @@ func measure(o options, bin string) (summary, error) {
 		return sum, err
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cmd := exec.Command(bin, "serve", "--redis", o.redisURL, "--prefix", prefix, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--grpc", "off")
+	args := []string{"serve", "--redis", o.redisURL, "--prefix", prefix, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--grpc", "off"}
+	pprofBase := ""
+	if o.cpuProfile != "" {
+		pport, err := freePort()
+		if err != nil {
+			return sum, err
+		}
+		args = append(args, "--pprof", fmt.Sprintf("127.0.0.1:%d", pport))
+		pprofBase = fmt.Sprintf("http://127.0.0.1:%d", pport)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = io.Discard
 	if o.serverLog != "" {
 		f, err := os.Create(o.serverLog)
@@ -167,8 +179,18 @@ func measure(o options, bin string) (summary, error) {
 	var open []result
 	for _, c := range cases {
 		before := serverLatency(client, base)
+		var prof chan error
+		if pprofBase != "" && c.name == cases[1].name {
+			prof = make(chan error, 1)
+			go func() { prof <- fetchProfile(pprofBase, o.duration, o.cpuProfile) }()
+		}
 		r := openLoop(client, c.method, c.url, c.bodies, o.rate, o.duration)
 		inServer := serverLatency(client, base).sub(before)
+		if prof != nil {
+			if err := <-prof; err != nil {
+				return sum, fmt.Errorf("cpu profile: %w", err)
+			}
+		}
 		open = append(open, r)
 		fmt.Printf("  %-30s %s\n", c.name, r)
 		fmt.Printf("  %-30s in the server (causalrec_http_request_duration_seconds): %s\n", "", inServer)
@@ -192,6 +214,27 @@ func measure(o options, bin string) (summary, error) {
 		strings.Join(costs, "\n"))
 	fmt.Printf("load average after the run: %s\n", loadavg.All())
 	return summary{open: open[1], closed: closed[1]}, nil
+}
+
+// fetchProfile writes the server's CPU profile over the next d to path.
+func fetchProfile(base string, d time.Duration, path string) error {
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // latencyCounts are the server's cumulative request-duration histogram

@@ -194,6 +194,12 @@ type featurePlan struct {
 	cols []featureCol
 	// text are the text scorers the columns read, sorted (textPlugins()).
 	text []string
+	// The columns by what they depend on: itemCols only on the item and
+	// its text features (the same for every user, so serving caches
+	// them), userCols only on the user and its history (the same for
+	// every candidate of a request), pairCols on the request's counts or
+	// on the pair.
+	itemCols, userCols, pairCols []int
 }
 
 // plan compiles the set.
@@ -229,6 +235,14 @@ func (fs featureSet) plan() featurePlan {
 				c.kind, c.key = colTextLog10, "perplexity"
 			}
 		}
+		switch c.kind {
+		case colItem, colItemID, colText, colTextLog10, colTextMissing:
+			p.itemCols = append(p.itemCols, j)
+		case colUser, colUserID, colUserExposures, colUserOutcomes:
+			p.userCols = append(p.userCols, j)
+		default:
+			p.pairCols = append(p.pairCols, j)
+		}
 	}
 	return p
 }
@@ -237,40 +251,52 @@ func (fs featureSet) plan() featurePlan {
 // the user or item lacks are 0.
 func (p *featurePlan) row(dst []float64, in *pairInputs) {
 	for j := range p.cols {
-		c := &p.cols[j]
-		var v float64
-		switch c.kind {
-		case colItemExposures:
-			v = math.Log1p(in.pop.Exposures)
-		case colItemOutcomes:
-			v = math.Log1p(in.pop.Outcomes)
-		case colUserExposures:
-			v = math.Log1p(in.hist.exposures)
-		case colUserOutcomes:
-			v = math.Log1p(in.hist.outcomes)
-		case colRelevance:
-			v = in.relevance
-		case colTextMissing:
-			v = p.textMissing(in)
-		case colUserID:
-			v = idCode(in.user.ID)
-		case colItemID:
-			v = idCode(in.item.ID)
-		case colUser:
-			v = in.user.Features[c.key]
-		case colItem:
-			v = in.item.Features[c.key]
-		case colText:
-			if f := in.textOf(c.plugin); f != nil {
-				v = finite(f[c.key])
-			}
-		case colTextLog10:
-			if f := in.textOf(c.plugin); f != nil && f[c.key] > 0 {
-				v = finite(math.Log10(f[c.key]))
-			}
-		}
-		dst[j] = v
+		dst[j] = p.value(j, in)
 	}
+}
+
+// fill writes the columns cols (indices into the plan) of the pair's row
+// into dst, leaving the others as they are.
+func (p *featurePlan) fill(dst []float64, in *pairInputs, cols []int) {
+	for _, j := range cols {
+		dst[j] = p.value(j, in)
+	}
+}
+
+// value returns column j of the pair's row.
+func (p *featurePlan) value(j int, in *pairInputs) float64 {
+	c := &p.cols[j]
+	switch c.kind {
+	case colItemExposures:
+		return math.Log1p(in.pop.Exposures)
+	case colItemOutcomes:
+		return math.Log1p(in.pop.Outcomes)
+	case colUserExposures:
+		return math.Log1p(in.hist.exposures)
+	case colUserOutcomes:
+		return math.Log1p(in.hist.outcomes)
+	case colRelevance:
+		return in.relevance
+	case colTextMissing:
+		return p.textMissing(in)
+	case colUserID:
+		return idCode(in.user.ID)
+	case colItemID:
+		return idCode(in.item.ID)
+	case colUser:
+		return in.user.Features[c.key]
+	case colItem:
+		return in.item.Features[c.key]
+	case colText:
+		if f := in.textOf(c.plugin); f != nil {
+			return finite(f[c.key])
+		}
+	case colTextLog10:
+		if f := in.textOf(c.plugin); f != nil && f[c.key] > 0 {
+			return finite(math.Log10(f[c.key]))
+		}
+	}
+	return 0
 }
 
 // textOf returns the features of the i-th text scorer for the item, nil

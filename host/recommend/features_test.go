@@ -2,6 +2,7 @@ package recommend
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/causalrec/causalrec/host/store"
@@ -56,7 +57,36 @@ func TestFeaturePlanRow(t *testing.T) {
 					t.Errorf("%s = %v, want %v", fs[j], got[j], c.want[j])
 				}
 			}
+			// Serving fills the item, user and pair columns separately
+			// (the item ones from a cache); together they are the row.
+			parts := make([]float64, len(fs))
+			for j := range parts {
+				parts[j] = math.NaN()
+			}
+			for _, cols := range [][]int{plan.itemCols, plan.userCols, plan.pairCols} {
+				plan.fill(parts, &in, cols)
+			}
+			for j := range parts {
+				if parts[j] != got[j] {
+					t.Errorf("%s filled by parts = %v, row = %v", fs[j], parts[j], got[j])
+				}
+			}
 		})
+	}
+	groups := map[string][]int{"item": plan.itemCols, "user": plan.userCols, "pair": plan.pairCols}
+	want := map[string][]string{
+		"item": {"i:price", "text:lm:log10_perplexity", "text:lm:lm_logprob", "text:sentiment:sentiment", featTextMissing, featItemID},
+		"user": {"u:age", featUserExposures, featUserOutcomes, featUserID, "u:absent"},
+		"pair": {featItemExposures, featItemOutcomes, featRelevance},
+	}
+	for g, cols := range groups {
+		var names []string
+		for _, j := range cols {
+			names = append(names, fs[j])
+		}
+		if !slices.Equal(names, want[g]) {
+			t.Errorf("%s columns %v, want %v", g, names, want[g])
+		}
 	}
 }
 

@@ -112,8 +112,12 @@ type Ranker struct {
 
 	mu     sync.Mutex
 	cached *servingModel
-	// textVersions holds the latest version seen of each text scorer.
+	// textVersions holds the latest version seen of each text scorer;
+	// textGen counts its changes.
 	textVersions map[string]string
+	textGen      uint64
+	// itemRows caches the item columns of feature rows.
+	itemRows *itemRows
 }
 
 type servingModel struct {
@@ -285,26 +289,10 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 			}
 		}
 	}
-	text, warn, n := r.itemTexts(ctx, m, snap, items)
+	x, warn, n := r.rows(ctx, m, req, snap, items, rel)
 	rounds += n
 	sc.warnings = append(sc.warnings, warn...)
 	d := len(m.features)
-	x := make([]float64, len(items)*d)
-	in := &pairInputs{user: snap.User, hist: histOf(snap.History), text: make([]map[string]float64, len(text))}
-	if in.user.ID == "" {
-		in.user.ID = req.User
-	}
-	for i, it := range items {
-		in.item, in.pop = it, snap.Popularity[it.ID]
-		for j, feats := range text {
-			in.text[j] = feats[it.ID]
-		}
-		in.relevance = 0
-		if rel != nil {
-			in.relevance = rel[i]
-		}
-		m.plan.row(x[i*d:(i+1)*d], in)
-	}
 	if m.outcome != nil {
 		sc.model = m
 		sc.uplift = m.outcome.Predict(nil, mat.NewDense(len(items), d, x))
@@ -412,13 +400,148 @@ func standardise(v []float64) []float64 {
 	return out
 }
 
-// itemTexts returns, per text scorer of the model (in m.plan.text order),
-// the features of the items by item ID: cached ones from the snapshot, the
-// rest through host/textscore. When a scorer cannot be reached, the items
-// it has no cached scores for get none (their text features are 0) and a
-// warning says so.
-func (r *Ranker) itemTexts(ctx context.Context, m *servingModel, snap store.Snapshot, items []store.Item) ([]map[string]map[string]float64, []string, int) {
-	out := make([]map[string]map[string]float64, len(m.plan.text))
+// rows returns the feature rows of the items for the request's user, row
+// after row, with the warnings of the text scorers and the extra Redis
+// round trips made. The item columns of a row come from the ranker's cache
+// when the snapshot's catalog token, the model and the text-scorer
+// versions are those they were computed under; the rest are computed.
+func (r *Ranker) rows(ctx context.Context, m *servingModel, req Request, snap store.Snapshot, items []store.Item, rel []float64) ([]float64, []string, int) {
+	d := len(m.features)
+	x := make([]float64, len(items)*d)
+	cache := r.itemRowCache(m, snap.CatalogToken)
+	missing := items
+	if cache != nil {
+		missing = cache.get(items, x, d)
+	}
+	var warnings []string
+	rounds := 0
+	in := &pairInputs{user: snap.User, hist: histOf(snap.History), text: make([]map[string]float64, len(m.plan.text))}
+	if in.user.ID == "" {
+		in.user.ID = req.User
+	}
+	if len(missing) > 0 {
+		var text itemText
+		text, warnings, rounds = r.itemTexts(ctx, m, snap, missing, len(items))
+		var fresh map[string][]float64
+		if cache != nil {
+			fresh = make(map[string][]float64, len(missing))
+		}
+		pos := make(map[string]int, len(missing))
+		for _, it := range missing {
+			pos[it.ID] = -1
+		}
+		for i, it := range items {
+			if _, ok := pos[it.ID]; !ok {
+				continue
+			}
+			in.item = it
+			for j, feats := range text.features {
+				in.text[j] = feats[it.ID]
+			}
+			row := x[i*d : (i+1)*d]
+			m.plan.fill(row, in, m.plan.itemCols)
+			if fresh != nil && !text.uncached[it.ID] {
+				fresh[it.ID] = slices.Clone(row)
+			}
+		}
+		if len(fresh) > 0 {
+			cache.put(fresh)
+		}
+	}
+	// The user columns are the same for every candidate.
+	user := make([]float64, d)
+	m.plan.fill(user, in, m.plan.userCols)
+	for i, it := range items {
+		row := x[i*d : (i+1)*d]
+		for _, j := range m.plan.userCols {
+			row[j] = user[j]
+		}
+		in.item, in.pop = it, snap.Popularity[it.ID]
+		in.relevance = 0
+		if rel != nil {
+			in.relevance = rel[i]
+		}
+		m.plan.fill(row, in, m.plan.pairCols)
+	}
+	return x, warnings, rounds
+}
+
+// itemRows caches the item columns (featurePlan.itemCols) of the feature
+// rows of items under one serving model, catalog token and generation of
+// the text-scorer versions: until one of them changes, the columns are the
+// same for every request.
+type itemRows struct {
+	model   uuid.UUID
+	token   string
+	textGen uint64
+
+	mu   sync.RWMutex
+	rows map[string][]float64
+}
+
+// maxItemRows bounds the rows an itemRows keeps.
+const maxItemRows = 100_000
+
+// itemRowCache returns the cache for the model under token, a new one when
+// any key changed; nil when token is empty (the catalog is not cached).
+func (r *Ranker) itemRowCache(m *servingModel, token string) *itemRows {
+	if token == "" {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.itemRows
+	if c == nil || c.model != m.id || c.token != token || c.textGen != r.textGen {
+		c = &itemRows{model: m.id, token: token, textGen: r.textGen, rows: map[string][]float64{}}
+		r.itemRows = c
+	}
+	return c
+}
+
+// get copies the cached item columns of items into their rows of x (d
+// columns each) and returns the items it holds none for.
+func (c *itemRows) get(items []store.Item, x []float64, d int) []store.Item {
+	var missing []store.Item
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i, it := range items {
+		if row, ok := c.rows[it.ID]; ok {
+			copy(x[i*d:(i+1)*d], row)
+		} else {
+			missing = append(missing, it)
+		}
+	}
+	return missing
+}
+
+// put adds rows by item id, while the cache has room.
+func (c *itemRows) put(rows map[string][]float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, row := range rows {
+		if len(c.rows) >= maxItemRows {
+			return
+		}
+		c.rows[id] = row
+	}
+}
+
+// itemText are the text features of some items: per text scorer of the
+// model (in plan.text order) the features by item id, and the items whose
+// features did not come from the snapshot's cached entries (scored now,
+// read separately, or left without features).
+type itemText struct {
+	features []map[string]map[string]float64
+	uncached map[string]bool
+}
+
+// itemTexts returns the text features of the items (some of the request's
+// candidates, of which there are total): cached ones from the snapshot,
+// the rest through host/textscore. When a scorer cannot be reached, the
+// items it has no cached scores for get none (their text features are 0)
+// and a warning says so.
+func (r *Ranker) itemTexts(ctx context.Context, m *servingModel, snap store.Snapshot, items []store.Item, total int) (itemText, []string, int) {
+	out := itemText{features: make([]map[string]map[string]float64, len(m.plan.text)), uncached: map[string]bool{}}
 	var warnings []string
 	rounds := 0
 	for j, p := range m.plan.text {
@@ -440,8 +563,11 @@ func (r *Ranker) itemTexts(ctx context.Context, m *servingModel, snap store.Snap
 				misses = append(misses, it)
 			}
 		}
-		out[j] = feats
-		if _, read := snap.TextScores[p]; !read && len(misses) > 0 {
+		out.features[j] = feats
+		for _, it := range misses {
+			out.uncached[it.ID] = true
+		}
+		if !snap.ReadTextScores(p) && len(misses) > 0 {
 			// The snapshot did not read this scorer's cache (the serving
 			// model just changed): read it now.
 			hits, rest, err := r.store.TextScores(ctx, p, version, misses)
@@ -467,7 +593,7 @@ func (r *Ranker) itemTexts(ctx context.Context, m *servingModel, snap store.Snap
 		}
 		if err != nil {
 			r.logger.Warn("text scorer unavailable; its features are 0 for uncached items", "plugin", p, "items", len(misses), "error", err)
-			warnings = append(warnings, fmt.Sprintf("text scorer %s unavailable: %d of %d items without its features (0): %v", p, len(misses), len(items), err))
+			warnings = append(warnings, fmt.Sprintf("text scorer %s unavailable: %d of %d items without its features (0): %v", p, len(misses), total, err))
 			continue
 		}
 		if res.Version != version {
@@ -476,6 +602,7 @@ func (r *Ranker) itemTexts(ctx context.Context, m *servingModel, snap store.Snap
 				r.textVersions = map[string]string{}
 			}
 			r.textVersions[p] = res.Version
+			r.textGen++
 			r.mu.Unlock()
 		}
 		for _, s := range res.Scores {

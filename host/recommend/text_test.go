@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,78 @@ func TestBuildTableTextScorerDown(t *testing.T) {
 				t.Fatalf("text report %+v", tab.Text)
 			}
 		})
+	}
+}
+
+// TestItemRowCacheFollowsCatalog checks that the item columns served from
+// the ranker's cache change as soon as an item or its cached text score is
+// written again.
+func TestItemRowCacheFollowsCatalog(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	items := []store.Item{{ID: "a", Text: "a lovely lamp", Features: map[string]float64{"price": 3}}, {ID: "b", Features: map[string]float64{"price": 5}}}
+	if err := st.PutItems(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	putSentiment := func(v float64) {
+		t.Helper()
+		if err := st.PutTextScores(ctx, "sentiment", "v1", []store.TextScore{{ItemID: "a", TextHash: store.TextHash(items[0].Text), Features: map[string]float64{"sentiment": v}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putSentiment(0.8)
+	fs := featureSet{"i:price", featItemExposures, "text:sentiment:sentiment", featTextMissing}
+	feats, _ := json.Marshal([]string(fs))
+	text, _ := json.Marshal(TextReport{Used: []string{"sentiment"}, Versions: map[string]string{"sentiment": "v1"}})
+	id, err := st.SaveModel(ctx, store.ModelRecord{Name: ModelName, Estimator: "t", Plugin: "echo", CreatedAt: time.Now(),
+		Metadata: map[string]string{"features": string(feats), "text": string(text), "ranker": RankUplift}, Bytes: []byte("m")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetServing(ctx, ModelName, id); err != nil {
+		t.Fatal(err)
+	}
+	served := func(r *Ranker) map[string]float64 {
+		t.Helper()
+		resp, err := r.Recommend(ctx, Request{User: "u", Candidates: []string{"a", "b"}, K: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, it := range resp.Items {
+			out[it.Item] = *it.Uplift
+		}
+		return out
+	}
+	price := NewRanker(st, downText{rowEcho{0}}, slog.New(slog.DiscardHandler))
+	senti := NewRanker(st, downText{rowEcho{2}}, slog.New(slog.DiscardHandler))
+	steps := []struct {
+		name         string
+		change       func()
+		price, senti map[string]float64
+	}{
+		{"first", func() {}, map[string]float64{"a": 3, "b": 5}, map[string]float64{"a": 0.8, "b": 0}},
+		{"cached", func() {}, map[string]float64{"a": 3, "b": 5}, map[string]float64{"a": 0.8, "b": 0}},
+		{"text score rewritten", func() { putSentiment(0.3) }, map[string]float64{"a": 3, "b": 5}, map[string]float64{"a": 0.3, "b": 0}},
+		{"item rewritten", func() {
+			if err := st.PutItems(ctx, []store.Item{{ID: "b", Features: map[string]float64{"price": 7}}}); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]float64{"a": 3, "b": 7}, map[string]float64{"a": 0.3, "b": 0}},
+	}
+	for _, s := range steps {
+		s.change()
+		// Twice: once filling the cache, once reading it.
+		for range 2 {
+			if got := served(price); !maps.Equal(got, s.price) {
+				t.Errorf("%s: price served %v, want %v", s.name, got, s.price)
+			}
+			if got := served(senti); !maps.Equal(got, s.senti) {
+				t.Errorf("%s: sentiment served %v, want %v", s.name, got, s.senti)
+			}
+		}
+	}
+	if price.itemRows == nil || len(price.itemRows.rows) != 2 {
+		t.Errorf("the ranker caches no item rows: %+v", price.itemRows)
 	}
 }

@@ -162,21 +162,29 @@ func BenchmarkTextScoreHit(b *testing.B) {
 		cached bool
 	}{{"json/percall", true, false}, {"binary/percall", false, false}, {"binary/cached", false, true}} {
 		b.Run(fmt.Sprintf("candidates=%d/plugins=2/%s", n, c.name), func(b *testing.B) {
-			snap := Snapshot{TextScores: map[string]map[string]string{}}
+			var snap Snapshot
 			if c.cached {
 				snap.scores = &scoreDecoder{}
 			}
+			var names []string
 			for _, p := range benchScorePlugins {
-				m := map[string]string{}
-				for i, it := range items {
+				names = append(names, p.name)
+			}
+			// Raw entries decoded per call: the cached variant decodes
+			// through the Store's decoder, which keeps the decoded forms.
+			snap.text = newSnapshotText(names, n, false)
+			for _, it := range items {
+				snap.text.ids = append(snap.text.ids, it.ID)
+			}
+			for j, p := range benchScorePlugins {
+				for i := range items {
 					f := benchFeatures(i, p.features)
 					if c.json {
-						m[it.ID] = legacyScore(b, "v1", TextHash(it.Text), f)
+						snap.text.raw[j] = append(snap.text.raw[j], legacyScore(b, "v1", TextHash(items[i].Text), f))
 					} else {
-						m[it.ID] = string(encodeScore("v1", TextHash(it.Text), f))
+						snap.text.raw[j] = append(snap.text.raw[j], string(encodeScore("v1", TextHash(items[i].Text), f)))
 					}
 				}
-				snap.TextScores[p.name] = m
 			}
 			b.ReportAllocs()
 			for b.Loop() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/google/uuid"
@@ -72,17 +73,77 @@ type Snapshot struct {
 	Missing []string
 	// Popularity holds the outcome and exposure counts of the candidates.
 	Popularity map[string]ItemCount
-	// TextScores holds per plugin the raw cached entries of the
-	// candidates; read them with TextScoreHit.
-	TextScores map[string]map[string]string
 	// RoundTrips counts the pipelines sent.
 	RoundTrips int
+	// CatalogToken, when not empty, names the catalog version the
+	// candidates and their text scores were read under (see catalog.go):
+	// while two snapshots carry the same token, an item and its cached
+	// text scores read by both are the same, so a caller may cache what it
+	// derives from them under the token. Empty when the catalog cache is
+	// not used (a Cluster) or no token exists yet.
+	CatalogToken string
 
-	// scores decodes TextScores entries; nil decodes without caching.
+	// scores decodes raw text-score entries; nil decodes without caching.
 	scores *scoreDecoder
-	// entries holds, per plugin of TextScores, the decoded entries read by
-	// ReadSnapshot.
-	entries map[string]map[string]*scoreEntry
+	// text holds the cached text-score entries read; read them with
+	// TextScoreHit.
+	text *snapshotText
+}
+
+// snapshotText holds the cached text-score entries of a snapshot's
+// candidates, per plugin in candidate order: decoded when the Store keeps
+// decoded entries, else raw. The index from item id to position is built on
+// the first lookup, as many requests need none.
+type snapshotText struct {
+	plugins []string
+	ids     []string
+	// entries[j][i] is plugin j's decoded entry of ids[i] (nil: none or
+	// undecodable); raw[j][i] its raw entry ("" none). One of the two is set.
+	entries [][]*scoreEntry
+	raw     [][]string
+
+	once  sync.Once
+	index map[string]int
+}
+
+// newSnapshotText returns the holder of the entries of plugins for ids,
+// decoded ones when decoded is set.
+func newSnapshotText(plugins []string, n int, decoded bool) *snapshotText {
+	t := &snapshotText{plugins: plugins, ids: make([]string, 0, n)}
+	if decoded {
+		t.entries = make([][]*scoreEntry, len(plugins))
+		for j := range t.entries {
+			t.entries[j] = make([]*scoreEntry, 0, n)
+		}
+	} else {
+		t.raw = make([][]string, len(plugins))
+		for j := range t.raw {
+			t.raw[j] = make([]string, 0, n)
+		}
+	}
+	return t
+}
+
+// position returns the index of plugin and of item id, or false.
+func (t *snapshotText) position(plugin, id string) (j, i int, ok bool) {
+	if j = slices.Index(t.plugins, plugin); j < 0 {
+		return 0, 0, false
+	}
+	t.once.Do(func() {
+		t.index = make(map[string]int, len(t.ids))
+		for i, id := range t.ids {
+			t.index[id] = i
+		}
+	})
+	i, ok = t.index[id]
+	return j, i, ok
+}
+
+// ReadTextScores reports whether the snapshot read the cached text scores
+// of plugin (it did for every plugin of SnapshotRequest.TextPlugins when it
+// read candidates).
+func (s Snapshot) ReadTextScores(plugin string) bool {
+	return s.text != nil && slices.Contains(s.text.plugins, plugin)
 }
 
 // TextScoreHit returns the cached features of item it from plugin at
@@ -90,15 +151,22 @@ type Snapshot struct {
 // is shared with the Store's cache of decoded entries and must not be
 // modified. An entry that cannot be decoded is a miss.
 func (s Snapshot) TextScoreHit(plugin, version string, it Item) (map[string]float64, bool) {
-	if em, ok := s.entries[plugin]; ok {
-		e := em[it.ID]
+	if s.text == nil {
+		return nil, false
+	}
+	j, i, ok := s.text.position(plugin, it.ID)
+	if !ok {
+		return nil, false
+	}
+	if s.text.entries != nil {
+		e := s.text.entries[j][i]
 		if e == nil || !e.matches(version, it.Text) {
 			return nil, false
 		}
 		return e.features, true
 	}
-	raw, ok := s.TextScores[plugin][it.ID]
-	if !ok {
+	raw := s.text.raw[j][i]
+	if raw == "" {
 		return nil, false
 	}
 	c, err := s.scores.decode(plugin, it.ID, raw)
@@ -402,22 +470,16 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 			s.createCatalogToken(ctx, snap)
 		}
 		s.catalog.store(token, fetched, fraw, fpresent, fitems, plugins, ftext, fscores)
+		snap.CatalogToken = token
 	}
 
 	outs, exps := cr.outCmd.Val(), cr.expCmd.Val()
 	snap.Popularity = make(map[string]ItemCount, len(cands))
 	snap.Candidates = make([]Item, 0, len(cands))
+	var st *snapshotText
 	if len(plugins) > 0 {
-		snap.TextScores = make(map[string]map[string]string, len(plugins))
-		for _, p := range plugins {
-			snap.TextScores[p] = make(map[string]string, len(cands))
-		}
-		if snap.scores != nil {
-			snap.entries = make(map[string]map[string]*scoreEntry, len(plugins))
-			for _, p := range plugins {
-				snap.entries[p] = make(map[string]*scoreEntry, len(cands))
-			}
-		}
+		st = newSnapshotText(plugins, len(cands), snap.scores != nil)
+		snap.text = st
 	}
 	f := 0
 	for i, id := range cands {
@@ -429,13 +491,14 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 		switch {
 		case e != nil:
 			it = e.it
-			for _, p := range plugins {
-				if raw, ok := e.text[p].(string); ok {
-					snap.TextScores[p][id] = raw
-				}
-				if snap.entries != nil {
-					if se := e.scores[p]; se != nil {
-						snap.entries[p][id] = se
+			if st != nil {
+				st.ids = append(st.ids, id)
+				for j, p := range plugins {
+					if st.entries != nil {
+						st.entries[j] = append(st.entries[j], e.scores[p])
+					} else {
+						raw, _ := e.text[p].(string)
+						st.raw[j] = append(st.raw[j], raw)
 					}
 				}
 			}
@@ -445,13 +508,14 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 			continue
 		default:
 			it = fitems[f]
-			for j, p := range plugins {
-				if raw, ok := ftext[j][f].(string); ok {
-					snap.TextScores[p][id] = raw
-				}
-				if snap.entries != nil {
-					if se := fscores[j][id]; se != nil {
-						snap.entries[p][id] = se
+			if st != nil {
+				st.ids = append(st.ids, id)
+				for j := range plugins {
+					if st.entries != nil {
+						st.entries[j] = append(st.entries[j], fscores[j][id])
+					} else {
+						raw, _ := ftext[j][f].(string)
+						st.raw[j] = append(st.raw[j], raw)
 					}
 				}
 			}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -142,6 +144,7 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 	grpcAddr := fs.String("grpc", "", "gRPC listen address (default 127.0.0.1:9090; \"off\" disables it)")
 	token := fs.String("token", "", "API token required as Authorization: Bearer <token> (default $CAUSALREC_API_TOKEN)")
 	retrain := fs.Duration("retrain-every", 0, "retrain the serving model on this schedule, e.g. 1h (default from the config: off)")
+	pprofAddr := fs.String("pprof", "", "serve Go's runtime profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off; never expose it publicly)")
 	gogc := fs.Int("gogc", defaultServeGOGC, "garbage-collector target of the serve process, as Go's GOGC (a set GOGC environment variable wins); higher trades memory for less GC CPU")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -175,7 +178,36 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if *pprofAddr != "" {
+		stop, err := servePprof(*pprofAddr, s.logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return serve(ctx, cfg, s.logger, nil)
+}
+
+// servePprof serves the runtime profiles on addr until stop is called.
+func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("pprof listener stopped", "error", err)
+		}
+	}()
+	logger.Info("serving runtime profiles", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // defaultServeGOGC is serve's garbage-collector target. Serving allocates
