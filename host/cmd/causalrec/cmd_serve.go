@@ -179,7 +179,7 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 		return err
 	}
 	if *pprofAddr != "" {
-		stop, err := servePprof(*pprofAddr, s.logger)
+		_, stop, err := servePprof(*pprofAddr, s.logger)
 		if err != nil {
 			return err
 		}
@@ -188,11 +188,12 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 	return serve(ctx, cfg, s.logger, nil)
 }
 
-// servePprof serves the runtime profiles on addr until stop is called.
-func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
+// servePprof serves the runtime profiles on addr until stop is called and
+// returns the bound address.
+func servePprof(addr string, logger *slog.Logger) (bound net.Addr, stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--pprof: %w", err)
+		return nil, nil, fmt.Errorf("--pprof: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -207,7 +208,7 @@ func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
 		}
 	}()
 	logger.Info("serving runtime profiles", "addr", ln.Addr().String())
-	return func() { _ = srv.Close() }, nil
+	return ln.Addr(), func() { _ = srv.Close() }, nil
 }
 
 // defaultServeGOGC is serve's garbage-collector target. Serving allocates

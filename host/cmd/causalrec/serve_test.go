@@ -395,3 +395,31 @@ func TestModelsAndRollback(t *testing.T) {
 		t.Fatalf("after rollback the list came from model %s, want %s", rec.ModelID, first.ModelID)
 	}
 }
+
+// TestServePprof checks the opt-in profile listener of serve --pprof: it
+// answers the pprof index and the profile routes, refuses a taken address,
+// and stops.
+func TestServePprof(t *testing.T) {
+	addr, stop, err := servePprof("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=1"} {
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s: %s, %d bytes", path, resp.Status, len(body))
+		}
+	}
+	if _, _, err := servePprof(addr.String(), slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "--pprof") {
+		t.Errorf("second listener on %s: err = %v, want a --pprof error", addr, err)
+	}
+	stop()
+	if _, err := http.Get("http://" + addr.String() + "/debug/pprof/"); err == nil {
+		t.Error("the listener still answers after stop")
+	}
+}
