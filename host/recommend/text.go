@@ -41,8 +41,9 @@ type TextOptions struct {
 	// used (nil means DefaultTextScorers).
 	Scorers []string
 	// Relevance adds the "lm" scorer's relevance of each item to the
-	// texts of the items the user engaged with (the row's own item left
-	// out). It costs a plugin call per user and per engaged pair at
+	// texts of the items the user engaged with among their latest
+	// historyRead events before the row starts (before the request at
+	// serving). It costs a plugin call per distinct history window at
 	// training and one per request at serving.
 	Relevance bool
 	// Source reaches the plugins; nil means no text features.
@@ -169,75 +170,21 @@ func scoreAll(ctx context.Context, st *store.Store, src TextScorerSource, p stri
 	return out, version, nil
 }
 
-// relevanceScores returns the lm relevance of every (user, item) pair of
-// rows: the item's text scored with the texts of the user's engaged items
-// as context, the item itself left out of its own context.
-func relevanceScores(ctx context.Context, ts plugins.TextScorer, rows map[string][]string, engaged map[string][]string, items map[string]store.Item) (map[[2]string]float64, error) {
-	out := map[[2]string]float64{}
-	users := make([]string, 0, len(rows))
-	for u := range rows {
-		users = append(users, u)
-	}
-	sort.Strings(users)
-	for _, u := range users {
-		var ctxIDs []string
-		seen := map[string]bool{}
-		for _, id := range engaged[u] {
-			if !seen[id] && items[id].Text != "" {
-				seen[id] = true
-				ctxIDs = append(ctxIDs, id)
-			}
-		}
-		if len(ctxIDs) == 0 {
-			continue
-		}
-		texts := func(except string) []string {
-			var t []string
-			for _, id := range ctxIDs {
-				if id != except {
-					t = append(t, items[id].Text)
-				}
-			}
-			return t
-		}
-		var plain []string
-		for _, id := range rows[u] {
-			if items[id].Text == "" {
-				continue
-			}
-			if seen[id] {
-				// Leave the item out of its own context.
-				if c := texts(id); len(c) > 0 {
-					if err := scoreRelevance(ctx, ts, u, []string{id}, c, items, out); err != nil {
-						return nil, err
-					}
-				}
-				continue
-			}
-			plain = append(plain, id)
-		}
-		for lo := 0; lo < len(plain); lo += textBatch {
-			if err := scoreRelevance(ctx, ts, u, plain[lo:min(lo+textBatch, len(plain))], texts(""), items, out); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return out, nil
-}
-
-func scoreRelevance(ctx context.Context, ts plugins.TextScorer, user string, ids, context []string, items map[string]store.Item, out map[[2]string]float64) error {
-	req := plugins.ScoreRequest{Context: context, Items: make([]plugins.TextItem, len(ids))}
-	for i, id := range ids {
-		req.Items[i] = plugins.TextItem{ID: id, Text: items[id].Text}
+// scoreRelevance scores the relevance of the items of rows to the context
+// texts into out.
+func scoreRelevance(ctx context.Context, ts plugins.TextScorer, rows []pairKey, context []string, items map[string]store.Item, out map[pairKey]float64) error {
+	req := plugins.ScoreRequest{Context: context, Items: make([]plugins.TextItem, len(rows))}
+	for i, k := range rows {
+		req.Items[i] = plugins.TextItem{ID: k.item, Text: items[k.item].Text}
 	}
 	resp, err := ts.Score(ctx, req)
 	if err != nil {
 		return fmt.Errorf("relevance: plugin lm: %w", err)
 	}
 	for i, s := range resp.Scores {
-		if i < len(ids) && s.Err == "" {
+		if i < len(rows) && s.Err == "" {
 			if v := s.Features["relevance"]; !math.IsNaN(v) && !math.IsInf(v, 0) {
-				out[[2]string{user, ids[i]}] = v
+				out[rows[i]] = v
 			}
 		}
 	}

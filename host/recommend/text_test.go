@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,73 @@ func TestItemRowCacheFollowsCatalog(t *testing.T) {
 	}
 	if price.itemRows == nil || len(price.itemRows.rows) != 2 {
 		t.Errorf("the ranker caches no item rows: %+v", price.itemRows)
+	}
+}
+
+// contextCounter is an lm scorer whose relevance of an item is the number
+// of context texts it was given.
+type contextCounter struct{}
+
+func (contextCounter) Info(context.Context, plugins.InfoRequest) (plugins.TextScorerInfo, error) {
+	return plugins.TextScorerInfo{Name: "lm", Version: "1", Features: []string{"lm_logprob"}}, nil
+}
+
+func (contextCounter) Score(_ context.Context, req plugins.ScoreRequest) (plugins.ScoreResponse, error) {
+	out := plugins.ScoreResponse{Scores: make([]plugins.TextScore, len(req.Items))}
+	for i, it := range req.Items {
+		out.Scores[i] = plugins.TextScore{ID: it.ID, Features: map[string]float64{"lm_logprob": -1, "relevance": float64(len(req.Context))}}
+	}
+	return out, nil
+}
+
+type counterSource struct{}
+
+func (counterSource) TextScorer(name string) (plugins.TextScorer, error) {
+	if name != "lm" {
+		return nil, errors.New("no " + name)
+	}
+	return contextCounter{}, nil
+}
+
+// TestTableRelevanceUsesEarlierEngagement checks that the relevance
+// feature of a training row compares the item with the items its user
+// engaged with before the row starts, as serving does at request time,
+// never with later ones.
+func TestTableRelevanceUsesEarlierEngagement(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	if err := st.PutItems(ctx, []store.Item{{ID: "a", Text: "a lovely lamp"}, {ID: "b", Text: "a dreadful chair"}, {ID: "c", Text: "a plain table"}}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	if _, err := st.AddEvents(ctx, []store.Event{
+		{Kind: store.Exposure, User: "u", Item: "a", Time: at(1)},
+		{Kind: store.Outcome, User: "u", Item: "a", Time: at(2)},
+		{Kind: store.Exposure, User: "u", Item: "b", Time: at(3)},
+		{Kind: store.Outcome, User: "u", Item: "b", Time: at(4)},
+		{Kind: store.Exposure, User: "u", Item: "c", Time: at(5), Arm: ControlArm},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := BuildTable(ctx, st, TableOptions{Text: TextOptions{Mode: TextOn, Scorers: []string{"lm"}, Relevance: true, Source: counterSource{}}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := slices.Index(tab.Features, featRelevance)
+	if col < 0 || !tab.Text.Relevance {
+		t.Fatalf("no relevance feature: %v, %+v", tab.Features, tab.Text)
+	}
+	d := len(tab.Features)
+	// Rows in (user, item) order: a has no engagement before it, b has
+	// a's, c has a's and b's.
+	want := []float64{0, 1, 2}
+	if n := len(tab.Request.X) / d; n != len(want) {
+		t.Fatalf("%d rows, want %d", n, len(want))
+	}
+	for i, w := range want {
+		if got := tab.Request.X[i*d+col]; got != w {
+			t.Errorf("row %d relevance %v, want %v", i, got, w)
+		}
 	}
 }

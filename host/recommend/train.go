@@ -143,6 +143,12 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	users, items := map[string]store.User{}, map[string]store.Item{}
 	engaged := map[string][]string{}
 	history, itemStamps := map[string][]stamp{}, map[string][]stamp{}
+	// relLog keeps each user's events with their items for the relevance
+	// feature, when asked for.
+	var relLog map[string][]userEvent
+	if opts.Text.Mode != TextOff && opts.Text.Relevance {
+		relLog = map[string][]userEvent{}
+	}
 	err := st.Events(ctx, func(e store.Event) error {
 		nEvents++
 		if nEvents%1_000_000 == 0 {
@@ -176,6 +182,9 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 			engaged[e.User] = append(engaged[e.User], e.Item)
 		}
 		history[e.User] = append(history[e.User], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
+		if relLog != nil {
+			relLog[e.User] = append(relLog[e.User], userEvent{e.Time.UnixNano(), e.Kind == store.Outcome, e.Item})
+		}
 		itemStamps[e.Item] = append(itemStamps[e.Item], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
 		users[e.User], items[e.Item] = store.User{ID: e.User}, store.Item{ID: e.Item}
 		return nil
@@ -218,14 +227,14 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	var rep TextReport
 	var text map[string]map[string]map[string]float64
 	var textNames []string
-	var rel map[[2]string]float64
+	var rel map[pairKey]float64
 	if opts.Text.Mode != TextOff {
 		text, textNames, err = scoreItemTexts(ctx, st, opts.Text, items, &rep, logger)
 		if err != nil {
 			return nil, err
 		}
 		if opts.Text.Relevance {
-			rel, err = tableRelevance(ctx, opts.Text, keys, engaged, items)
+			rel, err = tableRelevance(ctx, opts.Text, keys, pairs, relLog, items)
 			switch {
 			case err != nil && opts.Text.Mode == TextOn:
 				return nil, fmt.Errorf("text features: %w", err)
@@ -261,7 +270,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 		for j, feats := range textOf {
 			in.text[j] = feats[k.item]
 		}
-		in.relevance = rel[[2]string{k.user, k.item}]
+		in.relevance = rel[k]
 		plan.row(req.X[i*len(fs):(i+1)*len(fs)], in)
 		arm := 0
 		if p.treated {
@@ -362,9 +371,20 @@ func countArms(keys []pairKey, pairs map[pairKey]*pairState) (treated, control i
 	return treated, control
 }
 
-// tableRelevance scores the relevance of every row's item to its user's
-// engaged items with the "lm" scorer.
-func tableRelevance(ctx context.Context, opts TextOptions, keys []pairKey, engaged map[string][]string, items map[string]store.Item) (map[[2]string]float64, error) {
+// userEvent is one event of a user's log, for the relevance feature.
+type userEvent struct {
+	t       int64
+	outcome bool
+	item    string
+}
+
+// tableRelevance scores, with the "lm" scorer, the relevance of every row's
+// item to the texts of the items its user engaged with among the user's
+// latest historyRead events before the row starts: what serving compares
+// with, the engaged items of the history it reads, at the time of the
+// request. Rows whose users saw the same window share one plugin call;
+// a row without engaged items before it gets none (its relevance is 0).
+func tableRelevance(ctx context.Context, opts TextOptions, keys []pairKey, pairs map[pairKey]*pairState, logs map[string][]userEvent, items map[string]store.Item) (map[pairKey]float64, error) {
 	if opts.Source == nil {
 		return nil, errors.New("no text scorer plugins")
 	}
@@ -372,15 +392,48 @@ func tableRelevance(ctx context.Context, opts TextOptions, keys []pairKey, engag
 	if err != nil {
 		return nil, err
 	}
-	rows := map[string][]string{}
-	var last pairKey
-	for i, k := range keys {
-		if i == 0 || k.user != last.user || k.item != last.item {
-			rows[k.user] = append(rows[k.user], k.item)
-		}
-		last = k
+	type window struct {
+		user       string
+		start, end int
 	}
-	return relevanceScores(ctx, ts, rows, engaged, items)
+	for _, log := range logs {
+		slices.SortStableFunc(log, func(a, b userEvent) int { return cmp.Compare(a.t, b.t) })
+	}
+	groups := map[window][]pairKey{}
+	var order []window
+	for _, k := range keys {
+		if items[k.item].Text == "" {
+			continue
+		}
+		log := logs[k.user]
+		end, _ := slices.BinarySearchFunc(log, pairs[k].at, func(e userEvent, t int64) int { return cmp.Compare(e.t, t) })
+		w := window{k.user, max(0, end-historyRead), end}
+		if groups[w] == nil {
+			order = append(order, w)
+		}
+		groups[w] = append(groups[w], k)
+	}
+	out := map[pairKey]float64{}
+	for _, w := range order {
+		var context []string
+		seen := map[string]bool{}
+		for _, e := range logs[w.user][w.start:w.end] {
+			if e.outcome && !seen[e.item] && items[e.item].Text != "" {
+				seen[e.item] = true
+				context = append(context, items[e.item].Text)
+			}
+		}
+		if len(context) == 0 {
+			continue
+		}
+		rows := groups[w]
+		for lo := 0; lo < len(rows); lo += textBatch {
+			if err := scoreRelevance(ctx, ts, rows[lo:min(lo+textBatch, len(rows))], context, items, out); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 // maxNeighbors is how many neighbours are kept per item; maxPerUser is how
