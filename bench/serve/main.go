@@ -3,10 +3,10 @@
 // and sentiment plugins (their scores cached in Redis), against a real
 // Redis. It measures
 //
-//   - an open loop at a fixed offered rate (default 500 requests/s;
-//     latency counted from each request's scheduled start, so a stall is
-//     not hidden): p50, p99, and Redis round trips per request as the
-//     response reports them;
+//   - an open loop at a fixed offered rate (default 500 requests/s over
+//     64 keep-alive connections; latency counted from each request's
+//     scheduled start, so a stall is not hidden): p50, p99, and Redis
+//     round trips per request as the response reports them;
 //   - a closed loop of N clients (default 16): saturation throughput and
 //     p99;
 //
@@ -18,7 +18,10 @@
 // It starts "causalrec serve" itself against the Redis at REDIS_URL under a
 // fresh key prefix (deleted at the end), loads a simulated catalogue (items
 // with texts) and log, trains the serving model (which scores the item
-// texts and fills the text-score cache) and warms up before measuring:
+// texts and fills the text-score cache) and warms up with each kind of
+// request before its open-loop row. Requests go out on connections that
+// one goroutine each drives (conn.go), so the generator's own scheduling
+// adds as little as it can to the latencies:
 //
 //	make build && go run ./bench/serve -causalrec bin/causalrec
 package main
@@ -57,18 +60,22 @@ func main() {
 }
 
 type options struct {
-	bin        string
-	redisURL   string
-	users      int
-	items      int
-	candidates int
-	rate       float64
-	duration   time.Duration
-	clients    int
-	relevance  float64
-	warmup     time.Duration
-	serverLog  string
-	cpuProfile string
+	bin         string
+	redisURL    string
+	users       int
+	items       int
+	candidates  int
+	rate        float64
+	duration    time.Duration
+	clients     int
+	conns       int
+	procs       int
+	pluginProcs int
+	relevance   float64
+	warmup      time.Duration
+	serverLog   string
+	cpuProfile  string
+	memProfile  string
 }
 
 func run() error {
@@ -80,9 +87,13 @@ func run() error {
 	flag.IntVar(&o.candidates, "candidates", 200, "candidates per request")
 	flag.StringVar(&o.serverLog, "server-log", "", "write the server's log (stderr) to this file (default: discard it)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the server taken during the open-loop recommend run to this file (go tool pprof)")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write the server's allocations during the open-loop recommend run to this file (go tool pprof -sample_index=alloc_space)")
 	flag.Float64Var(&o.rate, "rate", 500, "offered load of the open loop, requests per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measurement")
 	flag.IntVar(&o.clients, "clients", 16, "clients of the closed loop")
+	flag.IntVar(&o.procs, "procs", 0, "serve --procs: GOMAXPROCS of the serve process (0: Go's default)")
+	flag.IntVar(&o.pluginProcs, "builtin-plugin-procs", 0, "serve --builtin-plugin-procs: GOMAXPROCS of the built-in plugins (0: Go's default)")
+	flag.IntVar(&o.conns, "conns", 64, "connections of the open loop (request i goes out on connection i mod conns)")
 	flag.Float64Var(&o.relevance, "relevance-weight", 0.5, "relevance_weight of the requests of the relevance rows (0 skips them)")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "closed-loop warm-up before measuring")
 	flag.Parse()
@@ -108,9 +119,10 @@ func measure(o options, bin string) (summary, error) {
 		return sum, err
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	args := []string{"serve", "--redis", o.redisURL, "--prefix", prefix, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--grpc", "off"}
+	args := []string{"serve", "--redis", o.redisURL, "--prefix", prefix, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--grpc", "off",
+		"--procs", strconv.Itoa(o.procs), "--builtin-plugin-procs", strconv.Itoa(o.pluginProcs)}
 	pprofBase := ""
-	if o.cpuProfile != "" {
+	if o.cpuProfile != "" || o.memProfile != "" {
 		pport, err := freePort()
 		if err != nil {
 			return sum, err
@@ -157,38 +169,50 @@ func measure(o options, bin string) (summary, error) {
 		}
 		return bodies
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
-	cases := []target{{name: "GET /v1/health (floor)", method: "GET", url: base + "/v1/health"},
-		{name: "POST /v1/recommend", method: "POST", url: base + "/v1/recommend", bodies: makeBodies(nil)}}
+	client := &http.Client{}
+	addr := strings.TrimPrefix(base, "http://")
+	cases := []target{{name: "GET /v1/health (floor)", method: "GET", url: "/v1/health"},
+		{name: "POST /v1/recommend", method: "POST", url: "/v1/recommend", bodies: makeBodies(nil)}}
 	if o.relevance > 0 {
-		cases = append(cases, target{name: fmt.Sprintf("  + relevance_weight %g", o.relevance), method: "POST", url: base + "/v1/recommend",
+		cases = append(cases, target{name: fmt.Sprintf("  + relevance_weight %g", o.relevance), method: "POST", url: "/v1/recommend",
 			bodies: makeBodies(map[string]any{"relevance_weight": o.relevance})})
 	}
-	// Check one response of each kind, and warm up connections, the model
-	// cache, the plugins and the decoded-entry caches.
+	for i := range cases {
+		cases[i].reqs = rawRequests(cases[i].method, addr, cases[i].url, cases[i].bodies)
+	}
+	// Check one response of each kind.
 	for _, c := range cases[1:] {
-		s, err := sample(client, c.url, c.bodies[0])
+		s, err := sample(client, base+c.url, c.bodies[0])
 		if err != nil {
 			return sum, fmt.Errorf("%s: %w", c.name, err)
 		}
 		fmt.Printf("%s: ranker %s, %d items, %d Redis round trips, warnings %q\n", c.name, s.Ranker, len(s.Items), s.RedisRoundTrips, s.Warnings)
-		closedLoop(client, c.method, c.url, c.bodies, o.clients, o.warmup)
 	}
 
-	fmt.Printf("\nopen loop at %.0f requests/s for %v (latency from the scheduled start):\n", o.rate, o.duration)
+	fmt.Printf("\nopen loop at %.0f requests/s for %v over %d connections (latency from the scheduled start; each row after a %v closed-loop warm-up of its own):\n",
+		o.rate, o.duration, o.conns, o.warmup)
 	var open []result
 	for _, c := range cases {
+		// Warm up connections, the model cache, the plugins and the
+		// decoded-entry caches with this kind of request only, so that a
+		// heavier kind measured before does not load this row.
+		closedLoop(addr, c.reqs, o.clients, o.warmup)
 		before := serverLatency(client, base)
-		var prof chan error
+		var profs []chan error
 		if pprofBase != "" && c.name == cases[1].name {
-			prof = make(chan error, 1)
-			go func() { prof <- fetchProfile(pprofBase, o.duration, o.cpuProfile) }()
+			for _, p := range []struct{ kind, path string }{{"profile", o.cpuProfile}, {"allocs", o.memProfile}} {
+				if p.path != "" {
+					ch := make(chan error, 1)
+					go func() { ch <- fetchProfile(pprofBase, p.kind, o.duration, p.path) }()
+					profs = append(profs, ch)
+				}
+			}
 		}
-		r := openLoop(client, c.method, c.url, c.bodies, o.rate, o.duration)
+		r := openLoop(addr, c.reqs, o.rate, o.duration, o.conns)
 		inServer := serverLatency(client, base).sub(before)
-		if prof != nil {
-			if err := <-prof; err != nil {
-				return sum, fmt.Errorf("cpu profile: %w", err)
+		for _, ch := range profs {
+			if err := <-ch; err != nil {
+				return sum, fmt.Errorf("profile: %w", err)
 			}
 		}
 		open = append(open, r)
@@ -202,7 +226,7 @@ func measure(o options, bin string) (summary, error) {
 	var costs []string
 	for _, c := range cases {
 		before := cpuTimes(cmd.Process.Pid)
-		r := closedLoop(client, c.method, c.url, c.bodies, o.clients, o.duration)
+		r := closedLoop(addr, c.reqs, o.clients, o.duration)
 		after := cpuTimes(cmd.Process.Pid)
 		closed = append(closed, r)
 		fmt.Printf("  %-30s %s\n", c.name, r)
@@ -216,9 +240,10 @@ func measure(o options, bin string) (summary, error) {
 	return summary{open: open[1], closed: closed[1]}, nil
 }
 
-// fetchProfile writes the server's CPU profile over the next d to path.
-func fetchProfile(base string, d time.Duration, path string) error {
-	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(d.Seconds())))
+// fetchProfile writes the server's profile of kind ("profile" for CPU,
+// "allocs") over the next d to path.
+func fetchProfile(base, kind string, d time.Duration, path string) error {
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", base, kind, int(d.Seconds())))
 	if err != nil {
 		return err
 	}
@@ -300,6 +325,8 @@ func (a latencyCounts) String() string {
 type target struct {
 	name, method, url string
 	bodies            [][]byte
+	// reqs are the bodies as raw HTTP requests.
+	reqs [][]byte
 }
 
 // cpu holds CPU times, in seconds, of the processes a request runs in.
@@ -433,32 +460,6 @@ func (r result) String() string {
 	return s
 }
 
-// do sends one request and returns the redis_round_trips of its response
-// (-1 when it has none).
-func do(client *http.Client, method, url string, body []byte) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		return -1, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return -1, err
-	}
-	defer resp.Body.Close()
-	buf, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return -1, err
-	}
-	if resp.StatusCode != 200 {
-		return -1, fmt.Errorf("%s %s: %s", method, url, resp.Status)
-	}
-	return roundTrips(buf), nil
-}
-
 var roundTripsKey = []byte(`"redis_round_trips":`)
 
 // roundTrips reads the redis_round_trips field of a response without
@@ -481,38 +482,42 @@ func roundTrips(body []byte) int {
 	return n
 }
 
-// openLoop sends requests at the given rate for d, each from its own
-// goroutine at its scheduled time, bounded in count by rate·d.
-func openLoop(client *http.Client, method, url string, bodies [][]byte, rate float64, d time.Duration) result {
+// openLoop sends requests at the given rate for d (rate·d requests in
+// all) over conns connections. Request i is scheduled at start + i/rate
+// and sent by worker i mod conns on its own connection; its latency counts
+// from its scheduled time, so a worker held up by a slow answer delays its
+// next request without hiding the wait.
+func openLoop(addr string, reqs [][]byte, rate float64, d time.Duration, conns int) result {
 	n := int(rate * d.Seconds())
 	lat := make([]time.Duration, n)
 	trips := make([]int, n)
 	var errs atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
-	for i := 0; i < n; i++ {
-		at := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-		time.Sleep(time.Until(at))
+	for w := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var b []byte
-			if bodies != nil {
-				b = bodies[i%len(bodies)]
+			c := &conn{addr: addr}
+			defer c.close()
+			for i := w; i < n; i += conns {
+				at := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+				time.Sleep(time.Until(at))
+				t, err := c.do(reqs[i%len(reqs)])
+				if err != nil {
+					errs.Add(1)
+				}
+				lat[i], trips[i] = time.Since(at), t
 			}
-			t, err := do(client, method, url, b)
-			if err != nil {
-				errs.Add(1)
-			}
-			lat[i], trips[i] = time.Since(at), t
 		}()
 	}
 	wg.Wait()
 	return result{lat: lat, trips: trips, errors: errs.Load(), elapsed: time.Since(start)}
 }
 
-// closedLoop runs clients that send back to back for d.
-func closedLoop(client *http.Client, method, url string, bodies [][]byte, clients int, d time.Duration) result {
+// closedLoop runs clients, each on its own connection, that send back to
+// back for d.
+func closedLoop(addr string, reqs [][]byte, clients int, d time.Duration) result {
 	var mu sync.Mutex
 	var all []time.Duration
 	var allTrips []int
@@ -524,15 +529,13 @@ func closedLoop(client *http.Client, method, url string, bodies [][]byte, client
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			cn := &conn{addr: addr}
+			defer cn.close()
 			var mine []time.Duration
 			var myTrips []int
 			for i := c; time.Now().Before(deadline); i += clients {
 				t := time.Now()
-				var b []byte
-				if bodies != nil {
-					b = bodies[i%len(bodies)]
-				}
-				rt, err := do(client, method, url, b)
+				rt, err := cn.do(reqs[i%len(reqs)])
 				if err != nil {
 					errs.Add(1)
 				}

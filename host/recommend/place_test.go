@@ -29,8 +29,8 @@ func TestPlaceGreedy(t *testing.T) {
 
 func TestPlaceFallbackUsesPopularity(t *testing.T) {
 	items, _ := testItems()
-	pop := map[string]store.ItemCount{"a": {Outcomes: 1}, "b": {Outcomes: 9}, "c": {Outcomes: 5}}
-	got := place(Request{K: 2, Policy: "greedy"}, items, scores{}, pop, 1)
+	counts := []store.ItemCount{{Item: "a", Outcomes: 1}, {Item: "b", Outcomes: 9}, {Item: "c", Outcomes: 5}, {Item: "d"}}
+	got := place(Request{K: 2, Policy: "greedy"}, items, scores{}, counts, 1)
 	if got[0].Item != "b" || got[1].Item != "c" || got[0].Uplift != nil {
 		t.Fatalf("got %+v", got)
 	}

@@ -213,23 +213,11 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 	if len(snap.Missing) > 0 && len(req.Candidates) > 0 {
 		return Response{}, fmt.Errorf("%w: unknown items %s", ErrBadRequest, strings.Join(snap.Missing, ", "))
 	}
-	items := snap.Candidates
+	items, counts := snap.Candidates, snap.Counts
 	if !req.IncludeConsumed {
-		consumed := map[string]bool{}
-		for _, e := range snap.History {
-			if e.Kind == store.Outcome {
-				consumed[e.Item] = true
-			}
-		}
-		kept := items[:0:0]
-		for _, it := range items {
-			if !consumed[it.ID] {
-				kept = append(kept, it)
-			}
-		}
-		items = kept
+		items, counts = unconsumed(snap.History, items, counts)
 	}
-	sc, reason, rounds := r.score(ctx, req, snap, items)
+	sc, reason, rounds := r.score(ctx, req, snap, items, counts)
 	resp.RedisRoundTrips += rounds
 	switch {
 	case sc.model != nil:
@@ -238,8 +226,33 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 		resp.Ranker, resp.FallbackReason = RankPopularity, reason
 	}
 	resp.Warnings = sc.warnings
-	resp.Items = place(req, items, sc, snap.Popularity, seedOf(id))
+	resp.Items = place(req, items, sc, counts, seedOf(id))
 	return resp, nil
+}
+
+// unconsumed returns the items (and their counts, which run parallel) that
+// no outcome event of history names. It filters in place: the slices'
+// arrays are reused.
+func unconsumed(history []store.Event, items []store.Item, counts []store.ItemCount) ([]store.Item, []store.ItemCount) {
+	var consumed map[string]bool
+	for _, e := range history {
+		if e.Kind == store.Outcome {
+			if consumed == nil {
+				consumed = map[string]bool{}
+			}
+			consumed[e.Item] = true
+		}
+	}
+	if consumed == nil {
+		return items, counts
+	}
+	keptItems, keptCounts := items[:0], counts[:0]
+	for i, it := range items {
+		if !consumed[it.ID] {
+			keptItems, keptCounts = append(keptItems, it), append(keptCounts, counts[i])
+		}
+	}
+	return keptItems, keptCounts
 }
 
 // scores are the per-candidate numbers a list is built from.
@@ -257,7 +270,7 @@ type scores struct {
 
 // score returns the uplift of each item for the user, or nil uplift with
 // the reason it could not, and the extra Redis round trips it made.
-func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, items []store.Item) (scores, string, int) {
+func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, items []store.Item, counts []store.ItemCount) (scores, string, int) {
 	var sc scores
 	if len(items) == 0 {
 		return sc, "no candidates", 0
@@ -289,7 +302,8 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 			}
 		}
 	}
-	x, warn, n := r.rows(ctx, m, req, snap, items, rel)
+	x, warn, n := r.rows(ctx, m, req, snap, items, counts, rel)
+	defer rowPool.Put(&x)
 	rounds += n
 	sc.warnings = append(sc.warnings, warn...)
 	d := len(m.features)
@@ -405,9 +419,9 @@ func standardise(v []float64) []float64 {
 // round trips made. The item columns of a row come from the ranker's cache
 // when the snapshot's catalog token, the model and the text-scorer
 // versions are those they were computed under; the rest are computed.
-func (r *Ranker) rows(ctx context.Context, m *servingModel, req Request, snap store.Snapshot, items []store.Item, rel []float64) ([]float64, []string, int) {
+func (r *Ranker) rows(ctx context.Context, m *servingModel, req Request, snap store.Snapshot, items []store.Item, counts []store.ItemCount, rel []float64) ([]float64, []string, int) {
 	d := len(m.features)
-	x := make([]float64, len(items)*d)
+	x := rowBuffer(len(items) * d)
 	cache := r.itemRowCache(m, snap.CatalogToken)
 	missing := items
 	if cache != nil {
@@ -456,7 +470,7 @@ func (r *Ranker) rows(ctx context.Context, m *servingModel, req Request, snap st
 		for _, j := range m.plan.userCols {
 			row[j] = user[j]
 		}
-		in.item, in.pop = it, snap.Popularity[it.ID]
+		in.item, in.pop = it, counts[i]
 		in.relevance = 0
 		if rel != nil {
 			in.relevance = rel[i]
@@ -464,6 +478,21 @@ func (r *Ranker) rows(ctx context.Context, m *servingModel, req Request, snap st
 		m.plan.fill(row, in, m.plan.pairCols)
 	}
 	return x, warnings, rounds
+}
+
+// rowPool recycles the feature-row buffers of requests: a request's rows
+// are dead once the model has scored them.
+var rowPool sync.Pool
+
+// rowBuffer returns a zeroed buffer of n values, from rowPool when it holds
+// one large enough.
+func rowBuffer(n int) []float64 {
+	if p, ok := rowPool.Get().(*[]float64); ok && cap(*p) >= n {
+		x := (*p)[:n]
+		clear(x)
+		return x
+	}
+	return make([]float64, n)
 }
 
 // itemRows caches the item columns (featurePlan.itemCols) of the feature
@@ -663,14 +692,17 @@ func seedOf(id uuid.UUID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
 
 // place orders the items by the request's policy and returns the first K
 // with the propensity of each placement.
-func place(req Request, items []store.Item, sc scores, pop map[string]store.ItemCount, seed uint64) []Ranked {
+func place(req Request, items []store.Item, sc scores, counts []store.ItemCount, seed uint64) []Ranked {
 	type cand struct {
 		i     int
 		score float64
 	}
 	cs := make([]cand, len(items))
-	for i, it := range items {
-		s := pop[it.ID].Outcomes
+	for i := range items {
+		var s float64
+		if i < len(counts) {
+			s = counts[i].Outcomes
+		}
 		if sc.uplift != nil {
 			s = sc.uplift[i]
 			if sc.relevanceBlend != nil {

@@ -71,8 +71,9 @@ type Snapshot struct {
 	Candidates []Item
 	// Missing lists requested candidates that are not stored.
 	Missing []string
-	// Popularity holds the outcome and exposure counts of the candidates.
-	Popularity map[string]ItemCount
+	// Counts holds the outcome and exposure counts of the candidates:
+	// Counts[i] those of Candidates[i].
+	Counts []ItemCount
 	// RoundTrips counts the pipelines sent.
 	RoundTrips int
 	// CatalogToken, when not empty, names the catalog version the
@@ -474,7 +475,7 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 	}
 
 	outs, exps := cr.outCmd.Val(), cr.expCmd.Val()
-	snap.Popularity = make(map[string]ItemCount, len(cands))
+	snap.Counts = make([]ItemCount, 0, len(cands))
 	snap.Candidates = make([]Item, 0, len(cands))
 	var st *snapshotText
 	if len(plugins) > 0 {
@@ -529,7 +530,7 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 		if i < len(exps) {
 			c.Exposures = exps[i]
 		}
-		snap.Popularity[id] = c
+		snap.Counts = append(snap.Counts, c)
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func TestReadSnapshot(t *testing.T) {
 	if len(ids) != 3 || ids[0] != "b" || ids[1] != "a" || ids[2] != "c" {
 		t.Fatalf("candidates %v, want [b a c]", ids)
 	}
-	if p := snap.Popularity["b"]; p.Outcomes != 2 || p.Exposures != 1 {
+	if p := countOf(snap, "b"); p.Outcomes != 2 || p.Exposures != 1 {
 		t.Errorf("popularity of b: %+v", p)
 	}
 	if f, ok := snap.TextScoreHit("lm", "v1", snap.Candidates[1]); !ok || f["perplexity"] != 9 {
@@ -68,11 +68,22 @@ func TestReadSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !snap.KnownUser || len(snap.History) != 1 || snap.RoundTrips != 1 || len(snap.Candidates) != 2 || snap.Popularity["b"].Outcomes != 2 {
+	if !snap.KnownUser || len(snap.History) != 1 || snap.RoundTrips != 1 || len(snap.Candidates) != 2 || countOf(snap, "b").Outcomes != 2 {
 		t.Fatalf("snapshot with given candidates: known %v, history %d, round trips %d, candidates %d, popularity %+v",
-			snap.KnownUser, len(snap.History), snap.RoundTrips, len(snap.Candidates), snap.Popularity)
+			snap.KnownUser, len(snap.History), snap.RoundTrips, len(snap.Candidates), snap.Counts)
 	}
 	if f, ok := snap.TextScoreHit("lm", "v1", snap.Candidates[0]); !ok || f["perplexity"] != 9 {
 		t.Errorf("cached text score of a with given candidates: %v %v", f, ok)
 	}
+}
+
+// countOf returns the counts of candidate id of snap (zero when absent),
+// checking that Counts runs parallel to Candidates.
+func countOf(snap Snapshot, id string) ItemCount {
+	for i, it := range snap.Candidates {
+		if it.ID == id && i < len(snap.Counts) && snap.Counts[i].Item == id {
+			return snap.Counts[i]
+		}
+	}
+	return ItemCount{}
 }
