@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/google/uuid"
@@ -34,14 +35,32 @@ type catalogCache struct {
 }
 
 // catalogEntry is one item's values: the item JSON and its decoded form
-// and, per text plugin read so far, its raw text-score entry (nil when none
-// is stored) and the decoded entry (nil when none or undecodable, or when
-// the Store does not keep decoded entries).
+// and a slot per text plugin read so far.
 type catalogEntry struct {
-	item   string
-	it     Item
-	text   map[string]any
-	scores map[string]*scoreEntry
+	item  string
+	it    Item
+	slots []textSlot
+}
+
+// textSlot is an item's text-score entry of one plugin: raw (nil when none
+// is stored) and decoded (nil when none or undecodable, or when the Store
+// does not keep decoded entries).
+type textSlot struct {
+	plugin string
+	raw    any
+	score  *scoreEntry
+}
+
+// slot returns the entry's slot of plugin, nil when it was not read. An
+// entry holds a slot per plugin the model reads, a handful: a scan beats a
+// map.
+func (e *catalogEntry) slot(plugin string) *textSlot {
+	for i := range e.slots {
+		if e.slots[i].plugin == plugin {
+			return &e.slots[i]
+		}
+	}
+	return nil
 }
 
 // maxCatalog bounds the entries kept; the cache is emptied when full.
@@ -77,7 +96,7 @@ func (c *catalogCache) lookup(ids, plugins []string) (token string, hits []*cata
 		}
 		complete := true
 		for _, p := range plugins {
-			if _, ok := e.text[p]; !ok {
+			if e.slot(p) == nil {
 				complete = false
 				break
 			}
@@ -109,21 +128,20 @@ func (c *catalogCache) store(token string, ids, raw []string, present []bool, it
 			continue // an absent item is read again: it may be added
 		}
 		// Entries are shared with readers: replace, never modify.
-		e := &catalogEntry{item: raw[i], it: items[i], text: make(map[string]any, len(plugins)), scores: make(map[string]*scoreEntry, len(plugins))}
+		e := &catalogEntry{item: raw[i], it: items[i], slots: make([]textSlot, 0, len(plugins))}
 		if old := c.byID[id]; old != nil && old.item == raw[i] {
-			for p, v := range old.text {
-				e.text[p] = v
-			}
-			for p, v := range old.scores {
-				e.scores[p] = v
+			for _, sl := range old.slots {
+				if !slices.Contains(plugins, sl.plugin) {
+					e.slots = append(e.slots, sl)
+				}
 			}
 		}
 		for j, p := range plugins {
-			e.text[p] = text[j][i]
-			e.scores[p] = nil
+			sl := textSlot{plugin: p, raw: text[j][i]}
 			if scores != nil {
-				e.scores[p] = scores[j][id]
+				sl.score = scores[j][id]
 			}
+			e.slots = append(e.slots, sl)
 		}
 		c.byID[id] = e
 	}

@@ -495,10 +495,11 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 			if st != nil {
 				st.ids = append(st.ids, id)
 				for j, p := range plugins {
+					sl := e.slot(p) // not nil: lookup returned only complete entries
 					if st.entries != nil {
-						st.entries[j] = append(st.entries[j], e.scores[p])
+						st.entries[j] = append(st.entries[j], sl.score)
 					} else {
-						raw, _ := e.text[p].(string)
+						raw, _ := sl.raw.(string)
 						st.raw[j] = append(st.raw[j], raw)
 					}
 				}
