@@ -70,6 +70,11 @@ type Config struct {
 	// RetrainEvery, when set, makes serve retrain the serving model on
 	// this schedule.
 	RetrainEvery Duration `json:"retrain_every"`
+	// CountsTTL is how long serve may reuse the popularity counts of an
+	// item read for an earlier request instead of reading them again
+	// (events ingested through the same serve process show at once; 0
+	// reads them for every request).
+	CountsTTL Duration `json:"counts_ttl"`
 }
 
 // Duration is a time.Duration written as a string such as "1.5s" in JSON.
@@ -106,6 +111,7 @@ func Default() Config {
 		TextScorers:        []string{"lm", "sentiment"},
 		PluginStartTimeout: Duration(15 * time.Second),
 		PluginPingInterval: Duration(time.Second),
+		CountsTTL:          Duration(time.Second),
 		RequestTimeout:     Duration(10 * time.Second),
 	}
 }
@@ -197,8 +203,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}
 	}
-	if c.TrainPeriod < 0 || c.RetrainEvery < 0 {
-		errs = append(errs, errors.New("train_period and retrain_every must not be negative"))
+	if c.TrainPeriod < 0 || c.RetrainEvery < 0 || c.CountsTTL < 0 {
+		errs = append(errs, errors.New("train_period, retrain_every and counts_ttl must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -83,6 +83,10 @@ func (s *Store) addEvents(ctx context.Context, events []Event) ([]bool, error) {
 			return nil, fmt.Errorf("add events: event %d: %w", i, err)
 		}
 	}
+	// The cached counts of these items are stale once the events are
+	// written. (A snapshot racing the write may still cache a count read
+	// before it; the TTL bounds that.)
+	defer s.counts.drop(events)
 	flags := make([]bool, 0, len(events))
 	ttl := s.opts.DedupTTL.Milliseconds()
 	if s.opts.DedupTTL > 0 && ttl == 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -312,6 +313,13 @@ type candidateReads struct {
 	// fetch are the candidates read from Redis.
 	fetch          *valueReads
 	outCmd, expCmd *redis.FloatSliceCmd
+	// counts holds the candidates' counts served from the count cache
+	// (where cached is set); countIDs are the others, read with outCmd and
+	// expCmd at readAt.
+	counts   []ItemCount
+	cached   []bool
+	countIDs []string
+	readAt   time.Time
 }
 
 // valueReads are the queued reads of the catalog values of some items.
@@ -341,9 +349,60 @@ func (s *Store) queueCandidates(ctx context.Context, pipe redis.Pipeliner, cands
 		}
 	}
 	cr.fetch = s.queueValues(ctx, pipe, fetch, plugins)
-	cr.outCmd = pipe.ZMScore(ctx, s.k.popOutcome(), cands...)
-	cr.expCmd = pipe.ZMScore(ctx, s.k.popExposure(), cands...)
+	cr.countIDs = cands
+	if s.opts.CountsTTL > 0 {
+		cr.readAt = s.opts.Now()
+		var n int
+		cr.counts, cr.cached, n = s.counts.fresh(cands, cr.readAt.Add(-s.opts.CountsTTL))
+		if n > 0 {
+			cr.countIDs = make([]string, 0, len(cands)-n)
+			for i, id := range cands {
+				if !cr.cached[i] {
+					cr.countIDs = append(cr.countIDs, id)
+				}
+			}
+		}
+	}
+	if len(cr.countIDs) > 0 {
+		cr.outCmd = pipe.ZMScore(ctx, s.k.popOutcome(), cr.countIDs...)
+		cr.expCmd = pipe.ZMScore(ctx, s.k.popExposure(), cr.countIDs...)
+	}
 	return cr
+}
+
+// candidateCounts returns the counts of every candidate: cached ones and
+// those read, which it caches when the Store caches counts.
+func (cr *candidateReads) candidateCounts(s *Store) []ItemCount {
+	read := make([]ItemCount, len(cr.countIDs))
+	if cr.outCmd != nil {
+		outs, exps := cr.outCmd.Val(), cr.expCmd.Val()
+		for i, id := range cr.countIDs {
+			read[i].Item = id
+			if i < len(outs) {
+				read[i].Outcomes = outs[i]
+			}
+			if i < len(exps) {
+				read[i].Exposures = exps[i]
+			}
+		}
+	}
+	if s.opts.CountsTTL <= 0 {
+		return read
+	}
+	if len(read) > 0 {
+		s.counts.put(read, cr.readAt)
+	}
+	if len(read) == len(cr.cands) {
+		return read
+	}
+	out, f := cr.counts, 0
+	for i, id := range cr.cands {
+		if !cr.cached[i] {
+			out[i], f = read[f], f+1
+		}
+		out[i].Item = id
+	}
+	return out
 }
 
 // queueValues queues the reads of the items ids and of their text-score
@@ -474,7 +533,7 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 		snap.CatalogToken = token
 	}
 
-	outs, exps := cr.outCmd.Val(), cr.expCmd.Val()
+	counts := cr.candidateCounts(s)
 	snap.Counts = make([]ItemCount, 0, len(cands))
 	snap.Candidates = make([]Item, 0, len(cands))
 	var st *snapshotText
@@ -524,14 +583,7 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 			f++
 		}
 		snap.Candidates = append(snap.Candidates, it)
-		c := ItemCount{Item: id}
-		if i < len(outs) {
-			c.Outcomes = outs[i]
-		}
-		if i < len(exps) {
-			c.Exposures = exps[i]
-		}
-		snap.Counts = append(snap.Counts, c)
+		snap.Counts = append(snap.Counts, counts[i])
 	}
 	return nil
 }

@@ -87,3 +87,62 @@ func countOf(snap Snapshot, id string) ItemCount {
 	}
 	return ItemCount{}
 }
+
+// TestSnapshotCountsTTL checks the count cache: within the TTL a snapshot
+// serves the counts an earlier one read (a write by another process shows
+// only after the TTL), events written through the same Store show at once,
+// and a Store without a TTL reads them every time.
+func TestSnapshotCountsTTL(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	s := newTestStore(t, Options{CountsTTL: time.Minute, Now: func() time.Time { return now }})
+	// other writes to the same keys, as another process would.
+	other, err := New(s.rdb, Options{Prefix: s.opts.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutItems(ctx, []Item{{ID: "a"}, {ID: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	outcome := func(w *Store, item string) {
+		t.Helper()
+		if _, err := w.AddEvents(ctx, []Event{{Kind: Outcome, User: "u", Item: item, Time: now}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outcomes := func(w *Store) map[string]float64 {
+		t.Helper()
+		snap, err := w.ReadSnapshot(ctx, SnapshotRequest{User: "x", Candidates: []string{"a", "b"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.RoundTrips != 1 || len(snap.Counts) != 2 {
+			t.Fatalf("round trips %d, counts %+v", snap.RoundTrips, snap.Counts)
+		}
+		return map[string]float64{"a": countOf(snap, "a").Outcomes, "b": countOf(snap, "b").Outcomes}
+	}
+	steps := []struct {
+		name   string
+		change func()
+		want   map[string]float64
+	}{
+		{"first read", func() { outcome(s, "a") }, map[string]float64{"a": 1, "b": 0}},
+		{"another process writes: cached", func() { outcome(other, "a"); outcome(other, "b") }, map[string]float64{"a": 1, "b": 0}},
+		{"the TTL passes", func() { now = now.Add(61 * time.Second) }, map[string]float64{"a": 2, "b": 1}},
+		{"this Store writes: at once", func() { outcome(s, "b") }, map[string]float64{"a": 2, "b": 2}},
+	}
+	for _, st := range steps {
+		st.change()
+		for range 2 {
+			if got := outcomes(s); got["a"] != st.want["a"] || got["b"] != st.want["b"] {
+				t.Errorf("%s: outcomes %v, want %v", st.name, got, st.want)
+			}
+		}
+	}
+	if got := outcomes(other); got["a"] != 2 || got["b"] != 2 {
+		t.Errorf("without a TTL: outcomes %v, want a 2, b 2", got)
+	}
+	if _, err := New(s.rdb, Options{CountsTTL: -time.Second}); err == nil {
+		t.Error("a negative CountsTTL is accepted")
+	}
+}

@@ -40,6 +40,11 @@ type Options struct {
 	Addr string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// CountsTTL, when positive, lets a snapshot serve the popularity
+	// counts of a candidate read by an earlier snapshot of this Store no
+	// longer ago than CountsTTL instead of reading them again (see
+	// counts.go). Zero reads them for every snapshot.
+	CountsTTL time.Duration
 }
 
 // DefaultOptions returns the defaults: prefix "causalrec:", histories of 500
@@ -52,6 +57,7 @@ func DefaultOptions() Options {
 type Store struct {
 	items  itemDecoder
 	scores scoreDecoder
+	counts countCache
 	// uncachedScores makes snapshots decode text-score entries on every
 	// lookup, as earlier releases did (the baseline of the benchmarks).
 	uncachedScores bool
@@ -79,9 +85,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.BatchSize == 0 {
 		opts.BatchSize = def.BatchSize
 	}
-	if opts.HistoryLimit < 0 || opts.BatchSize < 0 || opts.DedupTTL < 0 {
-		return nil, fmt.Errorf("store: negative option (history limit %d, batch size %d, dedup ttl %v)",
-			opts.HistoryLimit, opts.BatchSize, opts.DedupTTL)
+	if opts.HistoryLimit < 0 || opts.BatchSize < 0 || opts.DedupTTL < 0 || opts.CountsTTL < 0 {
+		return nil, fmt.Errorf("store: negative option (history limit %d, batch size %d, dedup ttl %v, counts ttl %v)",
+			opts.HistoryLimit, opts.BatchSize, opts.DedupTTL, opts.CountsTTL)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

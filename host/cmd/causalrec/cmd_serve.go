@@ -74,6 +74,7 @@ func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*st
 	}
 	opts := store.DefaultOptions()
 	opts.Prefix = cfg.Prefix
+	opts.CountsTTL = time.Duration(cfg.CountsTTL)
 	st, err := store.New(rdb, opts)
 	if err != nil {
 		close()
