@@ -44,6 +44,24 @@ func (downText) TextScorer(name string) (plugins.TextScorer, error) {
 	return nil, errors.New("plugin " + name + " is not running")
 }
 
+// serveEchoModel stores an uplift model of the "echo" plugin over the
+// features fs, trained with sentiment scorer version v1, and makes it the
+// serving model.
+func serveEchoModel(t *testing.T, st *store.Store, fs featureSet) {
+	t.Helper()
+	ctx := context.Background()
+	feats, _ := json.Marshal([]string(fs))
+	text, _ := json.Marshal(TextReport{Used: []string{"sentiment"}, Versions: map[string]string{"sentiment": "v1"}})
+	id, err := st.SaveModel(ctx, store.ModelRecord{Name: ModelName, Estimator: "t", Plugin: "echo", CreatedAt: time.Now(),
+		Metadata: map[string]string{"features": string(feats), "text": string(text), "ranker": RankUplift}, Bytes: []byte("m")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetServing(ctx, ModelName, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestServingWithTextScorerDown checks that a text scorer that is down at
 // serving time leaves the service up: cached scores are used, the other
 // items get 0 and the missing indicator, and the response warns.
@@ -60,16 +78,7 @@ func TestServingWithTextScorerDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs := featureSet{featItemExposures, "text:sentiment:sentiment", featTextMissing}
-	feats, _ := json.Marshal([]string(fs))
-	text, _ := json.Marshal(TextReport{Used: []string{"sentiment"}, Versions: map[string]string{"sentiment": "v1"}})
-	id, err := st.SaveModel(ctx, store.ModelRecord{Name: ModelName, Estimator: "t", Plugin: "echo", CreatedAt: time.Now(),
-		Metadata: map[string]string{"features": string(feats), "text": string(text), "ranker": RankUplift}, Bytes: []byte("m")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetServing(ctx, ModelName, id); err != nil {
-		t.Fatal(err)
-	}
+	serveEchoModel(t, st, fs)
 	for _, tc := range []struct {
 		name string
 		col  int
@@ -163,16 +172,7 @@ func TestItemRowCacheFollowsCatalog(t *testing.T) {
 	}
 	putSentiment(0.8)
 	fs := featureSet{"i:price", featItemExposures, "text:sentiment:sentiment", featTextMissing}
-	feats, _ := json.Marshal([]string(fs))
-	text, _ := json.Marshal(TextReport{Used: []string{"sentiment"}, Versions: map[string]string{"sentiment": "v1"}})
-	id, err := st.SaveModel(ctx, store.ModelRecord{Name: ModelName, Estimator: "t", Plugin: "echo", CreatedAt: time.Now(),
-		Metadata: map[string]string{"features": string(feats), "text": string(text), "ranker": RankUplift}, Bytes: []byte("m")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetServing(ctx, ModelName, id); err != nil {
-		t.Fatal(err)
-	}
+	serveEchoModel(t, st, fs)
 	served := func(r *Ranker) map[string]float64 {
 		t.Helper()
 		resp, err := r.Recommend(ctx, Request{User: "u", Candidates: []string{"a", "b"}, K: 2})
