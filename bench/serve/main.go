@@ -60,22 +60,20 @@ func main() {
 }
 
 type options struct {
-	bin         string
-	redisURL    string
-	users       int
-	items       int
-	candidates  int
-	rate        float64
-	duration    time.Duration
-	clients     int
-	conns       int
-	procs       int
-	pluginProcs int
-	relevance   float64
-	warmup      time.Duration
-	serverLog   string
-	cpuProfile  string
-	memProfile  string
+	bin        string
+	redisURL   string
+	users      int
+	items      int
+	candidates int
+	rate       float64
+	duration   time.Duration
+	clients    int
+	conns      int
+	relevance  float64
+	warmup     time.Duration
+	serverLog  string
+	cpuProfile string
+	memProfile string
 }
 
 func run() error {
@@ -91,8 +89,6 @@ func run() error {
 	flag.Float64Var(&o.rate, "rate", 500, "offered load of the open loop, requests per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measurement")
 	flag.IntVar(&o.clients, "clients", 16, "clients of the closed loop")
-	flag.IntVar(&o.procs, "procs", 0, "serve --procs: GOMAXPROCS of the serve process (0: Go's default)")
-	flag.IntVar(&o.pluginProcs, "builtin-plugin-procs", 0, "serve --builtin-plugin-procs: GOMAXPROCS of the built-in plugins (0: Go's default)")
 	flag.IntVar(&o.conns, "conns", 64, "connections of the open loop (request i goes out on connection i mod conns)")
 	flag.Float64Var(&o.relevance, "relevance-weight", 0.5, "relevance_weight of the requests of the relevance rows (0 skips them)")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "closed-loop warm-up before measuring")
@@ -119,8 +115,7 @@ func measure(o options, bin string) (summary, error) {
 		return sum, err
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	args := []string{"serve", "--redis", o.redisURL, "--prefix", prefix, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--grpc", "off",
-		"--procs", strconv.Itoa(o.procs), "--builtin-plugin-procs", strconv.Itoa(o.pluginProcs)}
+	args := []string{"serve", "--redis", o.redisURL, "--prefix", prefix, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--grpc", "off"}
 	pprofBase := ""
 	if o.cpuProfile != "" || o.memProfile != "" {
 		pport, err := freePort()

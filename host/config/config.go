@@ -57,11 +57,6 @@ type Config struct {
 	// PluginStartTimeout and PluginPingInterval tune the plugin host.
 	PluginStartTimeout Duration `json:"plugin_start_timeout"`
 	PluginPingInterval Duration `json:"plugin_ping_interval"`
-	// BuiltinPluginProcs, when positive, is the GOMAXPROCS of the built-in
-	// plugin processes (0: Go's default, every CPU). On a small machine
-	// that the host, Redis and several plugins share, fewer scheduler
-	// threads per process cut the tail latency (docs/performance.md).
-	BuiltinPluginProcs int `json:"builtin_plugin_procs"`
 	// RequestTimeout bounds one API request.
 	RequestTimeout Duration `json:"request_timeout"`
 	// TrainPeriod, when set, makes training rows (user, item, period)
@@ -160,9 +155,6 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", a.name, a.addr, err))
 		}
-	}
-	if c.BuiltinPluginProcs < 0 {
-		errs = append(errs, fmt.Errorf("builtin_plugin_procs must not be negative, got %d", c.BuiltinPluginProcs))
 	}
 	if c.MaxBodyBytes <= 0 {
 		errs = append(errs, fmt.Errorf("max_body_bytes must be positive, got %d", c.MaxBodyBytes))

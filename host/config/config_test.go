@@ -45,7 +45,6 @@ func TestLoadBad(t *testing.T) {
 		"bad-body.bad.json":     "max_body_bytes",
 		"bad-ranker.bad.json":   `ranker "best"`,
 		"bad-text.bad.json":     `text_features "maybe"`,
-		"bad-procs.bad.json":    "builtin_plugin_procs must not be negative",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.json")
 	if len(files) != len(want) {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/causalrec/causalrec/causal"
@@ -65,18 +64,6 @@ func builtinSpecs(exe string) []pluginhost.Spec {
 	return specs
 }
 
-// pluginSpecs returns the specs of the built-in plugins, run from exe with
-// the config's GOMAXPROCS for them, followed by the config's plugins.
-func pluginSpecs(cfg config.Config, exe string) []pluginhost.Spec {
-	specs := builtinSpecs(exe)
-	if cfg.BuiltinPluginProcs > 0 {
-		for i := range specs {
-			specs[i].Env = append(specs[i].Env, "GOMAXPROCS="+strconv.Itoa(cfg.BuiltinPluginProcs))
-		}
-	}
-	return append(specs, cfg.Plugins...)
-}
-
 // newPluginHost builds a plugin manager for the built-ins and the external
 // plugins of cfg.
 func newPluginHost(cfg config.Config, logger *slog.Logger) (*pluginhost.Manager, error) {
@@ -84,7 +71,8 @@ func newPluginHost(cfg config.Config, logger *slog.Logger) (*pluginhost.Manager,
 	if err != nil {
 		return nil, fmt.Errorf("find the causalrec executable for built-in plugins: %w", err)
 	}
-	return pluginhost.New(pluginSpecs(cfg, exe), pluginhost.Options{
+	specs := append(builtinSpecs(exe), cfg.Plugins...)
+	return pluginhost.New(specs, pluginhost.Options{
 		Logger:       logger,
 		StartTimeout: time.Duration(cfg.PluginStartTimeout),
 		PingInterval: time.Duration(cfg.PluginPingInterval),

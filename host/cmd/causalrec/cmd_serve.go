@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -147,8 +146,6 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 	token := fs.String("token", "", "API token required as Authorization: Bearer <token> (default $CAUSALREC_API_TOKEN)")
 	retrain := fs.Duration("retrain-every", 0, "retrain the serving model on this schedule, e.g. 1h (default from the config: off)")
 	pprofAddr := fs.String("pprof", "", "serve Go's runtime profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off; never expose it publicly)")
-	procs := fs.Int("procs", 0, "GOMAXPROCS of the serve process (0: Go's default, every CPU; a set GOMAXPROCS environment variable wins)")
-	pluginProcs := fs.Int("builtin-plugin-procs", 0, "GOMAXPROCS of the built-in plugin processes (default from the config's builtin_plugin_procs, else Go's default, every CPU)")
 	gogc := fs.Int("gogc", defaultServeGOGC, "garbage-collector target of the serve process, as Go's GOGC (a set GOGC environment variable wins); higher trades memory for less GC CPU")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -159,23 +156,9 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 		}
 		debug.SetGCPercent(*gogc)
 	}
-	if os.Getenv("GOMAXPROCS") == "" {
-		if *procs < 0 {
-			return fmt.Errorf("%w: --procs must not be negative", errUsage)
-		}
-		if *procs > 0 {
-			runtime.GOMAXPROCS(*procs)
-		}
-	}
 	cfg, err := hf.load()
 	if err != nil {
 		return err
-	}
-	if *pluginProcs < 0 {
-		return fmt.Errorf("%w: --builtin-plugin-procs must not be negative", errUsage)
-	}
-	if *pluginProcs > 0 {
-		cfg.BuiltinPluginProcs = *pluginProcs
 	}
 	if *httpAddr != "" {
 		cfg.HTTPAddr = *httpAddr

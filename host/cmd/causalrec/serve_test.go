@@ -424,35 +424,3 @@ func TestServePprof(t *testing.T) {
 	}
 }
 
-// TestPluginSpecsProcs checks that builtin_plugin_procs reaches the
-// environment of the built-in plugins only.
-func TestPluginSpecsProcs(t *testing.T) {
-	ext := pluginhost.Spec{Name: "mine", Kind: "estimator", Path: "/bin/true", Env: []string{"A=1"}}
-	for _, procs := range []int{0, 1, 3} {
-		cfg := config.Default()
-		cfg.BuiltinPluginProcs = procs
-		cfg.Plugins = []pluginhost.Spec{ext}
-		specs := pluginSpecs(cfg, "/usr/bin/causalrec")
-		if len(specs) != len(builtins())+1 {
-			t.Fatalf("procs %d: %d specs", procs, len(specs))
-		}
-		for _, s := range specs {
-			var got []string
-			for _, e := range s.Env {
-				if strings.HasPrefix(e, "GOMAXPROCS=") {
-					got = append(got, e)
-				}
-			}
-			want := 0
-			if s.Builtin && procs > 0 {
-				want = 1
-				if got[0] != "GOMAXPROCS="+strconv.Itoa(procs) {
-					t.Errorf("procs %d: %s has %v", procs, s.Name, got)
-				}
-			}
-			if len(got) != want {
-				t.Errorf("procs %d: %s (builtin %v) has GOMAXPROCS %v", procs, s.Name, s.Builtin, got)
-			}
-		}
-	}
-}
