@@ -423,4 +423,3 @@ func TestServePprof(t *testing.T) {
 		t.Error("the listener still answers after stop")
 	}
 }
-
