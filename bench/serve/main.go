@@ -69,6 +69,7 @@ type options struct {
 	duration   time.Duration
 	clients    int
 	conns      int
+	gogc       int
 	relevance  float64
 	warmup     time.Duration
 	serverLog  string
@@ -89,6 +90,7 @@ func run() error {
 	flag.Float64Var(&o.rate, "rate", 500, "offered load of the open loop, requests per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measurement")
 	flag.IntVar(&o.clients, "clients", 16, "clients of the closed loop")
+	flag.IntVar(&o.gogc, "gogc", 0, "serve --gogc (0: serve's default)")
 	flag.IntVar(&o.conns, "conns", 64, "connections of the open loop (request i goes out on connection i mod conns)")
 	flag.Float64Var(&o.relevance, "relevance-weight", 0.5, "relevance_weight of the requests of the relevance rows (0 skips them)")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "closed-loop warm-up before measuring")
@@ -116,6 +118,9 @@ func measure(o options, bin string) (summary, error) {
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	args := []string{"serve", "--redis", o.redisURL, "--prefix", prefix, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--grpc", "off"}
+	if o.gogc > 0 {
+		args = append(args, "--gogc", strconv.Itoa(o.gogc))
+	}
 	pprofBase := ""
 	if o.cpuProfile != "" || o.memProfile != "" {
 		pport, err := freePort()
