@@ -16,7 +16,7 @@ import (
 
 // newStore returns a Store on the real Redis at REDIS_URL under a prefix
 // this test owns and deletes at the end.
-func newStore(t *testing.T) *store.Store {
+func newStore(t testing.TB) *store.Store {
 	t.Helper()
 	url := os.Getenv("REDIS_URL")
 	if url == "" {
