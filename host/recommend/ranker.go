@@ -440,12 +440,12 @@ func (r *Ranker) rows(ctx context.Context, m *servingModel, req Request, snap st
 		if cache != nil {
 			fresh = make(map[string][]float64, len(missing))
 		}
-		pos := make(map[string]int, len(missing))
+		miss := make(map[string]bool, len(missing))
 		for _, it := range missing {
-			pos[it.ID] = -1
+			miss[it.ID] = true
 		}
 		for i, it := range items {
-			if _, ok := pos[it.ID]; !ok {
+			if !miss[it.ID] {
 				continue
 			}
 			in.item = it
