@@ -29,7 +29,7 @@ import (
 // catalogCache holds the catalog values read under one token, raw and
 // decoded.
 type catalogCache struct {
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	token string
 	byID  map[string]*catalogEntry
 }
@@ -83,8 +83,8 @@ func (s *Store) catalogCached() bool {
 // lookup returns the cached entries of ids that hold every plugin, under
 // the cache's current token; hits[i] is nil for the others.
 func (c *catalogCache) lookup(ids, plugins []string) (token string, hits []*catalogEntry, n int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if c.token == "" {
 		return "", nil, 0
 	}
