@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,5 +285,75 @@ func TestTableRelevanceUsesEarlierEngagement(t *testing.T) {
 		if got := tab.Request.X[i*d+col]; got != w {
 			t.Errorf("row %d relevance %v, want %v", i, got, w)
 		}
+	}
+}
+
+// TestRecommendConcurrentWithWrites serves requests from several
+// goroutines while the catalog is rewritten, so that the race detector
+// (go test -race) sees the item-row and catalog caches shared; every answer
+// must hold one of the values written.
+func TestRecommendConcurrentWithWrites(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	items := []store.Item{{ID: "a", Text: "a lovely lamp"}, {ID: "b", Text: "a dreadful chair"}}
+	if err := st.PutItems(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	put := func(v float64) error {
+		var scores []store.TextScore
+		for _, it := range items {
+			scores = append(scores, store.TextScore{ItemID: it.ID, TextHash: store.TextHash(it.Text), Features: map[string]float64{"sentiment": v}})
+		}
+		return st.PutTextScores(ctx, "sentiment", "v1", scores)
+	}
+	if err := put(0.25); err != nil {
+		t.Fatal(err)
+	}
+	serveEchoModel(t, st, featureSet{featItemExposures, "text:sentiment:sentiment", featTextMissing})
+	r := NewRanker(st, downText{rowEcho{1}}, slog.New(slog.DiscardHandler))
+	done := make(chan struct{})
+	writerErr := make(chan error, 1)
+	go func() {
+		var err error
+		for i := 0; err == nil; i++ {
+			select {
+			case <-done:
+				writerErr <- nil
+				return
+			default:
+			}
+			err = put([]float64{0.25, 0.75}[i%2])
+		}
+		writerErr <- err
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 40 {
+				resp, err := r.Recommend(ctx, Request{User: "u", Candidates: []string{"a", "b"}, K: 2})
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, it := range resp.Items {
+					if u := *it.Uplift; u != 0.25 && u != 0.75 {
+						errs <- fmt.Errorf("item %s served sentiment %v, never written", it.Item, u)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	if err := <-writerErr; err != nil {
+		t.Fatal(err)
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
