@@ -68,6 +68,12 @@ func (s *Scorer) Score(text string, context ...string) TextScore {
 	return s.ScoreTokens(s.tokenize(text), h)
 }
 
+// Relevance returns the relevance of a tokenised item to a history (the
+// Relevance of ScoreTokens, without its fluency).
+func (s *Scorer) Relevance(item []string, h *History) float64 {
+	return s.model.Relevance(h, item, s.mu)
+}
+
 // ScoreTokens returns the features of a tokenised item against a history,
 // which may be nil. Reuse one History to score many items for a user.
 func (s *Scorer) ScoreTokens(item []string, h *History) TextScore {

@@ -42,6 +42,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/causalrec/causalrec/lm"
 	"github.com/causalrec/causalrec/plugins"
@@ -135,6 +136,49 @@ type Plugin struct {
 	scorer   *lm.Scorer
 	version  string
 	maxBytes int64
+	texts    textCache
+	// uncached turns the text cache off (the baseline of the benchmark).
+	uncached bool
+}
+
+// textCache keeps the tokens and fluency of texts scored before. Both
+// depend on the text alone, and with relevance the same item texts come
+// back with every request (only their relevance to the history changes);
+// tokenising is half the cost of scoring a short text.
+type textCache struct {
+	mu   sync.RWMutex
+	byID map[string]scoredText
+}
+
+type scoredText struct {
+	toks []string
+	f    lm.Fluency
+}
+
+// maxTexts bounds the texts cached; the cache is emptied when full.
+const maxTexts = 50_000
+
+// scored returns the tokens and fluency of text, from the cache or computed.
+func (p *Plugin) scored(text string) scoredText {
+	if p.uncached {
+		toks := lm.Tokenize(text)
+		return scoredText{toks: toks, f: p.scorer.Model().Fluency(toks)}
+	}
+	p.texts.mu.RLock()
+	st, ok := p.texts.byID[text]
+	p.texts.mu.RUnlock()
+	if ok {
+		return st
+	}
+	toks := lm.Tokenize(text)
+	st = scoredText{toks: toks, f: p.scorer.Model().Fluency(toks)}
+	p.texts.mu.Lock()
+	if p.texts.byID == nil || len(p.texts.byID) >= maxTexts {
+		p.texts.byID = make(map[string]scoredText)
+	}
+	p.texts.byID[text] = st
+	p.texts.mu.Unlock()
+	return st
 }
 
 var _ plugins.TextScorer = (*Plugin)(nil)
@@ -294,7 +338,8 @@ func (p *Plugin) Score(ctx context.Context, req plugins.ScoreRequest) (plugins.S
 	if len(req.Context) > 0 {
 		toks := make([][]string, len(req.Context))
 		for i, t := range req.Context {
-			toks[i] = lm.Tokenize(strings.ToValidUTF8(t, "\uFFFD"))
+			// The context is the texts of items, cached like the items'.
+			toks[i] = p.scored(strings.ToValidUTF8(t, "\uFFFD")).toks
 		}
 		h = lm.NewHistory(toks)
 	}
@@ -309,15 +354,14 @@ func (p *Plugin) scoreOne(it plugins.TextItem, h *lm.History) plugins.TextScore 
 	if msg := plugins.CheckText(it.Text, p.maxBytes); msg != "" {
 		return plugins.TextScore{ID: it.ID, Err: msg}
 	}
-	toks := lm.Tokenize(it.Text)
-	if len(toks) == 0 {
+	st := p.scored(it.Text)
+	if len(st.toks) == 0 {
 		return plugins.TextScore{ID: it.ID, Err: "text has no tokens (only white space)"}
 	}
-	ts := p.scorer.ScoreTokens(toks, h)
 	return plugins.TextScore{ID: it.ID, Features: map[string]float64{
-		FeatureLogProb:    ts.LogProb,
-		FeaturePerplexity: ts.Perplexity,
-		FeatureRelevance:  ts.Relevance,
+		FeatureLogProb:    st.f.LogProb,
+		FeaturePerplexity: st.f.Perplexity(),
+		FeatureRelevance:  p.scorer.Relevance(st.toks, h),
 	}}
 }
 

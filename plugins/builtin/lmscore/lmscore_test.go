@@ -57,13 +57,30 @@ func TestInfo(t *testing.T) {
 // TestFeaturesMatchScorer checks the features against package lm's Scorer
 // and the formulas of the package documentation.
 func TestFeaturesMatchScorer(t *testing.T) {
-	p := mustDefault(t)
-	history := []string{"Holmes examined the letter by the lamp.", "A letter arrived for Holmes at Baker Street."}
+	def := mustDefault(t)
+	// A plugin with an empty text cache: the first pass computes every
+	// text, the second takes tokens and fluency from the cache while the
+	// relevance follows the other history.
+	p := &Plugin{scorer: def.scorer, version: def.version, maxBytes: def.maxBytes}
 	texts := []string{
 		"Holmes read the letter again.",
 		"The stock market closed higher on strong earnings.",
 		"I had seen little of Holmes lately.",
 	}
+	for _, history := range [][]string{
+		{"Holmes examined the letter by the lamp.", "A letter arrived for Holmes at Baker Street."},
+		{"Holmes read the letter again.", "The market fell."},
+	} {
+		checkFeatures(t, p, history, texts)
+	}
+	if n := len(p.texts.byID); n != len(texts)+3 {
+		t.Errorf("%d texts cached, want the %d items and the 3 distinct history texts", n, len(texts))
+	}
+}
+
+// checkFeatures checks the plugin's features of texts against the scorer's.
+func checkFeatures(t *testing.T, p *Plugin, history, texts []string) {
+	t.Helper()
 	got := score(t, p, history, texts...)
 	for i, text := range texts {
 		want := p.scorer.Score(text, history...)
