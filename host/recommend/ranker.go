@@ -423,9 +423,14 @@ func (r *Ranker) rows(ctx context.Context, m *servingModel, req Request, snap st
 	d := len(m.features)
 	x := rowBuffer(len(items) * d)
 	cache := r.itemRowCache(m, snap.CatalogToken)
-	missing := items
+	var missing []int
 	if cache != nil {
 		missing = cache.get(items, x, d)
+	} else {
+		missing = make([]int, len(items))
+		for i := range missing {
+			missing[i] = i
+		}
 	}
 	var warnings []string
 	rounds := 0
@@ -434,20 +439,18 @@ func (r *Ranker) rows(ctx context.Context, m *servingModel, req Request, snap st
 		in.user.ID = req.User
 	}
 	if len(missing) > 0 {
+		missItems := make([]store.Item, len(missing))
+		for k, i := range missing {
+			missItems[k] = items[i]
+		}
 		var text itemText
-		text, warnings, rounds = r.itemTexts(ctx, m, snap, missing, len(items))
+		text, warnings, rounds = r.itemTexts(ctx, m, snap, missItems, len(items))
 		var fresh map[string][]float64
 		if cache != nil {
 			fresh = make(map[string][]float64, len(missing))
 		}
-		miss := make(map[string]bool, len(missing))
-		for _, it := range missing {
-			miss[it.ID] = true
-		}
-		for i, it := range items {
-			if !miss[it.ID] {
-				continue
-			}
+		for _, i := range missing {
+			it := items[i]
 			in.item = it
 			for j, feats := range text.features {
 				in.text[j] = feats[it.ID]
@@ -528,16 +531,16 @@ func (r *Ranker) itemRowCache(m *servingModel, token string) *itemRows {
 }
 
 // get copies the cached item columns of items into their rows of x (d
-// columns each) and returns the items it holds none for.
-func (c *itemRows) get(items []store.Item, x []float64, d int) []store.Item {
-	var missing []store.Item
+// columns each) and returns the indices of the items it holds none for.
+func (c *itemRows) get(items []store.Item, x []float64, d int) []int {
+	var missing []int
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for i, it := range items {
 		if row, ok := c.rows[it.ID]; ok {
 			copy(x[i*d:(i+1)*d], row)
 		} else {
-			missing = append(missing, it)
+			missing = append(missing, i)
 		}
 	}
 	return missing
