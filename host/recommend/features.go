@@ -202,28 +202,27 @@ type featurePlan struct {
 	itemCols, userCols, pairCols []int
 }
 
+// fixedColumns are the kinds of the features named exactly.
+var fixedColumns = map[string]featureKind{
+	featItemExposures: colItemExposures,
+	featItemOutcomes:  colItemOutcomes,
+	featUserExposures: colUserExposures,
+	featUserOutcomes:  colUserOutcomes,
+	featRelevance:     colRelevance,
+	featTextMissing:   colTextMissing,
+	featUserID:        colUserID,
+	featItemID:        colItemID,
+}
+
 // plan compiles the set.
 func (fs featureSet) plan() featurePlan {
 	p := featurePlan{cols: make([]featureCol, len(fs)), text: fs.textPlugins()}
 	for j, name := range fs {
 		c := &p.cols[j]
+		kind, fixed := fixedColumns[name]
 		switch {
-		case name == featItemExposures:
-			c.kind = colItemExposures
-		case name == featItemOutcomes:
-			c.kind = colItemOutcomes
-		case name == featUserExposures:
-			c.kind = colUserExposures
-		case name == featUserOutcomes:
-			c.kind = colUserOutcomes
-		case name == featRelevance:
-			c.kind = colRelevance
-		case name == featTextMissing:
-			c.kind = colTextMissing
-		case name == featUserID:
-			c.kind = colUserID
-		case name == featItemID:
-			c.kind = colItemID
+		case fixed:
+			c.kind = kind
 		case strings.HasPrefix(name, userPrefix):
 			c.kind, c.key = colUser, name[len(userPrefix):]
 		case strings.HasPrefix(name, itemPrefix):

@@ -396,11 +396,10 @@ func (cr *candidateReads) candidateCounts(s *Store) []ItemCount {
 		return read
 	}
 	out, f := cr.counts, 0
-	for i, id := range cr.cands {
+	for i := range cr.cands {
 		if !cr.cached[i] {
 			out[i], f = read[f], f+1
 		}
-		out[i].Item = id
 	}
 	return out
 }
