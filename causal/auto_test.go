@@ -130,14 +130,7 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 	if m.Folds != 2 || m.Criterion != "dr-loss" || len(m.Scores) != 3 || m.SelectionRows > 510 {
 		t.Errorf("model record = %+v", m)
 	}
-	b, err := Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := Unmarshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := reload(t, m)
 	m2 := v.(*AutoModel)
 	want, got := m.Effects(nil, d.X), m2.Effects(nil, d.X)
 	if !mat.Equal(want, got) {
@@ -225,14 +218,7 @@ func TestAutoChoosesTARNet(t *testing.T) {
 		t.Errorf("in-sample effect MSE of the chosen model %.3f, want below 0.15", got)
 	}
 	// The saved model round-trips with its selection record.
-	b, err := Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := Unmarshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := reload(t, m)
 	if got := v.(*AutoModel); got.Chosen != "tarnet" || !mat.Equal(got.Effects(nil, d.X), m.Effects(nil, d.X)) {
 		t.Error("loaded auto model differs")
 	}

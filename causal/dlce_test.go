@@ -60,14 +60,7 @@ func TestDLCERanksByEffect(t *testing.T) {
 	if !ok {
 		t.Fatalf("%T is not Kinded", m)
 	}
-	b, err := Marshal(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := Unmarshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := reload(t, k)
 	q2 := mat.NewDense(3, 3, []float64{0.3, 1000, 57, 0.3, 1000, 50, 0.3, 99, 99})
 	a, c := m.Effects(nil, q2), v.(UpliftModel).Effects(nil, q2)
 	for r := range 3 {

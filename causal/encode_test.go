@@ -79,14 +79,7 @@ func TestEncoderRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Marshal(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := Unmarshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := reload(t, e)
 	if got, want := v.(*Encoder).Transform(nil, x), e.Transform(nil, x); !mat.Equal(got, want) {
 		t.Fatalf("reloaded transform =\n%v\nwant\n%v", mat.Formatted(got), mat.Formatted(want))
 	}

@@ -320,14 +320,7 @@ func treeRoundTrip(t *testing.T, m interface {
 	Kinded
 }, x *mat.Dense) {
 	t.Helper()
-	b, err := Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := Unmarshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := reload(t, m)
 	got, ok := v.(Model)
 	if !ok {
 		t.Fatalf("reloaded %T is not a Model", v)

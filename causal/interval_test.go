@@ -105,14 +105,7 @@ func TestBootstrappedRoundTripAndErrors(t *testing.T) {
 	if len(m.Replicates) != 5 || m.Method != "normal" {
 		t.Fatalf("model has %d replicates, method %q", len(m.Replicates), m.Method)
 	}
-	b, err := Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := Unmarshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := reload(t, m)
 	m2 := v.(IntervalModel)
 	lo1, hi1 := m.Intervals(nil, nil, d.X, 0.9)
 	lo2, hi2 := m2.Intervals(nil, nil, d.X, 0.9)

@@ -347,14 +347,7 @@ func TestLinearModelRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := Marshal(m.(Kinded))
-			if err != nil {
-				t.Fatal(err)
-			}
-			v, err := Unmarshal(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			v := reload(t, m.(Kinded))
 			got, want := v.(Model).Predict(nil, tc.x), m.Predict(nil, tc.x)
 			for i := range got {
 				if got[i] != want[i] {

@@ -52,14 +52,7 @@ func metaRMSE(a, b *mat.Dense) float64 {
 // metaRoundTrip saves and reloads m and checks the effects are identical.
 func metaRoundTrip(t *testing.T, m UpliftModel, x *mat.Dense) {
 	t.Helper()
-	b, err := Marshal(m.(Kinded))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := Unmarshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := reload(t, m.(Kinded))
 	got, want := v.(UpliftModel).Effects(nil, x), m.Effects(nil, x)
 	if !mat.Equal(got, want) {
 		t.Fatalf("effects differ after reload")

@@ -323,14 +323,7 @@ func TestUpliftSaveLoad(t *testing.T) {
 		Kinded
 		UpliftModel
 	}{tree, forest} {
-		b, err := Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := Unmarshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		v := reload(t, m)
 		got, ok := v.(UpliftModel)
 		if !ok {
 			t.Fatalf("%s: loaded %T", m.Kind(), v)
