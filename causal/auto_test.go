@@ -112,13 +112,10 @@ func TestAutoSubsampleAndFailures(t *testing.T) {
 	}
 }
 
-func TestAutoRegistryAndRoundTrip(t *testing.T) {
-	d, _ := autoTestData(800, 3, 9)
-	r := NewRegistry()
-	est, err := r.NewEstimator("auto", map[string]string{
-		"candidates": "s/linear,t/linear,dr/linear", "criterion": "dr", "folds": "2",
-		"select_rows": "500", "nuisance": "linear", "seed": "5",
-	})
+// fitAuto fits the registry's "auto" estimator with params on d.
+func fitAuto(t *testing.T, d UpliftData, params map[string]string) *AutoModel {
+	t.Helper()
+	est, err := NewRegistry().NewEstimator("auto", params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +123,16 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := fit.(*AutoModel)
+	return fit.(*AutoModel)
+}
+
+func TestAutoRegistryAndRoundTrip(t *testing.T) {
+	d, _ := autoTestData(800, 3, 9)
+	r := NewRegistry()
+	m := fitAuto(t, d, map[string]string{
+		"candidates": "s/linear,t/linear,dr/linear", "criterion": "dr", "folds": "2",
+		"select_rows": "500", "nuisance": "linear", "seed": "5",
+	})
 	if m.Folds != 2 || m.Criterion != "dr-loss" || len(m.Scores) != 3 || m.SelectionRows > 510 {
 		t.Errorf("model record = %+v", m)
 	}
@@ -190,15 +196,7 @@ func TestAutoDefaultCandidates(t *testing.T) {
 // T-learner OLS when the effect is nonlinear, and records both losses.
 func TestAutoChoosesTARNet(t *testing.T) {
 	d, tau := tarnetData(1200, 21)
-	est, err := NewRegistry().NewEstimator("auto", map[string]string{"seed": "3", "candidates": "t/linear,tarnet"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fit, err := est.FitUplift(d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := fit.(*AutoModel)
+	m := fitAuto(t, d, map[string]string{"seed": "3", "candidates": "t/linear,tarnet"})
 	if m.Chosen != "tarnet" {
 		t.Errorf("auto chose %s, want tarnet; scores %+v", m.Chosen, m.Scores)
 	}
@@ -229,15 +227,7 @@ func TestAutoDefaultFit(t *testing.T) {
 		t.Skip("fits every default candidate; skipped with -short")
 	}
 	d := SimulateReference(3000, rand.NewPCG(11, 12))
-	est, err := NewRegistry().NewEstimator("auto", map[string]string{"seed": "1", "select_rows": "2000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fit, err := est.FitUplift(d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := fit.(*AutoModel)
+	m := fitAuto(t, d, map[string]string{"seed": "1", "select_rows": "2000"})
 	if len(m.Scores) != len(DefaultAutoCandidates(true)) {
 		t.Errorf("tried %d candidates", len(m.Scores))
 	}

@@ -198,14 +198,7 @@ func TestTARNetSaveLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = Marshal(mlp.(Kinded))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err = Unmarshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v = reload(t, mlp.(Kinded))
 	p1, p2 := mlp.Predict(nil, d.X), v.(Model).Predict(nil, d.X)
 	for i := range p1 {
 		if p1[i] != p2[i] {
