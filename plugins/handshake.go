@@ -1,7 +1,11 @@
 package plugins
 
 import (
+	"os/exec"
+
+	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 )
 
 // ProtocolVersion is the plugin protocol this SDK speaks. It equals the
@@ -45,6 +49,22 @@ func VersionedPlugins(s Set) map[int]goplugin.PluginSet {
 // ClientPlugins is the plugin map a host uses to dispense any kind.
 func ClientPlugins() map[int]goplugin.PluginSet {
 	return VersionedPlugins(Set{clientSide: true})
+}
+
+// ClientConfig returns how a host runs the plugin program cmd: the
+// handshake, the plugin map of ClientPlugins, gRPC only, mutual TLS and the
+// message limit, with the plugin's log lines going to logger.
+func ClientConfig(cmd *exec.Cmd, logger hclog.Logger) *goplugin.ClientConfig {
+	return &goplugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: ClientPlugins(),
+		Cmd:              cmd,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           logger,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))},
+	}
 }
 
 // Set names the implementations one plugin program serves.

@@ -106,14 +106,7 @@ func startPlugin(t *testing.T, kind string) any {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), servePluginEnv+"=1")
-	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  plugins.Handshake,
-		VersionedPlugins: plugins.ClientPlugins(),
-		Cmd:              cmd,
-		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		Logger:           hclog.NewNullLogger(),
-	})
+	client := goplugin.NewClient(plugins.ClientConfig(cmd, hclog.NewNullLogger()))
 	t.Cleanup(client.Kill)
 	rpc, err := client.Client()
 	if err != nil {

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 
 	"github.com/causalrec/causalrec/plugins"
 )
@@ -335,17 +334,8 @@ func (p *managed) launch(ctx context.Context) (*goplugin.Client, goplugin.Client
 	}
 	cmd := exec.Command(s.Path, s.Args...)
 	cmd.Env = append(os.Environ(), s.Env...)
-	cfg := &goplugin.ClientConfig{
-		HandshakeConfig:  plugins.Handshake,
-		VersionedPlugins: plugins.ClientPlugins(),
-		Cmd:              cmd,
-		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		StartTimeout:     p.opts.StartTimeout,
-		Logger:           newSlogAdapter(p.opts.Logger, s.Name),
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(plugins.MaxMessageBytes), grpc.MaxCallSendMsgSize(plugins.MaxMessageBytes))},
-	}
+	cfg := plugins.ClientConfig(cmd, newSlogAdapter(p.opts.Logger, s.Name))
+	cfg.StartTimeout = p.opts.StartTimeout
 	if s.SHA256 != "" {
 		sum, _ := hex.DecodeString(s.SHA256)
 		cfg.SecureConfig = &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/plugins"
@@ -38,16 +37,7 @@ func startProcess(tb testing.TB) plugins.Estimator {
 	}
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), servePluginEnv+"=1")
-	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  plugins.Handshake,
-		VersionedPlugins: plugins.ClientPlugins(),
-		Cmd:              cmd,
-		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		Logger:           hclog.New(&hclog.LoggerOptions{Output: io.Discard}),
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(plugins.MaxMessageBytes), grpc.MaxCallSendMsgSize(plugins.MaxMessageBytes))},
-	})
+	client := goplugin.NewClient(plugins.ClientConfig(cmd, hclog.New(&hclog.LoggerOptions{Output: io.Discard})))
 	tb.Cleanup(client.Kill)
 	rpc, err := client.Client()
 	if err != nil {
