@@ -208,7 +208,9 @@ func measure(o options, bin string) (summary, error) {
 				}
 			}
 		}
+		stealBefore := machineSteal()
 		r := openLoop(addr, c.reqs, o.rate, o.duration, o.conns)
+		steal := machineSteal().sub(stealBefore)
 		inServer := serverLatency(client, base).sub(before)
 		for _, ch := range profs {
 			if err := <-ch; err != nil {
@@ -218,6 +220,7 @@ func measure(o options, bin string) (summary, error) {
 		open = append(open, r)
 		fmt.Printf("  %-30s %s\n", c.name, r)
 		fmt.Printf("  %-30s in the server (causalrec_http_request_duration_seconds): %s\n", "", inServer)
+		fmt.Printf("  %-30s over 10ms: %s; CPU time the hypervisor took (steal): %s\n", "", r.lateBySecond(o.rate, 10*time.Millisecond), steal)
 	}
 	fmt.Printf("  p99 ratio recommend/floor: %.2f; target p99 < 10ms: %s\n\n", open[1].p(0.99).Seconds()/open[0].p(0.99).Seconds(), met(open[1].p(0.99) < 10*time.Millisecond && open[1].errors == 0))
 
@@ -348,6 +351,45 @@ func (a cpu) perRequest(n int) string {
 		ms(a.server), ms(a.plugins), ms(a.redis), ms(a.generator), total, runtime.NumCPU(), float64(runtime.NumCPU())*1000/total)
 }
 
+// steal holds the machine's CPU time, in clock ticks, from /proc/stat: all
+// of it, and the part a hypervisor gave to other guests while this one
+// had work to run.
+type steal struct{ total, stolen float64 }
+
+func (a steal) sub(b steal) steal { return steal{a.total - b.total, a.stolen - b.stolen} }
+
+func (a steal) String() string {
+	if a.total <= 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.1f%% of the CPUs (%.0fms)", 100*a.stolen/a.total, 1000*a.stolen/clockTicks)
+}
+
+// machineSteal reads the first line of /proc/stat: "cpu user nice system
+// idle iowait irq softirq steal ...".
+func machineSteal() steal {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return steal{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return steal{}
+	}
+	var s steal
+	for i, v := range f[1:] {
+		x, _ := strconv.ParseFloat(v, 64)
+		if i < 8 { // user..steal; guest time is counted in user already
+			s.total += x
+		}
+		if i == 7 {
+			s.stolen = x
+		}
+	}
+	return s
+}
+
 // clockTicks is USER_HZ, the unit of the CPU times in /proc/<pid>/stat
 // (100 on Linux).
 const clockTicks = 100
@@ -420,10 +462,13 @@ func skipped(m map[string]string) string {
 
 // result holds the latencies of one measurement.
 type result struct {
-	lat     []time.Duration
-	trips   []int // redis_round_trips per response, -1 for none
-	errors  int64
-	elapsed time.Duration
+	lat []time.Duration
+	// sendDelay, of an open loop, is how long after its scheduled time
+	// each request went out: the generator's own lateness.
+	sendDelay []time.Duration
+	trips     []int // redis_round_trips per response, -1 for none
+	errors    int64
+	elapsed   time.Duration
 }
 
 // meanTrips returns the mean of the reported round trips, or -1.
@@ -447,6 +492,35 @@ func (r result) p(q float64) time.Duration {
 	s := slices.Clone(r.lat)
 	slices.Sort(s)
 	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+// lateBySecond counts the open-loop requests slower than limit, in all and
+// per second of the run (request i was scheduled at i/rate): a burst in a
+// few seconds is a stall of the machine, a spread is the server's own tail.
+func (r result) lateBySecond(rate float64, limit time.Duration) string {
+	perSecond := map[int]int{}
+	n := 0
+	for i, l := range r.lat {
+		if l > limit {
+			perSecond[int(float64(i)/rate)]++
+			n++
+		}
+	}
+	if n == 0 {
+		return "none"
+	}
+	late := 0
+	for i, l := range r.lat {
+		if l > limit && i < len(r.sendDelay) && r.sendDelay[i] > limit/2 {
+			late++
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d (%.2f%%; %d of them sent over %v late by the generator), by second of the run:", n, 100*float64(n)/float64(len(r.lat)), late, limit/2)
+	for _, s := range slices.Sorted(maps.Keys(perSecond)) {
+		fmt.Fprintf(&b, " %d:%d", s, perSecond[s])
+	}
+	return b.String()
 }
 
 func (r result) rate() float64 { return float64(len(r.lat)) / r.elapsed.Seconds() }
@@ -490,6 +564,7 @@ func roundTrips(body []byte) int {
 func openLoop(addr string, reqs [][]byte, rate float64, d time.Duration, conns int) result {
 	n := int(rate * d.Seconds())
 	lat := make([]time.Duration, n)
+	sendDelay := make([]time.Duration, n)
 	trips := make([]int, n)
 	var errs atomic.Int64
 	var wg sync.WaitGroup
@@ -503,6 +578,7 @@ func openLoop(addr string, reqs [][]byte, rate float64, d time.Duration, conns i
 			for i := w; i < n; i += conns {
 				at := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
 				time.Sleep(time.Until(at))
+				sendDelay[i] = time.Since(at)
 				t, err := c.do(reqs[i%len(reqs)])
 				if err != nil {
 					errs.Add(1)
@@ -512,7 +588,7 @@ func openLoop(addr string, reqs [][]byte, rate float64, d time.Duration, conns i
 		}()
 	}
 	wg.Wait()
-	return result{lat: lat, trips: trips, errors: errs.Load(), elapsed: time.Since(start)}
+	return result{lat: lat, sendDelay: sendDelay, trips: trips, errors: errs.Load(), elapsed: time.Since(start)}
 }
 
 // closedLoop runs clients, each on its own connection, that send back to
