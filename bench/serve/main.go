@@ -371,8 +371,9 @@ func (a steal) String() string {
 
 // stealWarning is the share of stolen CPU time above which a row's
 // latencies say more about the machine's neighbours than about the server:
-// in the runs of docs/performance.md every open-loop row with 7% or more
-// stolen missed the p99 target and every row with 4% or less met it.
+// in the runs of docs/performance.md every open-loop recommend row with
+// under 4% stolen met the p99 target, and seven of the eight with 6.7% or
+// more missed it.
 const stealWarning = 0.05
 
 // warning returns a note for a verdict measured while the hypervisor took
