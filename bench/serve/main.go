@@ -372,8 +372,8 @@ func (a steal) String() string {
 // stealWarning is the share of stolen CPU time above which a row's
 // latencies say more about the machine's neighbours than about the server:
 // in the runs of docs/performance.md every open-loop recommend row with
-// under 4% stolen met the p99 target, and seven of the eight with 6.7% or
-// more missed it.
+// under 4% stolen (twelve) met the p99 target, and nine of the ten with 5%
+// or more missed it.
 const stealWarning = 0.05
 
 // warning returns a note for a verdict measured while the hypervisor took
