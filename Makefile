@@ -2,13 +2,19 @@
 GO ?= go
 PROTOS := $(wildcard proto/causalrec/*/v1/*.proto)
 
-.PHONY: build test proto proto-python lint fmt clean bench
+.PHONY: build test race proto proto-python lint fmt clean bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/causalrec ./host/cmd/causalrec
 
 test:
 	$(GO) test -count=1 -timeout 20m ./...
+
+# race runs the tests of the host and the plugins, where the service's
+# caches, connections and plugin clients are shared between goroutines,
+# under the race detector.
+race:
+	$(GO) test -count=1 -race -timeout 20m ./host/... ./plugins/...
 
 # proto regenerates the committed Go code from proto/ with the pinned
 # protoc-gen-go and protoc-gen-go-grpc tools listed in go.mod (needs protoc,
