@@ -211,6 +211,8 @@ func decodeBody(r *http.Request, v any, optional bool) error {
 			return badRequest("empty request body: want a JSON object")
 		case errors.As(err, &se):
 			return badRequest("malformed JSON at byte %d: %v", se.Offset, err)
+		case errors.As(err, &te) && te.Field == "":
+			return badRequest("request body: want a JSON object, got JSON %s", te.Value)
 		case errors.As(err, &te):
 			return badRequest("field %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
 		}

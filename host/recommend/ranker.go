@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -211,7 +212,7 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 	}
 	resp.RedisRoundTrips = snap.RoundTrips
 	if len(snap.Missing) > 0 && len(req.Candidates) > 0 {
-		return Response{}, fmt.Errorf("%w: unknown items %s", ErrBadRequest, strings.Join(snap.Missing, ", "))
+		return Response{}, fmt.Errorf("%w: unknown items %s", ErrBadRequest, quoteIDs(snap.Missing, 10))
 	}
 	items, counts := snap.Candidates, snap.Counts
 	if !req.IncludeConsumed {
@@ -783,4 +784,19 @@ func place(req Request, items []store.Item, sc scores, counts []store.ItemCount,
 		}
 	}
 	return out
+}
+
+// quoteIDs lists ids quoted, the first max of them, and how many more.
+func quoteIDs(ids []string, max int) string {
+	var b strings.Builder
+	for i, id := range ids[:min(len(ids), max)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Quote(id))
+	}
+	if len(ids) > max {
+		fmt.Fprintf(&b, " and %d more", len(ids)-max)
+	}
+	return b.String()
 }

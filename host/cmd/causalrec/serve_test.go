@@ -66,7 +66,7 @@ func startServeB(t testing.TB, cfg config.Config) (string, string) {
 
 // call sends a JSON request and decodes the JSON answer into out,
 // returning the status code and the raw body.
-func call(t *testing.T, method, url, token string, in, out any) (int, string) {
+func call(t testing.TB, method, url, token string, in, out any) (int, string) {
 	t.Helper()
 	var body io.Reader
 	if in != nil {
@@ -124,7 +124,7 @@ func simulatedEvents(n int, from int) []store.Event {
 	return out
 }
 
-func ingestUsers(t *testing.T, base, token string, n int) {
+func ingestUsers(t testing.TB, base, token string, n int) {
 	t.Helper()
 	var users []store.User
 	for i := 0; i < n; i++ {
@@ -254,8 +254,9 @@ func TestAPIRejectsBadRequests(t *testing.T) {
 		{"wrong token", "POST", "/v1/recommend", "nope", recommend.Request{User: "u"}, 401, "API token"},
 		{"unknown field", "POST", "/v1/recommend", "s3cret", map[string]any{"usr": "u"}, 400, `unknown field "usr"`},
 		{"no user", "POST", "/v1/recommend", "s3cret", map[string]any{}, 400, "user is required"},
-		{"unknown candidates", "POST", "/v1/recommend", "s3cret", recommend.Request{User: "u", Candidates: []string{"zz"}}, 400, "unknown items zz"},
+		{"unknown candidates", "POST", "/v1/recommend", "s3cret", recommend.Request{User: "u", Candidates: []string{"zz"}}, 400, `unknown items "zz"`},
 		{"wrong type", "POST", "/v1/recommend", "s3cret", map[string]any{"user": 5}, 400, `field "user"`},
+		{"not an object", "POST", "/v1/recommend", "s3cret", []int{1}, 400, "request body: want a JSON object, got JSON array"},
 		{"too large", "POST", "/v1/items", "s3cret", map[string]any{"items": []store.Item{{ID: "x", Text: strings.Repeat("y", 5000)}}}, 413, "over the limit of 4096 bytes"},
 		{"bad event", "POST", "/v1/events", "s3cret", map[string]any{"events": []map[string]any{{"kind": "exposure", "user": "u", "item": "i", "propensity": 2}}}, 400, "events[0]"},
 		{"bad kind", "POST", "/v1/events", "s3cret", map[string]any{"events": []map[string]any{{"kind": "click", "user": "u", "item": "i"}}}, 400, "events[0]"},
