@@ -176,6 +176,9 @@ func recEval(ctx context.Context, s stdio, args []string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// Progress on stderr: a fit can take minutes (uplift:auto
+		// cross-validates its candidates), and stdout is the report.
+		fmt.Fprintf(s.err, "rec eval: fitting %s (%d of %d)\n", names[j], j+1, len(rs))
 		start := time.Now()
 		sc, err := r.Fit(train, rand.NewPCG(*seed, uint64(j)))
 		if err != nil {

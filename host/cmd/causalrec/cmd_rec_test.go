@@ -76,6 +76,9 @@ func TestRecEval(t *testing.T) {
 	if len(res) != 4 {
 		t.Fatalf("got %d rankers, want 4:\n%s", len(res), out)
 	}
+	if !strings.Contains(stderr, "rec eval: fitting popularity (1 of 4)") || !strings.Contains(stderr, "rec eval: fitting dlce (4 of 4)") {
+		t.Errorf("no progress on stderr: %q", stderr)
+	}
 	for name, m := range res {
 		for _, key := range []string{"cp@5", "cdcg", "car", "ips_cp@5", "ips_cdcg", "ips_car"} {
 			v, ok := m[key].(float64)
