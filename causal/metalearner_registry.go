@@ -173,7 +173,7 @@ type Registry struct {
 //	auto       picks among candidates by cross-validated loss: candidates, criterion (r-loss), folds (3), select_rows, nuisance, clip (0.05)
 //	bootstrap  of (t), replicates, interval (percentile); other parameters go to the bootstrapped estimator
 //	dlce       DLCE        dim (10), epochs (60), negatives (5), learn_rate (0.003), l2 (0.1), cap (0.05), user_col, item_col (-1)
-//	tarnet     TARNet      hidden (64), layers (2), head_hidden (32), head_layers (1), epochs (DefaultEpochs), batch (64), learn_rate (0.001), l2 (0.01), patience (30), val_fraction (0.2), nets (1), outcome (auto)
+//	tarnet     TARNet      hidden (64), layers (2), head_hidden (32), head_layers (1), epochs (DefaultEpochs), batch (64), learn_rate (0.001), l2 (DefaultNetL2), patience (30), val_fraction (0.2), nets (1), outcome (auto)
 //	dragonnet  TARNet      as tarnet, plus alpha (1), the weight of the propensity head
 //
 //	learner    type        parameters (defaults)

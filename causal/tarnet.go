@@ -26,7 +26,8 @@ type NetOptions struct {
 	Batch int
 	// LearnRate is Adam's step size (0 means 0.001).
 	LearnRate float64
-	// L2 is the weight penalty λ (0 means 0.01; negative means none).
+	// L2 is the weight penalty λ (0 means DefaultNetL2 for the number of
+	// training rows; negative means none).
 	L2 float64
 	// Patience is the number of epochs without improvement of the
 	// validation loss before training stops (0 means 30).
@@ -44,6 +45,19 @@ type NetOptions struct {
 // but at least 30 epochs.
 func DefaultEpochs(n int) int {
 	return max(30, min(300, 200000/max(n, 1)))
+}
+
+// DefaultNetL2 is the default weight penalty λ for n training rows: 0.01 on
+// up to 1,000 rows and 10/n on more. The penalty is added to the mean loss
+// over the rows, so a fixed λ would count more against the data the more
+// rows there are; holding λ·n at 10 keeps its weight against the summed
+// loss. On large logs with rare binary outcomes, whose effects are small
+// differences between the heads, a fixed 0.01 shrank the effects to noise.
+func DefaultNetL2(n int) float64 {
+	if n <= 1000 {
+		return 0.01
+	}
+	return 10 / float64(n)
 }
 
 // withDefaults fills the zero fields (except Epochs, which depends on the
@@ -64,9 +78,6 @@ func (o NetOptions) withDefaults() (NetOptions, error) {
 	if o.LearnRate == 0 {
 		o.LearnRate = 0.001
 	}
-	if o.L2 == 0 {
-		o.L2 = 0.01
-	}
 	if o.ValFraction == 0 {
 		o.ValFraction = 0.2
 	}
@@ -75,6 +86,8 @@ func (o NetOptions) withDefaults() (NetOptions, error) {
 		return o, fmt.Errorf("%w: hidden=%d layers=%d head_hidden=%d, want positive sizes", ErrParam, o.Hidden, o.Layers, o.HeadHidden)
 	case o.Epochs < 0 || o.Batch < 1 || o.Patience < 1 || o.Nets < 1:
 		return o, fmt.Errorf("%w: epochs=%d batch=%d patience=%d nets=%d, want positive counts", ErrParam, o.Epochs, o.Batch, o.Patience, o.Nets)
+	case math.IsNaN(o.L2) || math.IsInf(o.L2, 0):
+		return o, fmt.Errorf("%w: l2=%v, want a number", ErrParam, o.L2)
 	case !(o.LearnRate > 0) || math.IsInf(o.LearnRate, 0):
 		return o, fmt.Errorf("%w: learn_rate=%v, want a positive number", ErrParam, o.LearnRate)
 	case o.ValFraction >= 0.9:
@@ -82,9 +95,6 @@ func (o NetOptions) withDefaults() (NetOptions, error) {
 	}
 	if o.HeadLayers < 0 {
 		o.HeadLayers = 0
-	}
-	if o.L2 < 0 {
-		o.L2 = 0
 	}
 	if o.ValFraction < 0 {
 		o.ValFraction = 0
@@ -108,8 +118,15 @@ func (o NetOptions) config(n int, alpha float64, classification bool) netConfig 
 	if epochs == 0 {
 		epochs = DefaultEpochs(n)
 	}
+	l2 := o.L2 // 0: the default; negative: none
+	switch {
+	case l2 == 0:
+		l2 = DefaultNetL2(n)
+	case l2 < 0:
+		l2 = 0
+	}
 	return netConfig{
-		epochs: epochs, batch: o.Batch, patience: o.Patience, learnRate: o.LearnRate, l2: o.L2,
+		epochs: epochs, batch: o.Batch, patience: o.Patience, learnRate: o.LearnRate, l2: l2,
 		alpha: alpha, valFraction: o.ValFraction, classification: classification,
 	}
 }

@@ -338,3 +338,29 @@ func BenchmarkTARNetEffects(b *testing.B) {
 		m.Effects(dst, d.X)
 	}
 }
+
+func TestNetL2Default(t *testing.T) {
+	for _, tc := range []struct {
+		l2   float64
+		n    int
+		want float64
+	}{
+		{0, 500, 0.01},
+		{0, 1000, 0.01},
+		{0, 100_000, 1e-4},
+		{0, 2_000_000, 5e-6},
+		{-1, 100_000, 0},
+		{0.3, 100_000, 0.3},
+	} {
+		o, err := NetOptions{L2: tc.l2}.withDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.config(tc.n, 0, true).l2; math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("l2 %v on %d rows: got %v, want %v", tc.l2, tc.n, got, tc.want)
+		}
+	}
+	if _, err := (NetOptions{L2: math.NaN()}).withDefaults(); !errors.Is(err, ErrParam) {
+		t.Errorf("l2 NaN: got %v, want ErrParam", err)
+	}
+}

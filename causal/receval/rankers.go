@@ -77,7 +77,9 @@ func DefaultRankers(reg causal.Registry) []string {
 //	dlce          DLCE (see DLCE) with its defaults
 //	uplift:NAME   the effect predicted by estimator NAME of reg, fitted on
 //	              the features with treatment = treated and the logged
-//	              propensities
+//	              propensities; NAME may carry a base learner and
+//	              parameters as in causal.ParseAutoCandidate, e.g.
+//	              "uplift:tarnet:l2=0.001" or "uplift:x/gbt:depth=2"
 //
 // An unknown name gives an error wrapping causal.ErrParam.
 func NewRanker(name string, reg causal.Registry) (Ranker, error) {
@@ -92,7 +94,11 @@ func NewRanker(name string, reg causal.Registry) (Ranker, error) {
 		return DLCE{}, nil
 	}
 	if est, ok := strings.CutPrefix(name, UpliftPrefix); ok {
-		e, err := reg.NewEstimator(est, nil)
+		c, err := causal.ParseAutoCandidate(est)
+		if err != nil {
+			return nil, fmt.Errorf("ranker %q: %w", name, err)
+		}
+		e, err := reg.NewEstimator(c.Estimator, c.Params)
 		if err != nil {
 			return nil, fmt.Errorf("ranker %q: %w", name, err)
 		}

@@ -79,12 +79,12 @@ func TestRankersEngagement(t *testing.T) {
 
 func TestNewRankerErrors(t *testing.T) {
 	reg := causal.NewRegistry()
-	for _, name := range []string{"pop", "uplift:nope", "uplift:", ""} {
+	for _, name := range []string{"pop", "uplift:nope", "uplift:", "", "uplift:tarnet:l2=-1", "uplift:tarnet:bogus=1", "uplift:t/", "uplift:tarnet:l2"} {
 		if _, err := NewRanker(name, reg); !errors.Is(err, causal.ErrParam) {
 			t.Errorf("NewRanker(%q): err = %v, want ErrParam", name, err)
 		}
 	}
-	for _, name := range DefaultRankers(reg) {
+	for _, name := range append(DefaultRankers(reg), "uplift:tarnet:l2=0.001:epochs=5", "uplift:x/gbt:depth=2") {
 		if _, err := NewRanker(name, reg); err != nil {
 			t.Errorf("default ranker %q: %v", name, err)
 		}

@@ -128,7 +128,8 @@ func recEval(ctx context.Context, s stdio, args []string) error {
 			"object per ranker with CP@K, CDCG and CAR (from the test log's tau column, when present)\n"+
 			"and their IPS estimates (ips_...), each with a bootstrap 95% interval over users (..._ci).\n"+
 			"Both logs have columns user,item,treated,propensity,outcome; tau is optional; every other\n"+
-			"column is a numeric feature. Rankers: popularity, outcome, outcome-ips, dlce, uplift:<estimator>\n"+
+			"column is a numeric feature. Rankers: popularity, outcome, outcome-ips, dlce,\n"+
+			"uplift:<estimator>[/<base>][:<param>=<value>...] (e.g. uplift:tarnet:l2=0.001, uplift:x/gbt)\n"+
 			"(default: every one of them: "+strings.Join(receval.DefaultRankers(reg), ",")+";\n"+
 			"left out as prohibitively slow on the default simulation, about 4 minutes, but run when named:\n"+
 			strings.Join(prefixed(receval.UpliftPrefix, receval.SlowEstimators), ",")+").")
