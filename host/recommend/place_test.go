@@ -101,3 +101,19 @@ func TestCooccurrence(t *testing.T) {
 		t.Errorf("neighbours of c: %+v (ties broken by id)", got["c"])
 	}
 }
+
+func TestQuoteIDs(t *testing.T) {
+	for _, tc := range []struct {
+		ids   []string
+		limit int
+		want  string
+	}{
+		{[]string{"a"}, 10, `"a"`},
+		{[]string{"", "b c"}, 10, `"", "b c"`},
+		{[]string{"a", "b", "c", "d"}, 2, `"a", "b" and 2 more`},
+	} {
+		if got := quoteIDs(tc.ids, tc.limit); got != tc.want {
+			t.Errorf("quoteIDs(%q, %d) = %s, want %s", tc.ids, tc.limit, got, tc.want)
+		}
+	}
+}

@@ -786,17 +786,17 @@ func place(req Request, items []store.Item, sc scores, counts []store.ItemCount,
 	return out
 }
 
-// quoteIDs lists ids quoted, the first max of them, and how many more.
-func quoteIDs(ids []string, max int) string {
+// quoteIDs lists ids quoted, the first limit of them, and how many more.
+func quoteIDs(ids []string, limit int) string {
 	var b strings.Builder
-	for i, id := range ids[:min(len(ids), max)] {
+	for i, id := range ids[:min(len(ids), limit)] {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(strconv.Quote(id))
 	}
-	if len(ids) > max {
-		fmt.Fprintf(&b, " and %d more", len(ids)-max)
+	if len(ids) > limit {
+		fmt.Fprintf(&b, " and %d more", len(ids)-limit)
 	}
 	return b.String()
 }
