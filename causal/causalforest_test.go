@@ -1,6 +1,7 @@
 package causal
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -507,5 +508,46 @@ func TestCausalForestWeightScale(t *testing.T) {
 	d.Weights[5] = math.NaN()
 	if _, err := f.Fit(d, rand.NewPCG(3, 3)); !errors.Is(err, ErrInput) {
 		t.Errorf("NaN weight: error %v, want ErrInput", err)
+	}
+}
+
+// TestCausalTreePackedWalk checks that prediction's packed walk ends at the
+// node the walk over Nodes ends at, missing values and empty children
+// included, for fitted and reloaded forests.
+func TestCausalTreePackedWalk(t *testing.T) {
+	d, _ := cfSimulate(2000, 4, 1, rand.NewPCG(3, 4))
+	m, err := CausalForest{Trees: 20}.Fit(d, rand.NewPCG(5, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := new(CausalForestModel)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, back); err != nil {
+		t.Fatal(err)
+	}
+	x := cfGrid(300, 4, rand.NewPCG(7, 8))
+	rows := make([][]float64, 0, 301)
+	for i := range 300 {
+		row := mat.Row(nil, i, x)
+		if i%7 == 0 {
+			row[i%4] = math.NaN()
+		}
+		rows = append(rows, row)
+	}
+	for _, model := range []*CausalForestModel{m, back} {
+		for _, tree := range model.Forests[0] {
+			if len(tree.split) != len(tree.Nodes) {
+				t.Fatalf("tree of %d nodes has %d packed", len(tree.Nodes), len(tree.split))
+			}
+			plain := CausalTree{Nodes: tree.Nodes}
+			for _, row := range rows {
+				if got, want := tree.leaf(row), plain.leaf(row); got != want {
+					t.Fatalf("row %v: the packed walk ends at %+v, the walk over Nodes at %+v", row, *got, *want)
+				}
+			}
+		}
 	}
 }
