@@ -98,11 +98,11 @@ func NewRanker(name string, reg causal.Registry) (Ranker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ranker %q: %w", name, err)
 		}
-		e, err := reg.NewEstimator(c.Estimator, c.Params)
+		e, err := c.Build(reg)
 		if err != nil {
 			return nil, fmt.Errorf("ranker %q: %w", name, err)
 		}
-		return upliftRanker{est: e}, nil
+		return upliftRanker{est: e.Estimator}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown ranker %q (known: popularity, outcome, outcome-ips, dlce, uplift:<estimator>)", causal.ErrParam, name)
 }

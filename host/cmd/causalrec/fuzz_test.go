@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,7 +34,7 @@ func FuzzAPIBodies(f *testing.F) {
 		f.Fatalf("train: %d %s", code, body)
 	}
 	valid := []byte(`{"user":"u1","candidates":["a","b"],"k":2,"include_consumed":true}`)
-	if code, body := post(f, base+"/v1/recommend", valid); code != 200 || !strings.Contains(body, `"ranker":"uplift:`) {
+	if code, body := call(f, "POST", base+"/v1/recommend", "", valid, nil); code != 200 || !strings.Contains(body, `"ranker":"uplift:`) {
 		f.Fatalf("a valid request is not ranked by the uplift model: %d %s", code, body)
 	}
 
@@ -68,7 +66,7 @@ func FuzzAPIBodies(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
 		path := fuzzRoutes[int(route)%len(fuzzRoutes)]
-		code, msg := post(t, base+path, body)
+		code, msg := call(t, "POST", base+path, "", body, nil)
 		if code >= 500 {
 			t.Fatalf("POST %s %q: %d %s", path, body, code, msg)
 		}
@@ -78,23 +76,8 @@ func FuzzAPIBodies(f *testing.F) {
 				t.Fatalf("POST %s %q: %d with no JSON error message: %s", path, body, code, msg)
 			}
 		}
-		if code, msg := post(t, base+"/v1/recommend", valid); code != http.StatusOK {
+		if code, msg := call(t, "POST", base+"/v1/recommend", "", valid, nil); code != http.StatusOK {
 			t.Fatalf("after POST %s %q, a valid recommend request: %d %s", path, body, code, msg)
 		}
 	})
-}
-
-// post sends body as is and returns the status and the answer.
-func post(t testing.TB, url string, body []byte) (int, string) {
-	t.Helper()
-	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("POST %s: reading the answer: %v", url, err)
-	}
-	return resp.StatusCode, string(b)
 }

@@ -64,12 +64,17 @@ func startServeB(t testing.TB, cfg config.Config) (string, string) {
 	return "", ""
 }
 
-// call sends a JSON request and decodes the JSON answer into out,
-// returning the status code and the raw body.
+// call sends a JSON request (in encoded, or sent as it is when it is a
+// []byte) and decodes the JSON answer into out, returning the status code
+// and the raw body.
 func call(t testing.TB, method, url, token string, in, out any) (int, string) {
 	t.Helper()
 	var body io.Reader
-	if in != nil {
+	switch in := in.(type) {
+	case nil:
+	case []byte:
+		body = bytes.NewReader(in)
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			t.Fatal(err)
@@ -88,7 +93,10 @@ func call(t testing.TB, method, url, token string, in, out any) (int, string) {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the answer: %v", method, url, err)
+	}
 	if out != nil && resp.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(b, out); err != nil {
 			t.Fatalf("%s %s: %v in %s", method, url, err, b)
