@@ -194,7 +194,6 @@ func measure(o options, bin string) (summary, error) {
 	fmt.Printf("\nopen loop at %.0f requests/s for %v over %d connections (latency from the scheduled start; each row after a %v closed-loop warm-up of its own):\n",
 		o.rate, o.duration, o.conns, o.warmup)
 	var open []result
-	var openSteal []steal
 	for _, c := range cases {
 		// Warm up connections, the model cache, the plugins and the
 		// decoded-entry caches with this kind of request only, so that a
@@ -211,25 +210,24 @@ func measure(o options, bin string) (summary, error) {
 				}
 			}
 		}
-		stealBefore := machineSteal()
 		stopSampling := sampleSteal(time.Second)
 		r := openLoop(addr, c.reqs, o.rate, o.duration, o.conns)
-		stealBySecond := stopSampling()
-		steal := machineSteal().sub(stealBefore)
+		var stealBySecond string
+		r.steal, stealBySecond = stopSampling()
 		inServer := serverLatency(client, base).sub(before)
 		for _, ch := range profs {
 			if err := <-ch; err != nil {
 				return sum, fmt.Errorf("profile: %w", err)
 			}
 		}
-		open, openSteal = append(open, r), append(openSteal, steal)
+		open = append(open, r)
 		fmt.Printf("  %-30s %s\n", c.name, r)
 		fmt.Printf("  %-30s in the server (causalrec_http_request_duration_seconds): %s\n", "", inServer)
-		fmt.Printf("  %-30s over 10ms: %s; CPU time the hypervisor took (steal): %s%s\n", "", r.lateBySecond(o.rate, 10*time.Millisecond), steal, stealBySecond)
+		fmt.Printf("  %-30s over 10ms: %s; CPU time the hypervisor took (steal): %s%s\n", "", r.lateBySecond(o.rate, 10*time.Millisecond), r.steal, stealBySecond)
 	}
 	p99met := open[1].p(0.99) < 10*time.Millisecond && open[1].errors == 0
 	fmt.Printf("  p99 ratio recommend/floor: %.2f; target p99 < 10ms: %s%s\n\n", open[1].p(0.99).Seconds()/open[0].p(0.99).Seconds(),
-		met(p99met), openSteal[1].warning(p99met))
+		met(p99met), open[1].steal.warning(p99met))
 
 	fmt.Printf("closed loop, %d clients, %v:\n", o.clients, o.duration)
 	var closed []result
@@ -393,25 +391,31 @@ func (a steal) warning(met bool) string {
 }
 
 // sampleSteal reads the machine's steal every period until the returned
-// function is called, which returns the seconds of the run (from 0) in which
-// the hypervisor took more than 2% of the CPUs, with their shares, for
-// matching against the seconds with slow requests.
-func sampleSteal(period time.Duration) func() string {
+// function is called, which returns the steal since the start and the
+// periods of the run (from 0) in which the hypervisor took more than 2% of
+// the CPUs, with their shares, for matching against the seconds with slow
+// requests.
+func sampleSteal(period time.Duration) func() (steal, string) {
 	done := make(chan struct{})
-	out := make(chan string, 1)
+	type sampled struct {
+		all     steal
+		periods string
+	}
+	out := make(chan sampled, 1)
+	first := machineSteal()
 	go func() {
 		var b strings.Builder
 		tick := time.NewTicker(period)
 		defer tick.Stop()
-		prev := machineSteal()
+		prev := first
 		for i := 0; ; i++ {
 			select {
 			case <-done:
-				if b.Len() == 0 {
-					out <- ""
-				} else {
-					out <- ", by second:" + b.String()
+				r := sampled{all: machineSteal().sub(first)}
+				if b.Len() > 0 {
+					r.periods = ", by second:" + b.String()
 				}
+				out <- r
 				return
 			case <-tick.C:
 				cur := machineSteal()
@@ -422,7 +426,11 @@ func sampleSteal(period time.Duration) func() string {
 			}
 		}
 	}()
-	return func() string { close(done); return <-out }
+	return func() (steal, string) {
+		close(done)
+		r := <-out
+		return r.all, r.periods
+	}
 }
 
 // machineSteal reads the first line of /proc/stat: "cpu user nice system
@@ -529,6 +537,9 @@ type result struct {
 	trips     []int // redis_round_trips per response, -1 for none
 	errors    int64
 	elapsed   time.Duration
+	// steal, of an open loop, is the CPU time the hypervisor took while
+	// it ran.
+	steal steal
 }
 
 // meanTrips returns the mean of the reported round trips, or -1.
@@ -559,21 +570,19 @@ func (r result) p(q float64) time.Duration {
 // few seconds is a stall of the machine, a spread is the server's own tail.
 func (r result) lateBySecond(rate float64, limit time.Duration) string {
 	perSecond := map[int]int{}
-	n := 0
+	n, late := 0, 0
 	for i, l := range r.lat {
-		if l > limit {
-			perSecond[int(float64(i)/rate)]++
-			n++
+		if l <= limit {
+			continue
+		}
+		perSecond[int(float64(i)/rate)]++
+		n++
+		if i < len(r.sendDelay) && r.sendDelay[i] > limit/2 {
+			late++
 		}
 	}
 	if n == 0 {
 		return "none"
-	}
-	late := 0
-	for i, l := range r.lat {
-		if l > limit && i < len(r.sendDelay) && r.sendDelay[i] > limit/2 {
-			late++
-		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d (%.2f%%; %d of them sent over %v late by the generator), by second of the run:", n, 100*float64(n)/float64(len(r.lat)), late, limit/2)
