@@ -432,3 +432,55 @@ func TestServePprof(t *testing.T) {
 		t.Error("the listener still answers after stop")
 	}
 }
+
+// TestServeRetrainsOnSchedule runs serve with retrain_every and waits for
+// the schedule to train twice: the second model serves and the first is
+// kept as the previous one for rollback.
+func TestServeRetrainsOnSchedule(t *testing.T) {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	cfg.RetrainEvery = config.Duration(300 * time.Millisecond)
+	base := startServe(t, cfg)
+	ingestUsers(t, base, "", 100)
+	if code, body := call(t, "POST", base+"/v1/events", "", map[string]any{"events": simulatedEvents(100, 0)}, nil); code != 200 {
+		t.Fatalf("events: %d %s", code, body)
+	}
+	var list struct {
+		Serving, Previous string
+		Models            []store.ModelRecord
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(list.Models) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no second scheduled training within 60s: %+v", list)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if code, body := call(t, "GET", base+"/v1/models", "", nil, &list); code != 200 {
+			t.Fatalf("models: %d %s", code, body)
+		}
+	}
+	if list.Serving == "" || list.Previous == "" || list.Serving == list.Previous {
+		t.Fatalf("after two scheduled trainings: serving %q, previous %q", list.Serving, list.Previous)
+	}
+}
+
+// TestTrainReportsEstimatedPropensity trains on exposures logged without
+// propensities: the training succeeds and says the propensities were
+// estimated.
+func TestTrainReportsEstimatedPropensity(t *testing.T) {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	base := startServe(t, cfg)
+	ingestUsers(t, base, "", 300)
+	events := simulatedEvents(300, 0)
+	for i := range events {
+		events[i].Propensity = 0
+	}
+	if code, body := call(t, "POST", base+"/v1/events", "", map[string]any{"events": events}, nil); code != 200 {
+		t.Fatalf("events: %d %s", code, body)
+	}
+	var res recommend.TrainResult
+	if code, body := call(t, "POST", base+"/v1/train", "", nil, &res); code != 200 || res.Propensity != "estimated" {
+		t.Fatalf("train without logged propensities: %d %s", code, body)
+	}
+}
