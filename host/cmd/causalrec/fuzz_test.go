@@ -26,9 +26,7 @@ func FuzzAPIBodies(f *testing.F) {
 	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefixB(f)
 	base, _ := startServeB(f, cfg)
 	ingestUsers(f, base, "", 60)
-	if code, body := call(f, "POST", base+"/v1/events", "", map[string]any{"events": simulatedEvents(60, 0)}, nil); code != 200 {
-		f.Fatalf("events: %d %s", code, body)
-	}
+	postEvents(f, base, "", simulatedEvents(60, 0))
 	var tr recommend.TrainResult
 	if code, body := call(f, "POST", base+"/v1/train", "", nil, &tr); code != 200 {
 		f.Fatalf("train: %d %s", code, body)

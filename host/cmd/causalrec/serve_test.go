@@ -147,6 +147,21 @@ func ingestUsers(t testing.TB, base, token string, n int) {
 	}
 }
 
+// postEvents ingests events through the API and fails the test unless
+// the answer is 200.
+func postEvents(t testing.TB, base, token string, events []store.Event) {
+	t.Helper()
+	if code, body := call(t, "POST", base+"/v1/events", token, map[string]any{"events": events}, nil); code != 200 {
+		t.Fatalf("events: %d %s", code, body)
+	}
+}
+
+// modelList is the answer of GET /v1/models and POST /v1/models/rollback.
+type modelList struct {
+	Serving, Previous string
+	Models            []store.ModelRecord
+}
+
 func TestServeSurvivesPluginCrash(t *testing.T) {
 	cfg := config.Default()
 	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
@@ -364,13 +379,8 @@ func TestModelsAndRollback(t *testing.T) {
 	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
 	base := startServe(t, cfg)
 	ingestUsers(t, base, "", 300)
-	if code, body := call(t, "POST", base+"/v1/events", "", map[string]any{"events": simulatedEvents(300, 0)}, nil); code != 200 {
-		t.Fatalf("events: %d %s", code, body)
-	}
-	var list struct {
-		Serving, Previous string
-		Models            []store.ModelRecord
-	}
+	postEvents(t, base, "", simulatedEvents(300, 0))
+	var list modelList
 	if code, body := call(t, "POST", base+"/v1/models/rollback", "", struct{}{}, nil); code != 409 || !strings.Contains(body, "no previous model") {
 		t.Fatalf("rollback with no model: %d %s", code, body)
 	}
@@ -442,13 +452,8 @@ func TestServeRetrainsOnSchedule(t *testing.T) {
 	cfg.RetrainEvery = config.Duration(300 * time.Millisecond)
 	base := startServe(t, cfg)
 	ingestUsers(t, base, "", 100)
-	if code, body := call(t, "POST", base+"/v1/events", "", map[string]any{"events": simulatedEvents(100, 0)}, nil); code != 200 {
-		t.Fatalf("events: %d %s", code, body)
-	}
-	var list struct {
-		Serving, Previous string
-		Models            []store.ModelRecord
-	}
+	postEvents(t, base, "", simulatedEvents(100, 0))
+	var list modelList
 	deadline := time.Now().Add(60 * time.Second)
 	for len(list.Models) < 2 {
 		if time.Now().After(deadline) {
@@ -476,9 +481,7 @@ func TestTrainReportsEstimatedPropensity(t *testing.T) {
 	for i := range events {
 		events[i].Propensity = 0
 	}
-	if code, body := call(t, "POST", base+"/v1/events", "", map[string]any{"events": events}, nil); code != 200 {
-		t.Fatalf("events: %d %s", code, body)
-	}
+	postEvents(t, base, "", events)
 	var res recommend.TrainResult
 	if code, body := call(t, "POST", base+"/v1/train", "", nil, &res); code != 200 || res.Propensity != "estimated" {
 		t.Fatalf("train without logged propensities: %d %s", code, body)
