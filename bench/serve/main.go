@@ -372,7 +372,7 @@ func (a steal) String() string {
 
 // stealWarning is the share of stolen CPU time above which a row's
 // latencies say more about the machine's neighbours than about the server:
-// in the runs of docs/performance.md, 15 of the 16 open-loop recommend rows
+// in the runs of docs/performance.md, 16 of the 17 open-loop recommend rows
 // with under 4% stolen met the p99 target, and 9 of the 11 with 5% or more
 // missed it.
 const stealWarning = 0.05
