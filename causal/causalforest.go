@@ -688,7 +688,7 @@ func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64
 	for range f.Workers {
 		growers <- newCFGrower(task, nil)
 	}
-	upliftParallel(groups, f.Workers, func(gi int) {
+	parallelFor(groups, f.Workers, func(gi int) {
 		g := <-growers
 		defer func() { growers <- g }()
 		g.rng = rand.New(rand.NewPCG(seeds[gi][0], seeds[gi][1]))
@@ -737,7 +737,7 @@ func (f CausalForest) oob(bins *Bins, rows []int32, target, sw []float64, rng *r
 	sums := make([][]float64, shards)
 	counts := make([][]float64, shards)
 	s := max(1, len(rows)/2)
-	upliftParallel(shards, f.Workers, func(k int) {
+	parallelFor(shards, f.Workers, func(k int) {
 		sums[k] = make([]float64, n)
 		counts[k] = make([]float64, n)
 		g := newCFGrower(task, nil)
@@ -978,7 +978,7 @@ func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, ta
 	for _, tr := range m.Forests {
 		maxTrees = max(maxTrees, len(tr))
 	}
-	upliftParallel(chunks, runtime.GOMAXPROCS(0), func(c int) {
+	parallelFor(chunks, 0, func(c int) {
 		buf := make([]cfMoments, maxTrees)
 		for i := c * chunk; i < min(n, (c+1)*chunk); i++ {
 			row := x.RawRowView(i)

@@ -135,7 +135,7 @@ func (e *treeEnsemble) sum(dst []float64, x *mat.Dense, base float64) {
 		return
 	}
 	blocks := (n + block - 1) / block
-	parallelFor(blocks, func(b int) {
+	parallelFor(blocks, 0, func(b int) {
 		lo, hi := b*block, min(n, (b+1)*block)
 		kp, _ := sumKeys.Get().(*[]int64)
 		if kp == nil || len(*kp) < block*e.p {
@@ -408,7 +408,7 @@ func (tg *treeGrower) buildHist(hist []histBin, feats []int, lo, hi int) {
 	// Split the features into a multiple of the worker count of groups.
 	ng := workers * ((len(feats) + histGroup*workers - 1) / (histGroup * workers))
 	ng = min(ng, len(feats))
-	parallelFor(ng, func(k int) {
+	parallelFor(ng, 0, func(k int) {
 		group(feats[k*len(feats)/ng : (k+1)*len(feats)/ng])
 	})
 }
@@ -1161,7 +1161,7 @@ func (g GBT) FitGBT(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 // for the rows in rows.
 func gbtGradients(task Task, raw, y, weights []float64, rows []int32, grad, hess []float32) {
 	blocks := (len(rows) + gbtBlock - 1) / gbtBlock
-	parallelFor(blocks, func(b int) {
+	parallelFor(blocks, 0, func(b int) {
 		for _, i := range rows[b*gbtBlock : min(len(rows), (b+1)*gbtBlock)] {
 			w := 1.0
 			if weights != nil {
@@ -1200,7 +1200,7 @@ func gbtAddLeaves(raw []float64, nodes []TreeNode, leafs []treeOpen, rows []int3
 		}
 		return
 	}
-	parallelFor(len(leafs), func(k int) { add(leafs[k]) })
+	parallelFor(len(leafs), 0, func(k int) { add(leafs[k]) })
 }
 
 // gbtAddTreeLoss adds the binned tree nodes (bin thresholds bthr) to the
@@ -1229,7 +1229,7 @@ func gbtLossBlocks(task Task, raw, y, weights []float64, rows []int32, update fu
 	if blocks > 1 {
 		sums = make([]float64, 2*blocks)
 	}
-	parallelFor(blocks, func(b int) {
+	parallelFor(blocks, 0, func(b int) {
 		rs := rows[b*gbtBlock : min(len(rows), (b+1)*gbtBlock)]
 		if update != nil {
 			update(rs)

@@ -115,7 +115,7 @@ func (f UpliftForest) Fit(d UpliftData, src rand.Source) (*UpliftForestModel, er
 	inner := max(1, workers/trees)
 	n := in.bins.Rows
 	m := &UpliftForestModel{Arms: d.Arms, Features: in.bins.Cols, Trees: make([]*UpliftTreeModel, trees)}
-	upliftParallel(trees, workers, func(b int) {
+	parallelFor(trees, workers, func(b int) {
 		trng := rand.New(rand.NewPCG(seeds[b][0], seeds[b][1]))
 		idx := upliftBootstrap(n, !f.NoBootstrap, trng)
 		g := newUpliftGrower(cfg, in, trng, inner)

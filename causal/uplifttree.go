@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -436,42 +435,11 @@ func upliftRows(x *mat.Dense, f func(i int, row []float64)) {
 	n, _ := x.Dims()
 	const chunk = 4096
 	chunks := (n + chunk - 1) / chunk
-	upliftParallel(chunks, runtime.GOMAXPROCS(0), func(c int) {
+	parallelFor(chunks, 0, func(c int) {
 		for i := c * chunk; i < min(n, (c+1)*chunk); i++ {
 			f(i, x.RawRowView(i))
 		}
 	})
-}
-
-// upliftParallel calls f(k) for k in [0, n) on up to workers goroutines.
-func upliftParallel(n, workers int, f func(k int)) {
-	workers = min(workers, n)
-	if workers <= 1 {
-		for k := range n {
-			f(k)
-		}
-		return
-	}
-	var mu sync.Mutex
-	next := 0
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				k := next
-				next++
-				mu.Unlock()
-				if k >= n {
-					return
-				}
-				f(k)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // upliftInput is the validated, binned training data of an uplift tree.
@@ -596,7 +564,7 @@ func (g *upliftGrower) fillHist(h []float64, idx []int32) {
 	if len(idx) >= 1<<15 {
 		work = g.workers
 	}
-	upliftParallel(b.Cols, work, func(j int) {
+	parallelFor(b.Cols, work, func(j int) {
 		hj := h[g.off[j]:g.off[j+1]]
 		col := b.Column(j)
 		cls := g.in.cls
