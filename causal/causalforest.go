@@ -8,8 +8,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat/distuv"
@@ -988,42 +986,4 @@ func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, ta
 			}
 		}
 	})
-}
-
-// CausalForestFromParams builds a CausalForest from string parameters:
-// trees, min_leaf, honesty_fraction, honesty (true|false), mtry,
-// sample_fraction, alpha, depth, ci_group_size, bins, nuisance_trees and
-// seed. It returns the forest and the seed (0 when not given). Unknown
-// names and bad values are errors wrapping ErrInput.
-func CausalForestFromParams(params map[string]string) (CausalForest, uint64, error) {
-	var f CausalForest
-	var seed uint64
-	ps := upliftParams{
-		"trees":            upliftIntParam(&f.Trees, 1),
-		"min_leaf":         upliftIntParam(&f.MinLeaf, 1),
-		"honesty_fraction": upliftFloatParam(&f.HonestyFraction, 0, 0.99, true),
-		"sample_fraction":  upliftFloatParam(&f.SampleFraction, 0, 1, true),
-		"alpha":            upliftFloatParam(&f.Alpha, 0, 0.49, false),
-		"mtry":             upliftIntParam(&f.Mtry, 1),
-		"depth":            upliftIntParam(&f.MaxDepth, 1),
-		"ci_group_size":    upliftIntParam(&f.GroupSize, 1),
-		"bins":             upliftIntParam(&f.MaxBins, 2),
-		"nuisance_trees":   upliftIntParam(&f.NuisanceTrees, 1),
-		"seed":             upliftSeedParam(&seed),
-		"honesty": func(s string) error {
-			v, err := strconv.ParseBool(strings.TrimSpace(s))
-			if err != nil {
-				return fmt.Errorf("not true or false")
-			}
-			f.NoHonesty = !v
-			return nil
-		},
-	}
-	if err := ps.apply(params); err != nil {
-		return CausalForest{}, 0, fmt.Errorf("causal forest: %w", err)
-	}
-	if err := f.validate(); err != nil {
-		return CausalForest{}, 0, fmt.Errorf("causal forest: %w", err)
-	}
-	return f, seed, nil
 }
