@@ -35,6 +35,10 @@ const (
 	UpliftPrefix     = "uplift:"
 )
 
+// OwnRankers are the estimators of a causal.Registry that are rankers of
+// their own (the ranker of that name), not uplift rankers.
+var OwnRankers = []string{RankerDLCE, RankerOutcome, RankerOutcomeIPS}
+
 // SlowEstimators are the estimators DefaultRankers leaves out because
 // they are prohibitively slow on the default simulation: the causal
 // forest takes about 4 minutes and 1.1 GB there, against seconds for the
@@ -43,8 +47,7 @@ var SlowEstimators = []string{"causal-forest"}
 
 // DefaultRankers returns the rankers run when none are named: the
 // baselines (popularity, outcome, outcome-ips), DLCE, and an uplift ranker
-// for every estimator of reg but SlowEstimators and "dlce" (which is the
-// dlce ranker): s, t, x, r, dr, uplift-tree, uplift-forest first, then the
+// for every estimator of reg but SlowEstimators and OwnRankers: s, t, x, r, dr, uplift-tree, uplift-forest first, then the
 // others (such as auto and bootstrap) in name order.
 func DefaultRankers(reg causal.Registry) []string {
 	out := []string{RankerPopularity, RankerOutcome, RankerOutcomeIPS, RankerDLCE}
@@ -56,7 +59,7 @@ func DefaultRankers(reg causal.Registry) []string {
 	}
 	var rest []string
 	for e := range reg.Estimators {
-		if !slices.Contains(first, e) && !slices.Contains(SlowEstimators, e) && e != RankerDLCE {
+		if !slices.Contains(first, e) && !slices.Contains(SlowEstimators, e) && !slices.Contains(OwnRankers, e) {
 			rest = append(rest, e)
 		}
 	}
@@ -71,9 +74,11 @@ func DefaultRankers(reg causal.Registry) []string {
 //
 //	popularity    items by their number of positive outcomes in training
 //	outcome       P(outcome | features) from logistic regression on all
-//	              rows (least squares when outcomes are not 0/1)
+//	              rows (least squares when outcomes are not 0/1):
+//	              causal.Outcome, the estimator "outcome"
 //	outcome-ips   the same fitted on the recommended rows only, weighted by
-//	              1/max(P, 0.01): the outcome if recommended
+//	              1/max(P, 0.01): the outcome if recommended (the
+//	              estimator "outcome-ips")
 //	dlce          DLCE (see DLCE) with its defaults
 //	uplift:NAME   the effect predicted by estimator NAME of reg, fitted on
 //	              the features with treatment = treated and the logged
@@ -87,9 +92,9 @@ func NewRanker(name string, reg causal.Registry) (Ranker, error) {
 	case RankerPopularity:
 		return popularity{}, nil
 	case RankerOutcome:
-		return outcomeRanker{}, nil
+		return upliftRanker{est: causal.Outcome{}}, nil
 	case RankerOutcomeIPS:
-		return outcomeRanker{ips: true}, nil
+		return upliftRanker{est: causal.Outcome{IPS: true}}, nil
 	case RankerDLCE:
 		return DLCE{}, nil
 	}
@@ -132,23 +137,54 @@ func (p popScorer) Score(l *Log) ([]float64, error) {
 	return out, nil
 }
 
-// featureScorer applies a model to the aligned features of a log.
-type featureScorer struct {
-	train *Log
-	model causal.Model
+func needFeatures(l *Log) error {
+	if l.X == nil {
+		return fmt.Errorf("%w: the training log has no feature columns", ErrInput)
+	}
+	return nil
 }
 
-func (f featureScorer) Score(l *Log) ([]float64, error) {
-	x, err := AlignFeatures(f.train, l)
+// upliftRanker ranks by the effect an estimator predicts (by the outcome
+// for the estimator of the outcome rankers, causal.Outcome).
+type upliftRanker struct {
+	est causal.UpliftEstimator
+}
+
+type upliftScorer struct {
+	train *Log
+	model causal.UpliftModel
+}
+
+func (u upliftRanker) Fit(train *Log, src rand.Source) (Scorer, error) {
+	if err := needFeatures(train); err != nil {
+		return nil, err
+	}
+	p := make([]float64, train.Len())
+	for r, t := range train.Treated {
+		p[r] = train.Propensity[r]
+		if t == 0 {
+			p[r] = 1 - p[r]
+		}
+	}
+	m, err := u.est.FitUplift(causal.UpliftData{
+		X: train.X, Treatment: slices.Clone(train.Treated), Arms: 1, Y: train.Outcome, Propensity: p,
+	}, src)
+	if err != nil {
+		return nil, fmt.Errorf("fit uplift model: %w", err)
+	}
+	return upliftScorer{train: train, model: m}, nil
+}
+
+func (u upliftScorer) Score(l *Log) ([]float64, error) {
+	x, err := AlignFeatures(u.train, l)
 	if err != nil {
 		return nil, err
 	}
-	return f.model.Predict(nil, x), nil
+	return mat.Col(nil, 0, u.model.Effects(nil, x)), nil
 }
 
-type outcomeRanker struct {
-	ips bool
-}
+// The in-host fit of the outcome rankers' model, until the host fits
+// them through the estimator plugin.
 
 func binary(y []float64) bool {
 	for _, v := range y {
@@ -157,24 +193,6 @@ func binary(y []float64) bool {
 		}
 	}
 	return true
-}
-
-func needFeatures(l *Log) error {
-	if l.X == nil {
-		return fmt.Errorf("%w: the training log has no feature columns", ErrInput)
-	}
-	return nil
-}
-
-func (o outcomeRanker) Fit(train *Log, src rand.Source) (Scorer, error) {
-	if err := needFeatures(train); err != nil {
-		return nil, err
-	}
-	m, err := FitOutcome(train.X, train.Outcome, train.Treated, train.Propensity, o.ips, src)
-	if err != nil {
-		return nil, err
-	}
-	return featureScorer{train: train, model: m}, nil
 }
 
 // OutcomeIPSCap is the propensity cap of the outcome-ips ranker.
@@ -226,41 +244,4 @@ func selectRows(x *mat.Dense, rows []int) *mat.Dense {
 		copy(out.RawRowView(k), x.RawRowView(r))
 	}
 	return out
-}
-
-type upliftRanker struct {
-	est causal.UpliftEstimator
-}
-
-type upliftScorer struct {
-	train *Log
-	model causal.UpliftModel
-}
-
-func (u upliftRanker) Fit(train *Log, src rand.Source) (Scorer, error) {
-	if err := needFeatures(train); err != nil {
-		return nil, err
-	}
-	p := make([]float64, train.Len())
-	for r, t := range train.Treated {
-		p[r] = train.Propensity[r]
-		if t == 0 {
-			p[r] = 1 - p[r]
-		}
-	}
-	m, err := u.est.FitUplift(causal.UpliftData{
-		X: train.X, Treatment: slices.Clone(train.Treated), Arms: 1, Y: train.Outcome, Propensity: p,
-	}, src)
-	if err != nil {
-		return nil, fmt.Errorf("fit uplift model: %w", err)
-	}
-	return upliftScorer{train: train, model: m}, nil
-}
-
-func (u upliftScorer) Score(l *Log) ([]float64, error) {
-	x, err := AlignFeatures(u.train, l)
-	if err != nil {
-		return nil, err
-	}
-	return mat.Col(nil, 0, u.model.Effects(nil, x)), nil
 }
