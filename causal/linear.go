@@ -1,7 +1,6 @@
 package causal
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -438,7 +437,7 @@ func linSolve(a, b []float64, q int, lambda float64) ([]float64, error) {
 	}
 	var ch mat.Cholesky
 	if !ch.Factorize(s) {
-		return nil, errors.New("normal equations are singular: all weight on too few rows")
+		return nil, fmt.Errorf("%w: normal equations are singular: all weight on too few rows", ErrInsufficientData)
 	}
 	var out mat.VecDense
 	if err := ch.SolveVecTo(&out, mat.NewVecDense(q, append([]float64(nil), b...))); err != nil {
