@@ -1,6 +1,7 @@
 package causal
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -441,6 +442,10 @@ func linSolve(a, b []float64, q int, lambda float64) ([]float64, error) {
 	}
 	var out mat.VecDense
 	if err := ch.SolveVecTo(&out, mat.NewVecDense(q, append([]float64(nil), b...))); err != nil {
+		var c mat.Condition
+		if errors.As(err, &c) {
+			return nil, fmt.Errorf("%w: solve normal equations: %w", ErrInsufficientData, err)
+		}
 		return nil, fmt.Errorf("solve normal equations: %w", err)
 	}
 	return out.RawVector().Data, nil
