@@ -250,7 +250,7 @@ func (s *Server) ingestItems(ctx context.Context, items []store.Item) (IngestRes
 			return IngestResult{}, badRequest("items[%d]: %v", i, err)
 		}
 	}
-	if err := s.d.Store.PutItems(ctx, items); err != nil {
+	if _, err := s.d.Store.PutItems(ctx, items); err != nil {
 		return IngestResult{}, err
 	}
 	return IngestResult{Received: len(items), Written: len(items)}, nil
@@ -275,7 +275,7 @@ func (s *Server) ingestUsers(ctx context.Context, users []store.User) (IngestRes
 			return IngestResult{}, badRequest("users[%d]: %v", i, err)
 		}
 	}
-	if err := s.d.Store.PutUsers(ctx, users); err != nil {
+	if _, err := s.d.Store.PutUsers(ctx, users); err != nil {
 		return IngestResult{}, err
 	}
 	return IngestResult{Received: len(users), Written: len(users)}, nil
