@@ -49,7 +49,7 @@ func BenchmarkRows(b *testing.B) {
 	}
 	text := append(textFeatureNames("lm", lm[0].Features), textFeatureNames("sentiment", senti[0].Features)...)
 	fs := newFeatureSet(map[string]store.User{"u": {Features: map[string]float64{"x": 1, "y": 2}}}, byID, text, false, false)
-	m := &servingModel{id: uuid.New(), features: fs, plan: fs.plan(), textVersions: map[string]string{"lm": "v1", "sentiment": "v1"}}
+	m := &servingModel{id: uuid.New(), meta: ModelMeta{Features: fs, Text: TextReport{Versions: map[string]string{"lm": "v1", "sentiment": "v1"}}}, plan: fs.plan()}
 	r := NewRanker(st, nil, slog.New(slog.DiscardHandler))
 	snap, err := st.ReadSnapshot(ctx, store.SnapshotRequest{User: "u", Candidates: ids, History: historyRead, TextPlugins: m.plan.text})
 	if err != nil {
