@@ -56,4 +56,4 @@ func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int,
 
 // legacyOutcomePlugin serves the outcome rankers' models stored without a
 // plugin: the built-in estimator plugin.
-const legacyOutcomePlugin = "causal"
+const legacyOutcomePlugin = DefaultEstimatorPlugin

@@ -19,6 +19,13 @@ import (
 // ErrNoData reports that the store holds too little to train on.
 var ErrNoData = errors.New("not enough logged data to train")
 
+// The estimator a model is trained with when nothing else is configured:
+// the t-learner of the built-in estimator plugin.
+const (
+	DefaultEstimatorPlugin = "causal"
+	DefaultEstimator       = "t"
+)
+
 // TrainOptions choose the estimator a model is trained with.
 type TrainOptions struct {
 	Plugin    string
