@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os/exec"
@@ -560,5 +561,61 @@ func TestEventsWithoutTime(t *testing.T) {
 	}
 	if lo < truth-0.08 || hi > truth+0.08 {
 		t.Errorf("served uplifts in [%.3f, %.3f]; the true effect is %.3f for every user and item", lo, hi, truth)
+	}
+}
+
+// TestUnknownUserScoredFromDefaults trains on users whose feature age lies
+// in [20, 60] and an effect of showing that falls with age, then asks for
+// a user the store does not know: it must be scored as a typical user,
+// its uplift among the known users', not as one of age 0, which the linear
+// model extrapolates above every known user.
+func TestUnknownUserScoredFromDefaults(t *testing.T) {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	cfg.TextFeatures = "off"
+	base := startServe(t, cfg)
+	const n = 800
+	rng := rand.New(rand.NewPCG(4, 2))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var users []store.User
+	var events []store.Event
+	for i := range n {
+		u := fmt.Sprintf("u%d", i)
+		age := 20 + 40*rng.Float64()
+		users = append(users, store.User{ID: u, Features: map[string]float64{"age": age}})
+		arm, p := "treated", 0.1+0.5-age/120 // the effect: 0.33 at 20, 0 at 60
+		if rng.IntN(2) == 0 {
+			arm, p = recommend.ControlArm, 0.1
+		}
+		events = append(events, store.Event{Kind: store.Exposure, User: u, Item: "a", Time: t0, Arm: arm, Propensity: 0.5})
+		if rng.Float64() < p {
+			events = append(events, store.Event{Kind: store.Outcome, User: u, Item: "a", Time: t0.Add(time.Hour)})
+		}
+	}
+	if code, body := call(t, "POST", base+"/v1/users", "", map[string]any{"users": users}, nil); code != 200 {
+		t.Fatalf("users: %d %s", code, body)
+	}
+	if code, body := call(t, "POST", base+"/v1/items", "", map[string]any{"items": []store.Item{{ID: "a"}}}, nil); code != 200 {
+		t.Fatalf("items: %d %s", code, body)
+	}
+	postEvents(t, base, "", events)
+	if code, body := call(t, "POST", base+"/v1/train", "", struct{}{}, nil); code != 200 {
+		t.Fatalf("train: %d %s", code, body)
+	}
+	uplift := func(user string) float64 {
+		t.Helper()
+		var rec recommend.Response
+		if code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: user, Candidates: []string{"a"}, IncludeConsumed: true}, &rec); code != 200 || len(rec.Items) != 1 {
+			t.Fatalf("recommend %s: %d %s", user, code, body)
+		}
+		return *rec.Items[0].Uplift
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range 50 {
+		u := uplift(fmt.Sprintf("u%d", i))
+		lo, hi = min(lo, u), max(hi, u)
+	}
+	if got := uplift("somebody-new"); got < lo || got > hi {
+		t.Errorf("unknown user's uplift %.3f, outside the known users' [%.3f, %.3f]", got, lo, hi)
 	}
 }
