@@ -158,6 +158,16 @@ func postEvents(t testing.TB, base, token string, events []store.Event) {
 	}
 }
 
+// textlessConfig is the default configuration on the real Redis under a
+// prefix of the test's own, without text features: for tests of the
+// training and the serving of the other features.
+func textlessConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	cfg.TextFeatures = "off"
+	return cfg
+}
+
 // modelList is the answer of GET /v1/models and POST /v1/models/rollback.
 type modelList struct {
 	Serving, Previous string
@@ -494,10 +504,7 @@ func TestTrainReportsEstimatedPropensity(t *testing.T) {
 // arm) is a 409 as docs/api.md promises, not a 500, and the service keeps
 // serving.
 func TestTrainOnTooLittleData(t *testing.T) {
-	cfg := config.Default()
-	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
-	cfg.TextFeatures = "off"
-	base := startServe(t, cfg)
+	base := startServe(t, textlessConfig(t))
 	if code, body := call(t, "POST", base+"/v1/items", "", map[string]any{"items": []store.Item{{ID: "a"}}}, nil); code != 200 {
 		t.Fatalf("items: %d %s", code, body)
 	}
@@ -529,10 +536,7 @@ func TestTrainOnTooLittleData(t *testing.T) {
 // old as themselves and served uplifts far from the truth. The served
 // uplifts must stay near 2/7, as with the events' own times.
 func TestEventsWithoutTime(t *testing.T) {
-	cfg := config.Default()
-	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
-	cfg.TextFeatures = "off"
-	base := startServe(t, cfg)
+	base := startServe(t, textlessConfig(t))
 	const n = 600
 	ingestUsers(t, base, "", n)
 	events := simulatedEvents(n, 0)
@@ -570,10 +574,7 @@ func TestEventsWithoutTime(t *testing.T) {
 // its uplift among the known users', not as one of age 0, which the linear
 // model extrapolates above every known user.
 func TestUnknownUserScoredFromDefaults(t *testing.T) {
-	cfg := config.Default()
-	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
-	cfg.TextFeatures = "off"
-	base := startServe(t, cfg)
+	base := startServe(t, textlessConfig(t))
 	const n = 800
 	rng := rand.New(rand.NewPCG(4, 2))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
