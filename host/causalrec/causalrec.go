@@ -171,7 +171,7 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		_ = m.Run(watch)
 	}()
 	h.api = api.New(api.Deps{
-		Ingest: st, Models: st, Store: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
+		Ingest: st, Models: st, Health: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
 		Recommender:    recommend.NewRanker(st, m, cfg.Logger),
 		Train:          h.train,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
