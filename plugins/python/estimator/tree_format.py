@@ -34,7 +34,9 @@ have larger numbers, so every walk ends at a leaf.
 
 Prediction follows scikit-learn's HistGradientBoosting predictor on raw
 (unbinned) data, so a model gives the predictions the fitted scikit-learn
-estimator gives:
+estimator gives (it walks every tree at once, in numpy, which is as fast
+as scikit-learn's compiled predictor on large batches and far faster on
+a few rows):
 
     raw(x) = baseline + sum over trees of the value of the leaf x reaches
     at an internal node on feature f:
@@ -96,6 +98,13 @@ class Ensemble:
     # known maps a categorical feature's index to its known categories, a
     # 256-bit set as 8 uint32 words.
     known: dict
+    _forest: object = dataclasses.field(default=None, repr=False, compare=False)
+
+    def forest(self, n_features):
+        """The trees as one array of nodes (built once)."""
+        if self._forest is None or self._forest.known_row.shape[0] != n_features:
+            self._forest = _forest(self, n_features)
+        return self._forest
 
 
 def encode(meta, n_features, ensembles):
@@ -246,46 +255,103 @@ def _in_sets(sets, rows, codes):
     return ((words >> (codes & 31).astype(np.uint32)) & 1).astype(bool)
 
 
-def _tree_raw(t, x, known_sets, known_row):
-    n = x.shape[0]
-    node = np.zeros(n, dtype=np.int64)
-    leaf = (t.flags & FLAG_LEAF) != 0
-    missing_left = (t.flags & FLAG_MISSING_LEFT) != 0
-    cat = (t.flags & FLAG_CATEGORICAL) != 0
-    active = np.flatnonzero(~leaf[node])
-    while active.size:
-        nd = node[active]
-        f = t.feature[nd]
-        v = x[active, f]
-        go_left = v <= t.threshold[nd]
-        c = np.flatnonzero(cat[nd])
-        if c.size:
-            vc = v[c]
-            ok = (vc >= 0) & (vc < CATEGORY_LIMIT)  # False for NaN
-            code = np.where(ok, vc, 0).astype(np.int64)
-            in_left = _in_sets(t.bitsets, t.bitset[nd[c]], code)
-            is_known = _in_sets(known_sets, known_row[f[c]], code)
-            go_left[c] = np.where(ok & in_left, True, np.where(ok & is_known, False, missing_left[nd[c]]))
-        go_left = np.where(np.isnan(v), missing_left[nd], go_left)
-        nd = np.where(go_left, t.left[nd], t.right[nd])
-        node[active] = nd
-        active = active[~leaf[nd]]
-    return t.value[node]
+@dataclasses.dataclass
+class _Forest:
+    """An ensemble's trees as one array of nodes, for walking every tree at once."""
+    roots: np.ndarray        # the index of each tree's root
+    value: np.ndarray
+    threshold: np.ndarray
+    feature: np.ndarray
+    children: np.ndarray     # (right, left) of each node, interleaved; indexes into the whole array
+    leaf: np.ndarray
+    missing_left: np.ndarray
+    categorical: np.ndarray
+    any_categorical: bool
+    bitset: np.ndarray       # indexes into bitsets
+    bitsets: np.ndarray      # (splits, 8)
+    known_sets: np.ndarray   # (categorical features + 1, 8); row 0 is empty
+    known_row: np.ndarray    # the row of known_sets of each feature
 
 
-def predict(e, x):
-    """Return the predictions of ensemble e for the rows of x (n x features)."""
-    x = np.asarray(x, dtype=np.float64)
-    # The known-category sets as one array, with row 0 empty for the
-    # features that have none.
+def _forest(e, n_features):
+    sizes = np.array([t.nodes for t in e.trees], dtype=np.int64)
+    roots = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    splits = np.array([t.bitsets.shape[0] for t in e.trees], dtype=np.int64)
+    first_set = np.concatenate(([0], np.cumsum(splits)[:-1]))
+
+    def cat(k, offsets=None):
+        return np.concatenate([getattr(t, k).astype(np.int64) + (0 if offsets is None else offsets[i])
+                               for i, t in enumerate(e.trees)])
+
+    flags = np.concatenate([t.flags for t in e.trees])
     feats = sorted(e.known)
     known_sets = np.zeros((len(feats) + 1, _BITSET_WORDS), dtype=np.uint32)
-    known_row = np.zeros(x.shape[1], dtype=np.int64)
+    known_row = np.zeros(n_features, dtype=np.int64)
     for r, fi in enumerate(feats, start=1):
         known_sets[r] = e.known[fi]
         known_row[fi] = r
-    raw = np.zeros(x.shape[0], dtype=np.float64)
-    raw += e.baseline
-    for t in e.trees:
-        raw += _tree_raw(t, x, known_sets, known_row)
+    return _Forest(
+        roots=roots, value=np.concatenate([t.value for t in e.trees]).astype(np.float64),
+        threshold=np.concatenate([t.threshold for t in e.trees]).astype(np.float64),
+        feature=cat("feature"), children=np.column_stack((cat("right", roots), cat("left", roots))).ravel(),
+        leaf=(flags & FLAG_LEAF) != 0, missing_left=(flags & FLAG_MISSING_LEFT) != 0,
+        categorical=(flags & FLAG_CATEGORICAL) != 0, any_categorical=bool((flags & FLAG_CATEGORICAL).any()),
+        bitset=cat("bitset", first_set),
+        bitsets=np.concatenate([t.bitsets for t in e.trees]).reshape(-1, _BITSET_WORDS).astype(np.uint32),
+        known_sets=known_sets, known_row=known_row)
+
+
+# Rows walked at once: blocks of BLOCK_ROWS rows x every tree keep the
+# arrays of a step in the cache-friendly hundreds of thousands.
+BLOCK_ROWS = 2048
+
+
+def _leaves(f, x):
+    """The leaf each row of x reaches in each tree: shape (rows, trees)."""
+    nb, nt = x.shape[0], f.roots.shape[0]
+    xf = x.ravel()
+    node = np.tile(f.roots, nb)
+    # The offset in xf of each (row, tree) pair's row.
+    base = np.repeat(np.arange(0, nb * x.shape[1], x.shape[1]), nt)
+    active = np.flatnonzero(~f.leaf[node])
+    while active.size:
+        nd = node[active]
+        feat = f.feature[nd]
+        v = xf[base[active] + feat]
+        go_left = v <= f.threshold[nd]
+        if f.any_categorical:
+            c = np.flatnonzero(f.categorical[nd])
+            if c.size:
+                vc, ndc = v[c], nd[c]
+                ok = (vc >= 0) & (vc < CATEGORY_LIMIT)  # False for NaN
+                code = np.where(ok, vc, 0).astype(np.int64)
+                in_left = _in_sets(f.bitsets, f.bitset[ndc], code)
+                known = _in_sets(f.known_sets, f.known_row[feat[c]], code)
+                go_left[c] = np.where(ok & in_left, True, np.where(ok & known, False, f.missing_left[ndc]))
+        missing = np.isnan(v)
+        if missing.any():
+            go_left[missing] = f.missing_left[nd[missing]]
+        # children holds (right, left) of each node, side by side.
+        nd = f.children[2 * nd + go_left]
+        node[active] = nd
+        active = active[~f.leaf[nd]]
+    return node.reshape(nb, nt)
+
+
+def predict(e, x):
+    """Return the predictions of ensemble e for the rows of x (n x features).
+
+    Every tree is walked at once over blocks of rows; the leaf values of a
+    row are added in tree order after the baseline, as scikit-learn adds
+    them, so the sums are the same to the last bit.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    f = e.forest(x.shape[1])
+    raw = np.empty(x.shape[0], dtype=np.float64)
+    for s in range(0, x.shape[0], BLOCK_ROWS):
+        xb = x[s:s + BLOCK_ROWS]
+        terms = np.empty((xb.shape[0], f.roots.shape[0] + 1), dtype=np.float64)
+        terms[:, 0] = e.baseline
+        terms[:, 1:] = f.value[_leaves(f, xb)]
+        raw[s:s + BLOCK_ROWS] = np.add.accumulate(terms, axis=1)[:, -1]
     return expit(raw) if e.link == "logit" else raw
