@@ -235,11 +235,18 @@ func sklearnReference(t testing.TB, c skCase, req plugins.FitRequest, xTest []fl
 	return out
 }
 
-// TestSklearnMatchesScikitLearn fits and predicts through the host and the
-// real plugin process, on Hillstrom's data, and compares the effects with
+// TestSklearnPlugin runs the py-sklearn plugin as the host does (the
+// wrapper, its checksum, pluginhost) and checks its answers.
+func TestSklearnPlugin(t *testing.T) {
+	m, _, est := startSklearn(t, pluginhost.Options{})
+	t.Run("matches scikit-learn", func(t *testing.T) { testMatchesScikitLearn(t, est) })
+	t.Run("bad requests", func(t *testing.T) { testBadRequests(t, m, est) })
+}
+
+// testMatchesScikitLearn fits and predicts through the host and the real
+// plugin process, on Hillstrom's data, and compares the effects with
 // scikit-learn's called directly in the same Python.
-func TestSklearnMatchesScikitLearn(t *testing.T) {
-	_, _, est := startSklearn(t, pluginhost.Options{})
+func testMatchesScikitLearn(t *testing.T, est plugins.Estimator) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	info, err := est.Info(ctx, plugins.InfoRequest{})
@@ -337,11 +344,10 @@ func TestSklearnRestartResendsModel(t *testing.T) {
 	}
 }
 
-// TestSklearnBadRequests checks that bad parameters and bytes the plugin
-// did not write are INVALID_ARGUMENT (plugins.ErrInvalid) with a message
-// naming the problem, and that the plugin keeps serving.
-func TestSklearnBadRequests(t *testing.T) {
-	m, _, est := startSklearn(t, pluginhost.Options{})
+// testBadRequests checks that bad parameters and bytes the plugin did not
+// write are INVALID_ARGUMENT (plugins.ErrInvalid) with a message naming
+// the problem, and that the plugin keeps serving.
+func testBadRequests(t *testing.T, m *pluginhost.Manager, est plugins.Estimator) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := skCases[0]
@@ -456,18 +462,6 @@ func TestSklearnWireCodes(t *testing.T) {
 	}
 	if err := waitExit(t, done, stderr); err != nil {
 		t.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, stderr.String())
-	}
-}
-
-// TestSklearnRefusesBadThreads checks the plugin's own flag.
-func TestSklearnRefusesBadThreads(t *testing.T) {
-	needSklearn(t)
-	cmd := exec.Command(python, "-B", abs(t, skScript), "--threads", "0")
-	cmd.Env = append(os.Environ(), cookie)
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "threads 0: want at least 1") {
-		t.Fatalf("--threads 0: %v\n%s", err, out)
 	}
 }
 

@@ -1,6 +1,6 @@
 """The T-learner of the py-sklearn plugin, computed with scikit-learn directly.
 
-The Go test TestSklearnMatchesScikitLearn runs this script in the same
+The Go test TestSklearnPlugin runs this script in the same
 interpreter as the plugin, on the same rows, and compares its effects with
 the plugin's. It uses scikit-learn's public API only (fit, predict_proba,
 predict) and nothing of the plugin, so it checks the whole path: the rows
