@@ -228,6 +228,15 @@ func selectRows(x *mat.Dense, rows []int) *mat.Dense {
 	return out
 }
 
+// NewUpliftRanker returns the ranker that scores a user–item pair by the
+// effect est predicts, fitted like the uplift:NAME rankers of NewRanker:
+// on the features, with treatment = treated and the logged propensities.
+// It is how an estimator that is not in a causal.Registry (one served by
+// a plugin, say) becomes a ranker.
+func NewUpliftRanker(est causal.UpliftEstimator) Ranker {
+	return upliftRanker{est: est}
+}
+
 type upliftRanker struct {
 	est causal.UpliftEstimator
 }
