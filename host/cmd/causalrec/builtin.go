@@ -76,6 +76,7 @@ func newPluginHost(cfg config.Config, logger *slog.Logger) (*pluginhost.Manager,
 		Logger:       logger,
 		StartTimeout: time.Duration(cfg.PluginStartTimeout),
 		PingInterval: time.Duration(cfg.PluginPingInterval),
+		DevMode:      cfg.PluginDevMode,
 	})
 }
 

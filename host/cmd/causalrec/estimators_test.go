@@ -94,6 +94,12 @@ func sklearnConfig(t *testing.T) string {
 // declares it as ridge.
 func ridgeConfig(t *testing.T) string {
 	t.Helper()
+	return pluginConfig(t, "ridge", buildRidge(t))
+}
+
+// buildRidge builds the Go example plugin and returns the binary's path.
+func buildRidge(t *testing.T) string {
+	t.Helper()
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
 		t.Skipf("building the example plugin needs the go command: %v", err)
@@ -104,7 +110,7 @@ func ridgeConfig(t *testing.T) string {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build in %s: %v\n%s", cmd.Dir, err, out)
 	}
-	return pluginConfig(t, "ridge", bin)
+	return bin
 }
 
 // TestCompareAcrossPlugins runs uplift compare on a built-in estimator and
@@ -240,5 +246,42 @@ func TestRecEvalPluginRanker(t *testing.T) {
 	code, _, stderr = runRecCLI(t, "eval", "--train", train, "--test", test, "--rankers", "uplift:causal:nope")
 	if code == 0 || !strings.Contains(stderr, `unknown estimator "nope" of plugin causal`) {
 		t.Errorf("unknown estimator of a plugin: exit %d, %s", code, stderr)
+	}
+}
+
+// TestPluginDevMode declares the example plugin without a checksum: the
+// host refuses it, unless plugin_dev_mode is on, which it says loudly, and
+// which an API token turns away.
+func TestPluginDevMode(t *testing.T) {
+	t.Setenv("CAUSALREC_API_TOKEN", "")
+	bin := buildRidge(t)
+	dir := t.TempDir()
+	write := func(name, extra string) string {
+		p := filepath.Join(dir, name)
+		cfg := fmt.Sprintf(`{%s"plugins": [{"name": "ridge", "kind": "uplift_estimator", "path": %q}]}`, extra, bin)
+		if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	strict, dev := write("strict.json", ""), write("dev.json", `"plugin_dev_mode": true, `)
+	if code, _, stderr := runCLI(t, "", "plugins", "list", "--config", strict); code == 0 || !strings.Contains(stderr, `plugin "ridge": no sha256`) {
+		t.Errorf("no checksum, no development mode: exit %d, %s", code, stderr)
+	}
+	code, out, stderr := runCLI(t, "", "plugins", "list", "--config", dev)
+	if code != 0 {
+		t.Fatalf("development mode: exit %d, %s", code, stderr)
+	}
+	for _, want := range []string{"PLUGIN DEVELOPMENT MODE", "WITHOUT a checksum check", "sha256=" + sha256File(t, bin)} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if !strings.Contains(out, "ridge") {
+		t.Errorf("plugins list does not show ridge:\n%s", out)
+	}
+	t.Setenv("CAUSALREC_API_TOKEN", "secret")
+	if code, _, stderr := runCLI(t, "", "plugins", "list", "--config", dev); code == 0 || !strings.Contains(stderr, "cannot be used with an API token") {
+		t.Errorf("development mode with an API token: exit %d, %s", code, stderr)
 	}
 }
