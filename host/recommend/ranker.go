@@ -16,9 +16,7 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
-	"gonum.org/v1/gonum/mat"
 
-	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/host/store"
 	"github.com/causalrec/causalrec/host/textscore"
 	"github.com/causalrec/causalrec/plugins"
@@ -127,8 +125,8 @@ type servingModel struct {
 	features featureSet
 	plan     featurePlan
 	ranker   string
-	// outcome is the model of an outcome ranker.
-	outcome causal.Model
+	// plugin is the estimator plugin that predicts with the model.
+	plugin string
 	// textVersions are the versions the text scorers of the features
 	// (plan.text) had at training.
 	textVersions map[string]string
@@ -308,22 +306,14 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 	rounds += n
 	sc.warnings = append(sc.warnings, warn...)
 	d := len(m.features)
-	if m.outcome != nil {
-		sc.model = m
-		sc.uplift = m.outcome.Predict(nil, mat.NewDense(len(items), d, x))
-		if req.RelevanceWeight > 0 && rel != nil {
-			sc.relevanceBlend = standardise(rel)
-		}
-		return sc, "", rounds
-	}
-	est, err := r.plugins.Estimator(m.rec.Plugin)
+	est, err := r.plugins.Estimator(m.plugin)
 	if err != nil {
 		return sc, err.Error(), rounds
 	}
 	pred, err := est.Predict(ctx, plugins.PredictRequest{Model: m.rec.Bytes, X: x, NFeatures: d, IntervalLevel: req.IntervalLevel})
 	if err != nil {
-		r.logger.Warn("model scoring failed; ranking by popularity", "plugin", m.rec.Plugin, "error", err)
-		return sc, fmt.Sprintf("estimator plugin %s failed: %v", m.rec.Plugin, err), rounds
+		r.logger.Warn("model scoring failed; ranking by popularity", "plugin", m.plugin, "error", err)
+		return sc, fmt.Sprintf("estimator plugin %s failed: %v", m.plugin, err), rounds
 	}
 	k := len(pred.Arms)
 	sc.model = m
@@ -675,22 +665,22 @@ func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int,
 		}
 	}
 	c.textVersions = tr.Versions
-	if c.ranker == RankOutcome || c.ranker == RankOutcomeIPS {
-		v, err := causal.Unmarshal(rec.Bytes)
-		if err != nil {
-			return nil, 1, fmt.Errorf("serving model %s: %w", id, err)
-		}
-		om, ok := v.(causal.Model)
-		if !ok {
-			return nil, 1, fmt.Errorf("serving model %s: %T is not an outcome model", id, v)
-		}
-		c.outcome = om
+	c.plugin = rec.Plugin
+	if c.plugin == "" && c.ranker != RankPopularity {
+		// Up to 0.1.0 the host fitted the outcome rankers itself and
+		// stored their models without a plugin; the built-in estimator
+		// plugin serves them.
+		c.plugin = legacyOutcomePlugin
 	}
 	r.mu.Lock()
 	r.cached = c
 	r.mu.Unlock()
 	return c, 1, nil
 }
+
+// legacyOutcomePlugin serves the outcome rankers' models stored without a
+// plugin: the built-in estimator plugin.
+const legacyOutcomePlugin = "causal"
 
 func seedOf(id uuid.UUID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
 

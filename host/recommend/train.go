@@ -8,17 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"gonum.org/v1/gonum/mat"
-
-	"github.com/causalrec/causalrec/causal"
-	"github.com/causalrec/causalrec/causal/receval"
 
 	"github.com/causalrec/causalrec/host/store"
 	"github.com/causalrec/causalrec/plugins"
@@ -527,10 +522,12 @@ const (
 	// plugin as estimator "dlce" with the user and item id columns.
 	RankDLCE = "dlce"
 	// RankOutcome ranks by P(outcome | features), a logistic regression
-	// on every row, fitted in the host.
+	// on every row, fitted by the estimator plugin as estimator
+	// "outcome".
 	RankOutcome = "outcome"
 	// RankOutcomeIPS ranks by the outcome if recommended: the same fitted
-	// on the treated rows weighted by 1/max(propensity, 0.01).
+	// on the treated rows weighted by 1/max(propensity, 0.01), estimator
+	// "outcome-ips".
 	RankOutcomeIPS = "outcome-ips"
 	// RankPopularity ranks by the number of outcomes of each item.
 	RankPopularity = "popularity"
@@ -548,10 +545,11 @@ func RankerName(ranker, estimator string) string {
 	return ranker
 }
 
-// Train builds the table, fits the model of opts.Ranker (through the
-// estimator plugin est for uplift and dlce, in the host for the outcome
-// rankers, no fit for popularity), stores the model and makes it the
-// serving model; the previous serving model stays stored for rollback.
+// Train builds the table, fits the model of opts.Ranker through the
+// estimator plugin est (no fit for popularity, which needs no est), stores
+// the model and makes it the serving model; the previous serving model
+// stays stored for rollback. A fit the plugin refuses for too little data
+// is an error wrapping ErrNoData.
 func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts TrainOptions, logger *slog.Logger) (TrainResult, error) {
 	start := time.Now()
 	ranker := opts.Ranker
@@ -587,11 +585,23 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	var fitMeta map[string]string
 	plugin, pluginVersion := opts.Plugin, ""
 	switch ranker {
-	case RankUplift, RankDLCE:
+	case RankPopularity:
+		plugin = ""
+	default:
 		if est == nil {
 			return TrainResult{}, fmt.Errorf("ranker %s needs the estimator plugin %s", ranker, opts.Plugin)
 		}
-		if ranker == RankDLCE {
+		switch ranker {
+		case RankOutcomeIPS:
+			if !t.LoggedPropensity {
+				return TrainResult{}, fmt.Errorf("%w: outcome-ips needs a logged propensity on every exposure", ErrNoData)
+			}
+			fallthrough
+		case RankOutcome:
+			// The outcome rankers take no parameters: those configured
+			// are the uplift estimator's.
+			req.Params = nil
+		case RankDLCE:
 			req.Params = maps.Clone(req.Params)
 			if req.Params == nil {
 				req.Params = map[string]string{}
@@ -605,20 +615,13 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 		}
 		pluginVersion = info.Version
 		fit, err := est.Fit(ctx, req)
+		if errors.Is(err, plugins.ErrInsufficientData) {
+			return TrainResult{}, fmt.Errorf("%w: fit %s with plugin %s: %w", ErrNoData, estimator, opts.Plugin, err)
+		}
 		if err != nil {
 			return TrainResult{}, fmt.Errorf("fit %s with plugin %s: %w", estimator, opts.Plugin, err)
 		}
 		model, fitMeta = fit.Model, fit.Metadata
-	case RankOutcome, RankOutcomeIPS:
-		plugin = ""
-		if ranker == RankOutcomeIPS && !t.LoggedPropensity {
-			return TrainResult{}, fmt.Errorf("%w: outcome-ips needs a logged propensity on every exposure", ErrNoData)
-		}
-		if model, err = fitOutcome(req, ranker == RankOutcomeIPS, opts.Seed); err != nil {
-			return TrainResult{}, err
-		}
-	case RankPopularity:
-		plugin = ""
 	}
 	if err := st.PutNeighbors(ctx, t.Neighbors); err != nil {
 		return TrainResult{}, err
@@ -652,21 +655,4 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 		Features: t.Features, Estimator: estimator, Seconds: time.Since(start).Seconds(), Metadata: meta,
 		Propensity: propSource, Events: t.Events, Ranker: RankerName(ranker, estimator), Text: t.Text,
 	}, nil
-}
-
-// fitOutcome fits an outcome ranker's model (see receval.FitOutcome) on
-// the table's rows and returns it encoded with causal.Marshal.
-func fitOutcome(req plugins.FitRequest, ips bool, seed uint64) ([]byte, error) {
-	n, d := req.Rows(), len(req.Features)
-	// The table's propensity is that of the arm received; the outcome-ips
-	// fit reads it only on treated rows, where it is P(treated).
-	m, err := receval.FitOutcome(mat.NewDense(n, d, req.X), req.Outcome, req.Arm, req.Propensity, ips, rand.NewPCG(seed, 0x0c))
-	if err != nil {
-		return nil, err
-	}
-	k, ok := m.(causal.Kinded)
-	if !ok {
-		return nil, fmt.Errorf("outcome model %T cannot be saved", m)
-	}
-	return causal.Marshal(k)
 }
