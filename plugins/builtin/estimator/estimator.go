@@ -113,19 +113,22 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 	}
 	d := upliftData(req)
 	type result struct {
-		m   causal.UpliftModel
-		ate []causal.ATEEstimate
-		err error
+		m      causal.UpliftModel
+		ate    []causal.ATEEstimate
+		ateErr error
+		err    error
 	}
 	done := make(chan result, 1)
 	go func() {
-		m, err := est.FitUplift(d, rand.NewPCG(req.Seed, 0x5eed))
-		var ate []causal.ATEEstimate
-		if err == nil {
-			// AIPW with logged propensities, the difference in means otherwise.
-			ate, err = causal.ATE(d, causal.ATEOptions{Randomised: d.Propensity == nil}, rand.NewPCG(req.Seed, 0xa7e))
+		var r result
+		r.m, r.err = est.FitUplift(d, rand.NewPCG(req.Seed, 0x5eed))
+		if r.err == nil {
+			// AIPW with logged propensities, the difference in means
+			// otherwise. The ATE is a report: data too few for its
+			// cross-fitting leave it out, not the model.
+			r.ate, r.ateErr = causal.ATE(d, causal.ATEOptions{Randomised: d.Propensity == nil}, rand.NewPCG(req.Seed, 0xa7e))
 		}
-		done <- result{m, ate, err}
+		done <- r
 	}()
 	var res result
 	select {
@@ -167,6 +170,9 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 		for key, v := range r.Report() {
 			meta[key] = v
 		}
+	}
+	if res.ateErr != nil {
+		meta["ate_error"] = res.ateErr.Error()
 	}
 	resp := plugins.FitResponse{Model: b, Metadata: meta}
 	for _, a := range res.ate {
