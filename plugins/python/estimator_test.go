@@ -238,9 +238,17 @@ func sklearnReference(t testing.TB, c skCase, req plugins.FitRequest, xTest []fl
 // TestSklearnPlugin runs the py-sklearn plugin as the host does (the
 // wrapper, its checksum, pluginhost) and checks its answers.
 func TestSklearnPlugin(t *testing.T) {
-	m, _, est := startSklearn(t, pluginhost.Options{})
+	m, logs, est := startSklearn(t, pluginhost.Options{})
 	t.Run("matches scikit-learn", func(t *testing.T) { testMatchesScikitLearn(t, est) })
 	t.Run("bad requests", func(t *testing.T) { testBadRequests(t, m, est) })
+	// The plugin's log lines reach the host at their level, and the host's
+	// Close makes it exit through the controller's Shutdown.
+	m.Close()
+	for _, want := range []string{"level=INFO msg=\"model fitted\"", "stopping: the host asked the plugin to shut down"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("host log lacks %q:\n%s", want, logs.String())
+		}
+	}
 }
 
 // testMatchesScikitLearn fits and predicts through the host and the real

@@ -46,13 +46,14 @@ func parseEstimatorRef(spec, defaultPlugin string) (estimatorRef, error) {
 	ref := estimatorRef{Spec: spec, Plugin: defaultPlugin, Params: map[string]string{}}
 	parts := strings.Split(spec, ":")
 	if len(parts) >= 2 && !strings.Contains(parts[1], "=") {
-		ref.Plugin, ref.Qualified, parts = parts[0], true, parts[1:]
+		ref.Plugin, ref.Qualified, parts = strings.TrimSpace(parts[0]), true, parts[1:]
 		if ref.Plugin == "" {
 			return estimatorRef{}, fmt.Errorf("estimator %q: empty plugin name before the colon", spec)
 		}
 	}
 	est, base, hasBase := strings.Cut(parts[0], "/")
-	if est == "" || (hasBase && base == "") {
+	est, base = strings.TrimSpace(est), strings.TrimSpace(base)
+	if est == "" || (hasBase && base == "") || strings.Contains(est, "=") {
 		return estimatorRef{}, fmt.Errorf("estimator %q: want [plugin:]estimator[/base][:name=value...]", spec)
 	}
 	ref.Estimator = est

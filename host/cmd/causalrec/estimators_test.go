@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -55,6 +56,32 @@ func TestParseEstimatorRef(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseEstimatorRef checks that any name either parses into a
+// non-empty estimator whose parts survive being written out again, or
+// gives an error; it never panics.
+func FuzzParseEstimatorRef(f *testing.F) {
+	for _, s := range []string{"t", "x/gbt:depth=2", "py-sklearn:t:max_iter=50", ":t", "a:b:c=d:c=e", "p:/x", "t:=1", "::", "a/b/c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		ref, err := parseEstimatorRef(spec, "causal")
+		if err != nil {
+			return
+		}
+		if ref.Estimator == "" || ref.Plugin == "" || strings.Contains(ref.Estimator, ":") {
+			t.Fatalf("%q parsed into %+v", spec, ref)
+		}
+		parts := []string{ref.Plugin, ref.Estimator}
+		for _, k := range slices.Sorted(maps.Keys(ref.Params)) {
+			parts = append(parts, k+"="+ref.Params[k])
+		}
+		again, err := parseEstimatorRef(strings.Join(parts, ":"), "")
+		if err != nil || again.Plugin != ref.Plugin || again.Estimator != ref.Estimator || !maps.Equal(again.Params, ref.Params) {
+			t.Fatalf("%q: %+v written out as %q reads back as %+v, %v", spec, ref, strings.Join(parts, ":"), again, err)
+		}
+	})
 }
 
 func sha256File(t *testing.T, path string) string {
