@@ -4,13 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"math"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
-
+	"github.com/causalrec/causalrec/host/redistest"
 	"github.com/causalrec/causalrec/host/store"
 )
 
@@ -18,30 +15,9 @@ import (
 // this test owns and deletes at the end.
 func newStore(t testing.TB) *store.Store {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379"
-	}
-	opts, err := redis.ParseURL(url)
+	st, err := store.New(redistest.Client(t), store.Options{Prefix: redistest.Prefix(t)})
 	if err != nil {
 		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	prefix := "causalrec-test:" + uuid.NewString() + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		for iter.Next(ctx) {
-			rdb.Unlink(ctx, iter.Val())
-		}
-		rdb.Close()
-	})
-	st, err := store.New(rdb, store.Options{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Ping(context.Background()); err != nil {
-		t.Fatalf("these tests need a real Redis at %s: %v", url, err)
 	}
 	return st
 }
@@ -50,10 +26,10 @@ func TestBuildTable(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := st.PutUsers(ctx, []store.User{{ID: "u1", Features: map[string]float64{"age": 30}}}); err != nil {
+	if _, err := st.PutUsers(ctx, []store.User{{ID: "u1", Features: map[string]float64{"age": 30}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.PutItems(ctx, []store.Item{{ID: "a", Features: map[string]float64{"price": 2}}, {ID: "b"}}); err != nil {
+	if _, err := st.PutItems(ctx, []store.Item{{ID: "a", Features: map[string]float64{"price": 2}}, {ID: "b"}}); err != nil {
 		t.Fatal(err)
 	}
 	events := []store.Event{

@@ -35,10 +35,10 @@ func BenchmarkRows(b *testing.B) {
 		lm = append(lm, store.TextScore{ItemID: it.ID, TextHash: h, Features: map[string]float64{"perplexity": 100 + float64(i), "lm_logprob": -float64(i)}})
 		senti = append(senti, store.TextScore{ItemID: it.ID, TextHash: h, Features: map[string]float64{"sentiment": 0.1, "sentiment_pos": 0.2, "sentiment_neg": 0, "sentiment_neu": 0.8}})
 	}
-	if err := st.PutItems(ctx, items); err != nil {
+	if _, err := st.PutItems(ctx, items); err != nil {
 		b.Fatal(err)
 	}
-	if err := st.PutUsers(ctx, []store.User{{ID: "u", Features: map[string]float64{"x": 1, "y": 2}}}); err != nil {
+	if _, err := st.PutUsers(ctx, []store.User{{ID: "u", Features: map[string]float64{"x": 1, "y": 2}}}); err != nil {
 		b.Fatal(err)
 	}
 	if err := st.PutTextScores(ctx, "lm", "v1", lm); err != nil {

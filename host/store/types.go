@@ -197,9 +197,9 @@ func (e Event) Validate() error {
 	return nil
 }
 
-// withDefaults returns e with the documented defaults filled in, except the
-// ID.
-func (e Event) withDefaults() Event {
+// WithDefaults returns e with the documented defaults filled in, except
+// the ID: Arm DefaultArm for an exposure, Value 1 for an outcome.
+func (e Event) WithDefaults() Event {
 	if e.Kind == Exposure && e.Arm == "" {
 		e.Arm = DefaultArm
 	}

@@ -247,8 +247,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready fu
 		go retrainLoop(ctx, time.Duration(cfg.RetrainEvery), train, logger)
 	}
 	srv := api.New(api.Deps{
-		Store: st, Plugins: m, Logger: logger, Token: cfg.APIToken,
-		Ranker:         recommend.NewRanker(st, m, logger),
+		Ingest: st, Models: st, Store: st, Plugins: m, Logger: logger, Token: cfg.APIToken,
+		Recommender:    recommend.NewRanker(st, m, logger),
 		Train:          train,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
