@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -585,6 +586,46 @@ func TestEdgeCases(t *testing.T) {
 			t.Error("no error for an empty plugin name")
 		}
 	})
+}
+
+func TestUsesOf(t *testing.T) {
+	ctx := context.Background()
+	lmInfo, err := lmscore.FromEnv("v", nil, func(string) string { return "" }).Info(ctx, plugins.InfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentiInfo, err := sentiscore.New("v", 0).Info(ctx, plugins.InfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// old drops the declarations: an Info of a plugin built before them.
+	old := func(info plugins.TextScorerInfo) plugins.TextScorerInfo { info.FeatureUses = nil; return info }
+	for _, tc := range []struct {
+		name, plugin string
+		info         plugins.TextScorerInfo
+		context      ContextUse
+		perItem, log []string // of the features "lm_logprob", "perplexity", "relevance", "sentiment", "novel"
+	}{
+		{"lm declared", lmscore.Name, lmInfo, ContextUsed, []string{"lm_logprob", "perplexity"}, []string{"perplexity"}},
+		{"sentiment declared", sentiscore.Name, sentiInfo, ContextIgnored, []string{"sentiment"}, nil},
+		{"sentiment declared, renamed", "tone", sentiInfo, ContextIgnored, []string{"sentiment"}, nil},
+		{"lm undeclared", lmscore.Name, old(lmInfo), ContextUsed, []string{"lm_logprob", "perplexity", "sentiment", "novel"}, []string{"perplexity"}},
+		{"sentiment undeclared", sentiscore.Name, old(sentiInfo), ContextIgnored, []string{"lm_logprob", "perplexity", "sentiment", "novel"}, []string{"perplexity"}},
+		{"unknown undeclared", "tone", old(sentiInfo), ContextUsed, []string{"lm_logprob", "perplexity", "sentiment", "novel"}, []string{"perplexity"}},
+	} {
+		u := UsesOf(tc.plugin, tc.info)
+		if got := u.Context(); got != tc.context {
+			t.Errorf("%s: context %v, want %v", tc.name, got, tc.context)
+		}
+		for _, f := range []string{"lm_logprob", "perplexity", "relevance", "sentiment", "novel"} {
+			if got, want := u.PerItem(f), slices.Contains(tc.perItem, f); got != want {
+				t.Errorf("%s: PerItem(%s) = %v, want %v", tc.name, f, got, want)
+			}
+			if got, want := u.LogScale(f), slices.Contains(tc.log, f); got != want {
+				t.Errorf("%s: LogScale(%s) = %v, want %v", tc.name, f, got, want)
+			}
+		}
+	}
 }
 
 func TestBuiltinContextUse(t *testing.T) {

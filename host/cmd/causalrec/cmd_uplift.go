@@ -100,7 +100,7 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	weight := fs.String("weight", "", "column of sample weights")
 	propensity := fs.String("propensity", "", "column of logged propensities P(arm received | x)")
 	estName := fs.String("estimator", "t", "estimator [plugin:]name[/base][:k=v...]: s, t, x, r, dr, uplift-tree, uplift-forest, causal-forest, tarnet, dragonnet, dlce, auto, bootstrap of the built-in plugin (see docs/estimators.md), or another plugin's, e.g. py-sklearn:t")
-	pluginName := fs.String("plugin", "causal", "estimator plugin (for an --estimator named without one)")
+	pluginName := fs.String("plugin", config.Default().EstimatorPlugin, "estimator plugin (for an --estimator named without one)")
 	out := fs.String("model-out", "", "where to write the model file")
 	cfgPath := fs.String("config", "", "config file declaring external plugins")
 	var params listFlag
