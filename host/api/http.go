@@ -45,6 +45,12 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.msg }
 
+// Is makes a 400 match recommend.ErrBadRequest, so that Go callers of the
+// operations can tell a bad request with errors.Is.
+func (e *httpError) Is(target error) bool {
+	return target == recommend.ErrBadRequest && e.status == http.StatusBadRequest
+}
+
 func badRequest(format string, a ...any) error {
 	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
 }

@@ -64,7 +64,7 @@ func (s *Server) IngestEvents(ctx context.Context, events []store.Event) (Ingest
 	now := time.Now().UTC()
 	for i := range events {
 		if events[i].Time.IsZero() {
-			events[i].Time = now
+			events[i].Time, events[i].TimeUnknown = now, true
 		}
 		if err := events[i].Validate(); err != nil {
 			return IngestResult{}, badRequest("events[%d]: %v", i, err)
