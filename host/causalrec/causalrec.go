@@ -121,6 +121,7 @@ func NewPluginHost(cfg Config) (*pluginhost.Manager, error) {
 		Logger:       cfg.Logger,
 		StartTimeout: time.Duration(cfg.PluginStartTimeout),
 		PingInterval: time.Duration(cfg.PluginPingInterval),
+		DevMode:      cfg.PluginDevMode,
 	})
 }
 
