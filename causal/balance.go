@@ -29,9 +29,10 @@ type BalanceOptions struct {
 
 // Balance test names.
 const (
-	// BalanceRankSum is the two-sample rank-sum (Wilcoxon–Mann–Whitney)
-	// test of a numeric feature.
-	BalanceRankSum = "rank-sum"
+	// BalanceRankMean is the test of a numeric feature: the larger of the
+	// rank-sum (Wilcoxon–Mann–Whitney) and the mean-difference z
+	// statistics, with the exact p-value of that maximum.
+	BalanceRankMean = "rank-sum & mean"
 	// BalanceChiSquared is Pearson's χ² test of a categorical feature's
 	// level counts between the two arms.
 	BalanceChiSquared = "chi-squared"
@@ -79,15 +80,19 @@ type FeatureBalance struct {
 	// indicator of the level with the largest |SMD|, Level.
 	SMD   float64
 	Level int
-	// Test names the two-sample test (BalanceRankSum or
-	// BalanceChiSquared), Statistic is its z or χ² with DF degrees of
-	// freedom and P its two-sided p-value.
+	// Test names the two-sample test (BalanceRankMean or
+	// BalanceChiSquared), Statistic is its z (the larger of ZRank and
+	// ZMean in absolute value) or χ² with DF degrees of freedom and P its
+	// two-sided p-value.
 	Test      string
 	Statistic float64
 	DF        int
 	P         float64
+	// ZRank and ZMean are the rank-sum and the mean-difference z of a
+	// numeric feature.
+	ZRank, ZMean float64
 	// OutcomeR2 is the share of the outcome's within-arm variance that
-	// the feature explains (the squared rank correlation, or the
+	// the feature explains (the larger squared correlation of its values or ranks, or the
 	// correlation ratio of a categorical feature; adjusted for degrees of
 	// freedom), and Expected the z the feature's imbalance would have if
 	// the feature were derived from the outcome: sqrt(OutcomeR2)·|OutcomeZ|.
@@ -129,12 +134,20 @@ const balanceFloor = 0.25
 //	SMD = (x̄_k − x̄_0) / sqrt((s²_k + s²_0)/2)
 //
 // (Austin and Stuart, Statistics in Medicine 34, 2015; weighted means and
-// variances with weights), and the evidence for it: a numeric feature by
-// the rank-sum test (Wilcoxon–Mann–Whitney, with ties; with weights, on
-// the weighted mid-ranks with Kish's effective sizes), which keeps its
-// power on heavy-tailed columns such as amounts that are mostly 0; a
-// categorical feature by Pearson's χ² test of its level counts, levels
-// with an expected count below 5 pooled.
+// variances with weights), and the evidence for it. A numeric feature has
+// two z statistics, each the difference of the arms' (weighted) mean
+// scores over its standard error under no difference (the permutation
+// variance, with Kish's effective sizes under weights): of the mid-ranks
+// (the rank-sum test of Wilcoxon, Mann and Whitney, with ties), which
+// keeps its power on heavy-tailed columns such as amounts that are mostly
+// 0, and of the values (the two-sample t test), which keeps it on columns
+// near a few values, such as a binary outcome with noise added. The test
+// takes the larger |z|; its p-value is that of the maximum of two normals
+// whose correlation, that of the values with their ranks, is computed
+// without the arm labels (so the choice costs little when the two agree,
+// and nothing for a binary column). A categorical feature is tested by
+// Pearson's χ² test of its level counts, levels with an expected count
+// below 5 pooled.
 //
 // The rule over the m = features × arms tests is the weighted Holm
 // procedure (Holm, Scandinavian Journal of Statistics 6, 1979, Section 5),
@@ -148,7 +161,9 @@ const balanceFloor = 0.25
 //
 // (FeatureBalance.Expected), where z_Y is the z of the outcome's difference
 // in means between the arms and R²_j the share of the outcome's within-arm
-// variance the feature explains. Within an arm the power of test j grows
+// variance the feature explains (the larger of its values' and its ranks'
+// squared correlation with the outcome, or the correlation ratio of a
+// categorical feature). Within an arm the power of test j grows
 // with μ²_j, so it gets the weight
 //
 //	w_jk = m · (f/m + (1−f) · (1/K) · R²_jk / Σ_j R²_jk),  f = 1/4,
@@ -377,7 +392,7 @@ func (b *balanceArm) init(d UpliftData, w []float64, arm int) error {
 
 // numeric tests one numeric column; order sorts all rows of col.
 func (b *balanceArm) numeric(col []float64, order []int32) FeatureBalance {
-	fb := FeatureBalance{Test: BalanceRankSum, Level: -1}
+	fb := FeatureBalance{Test: BalanceRankMean, Level: -1}
 	var m, ss [2]float64
 	for _, i := range b.rows {
 		m[b.in[i]] += b.w[i] * col[i]
@@ -416,29 +431,72 @@ func (b *balanceArm) numeric(col []float64, order []int32) FeatureBalance {
 	}
 	rm[0] /= b.sw[0]
 	rm[1] /= b.sw[1]
-	var rr, ry, rc float64 // pooled variance about 1/2; within-arm co-moments with y
+	mu := (m[0]*b.sw[0] + m[1]*b.sw[1]) / total // pooled mean
+	// Pooled co-moments about the pooled means (ranks average 1/2), and
+	// within-arm co-moments with the outcome.
+	var rr, xx, xr, ry, rc, xy, xc float64
 	for _, i := range b.rows {
-		dv := b.r[i] - 0.5
-		rr += b.w[i] * dv * dv
-		c := b.r[i] - rm[b.in[i]]
-		rc += b.w[i] * c * c
-		ry += b.w[i] * c * b.yc[i]
+		w, dr, dx := b.w[i], b.r[i]-0.5, col[i]-mu
+		rr += w * dr * dr
+		xx += w * dx * dx
+		xr += w * dx * dr
+		cr, cx := b.r[i]-rm[b.in[i]], col[i]-m[b.in[i]]
+		rc += w * cr * cr
+		xc += w * cx * cx
+		ry += w * cr * b.yc[i]
+		xy += w * cx * b.yc[i]
 	}
-	rr /= total
-	// Under no difference the mean mid-rank of a side has variance
+	// Under no difference the mean score of a side has variance
 	// σ²·Σw²/(Σw)², with the finite-population factor n/(n−1); without
-	// weights this is the tie-corrected variance of Mann–Whitney's U.
-	v := rr * (b.sw2[1]/(b.sw[1]*b.sw[1]) + b.sw2[0]/(b.sw[0]*b.sw[0])) * b.ntot / (b.ntot - 1)
-	fb.Statistic, fb.P = 0, 1
-	if v > 0 {
-		fb.Statistic = (rm[1] - rm[0]) / math.Sqrt(v)
-		fb.P = math.Erfc(math.Abs(fb.Statistic) / math.Sqrt2)
+	// weights this is the permutation variance (for ranks the
+	// tie-corrected variance of Mann–Whitney's U).
+	f := (b.sw2[1]/(b.sw[1]*b.sw[1]) + b.sw2[0]/(b.sw[0]*b.sw[0])) * b.ntot / (b.ntot - 1) / total
+	fb.P = 1
+	if rr > 0 && xx > 0 {
+		fb.ZRank = (rm[1] - rm[0]) / math.Sqrt(rr*f)
+		fb.ZMean = (m[1] - m[0]) / math.Sqrt(xx*f)
+		fb.Statistic = fb.ZRank
+		if math.Abs(fb.ZMean) > math.Abs(fb.ZRank) {
+			fb.Statistic = fb.ZMean
+		}
+		fb.P = balanceMaxAbsP(math.Abs(fb.Statistic), xr/math.Sqrt(xx*rr))
 	}
-	if b.syy > 0 && rc > 0 {
-		r2 := ry * ry / (rc * b.syy)
+	if b.syy > 0 && rc > 0 && xc > 0 {
+		r2 := math.Max(ry*ry/(rc*b.syy), xy*xy/(xc*b.syy))
 		fb.OutcomeR2 = balanceAdjustR2(r2, b.ntot, 1)
 	}
 	return fb
+}
+
+// balanceMaxAbsP is P(max(|Z₁|, |Z₂|) ≥ m) for standard normal Z₁, Z₂ of
+// correlation rho:
+//
+//	P = 2Φ̄(m) + ∫_{−m}^{m} φ(z)·[Φ̄((m−ρz)/s) + Φ((−m−ρz)/s)] dz,  s = sqrt(1−ρ²),
+//
+// integrated by Simpson's rule (the complement is computed directly, so
+// small p-values keep their precision).
+func balanceMaxAbsP(m, rho float64) float64 {
+	tail := math.Erfc(m / math.Sqrt2) // 2Φ̄(m)
+	if rho > 1-1e-9 || m == 0 {
+		return math.Min(1, tail)
+	}
+	s := math.Sqrt(1 - rho*rho)
+	upper := func(x float64) float64 { return math.Erfc(x/math.Sqrt2) / 2 } // Φ̄
+	g := func(z float64) float64 {
+		phi := math.Exp(-z*z/2) / math.Sqrt(2*math.Pi)
+		return phi * (upper((m-rho*z)/s) + upper((m+rho*z)/s))
+	}
+	const steps = 2000 // even
+	h := 2 * m / steps
+	sum := g(-m) + g(m)
+	for k := 1; k < steps; k++ {
+		c := 2.0
+		if k%2 == 1 {
+			c = 4
+		}
+		sum += c * g(-m+float64(k)*h)
+	}
+	return math.Min(1, tail+sum*h/3)
 }
 
 // categorical tests one categorical column given its codes per row.

@@ -64,16 +64,82 @@ func TestBalanceRankSumIsMannWhitney(t *testing.T) {
 		for j := range 2 {
 			f := rep.Arms[0].Features[j]
 			want := mannWhitneyZ(a[j], b[j])
-			if !scalar.EqualWithinAbsOrRel(f.Statistic, want, 1e-10, 1e-10) {
-				t.Errorf("n=%d feature %d: z %v, want Mann–Whitney's %v", n, j, f.Statistic, want)
+			if !scalar.EqualWithinAbsOrRel(f.ZRank, want, 1e-10, 1e-10) {
+				t.Errorf("n=%d feature %d: rank z %v, want Mann–Whitney's %v", n, j, f.ZRank, want)
 			}
-			if p := math.Erfc(math.Abs(want) / math.Sqrt2); !scalar.EqualWithinAbsOrRel(f.P, p, 1e-12, 1e-10) {
-				t.Errorf("n=%d feature %d: p %v, want %v", n, j, f.P, p)
+			if zt := permutationT(a[j], b[j]); !scalar.EqualWithinAbsOrRel(f.ZMean, zt, 1e-10, 1e-10) {
+				t.Errorf("n=%d feature %d: mean z %v, want %v", n, j, f.ZMean, zt)
 			}
-			if f.Test != BalanceRankSum || f.Categorical {
+			// The p-value of the larger |z| lies between that of one z
+			// and twice it (Bonferroni).
+			one := math.Erfc(math.Max(math.Abs(f.ZRank), math.Abs(f.ZMean)) / math.Sqrt2)
+			if f.P < one || f.P > math.Min(1, 2*one)+1e-12 {
+				t.Errorf("n=%d feature %d: p %v outside [%v, %v]", n, j, f.P, one, 2*one)
+			}
+			if f.Test != BalanceRankMean || f.Categorical {
 				t.Errorf("feature %d tested by %q", j, f.Test)
 			}
 		}
+	}
+}
+
+// permutationT is the two-sample z of the difference in means with the
+// pooled variance of both samples (divisor n−1) as under no difference.
+func permutationT(treated, control []float64) float64 {
+	all := append(append([]float64(nil), treated...), control...)
+	var m, v float64
+	for _, x := range all {
+		m += x
+	}
+	m /= float64(len(all))
+	for _, x := range all {
+		v += (x - m) * (x - m)
+	}
+	v /= float64(len(all) - 1)
+	var m1, m0 float64
+	for _, x := range treated {
+		m1 += x
+	}
+	for _, x := range control {
+		m0 += x
+	}
+	m1 /= float64(len(treated))
+	m0 /= float64(len(control))
+	return (m1 - m0) / math.Sqrt(v*(1/float64(len(treated))+1/float64(len(control))))
+}
+
+func TestBalanceMaxAbsP(t *testing.T) {
+	for _, m := range []float64{0.5, 2, 3.5, 6} {
+		one := math.Erfc(m / math.Sqrt2)
+		// Independent: 1 − (1 − p)²; identical: p.
+		if got, want := balanceMaxAbsP(m, 0), 1-(1-one)*(1-one); !scalar.EqualWithinAbsOrRel(got, want, 1e-12, 1e-7) {
+			t.Errorf("m=%v ρ=0: %v, want %v", m, got, want)
+		}
+		if got := balanceMaxAbsP(m, 1); got != one {
+			t.Errorf("m=%v ρ=1: %v, want %v", m, got, one)
+		}
+		prev := balanceMaxAbsP(m, 0)
+		for _, rho := range []float64{0.3, 0.7, 0.95, 0.999} {
+			p := balanceMaxAbsP(m, rho)
+			if p > prev+1e-15 || p < one {
+				t.Errorf("m=%v ρ=%v: %v not between %v and the less correlated %v", m, rho, p, one, prev)
+			}
+			prev = p
+		}
+	}
+	// Monte Carlo at ρ = 0.6, m = 2: P(max|Z| ≥ 2).
+	rng := rand.New(rand.NewPCG(9, 9))
+	hits, n := 0, 400_000
+	for range n {
+		z1 := rng.NormFloat64()
+		z2 := 0.6*z1 + 0.8*rng.NormFloat64()
+		if math.Abs(z1) >= 2 || math.Abs(z2) >= 2 {
+			hits++
+		}
+	}
+	mc := float64(hits) / float64(n)
+	if got := balanceMaxAbsP(2, 0.6); math.Abs(got-mc) > 4*math.Sqrt(mc*(1-mc)/float64(n)) {
+		t.Errorf("ρ=0.6 m=2: %v, Monte Carlo %v", got, mc)
 	}
 }
 
