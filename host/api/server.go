@@ -342,7 +342,12 @@ func (s *Server) handleTrain(_ http.ResponseWriter, r *http.Request) (any, error
 	if req.Ranker != "" && !slices.Contains(recommend.Rankers, req.Ranker) {
 		return nil, badRequest("unknown ranker %q (want %s)", req.Ranker, strings.Join(recommend.Rankers, ", "))
 	}
-	return s.d.Train(r.Context(), req)
+	res, err := s.d.Train(r.Context(), req)
+	if err != nil {
+		return nil, err
+	}
+	s.d.Logger.Info("model trained and serving", "model", res.ModelID, "previous", res.Previous, "ranker", res.Ranker, "rows", res.Rows, "seconds", res.Seconds)
+	return res, nil
 }
 
 // ModelList answers GET /v1/models.
@@ -389,7 +394,12 @@ func (s *Server) handleRollback(_ http.ResponseWriter, r *http.Request) (any, er
 		}
 		return nil, err
 	}
-	return s.modelList(r.Context())
+	list, err := s.modelList(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	s.d.Logger.Info("serving model rolled back", "model", list.Serving, "replaced", list.Previous)
+	return list, nil
 }
 
 func (s *Server) handlePlugins(_ http.ResponseWriter, _ *http.Request) (any, error) {

@@ -49,6 +49,19 @@ type TrainOptions struct {
 	// item was shown to the user in that period and engaged when the user
 	// engaged with it in that period. Zero makes the whole log one period.
 	Period time.Duration
+	// Progress, when set, is told the stage of the training and its count
+	// of items (total 0 when unknown), e.g. ("reading events", 20000, 1e6).
+	Progress Progress
+}
+
+// Progress receives the stages of a training and their counts.
+type Progress func(stage string, done, total int64)
+
+// report calls p when it is set.
+func (p Progress) report(stage string, done, total int64) {
+	if p != nil {
+		p(stage, done, total)
+	}
 }
 
 // TrainResult describes a trained and stored model.
@@ -127,6 +140,8 @@ type TableOptions struct {
 	Text TextOptions
 	// IDs adds the user and item id columns DLCE needs.
 	IDs bool
+	// Progress, when set, is told how many events have been read.
+	Progress Progress
 }
 
 // BuildTable reads every event and the users and items they name, scores
@@ -149,10 +164,18 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	if opts.Text.Mode != TextOff && opts.Text.Relevance {
 		relLog = map[string][]userEvent{}
 	}
+	var total int64
+	if opts.Progress != nil {
+		total, _ = st.EventCount(ctx) // only for the display: 0 (unknown) on error
+	}
+	opts.Progress.report("reading events", 0, total)
 	err := st.Events(ctx, func(e store.Event) error {
 		nEvents++
 		if nEvents%1_000_000 == 0 {
 			logger.Info("reading events", "events", nEvents, "rows", len(pairs))
+		}
+		if nEvents%10_000 == 0 {
+			opts.Progress.report("reading events", int64(nEvents), total)
 		}
 		k := pairKey{user: e.User, item: e.Item}
 		if period > 0 {
@@ -229,6 +252,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	var textNames []string
 	var rel map[pairKey]float64
 	if opts.Text.Mode != TextOff {
+		opts.Progress.report("scoring item texts", 0, 0)
 		text, textNames, err = scoreItemTexts(ctx, st, opts.Text, items, &rep, logger)
 		if err != nil {
 			return nil, err
@@ -572,7 +596,7 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	if ranker == RankPopularity {
 		text.Mode = TextOff
 	}
-	t, err := BuildTable(ctx, st, TableOptions{Period: opts.Period, Text: text, IDs: ranker == RankDLCE}, logger)
+	t, err := BuildTable(ctx, st, TableOptions{Period: opts.Period, Text: text, IDs: ranker == RankDLCE, Progress: opts.Progress}, logger)
 	if err != nil {
 		return TrainResult{}, err
 	}
@@ -604,6 +628,7 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 			return TrainResult{}, fmt.Errorf("estimator plugin %s: %w", opts.Plugin, err)
 		}
 		pluginVersion = info.Version
+		opts.Progress.report(fmt.Sprintf("fitting %s on %d rows", estimator, len(req.Arm)), 0, 0)
 		fit, err := est.Fit(ctx, req)
 		if err != nil {
 			return TrainResult{}, fmt.Errorf("fit %s with plugin %s: %w", estimator, opts.Plugin, err)
@@ -614,12 +639,14 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 		if ranker == RankOutcomeIPS && !t.LoggedPropensity {
 			return TrainResult{}, fmt.Errorf("%w: outcome-ips needs a logged propensity on every exposure", ErrNoData)
 		}
+		opts.Progress.report(fmt.Sprintf("fitting %s on %d rows", ranker, len(req.Arm)), 0, 0)
 		if model, err = fitOutcome(req, ranker == RankOutcomeIPS, opts.Seed); err != nil {
 			return TrainResult{}, err
 		}
 	case RankPopularity:
 		plugin = ""
 	}
+	opts.Progress.report("saving the model", 0, 0)
 	if err := st.PutNeighbors(ctx, t.Neighbors); err != nil {
 		return TrainResult{}, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/causalrec/causalrec/host/api"
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/pluginhost"
+	"github.com/causalrec/causalrec/host/progress"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
 	"github.com/causalrec/causalrec/plugins"
@@ -331,10 +332,18 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 			}
 		}
 	}
-	res, err := recommend.Train(ctx, st, est, trainOptions(cfg, m), s.logger)
+	opts := trainOptions(cfg, m)
+	task := startTask(s, "train", 0, progress.Options{})
+	opts.Progress = func(stage string, done, total int64) {
+		task.Describe(stage)
+		task.Report(done, total)
+	}
+	res, err := recommend.Train(ctx, st, est, opts, s.logger)
+	task.Done()
 	if err != nil {
 		return err
 	}
+	s.logger.Info("model trained and serving", "model", res.ModelID, "previous", res.Previous, "ranker", res.Ranker, "rows", res.Rows, "seconds", res.Seconds)
 	enc := json.NewEncoder(s.out)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(res); err != nil {
