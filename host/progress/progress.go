@@ -273,7 +273,12 @@ func (t *Task) status(elapsed time.Duration, final bool) string {
 		fmt.Fprintf(&b, "done in %s", clock(elapsed))
 		return b.String()
 	case total > 0:
-		fmt.Fprintf(&b, "%3.0f%% (%s of %s)", 100*math.Min(1, float64(done)/float64(total)), t.count(done), t.count(total))
+		// The unit once: "(5 of 15 fits)", but "(400 B of 1.0 kB)".
+		of := human(done)
+		if t.opt.Unit == "B" {
+			of = t.count(done)
+		}
+		fmt.Fprintf(&b, "%3.0f%% (%s of %s)", 100*math.Min(1, float64(done)/float64(total)), of, t.count(total))
 	case done > 0:
 		b.WriteString(t.count(done))
 	default:
