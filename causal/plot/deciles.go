@@ -8,11 +8,11 @@ import (
 	"strconv"
 
 	"github.com/causalrec/causalrec/causal"
+	"gonum.org/v1/gonum/stat/distuv"
 	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // DecileSeries is one ranking's observed uplift per bin

@@ -68,7 +68,7 @@ const (
 	Width = 6.5 * vg.Inch
 	DPI   = 150
 
-	panelHeight = 4 * vg.Inch   // title, axes and labels of one panel
+	panelHeight = 4 * vg.Inch    // title, axes and labels of one panel
 	margin      = 0.12 * vg.Inch // around the whole image
 	gap         = 0.1 * vg.Inch  // between a panel's axes and its legend, and between panels
 	legendPad   = 0.08 * vg.Inch // inside the legend box
