@@ -14,6 +14,7 @@ import (
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/dataset"
+	"github.com/causalrec/causalrec/host/progress"
 	"github.com/causalrec/causalrec/plugins"
 )
 
@@ -30,6 +31,8 @@ type pluginUplift struct {
 
 	mu  sync.Mutex
 	err error // the first failed prediction
+
+	task *progress.Task // counts the fits; may be nil
 }
 
 func (p *pluginUplift) fail(err error) {
@@ -63,9 +66,15 @@ func (p *pluginUplift) FitUplift(d causal.UpliftData, src rand.Source) (causal.U
 		Estimator: p.name, Params: p.params, Features: p.features, Arms: p.arms, Seed: src.Uint64(),
 		X: x, Arm: d.Treatment, Outcome: d.Y, Weight: d.Weights, Propensity: d.Propensity,
 	}
+	if p.task != nil {
+		p.task.Describe("fitting " + p.name)
+	}
 	resp, err := p.est.Fit(p.ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if p.task != nil {
+		p.task.Add(1)
 	}
 	return &pluginModel{u: p, model: resp.Model}, nil
 }
@@ -133,7 +142,13 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 	seed := fs.Uint64("seed", 1, "seed of the folds and the bootstrap")
 	jsonOut := fs.String("json-out", "", "also write the comparison as JSON to this file (- for standard output, replacing the table)")
 	cfgPath := fs.String("config", "", "config file declaring external plugins")
+	plotPath := fs.String("plot", "", "write the Qini curves of the estimators (one panel per treated arm) to this .svg or .png file")
+	decilePath := fs.String("decile-plot", "", "write the observed uplift by decile of each estimator's scores to this .svg or .png file")
+	bf := addBalanceFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkPlotFlags(map[string]string{"plot": *plotPath, "decile-plot": *decilePath}); err != nil {
 		return err
 	}
 	specs := splitList(*estimators)
@@ -160,12 +175,17 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 	if sum.Dropped > 0 {
 		fmt.Fprintf(s.err, "left out %d rows of arms not named by --treated\n", sum.Dropped)
 	}
+	if _, err := checkBalance(s, req, schema, bf); err != nil {
+		return err
+	}
 	est, stop, err := startEstimator(ctx, cfg, s.logger, *pluginName)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	d := causal.UpliftData{X: mat.NewDense(req.Rows(), len(req.Features), req.X), Treatment: req.Arm, Arms: len(req.Arms) - 1, Y: req.Outcome}
+	task := startTask(s, "uplift compare", int64(len(specs)**folds), progress.Options{Unit: "fits"})
+	defer task.Done()
 	var named []causal.NamedEstimator
 	var models []*pluginUplift
 	for _, spec := range specs {
@@ -173,11 +193,12 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 		if err != nil {
 			return usageErr("%v", err)
 		}
-		pu := &pluginUplift{ctx: ctx, est: est, name: name, params: params, features: req.Features, arms: schema.Arms}
+		pu := &pluginUplift{ctx: ctx, est: est, name: name, params: params, features: req.Features, arms: schema.Arms, task: task}
 		models = append(models, pu)
 		named = append(named, causal.NamedEstimator{Name: spec, Estimator: pu})
 	}
 	cmp, err := causal.CompareEstimators(d, named, causal.CompareConfig{Folds: *folds, Bootstrap: causal.Bootstrap{Resamples: *resamples}}, rand.NewPCG(*seed, 0))
+	task.Done()
 	if err != nil {
 		return err
 	}
@@ -185,6 +206,10 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 		if err := m.Err(); err != nil {
 			return fmt.Errorf("estimator %s: predict: %w", m.name, err)
 		}
+	}
+	cmp.ArmNames = schema.Arms
+	if err := writeComparePlots(cmp, req.Arm, req.Outcome, schema.Arms, *plotPath, *decilePath); err != nil {
+		return err
 	}
 	if *jsonOut != "-" {
 		fmt.Fprintf(s.out, "%d rows, %d folds; arms against control %q\n", req.Rows(), *folds, schema.Arms[0])
