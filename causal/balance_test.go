@@ -322,7 +322,7 @@ func TestBalanceFalseAlarms(t *testing.T) {
 		if bad := rep.Imbalanced(); len(bad) > 0 {
 			trips++
 			c[1]++
-			t.Logf("trial %d (n=%d, p=%d, arms=%d): flagged feature %d of arm %d, p %.2g, weight %.2f", s, n, p, d.Arms, bad[0].Feature, rep.Arms[0].Arm, bad[0].P, bad[0].Weight)
+			t.Logf("trial %d (n=%d, p=%d, arms=%d): flagged feature %d, p %.2g, weight %.2f", s, n, p, d.Arms, bad[0].Feature, bad[0].P, bad[0].Weight)
 		}
 		bySize[dec] = c
 	}
