@@ -139,7 +139,7 @@ func TestPredictRequestDigest(t *testing.T) {
 }
 
 func TestStatusMapping(t *testing.T) {
-	for _, sentinel := range []error{ErrInvalid, errModelMissing} {
+	for _, sentinel := range []error{ErrInvalid, errModelMissing, ErrInsufficientData} {
 		if got := fromStatus(toStatus(sentinel)); !errors.Is(got, sentinel) {
 			t.Errorf("%v did not survive the round trip: %v", sentinel, got)
 		}

@@ -122,7 +122,7 @@ func TestRankersNeedFeatures(t *testing.T) {
 			t.Errorf("%s without features: err = %v, want ErrInput", name, err)
 		}
 	}
-	if _, err := (DLCE{Cap: 0.7}).Fit(l, rand.NewPCG(1, 1)); !errors.Is(err, ErrInput) {
+	if _, err := (DLCE{causal.DLCE{Cap: 0.7}}).Fit(l, rand.NewPCG(1, 1)); !errors.Is(err, ErrInput) {
 		t.Errorf("dlce cap 0.7: err = %v, want ErrInput", err)
 	}
 }
@@ -136,7 +136,7 @@ func TestDefaultRankersCoverRegistry(t *testing.T) {
 	}{
 		{RankerPopularity, true}, {RankerOutcome, true}, {RankerOutcomeIPS, true}, {RankerDLCE, true},
 		{"uplift:t", true}, {"uplift:auto", true}, {"uplift:bootstrap", true},
-		{"uplift:causal-forest", false}, {"uplift:dlce", false},
+		{"uplift:causal-forest", false}, {"uplift:dlce", false}, {"uplift:outcome", false}, {"uplift:outcome-ips", false},
 	} {
 		if slices.Contains(got, tc.name) != tc.want {
 			t.Errorf("DefaultRankers = %v: contains %s = %v, want %v", got, tc.name, !tc.want, tc.want)
@@ -144,7 +144,7 @@ func TestDefaultRankersCoverRegistry(t *testing.T) {
 	}
 	// Every registry estimator is a default ranker or explicitly left out.
 	for e := range reg.Estimators {
-		if !slices.Contains(got, UpliftPrefix+e) && !slices.Contains(SlowEstimators, e) && e != RankerDLCE {
+		if !slices.Contains(got, UpliftPrefix+e) && !slices.Contains(SlowEstimators, e) && !slices.Contains(OwnRankers, e) {
 			t.Errorf("estimator %s is neither a default ranker nor listed as slow", e)
 		}
 	}

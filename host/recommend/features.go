@@ -1,6 +1,3 @@
-// Package recommend turns logged exposures and outcomes into uplift models
-// and ranks candidate items for a user by the estimated causal effect of
-// recommending them, falling back to popularity when no model can answer.
 package recommend
 
 import (

@@ -99,7 +99,7 @@ func trainer(m *pluginhost.Manager, st *store.Store, cfg config.Config, logger *
 			opts.Estimator = req.Estimator
 		}
 		var est plugins.Estimator
-		if opts.Ranker == recommend.RankUplift || opts.Ranker == recommend.RankDLCE {
+		if opts.Ranker != recommend.RankPopularity {
 			var err error
 			if est, err = m.Estimator(cfg.EstimatorPlugin); err != nil {
 				return recommend.TrainResult{}, err
@@ -311,7 +311,7 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 	}
 	defer m.Close()
 	var est plugins.Estimator
-	if cfg.Ranker == recommend.RankUplift || cfg.Ranker == recommend.RankDLCE {
+	if cfg.Ranker != recommend.RankPopularity {
 		if est, err = m.Estimator(cfg.EstimatorPlugin); err != nil {
 			return err
 		}

@@ -492,3 +492,32 @@ func TestTrainReportsEstimatedPropensity(t *testing.T) {
 		t.Fatalf("train without logged propensities: %d %s", code, body)
 	}
 }
+
+// TestTrainOnTooLittleData: a log the estimator cannot fit (one row per
+// arm) is a 409 as docs/api.md promises, not a 500, and the service keeps
+// serving.
+func TestTrainOnTooLittleData(t *testing.T) {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	cfg.TextFeatures = "off"
+	base := startServe(t, cfg)
+	if code, body := call(t, "POST", base+"/v1/items", "", map[string]any{"items": []store.Item{{ID: "a"}}}, nil); code != 200 {
+		t.Fatalf("items: %d %s", code, body)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	postEvents(t, base, "", []store.Event{
+		{Kind: store.Exposure, User: "u1", Item: "a", Time: t0, Propensity: 0.5},
+		{Kind: store.Outcome, User: "u1", Item: "a", Time: t0.Add(time.Hour)},
+		{Kind: store.Exposure, User: "u2", Item: "a", Time: t0, Arm: recommend.ControlArm, Propensity: 0.5},
+	})
+	for _, ranker := range []string{"uplift", "outcome-ips"} {
+		code, body := call(t, "POST", base+"/v1/train", "", map[string]string{"ranker": ranker}, nil)
+		if code != http.StatusConflict || !strings.Contains(body, "not enough logged data") {
+			t.Errorf("train %s on 2 rows: %d %s, want 409 saying there is not enough data", ranker, code, body)
+		}
+	}
+	var rec recommend.Response
+	if code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: "u1", Candidates: []string{"a"}}, &rec); code != 200 || rec.Ranker != "popularity" {
+		t.Fatalf("recommend after the failed training: %d %s", code, body)
+	}
+}
