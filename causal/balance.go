@@ -140,8 +140,9 @@ const balanceFloor = 0.25
 // variance, with Kish's effective sizes under weights): of the mid-ranks
 // (the rank-sum test of Wilcoxon, Mann and Whitney, with ties), which
 // keeps its power on heavy-tailed columns such as amounts that are mostly
-// 0, and of the values (the two-sample t test), which keeps it on columns
-// near a few values, such as a binary outcome with noise added. The test
+// 0, and of the values winsorised at their pooled 1% and 99% quantiles (a
+// two-sample t test, Yuen's remedy for skewed tails), which keeps it on
+// columns near a few values, such as a binary outcome with noise added. The test
 // takes the larger |z|; its p-value is that of the maximum of two normals
 // whose correlation, that of the values with their ranks, is computed
 // without the arm labels (so the choice costs little when the two agree,
@@ -330,12 +331,13 @@ type balanceArm struct {
 	syy      float64 // Σ w·yc² (0 without an outcome)
 	outcomeZ float64
 	r        []float64 // mid-rank scratch, per row of d
+	v        []float64 // winsorised-value scratch, per row of d
 }
 
 func (b *balanceArm) init(d UpliftData, w []float64, arm int) error {
 	n := len(d.Treatment)
 	b.arm, b.w = arm, w
-	b.in, b.yc, b.r = make([]int8, n), make([]float64, n), make([]float64, n)
+	b.in, b.yc, b.r, b.v = make([]int8, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	var sy [2]float64
 	for i, t := range d.Treatment {
 		b.in[i] = -1
@@ -431,16 +433,27 @@ func (b *balanceArm) numeric(col []float64, order []int32) FeatureBalance {
 	}
 	rm[0] /= b.sw[0]
 	rm[1] /= b.sw[1]
-	mu := (m[0]*b.sw[0] + m[1]*b.sw[1]) / total // pooled mean
+	// The mean test reads the values winsorised at their pooled 1% and 99%
+	// quantiles (label-free, so the test stays exact under no difference),
+	// which keeps its normal tails on skewed columns.
+	lo, hi := b.quantile(col, order, 0.01), b.quantile(col, order, 0.99)
+	var wm [2]float64
+	for _, i := range b.rows {
+		b.v[i] = math.Min(hi, math.Max(lo, col[i]))
+		wm[b.in[i]] += b.w[i] * b.v[i]
+	}
+	wm[0] /= b.sw[0]
+	wm[1] /= b.sw[1]
+	mu := (wm[0]*b.sw[0] + wm[1]*b.sw[1]) / total // pooled mean
 	// Pooled co-moments about the pooled means (ranks average 1/2), and
 	// within-arm co-moments with the outcome.
 	var rr, xx, xr, ry, rc, xy, xc float64
 	for _, i := range b.rows {
-		w, dr, dx := b.w[i], b.r[i]-0.5, col[i]-mu
+		w, dr, dx := b.w[i], b.r[i]-0.5, b.v[i]-mu
 		rr += w * dr * dr
 		xx += w * dx * dx
 		xr += w * dx * dr
-		cr, cx := b.r[i]-rm[b.in[i]], col[i]-m[b.in[i]]
+		cr, cx := b.r[i]-rm[b.in[i]], b.v[i]-wm[b.in[i]]
 		rc += w * cr * cr
 		xc += w * cx * cx
 		ry += w * cr * b.yc[i]
@@ -452,20 +465,50 @@ func (b *balanceArm) numeric(col []float64, order []int32) FeatureBalance {
 	// tie-corrected variance of Mann–Whitney's U).
 	f := (b.sw2[1]/(b.sw[1]*b.sw[1]) + b.sw2[0]/(b.sw[0]*b.sw[0])) * b.ntot / (b.ntot - 1) / total
 	fb.P = 1
-	if rr > 0 && xx > 0 {
+	switch {
+	case rr > 0 && xx > 0:
 		fb.ZRank = (rm[1] - rm[0]) / math.Sqrt(rr*f)
-		fb.ZMean = (m[1] - m[0]) / math.Sqrt(xx*f)
+		fb.ZMean = (wm[1] - wm[0]) / math.Sqrt(xx*f)
 		fb.Statistic = fb.ZRank
 		if math.Abs(fb.ZMean) > math.Abs(fb.ZRank) {
 			fb.Statistic = fb.ZMean
 		}
 		fb.P = balanceMaxAbsP(math.Abs(fb.Statistic), xr/math.Sqrt(xx*rr))
+	case rr > 0:
+		// Winsorising left one value (a column that is mostly one value):
+		// the ranks alone.
+		fb.ZRank = (rm[1] - rm[0]) / math.Sqrt(rr*f)
+		fb.Statistic = fb.ZRank
+		fb.P = math.Erfc(math.Abs(fb.ZRank) / math.Sqrt2)
 	}
-	if b.syy > 0 && rc > 0 && xc > 0 {
-		r2 := math.Max(ry*ry/(rc*b.syy), xy*xy/(xc*b.syy))
+	if b.syy > 0 && rc > 0 {
+		r2 := ry * ry / (rc * b.syy)
+		if xc > 0 {
+			r2 = math.Max(r2, xy*xy/(xc*b.syy))
+		}
 		fb.OutcomeR2 = balanceAdjustR2(r2, b.ntot, 1)
 	}
 	return fb
+}
+
+// quantile returns the pooled weighted q-quantile of col over the rows of
+// the comparison, order sorting all rows: the first value at which the
+// cumulative weight reaches q of the total.
+func (b *balanceArm) quantile(col []float64, order []int32, q float64) float64 {
+	target := q * (b.sw[0] + b.sw[1])
+	var cum float64
+	last := math.NaN()
+	for _, i := range order {
+		if b.in[i] < 0 {
+			continue
+		}
+		cum += b.w[i]
+		last = col[i]
+		if cum >= target {
+			return last
+		}
+	}
+	return last
 }
 
 // balanceMaxAbsP is P(max(|Z₁|, |Z₂|) ≥ m) for standard normal Z₁, Z₂ of

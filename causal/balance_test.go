@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,7 +68,7 @@ func TestBalanceRankSumIsMannWhitney(t *testing.T) {
 			if !scalar.EqualWithinAbsOrRel(f.ZRank, want, 1e-10, 1e-10) {
 				t.Errorf("n=%d feature %d: rank z %v, want Mann–Whitney's %v", n, j, f.ZRank, want)
 			}
-			if zt := permutationT(a[j], b[j]); !scalar.EqualWithinAbsOrRel(f.ZMean, zt, 1e-10, 1e-10) {
+			if zt := permutationT(winsorize(a[j], b[j])); !scalar.EqualWithinAbsOrRel(f.ZMean, zt, 1e-10, 1e-10) {
 				t.Errorf("n=%d feature %d: mean z %v, want %v", n, j, f.ZMean, zt)
 			}
 			// The p-value of the larger |z| lies between that of one z
@@ -81,6 +82,24 @@ func TestBalanceRankSumIsMannWhitney(t *testing.T) {
 			}
 		}
 	}
+}
+
+// winsorize clips both samples at the 1% and 99% quantiles of the two
+// together: the first values at which the count reaches 1% and 99%.
+func winsorize(treated, control []float64) ([]float64, []float64) {
+	all := append(append([]float64(nil), treated...), control...)
+	slices.Sort(all)
+	n := float64(len(all))
+	lo := all[int(math.Ceil(0.01*n))-1]
+	hi := all[int(math.Ceil(0.99*n))-1]
+	clip := func(xs []float64) []float64 {
+		out := make([]float64, len(xs))
+		for i, x := range xs {
+			out[i] = math.Min(hi, math.Max(lo, x))
+		}
+		return out
+	}
+	return clip(treated), clip(control)
 }
 
 // permutationT is the two-sample z of the difference in means with the
@@ -339,7 +358,8 @@ func TestBalanceFalseAlarms(t *testing.T) {
 
 // TestBalanceOutcomeDerived adds a column derived from the outcome (the
 // outcome plus noise of a tenth of its spread) to randomised trials of
-// 20,000 rows: the check must flag it every time, and nothing else.
+// 20,000 rows: the check must flag it every time, and other features at
+// most as often as without it.
 func TestBalanceOutcomeDerived(t *testing.T) {
 	sims := 20
 	if *balanceFull {
@@ -376,7 +396,9 @@ func TestBalanceOutcomeDerived(t *testing.T) {
 		}
 	}
 	t.Logf("derived column flagged in %d of %d trials of 20,000 rows; %d other features flagged", sims-missed, sims, other)
-	if missed > 0 || other > 1 {
+	// Other features are flagged as often as in trials without the
+	// derived column: at most 1% of the trials (and one of the reduced run).
+	if missed > 0 || other > max(1, sims/100) {
 		t.Errorf("derived column missed in %d of %d trials, %d pre-treatment features flagged", missed, sims, other)
 	}
 }
