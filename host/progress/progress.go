@@ -295,22 +295,23 @@ func (t *Task) status(elapsed time.Duration, final bool) string {
 	return b.String()
 }
 
-// barLine is the status with a bar (or a spinner when the total is
-// unknown) in front, cut to the width.
+// barLine is the status followed by a bar (or a spinner when the total
+// is unknown) as wide as the room left, cut to the width when even the
+// status is too long.
 func (t *Task) barLine(elapsed time.Duration, final bool) string {
 	status := t.status(elapsed, final)
 	done, total := t.done.Load(), t.total.Load()
-	const barCells = 24
-	var bar string
+	room := t.opt.Width - len([]rune(status)) - 3
+	line := status
 	switch {
-	case total > 0:
-		full := int(math.Min(1, float64(done)/float64(total)) * barCells)
-		bar = "[" + strings.Repeat("█", full) + strings.Repeat("░", barCells-full) + "] "
-	case !final:
+	case total > 0 && room >= 8:
+		cells := min(room, 30)
+		full := int(math.Min(1, float64(done)/float64(total)) * float64(cells))
+		line += " [" + strings.Repeat("█", full) + strings.Repeat("░", cells-full) + "]"
+	case total <= 0 && !final && room >= 2:
 		spin := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
-		bar = spin[int(elapsed/(150*time.Millisecond))%len(spin)] + " "
+		line += " " + spin[int(elapsed/(150*time.Millisecond))%len(spin)]
 	}
-	line := bar + status
 	if r := []rune(line); len(r) > t.opt.Width {
 		line = string(r[:t.opt.Width-1]) + "…"
 	}

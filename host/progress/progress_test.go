@@ -55,18 +55,26 @@ func TestLines(t *testing.T) {
 func TestBar(t *testing.T) {
 	var buf bytes.Buffer
 	clk := newClock()
-	task := Start(&buf, "rec eval", 4, Options{Mode: Bar, Now: clk.Now, Interval: time.Hour, Width: 200})
+	task := Start(&buf, "rec eval", 4, Options{Mode: Bar, Now: clk.Now, Interval: time.Hour, Width: 80})
 	clk.advance(3 * time.Second)
 	task.Add(1)
 	task.draw(false)
 	task.Add(3)
 	task.Done()
 	out := buf.String()
-	if !strings.HasPrefix(out, "\r[██████░░░░░░░░░░░░░░░░░░] rec eval:  25% (1 of 4), 0/s, 9.0s left\x1b[K") {
+	if !strings.HasPrefix(out, "\rrec eval:  25% (1 of 4), 0/s, 9.0s left ["+strings.Repeat("█", 7)+strings.Repeat("░", 23)+"]\x1b[K") {
 		t.Errorf("bar line: %q", out)
 	}
-	if !strings.HasSuffix(out, "\r[████████████████████████] rec eval: done, 4 in 3.0s\x1b[K\n") {
+	if !strings.HasSuffix(out, "\rrec eval: done, 4 in 3.0s ["+strings.Repeat("█", 30)+"]\x1b[K\n") {
 		t.Errorf("final bar: %q", out)
+	}
+	// A narrow terminal keeps the status and shortens the bar, then drops it.
+	narrow := &Task{label: "uplift compare", opt: Options{Width: 60}}
+	narrow.total.Store(15)
+	narrow.done.Store(5)
+	narrow.what = "fitting causal-forest"
+	if got := narrow.barLine(3*time.Second, false); !strings.HasPrefix(got, "uplift compare: fitting causal-forest:  33% (5 of 15)") || len([]rune(got)) > 60 {
+		t.Errorf("narrow bar %q (%d wide)", got, len([]rune(got)))
 	}
 }
 
