@@ -50,8 +50,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/causalrec/causalrec/bench/internal/loadavg"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/causalrec/causalrec/bench/internal/loadavg"
+	"github.com/causalrec/causalrec/host/redistest"
 )
 
 func main() {
@@ -865,9 +867,5 @@ func cleanup(url, prefix string) {
 	}
 	c := redis.NewClient(opts)
 	defer c.Close()
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		c.Unlink(ctx, iter.Val())
-	}
+	_, _ = redistest.Delete(context.Background(), c, prefix)
 }

@@ -68,35 +68,43 @@ func (s Spec) Validate() error {
 	return nil
 }
 
-// Options tune a Manager. The zero value gives the defaults.
+// Options tune a Manager. A zero field takes its value from
+// DefaultOptions.
 type Options struct {
 	// Logger receives the host's plugin events and every line the plugins
 	// log. Nil discards.
 	Logger *slog.Logger
-	// StartTimeout bounds a plugin's start (default 15s).
+	// StartTimeout bounds a plugin's start.
 	StartTimeout time.Duration
-	// PingInterval is the health-check period (default 1s).
+	// PingInterval is the health-check period.
 	PingInterval time.Duration
-	// MinBackoff and MaxBackoff bound the restart delay (default 100ms and
-	// 30s); it doubles after each failed start.
+	// MinBackoff and MaxBackoff bound the restart delay; it doubles after
+	// each failed start.
 	MinBackoff, MaxBackoff time.Duration
 }
 
+// DefaultOptions returns the defaults of the zero fields of Options: a
+// start timeout of 15s, a ping every second, restarts 100ms to 30s apart.
+func DefaultOptions() Options {
+	return Options{StartTimeout: 15 * time.Second, PingInterval: time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second}
+}
+
 func (o Options) withDefaults() Options {
+	def := DefaultOptions()
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.StartTimeout <= 0 {
-		o.StartTimeout = 15 * time.Second
+		o.StartTimeout = def.StartTimeout
 	}
 	if o.PingInterval <= 0 {
-		o.PingInterval = time.Second
+		o.PingInterval = def.PingInterval
 	}
 	if o.MinBackoff <= 0 {
-		o.MinBackoff = 100 * time.Millisecond
+		o.MinBackoff = def.MinBackoff
 	}
 	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 30 * time.Second
+		o.MaxBackoff = def.MaxBackoff
 	}
 	return o
 }

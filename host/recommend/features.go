@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/causalrec/causalrec/host/store"
+	"github.com/causalrec/causalrec/host/textscore"
 )
 
 // Feature names of a (user, item) pair. User and item features keep their
@@ -27,6 +28,9 @@ const (
 	// featRelevance is the lm scorer's relevance of the item's text to the
 	// texts of the items the user engaged with.
 	featRelevance = "text:lm:relevance"
+	// log10Prefix starts the name of a text feature on a log scale: the
+	// column holds the log10 of the plugin's feature.
+	log10Prefix = "log10_"
 	// featUserID and featItemID carry id codes (see idCode) for DLCE.
 	featUserID = "id:user"
 	featItemID = "id:item"
@@ -101,17 +105,19 @@ func (fs featureSet) has(name string) bool {
 }
 
 // textFeatureNames returns the feature names that the features f of a
-// text scorer give: "text:<plugin>:<name>", with "perplexity" replaced by
-// its log10 ("log10_perplexity") and the context-dependent "relevance"
-// left out.
-func textFeatureNames(plugin string, f map[string]float64) []string {
+// text scorer give, as uses says the plugin's features may be used:
+// "text:<plugin>:<name>" for each feature of the item alone, with a
+// feature on a log scale replaced by its log10 ("log10_<name>", such as
+// lm's log10_perplexity); the context-dependent ones (such as lm's
+// relevance) are left out.
+func textFeatureNames(plugin string, f map[string]float64, uses textscore.Uses) []string {
 	out := make([]string, 0, len(f))
 	for k := range f {
-		switch k {
-		case "relevance":
+		if !uses.PerItem(k) {
 			continue
-		case "perplexity":
-			k = "log10_perplexity"
+		}
+		if uses.LogScale(k) {
+			k = log10Prefix + k
 		}
 		out = append(out, textPrefix+plugin+":"+k)
 	}
@@ -227,8 +233,8 @@ func (fs featureSet) plan() featurePlan {
 		case strings.HasPrefix(name, textPrefix):
 			plugin, feat, _ := strings.Cut(name[len(textPrefix):], ":")
 			c.kind, c.key, c.plugin = colText, feat, slices.Index(p.text, plugin)
-			if feat == "log10_perplexity" {
-				c.kind, c.key = colTextLog10, "perplexity"
+			if k, ok := strings.CutPrefix(feat, log10Prefix); ok {
+				c.kind, c.key = colTextLog10, k
 			}
 		}
 		switch c.kind {

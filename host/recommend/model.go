@@ -2,7 +2,6 @@ package recommend
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -16,16 +15,13 @@ const ModelName = "default"
 // servingModel is a stored model loaded for serving: its record, its
 // feature set compiled to a plan, and the plugin that predicts with it.
 type servingModel struct {
-	id       uuid.UUID
-	rec      store.ModelRecord
-	features featureSet
-	plan     featurePlan
-	ranker   string
+	id   uuid.UUID
+	rec  store.ModelRecord
+	meta ModelMeta
+	// plan is meta.Features compiled.
+	plan featurePlan
 	// plugin is the estimator plugin that predicts with the model.
 	plugin string
-	// textVersions are the versions the text scorers of the features
-	// (plan.text) had at training.
-	textVersions map[string]string
 }
 
 // serving returns the serving model with id, loading it when it changed.
@@ -40,24 +36,13 @@ func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int,
 	if err != nil {
 		return nil, 1, fmt.Errorf("load serving model %s: %w", id, err)
 	}
-	var fs featureSet
-	if err := json.Unmarshal([]byte(rec.Metadata["features"]), &fs); err != nil {
-		return nil, 1, fmt.Errorf("serving model %s has no feature list: %w", id, err)
+	meta, err := decodeModelMeta(rec.Metadata)
+	if err != nil {
+		return nil, 1, fmt.Errorf("serving model %s: %w", id, err)
 	}
-	c = &servingModel{id: id, rec: rec, features: fs, ranker: rec.Metadata["ranker"]}
-	if c.ranker == "" {
-		c.ranker = RankUplift
-	}
-	c.plan = fs.plan()
-	var tr TextReport
-	if raw := rec.Metadata["text"]; raw != "" {
-		if err := json.Unmarshal([]byte(raw), &tr); err != nil {
-			return nil, 1, fmt.Errorf("serving model %s: text metadata: %w", id, err)
-		}
-	}
-	c.textVersions = tr.Versions
+	c = &servingModel{id: id, rec: rec, meta: meta, plan: meta.Features.plan()}
 	c.plugin = rec.Plugin
-	if c.plugin == "" && c.ranker != RankPopularity {
+	if c.plugin == "" && c.meta.Ranker != RankPopularity {
 		// Up to 0.1.0 the host fitted the outcome rankers itself and
 		// stored their models without a plugin; the built-in estimator
 		// plugin serves them.
@@ -71,4 +56,4 @@ func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int,
 
 // legacyOutcomePlugin serves the outcome rankers' models stored without a
 // plugin: the built-in estimator plugin.
-const legacyOutcomePlugin = "causal"
+const legacyOutcomePlugin = DefaultEstimatorPlugin

@@ -23,8 +23,8 @@ func place(req Request, items []store.Item, sc scores, counts []store.ItemCount,
 		if i < len(counts) {
 			s = counts[i].Outcomes
 		}
-		if sc.uplift != nil {
-			s = sc.uplift[i]
+		if sc.values != nil {
+			s = sc.values[i]
 			if sc.relevanceBlend != nil {
 				s += req.RelevanceWeight * sc.relevanceBlend[i]
 			}
@@ -82,8 +82,8 @@ func place(req Request, items []store.Item, sc scores, counts []store.ItemCount,
 		c := avail[pick]
 		it := items[c.i]
 		rk := Ranked{Item: it.ID, Category: it.Category, Score: c.score, Propensity: prop, Position: len(out) + 1}
-		if sc.uplift != nil && sc.isUplift {
-			u := sc.uplift[c.i]
+		if sc.values != nil && sc.areUplifts {
+			u := sc.values[c.i]
 			rk.Uplift = &u
 			if sc.lower != nil {
 				lo, hi := sc.lower[c.i], sc.upper[c.i]

@@ -9,7 +9,7 @@ import (
 
 func testItems() ([]store.Item, scores) {
 	items := []store.Item{{ID: "a", Category: "x"}, {ID: "b", Category: "x"}, {ID: "c", Category: "y"}, {ID: "d", Category: "x"}}
-	return items, scores{uplift: []float64{0.3, 0.2, 0.1, 0.4}, isUplift: true}
+	return items, scores{values: []float64{0.3, 0.2, 0.1, 0.4}, areUplifts: true}
 }
 
 func TestPlaceGreedy(t *testing.T) {

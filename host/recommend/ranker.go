@@ -87,7 +87,7 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 	resp.RedisRoundTrips += rounds
 	switch {
 	case sc.model != nil:
-		resp.Ranker, resp.ModelID = RankerName(sc.model.ranker, sc.model.rec.Estimator), sc.model.id.String()
+		resp.Ranker, resp.ModelID = RankerName(sc.model.meta.Ranker, sc.model.rec.Estimator), sc.model.id.String()
 	default:
 		resp.Ranker, resp.FallbackReason = RankPopularity, reason
 	}

@@ -15,7 +15,7 @@ import (
 // when the snapshot's catalog token, the model and the text-scorer
 // versions are those they were computed under; the rest are computed.
 func (r *Ranker) rows(ctx context.Context, m *servingModel, req Request, snap store.Snapshot, items []store.Item, counts []store.ItemCount, rel []float64) ([]float64, []string, int) {
-	d := len(m.features)
+	d := len(m.meta.Features)
 	x := rowBuffer(len(items) * d)
 	cache := r.itemRowCache(m, snap.CatalogToken)
 	var missing []int
@@ -101,7 +101,7 @@ func (r *Ranker) itemTexts(ctx context.Context, m *servingModel, snap store.Snap
 		version, ok := r.textVersions[p]
 		r.mu.Unlock()
 		if !ok {
-			version = m.textVersions[p]
+			version = m.meta.Text.Versions[p]
 		}
 		feats := make(map[string]map[string]float64, len(items))
 		var misses []store.Item

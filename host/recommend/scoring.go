@@ -19,10 +19,12 @@ var errNoHistory = errors.New("the user has no engaged items to compare texts wi
 type scores struct {
 	// model is the serving model that ranked; nil in a fallback.
 	model *servingModel
-	// uplift holds the model's score of each item; nil: rank by
-	// popularity. isUplift says the scores are uplifts.
-	uplift         []float64
-	isUplift       bool
+	// values holds the model's score of each item (nil: rank by
+	// popularity): an uplift when areUplifts is set (an uplift ranker),
+	// else a DLCE score or a predicted outcome. lower and upper bound
+	// the uplifts when the estimator gives intervals.
+	values         []float64
+	areUplifts     bool
 	lower, upper   []float64
 	relevanceBlend []float64
 	warnings       []string
@@ -42,12 +44,12 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 	if err != nil {
 		return sc, err.Error(), rounds
 	}
-	if m.ranker == RankPopularity {
+	if m.meta.Ranker == RankPopularity {
 		sc.model = m
 		return sc, "", rounds
 	}
 	var rel []float64
-	relFeature := m.features.has(featRelevance)
+	relFeature := m.meta.Features.has(featRelevance)
 	if relFeature || req.RelevanceWeight > 0 {
 		var n int
 		rel, n, err = r.relevance(ctx, snap, items)
@@ -66,7 +68,7 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 	defer rowPool.Put(&x)
 	rounds += n
 	sc.warnings = append(sc.warnings, warn...)
-	d := len(m.features)
+	d := len(m.meta.Features)
 	est, err := r.plugins.Estimator(m.plugin)
 	if err != nil {
 		return sc, err.Error(), rounds
@@ -78,12 +80,12 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 	}
 	k := len(pred.Arms)
 	sc.model = m
-	sc.isUplift = m.ranker == RankUplift
-	sc.uplift = make([]float64, len(items))
+	sc.areUplifts = m.meta.Ranker == RankUplift
+	sc.values = make([]float64, len(items))
 	for i := range items {
-		sc.uplift[i] = pred.Effects[i*k]
+		sc.values[i] = pred.Effects[i*k]
 	}
-	if pred.Lower != nil && sc.isUplift {
+	if pred.Lower != nil && sc.areUplifts {
 		sc.lower, sc.upper = make([]float64, len(items)), make([]float64, len(items))
 		for i := range items {
 			sc.lower[i], sc.upper[i] = pred.Lower[i*k], pred.Upper[i*k]

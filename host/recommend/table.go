@@ -27,13 +27,16 @@ type pairKey struct {
 type pairState struct {
 	treated, control bool
 	outcome          float64
-	// at is when the row starts (Unix ns): its first exposure, or its
-	// first event when it has none. Its history and popularity features
-	// count only events before at, so that the row's own outcome never
-	// becomes its feature.
+	// at is when the row starts (Unix ns): its first event, exposure or
+	// outcome. Its history, popularity and relevance features count only
+	// events strictly before at, so that neither the row's own events nor
+	// those as old as the row become its features.
 	at       int64
-	exposed  bool
 	atIsSeen bool
+	// blind is set when an event of the row came without its time
+	// (store.Event.TimeUnknown): the row's start cannot be placed, and it
+	// sees no events at all.
+	blind bool
 	// propensity is the logged probability of the treated exposure;
 	// controlProp that of the hold-out (the probability of not showing).
 	propensity, controlProp float64
@@ -115,7 +118,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 			p = &pairState{}
 			pairs[k] = p
 		}
-		p.start(e.Time.UnixNano(), e.Kind == store.Exposure)
+		p.start(e.Time.UnixNano(), e.TimeUnknown)
 		switch e.Kind {
 		case store.Exposure:
 			if e.Arm == ControlArm {
@@ -133,22 +136,28 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 			p.outcome = 1
 			engaged[e.User] = append(engaged[e.User], e.Item)
 		}
+		users[e.User], items[e.Item] = store.User{ID: e.User}, store.Item{ID: e.Item}
+		if e.TimeUnknown {
+			// Its ingestion time says nothing of when it happened: it is
+			// in no row's history.
+			return nil
+		}
 		history[e.User] = append(history[e.User], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
 		if relLog != nil {
 			relLog[e.User] = append(relLog[e.User], userEvent{e.Time.UnixNano(), e.Kind == store.Outcome, e.Item})
 		}
 		itemStamps[e.Item] = append(itemStamps[e.Item], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
-		users[e.User], items[e.Item] = store.User{ID: e.User}, store.Item{ID: e.Item}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	// The history and popularity features of a row count only events
-	// before the row starts, as serving counts those before the request:
-	// never the row's own outcome, nor later ones. (Counting all but the
-	// row's own events would leak its outcome the other way: within an
-	// item, the rows with an outcome would have the lower count.)
+	// strictly before the row starts, as serving counts those before the
+	// request: never the row's own events (the row starts at the first),
+	// nor events as old as the row or later. (Counting all but the row's
+	// own events would leak its outcome the other way: within an item, the
+	// rows with an outcome would have the lower count.)
 	userLog, itemLog := countsOf(history), countsOf(itemStamps)
 	clear(history)
 	clear(itemStamps)
@@ -217,9 +226,12 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	for i, k := range keys {
 		p := pairs[k]
 		in.user, in.item = users[k.user], items[k.item]
-		in.pop.Item = k.item
-		in.pop.Exposures, in.pop.Outcomes = itemLog[k.item].before(p.at, 0)
-		in.hist.exposures, in.hist.outcomes = userLog[k.user].before(p.at, historyRead)
+		in.pop = store.ItemCount{Item: k.item}
+		in.hist = userHist{}
+		if !p.blind {
+			in.pop.Exposures, in.pop.Outcomes = itemLog[k.item].before(p.at, 0)
+			in.hist.exposures, in.hist.outcomes = userLog[k.user].before(p.at, historyRead)
+		}
 		for j, feats := range textOf {
 			in.text[j] = feats[k.item]
 		}
@@ -253,13 +265,14 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	return t, nil
 }
 
-// start records an event of the pair at time t (Unix ns): the row starts
-// at its first exposure, or at its first event while it has none.
-func (p *pairState) start(t int64, exposure bool) {
-	switch {
-	case !p.atIsSeen, exposure && !p.exposed, exposure == p.exposed && t < p.at:
+// start records an event of the pair at time t (Unix ns), unknown when
+// the event came without its time: the row starts at its first event.
+func (p *pairState) start(t int64, unknown bool) {
+	if unknown {
+		p.blind = true
+	}
+	if !p.atIsSeen || t < p.at {
 		p.at, p.atIsSeen = t, true
-		p.exposed = p.exposed || exposure
 	}
 }
 
@@ -355,7 +368,7 @@ func tableRelevance(ctx context.Context, opts TextOptions, keys []pairKey, pairs
 	groups := map[window][]pairKey{}
 	var order []window
 	for _, k := range keys {
-		if items[k.item].Text == "" {
+		if items[k.item].Text == "" || pairs[k].blind {
 			continue
 		}
 		log := logs[k.user]

@@ -2,7 +2,6 @@ package recommend
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +18,13 @@ import (
 
 // ErrNoData reports that the store holds too little to train on.
 var ErrNoData = errors.New("not enough logged data to train")
+
+// The estimator a model is trained with when nothing else is configured:
+// the t-learner of the built-in estimator plugin.
+const (
+	DefaultEstimatorPlugin = "causal"
+	DefaultEstimator       = "t"
+)
 
 // TrainOptions choose the estimator a model is trained with.
 type TrainOptions struct {
@@ -158,15 +164,12 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	if err := st.PutNeighbors(ctx, t.Neighbors); err != nil {
 		return TrainResult{}, err
 	}
-	feats, _ := json.Marshal([]string(t.Features))
-	meta := map[string]string{"features": string(feats), "rows": fmt.Sprint(len(req.Arm)), "treated": fmt.Sprint(t.Treated),
-		"control": fmt.Sprint(t.Control), "events": fmt.Sprint(t.Events), "propensity": propSource, "period": opts.Period.String(),
-		"ranker": ranker}
-	if b, err := json.Marshal(t.Text); err == nil {
-		meta["text"] = string(b)
-	}
-	for k, v := range fitMeta {
-		meta["fit."+k] = v
+	meta, err := ModelMeta{
+		Features: t.Features, Ranker: ranker, Rows: len(req.Arm), Treated: t.Treated, Control: t.Control, Events: t.Events,
+		Propensity: propSource, Period: opts.Period, Text: t.Text, Fit: fitMeta,
+	}.encode()
+	if err != nil {
+		return TrainResult{}, err
 	}
 	id, err := st.SaveModel(ctx, store.ModelRecord{
 		Name: ModelName, Estimator: estimator, Plugin: plugin, PluginVersion: pluginVersion,

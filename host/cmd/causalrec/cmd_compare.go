@@ -136,7 +136,7 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 	treated := fs.String("treated", "", "comma-separated treated arms to keep; rows of other arms are left out")
 	features := fs.String("features", "", "comma-separated feature columns (default: every other column)")
 	estimators := fs.String("estimators", "", "comma-separated estimators, e.g. t,x:base=gbt,uplift-forest:criterion=KL")
-	pluginName := fs.String("plugin", "causal", "estimator plugin")
+	pluginName := fs.String("plugin", config.Default().EstimatorPlugin, "estimator plugin")
 	folds := fs.Int("folds", 5, "cross-fitting folds")
 	resamples := fs.Int("bootstrap", 200, "bootstrap resamples")
 	seed := fs.Uint64("seed", 1, "seed of the folds and the bootstrap")

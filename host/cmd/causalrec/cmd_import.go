@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/causalrec/causalrec/host/progress"
+	"github.com/causalrec/causalrec/host/records"
 	"github.com/causalrec/causalrec/host/store"
 )
 
@@ -39,20 +40,20 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 	if *kindFlag == "" {
 		return usageErr("--kind is required (items, events or users)")
 	}
-	kind, err := store.ParseRecordKind(*kindFlag)
+	kind, err := records.ParseRecordKind(*kindFlag)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	format, err := store.ParseFormat(*formatFlag)
+	format, err := records.ParseFormat(*formatFlag)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	var mode store.OnError
+	var mode records.OnError
 	switch strings.ToLower(*onErr) {
 	case "reject":
-		mode = store.Reject
+		mode = records.Reject
 	case "skip":
-		mode = store.Skip
+		mode = records.Skip
 	default:
 		return usageErr("--on-error %q: want skip or reject", *onErr)
 	}
@@ -105,8 +106,8 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 		size += fi.Size()
 	}
 	task := startTask(s, "import "+string(kind), size, progress.Options{Unit: "B", Delay: time.Second})
-	var total store.ImportSummary
-	if mode == store.Reject {
+	var total records.ImportSummary
+	if mode == records.Reject {
 		err = importReject(ctx, s, st, files, kind, format, &total, task)
 	} else {
 		err = importSkip(ctx, s, st, files, kind, format, &total, task)
@@ -119,16 +120,16 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 
 // importReject parses every file before writing anything; one bad line in
 // any file means nothing is written.
-func importReject(ctx context.Context, s stdio, st *store.Store, files []string, kind store.RecordKind, format store.Format, total *store.ImportSummary, task *progress.Task) error {
-	all := store.Records{Kind: kind}
+func importReject(ctx context.Context, s stdio, st *store.Store, files []string, kind records.RecordKind, format records.Format, total *records.ImportSummary, task *progress.Task) error {
+	all := records.Records{Kind: kind}
 	bad := 0
 	for _, name := range files {
-		var recs store.Records
-		var lineErrs []store.LineError
+		var recs records.Records
+		var lineErrs []records.LineError
 		task.Describe("reading " + displayName(name))
 		err := withInput(s, name, func(r io.Reader) error {
 			var err error
-			recs, lineErrs, err = store.Parse(task.Reader(r), kind, fileFormat(name, format))
+			recs, lineErrs, err = records.Parse(task.Reader(r), kind, fileFormat(name, format))
 			return err
 		})
 		if err != nil {
@@ -143,20 +144,20 @@ func importReject(ctx context.Context, s stdio, st *store.Store, files []string,
 		all.Append(recs)
 	}
 	if bad > 0 {
-		return fmt.Errorf("%w: %d bad line(s); nothing written (use --on-error skip to write the good lines)", store.ErrRejected, bad)
+		return fmt.Errorf("%w: %d bad line(s); nothing written (use --on-error skip to write the good lines)", records.ErrRejected, bad)
 	}
 	task.Describe(fmt.Sprintf("writing %d records", all.Len()))
-	sum, err := st.Write(ctx, all)
+	sum, err := records.Write(ctx, st, all)
 	total.Written, total.Duplicates = sum.Written, sum.Duplicates
 	return err
 }
 
 // importSkip streams each file into the store, listing bad lines on stderr.
-func importSkip(ctx context.Context, s stdio, st *store.Store, files []string, kind store.RecordKind, format store.Format, total *store.ImportSummary, task *progress.Task) error {
+func importSkip(ctx context.Context, s stdio, st *store.Store, files []string, kind records.RecordKind, format records.Format, total *records.ImportSummary, task *progress.Task) error {
 	for _, name := range files {
 		task.Describe(displayName(name))
 		err := withInput(s, name, func(r io.Reader) error {
-			sum, err := st.Import(ctx, task.Reader(r), store.ImportOptions{Kind: kind, Format: fileFormat(name, format), OnError: store.Skip})
+			sum, err := records.Import(ctx, st, task.Reader(r), records.ImportOptions{Kind: kind, Format: fileFormat(name, format), OnError: records.Skip})
 			total.Add(sum)
 			for _, le := range sum.Bad {
 				fmt.Fprintf(s.err, "%s:%d: %v (skipped)\n", displayName(name), le.Line, le.Err)
@@ -185,17 +186,17 @@ func withInput(s stdio, name string, fn func(io.Reader) error) error {
 
 // fileFormat picks the format of a file under --format auto from its
 // extension; unknown extensions and stdin are sniffed by content.
-func fileFormat(name string, f store.Format) store.Format {
-	if f != store.FormatAuto {
+func fileFormat(name string, f records.Format) records.Format {
+	if f != records.FormatAuto {
 		return f
 	}
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".csv":
-		return store.FormatCSV
+		return records.FormatCSV
 	case ".jsonl", ".ndjson", ".json":
-		return store.FormatJSONL
+		return records.FormatJSONL
 	}
-	return store.FormatAuto
+	return records.FormatAuto
 }
 
 func displayName(name string) string {

@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/causalrec/causalrec/host/config"
-	"github.com/causalrec/causalrec/plugins"
+	"github.com/causalrec/causalrec/plugins/builtin"
 )
 
 func runPlugins(ctx context.Context, s stdio, args []string) error {
@@ -17,12 +17,10 @@ func runPlugins(ctx context.Context, s stdio, args []string) error {
 		if len(args) != 2 {
 			return usageErr("plugins serve takes one built-in plugin name")
 		}
-		b, ok := builtins()[args[1]]
-		if !ok {
+		if _, ok := builtin.Plugins()[args[1]]; !ok {
 			return usageErr("no built-in plugin %q", args[1])
 		}
-		plugins.Serve(b.set())
-		return nil
+		return builtin.Serve(args[1])
 	}
 	return runGroup(ctx, s, "plugins", "The plugins: built-in ones, and the external ones a config file declares.", []subcommand{
 		{"list", "start every plugin, print its name, kind, version and health, and stop it", pluginsList},

@@ -124,7 +124,7 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	weight := fs.String("weight", "", "column of sample weights")
 	propensity := fs.String("propensity", "", "column of logged propensities P(arm received | x)")
 	estName := fs.String("estimator", "t", "estimator: s, t, x, r, dr, uplift-tree, uplift-forest, causal-forest, tarnet, dragonnet, dlce, auto, bootstrap (built-in plugin; see docs/estimators.md) or another plugin's")
-	pluginName := fs.String("plugin", "causal", "estimator plugin")
+	pluginName := fs.String("plugin", config.Default().EstimatorPlugin, "estimator plugin")
 	out := fs.String("model-out", "", "where to write the model file")
 	cfgPath := fs.String("config", "", "config file declaring external plugins")
 	var params listFlag

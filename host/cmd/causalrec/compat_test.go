@@ -17,6 +17,7 @@ import (
 
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/recommend"
+	"github.com/causalrec/causalrec/host/redistest"
 )
 
 // compatWrite rewrites the compatibility fixture with the models this
@@ -65,12 +66,8 @@ type streamEntry struct {
 
 // dumpKeyspace reads every key under prefix, sorted by name.
 func dumpKeyspace(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]dumpedKey, error) {
-	var names []string
-	iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		names = append(names, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	names, err := redistest.Keys(ctx, rdb, prefix)
+	if err != nil {
 		return nil, err
 	}
 	slices.Sort(names)
