@@ -1,5 +1,5 @@
 // Package host holds no code: its test keeps the import rules of the
-// host's packages true (docs/architecture in README.md).
+// host's packages true (README.md, Architecture).
 package host
 
 import (

@@ -144,6 +144,15 @@ func needFeatures(l *Log) error {
 	return nil
 }
 
+// NewUpliftRanker returns the ranker that scores a user–item pair by the
+// effect est predicts, fitted like the uplift:NAME rankers of NewRanker:
+// on the features, with treatment = treated and the logged propensities.
+// It is how an estimator that is not in a causal.Registry (one served by
+// a plugin, say) becomes a ranker.
+func NewUpliftRanker(est causal.UpliftEstimator) Ranker {
+	return upliftRanker{est: est}
+}
+
 // upliftRanker ranks by the effect an estimator predicts (by the outcome
 // for the estimator of the outcome rankers, causal.Outcome).
 type upliftRanker struct {

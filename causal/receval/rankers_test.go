@@ -149,3 +149,35 @@ func TestDefaultRankersCoverRegistry(t *testing.T) {
 		}
 	}
 }
+
+// TestNewUpliftRanker checks that an estimator handed over directly ranks
+// as the uplift ranker of the same registry name.
+func TestNewUpliftRanker(t *testing.T) {
+	cfg := DefaultSimConfig()
+	cfg.Users, cfg.Items = 150, 30
+	sim, err := Simulate(cfg, rand.NewPCG(1, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName, err := NewRanker("uplift:x/linear", causal.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	est, err := causal.NewRegistry().NewEstimator("x", map[string]string{"base": "linear"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scores [2][]float64
+	for i, r := range []Ranker{byName, NewUpliftRanker(est)} {
+		sc, err := r.Fit(sim.Train, rand.NewPCG(11, 12))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if scores[i], err = sc.Score(sim.Test); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(scores[0]) != sim.Test.Len() || !slices.Equal(scores[0], scores[1]) {
+		t.Fatalf("scores differ: %d and %d rows", len(scores[0]), len(scores[1]))
+	}
+}

@@ -51,7 +51,7 @@ func (f failing) Recommend(context.Context, recommend.Request) (recommend.Respon
 func testServer(t *testing.T, st *store.Store, d Deps) *httptest.Server {
 	t.Helper()
 	if d.Ingest == nil {
-		d.Ingest, d.Models, d.Store = st, st, st
+		d.Ingest, d.Models, d.Health = st, st, st
 	}
 	if d.Recommender == nil {
 		d.Recommender = recommend.NewRanker(st, nil, nil)
@@ -314,7 +314,7 @@ func TestPluginsAndHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv = testServer(t, st, Deps{Ingest: down, Models: down, Store: down})
+	srv = testServer(t, st, Deps{Ingest: down, Models: down, Health: down})
 	if code, out := do(t, srv, "GET", "/v1/health", "", nil); code != 503 || !strings.Contains(out, "127.0.0.1:1") {
 		t.Errorf("health with Redis down: %d %s, want 503 naming the address", code, out)
 	}

@@ -169,7 +169,7 @@ type Health struct {
 // Health reports whether Redis answers and the state of the plugins.
 func (s *Server) Health(ctx context.Context) Health {
 	h := Health{Redis: true, Plugins: s.d.Plugins.List()}
-	if err := s.d.Store.Ping(ctx); err != nil {
+	if err := s.d.Health.Ping(ctx); err != nil {
 		h.Redis, h.Error = false, err.Error()
 	}
 	h.OK = h.Redis

@@ -80,9 +80,10 @@ const (
 
 // Deps are the parts a Server uses.
 type Deps struct {
-	Ingest      Ingester
-	Models      ModelStore
-	Store       Pinger
+	Ingest Ingester
+	Models ModelStore
+	// Health is pinged by the health check (the store).
+	Health      Pinger
 	Recommender Recommender
 	Plugins     PluginLister
 	// Train trains a serving model; nil answers POST /v1/train with 501.

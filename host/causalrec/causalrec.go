@@ -125,6 +125,7 @@ func NewPluginHost(cfg Config) (*pluginhost.Manager, error) {
 		Logger:       cfg.Logger,
 		StartTimeout: time.Duration(cfg.PluginStartTimeout),
 		PingInterval: time.Duration(cfg.PluginPingInterval),
+		DevMode:      cfg.PluginDevMode,
 	})
 }
 
@@ -175,7 +176,7 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		_ = m.Run(watch)
 	}()
 	h.api = api.New(api.Deps{
-		Ingest: st, Models: st, Store: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
+		Ingest: st, Models: st, Health: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
 		Recommender:    recommend.NewRanker(st, m, cfg.Logger),
 		Train:          h.train,
 		MaxBodyBytes:   cfg.MaxBodyBytes,

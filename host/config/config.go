@@ -58,6 +58,11 @@ type Config struct {
 	// Plugins declares external plugins; one named like a built-in
 	// replaces it.
 	Plugins []pluginhost.Spec `json:"plugins,omitempty"`
+	// PluginDevMode lets external plugins go without a sha256: the host
+	// hashes each executable when it starts it and logs a warning with
+	// the checksum (pluginhost.Options.DevMode). For a developer's
+	// machine; refused together with an API token.
+	PluginDevMode bool `json:"plugin_dev_mode,omitempty"`
 	// PluginStartTimeout and PluginPingInterval tune the plugin host.
 	PluginStartTimeout Duration `json:"plugin_start_timeout"`
 	PluginPingInterval Duration `json:"plugin_ping_interval"`
@@ -182,9 +187,16 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("text_scorers holds an empty name"))
 		}
 	}
+	if c.PluginDevMode && c.APIToken != "" {
+		errs = append(errs, errors.New("plugin_dev_mode runs plugins without checksums and is for a developer's machine: it cannot be used with an API token (api_token or CAUSALREC_API_TOKEN)"))
+	}
 	names := map[string]bool{}
 	for _, p := range c.Plugins {
-		if err := p.Validate(); err != nil {
+		check := p.Validate
+		if c.PluginDevMode {
+			check = p.ValidateDevMode
+		}
+		if err := check(); err != nil {
 			errs = append(errs, err)
 		}
 		if names[p.Name] {

@@ -7,7 +7,8 @@
 //
 //	request.go    the request and response of a recommendation, validation, defaults
 //	ranker.go     the Ranker: one recommendation from snapshot to list
-//	model.go      loading the serving model and its typed metadata
+//	model.go      loading the serving model
+//	modelmeta.go  the typed metadata stored with a model
 //	rows.go       the feature rows of a request's candidates
 //	rowcache.go   the cache of the item columns of those rows
 //	features.go   the feature set of a model and its compiled plan

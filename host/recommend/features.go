@@ -75,6 +75,33 @@ func newFeatureSet(users map[string]store.User, items map[string]store.Item, tex
 	return out
 }
 
+// featureDefaults returns, for each user and item feature of the set, the
+// mean of its values over the users and items that have it: the value the
+// model takes for a user or item without it (a new user, say), a typical
+// one rather than 0, which may lie far outside the values it was fitted on.
+func (fs featureSet) featureDefaults(users map[string]store.User, items map[string]store.Item) map[string]float64 {
+	sum, n := map[string]float64{}, map[string]float64{}
+	for _, u := range users {
+		for k, v := range u.Features {
+			sum[userPrefix+k] += v
+			n[userPrefix+k]++
+		}
+	}
+	for _, it := range items {
+		for k, v := range it.Features {
+			sum[itemPrefix+k] += v
+			n[itemPrefix+k]++
+		}
+	}
+	out := make(map[string]float64, len(sum))
+	for _, name := range fs {
+		if n[name] > 0 {
+			out[name] = sum[name] / n[name]
+		}
+	}
+	return out
+}
+
 // textPlugins returns the text scorers whose cached features the set uses
 // (not counting relevance), sorted.
 func (fs featureSet) textPlugins() []string {
@@ -189,6 +216,9 @@ type featureCol struct {
 	kind   featureKind
 	key    string
 	plugin int
+	// def is the value of a user or item feature for a user or item
+	// that lacks it.
+	def float64
 }
 
 // featurePlan is a featureSet compiled once so that writing a row costs no
@@ -217,8 +247,10 @@ var fixedColumns = map[string]featureKind{
 	featItemID:        colItemID,
 }
 
-// plan compiles the set.
-func (fs featureSet) plan() featurePlan {
+// plan compiles the set; defaults gives the value of a user or item
+// feature (by its name in the set) for a user or item that lacks it, 0 when
+// not given.
+func (fs featureSet) plan(defaults map[string]float64) featurePlan {
 	p := featurePlan{cols: make([]featureCol, len(fs)), text: fs.textPlugins()}
 	for j, name := range fs {
 		c := &p.cols[j]
@@ -227,9 +259,9 @@ func (fs featureSet) plan() featurePlan {
 		case fixed:
 			c.kind = kind
 		case strings.HasPrefix(name, userPrefix):
-			c.kind, c.key = colUser, name[len(userPrefix):]
+			c.kind, c.key, c.def = colUser, name[len(userPrefix):], defaults[name]
 		case strings.HasPrefix(name, itemPrefix):
-			c.kind, c.key = colItem, name[len(itemPrefix):]
+			c.kind, c.key, c.def = colItem, name[len(itemPrefix):], defaults[name]
 		case strings.HasPrefix(name, textPrefix):
 			plugin, feat, _ := strings.Cut(name[len(textPrefix):], ":")
 			c.kind, c.key, c.plugin = colText, feat, slices.Index(p.text, plugin)
@@ -286,9 +318,15 @@ func (p *featurePlan) value(j int, in *pairInputs) float64 {
 	case colItemID:
 		return idCode(in.item.ID)
 	case colUser:
-		return in.user.Features[c.key]
+		if v, ok := in.user.Features[c.key]; ok {
+			return v
+		}
+		return c.def
 	case colItem:
-		return in.item.Features[c.key]
+		if v, ok := in.item.Features[c.key]; ok {
+			return v
+		}
+		return c.def
 	case colText:
 		if f := in.textOf(c.plugin); f != nil {
 			return finite(f[c.key])

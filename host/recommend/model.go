@@ -40,7 +40,7 @@ func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int,
 	if err != nil {
 		return nil, 1, fmt.Errorf("serving model %s: %w", id, err)
 	}
-	c = &servingModel{id: id, rec: rec, meta: meta, plan: meta.Features.plan()}
+	c = &servingModel{id: id, rec: rec, meta: meta, plan: meta.Features.plan(meta.Defaults)}
 	c.plugin = rec.Plugin
 	if c.plugin == "" && c.meta.Ranker != RankPopularity {
 		// Up to 0.1.0 the host fitted the outcome rankers itself and

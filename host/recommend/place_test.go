@@ -2,6 +2,7 @@ package recommend
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/causalrec/causalrec/host/store"
@@ -12,27 +13,51 @@ func testItems() ([]store.Item, scores) {
 	return items, scores{values: []float64{0.3, 0.2, 0.1, 0.4}, areUplifts: true}
 }
 
-func TestPlaceGreedy(t *testing.T) {
-	items, sc := testItems()
-	got := place(Request{K: 3, Policy: "greedy"}, items, sc, nil, 1)
-	want := []string{"d", "a", "b"}
-	for i, r := range got {
-		if r.Item != want[i] || r.Propensity != 1 || r.Position != i+1 || *r.Uplift != r.Score {
-			t.Fatalf("got %+v, want order %v with propensity 1", got, want)
-		}
-	}
-	got = place(Request{K: 3, Policy: "greedy", MaxPerCategory: 1}, items, sc, nil, 1)
-	if len(got) != 2 || got[0].Item != "d" || got[1].Item != "c" {
-		t.Fatalf("category cap 1: got %+v, want d then c only", got)
-	}
-}
-
-func TestPlaceFallbackUsesPopularity(t *testing.T) {
-	items, _ := testItems()
+// TestPlace is a table of lists the policies place deterministically:
+// greedy orders by score (ties by id) with propensity 1, the category cap
+// skips items, relevance blends into the score, a fallback ranks by
+// popularity, and scores that are not uplifts carry no uplift.
+func TestPlace(t *testing.T) {
+	items, uplifts := testItems()
 	counts := []store.ItemCount{{Item: "a", Outcomes: 1}, {Item: "b", Outcomes: 9}, {Item: "c", Outcomes: 5}, {Item: "d"}}
-	got := place(Request{K: 2, Policy: "greedy"}, items, scores{}, counts, 1)
-	if got[0].Item != "b" || got[1].Item != "c" || got[0].Uplift != nil {
-		t.Fatalf("got %+v", got)
+	dlce := scores{values: uplifts.values}
+	blend := uplifts
+	blend.relevanceBlend = []float64{0, 0, 1, 0} // standardised relevance of c
+	tie := scores{values: []float64{0.5, 0.5, 0.1, 0.5}, areUplifts: true}
+	for _, tc := range []struct {
+		name    string
+		req     Request
+		sc      scores
+		want    []string
+		scores  []float64
+		uplifts bool
+	}{
+		{"greedy", Request{K: 3}, uplifts, []string{"d", "a", "b"}, []float64{0.4, 0.3, 0.2}, true},
+		{"all of them", Request{K: 10}, uplifts, []string{"d", "a", "b", "c"}, []float64{0.4, 0.3, 0.2, 0.1}, true},
+		{"category cap", Request{K: 3, MaxPerCategory: 1}, uplifts, []string{"d", "c"}, []float64{0.4, 0.1}, true},
+		{"ties by id", Request{K: 3}, tie, []string{"a", "b", "d"}, []float64{0.5, 0.5, 0.5}, true},
+		{"relevance blended", Request{K: 2, RelevanceWeight: 0.5}, blend, []string{"c", "d"}, []float64{0.6, 0.4}, true},
+		{"not uplifts", Request{K: 2}, dlce, []string{"d", "a"}, []float64{0.4, 0.3}, false},
+		{"fallback: popularity", Request{K: 2}, scores{}, []string{"b", "c"}, []float64{9, 5}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := tc.req.withDefaults()
+			got := place(req, items, tc.sc, counts, 1)
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d items %+v, want %v", len(got), got, tc.want)
+			}
+			for i, r := range got {
+				if r.Item != tc.want[i] || math.Abs(r.Score-tc.scores[i]) > 1e-12 || r.Propensity != 1 || r.Position != i+1 {
+					t.Fatalf("position %d: %+v, want %s with score %v, propensity 1", i+1, r, tc.want[i], tc.scores[i])
+				}
+				if (r.Uplift != nil) != tc.uplifts {
+					t.Fatalf("position %d: uplift %v, want one: %v", i+1, r.Uplift, tc.uplifts)
+				}
+				if r.Uplift != nil && *r.Uplift != tc.sc.values[slices.IndexFunc(items, func(it store.Item) bool { return it.ID == r.Item })] {
+					t.Fatalf("position %d: uplift %v is not the item's", i+1, *r.Uplift)
+				}
+			}
+		})
 	}
 }
 

@@ -74,8 +74,10 @@ func TestBuildTable(t *testing.T) {
 	// outcome an hour earlier. No item has text, so there are no text
 	// features. Columns per row: price, age, item exposures and outcomes,
 	// user exposures and outcomes.
+	// Item b has no price and u2 no age: they take the means over the
+	// items and users that have them (2 and 30), not 0.
 	if r.X[0] != 2 || r.X[1] != 30 || r.X[4] != 0 || r.X[5] != 0 || r.X[10] != 0 || r.X[11] != 0 ||
-		r.X[6] != 0 || r.X[7] != 30 || r.X[13] != 0 || r.X[16] != 0 || r.X[17] != math.Log1p(1) ||
+		r.X[6] != 2 || r.X[7] != 30 || r.X[12] != 2 || r.X[13] != 30 || r.X[16] != 0 || r.X[17] != math.Log1p(1) ||
 		// Item popularity counts the item's events before the row starts
 		// too: a has u2's earlier outcome, b nothing before t0.
 		r.X[2] != 0 || r.X[3] != math.Log1p(1) || r.X[8] != 0 || r.X[9] != 0 || r.X[14] != 0 || r.X[15] != 0 {
@@ -86,6 +88,9 @@ func TestBuildTable(t *testing.T) {
 	}
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	if len(tab.Defaults) != 2 || tab.Defaults["i:price"] != 2 || tab.Defaults["u:age"] != 30 {
+		t.Errorf("defaults %v, want i:price 2 and u:age 30", tab.Defaults)
 	}
 	if tab.LoggedPropensity || r.Propensity != nil || tab.Events != 7 {
 		t.Errorf("no propensities were logged, yet LoggedPropensity=%v (events %d)", tab.LoggedPropensity, tab.Events)

@@ -52,7 +52,7 @@ func BenchmarkRows(b *testing.B) {
 	legacy := plugins.TextScorerInfo{} // uses by the built-in rules
 	text := append(textFeatureNames("lm", lm[0].Features, textscore.UsesOf("lm", legacy)), textFeatureNames("sentiment", senti[0].Features, textscore.UsesOf("sentiment", legacy))...)
 	fs := newFeatureSet(map[string]store.User{"u": {Features: map[string]float64{"x": 1, "y": 2}}}, byID, text, false, false)
-	m := &servingModel{id: uuid.New(), meta: ModelMeta{Features: fs, Text: TextReport{Versions: map[string]string{"lm": "v1", "sentiment": "v1"}}}, plan: fs.plan()}
+	m := &servingModel{id: uuid.New(), meta: ModelMeta{Features: fs, Text: TextReport{Versions: map[string]string{"lm": "v1", "sentiment": "v1"}}}, plan: fs.plan(nil)}
 	r := NewRanker(st, nil, slog.New(slog.DiscardHandler))
 	snap, err := st.ReadSnapshot(ctx, store.SnapshotRequest{User: "u", Candidates: ids, History: historyRead, TextPlugins: m.plan.text})
 	if err != nil {

@@ -62,6 +62,9 @@ type Table struct {
 	LoggedPropensity bool
 	// Text says which text features the table has.
 	Text TextReport
+	// Defaults holds the values of the user and item features for users
+	// and items that lack them (see featureSet.featureDefaults).
+	Defaults map[string]float64
 }
 
 // TableOptions choose how a training table is built.
@@ -217,7 +220,8 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 		req.Features = append(req.Features, plugins.Feature{Name: name, Kind: plugins.Numeric})
 	}
 	req.X = make([]float64, len(keys)*len(fs))
-	plan := fs.plan()
+	t.Defaults = fs.featureDefaults(users, items)
+	plan := fs.plan(t.Defaults)
 	textOf := make([]map[string]map[string]float64, len(plan.text))
 	for j, name := range plan.text {
 		textOf[j] = text[name]

@@ -166,7 +166,7 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	}
 	meta, err := ModelMeta{
 		Features: t.Features, Ranker: ranker, Rows: len(req.Arm), Treated: t.Treated, Control: t.Control, Events: t.Events,
-		Propensity: propSource, Period: opts.Period, Text: t.Text, Fit: fitMeta,
+		Propensity: propSource, Period: opts.Period, Text: t.Text, Defaults: t.Defaults, Fit: fitMeta,
 	}.encode()
 	if err != nil {
 		return TrainResult{}, err

@@ -123,8 +123,8 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	features := fs.String("features", "", "comma-separated feature columns (default: every other column)")
 	weight := fs.String("weight", "", "column of sample weights")
 	propensity := fs.String("propensity", "", "column of logged propensities P(arm received | x)")
-	estName := fs.String("estimator", "t", "estimator: s, t, x, r, dr, uplift-tree, uplift-forest, causal-forest, tarnet, dragonnet, dlce, auto, bootstrap (built-in plugin; see docs/estimators.md) or another plugin's")
-	pluginName := fs.String("plugin", config.Default().EstimatorPlugin, "estimator plugin")
+	estName := fs.String("estimator", "t", "estimator [plugin:]name[/base][:k=v...]: s, t, x, r, dr, uplift-tree, uplift-forest, causal-forest, tarnet, dragonnet, dlce, auto, bootstrap of the built-in plugin (see docs/estimators.md), or another plugin's, e.g. py-sklearn:t")
+	pluginName := fs.String("plugin", config.Default().EstimatorPlugin, "estimator plugin (for an --estimator named without one)")
 	out := fs.String("model-out", "", "where to write the model file")
 	cfgPath := fs.String("config", "", "config file declaring external plugins")
 	var params listFlag
@@ -141,7 +141,7 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	case fs.NArg() > 0:
 		return usageErr("unexpected arguments %q", fs.Args())
 	}
-	pm, err := causal.ParseParams(params)
+	ref, err := fitEstimatorRef(fs, *estName, *pluginName, params)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -172,13 +172,13 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	req.Estimator, req.Params = *estName, pm
-	est, stop, err := startEstimator(ctx, cfg, s.logger, *pluginName)
+	req.Estimator, req.Params = ref.Estimator, ref.Params
+	ests, err := newEstimatorPlugins(cfg, s.logger)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	info, err := est.Info(ctx, plugins.InfoRequest{})
+	defer ests.Close()
+	est, info, err := ests.get(ctx, ref.Plugin)
 	if err != nil {
 		return err
 	}
@@ -186,15 +186,15 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	// A fit runs in the plugin process and reports nothing until it ends;
 	// slow ones (a causal forest, auto's selection) show their elapsed time.
 	task := startTask(s, "uplift fit", 0, progress.Options{Delay: time.Second})
-	task.Describe(fmt.Sprintf("fitting %s on %d rows", *estName, req.Rows()))
+	task.Describe(fmt.Sprintf("fitting %s on %d rows", ref.Spec, req.Rows()))
 	resp, err := est.Fit(ctx, req)
 	task.Done()
 	if err != nil {
-		return fmt.Errorf("fit %s with plugin %s: %w", *estName, *pluginName, err)
+		return fmt.Errorf("fit %s with plugin %s: %w", ref.Estimator, ref.Plugin, err)
 	}
 	m := modelFile{
-		ID: uuid.New(), CreatedAt: time.Now().UTC(), Plugin: *pluginName, PluginVersion: info.Version,
-		Estimator: *estName, Params: pm, Schema: schema, Metadata: resp.Metadata, Model: resp.Model, Balance: balance,
+		ID: uuid.New(), CreatedAt: time.Now().UTC(), Plugin: ref.Plugin, PluginVersion: info.Version,
+		Estimator: ref.Estimator, Params: ref.Params, Schema: schema, Metadata: resp.Metadata, Model: resp.Model, Balance: balance,
 	}
 	if note := balance.metadata(); note != "" {
 		m.Metadata = maps.Clone(m.Metadata)
@@ -207,7 +207,7 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.err, "fitted %s in %.2fs; model %s written to %s (%d bytes)\n", *estName, time.Since(start).Seconds(), m.ID, *out, size)
+	fmt.Fprintf(s.err, "fitted %s in %.2fs; model %s written to %s (%d bytes)\n", ref.Spec, time.Since(start).Seconds(), m.ID, *out, size)
 	for k, ate := range resp.ATE {
 		if k+1 < len(schema.Arms) && k < len(resp.ATESE) {
 			fmt.Fprintf(s.err, "ATE of %q vs %q: %.6g ± %.3g (SE)\n", schema.Arms[k+1], schema.Arms[0], ate, resp.ATESE[k])

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os/exec"
@@ -160,6 +161,16 @@ func postEvents(t testing.TB, base, token string, events []store.Event) {
 	if code, body := call(t, "POST", base+"/v1/events", token, map[string]any{"events": events}, nil); code != 200 {
 		t.Fatalf("events: %d %s", code, body)
 	}
+}
+
+// textlessConfig is the default configuration on the real Redis under a
+// prefix of the test's own, without text features: for tests of the
+// training and the serving of the other features.
+func textlessConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	cfg.TextFeatures = "off"
+	return cfg
 }
 
 // modelList is the answer of GET /v1/models and POST /v1/models/rollback.
@@ -498,10 +509,7 @@ func TestTrainReportsEstimatedPropensity(t *testing.T) {
 // arm) is a 409 as docs/api.md promises, not a 500, and the service keeps
 // serving.
 func TestTrainOnTooLittleData(t *testing.T) {
-	cfg := config.Default()
-	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
-	cfg.TextFeatures = "off"
-	base := startServe(t, cfg)
+	base := startServe(t, textlessConfig(t))
 	if code, body := call(t, "POST", base+"/v1/items", "", map[string]any{"items": []store.Item{{ID: "a"}}}, nil); code != 200 {
 		t.Fatalf("items: %d %s", code, body)
 	}
@@ -533,10 +541,7 @@ func TestTrainOnTooLittleData(t *testing.T) {
 // old as themselves and served uplifts far from the truth. The served
 // uplifts must stay near 2/7, as with the events' own times.
 func TestEventsWithoutTime(t *testing.T) {
-	cfg := config.Default()
-	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
-	cfg.TextFeatures = "off"
-	base := startServe(t, cfg)
+	base := startServe(t, textlessConfig(t))
 	const n = 600
 	ingestUsers(t, base, "", n)
 	events := simulatedEvents(n, 0)
@@ -565,5 +570,58 @@ func TestEventsWithoutTime(t *testing.T) {
 	}
 	if lo < truth-0.08 || hi > truth+0.08 {
 		t.Errorf("served uplifts in [%.3f, %.3f]; the true effect is %.3f for every user and item", lo, hi, truth)
+	}
+}
+
+// TestUnknownUserScoredFromDefaults trains on users whose feature age lies
+// in [20, 60] and an effect of showing that falls with age, then asks for
+// a user the store does not know: it must be scored as a typical user,
+// its uplift among the known users', not as one of age 0, which the linear
+// model extrapolates above every known user.
+func TestUnknownUserScoredFromDefaults(t *testing.T) {
+	base := startServe(t, textlessConfig(t))
+	const n = 800
+	rng := rand.New(rand.NewPCG(4, 2))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var users []store.User
+	var events []store.Event
+	for i := range n {
+		u := fmt.Sprintf("u%d", i)
+		age := 20 + 40*rng.Float64()
+		users = append(users, store.User{ID: u, Features: map[string]float64{"age": age}})
+		arm, p := "treated", 0.1+0.5-age/120 // the effect: 0.33 at 20, 0 at 60
+		if rng.IntN(2) == 0 {
+			arm, p = recommend.ControlArm, 0.1
+		}
+		events = append(events, store.Event{Kind: store.Exposure, User: u, Item: "a", Time: t0, Arm: arm, Propensity: 0.5})
+		if rng.Float64() < p {
+			events = append(events, store.Event{Kind: store.Outcome, User: u, Item: "a", Time: t0.Add(time.Hour)})
+		}
+	}
+	if code, body := call(t, "POST", base+"/v1/users", "", map[string]any{"users": users}, nil); code != 200 {
+		t.Fatalf("users: %d %s", code, body)
+	}
+	if code, body := call(t, "POST", base+"/v1/items", "", map[string]any{"items": []store.Item{{ID: "a"}}}, nil); code != 200 {
+		t.Fatalf("items: %d %s", code, body)
+	}
+	postEvents(t, base, "", events)
+	if code, body := call(t, "POST", base+"/v1/train", "", struct{}{}, nil); code != 200 {
+		t.Fatalf("train: %d %s", code, body)
+	}
+	uplift := func(user string) float64 {
+		t.Helper()
+		var rec recommend.Response
+		if code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: user, Candidates: []string{"a"}, IncludeConsumed: true}, &rec); code != 200 || len(rec.Items) != 1 {
+			t.Fatalf("recommend %s: %d %s", user, code, body)
+		}
+		return *rec.Items[0].Uplift
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range 50 {
+		u := uplift(fmt.Sprintf("u%d", i))
+		lo, hi = min(lo, u), max(hi, u)
+	}
+	if got := uplift("somebody-new"); got < lo || got > hi {
+		t.Errorf("unknown user's uplift %.3f, outside the known users' [%.3f, %.3f]", got, lo, hi)
 	}
 }
