@@ -133,7 +133,12 @@ func (s *Server) Rollback(ctx context.Context) (ModelList, error) {
 		}
 		return ModelList{}, err
 	}
-	return s.Models(ctx)
+	list, err := s.Models(ctx)
+	if err != nil {
+		return ModelList{}, err
+	}
+	s.d.Logger.Info("serving model rolled back", "model", list.Serving, "replaced", list.Previous)
+	return list, nil
 }
 
 // Train trains a serving model with the configured Trainer; an unknown
@@ -145,7 +150,12 @@ func (s *Server) Train(ctx context.Context, req TrainRequest) (recommend.TrainRe
 	if req.Ranker != "" && !slices.Contains(recommend.Rankers, req.Ranker) {
 		return recommend.TrainResult{}, badRequest("unknown ranker %q (want %s)", req.Ranker, strings.Join(recommend.Rankers, ", "))
 	}
-	return s.d.Train(ctx, req)
+	res, err := s.d.Train(ctx, req)
+	if err != nil {
+		return recommend.TrainResult{}, err
+	}
+	s.d.Logger.Info("model trained and serving", "model", res.ModelID, "previous", res.Previous, "ranker", res.Ranker, "rows", res.Rows, "seconds", res.Seconds)
+	return res, nil
 }
 
 // Health is the answer of /v1/health.

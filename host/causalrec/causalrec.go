@@ -56,6 +56,10 @@ type Config struct {
 	config.Config
 	// Logger receives the host's log and the plugins' (nil discards).
 	Logger *slog.Logger
+	// TrainProgress, when set, is told the stages of every training and
+	// their counts (recommend.TrainOptions.Progress), e.g. for a progress
+	// bar.
+	TrainProgress recommend.Progress
 	// Launch says how a built-in plugin is started; nil runs this
 	// program's own executable with EnvBuiltinPlugin set to the plugin's
 	// name, which ServePlugin answers.
@@ -273,8 +277,9 @@ func (h *Host) train(ctx context.Context, req api.TrainRequest) (recommend.Train
 	cfg := h.cfg
 	opts := recommend.TrainOptions{
 		Plugin: cfg.EstimatorPlugin, Estimator: cfg.Estimator, Params: cfg.EstimatorParams, Period: time.Duration(cfg.TrainPeriod),
-		Ranker: cfg.Ranker,
-		Text:   recommend.TextOptions{Mode: cfg.TextFeatures, Scorers: cfg.TextScorers, Relevance: cfg.TextRelevance, Source: h.plugins},
+		Ranker:   cfg.Ranker,
+		Text:     recommend.TextOptions{Mode: cfg.TextFeatures, Scorers: cfg.TextScorers, Relevance: cfg.TextRelevance, Source: h.plugins},
+		Progress: cfg.TrainProgress,
 	}
 	if req.Ranker != "" {
 		opts.Ranker = req.Ranker

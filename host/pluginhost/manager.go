@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -381,7 +382,7 @@ func (p *managed) launch(ctx context.Context) (*goplugin.Client, goplugin.Client
 	if err != nil {
 		client.Kill()
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
-			return nil, nil, nil, "", fmt.Errorf("plugin %q: executable %s does not match the configured sha256 %s", s.Name, s.Path, s.SHA256)
+			return nil, nil, nil, "", fmt.Errorf("plugin %q: executable %s does not match the configured sha256 %s: its sha256 is %s", s.Name, s.Path, s.SHA256, fileSHA256(s.Path))
 		}
 		return nil, nil, nil, "", fmt.Errorf("plugin %q: start %s: %w", s.Name, s.Path, err)
 	}
@@ -593,4 +594,19 @@ func (h textScorerHandle) Score(ctx context.Context, req plugins.ScoreRequest) (
 	}
 	out, err := s.Score(ctx, req)
 	return out, h.p.failed(err)
+}
+
+// fileSHA256 returns the hex sha256 of the file at path, or why it could
+// not be computed, for error messages.
+func fileSHA256(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -75,6 +75,8 @@ type TableOptions struct {
 	Text TextOptions
 	// IDs adds the user and item id columns DLCE needs.
 	IDs bool
+	// Progress, when set, is told how many events have been read.
+	Progress Progress
 }
 
 // BuildTable reads every event and the users and items they name, scores
@@ -97,10 +99,18 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	if opts.Text.Mode != TextOff && opts.Text.Relevance {
 		relLog = map[string][]userEvent{}
 	}
+	var total int64
+	if opts.Progress != nil {
+		total, _ = st.EventCount(ctx) // only for the display: 0 (unknown) on error
+	}
+	opts.Progress.report("reading events", 0, total)
 	err := st.Events(ctx, func(e store.Event) error {
 		nEvents++
 		if nEvents%1_000_000 == 0 {
 			logger.Info("reading events", "events", nEvents, "rows", len(pairs))
+		}
+		if nEvents%10_000 == 0 {
+			opts.Progress.report("reading events", int64(nEvents), total)
 		}
 		k := pairKey{user: e.User, item: e.Item}
 		if period > 0 {
@@ -183,6 +193,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	var textNames []string
 	var rel map[pairKey]float64
 	if opts.Text.Mode != TextOff {
+		opts.Progress.report("scoring item texts", 0, 0)
 		text, textNames, err = scoreItemTexts(ctx, st, opts.Text, items, &rep, logger)
 		if err != nil {
 			return nil, err

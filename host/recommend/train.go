@@ -41,6 +41,19 @@ type TrainOptions struct {
 	// item was shown to the user in that period and engaged when the user
 	// engaged with it in that period. Zero makes the whole log one period.
 	Period time.Duration
+	// Progress, when set, is told the stage of the training and its count
+	// of items (total 0 when unknown), e.g. ("reading events", 20000, 1e6).
+	Progress Progress
+}
+
+// Progress receives the stages of a training and their counts.
+type Progress func(stage string, done, total int64)
+
+// report calls p when it is set.
+func (p Progress) report(stage string, done, total int64) {
+	if p != nil {
+		p(stage, done, total)
+	}
 }
 
 // TrainResult describes a trained and stored model.
@@ -93,7 +106,7 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	if ranker == RankPopularity {
 		text.Mode = TextOff
 	}
-	t, err := BuildTable(ctx, st, TableOptions{Period: opts.Period, Text: text, IDs: ranker == RankDLCE}, logger)
+	t, err := BuildTable(ctx, st, TableOptions{Period: opts.Period, Text: text, IDs: ranker == RankDLCE, Progress: opts.Progress}, logger)
 	if err != nil {
 		return TrainResult{}, err
 	}
@@ -137,6 +150,7 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 			return TrainResult{}, fmt.Errorf("estimator plugin %s: %w", opts.Plugin, err)
 		}
 		pluginVersion = info.Version
+		opts.Progress.report(fmt.Sprintf("fitting %s on %d rows", estimator, len(req.Arm)), 0, 0)
 		fit, err := est.Fit(ctx, req)
 		if errors.Is(err, plugins.ErrInsufficientData) {
 			return TrainResult{}, fmt.Errorf("%w: fit %s with plugin %s: %w", ErrNoData, estimator, opts.Plugin, err)
@@ -146,6 +160,7 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 		}
 		model, fitMeta = fit.Model, fit.Metadata
 	}
+	opts.Progress.report("saving the model", 0, 0)
 	if err := st.PutNeighbors(ctx, t.Neighbors); err != nil {
 		return TrainResult{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/dataset"
+	"github.com/causalrec/causalrec/host/progress"
 )
 
 func upliftCompare(ctx context.Context, s stdio, args []string) error {
@@ -36,7 +37,13 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 	seed := fs.Uint64("seed", 1, "seed of the folds and the bootstrap")
 	jsonOut := fs.String("json-out", "", "also write the comparison as JSON to this file (- for standard output, replacing the table)")
 	cfgPath := fs.String("config", "", "config file declaring external plugins")
+	plotPath := fs.String("plot", "", "write the Qini curves of the estimators (one panel per treated arm) to this .svg or .png file")
+	decilePath := fs.String("decile-plot", "", "write the observed uplift by decile of each estimator's scores to this .svg or .png file")
+	bf := addBalanceFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkPlotFlags(map[string]string{"plot": *plotPath, "decile-plot": *decilePath}); err != nil {
 		return err
 	}
 	specs := splitList(*estimators)
@@ -63,12 +70,17 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 	if sum.Dropped > 0 {
 		fmt.Fprintf(s.err, "left out %d rows of arms not named by --treated\n", sum.Dropped)
 	}
+	if _, err := checkBalance(s, req, schema, bf); err != nil {
+		return err
+	}
 	ests, err := newEstimatorPlugins(cfg, s.logger)
 	if err != nil {
 		return err
 	}
 	defer ests.Close()
 	d := causal.UpliftData{X: mat.NewDense(req.Rows(), len(req.Features), req.X), Treatment: req.Arm, Arms: len(req.Arms) - 1, Y: req.Outcome}
+	task := startTask(s, "uplift compare", int64(len(specs)**folds), progress.Options{Unit: "fits"})
+	defer task.Done()
 	var named []causal.NamedEstimator
 	var models []*pluginUplift
 	for _, spec := range specs {
@@ -80,11 +92,12 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 		if err != nil {
 			return err
 		}
-		pu := &pluginUplift{ctx: ctx, est: est, name: ref.Estimator, params: ref.Params, features: req.Features, arms: schema.Arms}
+		pu := &pluginUplift{ctx: ctx, est: est, name: ref.Estimator, params: ref.Params, features: req.Features, arms: schema.Arms, task: task}
 		models = append(models, pu)
 		named = append(named, causal.NamedEstimator{Name: spec, Estimator: pu})
 	}
 	cmp, err := causal.CompareEstimators(d, named, causal.CompareConfig{Folds: *folds, Bootstrap: causal.Bootstrap{Resamples: *resamples}}, rand.NewPCG(*seed, 0))
+	task.Done()
 	if err != nil {
 		return err
 	}
@@ -92,6 +105,10 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 		if err := m.Err(); err != nil {
 			return fmt.Errorf("estimator %s: predict: %w", named[i].Name, err)
 		}
+	}
+	cmp.ArmNames = schema.Arms
+	if err := writeComparePlots(cmp, req.Arm, req.Outcome, schema.Arms, *plotPath, *decilePath); err != nil {
+		return err
 	}
 	if *jsonOut != "-" {
 		fmt.Fprintf(s.out, "%d rows, %d folds; arms against control %q\n", req.Rows(), *folds, schema.Arms[0])

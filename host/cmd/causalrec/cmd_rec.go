@@ -14,6 +14,7 @@ import (
 
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/receval"
+	"github.com/causalrec/causalrec/host/progress"
 )
 
 // runRec is the rec command: offline causal evaluation of recommenders.
@@ -178,13 +179,15 @@ func recEval(ctx context.Context, s stdio, args []string) error {
 			rs[j] = newPluginRanker(ctx, p.est, p.ref, train.FeatureNames)
 		}
 	}
+	// Progress on stderr: a fit can take minutes (uplift:auto
+	// cross-validates its candidates), and stdout is the report.
+	task := startTask(s, "rec eval", int64(len(rs)), progress.Options{Unit: "rankers"})
+	defer task.Done()
 	for j, r := range rs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// Progress on stderr: a fit can take minutes (uplift:auto
-		// cross-validates its candidates), and stdout is the report.
-		fmt.Fprintf(s.err, "rec eval: fitting %s (%d of %d)\n", names[j], j+1, len(rs))
+		task.Describe(fmt.Sprintf("fitting %s (%d of %d)", names[j], j+1, len(rs)))
 		start := time.Now()
 		sc, err := r.Fit(train, rand.NewPCG(*seed, uint64(j)))
 		if err != nil {
@@ -202,6 +205,7 @@ func recEval(ctx context.Context, s stdio, args []string) error {
 		if err := writeRecReport(s.out, names[j], rep, secs); err != nil {
 			return err
 		}
+		task.Add(1)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/causalrec/causalrec/host/api"
 	"github.com/causalrec/causalrec/host/causalrec"
 	"github.com/causalrec/causalrec/host/config"
+	"github.com/causalrec/causalrec/host/progress"
 	"github.com/causalrec/causalrec/host/recommend"
 )
 
@@ -181,12 +182,19 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 	if cfg.RedisURL == "" {
 		return usageErr("train needs a Redis that holds events: set --redis or REDIS_URL")
 	}
-	h, err := causalrec.Open(ctx, causalrec.Config{Config: cfg, Logger: s.logger, Launch: cliLauncher, LazyPlugins: true})
+	task := startTask(s, "train", 0, progress.Options{})
+	defer task.Done()
+	h, err := causalrec.Open(ctx, causalrec.Config{Config: cfg, Logger: s.logger, Launch: cliLauncher, LazyPlugins: true,
+		TrainProgress: func(stage string, done, total int64) {
+			task.Describe(stage)
+			task.Report(done, total)
+		}})
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	res, err := h.Train(ctx, api.TrainRequest{})
+	task.Done()
 	if err != nil {
 		return err
 	}

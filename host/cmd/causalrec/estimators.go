@@ -16,6 +16,7 @@ import (
 	"github.com/causalrec/causalrec/causal/receval"
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/pluginhost"
+	"github.com/causalrec/causalrec/host/progress"
 	"github.com/causalrec/causalrec/plugins"
 )
 
@@ -164,6 +165,8 @@ type pluginUplift struct {
 
 	mu  sync.Mutex
 	err error // the first failed prediction
+
+	task *progress.Task // counts the fits; may be nil
 }
 
 func (p *pluginUplift) fail(err error) {
@@ -197,9 +200,15 @@ func (p *pluginUplift) FitUplift(d causal.UpliftData, src rand.Source) (causal.U
 		Estimator: p.name, Params: p.params, Features: p.features, Arms: p.arms, Seed: src.Uint64(),
 		X: x, Arm: d.Treatment, Outcome: d.Y, Weight: d.Weights, Propensity: d.Propensity,
 	}
+	if p.task != nil {
+		p.task.Describe("fitting " + p.name)
+	}
 	resp, err := p.est.Fit(p.ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if p.task != nil {
+		p.task.Add(1)
 	}
 	return &pluginModel{u: p, model: resp.Model}, nil
 }

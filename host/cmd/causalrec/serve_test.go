@@ -43,11 +43,16 @@ func startServeGRPC(t *testing.T, cfg config.Config) (string, string) {
 // startServeB starts serve for a test or a benchmark.
 func startServeB(t testing.TB, cfg config.Config) (string, string) {
 	t.Helper()
+	return startServeLogged(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startServeLogged is startServeB with the server's logger.
+func startServeLogged(t testing.TB, cfg config.Config, logger *slog.Logger) (string, string) {
+	t.Helper()
 	cfg.HTTPAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]net.Addr, 1)
 	done := make(chan error, 1)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() { done <- serve(ctx, cfg, logger, func(h, g net.Addr) { ready <- [2]net.Addr{h, g} }) }()
 	t.Cleanup(func() {
 		cancel()
