@@ -3,10 +3,13 @@ package api
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -41,7 +44,9 @@ func (s *Server) grpcAuth(ctx context.Context, req any, info *grpc.UnaryServerIn
 	return h(ctx, req)
 }
 
-// grpcStatus maps an operation's error to a gRPC status.
+// grpcStatus maps an operation's error to a gRPC status. An event batch
+// cut midway carries an ErrorInfo (reason PARTIAL_WRITE) whose metadata say
+// what was written: received, written, duplicates and first_unwritten.
 func grpcStatus(err error) error {
 	code := codes.Internal
 	switch statusOf(err) {
@@ -49,12 +54,26 @@ func grpcStatus(err error) error {
 		code = codes.InvalidArgument
 	case http.StatusConflict:
 		code = codes.FailedPrecondition
+		if errors.Is(err, store.ErrConflict) {
+			code = codes.AlreadyExists
+		}
 	case http.StatusServiceUnavailable:
 		code = codes.Unavailable
 	case http.StatusGatewayTimeout:
 		code = codes.DeadlineExceeded
 	}
-	return status.Error(code, err.Error())
+	st := status.New(code, err.Error())
+	var pe *PartialError
+	if errors.As(err, &pe) {
+		r := pe.Result
+		if d, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: "PARTIAL_WRITE", Domain: "causalrec", Metadata: map[string]string{
+			"received": strconv.Itoa(r.Received), "written": strconv.Itoa(r.Written), "duplicates": strconv.Itoa(r.Duplicates),
+			"first_unwritten": strconv.Itoa(pe.Next),
+		}}); derr == nil {
+			st = d
+		}
+	}
+	return st.Err()
 }
 
 func (g *grpcServer) IngestItems(ctx context.Context, req *apiv1.IngestItemsRequest) (*apiv1.IngestResponse, error) {
@@ -74,7 +93,13 @@ func (g *grpcServer) IngestEvents(ctx context.Context, req *apiv1.IngestEventsRe
 	for i, e := range req.GetEvents() {
 		events[i] = eventFromProto(e)
 	}
-	res, err := g.s.IngestEvents(ctx, events)
+	var key string
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("idempotency-key"); len(v) > 0 {
+			key = v[0]
+		}
+	}
+	res, err := g.s.IngestEvents(ctx, events, key)
 	if err != nil {
 		return nil, grpcStatus(err)
 	}

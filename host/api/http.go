@@ -63,7 +63,7 @@ func statusOf(err error) int {
 		return he.status
 	case errors.Is(err, recommend.ErrBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, recommend.ErrNoData):
+	case errors.Is(err, recommend.ErrNoData), errors.Is(err, store.ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable
@@ -100,7 +100,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, auth bool, h hand
 		if code >= 500 {
 			s.d.Logger.Error("request failed", "path", r.URL.Path, "error", err)
 		}
-		writeError(w, code, err.Error())
+		writeJSON(w, code, errorBody(err))
 		return code
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -123,6 +123,26 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// partialBody is the answer to an event batch cut midway: the error, and
+// what was written, so that the client can resume.
+type partialBody struct {
+	Error string `json:"error"`
+	IngestResult
+	// FirstUnwritten is the index of the first event not known to be
+	// stored.
+	FirstUnwritten int `json:"first_unwritten"`
+}
+
+// errorBody is the JSON of an error answer: {"error": message}, with what
+// was written for a batch cut midway.
+func errorBody(err error) any {
+	var pe *PartialError
+	if errors.As(err, &pe) {
+		return partialBody{Error: err.Error(), IngestResult: pe.Result, FirstUnwritten: pe.Next}
+	}
+	return map[string]string{"error": err.Error()}
 }
 
 // decode reads one JSON value into v, rejecting unknown fields, trailing
@@ -193,7 +213,7 @@ func (s *Server) handleEvents(_ http.ResponseWriter, r *http.Request) (any, erro
 	if err := decode(r, &body); err != nil {
 		return nil, err
 	}
-	return s.IngestEvents(r.Context(), body.Events)
+	return s.IngestEvents(r.Context(), body.Events, r.Header.Get("Idempotency-Key"))
 }
 
 func (s *Server) handleRecommend(_ http.ResponseWriter, r *http.Request) (any, error) {

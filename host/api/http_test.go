@@ -68,6 +68,16 @@ func testServer(t *testing.T, st *store.Store, d Deps) *httptest.Server {
 // and the body of the answer, or the message of an error answer.
 func do(t *testing.T, srv *httptest.Server, method, path, token string, body any) (int, string) {
 	t.Helper()
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return doHeader(t, srv, method, path, h, body)
+}
+
+// doHeader is do with the request's headers.
+func doHeader(t *testing.T, srv *httptest.Server, method, path string, header http.Header, body any) (int, string) {
+	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -84,8 +94,8 @@ func do(t *testing.T, srv *httptest.Server, method, path, token string, body any
 	if err != nil {
 		t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	resp, err := srv.Client().Do(req)
 	if err != nil {

@@ -20,6 +20,9 @@ type IngestResult struct {
 	Received   int `json:"received"`
 	Written    int `json:"written"`
 	Duplicates int `json:"duplicates"`
+	// Replayed says an event batch's idempotency key named a batch already
+	// stored: nothing was written and the counts are the stored batch's.
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 // IngestItems validates items and stores them; an empty or invalid list is
@@ -56,10 +59,23 @@ func (s *Server) IngestUsers(ctx context.Context, users []store.User) (IngestRes
 }
 
 // IngestEvents validates events and stores the new ones; an event
-// without a time gets the time of ingestion.
-func (s *Server) IngestEvents(ctx context.Context, events []store.Event) (IngestResult, error) {
+// without a time gets the time of ingestion. key, when not empty, is the
+// batch's idempotency key: a retry of the batch with the same key stores
+// each event once and answers for the whole batch, and an event without an
+// ID gets one derived from the key and its index (store.KeyedEventID).
+//
+// Nothing is written when an event is invalid (a bad request) or an event
+// ID is stored, or repeated in the batch, with other content (a conflict,
+// 409, naming it). A batch cut midway (Redis gone) is an error that says
+// how far it got (see PartialError).
+func (s *Server) IngestEvents(ctx context.Context, events []store.Event, key string) (IngestResult, error) {
 	if len(events) == 0 {
 		return IngestResult{}, badRequest("events: empty list")
+	}
+	if key != "" {
+		if err := store.CheckIdempotencyKey(key); err != nil {
+			return IngestResult{}, badRequest("%v", err)
+		}
 	}
 	now := time.Now().UTC()
 	for i := range events {
@@ -70,13 +86,38 @@ func (s *Server) IngestEvents(ctx context.Context, events []store.Event) (Ingest
 			return IngestResult{}, badRequest("events[%d]: %v", i, err)
 		}
 	}
-	added, err := s.d.Ingest.AddEvents(ctx, events)
+	res, err := s.d.Ingest.AddEventBatch(ctx, events, key)
 	if err != nil {
+		var be *store.BatchError
+		if errors.As(err, &be) {
+			s.metrics.events.Add(float64(be.Written))
+			return IngestResult{}, &PartialError{
+				Result: IngestResult{Received: len(events), Written: be.Written, Duplicates: be.Duplicates},
+				Next:   be.Next, Err: be,
+			}
+		}
 		return IngestResult{}, err
 	}
-	s.metrics.events.Add(float64(added))
-	return IngestResult{Received: len(events), Written: added, Duplicates: len(events) - added}, nil
+	if !res.Replayed {
+		s.metrics.events.Add(float64(res.Written))
+	}
+	return IngestResult{Received: len(events), Written: res.Written, Duplicates: res.Duplicates, Replayed: res.Replayed}, nil
 }
+
+// PartialError is an event batch cut midway: the events before Next were
+// processed (Result counts them); those from Next on may or may not be
+// stored. Sending the batch again with the same idempotency key, or with
+// the same event IDs, stores each event exactly once. It wraps the cause
+// (say store.ErrUnavailable, 503).
+type PartialError struct {
+	Result IngestResult
+	Next   int
+	Err    error
+}
+
+func (e *PartialError) Error() string { return e.Err.Error() }
+
+func (e *PartialError) Unwrap() error { return e.Err }
 
 // Recommend ranks items for a user (see recommend.Ranker.Recommend).
 func (s *Server) Recommend(ctx context.Context, req recommend.Request) (recommend.Response, error) {

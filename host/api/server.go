@@ -33,12 +33,13 @@ type Recommender interface {
 }
 
 // Ingester stores items, users and events. PutItems and PutUsers return
-// how many records replaced one with the same ID, AddEvents how many events
-// were new.
+// how many records replaced one with the same ID; AddEventBatch stores a
+// batch of events, each at most once, resuming a batch sent before with the
+// same idempotency key (see store.Store.AddEventBatch).
 type Ingester interface {
 	PutItems(ctx context.Context, items []store.Item) (replaced int, err error)
 	PutUsers(ctx context.Context, users []store.User) (replaced int, err error)
-	AddEvents(ctx context.Context, events []store.Event) (added int, err error)
+	AddEventBatch(ctx context.Context, events []store.Event, key string) (store.BatchResult, error)
 }
 
 // ModelStore lists the stored models of a name and switches the one

@@ -205,6 +205,7 @@ func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*st
 	opts := store.DefaultOptions()
 	opts.Prefix = cfg.Prefix
 	opts.CountsTTL = time.Duration(cfg.CountsTTL)
+	opts.DedupTTL = time.Duration(cfg.IdempotencyWindow)
 	st, err := store.New(rdb, opts)
 	if err != nil {
 		close()
@@ -225,6 +226,10 @@ type Batch struct {
 	Items  []store.Item
 	Users  []store.User
 	Events []store.Event
+	// IdempotencyKey, when set, names the events of the batch as the
+	// Idempotency-Key header of POST /v1/events does: sending the batch
+	// again with the same key stores each event once.
+	IdempotencyKey string
 }
 
 // IngestResult counts what Ingest stored, per kind, as the API's ingest
@@ -236,8 +241,10 @@ type IngestResult struct {
 // Ingest validates and stores the batch's items, then users, then events,
 // as POST /v1/items, /v1/users and /v1/events do (an event without a time
 // gets the time of ingestion; an event whose ID was ingested before is a
-// duplicate). An invalid record is an error wrapping
-// recommend.ErrBadRequest, and nothing of its kind is written.
+// duplicate; b.IdempotencyKey names the events as a batch). An invalid
+// record is an error wrapping recommend.ErrBadRequest, and nothing of its
+// kind is written; an event ID reused with other content is an error
+// wrapping store.ErrConflict; events cut midway are an *api.PartialError.
 func (h *Host) Ingest(ctx context.Context, b Batch) (IngestResult, error) {
 	var res IngestResult
 	var err error
@@ -252,7 +259,7 @@ func (h *Host) Ingest(ctx context.Context, b Batch) (IngestResult, error) {
 		}
 	}
 	if len(b.Events) > 0 {
-		if res.Events, err = h.api.IngestEvents(ctx, b.Events); err != nil {
+		if res.Events, err = h.api.IngestEvents(ctx, b.Events, b.IdempotencyKey); err != nil {
 			return res, err
 		}
 	}

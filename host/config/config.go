@@ -79,6 +79,10 @@ type Config struct {
 	// (events ingested through the same serve process show at once; 0
 	// reads them for every request).
 	CountsTTL Duration `json:"counts_ttl"`
+	// IdempotencyWindow is how long an ingested event ID, and the
+	// Idempotency-Key of an event batch, are remembered: a retry within it
+	// stores nothing twice.
+	IdempotencyWindow Duration `json:"idempotency_window"`
 }
 
 // Duration is a time.Duration written as a string such as "1.5s" in JSON.
@@ -120,6 +124,7 @@ func Default() Config {
 		PluginPingInterval: Duration(plugins.PingInterval),
 		CountsTTL:          Duration(time.Second),
 		RequestTimeout:     Duration(api.DefaultRequestTimeout),
+		IdempotencyWindow:  Duration(store.DefaultDedupTTL),
 	}
 }
 
@@ -207,7 +212,8 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    Duration
-	}{{"plugin_start_timeout", c.PluginStartTimeout}, {"plugin_ping_interval", c.PluginPingInterval}, {"request_timeout", c.RequestTimeout}} {
+	}{{"plugin_start_timeout", c.PluginStartTimeout}, {"plugin_ping_interval", c.PluginPingInterval}, {"request_timeout", c.RequestTimeout},
+		{"idempotency_window", c.IdempotencyWindow}} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}

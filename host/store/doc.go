@@ -11,6 +11,12 @@
 // Every key lives under the Store's prefix; keys.go lists every key format.
 // Keys that a single Lua script touches together share a cluster hash tag.
 //
+// Event ingestion can be retried: AddEventBatch stores each event at most
+// once within the idempotency window, refuses an event ID reused with other
+// content, and resumes a batch sent before with the same idempotency key;
+// ingest.go states the guarantee.
+//
 // Errors: ErrNotFound for a missing record, ErrUnavailable when Redis cannot
-// be reached (the message names the address). Check both with errors.Is.
+// be reached (the message names the address), ErrConflict for an ID or key
+// reused with other content. Check them with errors.Is.
 package store

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -21,12 +23,15 @@ import (
 //	P serving:<name>            hash, "current" and "previous" model IDs
 //	P nbr:<item>                sorted set, item ID -> co-occurrence score with <item> (candidate generation)
 //	P catalog                   string, a random token replaced by every write of items or text scores (see catalog.go)
+//	P batch:<key hash>          hash, the progress of an event batch sent with an idempotency key (see ingest.go):
+//	                            "h" batch digest, "n" events, "next" first event not done, "w" written, "d" duplicates
 //
 // The event keys are written together by one Lua script, so in a Cluster
 // they must share one hash slot. They carry the hash tag {P events}:
 //
 //	P{P events}:log             stream, the global event log in ingestion order (field "e" = JSON of an Event)
-//	P{P events}:id:<event id>   string, marks an event ID as ingested (idempotency)
+//	P{P events}:id:<event id>   string, marks an event ID as ingested (idempotency): the digest of the event's
+//	                            content (Event.Digest), then ":" and the batch tag for a batch with a key
 //	P{P events}:hist:<user>     sorted set, JSON of the user's last events scored by event time (unix ms)
 //	P{P events}:pop:outcome     sorted set, item ID -> number of outcome events
 //	P{P events}:pop:exposure    sorted set, item ID -> number of exposure events
@@ -79,6 +84,13 @@ func (k keys) modelsByName(name string) string { return k.p + "models:" + name }
 func (k keys) modelNames() string              { return k.p + "modelnames" }
 func (k keys) serving(name string) string      { return k.p + "serving:" + name }
 func (k keys) neighbors(item string) string    { return k.p + "nbr:" + item }
+
+// batch is the progress key of the batch with idempotency key key; the key
+// is hashed, so any key is safe and the Redis key short.
+func (k keys) batch(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return k.p + "batch:" + hex.EncodeToString(sum[:16])
+}
 
 func (k keys) eventLog() string           { return k.tag + ":log" }
 func (k keys) eventID(id string) string   { return k.tag + ":id:" + id }

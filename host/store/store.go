@@ -31,8 +31,9 @@ type Options struct {
 	HistoryLimit int
 	// BatchSize is how many records one pipeline or script call carries.
 	BatchSize int
-	// DedupTTL is how long an ingested event ID is remembered for
-	// idempotency; 0 means for ever.
+	// DedupTTL is the idempotency window: how long an ingested event ID
+	// (and a batch's idempotency key) is remembered, so that a retry
+	// within it stores nothing twice. Zero takes DefaultDedupTTL.
 	DedupTTL time.Duration
 	// Addr names the server in error messages; empty means it is taken from
 	// the client.
@@ -46,10 +47,13 @@ type Options struct {
 	CountsTTL time.Duration
 }
 
+// DefaultDedupTTL is the default idempotency window: 7 days.
+const DefaultDedupTTL = 7 * 24 * time.Hour
+
 // DefaultOptions returns the defaults: prefix "causalrec:", histories of 500
-// events, batches of 500 records, event IDs remembered for ever.
+// events, batches of 500 records, event IDs remembered for DefaultDedupTTL.
 func DefaultOptions() Options {
-	return Options{Prefix: "causalrec:", HistoryLimit: 500, BatchSize: 500}
+	return Options{Prefix: "causalrec:", HistoryLimit: 500, BatchSize: 500, DedupTTL: DefaultDedupTTL}
 }
 
 // Store keeps causalrec's data in Redis. It is safe for concurrent use.
@@ -83,6 +87,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	}
 	if opts.BatchSize == 0 {
 		opts.BatchSize = def.BatchSize
+	}
+	if opts.DedupTTL == 0 {
+		opts.DedupTTL = def.DedupTTL
 	}
 	if opts.HistoryLimit < 0 || opts.BatchSize < 0 || opts.DedupTTL < 0 || opts.CountsTTL < 0 {
 		return nil, fmt.Errorf("store: negative option (history limit %d, batch size %d, dedup ttl %v, counts ttl %v)",

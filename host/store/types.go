@@ -177,6 +177,9 @@ func (e Event) Validate() error {
 	if e.Time.IsZero() {
 		return errors.New("event: missing time")
 	}
+	if y := e.Time.Year(); y < 1 || y > 9999 {
+		return fmt.Errorf("event: time in the year %d, outside 1 to 9999", y)
+	}
 	if math.IsNaN(e.Propensity) || math.IsInf(e.Propensity, 0) {
 		return fmt.Errorf("event: propensity is %v", e.Propensity)
 	}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +50,41 @@ func TestGRPCAPI(t *testing.T) {
 	}
 	if _, err := c.IngestEvents(ctx, &apiv1.IngestEventsRequest{Events: []*apiv1.Event{{Kind: "click", User: "u", Item: "b"}}}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("bad event: got %v, want InvalidArgument", err)
+	}
+	// The whole batch is validated before anything is written: event 550
+	// of 600 with a time no JSON can hold refuses all 600.
+	st := storeOf(t, cfg)
+	before, err := st.EventCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []*apiv1.Event
+	for i := range 600 {
+		batch = append(batch, &apiv1.Event{Id: fmt.Sprint("g", i), Kind: "exposure", User: "u", Item: "a", TimeUnixMs: 1_767_225_600_000})
+	}
+	batch[550].TimeUnixMs = math.MaxInt64
+	if _, err := c.IngestEvents(ctx, &apiv1.IngestEventsRequest{Events: batch}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "events[550]") {
+		t.Fatalf("a batch with a bad time at 550: got %v, want InvalidArgument naming events[550]", err)
+	}
+	if after, _ := st.EventCount(ctx); after != before {
+		t.Fatalf("the refused batch wrote %d events", after-before)
+	}
+	// An idempotency key in the metadata makes a retry store nothing
+	// twice; an id reused with other content is AlreadyExists.
+	batch[550].TimeUnixMs = 1_767_225_600_000
+	for attempt := range 2 {
+		kctx := metadata.AppendToOutgoingContext(ctx, "idempotency-key", "grpc-batch-1")
+		res, err := c.IngestEvents(kctx, &apiv1.IngestEventsRequest{Events: batch})
+		if err != nil || res.GetWritten() != 600 || res.GetDuplicates() != 0 {
+			t.Fatalf("keyed batch, attempt %d: %v %v", attempt+1, res, err)
+		}
+	}
+	if after, _ := st.EventCount(ctx); after != before+600 {
+		t.Fatalf("two attempts of a keyed batch wrote %d events, want 600", after-before)
+	}
+	batch[3].Value = 4
+	if _, err := c.IngestEvents(ctx, &apiv1.IngestEventsRequest{Events: batch[:5]}); status.Code(err) != codes.AlreadyExists || !strings.Contains(err.Error(), `"g3"`) {
+		t.Fatalf("id reused with other content: got %v, want AlreadyExists naming g3", err)
 	}
 	// "u" engaged with b, so by default b is left out of u's list.
 	rec, err := c.Recommend(ctx, &apiv1.RecommendRequest{User: "u", Candidates: []string{"a", "b"}, K: 2})
