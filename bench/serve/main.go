@@ -896,7 +896,7 @@ func load(base string, o options) ([]string, trainResult, error) {
 func waitHealthy(base string, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/v1/health"); err == nil {
+		if resp, err := http.Get(base + "/v1/ready"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return nil

@@ -13,7 +13,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
@@ -26,22 +28,54 @@ type grpcServer struct {
 	s *Server
 }
 
-// grpcAuth checks the bearer token in the "authorization" metadata of
-// every call but Health, and bounds each call by the request timeout.
+// grpcAuth admits every call but Health past the guards (requests in
+// flight, rate limit: ResourceExhausted or Unavailable with a RetryInfo),
+// checks its bearer token in the "authorization" metadata, and bounds each
+// call by the request timeout.
 func (s *Server) grpcAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if s.d.Token != "" && !strings.HasSuffix(info.FullMethod, "/Health") {
-		md, _ := metadata.FromIncomingContext(ctx)
-		var tok string
-		if v := md.Get("authorization"); len(v) > 0 {
-			tok, _ = strings.CutPrefix(v[0], "Bearer ")
+	if !strings.HasSuffix(info.FullMethod, "/Health") {
+		var addr string
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			addr = p.Addr.String()
 		}
-		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.d.Token)) != 1 {
+		release, no := s.guard.admit(s.guard.clientKey(addr, grpcAuthorization(ctx)))
+		if no != nil {
+			code := codes.ResourceExhausted
+			if no.status == http.StatusServiceUnavailable {
+				code = codes.Unavailable
+			}
+			st := status.New(code, no.msg)
+			if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(no.retryAfter) * time.Second)}); err == nil {
+				st = d
+			}
+			return nil, st.Err()
+		}
+		defer release()
+		if !s.grpcAuthorized(ctx) {
 			return nil, status.Error(codes.Unauthenticated, "missing or wrong API token: send metadata authorization: Bearer <token>")
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.d.RequestTimeout)
 	defer cancel()
 	return h(ctx, req)
+}
+
+// grpcAuthorization returns the call's "authorization" metadata.
+func grpcAuthorization(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("authorization"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// grpcAuthorized reports whether the call carries the API token.
+func (s *Server) grpcAuthorized(ctx context.Context) bool {
+	if s.d.Token == "" {
+		return true
+	}
+	tok, ok := bearerToken(grpcAuthorization(ctx))
+	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.d.Token)) == 1
 }
 
 // grpcStatus maps an operation's error to a gRPC status. An event batch
@@ -126,8 +160,10 @@ func (g *grpcServer) Recommend(ctx context.Context, req *apiv1.RecommendRequest)
 	return recommendToProto(resp), nil
 }
 
+// Health answers the readiness check (GET /v1/ready); the details only
+// to a caller with the token.
 func (g *grpcServer) Health(ctx context.Context, _ *apiv1.HealthRequest) (*apiv1.HealthResponse, error) {
-	return healthToProto(g.s.Health(ctx)), nil
+	return healthToProto(g.s.Ready(ctx, g.s.grpcAuthorized(ctx))), nil
 }
 
 // Converters between the API's proto messages and the domain types.
@@ -176,7 +212,7 @@ func recommendToProto(r recommend.Response) *apiv1.RecommendResponse {
 }
 
 func healthToProto(h Health) *apiv1.HealthResponse {
-	out := &apiv1.HealthResponse{Ok: h.OK, Redis: h.Redis}
+	out := &apiv1.HealthResponse{Ok: h.OK, Redis: h.Redis != nil && *h.Redis}
 	for _, p := range h.Plugins {
 		out.Plugins = append(out.Plugins, &apiv1.PluginHealth{Name: p.Name, Kind: p.Kind, Healthy: p.Healthy, Error: p.Error})
 	}

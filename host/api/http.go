@@ -30,6 +30,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /v1/models", true, s.handleModels)
 	s.route(mux, "POST /v1/models/rollback", true, s.handleRollback)
 	s.route(mux, "GET /v1/health", false, s.handleHealth)
+	s.route(mux, "GET /v1/ready", false, s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
@@ -75,6 +76,9 @@ func statusOf(err error) int {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
 
+// route serves pattern with h. Routes that need the token (auth) are the
+// API proper: the guards (requests in flight, rate limit) apply to them;
+// the health checks go without both.
 func (s *Server) route(mux *http.ServeMux, pattern string, auth bool, h handlerFunc) {
 	name := pattern[strings.Index(pattern, " ")+1:]
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -86,9 +90,18 @@ func (s *Server) route(mux *http.ServeMux, pattern string, auth bool, h handlerF
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, auth bool, h handlerFunc) int {
-	if auth && !s.authorized(r.Header.Get("Authorization")) {
-		writeError(w, http.StatusUnauthorized, "missing or wrong API token: send Authorization: Bearer <token>")
-		return http.StatusUnauthorized
+	if auth {
+		release, no := s.guard.admit(s.guard.clientKey(r.RemoteAddr, r.Header.Get("Authorization")))
+		if no != nil {
+			w.Header().Set("Retry-After", strconv.Itoa(no.retryAfter))
+			writeError(w, no.status, no.msg)
+			return no.status
+		}
+		defer release()
+		if !s.authorized(r.Header.Get("Authorization")) {
+			writeError(w, http.StatusUnauthorized, "missing or wrong API token: send Authorization: Bearer <token>")
+			return http.StatusUnauthorized
+		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.d.RequestTimeout)
 	defer cancel()
@@ -100,25 +113,44 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, auth bool, h hand
 		if code >= 500 {
 			s.d.Logger.Error("request failed", "path", r.URL.Path, "error", err)
 		}
-		writeJSON(w, code, errorBody(err))
-		return code
+		return writeJSON(w, code, errorBody(err))
 	}
-	writeJSON(w, http.StatusOK, out)
-	return http.StatusOK
+	code := http.StatusOK
+	if st, ok := out.(statusCoder); ok {
+		code = st.statusCode()
+	}
+	return writeJSON(w, code, out)
 }
 
+// statusCoder is an answer with a status other than 200.
+type statusCoder interface{ statusCode() int }
+
+// authorized reports whether the Authorization header carries the API
+// token (any header does when no token is configured). The scheme name is
+// case-insensitive.
 func (s *Server) authorized(header string) bool {
 	if s.d.Token == "" {
 		return true
 	}
-	tok, ok := strings.CutPrefix(header, "Bearer ")
+	tok, ok := bearerToken(header)
 	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.d.Token)) == 1
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// writeJSON encodes v into a buffer and only then writes the status and
+// the body, so that a value that cannot be encoded (a NaN, an infinity) is
+// a 500 naming the problem rather than a success with an empty body. It
+// returns the status written.
+func writeJSON(w http.ResponseWriter, code int, v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(map[string]string{"error": "encode the answer: " + err.Error()})
+	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(b, '\n'))
+	return code
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
@@ -244,10 +276,10 @@ func (s *Server) handlePlugins(_ http.ResponseWriter, _ *http.Request) (any, err
 	return s.d.Plugins.List(), nil
 }
 
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) (any, error) {
-	h := s.Health(r.Context())
-	if !h.OK {
-		return nil, &httpError{http.StatusServiceUnavailable, h.Error}
-	}
-	return h, nil
+func (s *Server) handleHealth(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return s.Health(r.Context(), s.authorized(r.Header.Get("Authorization"))), nil
+}
+
+func (s *Server) handleReady(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return s.Ready(r.Context(), s.authorized(r.Header.Get("Authorization"))), nil
 }

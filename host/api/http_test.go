@@ -325,8 +325,11 @@ func TestPluginsAndHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv = testServer(t, st, Deps{Ingest: down, Models: down, Health: down})
-	if code, out := do(t, srv, "GET", "/v1/health", "", nil); code != 503 || !strings.Contains(out, "127.0.0.1:1") {
-		t.Errorf("health with Redis down: %d %s, want 503 naming the address", code, out)
+	if code, out := do(t, srv, "GET", "/v1/ready", "", nil); code != 503 || !strings.Contains(out, "127.0.0.1:1") {
+		t.Errorf("readiness with Redis down: %d %s, want 503 naming the address", code, out)
+	}
+	if code, out := do(t, srv, "GET", "/v1/health", "", nil); code != 200 || !strings.Contains(out, `"redis":false`) {
+		t.Errorf("liveness with Redis down: %d %s, want 200 saying Redis is down", code, out)
 	}
 	if code, out := do(t, srv, "POST", "/v1/items", "", `{"items": [{"id": "a"}]}`); code != 503 {
 		t.Errorf("ingest with Redis down: %d %s, want 503", code, out)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -199,20 +200,83 @@ func (s *Server) Train(ctx context.Context, req TrainRequest) (recommend.TrainRe
 	return res, nil
 }
 
-// Health is the answer of /v1/health.
+// Health is the answer of GET /v1/health (liveness: the process serves)
+// and of GET /v1/ready (readiness: Redis answers and the required plugins
+// are up). The details (Redis, plugins, the error) are given only to a
+// caller with the API token.
 type Health struct {
-	OK      bool                `json:"ok"`
-	Redis   bool                `json:"redis"`
+	OK bool `json:"ok"`
+	// Ready is set in answers of /v1/ready.
+	Ready   *bool               `json:"ready,omitempty"`
+	Redis   *bool               `json:"redis,omitempty"`
 	Error   string              `json:"error,omitempty"`
-	Plugins []pluginhost.Status `json:"plugins"`
+	Plugins []pluginhost.Status `json:"plugins,omitempty"`
+	status  int
 }
 
-// Health reports whether Redis answers and the state of the plugins.
-func (s *Server) Health(ctx context.Context) Health {
-	h := Health{Redis: true, Plugins: s.d.Plugins.List()}
-	if err := s.d.Health.Ping(ctx); err != nil {
-		h.Redis, h.Error = false, err.Error()
+func (h Health) statusCode() int {
+	if h.status == 0 {
+		return http.StatusOK
 	}
-	h.OK = h.Redis
+	return h.status
+}
+
+// Health is the liveness check: it answers while the process serves. With
+// details (for a caller with the token) it also says whether Redis answers
+// and how the plugins are.
+func (s *Server) Health(ctx context.Context, details bool) Health {
+	h := Health{OK: true}
+	if details {
+		err := s.d.Health.Ping(ctx)
+		h.fill(err, s.d.Plugins.List())
+		if err != nil {
+			h.Error = err.Error()
+		}
+	}
 	return h
+}
+
+// Ready is the readiness check: Redis answers and every required plugin
+// is up; else it answers 503 (over HTTP), saying why to a caller with
+// details.
+func (s *Server) Ready(ctx context.Context, details bool) Health {
+	var problems []string
+	pingErr := s.d.Health.Ping(ctx)
+	if pingErr != nil {
+		problems = append(problems, pingErr.Error())
+	}
+	list := s.d.Plugins.List()
+	for _, name := range s.d.Required {
+		up := false
+		for _, p := range list {
+			if p.Name == name && p.Healthy {
+				up = true
+			}
+		}
+		if !up {
+			problems = append(problems, fmt.Sprintf("required plugin %s is not up", name))
+		}
+	}
+	ready := len(problems) == 0
+	h := Health{OK: ready, Ready: &ready}
+	if !ready {
+		h.status = http.StatusServiceUnavailable
+	}
+	switch {
+	case details:
+		h.fill(pingErr, list)
+		h.Error = strings.Join(problems, "; ")
+	case !ready:
+		h.Error = "not ready (the API token shows why)"
+	}
+	return h
+}
+
+// fill sets the details: whether Redis answered and the plugins' states.
+func (h *Health) fill(pingErr error, plugins []pluginhost.Status) {
+	up := pingErr == nil
+	h.Redis, h.Plugins = &up, plugins
+	if h.Plugins == nil {
+		h.Plugins = []pluginhost.Status{}
+	}
 }

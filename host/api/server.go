@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
@@ -98,12 +99,19 @@ type Deps struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds one request (default DefaultRequestTimeout).
 	RequestTimeout time.Duration
+	// Server hardens the HTTP and gRPC servers (timeouts, caps, rate
+	// limits); zero fields take DefaultServerOptions.
+	Server ServerOptions
+	// Required names the plugins that must be up for the service to be
+	// ready (GET /v1/ready).
+	Required []string
 }
 
 // Server is the API.
 type Server struct {
 	d       Deps
 	metrics *metrics
+	guard   *guard
 }
 
 // New returns a Server.
@@ -120,26 +128,41 @@ func New(d Deps) *Server {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = DefaultRequestTimeout
 	}
-	return &Server{d: d, metrics: newMetrics(d.Registry)}
+	d.Server = d.Server.withDefaults()
+	return &Server{d: d, metrics: newMetrics(d.Registry), guard: newGuard(d.Server)}
+}
+
+// httpServer returns the HTTP server with the hardening of ServerOptions.
+func (s *Server) httpServer() *http.Server {
+	o := s.d.Server
+	return &http.Server{Handler: s.Handler(), ReadHeaderTimeout: o.ReadHeaderTimeout, ReadTimeout: o.ReadTimeout,
+		WriteTimeout: o.WriteTimeout, IdleTimeout: o.IdleTimeout, MaxHeaderBytes: o.MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(s.d.Logger.Handler(), slog.LevelDebug)}
 }
 
 // Run serves HTTP on httpAddr and, when grpcAddr is not empty, gRPC on
 // grpcAddr until ctx ends, then shuts both down gracefully. ready, when
 // not nil, receives the bound addresses once both listen.
 func (s *Server) Run(ctx context.Context, httpAddr, grpcAddr string, ready func(httpAddr, grpcAddr net.Addr)) error {
-	hl, err := net.Listen("tcp", httpAddr)
+	o := s.d.Server
+	raw, err := net.Listen("tcp", httpAddr)
 	if err != nil {
 		return fmt.Errorf("listen http %s: %w", httpAddr, err)
 	}
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hl := newLimitListener(raw, o.MaxConnections)
+	hs := s.httpServer()
 	var gl net.Listener
 	var gs *grpc.Server
 	if grpcAddr != "" {
-		if gl, err = net.Listen("tcp", grpcAddr); err != nil {
+		graw, err := net.Listen("tcp", grpcAddr)
+		if err != nil {
 			hl.Close()
 			return fmt.Errorf("listen grpc %s: %w", grpcAddr, err)
 		}
-		gs = grpc.NewServer(grpc.MaxRecvMsgSize(int(s.d.MaxBodyBytes)), grpc.UnaryInterceptor(s.grpcAuth))
+		gl = newLimitListener(graw, o.MaxConnections)
+		gs = grpc.NewServer(grpc.MaxRecvMsgSize(int(s.d.MaxBodyBytes)), grpc.UnaryInterceptor(s.grpcAuth),
+			grpc.MaxConcurrentStreams(uint32(o.MaxConcurrent)), grpc.ConnectionTimeout(o.ReadHeaderTimeout),
+			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: o.IdleTimeout}))
 		apiv1.RegisterRecommenderServer(gs, &grpcServer{s: s})
 	}
 	errc := make(chan error, 2)

@@ -184,8 +184,24 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		Train:          h.train,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
+		Server:         cfg.ServerOptions(),
+		Required:       requiredPlugins(cfg.Config),
 	})
 	return h, nil
+}
+
+// requiredPlugins are the plugins without which the service is not ready:
+// the estimator plugin (unless the configured ranker is popularity) and,
+// with text features on, the text scorers.
+func requiredPlugins(cfg config.Config) []string {
+	var out []string
+	if cfg.Ranker != recommend.RankPopularity {
+		out = append(out, cfg.EstimatorPlugin)
+	}
+	if cfg.TextFeatures == recommend.TextOn {
+		out = append(out, cfg.TextScorers...)
+	}
+	return out
 }
 
 // openStore connects to the configured Redis, or starts the embedded one,

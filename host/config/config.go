@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -31,7 +32,7 @@ type Config struct {
 	HTTPAddr string `json:"http_addr"`
 	GRPCAddr string `json:"grpc_addr"`
 	// APIToken, when set, is required as "Authorization: Bearer <token>"
-	// on every API request but /v1/health and /metrics.
+	// on every API request but /v1/health, /v1/ready and /metrics.
 	APIToken string `json:"api_token"`
 	// MaxBodyBytes bounds API request bodies.
 	MaxBodyBytes int64 `json:"max_body_bytes"`
@@ -84,6 +85,26 @@ type Config struct {
 	// (events ingested through the same serve process show at once; 0
 	// reads them for every request).
 	CountsTTL Duration `json:"counts_ttl"`
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout bound
+	// the HTTP server's reading of a request's headers, of a whole
+	// request, the writing of an answer (from the end of the headers) and
+	// idle keep-alive connections (also gRPC's).
+	ReadHeaderTimeout Duration `json:"read_header_timeout"`
+	ReadTimeout       Duration `json:"read_timeout"`
+	WriteTimeout      Duration `json:"write_timeout"`
+	IdleTimeout       Duration `json:"idle_timeout"`
+	// MaxConcurrentRequests caps the API requests and RPCs in flight (over
+	// it: 503 with Retry-After); MaxConnections the open connections of
+	// each listener.
+	MaxConcurrentRequests int `json:"max_concurrent_requests"`
+	MaxConnections        int `json:"max_connections"`
+	// RateLimit is the requests per second each client may make (0: no
+	// limit; over it: 429 with Retry-After), RateBurst how many at once
+	// (0: twice the rate), RateLimitBy what a client is: "address" (its
+	// IP) or "token" (the bearer token it sends).
+	RateLimit   float64 `json:"rate_limit"`
+	RateBurst   int     `json:"rate_burst"`
+	RateLimitBy string  `json:"rate_limit_by"`
 	// IdempotencyWindow is how long an ingested event ID, and the
 	// Idempotency-Key of an event batch, are remembered: a retry within it
 	// stores nothing twice.
@@ -131,6 +152,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // recommend), and serve's own listen addresses and counts TTL.
 func Default() Config {
 	plugins := pluginhost.DefaultOptions()
+	server := api.DefaultServerOptions()
 	return Config{
 		Prefix:             store.DefaultOptions().Prefix,
 		HTTPAddr:           "127.0.0.1:8080",
@@ -145,10 +167,27 @@ func Default() Config {
 		PluginPingInterval: Duration(plugins.PingInterval),
 		PluginTimeouts: PluginTimeouts{Info: Duration(plugins.Timeouts.Info), Predict: Duration(plugins.Timeouts.Predict), Load: Duration(plugins.Timeouts.Load),
 			Score: Duration(plugins.Timeouts.Score), Fit: Duration(plugins.Timeouts.Fit), Ping: Duration(plugins.Timeouts.Ping)},
-		PluginEjectAfter:  plugins.EjectAfter,
-		CountsTTL:         Duration(time.Second),
-		RequestTimeout:    Duration(api.DefaultRequestTimeout),
-		IdempotencyWindow: Duration(store.DefaultDedupTTL),
+		PluginEjectAfter:      plugins.EjectAfter,
+		CountsTTL:             Duration(time.Second),
+		RequestTimeout:        Duration(api.DefaultRequestTimeout),
+		IdempotencyWindow:     Duration(store.DefaultDedupTTL),
+		ReadHeaderTimeout:     Duration(server.ReadHeaderTimeout),
+		ReadTimeout:           Duration(server.ReadTimeout),
+		WriteTimeout:          Duration(server.WriteTimeout),
+		IdleTimeout:           Duration(server.IdleTimeout),
+		MaxConcurrentRequests: server.MaxConcurrent,
+		MaxConnections:        server.MaxConnections,
+		RateLimitBy:           server.RateLimitBy,
+	}
+}
+
+// ServerOptions returns the API server's hardening.
+func (c Config) ServerOptions() api.ServerOptions {
+	return api.ServerOptions{
+		ReadHeaderTimeout: time.Duration(c.ReadHeaderTimeout), ReadTimeout: time.Duration(c.ReadTimeout),
+		WriteTimeout: time.Duration(c.WriteTimeout), IdleTimeout: time.Duration(c.IdleTimeout),
+		MaxConcurrent: c.MaxConcurrentRequests, MaxConnections: c.MaxConnections,
+		RateLimit: c.RateLimit, RateBurst: c.RateBurst, RateLimitBy: c.RateLimitBy,
 	}
 }
 
@@ -237,7 +276,8 @@ func (c Config) Validate() error {
 		name string
 		v    Duration
 	}{{"plugin_start_timeout", c.PluginStartTimeout}, {"plugin_ping_interval", c.PluginPingInterval}, {"request_timeout", c.RequestTimeout},
-		{"idempotency_window", c.IdempotencyWindow}, {"plugin_timeouts.info", c.PluginTimeouts.Info}, {"plugin_timeouts.predict", c.PluginTimeouts.Predict}, {"plugin_timeouts.load", c.PluginTimeouts.Load},
+		{"idempotency_window", c.IdempotencyWindow}, {"read_header_timeout", c.ReadHeaderTimeout}, {"read_timeout", c.ReadTimeout},
+		{"write_timeout", c.WriteTimeout}, {"idle_timeout", c.IdleTimeout}, {"plugin_timeouts.info", c.PluginTimeouts.Info}, {"plugin_timeouts.predict", c.PluginTimeouts.Predict}, {"plugin_timeouts.load", c.PluginTimeouts.Load},
 		{"plugin_timeouts.score", c.PluginTimeouts.Score}, {"plugin_timeouts.fit", c.PluginTimeouts.Fit}, {"plugin_timeouts.ping", c.PluginTimeouts.Ping}} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
@@ -246,6 +286,19 @@ func (c Config) Validate() error {
 	if c.PluginTimeouts.Predict > 0 && c.RequestTimeout > 0 && c.PluginTimeouts.Predict > c.RequestTimeout/2 {
 		errs = append(errs, fmt.Errorf("plugin_timeouts.predict %v must be at most half of request_timeout %v, to leave a request time to fall back",
 			time.Duration(c.PluginTimeouts.Predict), time.Duration(c.RequestTimeout)))
+	}
+	if c.WriteTimeout > 0 && c.WriteTimeout <= c.RequestTimeout {
+		errs = append(errs, fmt.Errorf("write_timeout %v must exceed request_timeout %v, or answers are cut off",
+			time.Duration(c.WriteTimeout), time.Duration(c.RequestTimeout)))
+	}
+	if c.MaxConcurrentRequests < 1 || c.MaxConnections < 1 {
+		errs = append(errs, fmt.Errorf("max_concurrent_requests and max_connections must be at least 1, got %d and %d", c.MaxConcurrentRequests, c.MaxConnections))
+	}
+	if c.RateLimit < 0 || c.RateBurst < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
+		errs = append(errs, fmt.Errorf("rate_limit %v and rate_burst %d must be finite and not negative", c.RateLimit, c.RateBurst))
+	}
+	if c.RateLimitBy != api.RateByAddress && c.RateLimitBy != api.RateByToken {
+		errs = append(errs, fmt.Errorf("rate_limit_by %q: want %q or %q", c.RateLimitBy, api.RateByAddress, api.RateByToken))
 	}
 	if c.PluginEjectAfter < 1 {
 		errs = append(errs, fmt.Errorf("plugin_eject_after must be at least 1, got %d", c.PluginEjectAfter))

@@ -386,7 +386,9 @@ func TestAPIRejectsBadRequests(t *testing.T) {
 		{"too large", "POST", "/v1/items", "s3cret", map[string]any{"items": []store.Item{{ID: "x", Text: strings.Repeat("y", 5000)}}}, 413, "over the limit of 4096 bytes"},
 		{"bad event", "POST", "/v1/events", "s3cret", map[string]any{"events": []map[string]any{{"kind": "exposure", "user": "u", "item": "i", "propensity": 2}}}, 400, "events[0]"},
 		{"bad kind", "POST", "/v1/events", "s3cret", map[string]any{"events": []map[string]any{{"kind": "click", "user": "u", "item": "i"}}}, 400, "events[0]"},
-		{"health without token", "GET", "/v1/health", "", nil, 200, `"redis":true`},
+		{"health without token", "GET", "/v1/health", "", nil, 200, `{"ok":true}`},
+		{"health with token", "GET", "/v1/health", "s3cret", nil, 200, `"redis":true`},
+		{"ready without token", "GET", "/v1/ready", "", nil, 200, `"ready":true`},
 		{"no route", "GET", "/v2/x", "s3cret", nil, 404, "no route"},
 	}
 	for _, tt := range tests {
@@ -488,9 +490,12 @@ func TestServeSurvivesRedisOutage(t *testing.T) {
 	ingestUsers(t, base, "", 10)
 
 	srv.kill()
-	code, body := call(t, "GET", base+"/v1/health", "", nil, nil)
+	code, body := call(t, "GET", base+"/v1/ready", "", nil, nil)
 	if code != 503 || !strings.Contains(body, "redis") || !strings.Contains(body, strconv.Itoa(port)) {
-		t.Fatalf("health during the outage: %d %s", code, body)
+		t.Fatalf("readiness during the outage: %d %s", code, body)
+	}
+	if code, body := call(t, "GET", base+"/v1/health", "", nil, nil); code != 200 {
+		t.Fatalf("liveness during the outage: %d %s (the process still serves)", code, body)
 	}
 	code, body = call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: "u1"}, nil)
 	if code != 503 || !strings.Contains(body, strconv.Itoa(port)) {
@@ -508,12 +513,12 @@ func TestServeSurvivesRedisOutage(t *testing.T) {
 	}
 }
 
-// waitHealthy waits until serve's health check answers 200.
+// waitHealthy waits until serve's readiness check answers 200.
 func waitHealthy(t *testing.T, base string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if code, _ := call(t, "GET", base+"/v1/health", "", nil, nil); code == 200 {
+		if code, _ := call(t, "GET", base+"/v1/ready", "", nil, nil); code == 200 {
 			return
 		}
 		if time.Now().After(deadline) {
