@@ -1,0 +1,189 @@
+package ope
+
+import (
+	"math/bits"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// Resampling constants: rows are visited in blocks of bootBlock (a block
+// of per-row values stays in cache while every resample of a group draws
+// from it), resamples in groups of bootGroup.
+const (
+	bootBlock = 512
+	bootGroup = 32
+)
+
+// resampleSums draws R bootstrap resamples of the n rows (n draws with
+// replacement each) and returns the column sums of vals under each,
+//
+//	out[b·nc + c] = Σ_i m_{b,i}·vals[i·nc + c],
+//
+// where m_b are resample b's multiplicities, Multinomial(n; 1/n, …, 1/n).
+//
+// The multiplicities are drawn block by block without ever being stored:
+// the count falling into a block of B rows, given the r draws not yet
+// placed in the n' rows from the block on, is Binomial(r, B/n'), and those
+// draws pick uniformly among the block's rows. The sequential binomial
+// split is exactly the multinomial distribution, and all the random
+// access stays inside one block. Resample b uses its own PCG stream seeded
+// from src before any work starts, so the result does not depend on
+// workers (0 means GOMAXPROCS). progress, when not nil, is called with
+// the number of resamples finished (from one goroutine at a time).
+func resampleSums(vals []float64, n, nc, R int, src rand.Source, workers int, progress func(done, total int)) []float64 {
+	seeds := make([][2]uint64, R)
+	for b := range seeds {
+		seeds[b] = [2]uint64{src.Uint64(), src.Uint64()}
+	}
+	// Pad each row to a multiple of 8 values so the inner loop works on
+	// fixed-size arrays.
+	stride := (nc + 7) / 8 * 8
+	padded := vals
+	if stride != nc {
+		padded = make([]float64, n*stride)
+		for i := range n {
+			copy(padded[i*stride:], vals[i*nc:(i+1)*nc])
+		}
+	}
+	out := make([]float64, R*nc)
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	groups := (R + bootGroup - 1) / bootGroup
+	workers = max(min(workers, groups), 1)
+	var mu sync.Mutex
+	next, done := 0, 0
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			acc := make([]float64, bootGroup*stride)
+			rem := make([]int, bootGroup)
+			pcgs := make([]*rand.PCG, bootGroup)
+			for g := range pcgs {
+				pcgs[g] = rand.NewPCG(0, 0)
+			}
+			for {
+				mu.Lock()
+				grp := next
+				next++
+				mu.Unlock()
+				if grp >= groups {
+					return
+				}
+				lo, hi := grp*bootGroup, min((grp+1)*bootGroup, R)
+				m := hi - lo
+				clear(acc)
+				for g := range m {
+					pcgs[g].Seed(seeds[lo+g][0], seeds[lo+g][1])
+					rem[g] = n
+				}
+				for start := 0; start < n; start += bootBlock {
+					size := min(bootBlock, n-start)
+					left := n - start
+					block := padded[start*stride : (start+size)*stride]
+					for g := range m {
+						c := rem[g]
+						if size < left && c > 0 {
+							c = int(distuv.Binomial{N: float64(c), P: float64(size) / float64(left), Src: pcgs[g]}.Rand())
+						}
+						rem[g] -= c
+						addDraws(acc[g*stride:(g+1)*stride], block, stride, size, c, pcgs[g])
+					}
+				}
+				for g := range m {
+					copy(out[(lo+g)*nc:(lo+g+1)*nc], acc[g*stride:g*stride+nc])
+				}
+				if progress != nil {
+					mu.Lock()
+					done += m
+					progress(done, R)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// addDraws adds c rows drawn uniformly from the size rows of block (each
+// stride values, stride a multiple of 8) to acc. In a full block
+// (bootBlock = 2⁹ rows) an index is 9 bits of a 64-bit uniform, seven
+// indices a word; in the last, shorter block it is the high word of a
+// 64-bit uniform times size (Lemire's multiply-shift, biased by less than
+// size/2⁶⁴).
+func addDraws(acc, block []float64, stride, size, c int, pcg *rand.PCG) {
+	var u uint64
+	left := 0
+	next := func() int {
+		if size != bootBlock {
+			j, _ := bits.Mul64(pcg.Uint64(), uint64(size))
+			return int(j)
+		}
+		if left < 9 {
+			u, left = pcg.Uint64(), 64
+		}
+		j := int(u & (bootBlock - 1))
+		u >>= 9
+		left -= 9
+		return j
+	}
+	if stride == 8 {
+		// Two sets of accumulators halve the chains of dependent adds.
+		var a, b [8]float64
+		copy(a[:], acc)
+		for ; c >= 2; c -= 2 {
+			j, k := next(), next()
+			r := (*[8]float64)(block[j*8 : j*8+8])
+			s := (*[8]float64)(block[k*8 : k*8+8])
+			a[0] += r[0]
+			b[0] += s[0]
+			a[1] += r[1]
+			b[1] += s[1]
+			a[2] += r[2]
+			b[2] += s[2]
+			a[3] += r[3]
+			b[3] += s[3]
+			a[4] += r[4]
+			b[4] += s[4]
+			a[5] += r[5]
+			b[5] += s[5]
+			a[6] += r[6]
+			b[6] += s[6]
+			a[7] += r[7]
+			b[7] += s[7]
+		}
+		if c == 1 {
+			j := next()
+			r := (*[8]float64)(block[j*8 : j*8+8])
+			for q := range a {
+				a[q] += r[q]
+			}
+		}
+		for q := range a {
+			acc[q] = a[q] + b[q]
+		}
+		return
+	}
+	for range c {
+		j := next()
+		row := block[j*stride : j*stride+stride]
+		for off := 0; off < stride; off += 8 {
+			r := (*[8]float64)(row[off : off+8])
+			a := (*[8]float64)(acc[off : off+8])
+			a[0] += r[0]
+			a[1] += r[1]
+			a[2] += r[2]
+			a[3] += r[3]
+			a[4] += r[4]
+			a[5] += r[5]
+			a[6] += r[6]
+			a[7] += r[7]
+		}
+	}
+}
