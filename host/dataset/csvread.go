@@ -472,8 +472,9 @@ var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 // parseNumber parses a cell trimmed of spaces as strconv.ParseFloat does,
 // with a fast path for plain decimals: a mantissa of at most 2⁵³ and a
 // power of ten of at most 22 in size give the correctly rounded result
-// with one multiplication or division (Clinger 1990). Anything else goes
-// to strconv.ParseFloat.
+// with one multiplication or division (Clinger 1990); other mantissas of
+// up to 19 digits go to eiselLemire. Anything else goes to
+// strconv.ParseFloat.
 func parseNumber(b []byte) (float64, bool) {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
@@ -547,19 +548,24 @@ func parseNumber(b []byte) (float64, bool) {
 		}
 		exp += e
 	}
-	if mant > 1<<53 {
-		return slowNumber(b)
-	}
 	v := float64(mant)
 	switch {
 	case mant == 0:
+	case mant > 1<<53:
+		var ok bool
+		if v, ok = eiselLemire(mant, exp); !ok {
+			return slowNumber(b)
+		}
 	case exp == 0:
 	case exp > 0 && exp <= 22:
 		v *= pow10[exp]
 	case exp < 0 && exp >= -22:
 		v /= pow10[-exp]
 	default:
-		return slowNumber(b)
+		var ok bool
+		if v, ok = eiselLemire(mant, exp); !ok {
+			return slowNumber(b)
+		}
 	}
 	if neg {
 		v = -v
