@@ -74,12 +74,7 @@ func readFrame(path string) (*dataset.Frame, error) {
 	if path == "" {
 		return nil, usageErr("--data is required")
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fr, err := dataset.ReadCSV(bufio.NewReaderSize(f, 1<<20))
+	fr, err := dataset.ReadCSVFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
