@@ -88,7 +88,8 @@ type Estimate struct {
 	// ESS is the effective sample size (Σŵ)²/Σŵ² of the weights ŵ the
 	// estimator applies to the logged rewards: the importance weights w
 	// for ipw, snipw, dr and sndr, w·1{w ≤ λ} for switch-dr, λw/(w² + λ)
-	// for dros, and for dm, which uses no weights, those of ipw.
+	// for dros, and for dm, which uses no weights, those of ipw (they show
+	// how far dm extrapolates; its warnings leave them out).
 	ESS float64
 	// MaxWeight, P99Weight and ZeroWeightShare are the largest weight, its
 	// 99th percentile and the share of rows whose weight is 0.
@@ -226,7 +227,9 @@ func Evaluate(l *Log, pol Policy, cfg Config, src rand.Source) (*Result, error) 
 		}
 		d := ev.weightDiag(p.diagKey, p.diagWeight)
 		e.ESS, e.MaxWeight, e.P99Weight, e.ZeroWeightShare = d.ess, d.max, d.p99, d.zero
-		e.Warnings = append(e.Warnings, d.warnings(n)...)
+		if specs[j].Name != DM {
+			e.Warnings = append(e.Warnings, d.warnings(n)...)
+		}
 		if p.rawWeights {
 			e.Warnings = append(e.Warnings, ev.meanWeightWarning()...)
 		}
