@@ -26,7 +26,7 @@ import (
 
 func runUplift(ctx context.Context, s stdio, args []string) error {
 	if len(args) == 0 {
-		return usageErr("want a subcommand: fit, predict, eval or compare")
+		return usageErr("want a subcommand: fit, predict, eval, compare or calibrate")
 	}
 	switch args[0] {
 	case "fit":
@@ -37,8 +37,10 @@ func runUplift(ctx context.Context, s stdio, args []string) error {
 		return upliftEval(s, args[1:])
 	case "compare":
 		return upliftCompare(ctx, s, args[1:])
+	case "calibrate":
+		return upliftCalibrate(ctx, s, args[1:])
 	}
-	return usageErr("unknown subcommand %q (want fit, predict, eval or compare)", args[0])
+	return usageErr("unknown subcommand %q (want fit, predict, eval, compare or calibrate)", args[0])
 }
 
 // listFlag collects a repeatable flag.
