@@ -118,27 +118,35 @@ func resampleSums(vals []float64, n, nc, R int, src rand.Source, workers int, pr
 // 64-bit uniform times size (Lemire's multiply-shift, biased by less than
 // size/2⁶⁴).
 func addDraws(acc, block []float64, stride, size, c int, pcg *rand.PCG) {
-	var u uint64
-	left := 0
-	next := func() int {
-		if size != bootBlock {
+	if size != bootBlock {
+		for range c {
 			j, _ := bits.Mul64(pcg.Uint64(), uint64(size))
-			return int(j)
+			addRow(acc, block[int(j)*stride:int(j)*stride+stride])
 		}
-		if left < 9 {
-			u, left = pcg.Uint64(), 64
-		}
-		j := int(u & (bootBlock - 1))
-		u >>= 9
-		left -= 9
-		return j
+		return
 	}
-	if stride == 8 {
-		// Two sets of accumulators halve the chains of dependent adds.
-		var a, b [8]float64
-		copy(a[:], acc)
-		for ; c >= 2; c -= 2 {
-			j, k := next(), next()
+	if stride != 8 {
+		for ; c > 0; c -= 7 {
+			u := pcg.Uint64()
+			for range min(c, 7) {
+				j := int(u & (bootBlock - 1))
+				u >>= 9
+				addRow(acc, block[j*stride:j*stride+stride])
+			}
+		}
+		return
+	}
+	// Eight values a row: two sets of accumulators halve the chains of
+	// dependent adds; seven 9-bit indices come from each 64-bit draw.
+	var a, b [8]float64
+	copy(a[:], acc)
+	for c > 0 {
+		u := pcg.Uint64()
+		m := min(c, 7)
+		c -= m
+		for ; m >= 2; m -= 2 {
+			j, k := int(u&(bootBlock-1)), int((u>>9)&(bootBlock-1))
+			u >>= 18
 			r := (*[8]float64)(block[j*8 : j*8+8])
 			s := (*[8]float64)(block[k*8 : k*8+8])
 			a[0] += r[0]
@@ -158,32 +166,31 @@ func addDraws(acc, block []float64, stride, size, c int, pcg *rand.PCG) {
 			a[7] += r[7]
 			b[7] += s[7]
 		}
-		if c == 1 {
-			j := next()
+		if m == 1 {
+			j := int(u & (bootBlock - 1))
 			r := (*[8]float64)(block[j*8 : j*8+8])
 			for q := range a {
 				a[q] += r[q]
 			}
 		}
-		for q := range a {
-			acc[q] = a[q] + b[q]
-		}
-		return
 	}
-	for range c {
-		j := next()
-		row := block[j*stride : j*stride+stride]
-		for off := 0; off < stride; off += 8 {
-			r := (*[8]float64)(row[off : off+8])
-			a := (*[8]float64)(acc[off : off+8])
-			a[0] += r[0]
-			a[1] += r[1]
-			a[2] += r[2]
-			a[3] += r[3]
-			a[4] += r[4]
-			a[5] += r[5]
-			a[6] += r[6]
-			a[7] += r[7]
-		}
+	for q := range a {
+		acc[q] = a[q] + b[q]
+	}
+}
+
+// addRow adds row to acc, eight values at a time.
+func addRow(acc, row []float64) {
+	for off := 0; off < len(row); off += 8 {
+		r := (*[8]float64)(row[off : off+8])
+		a := (*[8]float64)(acc[off : off+8])
+		a[0] += r[0]
+		a[1] += r[1]
+		a[2] += r[2]
+		a[3] += r[3]
+		a[4] += r[4]
+		a[5] += r[5]
+		a[6] += r[6]
+		a[7] += r[7]
 	}
 }

@@ -117,7 +117,16 @@ func (m Logistic) FitRewards(l *Log, x *mat.Dense, rows []int, _ rand.Source) (R
 		byAction[start[a]] = i
 		start[a]++
 	}
-	f := &logisticFitter{lay: lay, l: l, x: x, rows: byAction, task: rewardTask(l.Reward), l2: l2}
+	// A compact copy of the training rows in that order, so that every
+	// pass reads memory in sequence.
+	f := &logisticFitter{lay: lay, task: rewardTask(l.Reward), l2: l2, m: len(rows),
+		xs: make([]float64, len(rows)*d), act: make([]int32, len(rows)), pos: make([]int32, len(rows)), y: make([]float64, len(rows))}
+	for r, i := range byAction {
+		if d > 0 {
+			copy(f.xs[r*d:(r+1)*d], x.RawRowView(i))
+		}
+		f.act[r], f.pos[r], f.y[r] = l.Action[i], int32(l.pos(i)), l.Reward[i]
+	}
 	f.scales()
 	theta, err := f.newton(maxIter, tol)
 	if err != nil {
@@ -126,14 +135,17 @@ func (m Logistic) FitRewards(l *Log, x *mat.Dense, rows []int, _ rand.Source) (R
 	return &logisticModel{d: d, P: lay.P, A: lay.A, task: f.task, theta: theta}, nil
 }
 
-// logisticFitter holds one fit's data and work space.
+// logisticFitter holds one fit's data and work space: the m training
+// rows' encoded context xs (m×d, row-major), actions, positions and
+// rewards, grouped by action.
 type logisticFitter struct {
-	lay  logisticLayout
-	l    *Log
-	x    *mat.Dense
-	rows []int
-	task causal.Task
-	l2   float64
+	lay      logisticLayout
+	m        int
+	xs       []float64
+	act, pos []int32
+	y        []float64
+	task     causal.Task
+	l2       float64
 	// pen holds L2·s_j² per coefficient (0 for the intercept); active
 	// marks coefficients whose column has spread.
 	pen    []float64
@@ -141,11 +153,15 @@ type logisticFitter struct {
 	active []bool
 }
 
-// vrow writes v = (1, x_i) into v.
-func (f *logisticFitter) vrow(v []float64, i int) {
+// vrow writes v = (1, x_i) into v (a loop: a call of copy per row costs
+// more than the copy of a short row).
+func (f *logisticFitter) vrow(v []float64, r int) {
 	v[0] = 1
-	if f.lay.d > 0 {
-		copy(v[1:], f.x.RawRowView(i))
+	d := f.lay.d
+	row := f.xs[r*d : (r+1)*d]
+	v = v[1 : 1+len(row)]
+	for j, x := range row {
+		v[j] = x
 	}
 }
 
@@ -159,17 +175,17 @@ func (f *logisticFitter) scales() {
 	m2 := make([]float64, lay.A*D) // Σ_{a_i=a} v_i²
 	kc := make([]float64, lay.P)
 	v := make([]float64, D)
-	for _, i := range f.rows {
+	for i := range f.m {
 		f.vrow(v, i)
-		a := int(f.l.Action[i])
+		a := int(f.act[i])
 		s1, s2 := m1[a*D:(a+1)*D], m2[a*D:(a+1)*D]
 		for j, x := range v {
 			s1[j] += x
 			s2[j] += x * x
 		}
-		kc[f.l.pos(i)]++
+		kc[f.pos[i]]++
 	}
-	n := float64(len(f.rows))
+	n := float64(f.m)
 	np := lay.params()
 	f.pen, f.scale, f.active = make([]float64, np), make([]float64, np), make([]bool, np)
 	set := func(c int, mean, meanSq float64) {
@@ -213,7 +229,7 @@ type logisticAcc struct {
 func (f *logisticFitter) pass(theta []float64) *logisticAcc {
 	lay := f.lay
 	D, S := lay.D, lay.S
-	nchunk := min(max(len(f.rows)/8192, 1), 16)
+	nchunk := min(max(f.m/8192, 1), 16)
 	accs := make([]*logisticAcc, nchunk)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -223,7 +239,7 @@ func (f *logisticFitter) pass(theta []float64) *logisticAcc {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			acc := &logisticAcc{t: make([]float64, lay.A*D*D), u: make([]float64, lay.A*lay.P*D), g: make([]float64, lay.params())}
-			// Rows come grouped by action (f.rows is sorted by action), so
+			// Rows come grouped by action, so
 			// T_a takes four rows at a time: vb holds the pending rows'
 			// v and hb their h.
 			vb := make([]float64, 4*D)
@@ -235,9 +251,9 @@ func (f *logisticFitter) pass(theta []float64) *logisticAcc {
 					nb = 0
 				}
 			}
-			lo, hi := c*len(f.rows)/nchunk, (c+1)*len(f.rows)/nchunk
-			for _, i := range f.rows[lo:hi] {
-				a, k := int(f.l.Action[i]), f.l.pos(i)
+			lo, hi := c*f.m/nchunk, (c+1)*f.m/nchunk
+			for i := lo; i < hi; i++ {
+				a, k := int(f.act[i]), int(f.pos[i])
 				if a != cur {
 					flush()
 					cur = a
@@ -249,7 +265,7 @@ func (f *logisticFitter) pass(theta []float64) *logisticAcc {
 				for j, x := range v {
 					eta += (theta[j] + ta[j]) * x
 				}
-				y := f.l.Reward[i]
+				y := f.y[i]
 				var h, r float64
 				if f.task == causal.Classification {
 					u := math.Exp(-math.Abs(eta))
@@ -332,10 +348,10 @@ func (f *logisticFitter) newton(maxIter int, tol float64) ([]float64, error) {
 	theta := make([]float64, lay.params())
 	if f.task == causal.Classification {
 		var sy float64
-		for _, i := range f.rows {
-			sy += f.l.Reward[i]
+		for _, y := range f.y {
+			sy += y
 		}
-		mu := math.Min(math.Max(sy/float64(len(f.rows)), 1e-6), 1-1e-6)
+		mu := math.Min(math.Max(sy/float64(f.m), 1e-6), 1-1e-6)
 		theta[0] = math.Log(mu / (1 - mu))
 	}
 	acc := f.pass(theta)

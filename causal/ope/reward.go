@@ -106,8 +106,12 @@ func FitRewards(l *Log, pol Policy, model RewardModel, folds int, src rand.Sourc
 func PredictRewards(out *Rewards, m RewardPredictor, l *Log, x *mat.Dense, pol Policy, rows []int) {
 	const block = 1024
 	A := l.Actions
-	parallelBlocks(len(rows), block, func(lo, hi int) {
-		buf := make([]float64, (hi-lo)*A)
+	bufs := make([][]float64, runtime.GOMAXPROCS(0))
+	parallelBlocks(len(rows), block, func(worker, lo, hi int) {
+		if bufs[worker] == nil {
+			bufs[worker] = make([]float64, block*A)
+		}
+		buf := bufs[worker][:(hi-lo)*A]
 		m.Predict(buf, l, x, rows[lo:hi])
 		for j, i := range rows[lo:hi] {
 			q := buf[j*A : (j+1)*A]
@@ -123,20 +127,20 @@ func PredictRewards(out *Rewards, m RewardPredictor, l *Log, x *mat.Dense, pol P
 }
 
 // parallelBlocks calls f on the blocks [lo, hi) of [0, n), block rows at
-// a time, from GOMAXPROCS goroutines.
-func parallelBlocks(n, block int, f func(lo, hi int)) {
+// a time, from GOMAXPROCS goroutines numbered 0, 1, … (worker).
+func parallelBlocks(n, block int, f func(worker, lo, hi int)) {
 	nb := (n + block - 1) / block
 	workers := min(runtime.GOMAXPROCS(0), nb)
 	if workers <= 1 {
 		for lo := 0; lo < n; lo += block {
-			f(lo, min(lo+block, n))
+			f(0, lo, min(lo+block, n))
 		}
 		return
 	}
 	var mu sync.Mutex
 	next := 0
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -148,7 +152,7 @@ func parallelBlocks(n, block int, f func(lo, hi int)) {
 				if b >= nb {
 					return
 				}
-				f(b*block, min((b+1)*block, n))
+				f(w, b*block, min((b+1)*block, n))
 			}
 		}()
 	}
