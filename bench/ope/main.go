@@ -174,10 +174,11 @@ func writeSynthetic(dir string, n int) (logPath, polPath string, truth float64, 
 	return logPath, polPath, s.Truth, os.WriteFile(polPath, []byte(pb.String()), 0o644)
 }
 
-// child is one timed child process.
+// child is one timed child process: wall and CPU time (user + system,
+// all threads) and peak resident memory.
 type child struct {
-	wall, peakMB float64
-	out          []byte
+	wall, cpu, peakMB float64
+	out               []byte
 }
 
 func runChild(cmd *exec.Cmd) (child, error) {
@@ -192,6 +193,7 @@ func runChild(cmd *exec.Cmd) (child, error) {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		c.peakMB = float64(ru.Maxrss) / 1024
 	}
+	c.cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	return c, nil
 }
 
@@ -226,7 +228,7 @@ func speed(dir, logPath, polPath string, truth float64, runs, resamples int, pyt
 		return fmt.Errorf("build causalrec: %w", err)
 	}
 	script := "bench/ope/sklearn_ope.py"
-	var goWall, goMB, pyWall, pyMB []float64
+	var goWall, goMB, pyWall, pyMB, goCPU, pyCPU []float64
 	var goOut, pyOut estimates
 	for r := range runs {
 		goJSON := filepath.Join(dir, "go.json")
@@ -235,11 +237,11 @@ func speed(dir, logPath, polPath string, truth float64, runs, resamples int, pyt
 		if err != nil {
 			return err
 		}
-		goWall, goMB = append(goWall, c.wall), append(goMB, c.peakMB)
+		goWall, goMB, goCPU = append(goWall, c.wall), append(goMB, c.peakMB), append(goCPU, c.cpu)
 		if err := json.Unmarshal(c.out, &goOut); err != nil {
 			return err
 		}
-		fmt.Printf("run %d: causalrec ope %.2fs, peak %.0f MB\n", r+1, c.wall, c.peakMB)
+		fmt.Printf("run %d: causalrec ope %.2fs (CPU %.2fs), peak %.0f MB; load %s\n", r+1, c.wall, c.cpu, c.peakMB, loadavg.One())
 		if python == "" {
 			continue
 		}
@@ -248,7 +250,7 @@ func speed(dir, logPath, polPath string, truth float64, runs, resamples int, pyt
 		if err != nil {
 			return err
 		}
-		pyWall, pyMB = append(pyWall, c.wall), append(pyMB, c.peakMB)
+		pyWall, pyMB, pyCPU = append(pyWall, c.wall), append(pyMB, c.peakMB), append(pyCPU, c.cpu)
 		b, err := os.ReadFile(pyJSON)
 		if err != nil {
 			return err
@@ -256,15 +258,15 @@ func speed(dir, logPath, polPath string, truth float64, runs, resamples int, pyt
 		if err := json.Unmarshal(b, &pyOut); err != nil {
 			return err
 		}
-		fmt.Printf("run %d: numpy/scikit-learn %.2fs (read %.2fs, reward model %.2fs, estimators and bootstrap %.2fs), peak %.0f MB\n",
-			r+1, c.wall, pyOut.Seconds["read"], pyOut.Seconds["reward_model"], pyOut.Seconds["estimators_and_bootstrap"], c.peakMB)
+		fmt.Printf("run %d: numpy/scikit-learn %.2fs (CPU %.2fs; read %.2fs, reward model %.2fs, estimators and bootstrap %.2fs), peak %.0f MB; load %s\n",
+			r+1, c.wall, c.cpu, pyOut.Seconds["read"], pyOut.Seconds["reward_model"], pyOut.Seconds["estimators_and_bootstrap"], c.peakMB, loadavg.One())
 	}
 	fmt.Printf("\nope, %d bootstrap resamples, all nine estimators; medians of %d runs:\n", resamples, runs)
-	fmt.Printf("  causalrec ope:       wall %.2fs  peak RSS %.0f MB\n", median(goWall), median(goMB))
+	fmt.Printf("  causalrec ope:       wall %.2fs  CPU %.2fs  peak RSS %.0f MB\n", median(goWall), median(goCPU), median(goMB))
 	if python != "" {
-		fmt.Printf("  numpy/scikit-learn:  wall %.2fs  peak RSS %.0f MB  (numpy %s, scikit-learn %s)\n", median(pyWall), median(pyMB), pyOut.Numpy, pyOut.Sklearn)
-		fmt.Printf("  ratio: causalrec %.2fx faster (target >= 3x: %s), %.2fx less memory\n", median(pyWall)/median(goWall),
-			metOr(median(pyWall)/median(goWall) >= 3), median(pyMB)/median(goMB))
+		fmt.Printf("  numpy/scikit-learn:  wall %.2fs  CPU %.2fs  peak RSS %.0f MB  (numpy %s, scikit-learn %s)\n", median(pyWall), median(pyCPU), median(pyMB), pyOut.Numpy, pyOut.Sklearn)
+		fmt.Printf("  ratio: causalrec %.2fx faster in wall time (target >= 3x: %s), %.2fx less CPU time, %.2fx less memory\n", median(pyWall)/median(goWall),
+			metOr(median(pyWall)/median(goWall) >= 3), median(pyCPU)/median(goCPU), median(pyMB)/median(goMB))
 	}
 	fmt.Printf("\n  %-16s %10s %22s %10s %22s  (true value %.6f)\n", "estimator", "causalrec", "95% interval", "sklearn", "95% interval", truth)
 	for i, e := range goOut.Estimates {

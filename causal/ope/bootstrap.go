@@ -13,7 +13,8 @@ import (
 // of per-row values stays in cache while every resample of a group draws
 // from it), resamples in groups of bootGroup.
 const (
-	bootBlock = 512
+	bootBits  = 10
+	bootBlock = 1 << bootBits
 	bootGroup = 32
 )
 
@@ -113,84 +114,58 @@ func resampleSums(vals []float64, n, nc, R int, src rand.Source, workers int, pr
 
 // addDraws adds c rows drawn uniformly from the size rows of block (each
 // stride values, stride a multiple of 8) to acc. In a full block
-// (bootBlock = 2⁹ rows) an index is 9 bits of a 64-bit uniform, seven
+// (bootBlock = 2¹⁰ rows) an index is 10 bits of a 64-bit uniform, six
 // indices a word; in the last, shorter block it is the high word of a
 // 64-bit uniform times size (Lemire's multiply-shift, biased by less than
-// size/2⁶⁴).
+// size/2⁶⁴). Rows wider than 8 values take the same draws again for each
+// further 8 values (the generator's state is replayed).
 func addDraws(acc, block []float64, stride, size, c int, pcg *rand.PCG) {
-	if size != bootBlock {
-		for range c {
-			j, _ := bits.Mul64(pcg.Uint64(), uint64(size))
-			addRow(acc, block[int(j)*stride:int(j)*stride+stride])
-		}
-		return
-	}
-	if stride != 8 {
-		for ; c > 0; c -= 7 {
-			u := pcg.Uint64()
-			for range min(c, 7) {
-				j := int(u & (bootBlock - 1))
-				u >>= 9
-				addRow(acc, block[j*stride:j*stride+stride])
-			}
-		}
-		return
-	}
-	// Eight values a row: two sets of accumulators halve the chains of
-	// dependent adds; seven 9-bit indices come from each 64-bit draw.
-	var a, b [8]float64
-	copy(a[:], acc)
-	for c > 0 {
-		u := pcg.Uint64()
-		m := min(c, 7)
-		c -= m
-		for ; m >= 2; m -= 2 {
-			j, k := int(u&(bootBlock-1)), int((u>>9)&(bootBlock-1))
-			u >>= 18
-			r := (*[8]float64)(block[j*8 : j*8+8])
-			s := (*[8]float64)(block[k*8 : k*8+8])
-			a[0] += r[0]
-			b[0] += s[0]
-			a[1] += r[1]
-			b[1] += s[1]
-			a[2] += r[2]
-			b[2] += s[2]
-			a[3] += r[3]
-			b[3] += s[3]
-			a[4] += r[4]
-			b[4] += s[4]
-			a[5] += r[5]
-			b[5] += s[5]
-			a[6] += r[6]
-			b[6] += s[6]
-			a[7] += r[7]
-			b[7] += s[7]
-		}
-		if m == 1 {
-			j := int(u & (bootBlock - 1))
-			r := (*[8]float64)(block[j*8 : j*8+8])
-			for q := range a {
-				a[q] += r[q]
-			}
-		}
-	}
-	for q := range a {
-		acc[q] = a[q] + b[q]
+	saved := *pcg
+	for off := 0; off < stride; off += 8 {
+		*pcg = saved
+		addDraws8(acc[off:off+8], block, off, stride, size, c, pcg)
 	}
 }
 
-// addRow adds row to acc, eight values at a time.
-func addRow(acc, row []float64) {
-	for off := 0; off < len(row); off += 8 {
-		r := (*[8]float64)(row[off : off+8])
-		a := (*[8]float64)(acc[off : off+8])
-		a[0] += r[0]
-		a[1] += r[1]
-		a[2] += r[2]
-		a[3] += r[3]
-		a[4] += r[4]
-		a[5] += r[5]
-		a[6] += r[6]
-		a[7] += r[7]
+// addDraws8 is addDraws for the 8 values at offset off of each row, with
+// the sums held in eight variables: each draw then costs eight loads and
+// eight independent adds.
+func addDraws8(acc, block []float64, off, stride, size, c int, pcg *rand.PCG) {
+	acc = acc[:8]
+	a0, a1, a2, a3, a4, a5, a6, a7 := acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]
+	if size == bootBlock {
+		for c > 0 {
+			u := pcg.Uint64()
+			m := min(c, 64/bootBits)
+			c -= m
+			for range m {
+				j := int(u&(bootBlock-1))*stride + off
+				u >>= bootBits
+				r := block[j : j+8 : j+8]
+				a0 += r[0]
+				a1 += r[1]
+				a2 += r[2]
+				a3 += r[3]
+				a4 += r[4]
+				a5 += r[5]
+				a6 += r[6]
+				a7 += r[7]
+			}
+		}
+	} else {
+		for range c {
+			hi, _ := bits.Mul64(pcg.Uint64(), uint64(size))
+			j := int(hi)*stride + off
+			r := block[j : j+8 : j+8]
+			a0 += r[0]
+			a1 += r[1]
+			a2 += r[2]
+			a3 += r[3]
+			a4 += r[4]
+			a5 += r[5]
+			a6 += r[6]
+			a7 += r[7]
+		}
 	}
+	acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7] = a0, a1, a2, a3, a4, a5, a6, a7
 }

@@ -39,6 +39,12 @@ type RewardPredictor interface {
 	Predict(dst []float64, l *Log, x *mat.Dense, rows []int)
 }
 
+// warmStarter is implemented by reward models that can start a fit from
+// a previous fold's fitted model.
+type warmStarter interface {
+	warmStart(prev RewardPredictor) RewardModel
+}
+
 // DefaultFolds is the number of cross-fitting folds of FitRewards.
 const DefaultFolds = 3
 
@@ -82,6 +88,7 @@ func FitRewards(l *Log, pol Policy, model RewardModel, folds int, src rand.Sourc
 		fold[i] = j % folds
 	}
 	out := &Rewards{Factual: make([]float64, n), Policy: make([]float64, n)}
+	var prev RewardPredictor
 	for f := range folds {
 		var train, test []int
 		for i, g := range fold {
@@ -91,10 +98,15 @@ func FitRewards(l *Log, pol Policy, model RewardModel, folds int, src rand.Sourc
 				train = append(train, i)
 			}
 		}
-		m, err := model.FitRewards(l, x, train, rand.NewPCG(seeds[f], uint64(f)))
+		fm := model
+		if ws, ok := model.(warmStarter); ok && prev != nil {
+			fm = ws.warmStart(prev)
+		}
+		m, err := fm.FitRewards(l, x, train, rand.NewPCG(seeds[f], uint64(f)))
 		if err != nil {
 			return nil, fmt.Errorf("reward model, fold %d of %d: %w", f+1, folds, err)
 		}
+		prev = m
 		PredictRewards(out, m, l, x, pol, test)
 	}
 	return out, nil
