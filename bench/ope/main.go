@@ -13,8 +13,7 @@
 //   - csv: the CSV reader that uplift and ope share (dataset.ReadCSVFile)
 //     against pandas.read_csv (C parser) on the same files, alternating:
 //     the speed section's log and the uplift benchmark's reference data
-//     (causal.SimulateReference, 1M rows written as bench/uplift writes
-//     them);
+//     (causal.SimulateReference, 1M rows, written by bench/uplift -out);
 //   - obd: the four Open Bandit Dataset cases (men and women; Bernoulli TS
 //     estimated from the random log and the uniform random policy from the
 //     Bernoulli TS log), every estimator's relative error and interval
@@ -48,10 +47,10 @@ import (
 	"time"
 
 	"github.com/causalrec/causalrec/bench/internal/loadavg"
-	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/ope"
 	"github.com/causalrec/causalrec/host/dataset"
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
 )
 
 const allEstimators = "ipw,snipw,dm,dr,sndr,switch-dr,dros,switch-dr-tuned,dros-tuned"
@@ -340,37 +339,15 @@ func csvSpeed(dir, logPath, python string) error {
 	return nil
 }
 
-// writeReference writes the uplift benchmark's reference data as
-// bench/uplift writes it: x0..x11,t,y, numbers in Go's shortest form.
+// writeReference writes the uplift benchmark's reference data (1M rows)
+// with that benchmark's own writer: go run ./bench/uplift -out.
 func writeReference(path string) error {
-	d := causal.SimulateReference(1000000, rand.NewPCG(2024, 1))
-	f, err := os.Create(path)
-	if err != nil {
-		return err
+	cmd := exec.Command("go", "run", "./bench/uplift", "-n", "1000000", "-out", path)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("write the uplift reference data: %w", err)
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	n, p := d.X.Dims()
-	for j := range p {
-		fmt.Fprintf(w, "x%d,", j)
-	}
-	w.WriteString("t,y\n")
-	var buf []byte
-	for i := range n {
-		buf = buf[:0]
-		for _, v := range d.X.RawRowView(i) {
-			buf = strconv.AppendFloat(buf, v, 'g', -1, 64)
-			buf = append(buf, ',')
-		}
-		buf = strconv.AppendInt(buf, int64(d.Treatment[i]), 10)
-		buf = append(buf, ',')
-		buf = strconv.AppendFloat(buf, d.Y[i], 'g', -1, 64)
-		buf = append(buf, '\n')
-		w.Write(buf)
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return f.Close()
+	return nil
 }
 
 // obdCase is one Open Bandit Dataset evaluation: the policy eval estimated
@@ -439,26 +416,13 @@ func obd(dir string) error {
 		}
 		line := fmt.Sprintf("  | %s, %s from %s |", c.campaign, c.eval, c.logged)
 		for _, e := range errs {
-			m, sd := meanSD(e)
+			m, sd := stat.MeanStdDev(e, nil)
 			line += fmt.Sprintf(" %.3f (%.3f) |", m, sd)
 		}
 		fmt.Println(line)
 	}
 	fmt.Println()
 	return nil
-}
-
-func meanSD(v []float64) (float64, float64) {
-	var s float64
-	for _, x := range v {
-		s += x
-	}
-	m := s / float64(len(v))
-	var ss float64
-	for _, x := range v {
-		ss += (x - m) * (x - m)
-	}
-	return m, math.Sqrt(ss / float64(len(v)-1))
 }
 
 // obdLoad reads a case's log and builds the evaluation policy: Bernoulli

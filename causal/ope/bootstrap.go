@@ -132,30 +132,25 @@ func addDraws(acc, block []float64, stride, size, c int, pcg *rand.PCG) {
 // eight independent adds.
 func addDraws8(acc, block []float64, off, stride, size, c int, pcg *rand.PCG) {
 	acc = acc[:8]
-	a0, a1, a2, a3, a4, a5, a6, a7 := acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]
-	if size == bootBlock {
-		for c > 0 {
-			u := pcg.Uint64()
-			m := min(c, 64/bootBits)
-			c -= m
-			for range m {
-				j := int(u&(bootBlock-1))*stride + off
-				u >>= bootBits
-				r := block[j : j+8 : j+8]
-				a0 += r[0]
-				a1 += r[1]
-				a2 += r[2]
-				a3 += r[3]
-				a4 += r[4]
-				a5 += r[5]
-				a6 += r[6]
-				a7 += r[7]
-			}
-		}
-	} else {
+	if size != bootBlock {
+		// The last, shorter block: rare, so plainly.
 		for range c {
 			hi, _ := bits.Mul64(pcg.Uint64(), uint64(size))
 			j := int(hi)*stride + off
+			for q, v := range block[j : j+8] {
+				acc[q] += v
+			}
+		}
+		return
+	}
+	a0, a1, a2, a3, a4, a5, a6, a7 := acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]
+	for c > 0 {
+		u := pcg.Uint64()
+		m := min(c, 64/bootBits)
+		c -= m
+		for range m {
+			j := int(u&(bootBlock-1))*stride + off
+			u >>= bootBits
 			r := block[j : j+8 : j+8]
 			a0 += r[0]
 			a1 += r[1]

@@ -365,7 +365,14 @@ func (f *logisticFitter) newton(start []float64, maxIter int, tol float64) ([]fl
 	lay := f.lay
 	theta := make([]float64, lay.params())
 	if start != nil {
-		copy(theta, start)
+		// Columns without spread in these rows keep coefficient 0: a
+		// value from another fold would not change this fit's objective
+		// but would change its predictions.
+		for j, v := range start {
+			if f.active[j] {
+				theta[j] = v
+			}
+		}
 	} else if f.task == causal.Classification {
 		var sy float64
 		for _, y := range f.y {

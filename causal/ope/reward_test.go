@@ -89,3 +89,51 @@ func TestLogisticMatchesLinear(t *testing.T) {
 		})
 	}
 }
+
+// TestWarmStartMatchesColdStart: a fold started from another fold's fit
+// ends where a fit from scratch ends, also when a column has no spread in
+// this fold's rows (its coefficient must be 0, not the other fold's).
+func TestWarmStartMatchesColdStart(t *testing.T) {
+	env, err := NewSyntheticEnv(SyntheticConfig{Actions: 6, Numeric: 2, Categorical: 1, Levels: 3}, rand.NewPCG(9, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := env.Sample(2000, rand.NewPCG(9, 2))
+	l := s.Log
+	// Column 1 is zero on the first half: no spread there.
+	for i := range 1000 {
+		l.Context.Set(i, 1, 0)
+	}
+	x, err := encodeContext(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second, all := make([]int, 1000), make([]int, 1000), make([]int, 2000)
+	for i := range all {
+		all[i] = i
+	}
+	copy(first, all[:1000])
+	copy(second, all[1000:])
+	other, err := Logistic{}.FitRewards(l, x, second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold, err := Logistic{}.FitRewards(l, x, first, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm, err := Logistic{}.warmStart(other).FitRewards(l, x, first, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := make([]float64, 2000*l.Actions), make([]float64, 2000*l.Actions)
+	cold.Predict(a, l, x, all)
+	warm.Predict(b, l, x, all)
+	var worst float64
+	for i := range a {
+		worst = math.Max(worst, math.Abs(a[i]-b[i]))
+	}
+	if worst > 1e-9 {
+		t.Errorf("warm and cold starts predict %g apart", worst)
+	}
+}

@@ -294,6 +294,19 @@ func (b *BanditLog) Policy(f *Frame, s BanditSpec) (ope.Policy, PolicyKind, erro
 		}
 		return idx, nil
 	}
+	// entry reads line i's item, position and probability.
+	entry := func(i int) (a, k int32, p float64, err error) {
+		if a, err = lookup(item, b.numericAction, b.actionOf, i, "item"); err != nil {
+			return 0, 0, 0, err
+		}
+		if k, err = lookup(pos, b.numericPosition, b.positionOf, i, "position"); err != nil {
+			return 0, 0, 0, err
+		}
+		if p = prob.Values[i]; !(p >= 0 && p <= 1) {
+			return 0, 0, 0, fmt.Errorf("policy: line %d: prob %v is outside [0, 1]", f.Lines[i], p)
+		}
+		return a, k, p, nil
+	}
 	posName := func(k int32) string { return b.Positions[k] }
 	if round == nil {
 		probs := make([][]float64, P)
@@ -303,17 +316,9 @@ func (b *BanditLog) Policy(f *Frame, s BanditSpec) (ope.Policy, PolicyKind, erro
 		}
 		everListed := make([]bool, A)
 		for i := range f.Rows {
-			a, err := lookup(item, b.numericAction, b.actionOf, i, "item")
+			a, k, p, err := entry(i)
 			if err != nil {
 				return nil, 0, err
-			}
-			k, err := lookup(pos, b.numericPosition, b.positionOf, i, "position")
-			if err != nil {
-				return nil, 0, err
-			}
-			p := prob.Values[i]
-			if !(p >= 0 && p <= 1) {
-				return nil, 0, fmt.Errorf("policy: line %d: prob %v is outside [0, 1]", f.Lines[i], p)
 			}
 			if listed[k][a] {
 				return nil, 0, fmt.Errorf("policy: line %d: item %s at position %s is listed twice", f.Lines[i], b.Actions[a], posName(k))
@@ -345,13 +350,13 @@ func (b *BanditLog) Policy(f *Frame, s BanditSpec) (ope.Policy, PolicyKind, erro
 	// every listed (round, position)'s sum.
 	sums := make([]float64, n*P)
 	count := make([]int32, n)
-	type entry struct {
+	type kept struct {
 		round int32
 		a     int32
 		p     float64
 		line  int
 	}
-	var keep []entry
+	var keep []kept
 	for i := range f.Rows {
 		r := round.Values[i]
 		if r != math.Trunc(r) || r < 0 {
@@ -360,22 +365,14 @@ func (b *BanditLog) Policy(f *Frame, s BanditSpec) (ope.Policy, PolicyKind, erro
 		if r >= float64(n) {
 			return nil, 0, fmt.Errorf("policy: line %d: round %v exceeds the log's %d rows (rounds are 0-based data rows of the log)", f.Lines[i], r, n)
 		}
-		a, err := lookup(item, b.numericAction, b.actionOf, i, "item")
+		a, k, p, err := entry(i)
 		if err != nil {
 			return nil, 0, err
-		}
-		k, err := lookup(pos, b.numericPosition, b.positionOf, i, "position")
-		if err != nil {
-			return nil, 0, err
-		}
-		p := prob.Values[i]
-		if !(p >= 0 && p <= 1) {
-			return nil, 0, fmt.Errorf("policy: line %d: prob %v is outside [0, 1]", f.Lines[i], p)
 		}
 		ri := int(r)
 		sums[ri*P+int(k)] += p
 		if l.Position == nil || k == l.Position[ri] {
-			keep = append(keep, entry{int32(ri), a, p, f.Lines[i]})
+			keep = append(keep, kept{int32(ri), a, p, f.Lines[i]})
 			count[ri]++
 		}
 	}
@@ -403,7 +400,7 @@ func (b *BanditLog) Policy(f *Frame, s BanditSpec) (ope.Policy, PolicyKind, erro
 			return nil, 0, fmt.Errorf("policy: round %d, position %s: probabilities sum to 0, not 1", ri, posName(int32(k)))
 		}
 	}
-	slices.SortStableFunc(keep, func(x, y entry) int {
+	slices.SortStableFunc(keep, func(x, y kept) int {
 		return cmp.Or(cmp.Compare(x.round, y.round), cmp.Compare(x.a, y.a))
 	})
 	rp := &ope.RowPolicy{Start: make([]int, n+1), Action: make([]int32, len(keep)), Prob: make([]float64, len(keep))}
