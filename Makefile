@@ -7,8 +7,13 @@ PROTOS := $(wildcard proto/causalrec/*/v1/*.proto)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/causalrec ./host/cmd/causalrec
 
+# EXAMPLES are Go modules of their own (plugins built against this
+# repository with a replace directive); test and lint cover them too.
+EXAMPLES := examples/ridge-estimator
+
 test:
 	$(GO) test -count=1 -timeout 20m ./...
+	for m in $(EXAMPLES); do (cd $$m && $(GO) test -count=1 ./...) || exit 1; done
 
 # race runs the tests of the host and the plugins, where the service's
 # caches, connections and plugin clients are shared between goroutines,
@@ -36,6 +41,7 @@ lint:
 	test -z "$$(gofmt -l .)" || (gofmt -l . && false)
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	for m in $(EXAMPLES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

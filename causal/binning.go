@@ -4,10 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -119,7 +116,7 @@ func NewBinsWeighted(x *mat.Dense, weights []float64, maxBins int, categorical [
 	}
 	cols := make([]float64, p*m)
 	const gatherBlock = 8192
-	parallelFor((m+gatherBlock-1)/gatherBlock, func(blk int) {
+	parallelFor((m+gatherBlock-1)/gatherBlock, 0, func(blk int) {
 		for k := blk * gatherBlock; k < min(m, (blk+1)*gatherBlock); k++ {
 			i := k
 			if sample != nil {
@@ -133,7 +130,7 @@ func NewBinsWeighted(x *mat.Dense, weights []float64, maxBins int, categorical [
 	errs := make([]error, p)
 	// Scratch buffers are shared by the columns, one set per goroutine.
 	free := make(chan *binScratch, p)
-	parallelFor(p, func(j int) {
+	parallelFor(p, 0, func(j int) {
 		var sc *binScratch
 		select {
 		case sc = <-free:
@@ -158,7 +155,7 @@ func NewBinsWeighted(x *mat.Dense, weights []float64, maxBins int, categorical [
 	const block = 8192
 	blocks := (n + block - 1) / block
 	errs = make([]error, blocks)
-	parallelFor(blocks, func(k int) {
+	parallelFor(blocks, 0, func(k int) {
 		errs[k] = b.binRows(raw, tables, k*block, min(n, (k+1)*block))
 	})
 	for _, err := range errs {
@@ -507,7 +504,7 @@ func (b *Bins) Transform(x *mat.Dense) *Bins {
 		tables[j] = binTable(b.Edges[j])
 	}
 	const block = 8192
-	parallelFor((n+block-1)/block, func(k int) {
+	parallelFor((n+block-1)/block, 0, func(k int) {
 		lo, hi := k*block, min(n, (k+1)*block)
 		for j, tab := range tables {
 			codes := out.Codes[j*n : (j+1)*n]
@@ -522,32 +519,4 @@ func (b *Bins) Transform(x *mat.Dense) *Bins {
 		}
 	})
 	return out
-}
-
-// parallelFor calls f(k) for k in [0, n) on up to GOMAXPROCS goroutines and
-// returns when all calls have returned.
-func parallelFor(n int, f func(k int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for k := range n {
-			f(k)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				my := int(next.Add(1) - 1)
-				if my >= n {
-					return
-				}
-				f(my)
-			}
-		}()
-	}
-	wg.Wait()
 }

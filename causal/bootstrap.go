@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"sync"
 )
 
 // Bootstrap configures percentile bootstrap confidence intervals. The zero
@@ -125,40 +124,24 @@ func bootRun(n int, cfg Bootstrap, src rand.Source, nstat int, newStat func() fu
 	for s := range res {
 		res[s] = make([]float64, B)
 	}
-	workers := min(cfg.Workers, B)
-	var next sync.Mutex
-	nb := 0
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stat := newStat()
-			m := make([]uint32, n)
-			out := make([]float64, nstat)
-			pcg := rand.NewPCG(0, 0)
-			rng := rand.New(pcg)
-			for {
-				next.Lock()
-				b := nb
-				nb++
-				next.Unlock()
-				if b >= B {
-					return
-				}
-				pcg.Seed(seeds[b][0], seeds[b][1])
-				clear(m)
-				for range n {
-					m[rng.IntN(n)]++
-				}
-				stat(m, out)
-				for s, v := range out {
-					res[s][b] = v
-				}
+	parallelWork(B, cfg.Workers, func() func(b int) {
+		stat := newStat()
+		m := make([]uint32, n)
+		out := make([]float64, nstat)
+		pcg := rand.NewPCG(0, 0)
+		rng := rand.New(pcg)
+		return func(b int) {
+			pcg.Seed(seeds[b][0], seeds[b][1])
+			clear(m)
+			for range n {
+				m[rng.IntN(n)]++
 			}
-		}()
-	}
-	wg.Wait()
+			stat(m, out)
+			for s, v := range out {
+				res[s][b] = v
+			}
+		}
+	})
 	return res
 }
 

@@ -8,8 +8,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat/distuv"
@@ -688,7 +686,7 @@ func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64
 	for range f.Workers {
 		growers <- newCFGrower(task, nil)
 	}
-	upliftParallel(groups, f.Workers, func(gi int) {
+	parallelFor(groups, f.Workers, func(gi int) {
 		g := <-growers
 		defer func() { growers <- g }()
 		g.rng = rand.New(rand.NewPCG(seeds[gi][0], seeds[gi][1]))
@@ -737,7 +735,7 @@ func (f CausalForest) oob(bins *Bins, rows []int32, target, sw []float64, rng *r
 	sums := make([][]float64, shards)
 	counts := make([][]float64, shards)
 	s := max(1, len(rows)/2)
-	upliftParallel(shards, f.Workers, func(k int) {
+	parallelFor(shards, f.Workers, func(k int) {
 		sums[k] = make([]float64, n)
 		counts[k] = make([]float64, n)
 		g := newCFGrower(task, nil)
@@ -978,7 +976,7 @@ func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, ta
 	for _, tr := range m.Forests {
 		maxTrees = max(maxTrees, len(tr))
 	}
-	upliftParallel(chunks, runtime.GOMAXPROCS(0), func(c int) {
+	parallelFor(chunks, 0, func(c int) {
 		buf := make([]cfMoments, maxTrees)
 		for i := c * chunk; i < min(n, (c+1)*chunk); i++ {
 			row := x.RawRowView(i)
@@ -988,42 +986,4 @@ func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, ta
 			}
 		}
 	})
-}
-
-// CausalForestFromParams builds a CausalForest from string parameters:
-// trees, min_leaf, honesty_fraction, honesty (true|false), mtry,
-// sample_fraction, alpha, depth, ci_group_size, bins, nuisance_trees and
-// seed. It returns the forest and the seed (0 when not given). Unknown
-// names and bad values are errors wrapping ErrInput.
-func CausalForestFromParams(params map[string]string) (CausalForest, uint64, error) {
-	var f CausalForest
-	var seed uint64
-	ps := upliftParams{
-		"trees":            upliftIntParam(&f.Trees, 1),
-		"min_leaf":         upliftIntParam(&f.MinLeaf, 1),
-		"honesty_fraction": upliftFloatParam(&f.HonestyFraction, 0, 0.99, true),
-		"sample_fraction":  upliftFloatParam(&f.SampleFraction, 0, 1, true),
-		"alpha":            upliftFloatParam(&f.Alpha, 0, 0.49, false),
-		"mtry":             upliftIntParam(&f.Mtry, 1),
-		"depth":            upliftIntParam(&f.MaxDepth, 1),
-		"ci_group_size":    upliftIntParam(&f.GroupSize, 1),
-		"bins":             upliftIntParam(&f.MaxBins, 2),
-		"nuisance_trees":   upliftIntParam(&f.NuisanceTrees, 1),
-		"seed":             upliftSeedParam(&seed),
-		"honesty": func(s string) error {
-			v, err := strconv.ParseBool(strings.TrimSpace(s))
-			if err != nil {
-				return fmt.Errorf("not true or false")
-			}
-			f.NoHonesty = !v
-			return nil
-		},
-	}
-	if err := ps.apply(params); err != nil {
-		return CausalForest{}, 0, fmt.Errorf("causal forest: %w", err)
-	}
-	if err := f.validate(); err != nil {
-		return CausalForest{}, 0, fmt.Errorf("causal forest: %w", err)
-	}
-	return f, seed, nil
 }

@@ -65,6 +65,8 @@ func newByKind(kind string) (any, bool) {
 		return new(MLPModel), true
 	case "dlce":
 		return new(DLCEModel), true
+	case "outcome":
+		return new(OutcomeModel), true
 	}
 	return nil, false
 }

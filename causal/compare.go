@@ -43,6 +43,11 @@ type Comparison struct {
 	Bootstrap Bootstrap
 	// Arms holds one comparison per treated arm, in arm order.
 	Arms []ArmComparison
+	// Effects holds each estimator's out-of-fold effects (n×Arms), in the
+	// order given: the scores the metrics rank by.
+	Effects []*mat.Dense
+	// ArmNames, when set, names the arms (control first) in WriteTable.
+	ArmNames []string
 }
 
 // ArmComparison compares the estimators on arm Arm against control: only
@@ -280,7 +285,7 @@ func CompareEstimators(d UpliftData, ests []NamedEstimator, cfg CompareConfig, s
 			return nil, fmt.Errorf("estimator %q: %w", e.Name, err)
 		}
 	}
-	c := &Comparison{Folds: cfg.Folds, K: cfg.K, Bootstrap: boot}
+	c := &Comparison{Folds: cfg.Folds, K: cfg.K, Bootstrap: boot, Effects: effects}
 	for arm := 1; arm <= d.Arms; arm++ {
 		ac, err := cmpArm(d, arm, ests, effects, cfg.K, boot, src)
 		if err != nil {
@@ -400,8 +405,12 @@ func cmpArm(d UpliftData, arm int, ests []NamedEstimator, effects []*mat.Dense, 
 func (c *Comparison) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	for _, a := range c.Arms {
-		fmt.Fprintf(&b, "arm %d vs control: n=%g (treated %g, control %g); %d folds; %d bootstrap resamples, %g%% percentile intervals\n",
-			a.Arm, a.N, a.Treated, a.Control, c.Folds, c.Bootstrap.Resamples, 100*c.Bootstrap.Level)
+		arm, control := fmt.Sprintf("arm %d", a.Arm), "control"
+		if a.Arm < len(c.ArmNames) {
+			arm, control = fmt.Sprintf("arm %q", c.ArmNames[a.Arm]), fmt.Sprintf("control %q", c.ArmNames[0])
+		}
+		fmt.Fprintf(&b, "%s vs %s: n=%g (treated %g, control %g); %d folds; %d bootstrap resamples, %g%% percentile intervals\n",
+			arm, control, a.N, a.Treated, a.Control, c.Folds, c.Bootstrap.Resamples, 100*c.Bootstrap.Level)
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "estimator\tqini\tqini CI\tqini_causalml\tqini_causalml CI\tauuc\tauuc CI\tuplift@%g\tuplift@%g CI\n", 100*c.K, 100*c.K)
 		for _, s := range a.Scores {

@@ -189,6 +189,24 @@ func TestCompareEstimators(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", s, out)
 		}
 	}
+	// With names, the table names the arms.
+	c.ArmNames = []string{"none", "email", "sms"}
+	buf.Reset()
+	if err := c.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`arm "email" vs control "none"`, `arm "sms" vs control "none"`} {
+		if !strings.Contains(buf.String(), s) {
+			t.Errorf("named table lacks %q:\n%s", s, buf.String())
+		}
+	}
+	// The comparison keeps the out-of-fold effects its metrics rank by.
+	if len(c.Effects) != len(ests) {
+		t.Fatalf("%d effect matrices for %d estimators", len(c.Effects), len(ests))
+	}
+	if r, k := c.Effects[0].Dims(); r != len(d.Y) || k != d.Arms {
+		t.Errorf("effects are %d×%d, want %d×%d", r, k, len(d.Y), d.Arms)
+	}
 }
 
 func TestCompareEstimatorsErrors(t *testing.T) {

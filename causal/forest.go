@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
-	"sync"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -133,55 +131,40 @@ func (f Forest) FitForest(x *mat.Dense, y, weights []float64, task Task, src ran
 	draws := max(1, int(math.Round(cfg.SampleFraction*float64(n))))
 	model := &ForestModel{Task: task, Features: p, Trees: make([][]TreeNode, cfg.Trees)}
 
-	var next sync.Mutex
-	t := 0
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), cfg.Trees) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			count := make([]int32, n)
-			g := make([]float32, n)
-			h := make([]float32, n)
-			var rows []int32
-			var tg *treeGrower
-			for {
-				next.Lock()
-				k := t
-				t++
-				next.Unlock()
-				if k >= cfg.Trees {
-					return
-				}
-				trng := rand.New(rand.NewPCG(seeds[k][0], seeds[k][1]))
-				if tg == nil {
-					tg = newTreeGrower(bins, tc, trng)
-				}
-				tg.rng = trng
-				clear(count)
-				for range draws {
-					count[trng.IntN(n)]++
-				}
-				rows = rows[:0]
-				for i, c := range count {
-					if c == 0 {
-						continue
-					}
-					w := float64(c)
-					if weights != nil {
-						w *= weights[i]
-					}
-					g[i] = float32(w * y[i])
-					h[i] = float32(w)
-					rows = append(rows, int32(i))
-				}
-				tg.setRows(rows, g, h)
-				tg.grow(feats)
-				model.Trees[k] = append([]TreeNode(nil), tg.nodes...)
+	parallelWork(cfg.Trees, 0, func() func(k int) {
+		count := make([]int32, n)
+		g := make([]float32, n)
+		h := make([]float32, n)
+		var rows []int32
+		var tg *treeGrower
+		return func(k int) {
+			trng := rand.New(rand.NewPCG(seeds[k][0], seeds[k][1]))
+			if tg == nil {
+				tg = newTreeGrower(bins, tc, trng)
 			}
-		}()
-	}
-	wg.Wait()
+			tg.rng = trng
+			clear(count)
+			for range draws {
+				count[trng.IntN(n)]++
+			}
+			rows = rows[:0]
+			for i, c := range count {
+				if c == 0 {
+					continue
+				}
+				w := float64(c)
+				if weights != nil {
+					w *= weights[i]
+				}
+				g[i] = float32(w * y[i])
+				h[i] = float32(w)
+				rows = append(rows, int32(i))
+			}
+			tg.setRows(rows, g, h)
+			tg.grow(feats)
+			model.Trees[k] = append([]TreeNode(nil), tg.nodes...)
+		}
+	})
 	return model, nil
 }
 

@@ -11,6 +11,11 @@ import (
 // values, an empty arm. Check with errors.Is.
 var ErrInput = errors.New("invalid input")
 
+// ErrInsufficientData reports valid data too few or too degenerate to fit
+// a model on, such as rows whose normal equations are singular. More data
+// may fit. Check with errors.Is.
+var ErrInsufficientData = errors.New("too little data to fit")
+
 // Task says what a base learner predicts.
 type Task int
 

@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"sync"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -439,10 +438,14 @@ func linSolve(a, b []float64, q int, lambda float64) ([]float64, error) {
 	}
 	var ch mat.Cholesky
 	if !ch.Factorize(s) {
-		return nil, errors.New("normal equations are singular: all weight on too few rows")
+		return nil, fmt.Errorf("%w: normal equations are singular: all weight on too few rows", ErrInsufficientData)
 	}
 	var out mat.VecDense
 	if err := ch.SolveVecTo(&out, mat.NewVecDense(q, append([]float64(nil), b...))); err != nil {
+		var c mat.Condition
+		if errors.As(err, &c) {
+			return nil, fmt.Errorf("%w: solve normal equations: %w", ErrInsufficientData, err)
+		}
 		return nil, fmt.Errorf("solve normal equations: %w", err)
 	}
 	return out.RawVector().Data, nil
@@ -510,21 +513,7 @@ func linWorkers(n int) int {
 
 // linParallel calls f on disjoint row ranges covering [0, n).
 func linParallel(n int, f func(lo, hi int)) {
-	k := linWorkers(n)
-	if k == 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for c := 0; c < k; c++ {
-		lo, hi := c*n/k, (c+1)*n/k
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
-	}
-	wg.Wait()
+	parallelRanges(n, linWorkers(n), func(_, lo, hi int) { f(lo, hi) })
 }
 
 // linReduce runs f on disjoint row ranges, each with its own zeroed
@@ -532,20 +521,7 @@ func linParallel(n int, f func(lo, hi int)) {
 func linReduce(n, size int, f func(acc []float64, lo, hi int)) []float64 {
 	k := linWorkers(n)
 	accs := make([]float64, k*size)
-	if k == 1 {
-		f(accs, 0, n)
-		return accs
-	}
-	var wg sync.WaitGroup
-	for c := 0; c < k; c++ {
-		lo, hi := c*n/k, (c+1)*n/k
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(accs[c*size:(c+1)*size], lo, hi)
-		}()
-	}
-	wg.Wait()
+	parallelRanges(n, k, func(c, lo, hi int) { f(accs[c*size:(c+1)*size], lo, hi) })
 	out := accs[:size]
 	for c := 1; c < k; c++ {
 		for j, v := range accs[c*size : (c+1)*size] {

@@ -173,6 +173,8 @@ type Registry struct {
 //	auto       picks among candidates by cross-validated loss: candidates, criterion (r-loss), folds (3), select_rows, nuisance, clip (0.05)
 //	bootstrap  of (t), replicates, interval (percentile); other parameters go to the bootstrapped estimator
 //	dlce       DLCE        dim (10), epochs (60), negatives (5), learn_rate (0.003), l2 (0.1), cap (0.05), user_col, item_col (-1)
+//	outcome    Outcome     base (linear), outcome (auto): the predicted outcome, not an effect (a recommender's baseline)
+//	outcome-ips Outcome    as outcome, fitted on the treated rows weighted by 1/max(propensity, cap); cap (0.01)
 //	tarnet     TARNet      hidden (64), layers (2), head_hidden (32), head_layers (1), epochs (DefaultEpochs), batch (64), learn_rate (0.001), l2 (DefaultNetL2), patience (30), val_fraction (0.2), nets (1), outcome (auto)
 //	dragonnet  TARNet      as tarnet, plus alpha (1), the weight of the propensity head
 //
@@ -202,6 +204,8 @@ func NewRegistry() Registry {
 			"auto":          newAutoEstimator,
 			"bootstrap":     newBootstrapEstimator,
 			"dlce":          newDLCEEstimator,
+			"outcome":       newOutcomeEstimator(false),
+			"outcome-ips":   newOutcomeEstimator(true),
 			"tarnet":        newTARNetEstimator,
 			"dragonnet":     newDragonNetEstimator,
 		},

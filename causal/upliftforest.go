@@ -115,7 +115,7 @@ func (f UpliftForest) Fit(d UpliftData, src rand.Source) (*UpliftForestModel, er
 	inner := max(1, workers/trees)
 	n := in.bins.Rows
 	m := &UpliftForestModel{Arms: d.Arms, Features: in.bins.Cols, Trees: make([]*UpliftTreeModel, trees)}
-	upliftParallel(trees, workers, func(b int) {
+	parallelFor(trees, workers, func(b int) {
 		trng := rand.New(rand.NewPCG(seeds[b][0], seeds[b][1]))
 		idx := upliftBootstrap(n, !f.NoBootstrap, trng)
 		g := newUpliftGrower(cfg, in, trng, inner)
@@ -159,35 +159,4 @@ func upliftBootstrap(n int, boot bool, rng *rand.Rand) []int32 {
 		}
 	}
 	return idx
-}
-
-// UpliftForestFromParams builds an UpliftForest from string parameters:
-// trees, depth, min_leaf, min_treatment, n_reg, criterion (KL|ED|Chi|DDP),
-// normalization (true|false), mtry, bins, bootstrap (true|false) and seed.
-// It returns the forest and the seed (0 when not given). Unknown names and
-// bad values are errors wrapping ErrInput.
-func UpliftForestFromParams(params map[string]string) (UpliftForest, uint64, error) {
-	var f UpliftForest
-	var seed uint64
-	ps := upliftTreeParams(&f.Tree)
-	ps["trees"] = upliftIntParam(&f.Trees, 1)
-	ps["seed"] = upliftSeedParam(&seed)
-	ps["bootstrap"] = func(s string) error {
-		switch s {
-		case "true", "1":
-			f.NoBootstrap = false
-		case "false", "0":
-			f.NoBootstrap = true
-		default:
-			return fmt.Errorf("not true or false")
-		}
-		return nil
-	}
-	if err := ps.apply(params); err != nil {
-		return UpliftForest{}, 0, fmt.Errorf("uplift forest: %w", err)
-	}
-	if err := f.Tree.validate(); err != nil {
-		return UpliftForest{}, 0, fmt.Errorf("uplift forest: %w", err)
-	}
-	return f, seed, nil
 }

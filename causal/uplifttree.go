@@ -7,9 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -436,42 +434,11 @@ func upliftRows(x *mat.Dense, f func(i int, row []float64)) {
 	n, _ := x.Dims()
 	const chunk = 4096
 	chunks := (n + chunk - 1) / chunk
-	upliftParallel(chunks, runtime.GOMAXPROCS(0), func(c int) {
+	parallelFor(chunks, 0, func(c int) {
 		for i := c * chunk; i < min(n, (c+1)*chunk); i++ {
 			f(i, x.RawRowView(i))
 		}
 	})
-}
-
-// upliftParallel calls f(k) for k in [0, n) on up to workers goroutines.
-func upliftParallel(n, workers int, f func(k int)) {
-	workers = min(workers, n)
-	if workers <= 1 {
-		for k := range n {
-			f(k)
-		}
-		return
-	}
-	var mu sync.Mutex
-	next := 0
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				k := next
-				next++
-				mu.Unlock()
-				if k >= n {
-					return
-				}
-				f(k)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // upliftInput is the validated, binned training data of an uplift tree.
@@ -596,7 +563,7 @@ func (g *upliftGrower) fillHist(h []float64, idx []int32) {
 	if len(idx) >= 1<<15 {
 		work = g.workers
 	}
-	upliftParallel(b.Cols, work, func(j int) {
+	parallelFor(b.Cols, work, func(j int) {
 		hj := h[g.off[j]:g.off[j+1]]
 		col := b.Column(j)
 		cls := g.in.cls
@@ -795,123 +762,4 @@ func (t UpliftTree) Fit(d UpliftData, src rand.Source) (*UpliftTreeModel, error)
 	}
 	g := newUpliftGrower(cfg, in, rand.New(src), runtime.GOMAXPROCS(0))
 	return &UpliftTreeModel{Arms: d.Arms, Features: in.bins.Cols, Nodes: g.growTree(idx)}, nil
-}
-
-// upliftParams reads string parameters into their typed targets. Each
-// setter returns an error for a bad value.
-type upliftParams map[string]func(string) error
-
-// apply sets every parameter in params, rejecting unknown names.
-func (ps upliftParams) apply(params map[string]string) error {
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		set, ok := ps[k]
-		if !ok {
-			known := make([]string, 0, len(ps))
-			for name := range ps {
-				known = append(known, name)
-			}
-			slices.Sort(known)
-			return fmt.Errorf("%w: unknown parameter %q (known: %s)", ErrInput, k, strings.Join(known, ", "))
-		}
-		if err := set(params[k]); err != nil {
-			return fmt.Errorf("%w: parameter %s=%q: %v", ErrInput, k, params[k], err)
-		}
-	}
-	return nil
-}
-
-func upliftIntParam(dst *int, lo int) func(string) error {
-	return func(s string) error {
-		v, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("not an integer")
-		}
-		if v < lo {
-			return fmt.Errorf("must be at least %d", lo)
-		}
-		*dst = v
-		return nil
-	}
-}
-
-func upliftFloatParam(dst *float64, lo, hi float64, openLo bool) func(string) error {
-	return func(s string) error {
-		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("not a finite number")
-		}
-		if v < lo || v > hi || (openLo && v == lo) {
-			if openLo {
-				return fmt.Errorf("must be in (%g, %g]", lo, hi)
-			}
-			return fmt.Errorf("must be in [%g, %g]", lo, hi)
-		}
-		*dst = v
-		return nil
-	}
-}
-
-func upliftSeedParam(dst *uint64) func(string) error {
-	return func(s string) error {
-		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-		if err != nil {
-			return fmt.Errorf("not a non-negative integer")
-		}
-		*dst = v
-		return nil
-	}
-}
-
-// upliftTreeParams returns the setters for the parameters of an uplift
-// tree: depth, min_leaf, min_treatment, n_reg, criterion, normalization,
-// mtry, bins.
-func upliftTreeParams(t *UpliftTree) upliftParams {
-	return upliftParams{
-		"depth":         upliftIntParam(&t.MaxDepth, 1),
-		"min_leaf":      upliftFloatParam(&t.MinLeaf, 1, math.MaxFloat64, false),
-		"min_treatment": upliftFloatParam(&t.MinTreatment, 1, math.MaxFloat64, false),
-		"n_reg":         upliftFloatParam(&t.NReg, 0, math.MaxFloat64, false),
-		"mtry":          upliftIntParam(&t.MaxFeatures, 1),
-		"bins":          upliftIntParam(&t.MaxBins, 2),
-		"criterion": func(s string) error {
-			c, err := ParseUpliftCriterion(s)
-			if err != nil {
-				return fmt.Errorf("want KL, ED, Chi or DDP")
-			}
-			t.Criterion = c
-			return nil
-		},
-		"normalization": func(s string) error {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				return fmt.Errorf("not true or false")
-			}
-			t.NoNormalization = !v
-			return nil
-		},
-	}
-}
-
-// UpliftTreeFromParams builds an UpliftTree from string parameters: depth,
-// min_leaf, min_treatment, n_reg, criterion (KL|ED|Chi|DDP), normalization
-// (true|false), mtry, bins and seed. It returns the tree and the seed (0
-// when not given). Unknown names and bad values are errors wrapping
-// ErrInput.
-func UpliftTreeFromParams(params map[string]string) (UpliftTree, uint64, error) {
-	var t UpliftTree
-	var seed uint64
-	ps := upliftTreeParams(&t)
-	ps["seed"] = upliftSeedParam(&seed)
-	if err := ps.apply(params); err != nil {
-		return UpliftTree{}, 0, fmt.Errorf("uplift tree: %w", err)
-	}
-	if err := t.validate(); err != nil {
-		return UpliftTree{}, 0, fmt.Errorf("uplift tree: %w", err)
-	}
-	return t, seed, nil
 }

@@ -387,7 +387,7 @@ func TestUpliftForestFromParams(t *testing.T) {
 		match  string
 	}{
 		{map[string]string{"tres": "10"}, `unknown parameter "tres"`},
-		{map[string]string{"trees": "0"}, "trees=\"0\": must be at least 1"},
+		{map[string]string{"trees": "0"}, "trees=0 must be at least 1"},
 		{map[string]string{"trees": "ten"}, "not an integer"},
 		{map[string]string{"criterion": "gini"}, "want KL, ED, Chi or DDP"},
 		{map[string]string{"min_leaf": "NaN"}, "not a finite number"},

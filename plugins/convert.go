@@ -12,11 +12,19 @@ import (
 // SDK's Go types.
 
 func textScorerInfoToProto(in TextScorerInfo) *pb.TextScorerInfoResponse {
-	return &pb.TextScorerInfoResponse{Name: in.Name, Version: in.Version, Features: in.Features, MaxTextBytes: in.MaxTextBytes}
+	out := &pb.TextScorerInfoResponse{Name: in.Name, Version: in.Version, Features: in.Features, MaxTextBytes: in.MaxTextBytes}
+	for _, u := range in.FeatureUses {
+		out.FeatureUses = append(out.FeatureUses, &pb.FeatureUse{Name: u.Name, UsesContext: u.UsesContext, LogScale: u.LogScale})
+	}
+	return out
 }
 
 func textScorerInfoFromProto(in *pb.TextScorerInfoResponse) TextScorerInfo {
-	return TextScorerInfo{Name: in.GetName(), Version: in.GetVersion(), Features: in.GetFeatures(), MaxTextBytes: in.GetMaxTextBytes()}
+	out := TextScorerInfo{Name: in.GetName(), Version: in.GetVersion(), Features: in.GetFeatures(), MaxTextBytes: in.GetMaxTextBytes()}
+	for _, u := range in.GetFeatureUses() {
+		out.FeatureUses = append(out.FeatureUses, FeatureUse{Name: u.GetName(), UsesContext: u.GetUsesContext(), LogScale: u.GetLogScale()})
+	}
+	return out
 }
 
 func scoreRequestToProto(in ScoreRequest) *pb.ScoreRequest {

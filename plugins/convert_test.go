@@ -35,7 +35,13 @@ func TestScoreRoundTrip(t *testing.T) {
 }
 
 func TestInfoRoundTrip(t *testing.T) {
-	ts := TextScorerInfo{Name: "lm", Version: "1.2", Features: []string{"perplexity"}, MaxTextBytes: 10}
+	ts := TextScorerInfo{Name: "lm", Version: "1.2", Features: []string{"perplexity", "relevance"}, MaxTextBytes: 10,
+		FeatureUses: []FeatureUse{{Name: "perplexity", LogScale: true}, {Name: "relevance", UsesContext: true}}}
+	if got := textScorerInfoFromProto(textScorerInfoToProto(ts)); !reflect.DeepEqual(got, ts) {
+		t.Errorf("round trip: got %+v, want %+v", got, ts)
+	}
+	// An older plugin's answer has no uses; an empty list stays empty.
+	ts = TextScorerInfo{Name: "old", Version: "0.9", Features: []string{"x"}}
 	if got := textScorerInfoFromProto(textScorerInfoToProto(ts)); !reflect.DeepEqual(got, ts) {
 		t.Errorf("text scorer info: got %+v, want %+v", got, ts)
 	}
@@ -139,7 +145,7 @@ func TestPredictRequestDigest(t *testing.T) {
 }
 
 func TestStatusMapping(t *testing.T) {
-	for _, sentinel := range []error{ErrInvalid, errModelMissing} {
+	for _, sentinel := range []error{ErrInvalid, errModelMissing, ErrInsufficientData} {
 		if got := fromStatus(toStatus(sentinel)); !errors.Is(got, sentinel) {
 			t.Errorf("%v did not survive the round trip: %v", sentinel, got)
 		}

@@ -20,6 +20,10 @@ var (
 	// ErrUnimplemented: the plugin does not serve that service or method
 	// (for example a text scorer asked to fit a model).
 	ErrUnimplemented = errors.New("not implemented by the plugin")
+	// ErrInsufficientData: the request was valid but its data are too few
+	// or too degenerate to fit a model (for example singular normal
+	// equations); more data may fit.
+	ErrInsufficientData = errors.New("too little data to fit")
 	// ErrPlugin: the plugin failed or broke the contract.
 	ErrPlugin = errors.New("plugin error")
 	// errModelMissing: the plugin does not hold the model with the digest
@@ -35,6 +39,8 @@ func toStatus(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, errModelMissing):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrInsufficientData):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
@@ -56,6 +62,8 @@ func fromStatus(err error) error {
 		return &remoteError{kind: ErrInvalid, msg: msg}
 	case codes.NotFound:
 		return &remoteError{kind: errModelMissing, msg: msg}
+	case codes.FailedPrecondition:
+		return &remoteError{kind: ErrInsufficientData, msg: msg}
 	case codes.Unavailable:
 		return &remoteError{kind: ErrUnavailable, msg: msg}
 	case codes.Unimplemented:

@@ -227,6 +227,12 @@ func (s *estimatorServer) Fit(stream grpc.ClientStreamingServer[pb.FitRequest, p
 	if err != nil {
 		return toStatus(err)
 	}
+	// Keep the new model: the Predict calls that follow a fit then carry
+	// its digest only, instead of being refused and sent again, rows and
+	// all, with the model's bytes.
+	if len(resp.Model) > 0 {
+		s.models.put(sha256.Sum256(resp.Model), resp.Model)
+	}
 	return stream.SendAndClose(fitResponseToProto(resp))
 }
 

@@ -29,6 +29,22 @@ type TextScorerInfo struct {
 	Features []string
 	// MaxTextBytes is the largest text the scorer accepts (0: no limit).
 	MaxTextBytes int64
+	// FeatureUses declares how the host may use each feature. A plugin
+	// that leaves it empty (one built before it existed) gets the host's
+	// rules for the built-in plugins by name.
+	FeatureUses []FeatureUse
+}
+
+// FeatureUse says how the host may use one text feature.
+type FeatureUse struct {
+	Name string
+	// UsesContext: the feature depends on the request's context texts
+	// (such as a relevance to a user's history), so scores of requests
+	// with context are not cached and the feature is no per-item feature.
+	UsesContext bool
+	// LogScale: the feature is on a multiplicative scale (such as a
+	// perplexity), so models use its log10, named "log10_<name>".
+	LogScale bool
 }
 
 // TextItem is one text to score.

@@ -26,6 +26,13 @@
 // adds as little as it can to the latencies:
 //
 //	make build && go run ./bench/serve -causalrec bin/causalrec
+//
+// With -baseline it measures a second binary in the same run, alternating
+// the two, and compares them:
+//
+//	git -C ../main worktree add /tmp/main-src main   # or any checkout of main
+//	(cd /tmp/main-src && go build -o /tmp/causalrec-main ./host/cmd/causalrec)
+//	make build && go run ./bench/serve -causalrec bin/causalrec -baseline /tmp/causalrec-main -rounds 3
 package main
 
 import (
@@ -50,8 +57,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/causalrec/causalrec/bench/internal/loadavg"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/causalrec/causalrec/bench/internal/loadavg"
+	"github.com/causalrec/causalrec/host/redistest"
 )
 
 func main() {
@@ -96,12 +105,61 @@ func run() error {
 	flag.IntVar(&o.conns, "conns", 64, "connections of the open loop (request i goes out on connection i mod conns)")
 	flag.Float64Var(&o.relevance, "relevance-weight", 0.5, "relevance_weight of the requests of the relevance rows (0 skips them)")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "closed-loop warm-up before measuring")
+	baseline := flag.String("baseline", "", "a second causalrec binary (say, built from main into /tmp) measured in the same run, alternating with -causalrec; the run ends with a comparison")
+	rounds := flag.Int("rounds", 1, "with -baseline: how many times each binary is measured (baseline first, then alternating)")
 	flag.Parse()
 	if o.redisURL == "" {
 		o.redisURL = "redis://127.0.0.1:6379"
 	}
-	_, err := measure(o, o.bin)
-	return err
+	if *baseline == "" {
+		_, err := measure(o, o.bin)
+		return err
+	}
+	var base, cur []summary
+	for r := range *rounds {
+		for _, b := range []struct {
+			bin string
+			out *[]summary
+		}{{*baseline, &base}, {o.bin, &cur}} {
+			fmt.Printf("=== round %d of %d: %s\n", r+1, *rounds, b.bin)
+			s, err := measure(o, b.bin)
+			if err != nil {
+				return fmt.Errorf("%s: %w", b.bin, err)
+			}
+			*b.out = append(*b.out, s)
+		}
+	}
+	compare(*baseline, o.bin, base, cur)
+	return nil
+}
+
+// compare prints the POST /v1/recommend rows of both binaries, round by
+// round, and the ratios of their medians.
+func compare(baseBin, curBin string, base, cur []summary) {
+	fmt.Printf("\nPOST /v1/recommend, %s (baseline) against %s, %d round(s), alternating:\n", baseBin, curBin, len(base))
+	fmt.Println("| binary | round | open-loop p50 | open-loop p99 | steal | closed-loop throughput | closed-loop p99 |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+	for i := range base {
+		for _, row := range []struct {
+			name string
+			s    summary
+		}{{"baseline", base[i]}, {"current", cur[i]}} {
+			fmt.Printf("| %s | %d | %v | %v | %s | %.0f/s | %v |\n", row.name, i+1, row.s.open.p(0.5).Round(time.Microsecond),
+				row.s.open.p(0.99).Round(time.Microsecond), row.s.open.steal, row.s.closed.rate(), row.s.closed.p(0.99).Round(time.Microsecond))
+		}
+	}
+	med := func(ss []summary, f func(summary) float64) float64 {
+		v := make([]float64, len(ss))
+		for i, s := range ss {
+			v[i] = f(s)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	p99 := func(s summary) float64 { return s.open.p(0.99).Seconds() * 1000 }
+	tput := func(s summary) float64 { return s.closed.rate() }
+	fmt.Printf("median open-loop p99: baseline %.2f ms, current %.2f ms, current/baseline %.2f\n", med(base, p99), med(cur, p99), med(cur, p99)/med(base, p99))
+	fmt.Printf("median closed-loop throughput: baseline %.0f/s, current %.0f/s, current/baseline %.2f\n", med(base, tput), med(cur, tput), med(cur, tput)/med(base, tput))
 }
 
 // summary holds the recommend measurements of one binary.
@@ -865,9 +923,5 @@ func cleanup(url, prefix string) {
 	}
 	c := redis.NewClient(opts)
 	defer c.Close()
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		c.Unlink(ctx, iter.Val())
-	}
+	_, _ = redistest.Delete(context.Background(), c, prefix)
 }

@@ -40,13 +40,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/causalrec/causalrec/bench/internal/loadavg"
 	"github.com/causalrec/causalrec/causal/receval"
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
+	"github.com/causalrec/causalrec/host/redistest"
 	"github.com/causalrec/causalrec/host/store"
 	"github.com/causalrec/causalrec/plugins"
-	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -402,10 +404,10 @@ func simulate(o options) ([]store.User, []store.Item, []store.Event, error) {
 // importAll writes users, items and events; events go in chunks of
 // 20 script calls, workers chunks at a time.
 func importAll(ctx context.Context, st *store.Store, users []store.User, items []store.Item, events []store.Event, workers int) (string, error) {
-	if err := st.PutUsers(ctx, users); err != nil {
+	if _, err := st.PutUsers(ctx, users); err != nil {
 		return "", err
 	}
-	if err := st.PutItems(ctx, items); err != nil {
+	if _, err := st.PutItems(ctx, items); err != nil {
 		return "", err
 	}
 	const chunk = 10_000
@@ -446,19 +448,7 @@ func importAll(ctx context.Context, st *store.Store, users []store.User, items [
 
 // cleanup deletes every key under prefix.
 func cleanup(rdb redis.UniversalClient, prefix string) {
-	ctx := context.Background()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 1000 {
-			rdb.Unlink(ctx, batch...)
-			batch = batch[:0]
-		}
-	}
-	if len(batch) > 0 {
-		rdb.Unlink(ctx, batch...)
-	}
+	_, _ = redistest.Delete(context.Background(), rdb, prefix)
 }
 
 func tail(s string, n int) string {

@@ -18,50 +18,49 @@ type Estimate struct {
 	Value, Lo, Hi float64
 }
 
-// WriteEstimates draws off-policy estimates of a policy's value, one
-// point with its interval per estimator, beside a dashed line at the
-// logged value (the logging policy's own), and writes the image to w in
-// format "svg" or "png".
-func WriteEstimates(w io.Writer, format string, logged float64, ests []Estimate) error {
+// WriteEstimates draws off-policy estimates of a policy's value (causal/ope),
+// one point with its interval per estimator, beside a dashed line at the
+// logged value (the logging policy's own), and writes the image to w. The
+// legend gives every estimate with its interval. level is the intervals'
+// confidence level, for the footnote.
+func WriteEstimates(w io.Writer, format Format, logged, level float64, ests []Estimate) error {
 	if len(ests) == 0 {
 		return fmt.Errorf("plot estimates: none")
 	}
-	if bad(logged) {
+	if !finite(logged) {
 		return fmt.Errorf("plot estimates: logged value %v", logged)
 	}
 	pts := make(intervalPoints, len(ests))
 	names := make([]string, len(ests))
 	for i, e := range ests {
-		if bad(e.Value) || bad(e.Lo) || bad(e.Hi) {
+		if !finite(e.Value, e.Lo, e.Hi) {
 			return fmt.Errorf("plot estimates: %s is %v [%v, %v]", e.Name, e.Value, e.Lo, e.Hi)
 		}
 		pts[i] = intervalPoint{x: float64(i), y: e.Value, lo: e.Lo, hi: e.Hi}
 		names[i] = e.Name
 	}
-	p := gplot.New()
-	p.Title.Text = "Off-policy estimates of the evaluation policy's value"
-	p.X.Label.Text = "Estimator"
-	p.Y.Label.Text = "Value per logged row (with confidence interval)"
-	p.NominalX(names...)
-	p.Add(plotter.NewGrid())
+	fig := newFigure()
+	pn := fig.panel("Off-policy estimates of the evaluation policy's value", "Estimator", "Value per logged row")
+	pn.plot.Add(plotter.NewGrid())
 	ref := plotter.NewFunction(func(float64) float64 { return logged })
-	ref.Color = color.Gray{Y: 0x50}
-	ref.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
-	ref.Width = vg.Points(1.2)
-	p.Add(ref)
-	p.Legend.Add(fmt.Sprintf("logged value %.4g", logged), ref)
-	if err := addIntervals(p, pts, "estimate and interval"); err != nil {
-		return err
+	ref.Color, ref.Width, ref.Dashes = color.Black, vg.Points(1.2), []vg.Length{vg.Points(6), vg.Points(3)}
+	pn.plot.Add(ref)
+	for i := range pts {
+		ip := &intervalPlot{pts: pts[i : i+1], color: seriesColor(i)}
+		pn.plot.Add(ip)
+		pn.legend(names[i], fmtValue(pts[i].y)+fmt.Sprintf(" [%s, %s]", fmtValue(pts[i].lo), fmtValue(pts[i].hi)), ip)
 	}
-	p.X.Min, p.X.Max = -0.5, float64(len(ests))-0.5
-	lo, hi := logged, logged
-	for _, q := range pts {
-		lo, hi = math.Min(lo, q.lo), math.Max(hi, q.hi)
-	}
-	pad := 0.08 * math.Max(hi-lo, 1e-9)
-	p.Y.Min, p.Y.Max = lo-pad, hi+pad
-	p.Legend.Top = true
-	return render(w, format, p, "estimates")
+	pn.legend("Logged value", fmtValue(logged), ref)
+	pn.plot.NominalX(names...)
+	pn.plot.X.Tick.Label.Font.Size = tickSize
+	// Slanted names do not run into each other.
+	pn.plot.X.Tick.Label.Rotation = math.Pi / 6
+	pn.plot.X.Tick.Label.XAlign, pn.plot.X.Tick.Label.YAlign = draw.XRight, draw.YTop
+	pn.pad(0.05)
+	pn.plot.X.Min, pn.plot.X.Max = -0.6, float64(len(ests))-0.4
+	fig.note = fmt.Sprintf("Each estimate of the value per logged row that the evaluation policy would have earned, with its %g%% interval; "+
+		"the dashed line is the logged value, what the logging policy earned.", 100*level)
+	return fig.write(w, format)
 }
 
 // Bin is one score bin of a calibration plot: the mean predicted effect
@@ -71,41 +70,40 @@ type Bin struct {
 }
 
 // WriteCalibration draws the observed effect of each score bin, with its
-// interval, against the mean predicted effect, beside the diagonal of
-// perfect calibration, and writes the image to w in format "svg" or "png".
-func WriteCalibration(w io.Writer, format, name string, bins []Bin) error {
+// interval, against the bin's mean predicted effect, beside the diagonal
+// of perfect calibration, and writes the image to w. name names the
+// scores; blp, when not empty, is a legend value such as the BLP test's
+// coefficients.
+func WriteCalibration(w io.Writer, format Format, name, blp string, level float64, bins []Bin) error {
 	if len(bins) == 0 {
 		return fmt.Errorf("plot calibration: no bins")
 	}
 	pts := make(intervalPoints, len(bins))
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for i, b := range bins {
-		if bad(b.Predicted) || bad(b.Observed) || bad(b.Lo) || bad(b.Hi) {
+		if !finite(b.Predicted, b.Observed, b.Lo, b.Hi) {
 			return fmt.Errorf("plot calibration: bin %d is %v, %v [%v, %v]", i, b.Predicted, b.Observed, b.Lo, b.Hi)
 		}
 		pts[i] = intervalPoint{x: b.Predicted, y: b.Observed, lo: b.Lo, hi: b.Hi}
 		lo = math.Min(lo, math.Min(b.Predicted, b.Lo))
 		hi = math.Max(hi, math.Max(b.Predicted, b.Hi))
 	}
-	p := gplot.New()
-	p.Title.Text = "Calibration of " + name
-	p.X.Label.Text = "Predicted effect (mean score in the bin)"
-	p.Y.Label.Text = "Observed effect (mean AIPW score, with interval)"
-	p.Add(plotter.NewGrid())
+	fig := newFigure()
+	pn := fig.panel("Calibration of "+name, "Predicted effect (mean score of the bin)", "Observed effect (mean AIPW score)")
+	pn.plot.Add(plotter.NewGrid())
 	diag := plotter.NewFunction(func(x float64) float64 { return x })
-	diag.Color = color.Gray{Y: 0x50}
-	diag.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
-	p.Add(diag)
-	p.Legend.Add("perfect calibration", diag)
-	if err := addIntervals(p, pts, "score bins"); err != nil {
-		return err
-	}
-	pad := 0.08 * math.Max(hi-lo, 1e-9)
-	p.X.Min, p.X.Max = lo-pad, hi+pad
-	p.Y.Min, p.Y.Max = lo-pad, hi+pad
-	p.Legend.Top = true
-	p.Legend.Left = true
-	return render(w, format, p, "calibration")
+	diag.Color, diag.Width, diag.Dashes = color.Gray{Y: 0x60}, vg.Points(1.2), []vg.Length{vg.Points(6), vg.Points(3)}
+	pn.plot.Add(diag)
+	ip := &intervalPlot{pts: pts, color: seriesColor(0)}
+	pn.plot.Add(ip)
+	pn.legend(fmt.Sprintf("%d score bins", len(bins)), blp, ip)
+	pn.legend("Perfect calibration", "", diag)
+	pad := 0.05 * math.Max(hi-lo, 1e-9)
+	pn.plot.X.Min, pn.plot.X.Max = lo-pad, hi+pad
+	pn.plot.Y.Min, pn.plot.Y.Max = lo-pad, hi+pad
+	fig.note = fmt.Sprintf("Each bin of units by score: its mean score against the effect it had (the mean doubly robust score), with a %g%% interval. "+
+		"Bins on the diagonal are calibrated.", 100*level)
+	return fig.write(w, format)
 }
 
 // intervalPoint is a point with a vertical interval.
@@ -113,42 +111,42 @@ type intervalPoint struct{ x, y, lo, hi float64 }
 
 type intervalPoints []intervalPoint
 
-func (p intervalPoints) Len() int                        { return len(p) }
-func (p intervalPoints) XY(i int) (float64, float64)     { return p[i].x, p[i].y }
-func (p intervalPoints) YError(i int) (float64, float64) { return p[i].y - p[i].lo, p[i].hi - p[i].y }
-
-// addIntervals adds the points with their error bars to p.
-func addIntervals(p *gplot.Plot, pts intervalPoints, legend string) error {
-	sc, err := plotter.NewScatter(pts)
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
-	}
-	sc.GlyphStyle.Shape = draw.CircleGlyph{}
-	sc.GlyphStyle.Radius = vg.Points(3.5)
-	sc.GlyphStyle.Color = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
-	eb, err := plotter.NewYErrorBars(pts)
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
-	}
-	eb.LineStyle.Color = sc.GlyphStyle.Color
-	eb.LineStyle.Width = vg.Points(1.5)
-	eb.CapWidth = vg.Points(8)
-	p.Add(eb, sc)
-	p.Legend.Add(legend, sc)
-	return nil
+// intervalPlot draws points with their intervals as whiskers; it is its
+// own legend sample.
+type intervalPlot struct {
+	pts   intervalPoints
+	color color.Color
 }
 
-// render writes p to w.
-func render(w io.Writer, format string, p *gplot.Plot, what string) error {
-	if format != "svg" && format != "png" {
-		return fmt.Errorf("%w: %q, want svg or png", ErrFormat, format)
+func (p *intervalPlot) Plot(c draw.Canvas, plt *gplot.Plot) {
+	tx, ty := plt.Transforms(&c)
+	ls := draw.LineStyle{Color: p.color, Width: vg.Points(1.5)}
+	glyph := draw.GlyphStyle{Color: p.color, Radius: vg.Points(3.5), Shape: draw.CircleGlyph{}}
+	for _, q := range p.pts {
+		x, y0, y1 := tx(q.x), ty(q.lo), ty(q.hi)
+		cap := vg.Points(5)
+		c.StrokeLines(ls, []vg.Point{{X: x, Y: y0}, {X: x, Y: y1}},
+			[]vg.Point{{X: x - cap, Y: y0}, {X: x + cap, Y: y0}},
+			[]vg.Point{{X: x - cap, Y: y1}, {X: x + cap, Y: y1}})
+		c.DrawGlyph(glyph, vg.Point{X: x, Y: ty(q.y)})
 	}
-	wt, err := p.WriterTo(Width, Height, format)
-	if err != nil {
-		return fmt.Errorf("plot %s: %w", what, err)
+}
+
+func (p *intervalPlot) DataRange() (xmin, xmax, ymin, ymax float64) {
+	xmin, ymin = math.Inf(1), math.Inf(1)
+	xmax, ymax = math.Inf(-1), math.Inf(-1)
+	for _, q := range p.pts {
+		xmin, xmax = math.Min(xmin, q.x), math.Max(xmax, q.x)
+		ymin, ymax = math.Min(ymin, q.lo), math.Max(ymax, q.hi)
 	}
-	if _, err := wt.WriteTo(w); err != nil {
-		return fmt.Errorf("write %s %s: %w", format, what, err)
-	}
-	return nil
+	return xmin, xmax, ymin, ymax
+}
+
+// Thumbnail draws the legend sample: a whisker with its point.
+func (p *intervalPlot) Thumbnail(c *draw.Canvas) {
+	r := c.Rectangle
+	x := (r.Min.X + r.Max.X) / 2
+	ls := draw.LineStyle{Color: p.color, Width: vg.Points(1.5)}
+	c.StrokeLine2(ls, x, r.Min.Y, x, r.Max.Y)
+	c.DrawGlyph(draw.GlyphStyle{Color: p.color, Radius: vg.Points(3), Shape: draw.CircleGlyph{}}, vg.Point{X: x, Y: (r.Min.Y + r.Max.Y) / 2})
 }

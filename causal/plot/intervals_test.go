@@ -12,15 +12,15 @@ import (
 func TestWriteEstimates(t *testing.T) {
 	ests := []Estimate{{"ipw", 0.0051, 0.0031, 0.0074}, {"dm", 0.0046, 0.0041, 0.0052}, {"dr", 0.0050, 0.0032, 0.0071}}
 	var svg, img bytes.Buffer
-	if err := WriteEstimates(&svg, "svg", 0.0046, ests); err != nil {
+	if err := WriteEstimates(&svg, SVG, 0.0046, 0.95, ests); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<svg", "ipw", "dm", "dr", "logged value 0.0046"} {
+	for _, want := range []string{"<svg", "ipw", "dm", "dr", "Logged value", "0.0046", "[0.0031, 0.0074]"} {
 		if !strings.Contains(svg.String(), want) {
 			t.Errorf("SVG lacks %q", want)
 		}
 	}
-	if err := WriteEstimates(&img, "png", 0.0046, ests); err != nil {
+	if err := WriteEstimates(&img, PNG, 0.0046, 0.95, ests); err != nil {
 		t.Fatal(err)
 	}
 	im, err := png.Decode(&img)
@@ -30,10 +30,10 @@ func TestWriteEstimates(t *testing.T) {
 	if b := im.Bounds(); b.Dx() < 400 || b.Dy() < 300 {
 		t.Errorf("PNG is %v", b)
 	}
-	if err := WriteEstimates(&svg, "pdf", 0.0046, ests); !errors.Is(err, ErrFormat) {
+	if err := WriteEstimates(&svg, Format("pdf"), 0.0046, 0.95, ests); !errors.Is(err, ErrFormat) {
 		t.Errorf("pdf: %v", err)
 	}
-	if err := WriteEstimates(&svg, "svg", 0.0046, []Estimate{{"ipw", math.NaN(), 0, 1}}); err == nil {
+	if err := WriteEstimates(&svg, SVG, 0.0046, 0.95, []Estimate{{"ipw", math.NaN(), 0, 1}}); err == nil {
 		t.Error("a NaN estimate was drawn")
 	}
 }
@@ -41,15 +41,15 @@ func TestWriteEstimates(t *testing.T) {
 func TestWriteCalibration(t *testing.T) {
 	bins := []Bin{{0.01, 0.012, 0.0, 0.02}, {0.03, 0.025, 0.015, 0.035}, {0.06, 0.07, 0.05, 0.09}}
 	var svg bytes.Buffer
-	if err := WriteCalibration(&svg, "svg", "uplift", bins); err != nil {
+	if err := WriteCalibration(&svg, SVG, "uplift", "differential 1.02", 0.95, bins); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<svg", "Calibration of uplift", "perfect calibration"} {
+	for _, want := range []string{"<svg", "Calibration of uplift", "Perfect calibration", "differential 1.02"} {
 		if !strings.Contains(svg.String(), want) {
 			t.Errorf("SVG lacks %q", want)
 		}
 	}
-	if err := WriteCalibration(&svg, "svg", "x", nil); err == nil {
+	if err := WriteCalibration(&svg, SVG, "x", "", 0.95, nil); err == nil {
 		t.Error("no bins drawn")
 	}
 }

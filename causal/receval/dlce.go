@@ -13,23 +13,11 @@ import (
 // of recommendation of Sato et al. (2020), whose doc comment gives the
 // score and the loss: it is fitted on the log's rows with the log's user
 // and item indexes as the id columns, and the host serves the same model
-// as the estimator "dlce". The fields are causal.DLCE's; the zero value
-// uses the defaults.
+// as the estimator "dlce". The settings are causal.DLCE's, whose zero
+// value takes the defaults; FitModel sets UserCol and ItemCol to the id
+// columns it adds.
 type DLCE struct {
-	// Dim is the number of latent factors (0 means 10).
-	Dim int
-	// Epochs is the number of passes over the rows with an outcome (0
-	// means 60).
-	Epochs int
-	// Negatives is the number of items j drawn per visit (0 means 5).
-	Negatives int
-	// LearnRate is the SGD step size (0 means 0.003).
-	LearnRate float64
-	// L2 is λ, applied at every step to the parameters it updates (0
-	// means 0.1).
-	L2 float64
-	// Cap is the propensity cap χ in (0, 0.5) (0 means 0.05).
-	Cap float64
+	causal.DLCE
 }
 
 // DLCEModel is a fitted DLCE scorer.
@@ -57,7 +45,8 @@ func (d DLCE) FitModel(train *Log, src rand.Source) (*DLCEModel, error) {
 			p[r] = 1 - p[r]
 		}
 	}
-	est := causal.DLCE{Dim: d.Dim, Epochs: d.Epochs, Negatives: d.Negatives, LearnRate: d.LearnRate, L2: d.L2, Cap: d.Cap, UserCol: nf, ItemCol: nf + 1}
+	est := d.DLCE
+	est.UserCol, est.ItemCol = nf, nf+1
 	m, err := est.Fit(causal.UpliftData{X: x, Treatment: train.Treated, Arms: 1, Y: train.Outcome, Propensity: p}, src)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInput, err)

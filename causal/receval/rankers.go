@@ -35,6 +35,10 @@ const (
 	UpliftPrefix     = "uplift:"
 )
 
+// OwnRankers are the estimators of a causal.Registry that are rankers of
+// their own (the ranker of that name), not uplift rankers.
+var OwnRankers = []string{RankerDLCE, RankerOutcome, RankerOutcomeIPS}
+
 // SlowEstimators are the estimators DefaultRankers leaves out because
 // they are prohibitively slow on the default simulation: the causal
 // forest takes about 4 minutes and 1.1 GB there, against seconds for the
@@ -43,8 +47,7 @@ var SlowEstimators = []string{"causal-forest"}
 
 // DefaultRankers returns the rankers run when none are named: the
 // baselines (popularity, outcome, outcome-ips), DLCE, and an uplift ranker
-// for every estimator of reg but SlowEstimators and "dlce" (which is the
-// dlce ranker): s, t, x, r, dr, uplift-tree, uplift-forest first, then the
+// for every estimator of reg but SlowEstimators and OwnRankers: s, t, x, r, dr, uplift-tree, uplift-forest first, then the
 // others (such as auto and bootstrap) in name order.
 func DefaultRankers(reg causal.Registry) []string {
 	out := []string{RankerPopularity, RankerOutcome, RankerOutcomeIPS, RankerDLCE}
@@ -56,7 +59,7 @@ func DefaultRankers(reg causal.Registry) []string {
 	}
 	var rest []string
 	for e := range reg.Estimators {
-		if !slices.Contains(first, e) && !slices.Contains(SlowEstimators, e) && e != RankerDLCE {
+		if !slices.Contains(first, e) && !slices.Contains(SlowEstimators, e) && !slices.Contains(OwnRankers, e) {
 			rest = append(rest, e)
 		}
 	}
@@ -71,9 +74,11 @@ func DefaultRankers(reg causal.Registry) []string {
 //
 //	popularity    items by their number of positive outcomes in training
 //	outcome       P(outcome | features) from logistic regression on all
-//	              rows (least squares when outcomes are not 0/1)
+//	              rows (least squares when outcomes are not 0/1):
+//	              causal.Outcome, the estimator "outcome"
 //	outcome-ips   the same fitted on the recommended rows only, weighted by
-//	              1/max(P, 0.01): the outcome if recommended
+//	              1/max(P, 0.01): the outcome if recommended (the
+//	              estimator "outcome-ips")
 //	dlce          DLCE (see DLCE) with its defaults
 //	uplift:NAME   the effect predicted by estimator NAME of reg, fitted on
 //	              the features with treatment = treated and the logged
@@ -87,9 +92,9 @@ func NewRanker(name string, reg causal.Registry) (Ranker, error) {
 	case RankerPopularity:
 		return popularity{}, nil
 	case RankerOutcome:
-		return outcomeRanker{}, nil
+		return upliftRanker{est: causal.Outcome{}}, nil
 	case RankerOutcomeIPS:
-		return outcomeRanker{ips: true}, nil
+		return upliftRanker{est: causal.Outcome{IPS: true}}, nil
 	case RankerDLCE:
 		return DLCE{}, nil
 	}
@@ -132,33 +137,6 @@ func (p popScorer) Score(l *Log) ([]float64, error) {
 	return out, nil
 }
 
-// featureScorer applies a model to the aligned features of a log.
-type featureScorer struct {
-	train *Log
-	model causal.Model
-}
-
-func (f featureScorer) Score(l *Log) ([]float64, error) {
-	x, err := AlignFeatures(f.train, l)
-	if err != nil {
-		return nil, err
-	}
-	return f.model.Predict(nil, x), nil
-}
-
-type outcomeRanker struct {
-	ips bool
-}
-
-func binary(y []float64) bool {
-	for _, v := range y {
-		if v != 0 && v != 1 {
-			return false
-		}
-	}
-	return true
-}
-
 func needFeatures(l *Log) error {
 	if l.X == nil {
 		return fmt.Errorf("%w: the training log has no feature columns", ErrInput)
@@ -166,68 +144,17 @@ func needFeatures(l *Log) error {
 	return nil
 }
 
-func (o outcomeRanker) Fit(train *Log, src rand.Source) (Scorer, error) {
-	if err := needFeatures(train); err != nil {
-		return nil, err
-	}
-	m, err := FitOutcome(train.X, train.Outcome, train.Treated, train.Propensity, o.ips, src)
-	if err != nil {
-		return nil, err
-	}
-	return featureScorer{train: train, model: m}, nil
+// NewUpliftRanker returns the ranker that scores a user–item pair by the
+// effect est predicts, fitted like the uplift:NAME rankers of NewRanker:
+// on the features, with treatment = treated and the logged propensities.
+// It is how an estimator that is not in a causal.Registry (one served by
+// a plugin, say) becomes a ranker.
+func NewUpliftRanker(est causal.UpliftEstimator) Ranker {
+	return upliftRanker{est: est}
 }
 
-// OutcomeIPSCap is the propensity cap of the outcome-ips ranker.
-const OutcomeIPSCap = 0.01
-
-// FitOutcome fits the model of the outcome rankers: logistic regression
-// of y on x (least squares when y is not 0/1) over every row, or, with
-// ips, over the recommended rows (treated = 1) only, each weighted by
-// 1/max(P, OutcomeIPSCap) with P = propensity[r] = P(treated = 1): the
-// outcome if recommended, debiased for the logging policy.
-func FitOutcome(x *mat.Dense, y []float64, treated []int, propensity []float64, ips bool, src rand.Source) (causal.Model, error) {
-	var w []float64
-	if ips {
-		var rows []int
-		for r, t := range treated {
-			if t == 1 {
-				rows = append(rows, r)
-			}
-		}
-		if len(rows) == 0 {
-			return nil, fmt.Errorf("%w: no recommended rows to fit outcome-ips on", ErrInput)
-		}
-		if len(propensity) != len(treated) {
-			return nil, fmt.Errorf("%w: outcome-ips needs the logged propensities", ErrInput)
-		}
-		yy := make([]float64, len(rows))
-		w = make([]float64, len(rows))
-		for k, r := range rows {
-			yy[k] = y[r]
-			w[k] = 1 / max(propensity[r], OutcomeIPSCap)
-		}
-		x, y = selectRows(x, rows), yy
-	}
-	task := causal.Regression
-	if binary(y) {
-		task = causal.Classification
-	}
-	m, err := causal.Linear{}.Fit(x, y, w, task, src)
-	if err != nil {
-		return nil, fmt.Errorf("fit outcome model: %w", err)
-	}
-	return m, nil
-}
-
-func selectRows(x *mat.Dense, rows []int) *mat.Dense {
-	_, c := x.Dims()
-	out := mat.NewDense(len(rows), c, nil)
-	for k, r := range rows {
-		copy(out.RawRowView(k), x.RawRowView(r))
-	}
-	return out
-}
-
+// upliftRanker ranks by the effect an estimator predicts (by the outcome
+// for the estimator of the outcome rankers, causal.Outcome).
 type upliftRanker struct {
 	est causal.UpliftEstimator
 }

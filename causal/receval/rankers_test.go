@@ -122,7 +122,7 @@ func TestRankersNeedFeatures(t *testing.T) {
 			t.Errorf("%s without features: err = %v, want ErrInput", name, err)
 		}
 	}
-	if _, err := (DLCE{Cap: 0.7}).Fit(l, rand.NewPCG(1, 1)); !errors.Is(err, ErrInput) {
+	if _, err := (DLCE{causal.DLCE{Cap: 0.7}}).Fit(l, rand.NewPCG(1, 1)); !errors.Is(err, ErrInput) {
 		t.Errorf("dlce cap 0.7: err = %v, want ErrInput", err)
 	}
 }
@@ -136,7 +136,7 @@ func TestDefaultRankersCoverRegistry(t *testing.T) {
 	}{
 		{RankerPopularity, true}, {RankerOutcome, true}, {RankerOutcomeIPS, true}, {RankerDLCE, true},
 		{"uplift:t", true}, {"uplift:auto", true}, {"uplift:bootstrap", true},
-		{"uplift:causal-forest", false}, {"uplift:dlce", false},
+		{"uplift:causal-forest", false}, {"uplift:dlce", false}, {"uplift:outcome", false}, {"uplift:outcome-ips", false},
 	} {
 		if slices.Contains(got, tc.name) != tc.want {
 			t.Errorf("DefaultRankers = %v: contains %s = %v, want %v", got, tc.name, !tc.want, tc.want)
@@ -144,8 +144,40 @@ func TestDefaultRankersCoverRegistry(t *testing.T) {
 	}
 	// Every registry estimator is a default ranker or explicitly left out.
 	for e := range reg.Estimators {
-		if !slices.Contains(got, UpliftPrefix+e) && !slices.Contains(SlowEstimators, e) && e != RankerDLCE {
+		if !slices.Contains(got, UpliftPrefix+e) && !slices.Contains(SlowEstimators, e) && !slices.Contains(OwnRankers, e) {
 			t.Errorf("estimator %s is neither a default ranker nor listed as slow", e)
 		}
+	}
+}
+
+// TestNewUpliftRanker checks that an estimator handed over directly ranks
+// as the uplift ranker of the same registry name.
+func TestNewUpliftRanker(t *testing.T) {
+	cfg := DefaultSimConfig()
+	cfg.Users, cfg.Items = 150, 30
+	sim, err := Simulate(cfg, rand.NewPCG(1, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName, err := NewRanker("uplift:x/linear", causal.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	est, err := causal.NewRegistry().NewEstimator("x", map[string]string{"base": "linear"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scores [2][]float64
+	for i, r := range []Ranker{byName, NewUpliftRanker(est)} {
+		sc, err := r.Fit(sim.Train, rand.NewPCG(11, 12))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if scores[i], err = sc.Score(sim.Test); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(scores[0]) != sim.Test.Len() || !slices.Equal(scores[0], scores[1]) {
+		t.Fatalf("scores differ: %d and %d rows", len(scores[0]), len(scores[1]))
 	}
 }

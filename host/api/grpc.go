@@ -62,7 +62,7 @@ func (g *grpcServer) IngestItems(ctx context.Context, req *apiv1.IngestItemsRequ
 	for i, it := range req.GetItems() {
 		items[i] = itemFromProto(it)
 	}
-	res, err := g.s.ingestItems(ctx, items)
+	res, err := g.s.IngestItems(ctx, items)
 	if err != nil {
 		return nil, grpcStatus(err)
 	}
@@ -74,7 +74,7 @@ func (g *grpcServer) IngestEvents(ctx context.Context, req *apiv1.IngestEventsRe
 	for i, e := range req.GetEvents() {
 		events[i] = eventFromProto(e)
 	}
-	res, err := g.s.ingestEvents(ctx, events)
+	res, err := g.s.IngestEvents(ctx, events)
 	if err != nil {
 		return nil, grpcStatus(err)
 	}
@@ -86,7 +86,7 @@ func (g *grpcServer) IngestUsers(ctx context.Context, req *apiv1.IngestUsersRequ
 	for i, u := range req.GetUsers() {
 		users[i] = store.User{ID: u.GetId(), Features: u.GetFeatures()}
 	}
-	res, err := g.s.ingestUsers(ctx, users)
+	res, err := g.s.IngestUsers(ctx, users)
 	if err != nil {
 		return nil, grpcStatus(err)
 	}
@@ -94,7 +94,7 @@ func (g *grpcServer) IngestUsers(ctx context.Context, req *apiv1.IngestUsersRequ
 }
 
 func (g *grpcServer) Recommend(ctx context.Context, req *apiv1.RecommendRequest) (*apiv1.RecommendResponse, error) {
-	resp, err := g.s.recommend(ctx, recommendFromProto(req))
+	resp, err := g.s.Recommend(ctx, recommendFromProto(req))
 	if err != nil {
 		return nil, grpcStatus(err)
 	}
@@ -102,7 +102,7 @@ func (g *grpcServer) Recommend(ctx context.Context, req *apiv1.RecommendRequest)
 }
 
 func (g *grpcServer) Health(ctx context.Context, _ *apiv1.HealthRequest) (*apiv1.HealthResponse, error) {
-	return healthToProto(g.s.health(ctx)), nil
+	return healthToProto(g.s.Health(ctx)), nil
 }
 
 // Converters between the API's proto messages and the domain types.

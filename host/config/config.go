@@ -9,9 +9,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"time"
 
+	"github.com/causalrec/causalrec/host/api"
 	"github.com/causalrec/causalrec/host/pluginhost"
+	"github.com/causalrec/causalrec/host/recommend"
+	"github.com/causalrec/causalrec/host/store"
 )
 
 // Config is the host's configuration. The JSON keys are the file format.
@@ -54,6 +58,11 @@ type Config struct {
 	// Plugins declares external plugins; one named like a built-in
 	// replaces it.
 	Plugins []pluginhost.Spec `json:"plugins,omitempty"`
+	// PluginDevMode lets external plugins go without a sha256: the host
+	// hashes each executable when it starts it and logs a warning with
+	// the checksum (pluginhost.Options.DevMode). For a developer's
+	// machine; refused together with an API token.
+	PluginDevMode bool `json:"plugin_dev_mode,omitempty"`
 	// PluginStartTimeout and PluginPingInterval tune the plugin host.
 	PluginStartTimeout Duration `json:"plugin_start_timeout"`
 	PluginPingInterval Duration `json:"plugin_ping_interval"`
@@ -92,22 +101,25 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Default returns the configuration used when nothing is set.
+// Default returns the configuration used when nothing is set: the
+// defaults of the packages the settings go to (store, api, pluginhost,
+// recommend), and serve's own listen addresses and counts TTL.
 func Default() Config {
+	plugins := pluginhost.DefaultOptions()
 	return Config{
-		Prefix:             "causalrec:",
+		Prefix:             store.DefaultOptions().Prefix,
 		HTTPAddr:           "127.0.0.1:8080",
 		GRPCAddr:           "127.0.0.1:9090",
-		MaxBodyBytes:       8 << 20,
-		Estimator:          "t",
-		EstimatorPlugin:    "causal",
-		Ranker:             "uplift",
-		TextFeatures:       "auto",
-		TextScorers:        []string{"lm", "sentiment"},
-		PluginStartTimeout: Duration(15 * time.Second),
-		PluginPingInterval: Duration(time.Second),
+		MaxBodyBytes:       api.DefaultMaxBodyBytes,
+		Estimator:          recommend.DefaultEstimator,
+		EstimatorPlugin:    recommend.DefaultEstimatorPlugin,
+		Ranker:             recommend.RankUplift,
+		TextFeatures:       recommend.TextAuto,
+		TextScorers:        slices.Clone(recommend.DefaultTextScorers),
+		PluginStartTimeout: Duration(plugins.StartTimeout),
+		PluginPingInterval: Duration(plugins.PingInterval),
 		CountsTTL:          Duration(time.Second),
-		RequestTimeout:     Duration(10 * time.Second),
+		RequestTimeout:     Duration(api.DefaultRequestTimeout),
 	}
 }
 
@@ -162,13 +174,11 @@ func (c Config) Validate() error {
 	if c.Estimator == "" || c.EstimatorPlugin == "" {
 		errs = append(errs, errors.New("estimator and estimator_plugin must be set"))
 	}
-	switch c.Ranker {
-	case "uplift", "dlce", "outcome", "outcome-ips", "popularity":
-	default:
+	if !slices.Contains(recommend.Rankers, c.Ranker) {
 		errs = append(errs, fmt.Errorf("ranker %q: want uplift, dlce, outcome, outcome-ips or popularity", c.Ranker))
 	}
 	switch c.TextFeatures {
-	case "auto", "on", "off":
+	case recommend.TextAuto, recommend.TextOn, recommend.TextOff:
 	default:
 		errs = append(errs, fmt.Errorf("text_features %q: want auto, on or off", c.TextFeatures))
 	}
@@ -177,9 +187,16 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("text_scorers holds an empty name"))
 		}
 	}
+	if c.PluginDevMode && c.APIToken != "" {
+		errs = append(errs, errors.New("plugin_dev_mode runs plugins without checksums and is for a developer's machine: it cannot be used with an API token (api_token or CAUSALREC_API_TOKEN)"))
+	}
 	names := map[string]bool{}
 	for _, p := range c.Plugins {
-		if err := p.Validate(); err != nil {
+		check := p.Validate
+		if c.PluginDevMode {
+			check = p.ValidateDevMode
+		}
+		if err := check(); err != nil {
 			errs = append(errs, err)
 		}
 		if names[p.Name] {

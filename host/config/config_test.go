@@ -37,14 +37,15 @@ func TestLoadGood(t *testing.T) {
 
 func TestLoadBad(t *testing.T) {
 	want := map[string]string{
-		"unknown-key.bad.json":  `unknown field "prefx"`,
-		"no-sha.bad.json":       "no sha256",
-		"bad-kind.bad.json":     `unknown kind "ranker"`,
-		"bad-addr.bad.json":     `http_addr "8080"`,
-		"bad-duration.bad.json": "soon",
-		"bad-body.bad.json":     "max_body_bytes",
-		"bad-ranker.bad.json":   `ranker "best"`,
-		"bad-text.bad.json":     `text_features "maybe"`,
+		"unknown-key.bad.json":    `unknown field "prefx"`,
+		"no-sha.bad.json":         "no sha256",
+		"bad-kind.bad.json":       `unknown kind "ranker"`,
+		"bad-addr.bad.json":       `http_addr "8080"`,
+		"bad-duration.bad.json":   "soon",
+		"bad-body.bad.json":       "max_body_bytes",
+		"bad-ranker.bad.json":     `ranker "best"`,
+		"bad-text.bad.json":       `text_features "maybe"`,
+		"dev-mode-token.bad.json": "plugin_dev_mode runs plugins without checksums",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.json")
 	if len(files) != len(want) {
@@ -55,6 +56,20 @@ func TestLoadBad(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want[filepath.Base(f)]) || !strings.Contains(err.Error(), f) {
 			t.Errorf("%s: got %v, want an error naming the file and containing %q", f, err, want[filepath.Base(f)])
 		}
+	}
+}
+
+// TestDevModeRefusedWithToken checks that an API token from the
+// environment also turns development mode away.
+func TestDevModeRefusedWithToken(t *testing.T) {
+	t.Setenv("CAUSALREC_API_TOKEN", "")
+	c, err := Load("testdata/dev-mode.good.json")
+	if err != nil || !c.PluginDevMode || c.Plugins[0].SHA256 != "" {
+		t.Fatalf("dev-mode.good.json: %+v, %v", c, err)
+	}
+	t.Setenv("CAUSALREC_API_TOKEN", "tok")
+	if _, err := Load("testdata/dev-mode.good.json"); err == nil || !strings.Contains(err.Error(), "cannot be used with an API token") {
+		t.Fatalf("development mode with a token in the environment: %v", err)
 	}
 }
 

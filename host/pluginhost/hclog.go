@@ -45,6 +45,13 @@ func (a *slogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	all = append(all, "plugin", a.name)
 	all = append(all, a.args...)
 	all = append(all, args...)
+	// go-plugin names the executable "plugin"; the line's plugin is the
+	// configured name, so the path goes under its own key.
+	for i := 2; i+1 < len(all); i += 2 {
+		if k, ok := all[i].(string); ok && k == "plugin" {
+			all[i] = "executable"
+		}
+	}
 	a.l.Log(context.Background(), toSlogLevel(level), msg, all...)
 }
 

@@ -36,7 +36,8 @@ type Spec struct {
 	// Path is the plugin's executable.
 	Path string `json:"path"`
 	// SHA256 is the hex sha256 of the executable. It is required for
-	// external plugins and checked before the plugin starts.
+	// external plugins (but in development mode, Options.DevMode) and
+	// checked before the plugin starts.
 	SHA256 string `json:"sha256"`
 	// Args are passed to the executable.
 	Args []string `json:"args,omitempty"`
@@ -49,7 +50,13 @@ type Spec struct {
 }
 
 // Validate checks the spec.
-func (s Spec) Validate() error {
+func (s Spec) Validate() error { return s.validate(true) }
+
+// ValidateDevMode checks the spec as development mode does: an external
+// plugin may lack a checksum.
+func (s Spec) ValidateDevMode() error { return s.validate(false) }
+
+func (s Spec) validate(requireSHA bool) error {
 	switch {
 	case s.Name == "":
 		return errors.New("plugin without a name")
@@ -57,7 +64,7 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("plugin %q: unknown kind %q (want %q or %q)", s.Name, s.Kind, plugins.KindTextScorer, plugins.KindEstimator)
 	case s.Path == "":
 		return fmt.Errorf("plugin %q: no path", s.Name)
-	case !s.Builtin && s.SHA256 == "":
+	case requireSHA && !s.Builtin && s.SHA256 == "":
 		return fmt.Errorf("plugin %q: no sha256 (required for external plugins; compute it with sha256sum %s)", s.Name, s.Path)
 	}
 	if s.SHA256 != "" {
@@ -68,35 +75,49 @@ func (s Spec) Validate() error {
 	return nil
 }
 
-// Options tune a Manager. The zero value gives the defaults.
+// Options tune a Manager. A zero field takes its value from
+// DefaultOptions.
 type Options struct {
 	// Logger receives the host's plugin events and every line the plugins
 	// log. Nil discards.
 	Logger *slog.Logger
-	// StartTimeout bounds a plugin's start (default 15s).
+	// StartTimeout bounds a plugin's start.
 	StartTimeout time.Duration
-	// PingInterval is the health-check period (default 1s).
+	// PingInterval is the health-check period.
 	PingInterval time.Duration
-	// MinBackoff and MaxBackoff bound the restart delay (default 100ms and
-	// 30s); it doubles after each failed start.
+	// MinBackoff and MaxBackoff bound the restart delay; it doubles after
+	// each failed start.
 	MinBackoff, MaxBackoff time.Duration
+	// DevMode lets external plugins run without a configured sha256, for
+	// a developer who rebuilds a plugin often: the host hashes the
+	// executable at every start, runs what it hashed, and logs a warning
+	// with the checksum. Never for production (host/config refuses it
+	// together with an API token).
+	DevMode bool
+}
+
+// DefaultOptions returns the defaults of the zero fields of Options: a
+// start timeout of 15s, a ping every second, restarts 100ms to 30s apart.
+func DefaultOptions() Options {
+	return Options{StartTimeout: 15 * time.Second, PingInterval: time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second}
 }
 
 func (o Options) withDefaults() Options {
+	def := DefaultOptions()
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.StartTimeout <= 0 {
-		o.StartTimeout = 15 * time.Second
+		o.StartTimeout = def.StartTimeout
 	}
 	if o.PingInterval <= 0 {
-		o.PingInterval = time.Second
+		o.PingInterval = def.PingInterval
 	}
 	if o.MinBackoff <= 0 {
-		o.MinBackoff = 100 * time.Millisecond
+		o.MinBackoff = def.MinBackoff
 	}
 	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 30 * time.Second
+		o.MaxBackoff = def.MaxBackoff
 	}
 	return o
 }
@@ -137,8 +158,11 @@ type Manager struct {
 // Nothing starts until Start.
 func New(specs []Spec, opts Options) (*Manager, error) {
 	m := &Manager{opts: opts.withDefaults(), plugins: make(map[string]*managed)}
+	if m.opts.DevMode {
+		m.opts.Logger.Warn("PLUGIN DEVELOPMENT MODE: external plugins without a sha256 start unchecked; do not use it in production")
+	}
 	for _, s := range specs {
-		if err := s.Validate(); err != nil {
+		if err := s.validate(!m.opts.DevMode); err != nil {
 			return nil, err
 		}
 		if old, ok := m.plugins[s.Name]; ok && !s.Builtin {
@@ -336,8 +360,21 @@ func (p *managed) launch(ctx context.Context) (*goplugin.Client, goplugin.Client
 	cmd.Env = append(os.Environ(), s.Env...)
 	cfg := plugins.ClientConfig(cmd, newSlogAdapter(p.opts.Logger, s.Name))
 	cfg.StartTimeout = p.opts.StartTimeout
-	if s.SHA256 != "" {
-		sum, _ := hex.DecodeString(s.SHA256)
+	sha := s.SHA256
+	if sha == "" && !s.Builtin {
+		// Development mode (New refuses a missing checksum otherwise):
+		// pin what is there now, so the process is what was hashed.
+		b, err := os.ReadFile(s.Path)
+		if err != nil {
+			return nil, nil, nil, "", fmt.Errorf("plugin %q: executable %s: %w", s.Name, s.Path, err)
+		}
+		sum := sha256.Sum256(b)
+		sha = hex.EncodeToString(sum[:])
+		p.logger().Warn("plugin starts WITHOUT a checksum check (development mode); put its sha256 in the config before production",
+			"path", s.Path, "sha256", sha)
+	}
+	if sha != "" {
+		sum, _ := hex.DecodeString(sha)
 		cfg.SecureConfig = &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
 	client := goplugin.NewClient(cfg)
@@ -345,7 +382,7 @@ func (p *managed) launch(ctx context.Context) (*goplugin.Client, goplugin.Client
 	if err != nil {
 		client.Kill()
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
-			return nil, nil, nil, "", fmt.Errorf("plugin %q: executable %s does not match the configured sha256 %s", s.Name, s.Path, s.SHA256)
+			return nil, nil, nil, "", fmt.Errorf("plugin %q: executable %s does not match the configured sha256 %s: its sha256 is %s", s.Name, s.Path, s.SHA256, fileSHA256(s.Path))
 		}
 		return nil, nil, nil, "", fmt.Errorf("plugin %q: start %s: %w", s.Name, s.Path, err)
 	}
@@ -557,4 +594,19 @@ func (h textScorerHandle) Score(ctx context.Context, req plugins.ScoreRequest) (
 	}
 	out, err := s.Score(ctx, req)
 	return out, h.p.failed(err)
+}
+
+// fileSHA256 returns the hex sha256 of the file at path, or why it could
+// not be computed, for error messages.
+func fileSHA256(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -253,3 +253,45 @@ func TestExternalReplacesBuiltin(t *testing.T) {
 		t.Fatalf("external spec did not replace the built-in: %+v", st)
 	}
 }
+
+// TestDevMode starts an external plugin configured without a checksum: in
+// development mode only, and with a warning naming the executable's
+// sha256.
+func TestDevMode(t *testing.T) {
+	spec := Spec{Name: "x", Kind: plugins.KindEstimator, Path: os.Args[0], Env: []string{serveEnv + "=1"}}
+	if _, err := New([]Spec{spec}, Options{}); err == nil || !strings.Contains(err.Error(), "no sha256") {
+		t.Fatalf("without development mode: %v, want the missing checksum refused", err)
+	}
+	logs := &syncBuffer{}
+	m, err := New([]Spec{spec}, Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), DevMode: true, StartTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	for _, want := range []string{"PLUGIN DEVELOPMENT MODE", "WITHOUT a checksum check", "sha256=" + hex.EncodeToString(sum[:])} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	if st := m.List()[0]; !st.Healthy {
+		t.Fatalf("status %+v", st)
+	}
+	// A configured checksum is still enforced.
+	spec.SHA256 = strings.Repeat("0", 64)
+	m2, err := New([]Spec{spec}, Options{DevMode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if err := m2.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "does not match the configured sha256") {
+		t.Fatalf("wrong checksum in development mode: %v", err)
+	}
+}

@@ -1,6 +1,3 @@
-// Package recommend turns logged exposures and outcomes into uplift models
-// and ranks candidate items for a user by the estimated causal effect of
-// recommending them, falling back to popularity when no model can answer.
 package recommend
 
 import (
@@ -11,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/causalrec/causalrec/host/store"
+	"github.com/causalrec/causalrec/host/textscore"
 )
 
 // Feature names of a (user, item) pair. User and item features keep their
@@ -30,6 +28,9 @@ const (
 	// featRelevance is the lm scorer's relevance of the item's text to the
 	// texts of the items the user engaged with.
 	featRelevance = "text:lm:relevance"
+	// log10Prefix starts the name of a text feature on a log scale: the
+	// column holds the log10 of the plugin's feature.
+	log10Prefix = "log10_"
 	// featUserID and featItemID carry id codes (see idCode) for DLCE.
 	featUserID = "id:user"
 	featItemID = "id:item"
@@ -74,6 +75,33 @@ func newFeatureSet(users map[string]store.User, items map[string]store.Item, tex
 	return out
 }
 
+// featureDefaults returns, for each user and item feature of the set, the
+// mean of its values over the users and items that have it: the value the
+// model takes for a user or item without it (a new user, say), a typical
+// one rather than 0, which may lie far outside the values it was fitted on.
+func (fs featureSet) featureDefaults(users map[string]store.User, items map[string]store.Item) map[string]float64 {
+	sum, n := map[string]float64{}, map[string]float64{}
+	for _, u := range users {
+		for k, v := range u.Features {
+			sum[userPrefix+k] += v
+			n[userPrefix+k]++
+		}
+	}
+	for _, it := range items {
+		for k, v := range it.Features {
+			sum[itemPrefix+k] += v
+			n[itemPrefix+k]++
+		}
+	}
+	out := make(map[string]float64, len(sum))
+	for _, name := range fs {
+		if n[name] > 0 {
+			out[name] = sum[name] / n[name]
+		}
+	}
+	return out
+}
+
 // textPlugins returns the text scorers whose cached features the set uses
 // (not counting relevance), sorted.
 func (fs featureSet) textPlugins() []string {
@@ -104,17 +132,19 @@ func (fs featureSet) has(name string) bool {
 }
 
 // textFeatureNames returns the feature names that the features f of a
-// text scorer give: "text:<plugin>:<name>", with "perplexity" replaced by
-// its log10 ("log10_perplexity") and the context-dependent "relevance"
-// left out.
-func textFeatureNames(plugin string, f map[string]float64) []string {
+// text scorer give, as uses says the plugin's features may be used:
+// "text:<plugin>:<name>" for each feature of the item alone, with a
+// feature on a log scale replaced by its log10 ("log10_<name>", such as
+// lm's log10_perplexity); the context-dependent ones (such as lm's
+// relevance) are left out.
+func textFeatureNames(plugin string, f map[string]float64, uses textscore.Uses) []string {
 	out := make([]string, 0, len(f))
 	for k := range f {
-		switch k {
-		case "relevance":
+		if !uses.PerItem(k) {
 			continue
-		case "perplexity":
-			k = "log10_perplexity"
+		}
+		if uses.LogScale(k) {
+			k = log10Prefix + k
 		}
 		out = append(out, textPrefix+plugin+":"+k)
 	}
@@ -186,6 +216,9 @@ type featureCol struct {
 	kind   featureKind
 	key    string
 	plugin int
+	// def is the value of a user or item feature for a user or item
+	// that lacks it.
+	def float64
 }
 
 // featurePlan is a featureSet compiled once so that writing a row costs no
@@ -214,8 +247,10 @@ var fixedColumns = map[string]featureKind{
 	featItemID:        colItemID,
 }
 
-// plan compiles the set.
-func (fs featureSet) plan() featurePlan {
+// plan compiles the set; defaults gives the value of a user or item
+// feature (by its name in the set) for a user or item that lacks it, 0 when
+// not given.
+func (fs featureSet) plan(defaults map[string]float64) featurePlan {
 	p := featurePlan{cols: make([]featureCol, len(fs)), text: fs.textPlugins()}
 	for j, name := range fs {
 		c := &p.cols[j]
@@ -224,14 +259,14 @@ func (fs featureSet) plan() featurePlan {
 		case fixed:
 			c.kind = kind
 		case strings.HasPrefix(name, userPrefix):
-			c.kind, c.key = colUser, name[len(userPrefix):]
+			c.kind, c.key, c.def = colUser, name[len(userPrefix):], defaults[name]
 		case strings.HasPrefix(name, itemPrefix):
-			c.kind, c.key = colItem, name[len(itemPrefix):]
+			c.kind, c.key, c.def = colItem, name[len(itemPrefix):], defaults[name]
 		case strings.HasPrefix(name, textPrefix):
 			plugin, feat, _ := strings.Cut(name[len(textPrefix):], ":")
 			c.kind, c.key, c.plugin = colText, feat, slices.Index(p.text, plugin)
-			if feat == "log10_perplexity" {
-				c.kind, c.key = colTextLog10, "perplexity"
+			if k, ok := strings.CutPrefix(feat, log10Prefix); ok {
+				c.kind, c.key = colTextLog10, k
 			}
 		}
 		switch c.kind {
@@ -283,9 +318,15 @@ func (p *featurePlan) value(j int, in *pairInputs) float64 {
 	case colItemID:
 		return idCode(in.item.ID)
 	case colUser:
-		return in.user.Features[c.key]
+		if v, ok := in.user.Features[c.key]; ok {
+			return v
+		}
+		return c.def
 	case colItem:
-		return in.item.Features[c.key]
+		if v, ok := in.item.Features[c.key]; ok {
+			return v
+		}
+		return c.def
 	case colText:
 		if f := in.textOf(c.plugin); f != nil {
 			return finite(f[c.key])

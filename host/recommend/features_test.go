@@ -14,7 +14,7 @@ func TestFeaturePlanRow(t *testing.T) {
 		"text:lm:log10_perplexity", "text:lm:lm_logprob", "text:sentiment:sentiment", featTextMissing, featRelevance,
 		featUserID, featItemID, "u:absent",
 	}
-	plan := fs.plan()
+	plan := fs.plan(nil)
 	if got, want := plan.text, []string{"lm", "sentiment"}; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("plan.text = %v, want %v", got, want)
 	}
@@ -93,7 +93,7 @@ func TestFeaturePlanRow(t *testing.T) {
 func BenchmarkFeaturePlanRow(b *testing.B) {
 	fs := featureSet{"i:a", "i:b", "i:c", "u:x", "u:y", featItemExposures, featItemOutcomes, featUserExposures, featUserOutcomes,
 		"text:lm:log10_perplexity", "text:lm:lm_logprob", "text:sentiment:sentiment", featTextMissing}
-	plan := fs.plan()
+	plan := fs.plan(nil)
 	in := &pairInputs{
 		user: store.User{ID: "u", Features: map[string]float64{"x": 1, "y": 2}},
 		item: store.Item{ID: "i", Text: "t", Features: map[string]float64{"a": 1, "b": 2, "c": 3}},

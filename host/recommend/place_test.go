@@ -2,6 +2,7 @@ package recommend
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/causalrec/causalrec/host/store"
@@ -9,30 +10,54 @@ import (
 
 func testItems() ([]store.Item, scores) {
 	items := []store.Item{{ID: "a", Category: "x"}, {ID: "b", Category: "x"}, {ID: "c", Category: "y"}, {ID: "d", Category: "x"}}
-	return items, scores{uplift: []float64{0.3, 0.2, 0.1, 0.4}, isUplift: true}
+	return items, scores{values: []float64{0.3, 0.2, 0.1, 0.4}, areUplifts: true}
 }
 
-func TestPlaceGreedy(t *testing.T) {
-	items, sc := testItems()
-	got := place(Request{K: 3, Policy: "greedy"}, items, sc, nil, 1)
-	want := []string{"d", "a", "b"}
-	for i, r := range got {
-		if r.Item != want[i] || r.Propensity != 1 || r.Position != i+1 || *r.Uplift != r.Score {
-			t.Fatalf("got %+v, want order %v with propensity 1", got, want)
-		}
-	}
-	got = place(Request{K: 3, Policy: "greedy", MaxPerCategory: 1}, items, sc, nil, 1)
-	if len(got) != 2 || got[0].Item != "d" || got[1].Item != "c" {
-		t.Fatalf("category cap 1: got %+v, want d then c only", got)
-	}
-}
-
-func TestPlaceFallbackUsesPopularity(t *testing.T) {
-	items, _ := testItems()
+// TestPlace is a table of lists the policies place deterministically:
+// greedy orders by score (ties by id) with propensity 1, the category cap
+// skips items, relevance blends into the score, a fallback ranks by
+// popularity, and scores that are not uplifts carry no uplift.
+func TestPlace(t *testing.T) {
+	items, uplifts := testItems()
 	counts := []store.ItemCount{{Item: "a", Outcomes: 1}, {Item: "b", Outcomes: 9}, {Item: "c", Outcomes: 5}, {Item: "d"}}
-	got := place(Request{K: 2, Policy: "greedy"}, items, scores{}, counts, 1)
-	if got[0].Item != "b" || got[1].Item != "c" || got[0].Uplift != nil {
-		t.Fatalf("got %+v", got)
+	dlce := scores{values: uplifts.values}
+	blend := uplifts
+	blend.relevanceBlend = []float64{0, 0, 1, 0} // standardised relevance of c
+	tie := scores{values: []float64{0.5, 0.5, 0.1, 0.5}, areUplifts: true}
+	for _, tc := range []struct {
+		name    string
+		req     Request
+		sc      scores
+		want    []string
+		scores  []float64
+		uplifts bool
+	}{
+		{"greedy", Request{K: 3}, uplifts, []string{"d", "a", "b"}, []float64{0.4, 0.3, 0.2}, true},
+		{"all of them", Request{K: 10}, uplifts, []string{"d", "a", "b", "c"}, []float64{0.4, 0.3, 0.2, 0.1}, true},
+		{"category cap", Request{K: 3, MaxPerCategory: 1}, uplifts, []string{"d", "c"}, []float64{0.4, 0.1}, true},
+		{"ties by id", Request{K: 3}, tie, []string{"a", "b", "d"}, []float64{0.5, 0.5, 0.5}, true},
+		{"relevance blended", Request{K: 2, RelevanceWeight: 0.5}, blend, []string{"c", "d"}, []float64{0.6, 0.4}, true},
+		{"not uplifts", Request{K: 2}, dlce, []string{"d", "a"}, []float64{0.4, 0.3}, false},
+		{"fallback: popularity", Request{K: 2}, scores{}, []string{"b", "c"}, []float64{9, 5}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := tc.req.withDefaults()
+			got := place(req, items, tc.sc, counts, 1)
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d items %+v, want %v", len(got), got, tc.want)
+			}
+			for i, r := range got {
+				if r.Item != tc.want[i] || math.Abs(r.Score-tc.scores[i]) > 1e-12 || r.Propensity != 1 || r.Position != i+1 {
+					t.Fatalf("position %d: %+v, want %s with score %v, propensity 1", i+1, r, tc.want[i], tc.scores[i])
+				}
+				if (r.Uplift != nil) != tc.uplifts {
+					t.Fatalf("position %d: uplift %v, want one: %v", i+1, r.Uplift, tc.uplifts)
+				}
+				if r.Uplift != nil && *r.Uplift != tc.sc.values[slices.IndexFunc(items, func(it store.Item) bool { return it.ID == r.Item })] {
+					t.Fatalf("position %d: uplift %v is not the item's", i+1, *r.Uplift)
+				}
+			}
+		})
 	}
 }
 
@@ -65,55 +90,6 @@ func TestPlacePropensities(t *testing.T) {
 		}
 		if math.Abs(total-1) > 1e-9 {
 			t.Errorf("%s: first-slot propensities sum to %v", req.Policy, total)
-		}
-	}
-}
-
-func TestRequestCheck(t *testing.T) {
-	bad := []Request{
-		{},
-		{User: "u", K: -1},
-		{User: "u", K: MaxK + 1},
-		{User: "u", Policy: "softmax"},
-		{User: "u", Policy: "epsilon-greedy"},
-		{User: "u", Policy: "plackett-luce", Temperature: -1},
-		{User: "u", RelevanceWeight: math.NaN()},
-		{User: "u", IntervalLevel: 1.5},
-		{User: "u", MaxPerCategory: -2},
-	}
-	for _, r := range bad {
-		if err := r.check(); err == nil {
-			t.Errorf("%+v: want an error", r)
-		}
-	}
-	r := Request{User: "u"}
-	if err := r.check(); err != nil || r.K != 10 || r.Policy != "greedy" {
-		t.Errorf("defaults: %+v %v", r, err)
-	}
-}
-
-func TestCooccurrence(t *testing.T) {
-	got := cooccurrence(map[string][]string{"u1": {"a", "b", "c"}, "u2": {"a", "b"}, "u3": {"b", "b"}}, 1)
-	if len(got["a"]) != 1 || got["a"][0].Item != "b" || got["a"][0].Score != 2 {
-		t.Errorf("neighbours of a: %+v", got["a"])
-	}
-	if got["c"][0].Item != "a" || got["c"][0].Score != 1 {
-		t.Errorf("neighbours of c: %+v (ties broken by id)", got["c"])
-	}
-}
-
-func TestQuoteIDs(t *testing.T) {
-	for _, tc := range []struct {
-		ids   []string
-		limit int
-		want  string
-	}{
-		{[]string{"a"}, 10, `"a"`},
-		{[]string{"", "b c"}, 10, `"", "b c"`},
-		{[]string{"a", "b", "c", "d"}, 2, `"a", "b" and 2 more`},
-	} {
-		if got := quoteIDs(tc.ids, tc.limit); got != tc.want {
-			t.Errorf("quoteIDs(%q, %d) = %s, want %s", tc.ids, tc.limit, got, tc.want)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/causalrec/causalrec/host/store"
+	"github.com/causalrec/causalrec/host/textscore"
+	"github.com/causalrec/causalrec/plugins"
 )
 
 // BenchmarkRows measures writing the feature rows of one request: 200
@@ -35,10 +37,10 @@ func BenchmarkRows(b *testing.B) {
 		lm = append(lm, store.TextScore{ItemID: it.ID, TextHash: h, Features: map[string]float64{"perplexity": 100 + float64(i), "lm_logprob": -float64(i)}})
 		senti = append(senti, store.TextScore{ItemID: it.ID, TextHash: h, Features: map[string]float64{"sentiment": 0.1, "sentiment_pos": 0.2, "sentiment_neg": 0, "sentiment_neu": 0.8}})
 	}
-	if err := st.PutItems(ctx, items); err != nil {
+	if _, err := st.PutItems(ctx, items); err != nil {
 		b.Fatal(err)
 	}
-	if err := st.PutUsers(ctx, []store.User{{ID: "u", Features: map[string]float64{"x": 1, "y": 2}}}); err != nil {
+	if _, err := st.PutUsers(ctx, []store.User{{ID: "u", Features: map[string]float64{"x": 1, "y": 2}}}); err != nil {
 		b.Fatal(err)
 	}
 	if err := st.PutTextScores(ctx, "lm", "v1", lm); err != nil {
@@ -47,9 +49,10 @@ func BenchmarkRows(b *testing.B) {
 	if err := st.PutTextScores(ctx, "sentiment", "v1", senti); err != nil {
 		b.Fatal(err)
 	}
-	text := append(textFeatureNames("lm", lm[0].Features), textFeatureNames("sentiment", senti[0].Features)...)
+	legacy := plugins.TextScorerInfo{} // uses by the built-in rules
+	text := append(textFeatureNames("lm", lm[0].Features, textscore.UsesOf("lm", legacy)), textFeatureNames("sentiment", senti[0].Features, textscore.UsesOf("sentiment", legacy))...)
 	fs := newFeatureSet(map[string]store.User{"u": {Features: map[string]float64{"x": 1, "y": 2}}}, byID, text, false, false)
-	m := &servingModel{id: uuid.New(), features: fs, plan: fs.plan(), textVersions: map[string]string{"lm": "v1", "sentiment": "v1"}}
+	m := &servingModel{id: uuid.New(), meta: ModelMeta{Features: fs, Text: TextReport{Versions: map[string]string{"lm": "v1", "sentiment": "v1"}}}, plan: fs.plan(nil)}
 	r := NewRanker(st, nil, slog.New(slog.DiscardHandler))
 	snap, err := st.ReadSnapshot(ctx, store.SnapshotRequest{User: "u", Candidates: ids, History: historyRead, TextPlugins: m.plan.text})
 	if err != nil {

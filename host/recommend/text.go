@@ -105,7 +105,7 @@ func scoreItemTexts(ctx context.Context, st *store.Store, opts TextOptions, item
 	out := map[string]map[string]map[string]float64{}
 	names := map[string]bool{}
 	for _, p := range opts.Scorers {
-		feats, version, err := scoreAll(ctx, st, opts.Source, p, withText, rep)
+		feats, version, uses, err := scoreAll(ctx, st, opts.Source, p, withText, rep)
 		if err != nil {
 			if opts.Mode == TextOn {
 				return nil, nil, fmt.Errorf("text features: %w (set text_features to auto or off to train without them)", err)
@@ -121,7 +121,7 @@ func scoreItemTexts(ctx context.Context, st *store.Store, opts TextOptions, item
 		}
 		rep.Versions[p] = version
 		for _, f := range feats {
-			for _, n := range textFeatureNames(p, f) {
+			for _, n := range textFeatureNames(p, f, uses) {
 				names[n] = true
 			}
 		}
@@ -142,23 +142,25 @@ func skip(rep *TextReport, what, why string) {
 }
 
 // scoreAll scores items with scorer p in batches; items the plugin could
-// not score are left out of the map.
-func scoreAll(ctx context.Context, st *store.Store, src TextScorerSource, p string, items []store.Item, rep *TextReport) (map[string]map[string]float64, string, error) {
+// not score are left out of the map. It returns the plugin's version and
+// how its features may be used.
+func scoreAll(ctx context.Context, st *store.Store, src TextScorerSource, p string, items []store.Item, rep *TextReport) (map[string]map[string]float64, string, textscore.Uses, error) {
+	var uses textscore.Uses
 	if src == nil {
-		return nil, "", errors.New("no text scorer plugins")
+		return nil, "", uses, errors.New("no text scorer plugins")
 	}
 	ts, err := src.TextScorer(p)
 	if err != nil {
-		return nil, "", err
+		return nil, "", uses, err
 	}
 	out := make(map[string]map[string]float64, len(items))
 	var version string
 	for lo := 0; lo < len(items); lo += textBatch {
 		res, err := textscore.Score(ctx, st, p, ts, items[lo:min(lo+textBatch, len(items))], nil, textscore.Options{})
 		if err != nil {
-			return nil, "", err
+			return nil, "", uses, err
 		}
-		version = res.Version
+		version, uses = res.Version, res.Uses
 		rep.Hits += res.Hits
 		rep.Scored += res.Scored
 		for _, s := range res.Scores {
@@ -167,7 +169,7 @@ func scoreAll(ctx context.Context, st *store.Store, src TextScorerSource, p stri
 			}
 		}
 	}
-	return out, version, nil
+	return out, version, uses, nil
 }
 
 // scoreRelevance scores the relevance of the items of rows to the context

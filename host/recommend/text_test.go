@@ -71,7 +71,7 @@ func TestServingWithTextScorerDown(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	items := []store.Item{{ID: "a", Text: "a lovely lamp"}, {ID: "b", Text: "a dreadful chair"}, {ID: "c"}}
-	if err := st.PutItems(ctx, items); err != nil {
+	if _, err := st.PutItems(ctx, items); err != nil {
 		t.Fatal(err)
 	}
 	// Only a's sentiment is cached, under the version the model was
@@ -118,7 +118,7 @@ func TestServingWithTextScorerDown(t *testing.T) {
 func TestBuildTableTextScorerDown(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
-	if err := st.PutItems(ctx, []store.Item{{ID: "a", Text: "a lovely lamp"}, {ID: "b"}}); err != nil {
+	if _, err := st.PutItems(ctx, []store.Item{{ID: "a", Text: "a lovely lamp"}, {ID: "b"}}); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -163,7 +163,7 @@ func TestItemRowCacheFollowsCatalog(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	items := []store.Item{{ID: "a", Text: "a lovely lamp", Features: map[string]float64{"price": 3}}, {ID: "b", Features: map[string]float64{"price": 5}}}
-	if err := st.PutItems(ctx, items); err != nil {
+	if _, err := st.PutItems(ctx, items); err != nil {
 		t.Fatal(err)
 	}
 	putSentiment := func(v float64) {
@@ -198,7 +198,7 @@ func TestItemRowCacheFollowsCatalog(t *testing.T) {
 		{"cached", func() {}, map[string]float64{"a": 3, "b": 5}, map[string]float64{"a": 0.8, "b": 0}},
 		{"text score rewritten", func() { putSentiment(0.3) }, map[string]float64{"a": 3, "b": 5}, map[string]float64{"a": 0.3, "b": 0}},
 		{"item rewritten", func() {
-			if err := st.PutItems(ctx, []store.Item{{ID: "b", Features: map[string]float64{"price": 7}}}); err != nil {
+			if _, err := st.PutItems(ctx, []store.Item{{ID: "b", Features: map[string]float64{"price": 7}}}); err != nil {
 				t.Fatal(err)
 			}
 		}, map[string]float64{"a": 3, "b": 7}, map[string]float64{"a": 0.3, "b": 0}},
@@ -252,7 +252,7 @@ func (counterSource) TextScorer(name string) (plugins.TextScorer, error) {
 func TestTableRelevanceUsesEarlierEngagement(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
-	if err := st.PutItems(ctx, []store.Item{{ID: "a", Text: "a lovely lamp"}, {ID: "b", Text: "a dreadful chair"}, {ID: "c", Text: "a plain table"}}); err != nil {
+	if _, err := st.PutItems(ctx, []store.Item{{ID: "a", Text: "a lovely lamp"}, {ID: "b", Text: "a dreadful chair"}, {ID: "c", Text: "a plain table"}}); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -296,7 +296,7 @@ func TestRecommendConcurrentWithWrites(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	items := []store.Item{{ID: "a", Text: "a lovely lamp"}, {ID: "b", Text: "a dreadful chair"}}
-	if err := st.PutItems(ctx, items); err != nil {
+	if _, err := st.PutItems(ctx, items); err != nil {
 		t.Fatal(err)
 	}
 	put := func(v float64) error {

@@ -1,38 +1,30 @@
 package recommend
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"gonum.org/v1/gonum/mat"
-
-	"github.com/causalrec/causalrec/causal"
-	"github.com/causalrec/causalrec/causal/receval"
 
 	"github.com/causalrec/causalrec/host/store"
 	"github.com/causalrec/causalrec/plugins"
 )
 
-// ControlArm is the exposure arm that records a deliberate non-exposure (a
-// hold-out): such a pair is a control row in training.
-const ControlArm = "control"
-
-// ModelName is the name under which serving models are stored.
-const ModelName = "default"
-
 // ErrNoData reports that the store holds too little to train on.
 var ErrNoData = errors.New("not enough logged data to train")
+
+// The estimator a model is trained with when nothing else is configured:
+// the t-learner of the built-in estimator plugin.
+const (
+	DefaultEstimatorPlugin = "causal"
+	DefaultEstimator       = "t"
+)
 
 // TrainOptions choose the estimator a model is trained with.
 type TrainOptions struct {
@@ -49,6 +41,19 @@ type TrainOptions struct {
 	// item was shown to the user in that period and engaged when the user
 	// engaged with it in that period. Zero makes the whole log one period.
 	Period time.Duration
+	// Progress, when set, is told the stage of the training and its count
+	// of items (total 0 when unknown), e.g. ("reading events", 20000, 1e6).
+	Progress Progress
+}
+
+// Progress receives the stages of a training and their counts.
+type Progress func(stage string, done, total int64)
+
+// report calls p when it is set.
+func (p Progress) report(stage string, done, total int64) {
+	if p != nil {
+		p(stage, done, total)
+	}
 }
 
 // TrainResult describes a trained and stored model.
@@ -76,482 +81,11 @@ type TrainResult struct {
 	Text TextReport `json:"text"`
 }
 
-// pairKey identifies a (user, item, period) row.
-type pairKey struct {
-	user, item string
-	period     int64
-}
-
-type pairState struct {
-	treated, control bool
-	outcome          float64
-	// at is when the row starts (Unix ns): its first exposure, or its
-	// first event when it has none. Its history and popularity features
-	// count only events before at, so that the row's own outcome never
-	// becomes its feature.
-	at       int64
-	exposed  bool
-	atIsSeen bool
-	// propensity is the logged probability of the treated exposure;
-	// controlProp that of the hold-out (the probability of not showing).
-	propensity, controlProp float64
-}
-
-// Table is the training table built from logged events: one row per
-// (user, item) pair with an exposure. A pair is treated when it has an
-// exposure in a treated arm, control when its only exposures are in the
-// control arm; its outcome is 1 when any outcome event was logged for it.
-type Table struct {
-	// Request holds the rows; its Propensity is set only when every
-	// treated row had a logged propensity.
-	Request  plugins.FitRequest
-	Features featureSet
-	Treated  int
-	Control  int
-	// Neighbors holds, per item, the items most often engaged with by the
-	// same users (for candidate generation).
-	Neighbors map[string][]store.ItemScore
-	// Events is the number of events read; LoggedPropensity says whether
-	// every treated row had a logged propensity.
-	Events           int
-	LoggedPropensity bool
-	// Text says which text features the table has.
-	Text TextReport
-}
-
-// TableOptions choose how a training table is built.
-type TableOptions struct {
-	// Period, when positive, makes rows (user, item, period) triples.
-	Period time.Duration
-	// Text chooses the text features.
-	Text TextOptions
-	// IDs adds the user and item id columns DLCE needs.
-	IDs bool
-}
-
-// BuildTable reads every event and the users and items they name, scores
-// the item texts (see TextOptions) and builds the rows. With a positive
-// period, rows are (user, item, period) triples; progress is logged every
-// million events.
-func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger *slog.Logger) (*Table, error) {
-	if err := opts.Text.checkMode(); err != nil {
-		return nil, err
-	}
-	period := opts.Period
-	pairs := map[pairKey]*pairState{}
-	nEvents := 0
-	users, items := map[string]store.User{}, map[string]store.Item{}
-	engaged := map[string][]string{}
-	history, itemStamps := map[string][]stamp{}, map[string][]stamp{}
-	// relLog keeps each user's events with their items for the relevance
-	// feature, when asked for.
-	var relLog map[string][]userEvent
-	if opts.Text.Mode != TextOff && opts.Text.Relevance {
-		relLog = map[string][]userEvent{}
-	}
-	err := st.Events(ctx, func(e store.Event) error {
-		nEvents++
-		if nEvents%1_000_000 == 0 {
-			logger.Info("reading events", "events", nEvents, "rows", len(pairs))
-		}
-		k := pairKey{user: e.User, item: e.Item}
-		if period > 0 {
-			k.period = e.Time.UnixNano() / int64(period)
-		}
-		p := pairs[k]
-		if p == nil {
-			p = &pairState{}
-			pairs[k] = p
-		}
-		p.start(e.Time.UnixNano(), e.Kind == store.Exposure)
-		switch e.Kind {
-		case store.Exposure:
-			if e.Arm == ControlArm {
-				p.control = true
-				if e.Propensity > 0 {
-					p.controlProp = e.Propensity
-				}
-			} else {
-				p.treated = true
-				if e.Propensity > 0 {
-					p.propensity = e.Propensity
-				}
-			}
-		case store.Outcome:
-			p.outcome = 1
-			engaged[e.User] = append(engaged[e.User], e.Item)
-		}
-		history[e.User] = append(history[e.User], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
-		if relLog != nil {
-			relLog[e.User] = append(relLog[e.User], userEvent{e.Time.UnixNano(), e.Kind == store.Outcome, e.Item})
-		}
-		itemStamps[e.Item] = append(itemStamps[e.Item], stamp{e.Time.UnixNano(), e.Kind == store.Outcome})
-		users[e.User], items[e.Item] = store.User{ID: e.User}, store.Item{ID: e.Item}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	// The history and popularity features of a row count only events
-	// before the row starts, as serving counts those before the request:
-	// never the row's own outcome, nor later ones. (Counting all but the
-	// row's own events would leak its outcome the other way: within an
-	// item, the rows with an outcome would have the lower count.)
-	userLog, itemLog := countsOf(history), countsOf(itemStamps)
-	clear(history)
-	clear(itemStamps)
-	if err := fillUsers(ctx, st, users); err != nil {
-		return nil, err
-	}
-	if err := fillItems(ctx, st, items); err != nil {
-		return nil, err
-	}
-	keys := make([]pairKey, 0, len(pairs))
-	for k, p := range pairs {
-		if p.treated || p.control {
-			keys = append(keys, k)
-		}
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].user != keys[j].user {
-			return keys[i].user < keys[j].user
-		}
-		if keys[i].item != keys[j].item {
-			return keys[i].item < keys[j].item
-		}
-		return keys[i].period < keys[j].period
-	})
-	if t, c := countArms(keys, pairs); t == 0 || c == 0 {
-		return nil, fmt.Errorf("%w: %d treated and %d control (user, item) pairs; training needs both (log hold-outs as exposures with arm %q)", ErrNoData, t, c, ControlArm)
-	}
-	var rep TextReport
-	var text map[string]map[string]map[string]float64
-	var textNames []string
-	var rel map[pairKey]float64
-	if opts.Text.Mode != TextOff {
-		text, textNames, err = scoreItemTexts(ctx, st, opts.Text, items, &rep, logger)
-		if err != nil {
-			return nil, err
-		}
-		if opts.Text.Relevance {
-			rel, err = tableRelevance(ctx, opts.Text, keys, pairs, relLog, items)
-			switch {
-			case err != nil && opts.Text.Mode == TextOn:
-				return nil, fmt.Errorf("text features: %w", err)
-			case err != nil:
-				logger.Warn("relevance unavailable; training without it", "error", err)
-				skip(&rep, "relevance", err.Error())
-			default:
-				rep.Relevance = true
-			}
-		}
-		logger.Info("item texts scored", "used", rep.Used, "cache_hits", rep.Hits, "scored", rep.Scored)
-	}
-	fs := newFeatureSet(users, items, textNames, rep.Relevance, opts.IDs)
-	t := &Table{Features: fs, Neighbors: cooccurrence(engaged, maxNeighbors), Events: nEvents, LoggedPropensity: true, Text: rep}
-	req := &t.Request
-	req.Arms = []string{ControlArm, "recommended"}
-	for _, name := range fs {
-		req.Features = append(req.Features, plugins.Feature{Name: name, Kind: plugins.Numeric})
-	}
-	req.X = make([]float64, len(keys)*len(fs))
-	plan := fs.plan()
-	textOf := make([]map[string]map[string]float64, len(plan.text))
-	for j, name := range plan.text {
-		textOf[j] = text[name]
-	}
-	in := &pairInputs{text: make([]map[string]float64, len(plan.text))}
-	for i, k := range keys {
-		p := pairs[k]
-		in.user, in.item = users[k.user], items[k.item]
-		in.pop.Item = k.item
-		in.pop.Exposures, in.pop.Outcomes = itemLog[k.item].before(p.at, 0)
-		in.hist.exposures, in.hist.outcomes = userLog[k.user].before(p.at, historyRead)
-		for j, feats := range textOf {
-			in.text[j] = feats[k.item]
-		}
-		in.relevance = rel[k]
-		plan.row(req.X[i*len(fs):(i+1)*len(fs)], in)
-		arm := 0
-		if p.treated {
-			arm = 1
-			t.Treated++
-		} else {
-			t.Control++
-		}
-		req.Arm = append(req.Arm, arm)
-		req.Outcome = append(req.Outcome, p.outcome)
-		// The logged probability of the arm the row got: of the showing
-		// for a treated row, of the hold-out for a control row.
-		prop := p.controlProp
-		if p.treated {
-			prop = p.propensity
-		}
-		if prop == 0 {
-			t.LoggedPropensity = false
-		}
-		req.Propensity = append(req.Propensity, prop)
-	}
-	if !t.LoggedPropensity {
-		// Some row lacks a logged propensity: the estimator estimates
-		// them from the features, and the result says so.
-		req.Propensity = nil
-	}
-	return t, nil
-}
-
-// start records an event of the pair at time t (Unix ns): the row starts
-// at its first exposure, or at its first event while it has none.
-func (p *pairState) start(t int64, exposure bool) {
-	switch {
-	case !p.atIsSeen, exposure && !p.exposed, exposure == p.exposed && t < p.at:
-		p.at, p.atIsSeen = t, true
-		p.exposed = p.exposed || exposure
-	}
-}
-
-// stamp is one event of a user or an item: its time (Unix ns) and whether
-// it is an outcome (else an exposure).
-type stamp struct {
-	t       int64
-	outcome bool
-}
-
-// eventCounts are one user's or item's events in time order with running
-// outcome counts, so that the counts before any time are a binary search
-// away.
-type eventCounts struct {
-	t []int64
-	// outcomes[i] is the number of outcomes among the first i events.
-	outcomes []float64
-}
-
-// countsOf sorts each log's events by time and counts them.
-func countsOf(logs map[string][]stamp) map[string]eventCounts {
-	out := make(map[string]eventCounts, len(logs))
-	for id, h := range logs {
-		slices.SortStableFunc(h, func(a, b stamp) int { return cmp.Compare(a.t, b.t) })
-		c := eventCounts{t: make([]int64, len(h)), outcomes: make([]float64, len(h)+1)}
-		for i, s := range h {
-			c.t[i] = s.t
-			c.outcomes[i+1] = c.outcomes[i]
-			if s.outcome {
-				c.outcomes[i+1]++
-			}
-		}
-		out[id] = c
-	}
-	return out
-}
-
-// before returns the numbers of exposures and outcomes among the latest
-// limit events strictly before time at (all of them when limit is 0).
-func (c eventCounts) before(at int64, limit int) (exposures, outcomes float64) {
-	if len(c.outcomes) == 0 {
-		return 0, 0
-	}
-	end, _ := slices.BinarySearch(c.t, at)
-	start := 0
-	if limit > 0 {
-		start = max(0, end-limit)
-	}
-	outcomes = c.outcomes[end] - c.outcomes[start]
-	return float64(end-start) - outcomes, outcomes
-}
-
-// countArms counts the treated and control rows of keys.
-func countArms(keys []pairKey, pairs map[pairKey]*pairState) (treated, control int) {
-	for _, k := range keys {
-		if pairs[k].treated {
-			treated++
-		} else {
-			control++
-		}
-	}
-	return treated, control
-}
-
-// userEvent is one event of a user's log, for the relevance feature.
-type userEvent struct {
-	t       int64
-	outcome bool
-	item    string
-}
-
-// tableRelevance scores, with the "lm" scorer, the relevance of every row's
-// item to the texts of the items its user engaged with among the user's
-// latest historyRead events before the row starts: what serving compares
-// with, the engaged items of the history it reads, at the time of the
-// request. Rows whose users saw the same window share one plugin call;
-// a row without engaged items before it gets none (its relevance is 0).
-func tableRelevance(ctx context.Context, opts TextOptions, keys []pairKey, pairs map[pairKey]*pairState, logs map[string][]userEvent, items map[string]store.Item) (map[pairKey]float64, error) {
-	if opts.Source == nil {
-		return nil, errors.New("no text scorer plugins")
-	}
-	ts, err := opts.Source.TextScorer("lm")
-	if err != nil {
-		return nil, err
-	}
-	type window struct {
-		user       string
-		start, end int
-	}
-	for _, log := range logs {
-		slices.SortStableFunc(log, func(a, b userEvent) int { return cmp.Compare(a.t, b.t) })
-	}
-	groups := map[window][]pairKey{}
-	var order []window
-	for _, k := range keys {
-		if items[k.item].Text == "" {
-			continue
-		}
-		log := logs[k.user]
-		end, _ := slices.BinarySearchFunc(log, pairs[k].at, func(e userEvent, t int64) int { return cmp.Compare(e.t, t) })
-		w := window{k.user, max(0, end-historyRead), end}
-		if groups[w] == nil {
-			order = append(order, w)
-		}
-		groups[w] = append(groups[w], k)
-	}
-	out := map[pairKey]float64{}
-	for _, w := range order {
-		var context []string
-		seen := map[string]bool{}
-		for _, e := range logs[w.user][w.start:w.end] {
-			if e.outcome && !seen[e.item] && items[e.item].Text != "" {
-				seen[e.item] = true
-				context = append(context, items[e.item].Text)
-			}
-		}
-		if len(context) == 0 {
-			continue
-		}
-		rows := groups[w]
-		for lo := 0; lo < len(rows); lo += textBatch {
-			if err := scoreRelevance(ctx, ts, rows[lo:min(lo+textBatch, len(rows))], context, items, out); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return out, nil
-}
-
-// maxNeighbors is how many neighbours are kept per item; maxPerUser is how
-// many of a user's engaged items (the latest) count for co-occurrence.
-const (
-	maxNeighbors = 20
-	maxPerUser   = 50
-)
-
-// cooccurrence counts, for every pair of items, the users who engaged with
-// both, and keeps each item's top n neighbours (ties by id).
-func cooccurrence(engaged map[string][]string, n int) map[string][]store.ItemScore {
-	counts := map[string]map[string]float64{}
-	for _, list := range engaged {
-		seen := map[string]bool{}
-		var uniq []string
-		for i := len(list) - 1; i >= 0 && len(uniq) < maxPerUser; i-- {
-			if !seen[list[i]] {
-				seen[list[i]] = true
-				uniq = append(uniq, list[i])
-			}
-		}
-		for _, a := range uniq {
-			for _, b := range uniq {
-				if a == b {
-					continue
-				}
-				if counts[a] == nil {
-					counts[a] = map[string]float64{}
-				}
-				counts[a][b]++
-			}
-		}
-	}
-	out := make(map[string][]store.ItemScore, len(counts))
-	for a, m := range counts {
-		list := make([]store.ItemScore, 0, len(m))
-		for b, c := range m {
-			list = append(list, store.ItemScore{Item: b, Score: c})
-		}
-		sort.Slice(list, func(i, j int) bool {
-			if list[i].Score != list[j].Score {
-				return list[i].Score > list[j].Score
-			}
-			return list[i].Item < list[j].Item
-		})
-		if len(list) > n {
-			list = list[:n]
-		}
-		out[a] = list
-	}
-	return out
-}
-
-func fillUsers(ctx context.Context, st *store.Store, users map[string]store.User) error {
-	ids := make([]string, 0, len(users))
-	for id := range users {
-		ids = append(ids, id)
-	}
-	found, _, err := st.Users(ctx, ids)
-	if err != nil {
-		return err
-	}
-	for _, u := range found {
-		users[u.ID] = u
-	}
-	return nil
-}
-
-func fillItems(ctx context.Context, st *store.Store, items map[string]store.Item) error {
-	ids := make([]string, 0, len(items))
-	for id := range items {
-		ids = append(ids, id)
-	}
-	found, _, err := st.Items(ctx, ids)
-	if err != nil {
-		return err
-	}
-	for _, it := range found {
-		items[it.ID] = it
-	}
-	return nil
-}
-
-// Rankers a model can be trained for (TrainOptions.Ranker); the response
-// of a recommendation names the ranker as RankerName does.
-const (
-	// RankUplift ranks by the effect predicted by the estimator plugin.
-	RankUplift = "uplift"
-	// RankDLCE ranks by DLCE (Sato et al. 2020), fitted by the estimator
-	// plugin as estimator "dlce" with the user and item id columns.
-	RankDLCE = "dlce"
-	// RankOutcome ranks by P(outcome | features), a logistic regression
-	// on every row, fitted in the host.
-	RankOutcome = "outcome"
-	// RankOutcomeIPS ranks by the outcome if recommended: the same fitted
-	// on the treated rows weighted by 1/max(propensity, 0.01).
-	RankOutcomeIPS = "outcome-ips"
-	// RankPopularity ranks by the number of outcomes of each item.
-	RankPopularity = "popularity"
-)
-
-// Rankers lists the rankers Train accepts.
-var Rankers = []string{RankUplift, RankDLCE, RankOutcome, RankOutcomeIPS, RankPopularity}
-
-// RankerName is the name a response gives the ranker of a model: the
-// ranker, or "uplift:<estimator>" for RankUplift.
-func RankerName(ranker, estimator string) string {
-	if ranker == RankUplift || ranker == "" {
-		return "uplift:" + estimator
-	}
-	return ranker
-}
-
-// Train builds the table, fits the model of opts.Ranker (through the
-// estimator plugin est for uplift and dlce, in the host for the outcome
-// rankers, no fit for popularity), stores the model and makes it the
-// serving model; the previous serving model stays stored for rollback.
+// Train builds the table, fits the model of opts.Ranker through the
+// estimator plugin est (no fit for popularity, which needs no est), stores
+// the model and makes it the serving model; the previous serving model
+// stays stored for rollback. A fit the plugin refuses for too little data
+// is an error wrapping ErrNoData.
 func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts TrainOptions, logger *slog.Logger) (TrainResult, error) {
 	start := time.Now()
 	ranker := opts.Ranker
@@ -572,7 +106,7 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	if ranker == RankPopularity {
 		text.Mode = TextOff
 	}
-	t, err := BuildTable(ctx, st, TableOptions{Period: opts.Period, Text: text, IDs: ranker == RankDLCE}, logger)
+	t, err := BuildTable(ctx, st, TableOptions{Period: opts.Period, Text: text, IDs: ranker == RankDLCE, Progress: opts.Progress}, logger)
 	if err != nil {
 		return TrainResult{}, err
 	}
@@ -587,11 +121,23 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	var fitMeta map[string]string
 	plugin, pluginVersion := opts.Plugin, ""
 	switch ranker {
-	case RankUplift, RankDLCE:
+	case RankPopularity:
+		plugin = ""
+	default:
 		if est == nil {
 			return TrainResult{}, fmt.Errorf("ranker %s needs the estimator plugin %s", ranker, opts.Plugin)
 		}
-		if ranker == RankDLCE {
+		switch ranker {
+		case RankOutcomeIPS:
+			if !t.LoggedPropensity {
+				return TrainResult{}, fmt.Errorf("%w: outcome-ips needs a logged propensity on every exposure", ErrNoData)
+			}
+			fallthrough
+		case RankOutcome:
+			// The outcome rankers take no parameters: those configured
+			// are the uplift estimator's.
+			req.Params = nil
+		case RankDLCE:
 			req.Params = maps.Clone(req.Params)
 			if req.Params == nil {
 				req.Params = map[string]string{}
@@ -604,34 +150,26 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 			return TrainResult{}, fmt.Errorf("estimator plugin %s: %w", opts.Plugin, err)
 		}
 		pluginVersion = info.Version
+		opts.Progress.report(fmt.Sprintf("fitting %s on %d rows", estimator, len(req.Arm)), 0, 0)
 		fit, err := est.Fit(ctx, req)
+		if errors.Is(err, plugins.ErrInsufficientData) {
+			return TrainResult{}, fmt.Errorf("%w: fit %s with plugin %s: %w", ErrNoData, estimator, opts.Plugin, err)
+		}
 		if err != nil {
 			return TrainResult{}, fmt.Errorf("fit %s with plugin %s: %w", estimator, opts.Plugin, err)
 		}
 		model, fitMeta = fit.Model, fit.Metadata
-	case RankOutcome, RankOutcomeIPS:
-		plugin = ""
-		if ranker == RankOutcomeIPS && !t.LoggedPropensity {
-			return TrainResult{}, fmt.Errorf("%w: outcome-ips needs a logged propensity on every exposure", ErrNoData)
-		}
-		if model, err = fitOutcome(req, ranker == RankOutcomeIPS, opts.Seed); err != nil {
-			return TrainResult{}, err
-		}
-	case RankPopularity:
-		plugin = ""
 	}
+	opts.Progress.report("saving the model", 0, 0)
 	if err := st.PutNeighbors(ctx, t.Neighbors); err != nil {
 		return TrainResult{}, err
 	}
-	feats, _ := json.Marshal([]string(t.Features))
-	meta := map[string]string{"features": string(feats), "rows": fmt.Sprint(len(req.Arm)), "treated": fmt.Sprint(t.Treated),
-		"control": fmt.Sprint(t.Control), "events": fmt.Sprint(t.Events), "propensity": propSource, "period": opts.Period.String(),
-		"ranker": ranker}
-	if b, err := json.Marshal(t.Text); err == nil {
-		meta["text"] = string(b)
-	}
-	for k, v := range fitMeta {
-		meta["fit."+k] = v
+	meta, err := ModelMeta{
+		Features: t.Features, Ranker: ranker, Rows: len(req.Arm), Treated: t.Treated, Control: t.Control, Events: t.Events,
+		Propensity: propSource, Period: opts.Period, Text: t.Text, Defaults: t.Defaults, Fit: fitMeta,
+	}.encode()
+	if err != nil {
+		return TrainResult{}, err
 	}
 	id, err := st.SaveModel(ctx, store.ModelRecord{
 		Name: ModelName, Estimator: estimator, Plugin: plugin, PluginVersion: pluginVersion,
@@ -652,21 +190,4 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 		Features: t.Features, Estimator: estimator, Seconds: time.Since(start).Seconds(), Metadata: meta,
 		Propensity: propSource, Events: t.Events, Ranker: RankerName(ranker, estimator), Text: t.Text,
 	}, nil
-}
-
-// fitOutcome fits an outcome ranker's model (see receval.FitOutcome) on
-// the table's rows and returns it encoded with causal.Marshal.
-func fitOutcome(req plugins.FitRequest, ips bool, seed uint64) ([]byte, error) {
-	n, d := req.Rows(), len(req.Features)
-	// The table's propensity is that of the arm received; the outcome-ips
-	// fit reads it only on treated rows, where it is P(treated).
-	m, err := receval.FitOutcome(mat.NewDense(n, d, req.X), req.Outcome, req.Arm, req.Propensity, ips, rand.NewPCG(seed, 0x0c))
-	if err != nil {
-		return nil, err
-	}
-	k, ok := m.(causal.Kinded)
-	if !ok {
-		return nil, fmt.Errorf("outcome model %T cannot be saved", m)
-	}
-	return causal.Marshal(k)
 }

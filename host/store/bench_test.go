@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/causalrec/causalrec/host/redistest"
 )
 
 // benchStore is newTestStore for benchmarks: it skips, saying why, when
 // Redis does not answer.
 func benchStore(b *testing.B, opts Options) *Store {
 	b.Helper()
-	rdb, err := Connect(context.Background(), redisURL())
+	rdb, err := Connect(context.Background(), redistest.URL())
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err = rdb.Ping(ctx).Err()
@@ -22,7 +24,7 @@ func benchStore(b *testing.B, opts Options) *Store {
 		_ = rdb.Close()
 	}
 	if err != nil {
-		b.Skipf("benchmark needs Redis at %s (set REDIS_URL): %v", redisURL(), err)
+		b.Skipf("benchmark needs Redis at %s (set REDIS_URL): %v", redistest.URL(), err)
 	}
 	return newTestStore(b, opts)
 }
@@ -76,7 +78,7 @@ func BenchmarkItems(b *testing.B) {
 	}
 	s := benchStore(b, Options{})
 	ctx := context.Background()
-	if err := s.PutItems(ctx, items); err != nil {
+	if _, err := s.PutItems(ctx, items); err != nil {
 		b.Fatal(err)
 	}
 	b.Run(fmt.Sprintf("items=%d/pipelined", n), func(b *testing.B) {
@@ -103,7 +105,7 @@ func BenchmarkItems(b *testing.B) {
 	b.Run(fmt.Sprintf("items=%d/put", n), func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := s.PutItems(ctx, items); err != nil {
+			if _, err := s.PutItems(ctx, items); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -226,7 +228,7 @@ func BenchmarkSnapshotTextScores(b *testing.B) {
 			s := benchStore(b, Options{})
 			s.uncachedScores = !c.cached
 			s.noCatalogCache = !c.catalog
-			if err := s.PutItems(ctx, items); err != nil {
+			if _, err := s.PutItems(ctx, items); err != nil {
 				b.Fatal(err)
 			}
 			for _, p := range benchScorePlugins {

@@ -12,7 +12,7 @@ import (
 func TestCatalogCache(t *testing.T) {
 	s := newTestStore(t, Options{})
 	ctx := context.Background()
-	if err := s.PutItems(ctx, []Item{{ID: "a", Text: "alpha"}, {ID: "b", Text: "beta"}}); err != nil {
+	if _, err := s.PutItems(ctx, []Item{{ID: "a", Text: "alpha"}, {ID: "b", Text: "beta"}}); err != nil {
 		t.Fatal(err)
 	}
 	lm := []string{"lm"}
@@ -49,7 +49,7 @@ func TestCatalogCache(t *testing.T) {
 	}
 	// A write through the Store replaces the token: the cached values are
 	// read again, in one more round trip, and the new ones served.
-	if err := s.PutItems(ctx, []Item{{ID: "b", Text: "beta 2"}}); err != nil {
+	if _, err := s.PutItems(ctx, []Item{{ID: "b", Text: "beta 2"}}); err != nil {
 		t.Fatal(err)
 	}
 	snap := read("a", "b")
@@ -58,7 +58,7 @@ func TestCatalogCache(t *testing.T) {
 	}
 	// A new text score is seen after its write; a candidate not cached yet
 	// is read while the others come from the cache.
-	if err := s.PutItems(ctx, []Item{{ID: "c", Text: "gamma"}}); err != nil {
+	if _, err := s.PutItems(ctx, []Item{{ID: "c", Text: "gamma"}}); err != nil {
 		t.Fatal(err)
 	}
 	read("a", "b")

@@ -82,6 +82,15 @@ func decodeEventFast(s string) (e Event, ok bool) {
 			} else {
 				e.Value = f
 			}
+		case "time_unknown":
+			switch {
+			case strings.HasPrefix(s, "true"):
+				e.TimeUnknown, s = true, s[len("true"):]
+			case strings.HasPrefix(s, "false"):
+				s = s[len("false"):]
+			default:
+				return Event{}, false
+			}
 		default:
 			return Event{}, false
 		}

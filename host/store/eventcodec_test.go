@@ -22,6 +22,10 @@ func TestDecodeEventMatchesJSON(t *testing.T) {
 		{"exposure", `{"id":"e1","kind":"exposure","user":"u1","item":"i1","time":"2026-01-01T00:00:00Z","arm":"control","propensity":0.25,"position":3,"policy_id":"p"}`, true},
 		{"outcome", `{"id":"e2","kind":"outcome","user":"u1","item":"i1","time":"2026-01-01T10:11:12.123456789+02:00","value":1}`, true},
 		{"empty object", `{}`, true},
+		{"time unknown", `{"user":"u","time":"2026-01-01T00:00:00Z","time_unknown":true}`, true},
+		{"time known", `{"time_unknown":false,"user":"u"}`, true},
+		{"time unknown not a bool", `{"time_unknown":1}`, false},
+		{"time unknown cut", `{"time_unknown":tru}`, false},
 		{"exponent and negative", `{"propensity":1e-3,"value":-2.5E+2}`, true},
 		{"unicode", `{"user":"ünïcødé","item":"日本"}`, true},
 		{"duplicate key, last wins", `{"user":"a","user":"b"}`, true},
@@ -105,6 +109,7 @@ func TestDecodeEventRandom(t *testing.T) {
 		if rng.IntN(20) == 0 {
 			e.User = "quote\"d"
 		}
+		e.TimeUnknown = rng.IntN(4) == 0
 		raw, err := json.Marshal(e)
 		if err != nil {
 			t.Fatal(err)

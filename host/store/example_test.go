@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/causalrec/causalrec/host/store"
@@ -27,27 +26,4 @@ func ExampleParseURL() {
 	fmt.Println(o.MasterName, o.Addrs, o.DB)
 	// Output:
 	// mymaster [10.0.0.1:26379 10.0.0.2:26379] 1
-}
-
-func ExampleParse() {
-	csv := `kind,user,item,time,propensity
-exposure,u1,i1,2024-05-01T10:00:00Z,0.5
-outcome,u1,i1,1714558200,
-exposure,u2,,1714558200,0.5
-`
-	recs, bad, err := store.Parse(strings.NewReader(csv), store.KindEvents, store.FormatAuto)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	for _, e := range recs.Events {
-		fmt.Println(e.Kind, e.User, e.Item, e.Time.UTC().Format(time.RFC3339), e.Propensity)
-	}
-	for _, b := range bad {
-		fmt.Println(b)
-	}
-	// Output:
-	// exposure u1 i1 2024-05-01T10:00:00Z 0.5
-	// outcome u1 i1 2024-05-01T10:10:00Z 0
-	// line 4: empty event item
 }

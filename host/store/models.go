@@ -152,7 +152,7 @@ func (s *Store) ListModels(ctx context.Context, name string) ([]ModelRecord, err
 // the model served before as the previous one (see Rollback). The model
 // must exist and have that name.
 func (s *Store) SetServing(ctx context.Context, name string, id uuid.UUID) error {
-	m, err := s.LoadModelMeta(ctx, id)
+	m, err := s.loadModelMeta(ctx, id)
 	if err != nil {
 		return fmt.Errorf("set serving %q: %w", name, err)
 	}
@@ -163,8 +163,8 @@ func (s *Store) SetServing(ctx context.Context, name string, id uuid.UUID) error
 	return s.wrap(fmt.Sprintf("set serving %q", name), err)
 }
 
-// LoadModelMeta is LoadModel without the bytes.
-func (s *Store) LoadModelMeta(ctx context.Context, id uuid.UUID) (ModelRecord, error) {
+// loadModelMeta is LoadModel without the bytes.
+func (s *Store) loadModelMeta(ctx context.Context, id uuid.UUID) (ModelRecord, error) {
 	raw, err := s.rdb.HGet(ctx, s.k.model(id.String()), "meta").Result()
 	if errors.Is(err, redis.Nil) {
 		return ModelRecord{}, fmt.Errorf("model %s: %w", id, ErrNotFound)

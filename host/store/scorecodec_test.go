@@ -167,7 +167,7 @@ func TestTextScoreCacheReadsLegacyEntries(t *testing.T) {
 	s := newTestStore(t, Options{})
 	ctx := context.Background()
 	items := []Item{{ID: "a", Text: "good film"}, {ID: "b", Text: "bad film"}}
-	if err := s.PutItems(ctx, items); err != nil {
+	if _, err := s.PutItems(ctx, items); err != nil {
 		t.Fatal(err)
 	}
 	legacy, err := json.Marshal(map[string]any{"v": "v1", "h": TextHash("good film"), "f": map[string]float64{"sentiment": 0.8}})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -13,78 +12,21 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/causalrec/causalrec/host/redistest"
 )
 
-// redisURL is the server the conformance suite runs against.
-func redisURL() string {
-	if u := os.Getenv("REDIS_URL"); u != "" {
-		return u
-	}
-	return DefaultURL
-}
-
-// newTestStore connects to the real Redis at REDIS_URL and returns a Store
-// whose keys live under a prefix owned by this test alone; the keys are
-// deleted when the test ends. It fails the test when Redis does not answer.
+// newTestStore returns a Store on the real Redis at REDIS_URL whose keys
+// live under a prefix owned by this test alone (see package redistest);
+// the keys are deleted when the test ends.
 func newTestStore(tb testing.TB, opts Options) *Store {
 	tb.Helper()
-	ctx := context.Background()
-	url := redisURL()
-	rdb, err := Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("connect %s: %v", url, err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err != nil {
-		_ = rdb.Close()
-		tb.Fatalf("the store conformance suite needs a real Redis server at %s (set REDIS_URL): %v", url, err)
-	}
-	opts.Prefix = "causalrec-test:" + uuid.NewString() + ":"
-	s, err := New(rdb, opts)
+	opts.Prefix = redistest.Prefix(tb)
+	s, err := New(redistest.Client(tb), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		n, err := deletePrefix(context.Background(), rdb, opts.Prefix)
-		if err != nil {
-			tb.Errorf("clean up prefix %s: %v", opts.Prefix, err)
-		}
-		_ = n
-		_ = rdb.Close()
-	})
 	return s
-}
-
-// prefixKeys lists the keys under prefix (SCAN MATCH prefix*).
-func prefixKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]string, error) {
-	var out []string
-	var cursor uint64
-	for {
-		ks, next, err := rdb.Scan(ctx, cursor, prefix+"*", 1000).Result()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ks...)
-		if next == 0 {
-			return out, nil
-		}
-		cursor = next
-	}
-}
-
-// deletePrefix unlinks every key under prefix.
-func deletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) (int, error) {
-	ks, err := prefixKeys(ctx, rdb, prefix)
-	if err != nil {
-		return 0, err
-	}
-	for _, k := range ks {
-		if err := rdb.Unlink(ctx, k).Err(); err != nil {
-			return 0, err
-		}
-	}
-	return len(ks), nil
 }
 
 func TestItems(t *testing.T) {
@@ -95,7 +37,7 @@ func TestItems(t *testing.T) {
 		{ID: "b:with:colons", Text: "beta", Meta: map[string]string{"lang": "en"}},
 		{ID: "{c}", Text: "gamma"},
 	}
-	if err := s.PutItems(ctx, items); err != nil {
+	if _, err := s.PutItems(ctx, items); err != nil {
 		t.Fatal(err)
 	}
 	found, missing, err := s.Items(ctx, []string{"{c}", "nope", "a", "b:with:colons"})
@@ -112,9 +54,9 @@ func TestItems(t *testing.T) {
 		t.Errorf("round trip lost fields: %+v", found)
 	}
 
-	// Replace one.
-	if err := s.PutItems(ctx, []Item{{ID: "a", Text: "alpha two"}}); err != nil {
-		t.Fatal(err)
+	// Replace one, add one: the count says one replaced.
+	if n, err := s.PutItems(ctx, []Item{{ID: "a", Text: "alpha two"}, {ID: "new"}}); err != nil || n != 1 {
+		t.Fatalf("PutItems replaced %d (%v), want 1", n, err)
 	}
 	it, err := s.Item(ctx, "a")
 	if err != nil || it.Text != "alpha two" || it.Features != nil {
@@ -125,41 +67,20 @@ func TestItems(t *testing.T) {
 	}
 
 	// An invalid item fails the whole call and writes nothing.
-	err = s.PutItems(ctx, []Item{{ID: "d", Text: "ok"}, {ID: "e", Features: map[string]float64{"x": nan()}}})
+	_, err = s.PutItems(ctx, []Item{{ID: "d", Text: "ok"}, {ID: "e", Features: map[string]float64{"x": nan()}}})
 	if err == nil || !strings.Contains(err.Error(), "item 1") {
 		t.Errorf("invalid batch error %v, want one naming item 1", err)
 	}
 	if _, missing, _ := s.Items(ctx, []string{"d"}); len(missing) != 1 {
 		t.Error("invalid batch wrote item d")
 	}
-
-	var scanned []string
-	if err := s.ItemIDs(ctx, func(id string) error { scanned = append(scanned, id); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(scanned)
-	if want := []string{"a", "b:with:colons", "{c}"}; !slices.Equal(scanned, want) {
-		t.Errorf("ItemIDs %v, want %v", scanned, want)
-	}
-	var each []string
-	if err := s.EachItem(ctx, func(it Item) error { each = append(each, it.ID); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(each)
-	if !slices.Equal(each, scanned) {
-		t.Errorf("EachItem %v, want %v", each, scanned)
-	}
-	stop := errors.New("stop")
-	if err := s.ItemIDs(ctx, func(string) error { return stop }); !errors.Is(err, stop) {
-		t.Errorf("ItemIDs did not pass on the callback's error: %v", err)
-	}
 }
 
 func TestUsers(t *testing.T) {
 	ctx := context.Background()
 	s := newTestStore(t, Options{})
-	if err := s.PutUsers(ctx, []User{{ID: "u1", Features: map[string]float64{"age": 31}}, {ID: "u2"}}); err != nil {
-		t.Fatal(err)
+	if n, err := s.PutUsers(ctx, []User{{ID: "u1", Features: map[string]float64{"age": 31}}, {ID: "u2"}}); err != nil || n != 0 {
+		t.Fatalf("PutUsers replaced %d (%v), want 0", n, err)
 	}
 	found, missing, err := s.Users(ctx, []string{"u2", "u1", "u9"})
 	if err != nil {
@@ -168,15 +89,7 @@ func TestUsers(t *testing.T) {
 	if len(found) != 2 || found[0].ID != "u2" || found[1].Features["age"] != 31 || !slices.Equal(missing, []string{"u9"}) {
 		t.Errorf("Users = %+v, missing %v", found, missing)
 	}
-	var all []string
-	if err := s.UserIDs(ctx, func(id string) error { all = append(all, id); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(all)
-	if !slices.Equal(all, []string{"u1", "u2"}) {
-		t.Errorf("UserIDs %v", all)
-	}
-	if err := s.PutUsers(ctx, []User{{ID: ""}}); err == nil {
+	if _, err := s.PutUsers(ctx, []User{{ID: ""}}); err == nil {
 		t.Error("PutUsers accepted an empty id")
 	}
 }
@@ -238,27 +151,27 @@ func TestEvents(t *testing.T) {
 	}
 
 	// History keeps the 3 latest by event time, newest first.
-	h, err := s.History(ctx, "u1", 0)
+	h, err := s.history(ctx, "u1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := eventIDs(h), []string{"e09", "e08", "e07"}; !slices.Equal(got, want) {
 		t.Errorf("History(u1) = %v, want %v", got, want)
 	}
-	h, _ = s.History(ctx, "u1", 2)
+	h, _ = s.history(ctx, "u1", 2)
 	if got, want := eventIDs(h), []string{"e09", "e08"}; !slices.Equal(got, want) {
 		t.Errorf("History(u1, 2) = %v, want %v", got, want)
 	}
-	h, _ = s.History(ctx, "u2", 10)
+	h, _ = s.history(ctx, "u2", 10)
 	if got, want := eventIDs(h), []string{"x1", "x2"}; !slices.Equal(got, want) {
 		t.Errorf("History(u2) = %v, want %v", got, want)
 	}
-	if h, err := s.History(ctx, "nobody", 5); err != nil || len(h) != 0 {
+	if h, err := s.history(ctx, "nobody", 5); err != nil || len(h) != 0 {
 		t.Errorf("History(nobody) = %v, %v", h, err)
 	}
 
 	// Popularity: outcomes are e01 (i1), e03 (i0), e05 (i2), e07 (i1), e09 (i0), x1 (i0).
-	pop, err := s.PopularItems(ctx, 2)
+	pop, err := s.popularItems(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +180,7 @@ func TestEvents(t *testing.T) {
 	if !slices.Equal(pop, want) {
 		t.Errorf("PopularItems(2) = %+v, want %+v", pop, want)
 	}
-	if all, _ := s.PopularItems(ctx, 0); len(all) != 3 {
+	if all, _ := s.popularItems(ctx, 0); len(all) != 3 {
 		t.Errorf("PopularItems(0) has %d items, want 3", len(all))
 	}
 
@@ -316,7 +229,7 @@ func TestAddEventsConcurrentRetries(t *testing.T) {
 	if n, _ := s.EventCount(ctx); n != int64(len(evs)) {
 		t.Errorf("log has %d events, want %d", n, len(evs))
 	}
-	pop, _ := s.Client().ZScore(ctx, s.k.popExposure(), "i").Result()
+	pop, _ := s.rdb.ZScore(ctx, s.k.popExposure(), "i").Result()
 	if pop != float64(len(evs)) {
 		t.Errorf("exposure count %v, want %d", pop, len(evs))
 	}
@@ -329,7 +242,7 @@ func TestDedupTTL(t *testing.T) {
 	if n, err := s.AddEvents(ctx, []Event{e, e}); err != nil || n != 1 {
 		t.Fatalf("added %d, %v; want 1", n, err)
 	}
-	ttl, err := s.Client().PTTL(ctx, s.k.eventID("ttl1")).Result()
+	ttl, err := s.rdb.PTTL(ctx, s.k.eventID("ttl1")).Result()
 	if err != nil || ttl <= 0 || ttl > time.Hour {
 		t.Errorf("dedup key TTL %v, %v; want in (0, 1h]", ttl, err)
 	}
@@ -479,96 +392,6 @@ func TestModelsServingRollback(t *testing.T) {
 	mustServe(id2, id1)
 }
 
-func TestImportRejectWritesNothing(t *testing.T) {
-	ctx := context.Background()
-	s := newTestStore(t, Options{BatchSize: 2})
-	f := openTestdata(t, "events.csv")
-	sum, err := s.Import(ctx, f, ImportOptions{Kind: KindEvents, Format: FormatAuto, OnError: Reject})
-	if !errors.Is(err, ErrRejected) {
-		t.Fatalf("Import(reject) error %v, want ErrRejected", err)
-	}
-	if got := badLines(sum.Bad); !slices.Equal(got, []int{5, 7, 8}) {
-		t.Errorf("bad lines %v, want [5 7 8]", got)
-	}
-	if sum.Written != 0 || sum.Read != 8 || sum.Skipped != 3 {
-		t.Errorf("summary %+v, want read 8, written 0, skipped 3", sum)
-	}
-	keys, err := prefixKeys(ctx, s.Client(), s.Prefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 0 {
-		t.Errorf("a rejected import wrote keys: %v", keys)
-	}
-}
-
-func TestImportSkip(t *testing.T) {
-	ctx := context.Background()
-	s := newTestStore(t, Options{BatchSize: 2})
-	sum, err := s.Import(ctx, openTestdata(t, "events.csv"), ImportOptions{Kind: KindEvents, OnError: Skip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Read != 8 || sum.Written != 5 || sum.Skipped != 3 || sum.Duplicates != 0 {
-		t.Errorf("summary %+v, want read 8, written 5, skipped 3, duplicates 0", sum)
-	}
-	if got := badLines(sum.Bad); !slices.Equal(got, []int{5, 7, 8}) {
-		t.Errorf("bad lines %v, want [5 7 8]", got)
-	}
-	for _, b := range sum.Bad {
-		if b.Err == nil || b.Error() == "" {
-			t.Errorf("bad line %d without a reason", b.Line)
-		}
-	}
-	// Importing the same file again writes nothing new, even the event
-	// without an id.
-	sum, err = s.Import(ctx, openTestdata(t, "events.csv"), ImportOptions{Kind: KindEvents, OnError: Skip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Written != 0 || sum.Duplicates != 5 {
-		t.Errorf("second import %+v, want written 0, duplicates 5", sum)
-	}
-	var log []Event
-	if err := s.Events(ctx, func(e Event) error { log = append(log, e); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if len(log) != 5 {
-		t.Fatalf("log has %d events, want 5", len(log))
-	}
-	if log[1].Value != 2.5 || log[2].Time.Unix() != 1714557600 || log[3].Time.UnixMilli() != 1714558200500 || log[4].Arm != "control" || log[0].Propensity != 0.5 || log[0].Position != 1 || log[0].PolicyID != "pol-a" {
-		t.Errorf("imported fields wrong: %+v", log)
-	}
-
-	// Items from JSONL, skipping the bad line.
-	sum, err = s.Import(ctx, openTestdata(t, "items.jsonl"), ImportOptions{Kind: KindItems, OnError: Skip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Written != 3 || sum.Skipped != 1 || sum.Bad[0].Line != 4 || !strings.Contains(sum.Bad[0].Error(), "colour") {
-		t.Errorf("items.jsonl summary %+v", sum)
-	}
-	// Items from CSV replace i1 and i2.
-	sum, err = s.Import(ctx, openTestdata(t, "items.csv"), ImportOptions{Kind: KindItems, OnError: Skip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Written != 2 || sum.Duplicates != 2 || sum.Skipped != 1 || sum.Bad[0].Line != 4 {
-		t.Errorf("items.csv summary %+v", sum)
-	}
-	it, err := s.Item(ctx, "i1")
-	if err != nil || it.Features["price"] != 12.5 || it.Meta["lang"] != "en" || it.Text != "A quiet thriller, set in Lisbon." {
-		t.Errorf("i1 = %+v, %v", it, err)
-	}
-
-	// Users from JSONL with Reject and no bad line.
-	users := "{\"id\":\"u1\",\"features\":{\"age\":30}}\n{\"id\":\"u2\"}\n"
-	sum, err = s.Import(ctx, strings.NewReader(users), ImportOptions{Kind: KindUsers, OnError: Reject})
-	if err != nil || sum.Written != 2 {
-		t.Errorf("users import %+v, %v", sum, err)
-	}
-}
-
 func TestUnavailable(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
 	defer rdb.Close()
@@ -578,12 +401,12 @@ func TestUnavailable(t *testing.T) {
 	}
 	ctx := context.Background()
 	checks := map[string]error{
-		"ping":      s.Ping(ctx),
-		"put items": s.PutItems(ctx, []Item{{ID: "a"}}),
+		"ping": s.Ping(ctx),
 	}
+	_, checks["put items"] = s.PutItems(ctx, []Item{{ID: "a"}})
 	_, _, checks["items"] = s.Items(ctx, []string{"a"})
 	_, checks["add events"] = s.AddEvents(ctx, []Event{{Kind: Exposure, User: "u", Item: "i", Time: time.Now()}})
-	_, checks["history"] = s.History(ctx, "u", 1)
+	_, checks["history"] = s.history(ctx, "u", 1)
 	_, _, checks["serving"] = s.Serving(ctx, "m")
 	for op, err := range checks {
 		if !errors.Is(err, ErrUnavailable) {
@@ -607,24 +430,6 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	if _, err := New(nil, Options{}); err == nil {
 		t.Error("New accepted a nil client")
 	}
-}
-
-func openTestdata(t *testing.T, name string) *os.File {
-	t.Helper()
-	f, err := os.Open("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
-func badLines(bad []LineError) []int {
-	out := make([]int, len(bad))
-	for i, b := range bad {
-		out[i] = b.Line
-	}
-	return out
 }
 
 func ids(items []Item) []string {

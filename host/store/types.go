@@ -63,6 +63,11 @@ type Event struct {
 	PolicyID   string  `json:"policy_id,omitempty"`
 	// Value is the value of an outcome; 0 means the default, 1.
 	Value float64 `json:"value,omitempty"`
+	// TimeUnknown says the event came without its time: Time is then the
+	// time it was ingested, which orders it for the history but says
+	// nothing of when it happened. The API sets it for an event posted
+	// without a time; training places such an event nowhere in time.
+	TimeUnknown bool `json:"time_unknown,omitempty"`
 }
 
 // User holds optional user features.
@@ -197,9 +202,9 @@ func (e Event) Validate() error {
 	return nil
 }
 
-// withDefaults returns e with the documented defaults filled in, except the
-// ID.
-func (e Event) withDefaults() Event {
+// WithDefaults returns e with the documented defaults filled in, except
+// the ID: Arm DefaultArm for an exposure, Value 1 for an outcome.
+func (e Event) WithDefaults() Event {
 	if e.Kind == Exposure && e.Arm == "" {
 		e.Arm = DefaultArm
 	}

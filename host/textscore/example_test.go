@@ -3,34 +3,33 @@ package textscore_test
 import (
 	"context"
 	"fmt"
-	"os"
 
-	"github.com/google/uuid"
-
+	"github.com/causalrec/causalrec/host/redistest"
 	"github.com/causalrec/causalrec/host/store"
 	"github.com/causalrec/causalrec/host/textscore"
 	"github.com/causalrec/causalrec/plugins/builtin/sentiscore"
 )
 
+// examplePrefix starts the key prefixes of this package's examples.
+const examplePrefix = "causalrec-example:textscore"
+
 func Example() {
 	ctx := context.Background()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = store.DefaultURL
-	}
-	rdb, err := store.Connect(ctx, url)
+	rdb, err := store.Connect(ctx, redistest.URL())
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer rdb.Close()
-	prefix := "causalrec-example:" + uuid.NewString() + ":"
+	// The keys live under a prefix of their own, all deleted at the end:
+	// the cache entries and the catalog token their write changes.
+	prefix := redistest.NewPrefix(examplePrefix)
+	defer redistest.Delete(ctx, rdb, prefix)
 	st, err := store.New(rdb, store.Options{Prefix: prefix})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer rdb.Del(ctx, prefix+"textscore:sentiment")
 
 	// Any plugins.TextScorer works: a plugin process's handle from
 	// pluginhost.Manager.TextScorer, or here the plugin in process.

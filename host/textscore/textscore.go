@@ -45,7 +45,7 @@ import (
 type ContextUse int
 
 const (
-	// ContextDefault means: look the plugin up with BuiltinContextUse.
+	// ContextDefault means: as the plugin's Info declares (see UsesOf).
 	ContextDefault ContextUse = iota
 	// ContextIgnored: no feature depends on the context, so it is not sent
 	// and every result can be cached.
@@ -56,8 +56,10 @@ const (
 )
 
 // BuiltinContextUse returns the context use of the built-in plugin called
-// name: ContextIgnored for "sentiment", ContextUsed for "lm" (relevance)
-// and, to stay safe, for every other name.
+// name, for plugins whose Info declares no feature uses (built before
+// plugins.FeatureUse existed): ContextIgnored for "sentiment",
+// ContextUsed for "lm" (relevance) and, to stay safe, for every other
+// name.
 func BuiltinContextUse(name string) ContextUse {
 	if name == "sentiment" {
 		return ContextIgnored
@@ -65,10 +67,68 @@ func BuiltinContextUse(name string) ContextUse {
 	return ContextUsed
 }
 
+// Uses says how the features of one text scorer may be used: as its Info
+// declares (plugins.FeatureUse), or, for a plugin that declares nothing,
+// by the host's rules for the built-in plugins.
+type Uses struct {
+	name string
+	// declared holds the declared uses by feature; nil when none are.
+	declared map[string]plugins.FeatureUse
+}
+
+// UsesOf returns the uses of the features of the text scorer configured
+// under name, whose Info is info.
+func UsesOf(name string, info plugins.TextScorerInfo) Uses {
+	u := Uses{name: name}
+	if len(info.FeatureUses) > 0 {
+		u.declared = make(map[string]plugins.FeatureUse, len(info.FeatureUses))
+		for _, f := range info.FeatureUses {
+			u.declared[f.Name] = f
+		}
+	}
+	return u
+}
+
+// Context says whether some feature depends on the context texts:
+// ContextUsed when one declares so, else ContextIgnored; for a plugin that
+// declares nothing, BuiltinContextUse.
+func (u Uses) Context() ContextUse {
+	if u.declared == nil {
+		return BuiltinContextUse(u.name)
+	}
+	for _, f := range u.declared {
+		if f.UsesContext {
+			return ContextUsed
+		}
+	}
+	return ContextIgnored
+}
+
+// PerItem reports whether the feature describes the item alone, so that a
+// model may use it as a feature of the item: declared without context
+// use. A feature the plugin did not declare is not; for a plugin that
+// declares nothing, every feature but "relevance" is.
+func (u Uses) PerItem(feature string) bool {
+	if u.declared == nil {
+		return feature != "relevance"
+	}
+	f, ok := u.declared[feature]
+	return ok && !f.UsesContext
+}
+
+// LogScale reports whether models use the feature's log10: declared so,
+// or, for a plugin that declares nothing, "perplexity".
+func (u Uses) LogScale(feature string) bool {
+	if u.declared == nil {
+		return feature == "perplexity"
+	}
+	return u.declared[feature].LogScale
+}
+
 // Options configure Score. The zero value is ready to use.
 type Options struct {
 	// Context says whether the plugin uses context texts; ContextDefault
-	// means BuiltinContextUse(name).
+	// means as its Info declares (Uses.Context).
 	Context ContextUse
 }
 
@@ -76,6 +136,8 @@ type Options struct {
 type Result struct {
 	// Version is the plugin version the scores belong to.
 	Version string
+	// Uses says how the features may be used, from the plugin's Info.
+	Uses Uses
 	// Scores holds one entry per item, in the order of the items.
 	Scores []ItemScore
 	// Hits counts the items served from the cache, Scored those sent to
@@ -108,15 +170,15 @@ func Score(ctx context.Context, st *store.Store, name string, ts plugins.TextSco
 	if name == "" {
 		return Result{}, errors.New("text scores: empty plugin name")
 	}
-	use := opts.Context
-	if use == ContextDefault {
-		use = BuiltinContextUse(name)
-	}
 	info, err := ts.Info(ctx, plugins.InfoRequest{})
 	if err != nil {
 		return Result{}, fmt.Errorf("text scores: plugin %q info: %w", name, err)
 	}
-	res := Result{Version: info.Version, Scores: make([]ItemScore, len(items))}
+	res := Result{Version: info.Version, Uses: UsesOf(name, info), Scores: make([]ItemScore, len(items))}
+	use := opts.Context
+	if use == ContextDefault {
+		use = res.Uses.Context()
+	}
 	if len(items) == 0 {
 		return res, nil
 	}

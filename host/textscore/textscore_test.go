@@ -9,15 +9,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/causalrec/causalrec/host/pluginhost"
+	"github.com/causalrec/causalrec/host/redistest"
 	"github.com/causalrec/causalrec/host/store"
 	"github.com/causalrec/causalrec/lm"
 	"github.com/causalrec/causalrec/plugins"
@@ -77,60 +76,15 @@ func textScorer(tb testing.TB, m *pluginhost.Manager, name string) plugins.TextS
 	return ts
 }
 
-func redisURL() string {
-	if u := os.Getenv("REDIS_URL"); u != "" {
-		return u
-	}
-	return store.DefaultURL
-}
-
-// newTestStore connects to the real Redis at REDIS_URL and returns a Store
-// under a prefix of its own, whose keys are deleted when the test ends.
+// newTestStore returns a Store on the real Redis at REDIS_URL under a
+// prefix of its own, whose keys are deleted when the test ends.
 func newTestStore(tb testing.TB) *store.Store {
 	tb.Helper()
-	ctx := context.Background()
-	url := redisURL()
-	rdb, err := store.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("connect %s: %v", url, err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err != nil {
-		_ = rdb.Close()
-		tb.Fatalf("these tests need a real Redis server at %s (set REDIS_URL): %v", url, err)
-	}
-	prefix := "causalrec-test:" + uuid.NewString() + ":"
-	st, err := store.New(rdb, store.Options{Prefix: prefix})
+	st, err := store.New(redistest.Client(tb), store.Options{Prefix: redistest.Prefix(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		if err := deletePrefix(context.Background(), rdb, prefix); err != nil {
-			tb.Errorf("clean up prefix %s: %v", prefix, err)
-		}
-		_ = rdb.Close()
-	})
 	return st
-}
-
-func deletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
-	var cursor uint64
-	for {
-		ks, next, err := rdb.Scan(ctx, cursor, prefix+"*", 1000).Result()
-		if err != nil {
-			return err
-		}
-		for _, k := range ks {
-			if err := rdb.Unlink(ctx, k).Err(); err != nil {
-				return err
-			}
-		}
-		if next == 0 {
-			return nil
-		}
-		cursor = next
-	}
 }
 
 // counting wraps a TextScorer, counts Score calls and the items sent, and
@@ -632,6 +586,46 @@ func TestEdgeCases(t *testing.T) {
 			t.Error("no error for an empty plugin name")
 		}
 	})
+}
+
+func TestUsesOf(t *testing.T) {
+	ctx := context.Background()
+	lmInfo, err := lmscore.FromEnv("v", nil, func(string) string { return "" }).Info(ctx, plugins.InfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentiInfo, err := sentiscore.New("v", 0).Info(ctx, plugins.InfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// old drops the declarations: an Info of a plugin built before them.
+	old := func(info plugins.TextScorerInfo) plugins.TextScorerInfo { info.FeatureUses = nil; return info }
+	for _, tc := range []struct {
+		name, plugin string
+		info         plugins.TextScorerInfo
+		context      ContextUse
+		perItem, log []string // of the features "lm_logprob", "perplexity", "relevance", "sentiment", "novel"
+	}{
+		{"lm declared", lmscore.Name, lmInfo, ContextUsed, []string{"lm_logprob", "perplexity"}, []string{"perplexity"}},
+		{"sentiment declared", sentiscore.Name, sentiInfo, ContextIgnored, []string{"sentiment"}, nil},
+		{"sentiment declared, renamed", "tone", sentiInfo, ContextIgnored, []string{"sentiment"}, nil},
+		{"lm undeclared", lmscore.Name, old(lmInfo), ContextUsed, []string{"lm_logprob", "perplexity", "sentiment", "novel"}, []string{"perplexity"}},
+		{"sentiment undeclared", sentiscore.Name, old(sentiInfo), ContextIgnored, []string{"lm_logprob", "perplexity", "sentiment", "novel"}, []string{"perplexity"}},
+		{"unknown undeclared", "tone", old(sentiInfo), ContextUsed, []string{"lm_logprob", "perplexity", "sentiment", "novel"}, []string{"perplexity"}},
+	} {
+		u := UsesOf(tc.plugin, tc.info)
+		if got := u.Context(); got != tc.context {
+			t.Errorf("%s: context %v, want %v", tc.name, got, tc.context)
+		}
+		for _, f := range []string{"lm_logprob", "perplexity", "relevance", "sentiment", "novel"} {
+			if got, want := u.PerItem(f), slices.Contains(tc.perItem, f); got != want {
+				t.Errorf("%s: PerItem(%s) = %v, want %v", tc.name, f, got, want)
+			}
+			if got, want := u.LogScale(f), slices.Contains(tc.log, f); got != want {
+				t.Errorf("%s: LogScale(%s) = %v, want %v", tc.name, f, got, want)
+			}
+		}
+	}
 }
 
 func TestBuiltinContextUse(t *testing.T) {

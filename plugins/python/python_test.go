@@ -32,21 +32,20 @@ import (
 
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/plugins"
+	"github.com/causalrec/causalrec/plugins/python/pyenv"
 	pb "github.com/causalrec/causalrec/proto/causalrec/plugin/v1"
 )
 
 var update = flag.Bool("update", false, "rewrite the manifest of the wrapper script")
 
 const (
-	python  = "/usr/bin/python3"
+	python  = pyenv.Python
 	script  = "textscorer/length_scorer.py"
 	wrapper = "textscorer/causalrec-length-scorer"
 	cookie  = "CAUSALREC_PLUGIN=b4c9e1f2-causalrec-plugin"
-)
 
-var (
-	pyOnce sync.Once
-	pySkip string
+	skScript  = "estimator/sklearn_tlearner.py"
+	skWrapper = "estimator/causalrec-sklearn-estimator"
 )
 
 // needPython skips the test when /usr/bin/python3 cannot import grpc and
@@ -54,62 +53,7 @@ var (
 // Debian packages first.
 func needPython(t testing.TB) {
 	t.Helper()
-	pyOnce.Do(func() { pySkip = ensurePython() })
-	if pySkip != "" {
-		t.Skip(pySkip)
-	}
-}
-
-func pythonReady() error {
-	out, err := exec.Command(python, "-c", "import grpc, google.protobuf").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s cannot import grpc and google.protobuf: %v: %s", python, err, bytes.TrimSpace(out))
-	}
-	return nil
-}
-
-func ensurePython() string {
-	err := pythonReady()
-	if err == nil {
-		return ""
-	}
-	const pkgs = "python3-grpcio python3-protobuf"
-	if os.Geteuid() != 0 {
-		return fmt.Sprintf("python3-grpcio cannot be installed: %v, and only root can run apt-get install -y %s", err, pkgs)
-	}
-	if _, lerr := exec.LookPath("apt-get"); lerr != nil {
-		return fmt.Sprintf("python3-grpcio cannot be installed: %v, and there is no apt-get", err)
-	}
-	install := func(args ...string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("apt-get %s: %v: %s", strings.Join(args, " "), err, lastLines(out, 5))
-		}
-		return nil
-	}
-	args := append([]string{"install", "-y"}, strings.Fields(pkgs)...)
-	if ierr := install(args...); ierr != nil {
-		// The package lists may be missing (a fresh container).
-		if uerr := install("update"); uerr != nil {
-			return fmt.Sprintf("python3-grpcio cannot be installed: %v", uerr)
-		}
-		if ierr := install(args...); ierr != nil {
-			return fmt.Sprintf("python3-grpcio cannot be installed: %v", ierr)
-		}
-	}
-	if err := pythonReady(); err != nil {
-		return fmt.Sprintf("python3-grpcio cannot be installed: after apt-get install: %v", err)
-	}
-	return ""
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+	pyenv.Require(t, pyenv.GRPC)
 }
 
 func abs(t testing.TB, rel string) string {
@@ -149,13 +93,15 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// newLogger logs everything, plugin lines at debug level included, to w.
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 func newManager(t *testing.T, spec pluginhost.Spec) (*pluginhost.Manager, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	m, err := pluginhost.New([]pluginhost.Spec{spec}, pluginhost.Options{
-		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		StartTimeout: 20 * time.Second,
-	})
+	m, err := pluginhost.New([]pluginhost.Spec{spec}, pluginhost.Options{Logger: newLogger(logs), StartTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,42 +267,63 @@ func TestWrongChecksumIsRefused(t *testing.T) {
 	}
 }
 
-// TestWrapperManifest checks that the wrapper's manifest lists every Python
-// file of the plugin with its current sha256; -update rewrites it.
+// wrappers lists each wrapper script, the directories whose Python files
+// its manifest covers, and the script it runs.
+var wrappers = []struct {
+	path, script string
+	dirs         []string
+}{
+	{wrapper, script, []string{"causalrec_plugin", "textscorer"}},
+	{skWrapper, skScript, []string{"causalrec_plugin", "estimator"}},
+}
+
+// TestWrapperManifest checks that each wrapper's manifest lists every
+// Python file of its plugin and the SDK with its current sha256; -update
+// rewrites the manifests.
 func TestWrapperManifest(t *testing.T) {
+	for _, w := range wrappers {
+		t.Run(filepath.Base(w.path), func(t *testing.T) {
+			checkManifest(t, w.path, w.dirs)
+		})
+	}
+}
+
+func checkManifest(t *testing.T, wrapperPath string, dirs []string) {
 	var files []string
-	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && d.Name() == "__pycache__" {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() && strings.HasSuffix(p, ".py") {
+				files = append(files, filepath.ToSlash(p))
+			}
+			return nil
+		})
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		if d.IsDir() && d.Name() == "__pycache__" {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && strings.HasSuffix(p, ".py") && !strings.HasPrefix(p, "tests"+string(filepath.Separator)) {
-			files = append(files, filepath.ToSlash(p))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	slices.Sort(files)
 	var want strings.Builder
 	for _, f := range files {
 		fmt.Fprintf(&want, "%s  %s\n", fileSHA256(t, f), f)
 	}
-	src, err := os.ReadFile(wrapper)
+	src, err := os.ReadFile(wrapperPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const open, end = "cat <<'MANIFEST'\n", "MANIFEST\n"
 	i := bytes.Index(src, []byte(open))
 	if i < 0 {
-		t.Fatalf("%s: no manifest after %q", wrapper, open)
+		t.Fatalf("%s: no manifest after %q", wrapperPath, open)
 	}
 	j := bytes.Index(src[i+len(open):], []byte(end))
 	if j < 0 {
-		t.Fatalf("%s: manifest does not end with %q", wrapper, end)
+		t.Fatalf("%s: manifest does not end with %q", wrapperPath, end)
 	}
 	got := string(src[i+len(open) : i+len(open)+j])
 	if got == want.String() {
@@ -364,50 +331,54 @@ func TestWrapperManifest(t *testing.T) {
 	}
 	if *update {
 		out := slices.Concat(src[:i+len(open)], []byte(want.String()), src[i+len(open)+j:])
-		if err := os.WriteFile(wrapper, out, 0o755); err != nil {
+		if err := os.WriteFile(wrapperPath, out, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	t.Errorf("%s: manifest is stale (refresh with go test ./plugins/python -run TestWrapperManifest -update)\ngot:\n%swant:\n%s", wrapper, got, want.String())
+	t.Errorf("%s: manifest is stale (refresh with go test ./plugins/python -run TestWrapperManifest -update)\ngot:\n%swant:\n%s", wrapperPath, got, want.String())
 }
 
-// TestWrapperRefusesEditedScript runs the wrapper from a copy of the plugin
-// whose script was changed after the manifest was made.
+// TestWrapperRefusesEditedScript runs each wrapper from a copy of the
+// plugin whose script was changed after the manifest was made.
 func TestWrapperRefusesEditedScript(t *testing.T) {
 	if _, err := exec.LookPath("sha256sum"); err != nil {
 		t.Skip("the wrapper needs sha256sum (coreutils), which is not installed")
 	}
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(".")); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, script), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString("\nimport os  # an edit\n"); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	cmd := exec.Command(filepath.Join(dir, wrapper))
-	cmd.Env = append(os.Environ(), cookie)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("wrapper over an edited script: err = %v, want exit status 1\nstderr: %s", err, stderr.String())
-	}
-	if stdout.Len() != 0 || !strings.Contains(stderr.String(), "do not match this wrapper's manifest") {
-		t.Errorf("stdout %q (want empty), stderr %q (want the manifest error)", stdout.String(), stderr.String())
+	for _, w := range wrappers {
+		t.Run(filepath.Base(w.path), func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.CopyFS(dir, os.DirFS(".")); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(filepath.Join(dir, w.script), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString("\nimport os  # an edit\n"); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			cmd := exec.Command(filepath.Join(dir, w.path))
+			cmd.Env = append(os.Environ(), cookie)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err = cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("wrapper over an edited script: err = %v, want exit status 1\nstderr: %s", err, stderr.String())
+			}
+			if stdout.Len() != 0 || !strings.Contains(stderr.String(), "do not match this wrapper's manifest") {
+				t.Errorf("stdout %q (want empty), stderr %q (want the manifest error)", stdout.String(), stderr.String())
+			}
+		})
 	}
 }
 
-// startPlugin starts the plugin by hand, without go-plugin, and returns its
-// handshake line, its stderr, its stdin and a channel that receives the
-// result of Wait.
-func startPlugin(t testing.TB, env []string, args ...string) (*exec.Cmd, string, *syncBuffer, io.WriteCloser, chan error) {
+// startPlugin starts the Python script of a plugin by hand, without
+// go-plugin, and returns its handshake line, its stderr, its stdin and a
+// channel that receives the result of Wait.
+func startPlugin(t testing.TB, script string, env []string, args ...string) (*exec.Cmd, string, *syncBuffer, io.WriteCloser, chan error) {
 	t.Helper()
 	cmd := exec.Command(python, append([]string{"-B", abs(t, script)}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
@@ -512,7 +483,7 @@ func TestPlaintextServeAndStop(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := []string{cookie, "PLUGIN_PROTOCOL_VERSIONS=1", "PLUGIN_CLIENT_CERT="}
-			cmd, line, stderr, stdin, done := startPlugin(t, env, tc.args...)
+			cmd, line, stderr, stdin, done := startPlugin(t, script, env, tc.args...)
 			f := strings.Split(line, "|")
 			if len(f) != 6 || f[0] != "1" || f[1] != "1" || f[2] != "tcp" || !strings.HasPrefix(f[3], "127.0.0.1:") || f[4] != "grpc" || f[5] != "" {
 				t.Fatalf("handshake line %q, want 1|1|tcp|127.0.0.1:PORT|grpc| (no certificate)", line)
@@ -605,7 +576,7 @@ func FuzzScore(f *testing.F) {
 	}
 	needPython(f)
 	env := []string{cookie, "PLUGIN_CLIENT_CERT="}
-	cmd, line, stderr, _, done := startPlugin(f, env, "--max-text-bytes", "0")
+	cmd, line, stderr, _, done := startPlugin(f, script, env, "--max-text-bytes", "0")
 	f.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {

@@ -9,11 +9,15 @@
 //
 //	go run ./bench/uplift/ihdp [-data ../shared/data/ihdp_npci_csv] [-reps 50] [-estimators t/linear,tarnet,auto] [-per-rep]
 //
-// The data are ihdp_npci_1..50.csv with the test rows listed in
-// cfrnet_test_rows_rep1-50.csv (see that folder's SOURCE.md).
+// The data are ihdp_npci_1..50.csv (where to get them: docs/data.md) with
+// the test rows listed in cfrnet_test_rows_rep1-50.csv: the copy in the
+// data folder when there is one, else the one beside this file (see
+// SOURCE.md here).
 package main
 
 import (
+	"bytes"
+	_ "embed"
 	"encoding/csv"
 	"errors"
 	"flag"
@@ -50,11 +54,25 @@ func main() {
 	}
 }
 
+// testRowsCSV lists the CFRNet test units of replications 1..50 (see
+// SOURCE.md).
+//
+//go:embed cfrnet_test_rows_rep1-50.csv
+var testRowsCSV []byte
+
 func run(dir string, reps int, names []string, perRep bool) error {
-	testRows, err := readTestRows(filepath.Join(dir, "cfrnet_test_rows_rep1-50.csv"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("IHDP data not found under %s (it is not part of the repository; see docs/estimators.md): %w", dir, err)
+	if _, err := os.Stat(filepath.Join(dir, "ihdp_npci_1.csv")); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("IHDP data not found under %s (it is not part of the repository; docs/data.md says where to get it): %w", dir, err)
 	}
+	name := filepath.Join(dir, "cfrnet_test_rows_rep1-50.csv")
+	raw, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		name, raw, err = "cfrnet_test_rows_rep1-50.csv (embedded)", testRowsCSV, nil
+	}
+	if err != nil {
+		return err
+	}
+	testRows, err := readTestRows(name, raw)
 	if err != nil {
 		return err
 	}
@@ -115,10 +133,10 @@ func run(dir string, reps int, names []string, perRep bool) error {
 }
 
 // readTestRows maps each replication to the set of its test CSV rows.
-func readTestRows(path string) (map[int]map[int]bool, error) {
-	recs, err := readCSV(path)
+func readTestRows(path string, raw []byte) (map[int]map[int]bool, error) {
+	recs, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	out := map[int]map[int]bool{}
 	for i, rec := range recs[1:] {

@@ -139,7 +139,7 @@ func TestCLIErrors(t *testing.T) {
 	}{
 		{"malformed csv line", []string{"uplift", "fit", "--data", "testdata/bad_line.csv", "--treatment", "segment", "--outcome", "visit", "--control", "No E-Mail", "--model-out", filepath.Join(dir, "x.json")},
 			`line 4: column "history": "NaN" is not a finite number`},
-		{"wrong checksum", append(fit, "--config", wrongSum), "does not match the configured sha256"},
+		{"wrong checksum", append(fit, "--config", wrongSum), "does not match the configured sha256 " + strings.Repeat("0", 64) + ": its sha256 is " + hex.EncodeToString(sum[:])},
 		{"missing plugin binary", append(fit, "--config", missing), "no-such-plugin: no such file or directory"},
 		{"unknown estimator", append(fit, "--estimator", "magic"), `unknown estimator "magic"`},
 		{"bad parameter", append(fit, "--param", "folds=3"), `does not take parameter "folds"`},

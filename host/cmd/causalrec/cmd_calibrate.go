@@ -64,9 +64,12 @@ func upliftCalibrate(_ context.Context, s stdio, args []string) error {
 	case !(*level > 0 && *level < 1):
 		return usageErr("--level must be in (0, 1)")
 	}
-	format, err := plotFormat(*plotPath)
-	if err != nil {
-		return err
+	var format plot.Format
+	if *plotPath != "" {
+		var err error
+		if format, err = plotFormat("plot", *plotPath); err != nil {
+			return err
+		}
 	}
 	learner, err := calibrationLearner(*outcomeModel)
 	if err != nil {
@@ -181,7 +184,8 @@ func upliftCalibrate(_ context.Context, s stdio, args []string) error {
 				pb[i].Lo, pb[i].Hi = b.Observed, b.Observed
 			}
 		}
-		if err := plot.WriteCalibration(&img, format, *score, pb); err != nil {
+		blp := fmt.Sprintf("differential %.2f [%.2f, %.2f], calibration R² %.2f", c.Differential.Coef, c.Differential.CI[0], c.Differential.CI[1], c.R2)
+		if err := plot.WriteCalibration(&img, format, *score, blp, *level, pb); err != nil {
 			return err
 		}
 	}
@@ -201,7 +205,7 @@ func upliftCalibrate(_ context.Context, s stdio, args []string) error {
 // calibrationLearner builds the outcome models' learner from a spec
 // name[:k=v...] of causal's registry.
 func calibrationLearner(spec string) (causal.Learner, error) {
-	name, params, err := parseEstimatorSpec(spec)
+	name, params, err := parseLearnerSpec(spec)
 	if err != nil {
 		return nil, err
 	}

@@ -6,113 +6,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"strings"
-	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/dataset"
-	"github.com/causalrec/causalrec/plugins"
+	"github.com/causalrec/causalrec/host/progress"
 )
-
-// pluginUplift makes an estimator plugin usable as a causal.UpliftEstimator,
-// so that package causal's cross-fitting drives plugins. It is built for
-// one command and carries that command's context.
-type pluginUplift struct {
-	ctx      context.Context
-	est      plugins.Estimator
-	name     string
-	params   map[string]string
-	features []plugins.Feature
-	arms     []string
-
-	mu  sync.Mutex
-	err error // the first failed prediction
-}
-
-func (p *pluginUplift) fail(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err == nil {
-		p.err = err
-	}
-}
-
-// Err returns the first prediction error, if any.
-func (p *pluginUplift) Err() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-// pluginModel applies a model fitted through a plugin.
-type pluginModel struct {
-	u     *pluginUplift
-	model []byte
-}
-
-func (p *pluginUplift) FitUplift(d causal.UpliftData, src rand.Source) (causal.UpliftModel, error) {
-	n, dim := d.X.Dims()
-	x := make([]float64, 0, n*dim)
-	for i := 0; i < n; i++ {
-		x = append(x, d.X.RawRowView(i)...)
-	}
-	req := plugins.FitRequest{
-		Estimator: p.name, Params: p.params, Features: p.features, Arms: p.arms, Seed: src.Uint64(),
-		X: x, Arm: d.Treatment, Outcome: d.Y, Weight: d.Weights, Propensity: d.Propensity,
-	}
-	resp, err := p.est.Fit(p.ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return &pluginModel{u: p, model: resp.Model}, nil
-}
-
-// Effects implements causal.UpliftModel. The interface has no error
-// result, so a failed prediction yields zero effects and records the
-// error, which the command reports instead of the comparison.
-func (m *pluginModel) Effects(dst *mat.Dense, x *mat.Dense) *mat.Dense {
-	n, dim := x.Dims()
-	k := len(m.u.arms) - 1
-	if dst == nil {
-		dst = mat.NewDense(n, k, nil)
-	}
-	flat := make([]float64, 0, n*dim)
-	for i := 0; i < n; i++ {
-		flat = append(flat, x.RawRowView(i)...)
-	}
-	resp, err := m.u.est.Predict(m.u.ctx, plugins.PredictRequest{Model: m.model, X: flat, NFeatures: dim})
-	if err == nil && len(resp.Effects) != n*k {
-		err = fmt.Errorf("plugin returned %d effects for %d rows of %d arms", len(resp.Effects), n, k)
-	}
-	if err != nil {
-		m.u.fail(err)
-		for i := 0; i < n; i++ {
-			for j := 0; j < k; j++ {
-				dst.Set(i, j, 0)
-			}
-		}
-		return dst
-	}
-	for i := 0; i < n; i++ {
-		for j := 0; j < k; j++ {
-			dst.Set(i, j, resp.Effects[i*k+j])
-		}
-	}
-	return dst
-}
-
-// parseEstimatorSpec reads "name" or "name:k=v:k=v".
-func parseEstimatorSpec(spec string) (string, map[string]string, error) {
-	parts := strings.Split(spec, ":")
-	params, err := causal.ParseParams(parts[1:])
-	if err != nil {
-		return "", nil, fmt.Errorf("estimator %q: %w", spec, err)
-	}
-	return parts[0], params, nil
-}
 
 func upliftCompare(ctx context.Context, s stdio, args []string) error {
 	fs := newFlags(s, "uplift compare", "--data FILE --treatment COL --outcome COL --estimators a,b,... [flags]",
@@ -121,21 +22,30 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 			"Qini and AUUC with bootstrap intervals, and every pair of estimators the interval of their\n"+
 			"paired difference (the same resamples for both). Each ranking also gets grf's RATE (AUTOC and\n"+
 			"Qini weighting) on AIPW scores from cross-fitted linear outcome models, with half-sample\n"+
-			"intervals and paired differences. An estimator is a name or name:k=v:k=v.")
+			"intervals and paired differences. An estimator is\n"+
+			"[plugin:]name[/base][:k=v...]: a name of the --plugin plugin (the built-in causal by default)\n"+
+			"or plugin:name for an estimator of another plugin, so one run compares plugins, e.g.\n"+
+			"--estimators t,py-sklearn:t with py-sklearn declared in --config.")
 	data := fs.String("data", "", "CSV file with a header row")
 	treatment := fs.String("treatment", "", "treatment column")
 	outcome := fs.String("outcome", "", "outcome column (numeric)")
 	control := fs.String("control", "0", "treatment value of the control arm")
 	treated := fs.String("treated", "", "comma-separated treated arms to keep; rows of other arms are left out")
 	features := fs.String("features", "", "comma-separated feature columns (default: every other column)")
-	estimators := fs.String("estimators", "", "comma-separated estimators, e.g. t,x:base=gbt,uplift-forest:criterion=KL")
-	pluginName := fs.String("plugin", "causal", "estimator plugin")
+	estimators := fs.String("estimators", "", "comma-separated estimators, e.g. t,x/gbt,uplift-forest:criterion=KL,py-sklearn:t")
+	pluginName := fs.String("plugin", config.Default().EstimatorPlugin, "estimator plugin of the estimators named without one")
 	folds := fs.Int("folds", 5, "cross-fitting folds")
 	resamples := fs.Int("bootstrap", 200, "bootstrap resamples")
 	seed := fs.Uint64("seed", 1, "seed of the folds and the bootstrap")
 	jsonOut := fs.String("json-out", "", "also write the comparison as JSON to this file (- for standard output, replacing the table)")
 	cfgPath := fs.String("config", "", "config file declaring external plugins")
+	plotPath := fs.String("plot", "", "write the Qini curves of the estimators (one panel per treated arm) to this .svg or .png file")
+	decilePath := fs.String("decile-plot", "", "write the observed uplift by decile of each estimator's scores to this .svg or .png file")
+	bf := addBalanceFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkPlotFlags(map[string]string{"plot": *plotPath, "decile-plot": *decilePath}); err != nil {
 		return err
 	}
 	specs := splitList(*estimators)
@@ -162,31 +72,45 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 	if sum.Dropped > 0 {
 		fmt.Fprintf(s.err, "left out %d rows of arms not named by --treated\n", sum.Dropped)
 	}
-	est, stop, err := startEstimator(ctx, cfg, s.logger, *pluginName)
+	if _, err := checkBalance(s, req, schema, bf); err != nil {
+		return err
+	}
+	ests, err := newEstimatorPlugins(cfg, s.logger)
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer ests.Close()
 	d := causal.UpliftData{X: mat.NewDense(req.Rows(), len(req.Features), req.X), Treatment: req.Arm, Arms: len(req.Arms) - 1, Y: req.Outcome}
+	task := startTask(s, "uplift compare", int64(len(specs)**folds), progress.Options{Unit: "fits"})
+	defer task.Done()
 	var named []causal.NamedEstimator
 	var models []*pluginUplift
 	for _, spec := range specs {
-		name, params, err := parseEstimatorSpec(spec)
+		ref, err := parseEstimatorRef(spec, *pluginName)
 		if err != nil {
 			return usageErr("%v", err)
 		}
-		pu := &pluginUplift{ctx: ctx, est: est, name: name, params: params, features: req.Features, arms: schema.Arms}
+		est, err := ests.resolve(ctx, ref)
+		if err != nil {
+			return err
+		}
+		pu := &pluginUplift{ctx: ctx, est: est, name: ref.Estimator, params: ref.Params, features: req.Features, arms: schema.Arms, task: task}
 		models = append(models, pu)
 		named = append(named, causal.NamedEstimator{Name: spec, Estimator: pu})
 	}
 	cmp, err := causal.CompareEstimators(d, named, causal.CompareConfig{Folds: *folds, Bootstrap: causal.Bootstrap{Resamples: *resamples}}, rand.NewPCG(*seed, 0))
+	task.Done()
 	if err != nil {
 		return err
 	}
-	for _, m := range models {
+	for i, m := range models {
 		if err := m.Err(); err != nil {
-			return fmt.Errorf("estimator %s: predict: %w", m.name, err)
+			return fmt.Errorf("estimator %s: predict: %w", named[i].Name, err)
 		}
+	}
+	cmp.ArmNames = schema.Arms
+	if err := writeComparePlots(cmp, req.Arm, req.Outcome, schema.Arms, *plotPath, *decilePath); err != nil {
+		return err
 	}
 	if *jsonOut != "-" {
 		fmt.Fprintf(s.out, "%d rows, %d folds; arms against control %q\n", req.Rows(), *folds, schema.Arms[0])

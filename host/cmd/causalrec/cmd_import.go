@@ -9,7 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/causalrec/causalrec/host/progress"
+	"github.com/causalrec/causalrec/host/records"
 	"github.com/causalrec/causalrec/host/store"
 )
 
@@ -18,13 +21,14 @@ import (
 func runImport(ctx context.Context, s stdio, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(s.err)
-	redisURL := fs.String("redis", "", "Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://); default $REDIS_URL, else an embedded in-memory store that does NOT persist")
+	redisURL := fs.String("redis", "", "Redis URL to import into (redis://, rediss://, redis+sentinel://, redis+cluster://); required unless --embedded")
+	embedded := fs.Bool("embedded", false, "import into an embedded in-memory Redis that is discarded when the command ends (to check a file's format)")
 	prefix := fs.String("prefix", store.DefaultOptions().Prefix, "key prefix")
 	kindFlag := fs.String("kind", "", "what the files hold: items, events or users (required)")
 	formatFlag := fs.String("format", "auto", "file format: csv, jsonl or auto (by extension, else by content)")
 	onErr := fs.String("on-error", "reject", "on a malformed line: reject (write nothing, exit 1) or skip (write the good lines, list the bad ones on stderr)")
 	fs.Usage = func() {
-		fmt.Fprintln(s.err, "Usage: causalrec import --kind items|events|users [--redis URL] [--prefix P] [--format csv|jsonl|auto] [--on-error skip|reject] FILE... ('-' reads stdin)")
+		fmt.Fprintln(s.err, "Usage: causalrec import --kind items|events|users --redis URL|--embedded [--prefix P] [--format csv|jsonl|auto] [--on-error skip|reject] FILE... ('-' reads stdin)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -36,20 +40,20 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 	if *kindFlag == "" {
 		return usageErr("--kind is required (items, events or users)")
 	}
-	kind, err := store.ParseRecordKind(*kindFlag)
+	kind, err := records.ParseRecordKind(*kindFlag)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	format, err := store.ParseFormat(*formatFlag)
+	format, err := records.ParseFormat(*formatFlag)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	var mode store.OnError
+	var mode records.OnError
 	switch strings.ToLower(*onErr) {
 	case "reject":
-		mode = store.Reject
+		mode = records.Reject
 	case "skip":
-		mode = store.Skip
+		mode = records.Skip
 	default:
 		return usageErr("--on-error %q: want skip or reject", *onErr)
 	}
@@ -59,17 +63,22 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 	}
 
 	url := *redisURL
-	if url == "" {
-		url = os.Getenv("REDIS_URL")
+	switch {
+	case url != "" && *embedded:
+		return usageErr("--redis and --embedded exclude each other")
+	case url == "" && !*embedded && os.Getenv("REDIS_URL") != "":
+		return usageErr("name the Redis to import into: --redis \"$REDIS_URL\" (REDIS_URL is set, but an import writes only where --redis says), or --embedded for a throw-away in-memory store")
+	case url == "" && !*embedded:
+		return usageErr("name the Redis to import into with --redis URL, or give --embedded to import into a throw-away in-memory store that is discarded when the command ends")
 	}
 	var st *store.Store
-	if url == "" {
+	if *embedded {
 		rdb, stop, err := store.StartEmbedded(s.logger)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		fmt.Fprintln(s.err, "WARNING: no --redis and no REDIS_URL: importing into an embedded in-memory Redis. NOTHING WILL PERSIST after this command exits.")
+		fmt.Fprintln(s.err, "--embedded: importing into an in-memory Redis; nothing is kept after this command exits.")
 		if st, err = store.New(rdb, store.Options{Prefix: *prefix}); err != nil {
 			return err
 		}
@@ -87,12 +96,23 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 		}
 	}
 
-	var total store.ImportSummary
-	if mode == store.Reject {
-		err = importReject(ctx, s, st, files, kind, format, &total)
-	} else {
-		err = importSkip(ctx, s, st, files, kind, format, &total)
+	var size int64 // bytes to read, 0 when unknown (stdin)
+	for _, name := range files {
+		fi, err := os.Stat(name)
+		if name == "-" || err != nil || !fi.Mode().IsRegular() {
+			size = 0
+			break
+		}
+		size += fi.Size()
 	}
+	task := startTask(s, "import "+string(kind), size, progress.Options{Unit: "B", Delay: time.Second})
+	var total records.ImportSummary
+	if mode == records.Reject {
+		err = importReject(ctx, s, st, files, kind, format, &total, task)
+	} else {
+		err = importSkip(ctx, s, st, files, kind, format, &total, task)
+	}
+	task.Done()
 	fmt.Fprintf(s.out, "import %s: read %d, written %d, skipped %d, duplicates %d\n",
 		kind, total.Read, total.Written, total.Skipped, total.Duplicates)
 	return err
@@ -100,15 +120,16 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 
 // importReject parses every file before writing anything; one bad line in
 // any file means nothing is written.
-func importReject(ctx context.Context, s stdio, st *store.Store, files []string, kind store.RecordKind, format store.Format, total *store.ImportSummary) error {
-	all := store.Records{Kind: kind}
+func importReject(ctx context.Context, s stdio, st *store.Store, files []string, kind records.RecordKind, format records.Format, total *records.ImportSummary, task *progress.Task) error {
+	all := records.Records{Kind: kind}
 	bad := 0
 	for _, name := range files {
-		var recs store.Records
-		var lineErrs []store.LineError
+		var recs records.Records
+		var lineErrs []records.LineError
+		task.Describe("reading " + displayName(name))
 		err := withInput(s, name, func(r io.Reader) error {
 			var err error
-			recs, lineErrs, err = store.Parse(r, kind, fileFormat(name, format))
+			recs, lineErrs, err = records.Parse(task.Reader(r), kind, fileFormat(name, format))
 			return err
 		})
 		if err != nil {
@@ -123,18 +144,20 @@ func importReject(ctx context.Context, s stdio, st *store.Store, files []string,
 		all.Append(recs)
 	}
 	if bad > 0 {
-		return fmt.Errorf("%w: %d bad line(s); nothing written (use --on-error skip to write the good lines)", store.ErrRejected, bad)
+		return fmt.Errorf("%w: %d bad line(s); nothing written (use --on-error skip to write the good lines)", records.ErrRejected, bad)
 	}
-	sum, err := st.Write(ctx, all)
+	task.Describe(fmt.Sprintf("writing %d records", all.Len()))
+	sum, err := records.Write(ctx, st, all)
 	total.Written, total.Duplicates = sum.Written, sum.Duplicates
 	return err
 }
 
 // importSkip streams each file into the store, listing bad lines on stderr.
-func importSkip(ctx context.Context, s stdio, st *store.Store, files []string, kind store.RecordKind, format store.Format, total *store.ImportSummary) error {
+func importSkip(ctx context.Context, s stdio, st *store.Store, files []string, kind records.RecordKind, format records.Format, total *records.ImportSummary, task *progress.Task) error {
 	for _, name := range files {
+		task.Describe(displayName(name))
 		err := withInput(s, name, func(r io.Reader) error {
-			sum, err := st.Import(ctx, r, store.ImportOptions{Kind: kind, Format: fileFormat(name, format), OnError: store.Skip})
+			sum, err := records.Import(ctx, st, task.Reader(r), records.ImportOptions{Kind: kind, Format: fileFormat(name, format), OnError: records.Skip})
 			total.Add(sum)
 			for _, le := range sum.Bad {
 				fmt.Fprintf(s.err, "%s:%d: %v (skipped)\n", displayName(name), le.Line, le.Err)
@@ -163,17 +186,17 @@ func withInput(s stdio, name string, fn func(io.Reader) error) error {
 
 // fileFormat picks the format of a file under --format auto from its
 // extension; unknown extensions and stdin are sniffed by content.
-func fileFormat(name string, f store.Format) store.Format {
-	if f != store.FormatAuto {
+func fileFormat(name string, f records.Format) records.Format {
+	if f != records.FormatAuto {
 		return f
 	}
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".csv":
-		return store.FormatCSV
+		return records.FormatCSV
 	case ".jsonl", ".ndjson", ".json":
-		return store.FormatJSONL
+		return records.FormatJSONL
 	}
-	return store.FormatAuto
+	return records.FormatAuto
 }
 
 func displayName(name string) string {

@@ -10,14 +10,15 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/ope"
 	"github.com/causalrec/causalrec/causal/plot"
 	"github.com/causalrec/causalrec/host/dataset"
+	"github.com/causalrec/causalrec/host/progress"
 )
 
 func runOPE(_ context.Context, s stdio, args []string) error {
@@ -72,9 +73,12 @@ func opeEstimate(s stdio, args []string) error {
 	case !(*level > 0 && *level < 1):
 		return usageErr("--level must be in (0, 1)")
 	}
-	format, err := plotFormat(*plotPath)
-	if err != nil {
-		return err
+	var format plot.Format
+	if *plotPath != "" {
+		var err error
+		if format, err = plotFormat("plot", *plotPath); err != nil {
+			return err
+		}
 	}
 	specs, err := ope.ParseSpecs(*estimators)
 	if err != nil {
@@ -111,17 +115,16 @@ func opeEstimate(s stdio, args []string) error {
 	kinds := map[dataset.PolicyKind]string{dataset.ContextFree: "context-free", dataset.PerRound: "per-round"}
 	fmt.Fprintf(s.err, "log: %d rows, %d actions, %d positions, %d features (%d categorical); %s policy\n",
 		l.Rows(), l.Actions, l.Positions, len(bl.Features), cat, kinds[kind])
-	step := max(*resamples/10, 1)
-	next := step
-	res, err := ope.Evaluate(l, pol, ope.Config{
-		Estimators: specs, Model: model, Folds: *folds, Resamples: *resamples, Level: *level,
-		Progress: func(done, total int) {
-			if done >= next || done == total {
-				fmt.Fprintf(s.err, "bootstrap: %d/%d resamples\n", done, total)
-				next = (done/step + 1) * step
-			}
-		},
-	}, rand.NewPCG(*seed, 0x09e))
+	cfg := ope.Config{Estimators: specs, Model: model, Folds: *folds, Resamples: *resamples, Level: *level}
+	var task *progress.Task
+	if *resamples > 0 {
+		task = startTask(s, "ope bootstrap", int64(*resamples), progress.Options{Unit: "resamples", Delay: time.Second})
+		cfg.Progress = func(done, total int) { task.Report(int64(done), int64(total)) }
+	}
+	res, err := ope.Evaluate(l, pol, cfg, rand.NewPCG(*seed, 0x09e))
+	if task != nil {
+		task.Done()
+	}
 	if err != nil {
 		return err
 	}
@@ -136,7 +139,7 @@ func opeEstimate(s stdio, args []string) error {
 		for i, e := range res.Estimates {
 			ests[i] = plot.Estimate{Name: e.Estimator, Value: e.Value, Lo: e.CI[0], Hi: e.CI[1]}
 		}
-		if err := plot.WriteEstimates(&img, format, res.LoggedValue, ests); err != nil {
+		if err := plot.WriteEstimates(&img, format, res.LoggedValue, res.Level, ests); err != nil {
 			return err
 		}
 	}
@@ -152,19 +155,6 @@ func opeEstimate(s stdio, args []string) error {
 	}
 	_, err = s.out.Write(b)
 	return err
-}
-
-// plotFormat checks a --plot file name and returns its format ("" for
-// none).
-func plotFormat(path string) (string, error) {
-	if path == "" {
-		return "", nil
-	}
-	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
-	if format != "svg" && format != "png" {
-		return "", usageErr("--plot %s: the file name must end in .svg or .png", path)
-	}
-	return format, nil
 }
 
 // readCSVNamed reads a CSV file, naming it in errors.
@@ -188,11 +178,21 @@ func writeFileAtomic(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
+// parseLearnerSpec reads "name" or "name:k=v:k=v".
+func parseLearnerSpec(spec string) (string, map[string]string, error) {
+	parts := strings.Split(strings.TrimSpace(spec), ":")
+	params, err := causal.ParseParams(parts[1:])
+	if err != nil {
+		return "", nil, fmt.Errorf("%q: %w", spec, err)
+	}
+	return parts[0], params, nil
+}
+
 // opeRewardModel builds the reward model named by spec: logistic (with
 // l2, max_iter) or any base learner of causal's registry (gbt, forest,
 // mlp, linear) with its parameters.
 func opeRewardModel(spec string) (ope.RewardModel, error) {
-	name, params, err := parseEstimatorSpec(spec)
+	name, params, err := parseLearnerSpec(spec)
 	if err != nil {
 		return nil, err
 	}

@@ -8,28 +8,23 @@ import (
 	"text/tabwriter"
 
 	"github.com/causalrec/causalrec/host/config"
-	"github.com/causalrec/causalrec/plugins"
+	"github.com/causalrec/causalrec/plugins/builtin"
 )
 
 func runPlugins(ctx context.Context, s stdio, args []string) error {
-	if len(args) == 0 {
-		return usageErr("want a subcommand: list (or serve NAME, which the host runs itself)")
-	}
-	switch args[0] {
-	case "list":
-		return pluginsList(ctx, s, args[1:])
-	case "serve":
+	if len(args) > 0 && args[0] == "serve" {
+		// The host runs its built-in plugins as "causalrec plugins serve NAME".
 		if len(args) != 2 {
 			return usageErr("plugins serve takes one built-in plugin name")
 		}
-		b, ok := builtins()[args[1]]
-		if !ok {
+		if _, ok := builtin.Plugins()[args[1]]; !ok {
 			return usageErr("no built-in plugin %q", args[1])
 		}
-		plugins.Serve(b.set())
-		return nil
+		return builtin.Serve(args[1])
 	}
-	return usageErr("unknown subcommand %q (want list)", args[0])
+	return runGroup(ctx, s, "plugins", "The plugins: built-in ones, and the external ones a config file declares.", []subcommand{
+		{"list", "start every plugin, print its name, kind, version and health, and stop it", pluginsList},
+	}, args)
 }
 
 func pluginsList(ctx context.Context, s stdio, args []string) error {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/receval"
+	"github.com/causalrec/causalrec/host/progress"
 )
 
 // runRec is the rec command: offline causal evaluation of recommenders.
@@ -129,7 +130,9 @@ func recEval(ctx context.Context, s stdio, args []string) error {
 			"and their IPS estimates (ips_...), each with a bootstrap 95% interval over users (..._ci).\n"+
 			"Both logs have columns user,item,treated,propensity,outcome; tau is optional; every other\n"+
 			"column is a numeric feature. Rankers: popularity, outcome, outcome-ips, dlce,\n"+
-			"uplift:<estimator>[/<base>][:<param>=<value>...] (e.g. uplift:tarnet:l2=0.001, uplift:x/gbt)\n"+
+			"uplift:<estimator>[/<base>][:<param>=<value>...] (e.g. uplift:tarnet:l2=0.001, uplift:x/gbt),\n"+
+			"uplift:<plugin>:<estimator>[:<param>=<value>...] for an estimator plugin (e.g. uplift:py-sklearn:t,\n"+
+			"with the plugin declared in --config)\n"+
 			"(default: every one of them: "+strings.Join(receval.DefaultRankers(reg), ",")+";\n"+
 			"left out as prohibitively slow on the default simulation, about 4 minutes, but run when named:\n"+
 			strings.Join(prefixed(receval.UpliftPrefix, receval.SlowEstimators), ",")+").")
@@ -139,6 +142,7 @@ func recEval(ctx context.Context, s stdio, args []string) error {
 	k := fs.Int("k", 10, "cut-off K of CP@K")
 	resamples := fs.Int("bootstrap", 200, "bootstrap resamples for the intervals")
 	seed := fs.Uint64("seed", 1, "seed of the rankers' fits and of the bootstrap")
+	cfgPath := fs.String("config", "", "config file declaring external plugins (for uplift:<plugin>:<estimator> rankers)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -154,14 +158,11 @@ func recEval(ctx context.Context, s stdio, args []string) error {
 	if len(names) == 0 {
 		names = receval.DefaultRankers(reg)
 	}
-	rs := make([]receval.Ranker, len(names))
-	for j, n := range names {
-		r, err := receval.NewRanker(n, reg)
-		if err != nil {
-			return usageErr("%v", err)
-		}
-		rs[j] = r
+	rs, pluginRefs, stop, err := recRankers(ctx, s, names, reg, *cfgPath)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	train, err := readLogFile("train", *trainPath)
 	if err != nil {
 		return err
@@ -173,13 +174,20 @@ func recEval(ctx context.Context, s stdio, args []string) error {
 	if _, err := receval.AlignFeatures(train, test); err != nil {
 		return fmt.Errorf("%s and %s: %w", *trainPath, *testPath, err)
 	}
+	for j, p := range pluginRefs {
+		if p.est != nil {
+			rs[j] = newPluginRanker(ctx, p.est, p.ref, train.FeatureNames)
+		}
+	}
+	// Progress on stderr: a fit can take minutes (uplift:auto
+	// cross-validates its candidates), and stdout is the report.
+	task := startTask(s, "rec eval", int64(len(rs)), progress.Options{Unit: "rankers"})
+	defer task.Done()
 	for j, r := range rs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// Progress on stderr: a fit can take minutes (uplift:auto
-		// cross-validates its candidates), and stdout is the report.
-		fmt.Fprintf(s.err, "rec eval: fitting %s (%d of %d)\n", names[j], j+1, len(rs))
+		task.Describe(fmt.Sprintf("fitting %s (%d of %d)", names[j], j+1, len(rs)))
 		start := time.Now()
 		sc, err := r.Fit(train, rand.NewPCG(*seed, uint64(j)))
 		if err != nil {
@@ -197,6 +205,7 @@ func recEval(ctx context.Context, s stdio, args []string) error {
 		if err := writeRecReport(s.out, names[j], rep, secs); err != nil {
 			return err
 		}
+		task.Add(1)
 	}
 	return nil
 }

@@ -12,18 +12,14 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/causalrec/causalrec/host/api"
+	"github.com/causalrec/causalrec/host/causalrec"
 	"github.com/causalrec/causalrec/host/config"
-	"github.com/causalrec/causalrec/host/pluginhost"
+	"github.com/causalrec/causalrec/host/progress"
 	"github.com/causalrec/causalrec/host/recommend"
-	"github.com/causalrec/causalrec/host/store"
-	"github.com/causalrec/causalrec/plugins"
 )
 
 // hostFlags are the flags shared by the commands that use the store and
@@ -52,88 +48,6 @@ func (h hostFlags) load() (config.Config, error) {
 		cfg.Prefix = *h.prefix
 	}
 	return cfg, cfg.Validate()
-}
-
-// openStore connects to the configured Redis, or starts the embedded one,
-// and checks that it answers.
-func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*store.Store, func(), error) {
-	var (
-		rdb   redis.UniversalClient
-		close func()
-		err   error
-	)
-	if cfg.RedisURL == "" {
-		rdb, close, err = store.StartEmbedded(logger)
-	} else {
-		rdb, err = store.Connect(ctx, cfg.RedisURL)
-		close = func() { _ = rdb.Close() }
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := store.DefaultOptions()
-	opts.Prefix = cfg.Prefix
-	opts.CountsTTL = time.Duration(cfg.CountsTTL)
-	st, err := store.New(rdb, opts)
-	if err != nil {
-		close()
-		return nil, nil, err
-	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := st.Ping(pctx); err != nil {
-		close()
-		return nil, nil, err
-	}
-	return st, close, nil
-}
-
-func trainer(m *pluginhost.Manager, st *store.Store, cfg config.Config, logger *slog.Logger) api.Trainer {
-	return func(ctx context.Context, req api.TrainRequest) (recommend.TrainResult, error) {
-		opts := trainOptions(cfg, m)
-		if req.Ranker != "" {
-			opts.Ranker = req.Ranker
-		}
-		if req.Estimator != "" {
-			opts.Estimator = req.Estimator
-		}
-		var est plugins.Estimator
-		if opts.Ranker == recommend.RankUplift || opts.Ranker == recommend.RankDLCE {
-			var err error
-			if est, err = m.Estimator(cfg.EstimatorPlugin); err != nil {
-				return recommend.TrainResult{}, err
-			}
-		}
-		return recommend.Train(ctx, st, est, opts, logger)
-	}
-}
-
-func trainOptions(cfg config.Config, src recommend.TextScorerSource) recommend.TrainOptions {
-	return recommend.TrainOptions{
-		Plugin: cfg.EstimatorPlugin, Estimator: cfg.Estimator, Params: cfg.EstimatorParams, Period: time.Duration(cfg.TrainPeriod),
-		Ranker: cfg.Ranker,
-		Text:   recommend.TextOptions{Mode: cfg.TextFeatures, Scorers: cfg.TextScorers, Relevance: cfg.TextRelevance, Source: src},
-	}
-}
-
-// retrainLoop retrains on cfg.RetrainEvery until ctx ends; a failed
-// training is logged and the serving model stays.
-func retrainLoop(ctx context.Context, every time.Duration, train api.Trainer, logger *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		res, err := train(ctx, api.TrainRequest{})
-		if err != nil {
-			logger.Error("scheduled retraining failed; the serving model stays", "error", err)
-			continue
-		}
-		logger.Info("scheduled retraining done", "model", res.ModelID, "rows", res.Rows, "seconds", res.Seconds)
-	}
 }
 
 func runServe(ctx context.Context, s stdio, args []string) error {
@@ -221,43 +135,12 @@ const defaultServeGOGC = 400
 // serve runs the API until ctx ends. ready, when set, is called with the
 // bound HTTP and gRPC addresses (nil when gRPC is off) once the API listens.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func(httpAddr, grpcAddr net.Addr)) error {
-	st, closeStore, err := openStore(ctx, cfg, logger)
+	h, err := causalrec.Open(ctx, causalrec.Config{Config: cfg, Logger: logger, Launch: cliLauncher})
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	m, err := newPluginHost(cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if err := m.Start(ctx); err != nil {
-		logger.Error("some plugins did not start; they will be retried", "error", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = m.Run(ctx)
-	}()
-	defer func() { cancel(); <-done }()
-	train := trainer(m, st, cfg, logger)
-	if cfg.RetrainEvery > 0 {
-		go retrainLoop(ctx, time.Duration(cfg.RetrainEvery), train, logger)
-	}
-	srv := api.New(api.Deps{
-		Store: st, Plugins: m, Logger: logger, Token: cfg.APIToken,
-		Ranker:         recommend.NewRanker(st, m, logger),
-		Train:          train,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		RequestTimeout: time.Duration(cfg.RequestTimeout),
-	})
-	err = srv.Run(ctx, cfg.HTTPAddr, cfg.GRPCAddr, ready)
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	defer h.Close()
+	return h.Serve(ctx, ready)
 }
 
 func runTrain(ctx context.Context, s stdio, args []string) error {
@@ -299,39 +182,19 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 	if cfg.RedisURL == "" {
 		return usageErr("train needs a Redis that holds events: set --redis or REDIS_URL")
 	}
-	st, closeStore, err := openStore(ctx, cfg, s.logger)
+	task := startTask(s, "train", 0, progress.Options{})
+	defer task.Done()
+	h, err := causalrec.Open(ctx, causalrec.Config{Config: cfg, Logger: s.logger, Launch: cliLauncher, LazyPlugins: true,
+		TrainProgress: func(stage string, done, total int64) {
+			task.Describe(stage)
+			task.Report(done, total)
+		}})
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	m, err := newPluginHost(cfg, s.logger)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	var est plugins.Estimator
-	if cfg.Ranker == recommend.RankUplift || cfg.Ranker == recommend.RankDLCE {
-		if est, err = m.Estimator(cfg.EstimatorPlugin); err != nil {
-			return err
-		}
-		if err := m.StartOne(ctx, cfg.EstimatorPlugin); err != nil {
-			return err
-		}
-	}
-	if cfg.TextFeatures != "off" && cfg.Ranker != recommend.RankPopularity {
-		scorers := cfg.TextScorers
-		if cfg.TextRelevance && !slices.Contains(scorers, "lm") {
-			scorers = append(slices.Clone(scorers), "lm")
-		}
-		for _, name := range scorers {
-			// A scorer that does not start is reported by the training
-			// (skipped in auto mode, an error in on mode).
-			if err := m.StartOne(ctx, name); err != nil {
-				s.logger.Warn("text scorer did not start", "plugin", name, "error", err)
-			}
-		}
-	}
-	res, err := recommend.Train(ctx, st, est, trainOptions(cfg, m), s.logger)
+	defer h.Close()
+	res, err := h.Train(ctx, api.TrainRequest{})
+	task.Done()
 	if err != nil {
 		return err
 	}

@@ -2,15 +2,19 @@ package main
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,26 +25,23 @@ import (
 	"github.com/causalrec/causalrec/causal/plot"
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/dataset"
+	"github.com/causalrec/causalrec/host/progress"
 	"github.com/causalrec/causalrec/plugins"
 )
 
 func runUplift(ctx context.Context, s stdio, args []string) error {
-	if len(args) == 0 {
-		return usageErr("want a subcommand: fit, predict, eval, compare or calibrate")
+	return runGroup(ctx, s, "uplift", "Uplift modelling on CSV files: from checking the data to comparing estimators.", upliftSubcommands(), args)
+}
+
+func upliftSubcommands() []subcommand {
+	return []subcommand{
+		{"balance", "test that the features are balanced between the arms (leaks of the outcome)", upliftBalance},
+		{"fit", "fit an uplift model with an estimator plugin and write the model file", upliftFit},
+		{"predict", "score a CSV file with a model file, keeping the input columns on request", upliftPredict},
+		{"eval", "Qini, AUUC and uplift@30% of scores with bootstrap intervals; Qini and decile plots", upliftEval},
+		{"compare", "cross-fit several estimators on the same folds and compare them, with a Qini plot", upliftCompare},
+		{"calibrate", "check scores against an experiment: BLP calibration test, AIPW bins, RATE", upliftCalibrate},
 	}
-	switch args[0] {
-	case "fit":
-		return upliftFit(ctx, s, args[1:])
-	case "predict":
-		return upliftPredict(ctx, s, args[1:])
-	case "eval":
-		return upliftEval(s, args[1:])
-	case "compare":
-		return upliftCompare(ctx, s, args[1:])
-	case "calibrate":
-		return upliftCalibrate(ctx, s, args[1:])
-	}
-	return usageErr("unknown subcommand %q (want fit, predict, eval, compare or calibrate)", args[0])
 }
 
 // listFlag collects a repeatable flag.
@@ -72,15 +73,48 @@ func newFlags(s stdio, name, synopsis, about string) *flag.FlagSet {
 	return fs
 }
 
+// readFrame reads a CSV file with a header row; a name ending in .gz is
+// decompressed.
 func readFrame(path string) (*dataset.Frame, error) {
 	if path == "" {
 		return nil, usageErr("--data is required")
 	}
-	fr, err := dataset.ReadCSVFile(path)
+	var fr *dataset.Frame
+	var err error
+	if strings.HasSuffix(strings.ToLower(path), ".gz") {
+		err = withCSVFile(path, func(r io.Reader) error {
+			var err error
+			fr, err = dataset.ReadCSV(r)
+			return err
+		})
+	} else {
+		// One allocation of the file's size, parsed on every core.
+		fr, err = dataset.ReadCSVFile(path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return fr, nil
+}
+
+// withCSVFile calls fn with the contents of the file at path, decompressed
+// when the name ends in .gz.
+func withCSVFile(path string, fn func(io.Reader) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var r io.Reader = bufio.NewReaderSize(f, 1<<20)
+	if strings.HasSuffix(strings.ToLower(path), ".gz") {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return err
+		}
+		defer zr.Close()
+		r = zr
+	}
+	return fn(r)
 }
 
 func upliftFit(ctx context.Context, s stdio, args []string) error {
@@ -88,7 +122,7 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 		"Fits an uplift model with an estimator plugin. Features default to every column but the\n"+
 			"treatment, outcome, weight and propensity columns; text columns are categorical.\n"+
 			"Every treatment value other than --control is a treated arm unless --treated keeps only some.")
-	data := fs.String("data", "", "training CSV file with a header row")
+	data := fs.String("data", "", "training CSV file with a header row (.csv.gz is read too)")
 	treatment := fs.String("treatment", "", "treatment column")
 	outcome := fs.String("outcome", "", "outcome column (numeric)")
 	control := fs.String("control", "0", "treatment value of the control arm")
@@ -96,12 +130,13 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	features := fs.String("features", "", "comma-separated feature columns (default: every other column)")
 	weight := fs.String("weight", "", "column of sample weights")
 	propensity := fs.String("propensity", "", "column of logged propensities P(arm received | x)")
-	estName := fs.String("estimator", "t", "estimator: s, t, x, r, dr, uplift-tree, uplift-forest, causal-forest, tarnet, dragonnet, dlce, auto, bootstrap (built-in plugin; see docs/estimators.md) or another plugin's")
-	pluginName := fs.String("plugin", "causal", "estimator plugin")
+	estName := fs.String("estimator", "t", "estimator [plugin:]name[/base][:k=v...]: s, t, x, r, dr, uplift-tree, uplift-forest, causal-forest, tarnet, dragonnet, dlce, auto, bootstrap of the built-in plugin (see docs/estimators.md), or another plugin's, e.g. py-sklearn:t")
+	pluginName := fs.String("plugin", config.Default().EstimatorPlugin, "estimator plugin (for an --estimator named without one)")
 	out := fs.String("model-out", "", "where to write the model file")
 	cfgPath := fs.String("config", "", "config file declaring external plugins")
 	var params listFlag
 	fs.Var(&params, "param", "estimator parameter name=value (repeatable), e.g. --param base=gbt")
+	bf := addBalanceFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -113,7 +148,7 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	case fs.NArg() > 0:
 		return usageErr("unexpected arguments %q", fs.Args())
 	}
-	pm, err := causal.ParseParams(params)
+	ref, err := fitEstimatorRef(fs, *estName, *pluginName, params)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -140,29 +175,46 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	if sum.Dropped > 0 {
 		fmt.Fprintf(s.err, "left out %d rows of arms not named by --treated\n", sum.Dropped)
 	}
-	req.Estimator, req.Params = *estName, pm
-	est, stop, err := startEstimator(ctx, cfg, s.logger, *pluginName)
+	balance, err := checkBalance(s, req, schema, bf)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	info, err := est.Info(ctx, plugins.InfoRequest{})
+	req.Estimator, req.Params = ref.Estimator, ref.Params
+	ests, err := newEstimatorPlugins(cfg, s.logger)
+	if err != nil {
+		return err
+	}
+	defer ests.Close()
+	est, info, err := ests.get(ctx, ref.Plugin)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
+	// A fit runs in the plugin process and reports nothing until it ends;
+	// slow ones (a causal forest, auto's selection) show their elapsed time.
+	task := startTask(s, "uplift fit", 0, progress.Options{Delay: time.Second})
+	task.Describe(fmt.Sprintf("fitting %s on %d rows", ref.Spec, req.Rows()))
 	resp, err := est.Fit(ctx, req)
+	task.Done()
 	if err != nil {
-		return fmt.Errorf("fit %s with plugin %s: %w", *estName, *pluginName, err)
+		return fmt.Errorf("fit %s with plugin %s: %w", ref.Estimator, ref.Plugin, err)
 	}
 	m := modelFile{
-		ID: uuid.New(), CreatedAt: time.Now().UTC(), Plugin: *pluginName, PluginVersion: info.Version,
-		Estimator: *estName, Params: pm, Schema: schema, Metadata: resp.Metadata, Model: resp.Model,
+		ID: uuid.New(), CreatedAt: time.Now().UTC(), Plugin: ref.Plugin, PluginVersion: info.Version,
+		Estimator: ref.Estimator, Params: ref.Params, Schema: schema, Metadata: resp.Metadata, Model: resp.Model, Balance: balance,
 	}
-	if err := writeModelFile(*out, m); err != nil {
+	if note := balance.metadata(); note != "" {
+		m.Metadata = maps.Clone(m.Metadata)
+		if m.Metadata == nil {
+			m.Metadata = map[string]string{}
+		}
+		m.Metadata["balance"] = note
+	}
+	size, err := writeModelFile(*out, m)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.err, "fitted %s in %.2fs; model %s written to %s (%d bytes)\n", *estName, time.Since(start).Seconds(), m.ID, *out, len(resp.Model))
+	fmt.Fprintf(s.err, "fitted %s in %.2fs; model %s written to %s (%d bytes)\n", ref.Spec, time.Since(start).Seconds(), m.ID, *out, size)
 	for k, ate := range resp.ATE {
 		if k+1 < len(schema.Arms) && k < len(resp.ATESE) {
 			fmt.Fprintf(s.err, "ATE of %q vs %q: %.6g ± %.3g (SE)\n", schema.Arms[k+1], schema.Arms[0], ate, resp.ATESE[k])
@@ -172,12 +224,14 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 }
 
 func upliftPredict(ctx context.Context, s stdio, args []string) error {
-	fs := newFlags(s, "uplift predict", "--model FILE --data test.csv --out pred.csv",
+	fs := newFlags(s, "uplift predict", "--model FILE --data test.csv --out pred.csv [--keep all|COL,...]",
 		"Writes one row per input row, in order: column uplift for a binary treatment, or\n"+
-			"uplift_<arm> per treated arm. Columns the model does not use are ignored.")
+			"uplift_<arm> per treated arm. Columns the model does not use are ignored. --keep writes\n"+
+			"input columns, as they are, before the predictions, so that uplift eval runs on the output.")
 	modelPath := fs.String("model", "", "model file from causalrec uplift fit")
-	data := fs.String("data", "", "CSV file to score")
+	data := fs.String("data", "", "CSV file to score (.csv.gz is read too)")
 	out := fs.String("out", "", "output CSV file (- for standard output)")
+	keep := fs.String("keep", "", "input columns to write before the predictions: all, or a comma-separated list")
 	interval := fs.Float64("interval", 0, "also write lower and upper bounds of this confidence level (e.g. 0.95) when the estimator gives them")
 	cfgPath := fs.String("config", "", "config file declaring external plugins")
 	if err := fs.Parse(args); err != nil {
@@ -188,6 +242,11 @@ func upliftPredict(ctx context.Context, s stdio, args []string) error {
 	}
 	if *interval < 0 || *interval >= 1 {
 		return usageErr("--interval must be in (0, 1)")
+	}
+	if *out != "-" {
+		if err := distinctPaths(map[string]string{"--data": *data, "--out": *out}); err != nil {
+			return err
+		}
 	}
 	m, err := readModelFile(*modelPath)
 	if err != nil {
@@ -200,6 +259,18 @@ func upliftPredict(ctx context.Context, s stdio, args []string) error {
 	fr, err := readFrame(*data)
 	if err != nil {
 		return err
+	}
+	var kept []int // input columns to keep
+	switch *keep {
+	case "":
+	case "all":
+		for j := range fr.Columns {
+			kept = append(kept, j)
+		}
+	default:
+		if kept, err = columnIndexes(fr.Names(), splitList(*keep)); err != nil {
+			return usageErr("--keep: %v", err)
+		}
 	}
 	x, unknown, err := m.Schema.Matrix(fr)
 	if err != nil {
@@ -218,7 +289,14 @@ func upliftPredict(ctx context.Context, s stdio, args []string) error {
 		return fmt.Errorf("predict with plugin %s: %w", m.Plugin, err)
 	}
 	k := len(resp.Arms)
-	header := make([]string, 0, 3*k)
+	var header []string
+	for _, j := range kept {
+		header = append(header, fr.Columns[j].Name)
+	}
+	width := 1
+	if resp.Lower != nil {
+		width = 3
+	}
 	for _, a := range resp.Arms {
 		name := "uplift"
 		if k > 1 {
@@ -229,67 +307,81 @@ func upliftPredict(ctx context.Context, s stdio, args []string) error {
 			header = append(header, name+"_lower", name+"_upper")
 		}
 	}
+	for _, h := range header[len(kept):] {
+		if slices.Contains(header[:len(kept)], h) {
+			return usageErr("--keep: input column %q has the name of a prediction column; keep the other columns by name", h)
+		}
+	}
 	if *interval > 0 && resp.Lower == nil {
 		fmt.Fprintf(s.err, "warning: estimator %s gives no confidence intervals\n", m.Estimator)
 	}
-	return writeCSV(*out, header, fr.Rows, func(i int, row []string) {
+	fill := func(i int, row []string) {
+		p := row[len(kept):]
 		for j := 0; j < k; j++ {
+			p[width*j] = formatFloat(resp.Effects[i*k+j])
 			if resp.Lower != nil {
-				row[3*j] = formatFloat(resp.Effects[i*k+j])
-				row[3*j+1] = formatFloat(resp.Lower[i*k+j])
-				row[3*j+2] = formatFloat(resp.Upper[i*k+j])
-			} else {
-				row[j] = formatFloat(resp.Effects[i*k+j])
+				p[width*j+1] = formatFloat(resp.Lower[i*k+j])
+				p[width*j+2] = formatFloat(resp.Upper[i*k+j])
 			}
 		}
+	}
+	o, err := createCSV(*out, header, s.out)
+	if err != nil {
+		return err
+	}
+	defer o.abort()
+	row := make([]string, len(header))
+	if len(kept) == 0 {
+		for i := 0; i < fr.Rows; i++ {
+			fill(i, row)
+			if err := o.w.Write(row); err != nil {
+				return err
+			}
+		}
+		return o.commit()
+	}
+	// The kept cells are copied from the file as written (ids such as 007
+	// stay 007), so it is read again row by row.
+	err = withCSVFile(*data, func(r io.Reader) error {
+		cr := csv.NewReader(r)
+		cr.ReuseRecord = true
+		if _, err := cr.Read(); err != nil {
+			return csvErr(err, "no header row")
+		}
+		for i := 0; ; {
+			rec, err := cr.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if len(rec) == 1 && rec[0] == "" {
+				continue // a blank line, as dataset.ReadCSV skips it
+			}
+			if i >= fr.Rows {
+				return fmt.Errorf("the file changed while it was scored")
+			}
+			for c, j := range kept {
+				row[c] = rec[j]
+			}
+			fill(i, row)
+			if err := o.w.Write(row); err != nil {
+				return err
+			}
+			i++
+		}
+		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", *data, err)
+	}
+	return o.commit()
 }
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', 10, 64) }
 
-// writeCSV writes header and n rows filled by fill to path (- is stdout),
-// atomically for files.
-func writeCSV(path string, header []string, n int, fill func(i int, row []string)) error {
-	var f *os.File
-	tmp := path + ".tmp"
-	if path == "-" {
-		f = os.Stdout
-	} else {
-		var err error
-		if f, err = os.Create(tmp); err != nil {
-			return err
-		}
-		defer f.Close()
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	w := csv.NewWriter(bw)
-	if err := w.Write(header); err != nil {
-		return err
-	}
-	row := make([]string, len(header))
-	for i := 0; i < n; i++ {
-		fill(i, row)
-		if err := w.Write(row); err != nil {
-			return err
-		}
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if path == "-" {
-		return nil
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-func upliftEval(s stdio, args []string) error {
+func upliftEval(_ context.Context, s stdio, args []string) error {
 	fs := newFlags(s, "uplift eval", "--data scored.csv --treatment COL --outcome COL --score COL [flags]",
 		"Prints JSON with the Qini coefficient (scikit-uplift normalisation, key qini; CausalML's as\n"+
 			"qini_causalml), auuc and uplift_at_30, each with a percentile bootstrap confidence interval.")
@@ -299,7 +391,9 @@ func upliftEval(s stdio, args []string) error {
 	score := fs.String("score", "", "score column (higher means target first)")
 	control := fs.String("control", "0", "treatment value of the control arm")
 	treated := fs.String("treated", "", "treated arm to compare with control when the column has more than two values; other rows are left out")
-	plotPath := fs.String("plot", "", "write the Qini curve to this .svg or .png file")
+	plotPath := fs.String("plot", "", "write the Qini curve, with the Qini coefficient and its interval, to this .svg or .png file")
+	decilePath := fs.String("decile-plot", "", "write the observed uplift by decile of the score to this .svg or .png file")
+	label := fs.String("label", "", "name of the scores in the plots' legends, e.g. the estimator (default: the score column)")
 	resamples := fs.Int("bootstrap", 200, "bootstrap resamples for the intervals")
 	seed := fs.Uint64("seed", 1, "seed of the bootstrap")
 	if err := fs.Parse(args); err != nil {
@@ -310,6 +404,12 @@ func upliftEval(s stdio, args []string) error {
 	}
 	if *resamples < 1 {
 		return usageErr("--bootstrap must be at least 1")
+	}
+	if err := checkPlotFlags(map[string]string{"plot": *plotPath, "decile-plot": *decilePath}); err != nil {
+		return err
+	}
+	if *label == "" {
+		*label = *score
 	}
 	fr, err := readFrame(*data)
 	if err != nil {
@@ -344,8 +444,29 @@ func upliftEval(s stdio, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *data, err)
 	}
+	arm, err := treatedName(fr, *treatment, *control, *treated)
+	if err != nil {
+		return err
+	}
+	rs := []ranking{{name: *label, score: sv, qini: rep.Qini, qiniCI: rep.QiniCI}}
 	if *plotPath != "" {
-		if err := writeQiniPlot(*plotPath, *score, sv, tt, y); err != nil {
+		ch, err := qiniChart(fmt.Sprintf("Qini curve: %s vs %s", arm, *control), rs, tt, y,
+			qiniNote(rep.Bootstrap, fmt.Sprintf(" Data: %s, %d rows.", filepath.Base(*data), len(tt))))
+		if err != nil {
+			return err
+		}
+		format, _ := plotFormat("plot", *plotPath)
+		if err := writePlot(*plotPath, format, func(f *os.File) error { return plot.WriteQini(f, format, ch) }); err != nil {
+			return err
+		}
+	}
+	if *decilePath != "" {
+		ch, err := decileChart(fmt.Sprintf("Uplift by decile of %s: %s vs %s", *label, arm, *control), rs, tt, y, true, decileNote+" Triangles: the mean score.")
+		if err != nil {
+			return err
+		}
+		format, _ := plotFormat("decile-plot", *decilePath)
+		if err := writePlot(*decilePath, format, func(f *os.File) error { return plot.WriteDeciles(f, format, ch) }); err != nil {
 			return err
 		}
 	}
@@ -354,27 +475,27 @@ func upliftEval(s stdio, args []string) error {
 	return enc.Encode(rep)
 }
 
-func writeQiniPlot(path, name string, score []float64, t []int, y []float64) error {
-	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
-	if format != "svg" && format != "png" {
-		return usageErr("--plot %s: the file name must end in .svg or .png", path)
+// treatedName is the treated arm that dataset.Binary compares with
+// control: treated, or the one value of the column besides control.
+func treatedName(fr *dataset.Frame, treatment, control, treated string) (string, error) {
+	if treated != "" {
+		return treated, nil
 	}
-	curve, err := causal.QiniCurve(score, t, y, nil)
-	if err != nil {
-		return err
+	c, ok := fr.Column(treatment)
+	if !ok {
+		return "", fmt.Errorf("treatment column %q not found", treatment)
 	}
-	curve.Name = name
-	perfect, err := causal.PerfectQiniCurve(t, y, nil)
-	if err != nil {
-		return err
+	values, _ := c.Distinct()
+	for _, v := range values {
+		same := v == control
+		if c.Numeric {
+			a, errA := strconv.ParseFloat(v, 64)
+			b, errB := strconv.ParseFloat(strings.TrimSpace(control), 64)
+			same = errA == nil && errB == nil && a == b
+		}
+		if !same {
+			return v, nil
+		}
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := plot.WriteQini(f, format, curve, perfect); err != nil {
-		f.Close()
-		return fmt.Errorf("plot: %w", err)
-	}
-	return errors.Join(f.Close())
+	return "treated", nil
 }

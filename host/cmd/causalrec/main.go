@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -39,7 +40,8 @@ func commands() []command {
 		{"serve", "serve the HTTP and gRPC API over Redis with the plugins", runServe},
 		{"train", "train the serving uplift model from the events in Redis", runTrain},
 		{"import", "bulk-import items, events or users from CSV or JSONL into Redis", runImport},
-		{"uplift", "fit, predict and evaluate uplift models on CSV files", runUplift},
+		{"uplift", "check balance, fit, predict, evaluate and compare uplift models on CSV files", runUplift},
+		{"split", "split a CSV file at random into training and test files (stratified on request)", runSplit},
 		{"plugins", "list the plugins (built-in and configured) and their health", runPlugins},
 		{"lm", "train, score and query n-gram language models", runLM},
 		{"sentiment", "score or train sentiment models", runSentiment},
@@ -88,16 +90,20 @@ func run(ctx context.Context, args []string, s stdio) int {
 			continue
 		}
 		err := c.run(ctx, s, args[1:])
+		name := c.name
+		if se := (*subcommandError)(nil); errors.As(err, &se) {
+			name = se.name
+		}
 		switch {
 		case err == nil:
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.Is(err, errUsage):
-			fmt.Fprintf(s.err, "causalrec %s: %v\n", c.name, err)
+			fmt.Fprintf(s.err, "causalrec %s: %v\n", name, err)
 			return 2
 		default:
-			fmt.Fprintf(s.err, "causalrec %s: %v\n", c.name, err)
+			fmt.Fprintf(s.err, "causalrec %s: %v\n", name, err)
 			return 1
 		}
 	}
@@ -128,6 +134,58 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun causalrec <command> --help for the flags of a command.")
+}
+
+// subcommand is one subcommand of a command group such as uplift.
+type subcommand struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, s stdio, args []string) error
+}
+
+// runGroup runs the subcommand of group named by args[0]. Help (-h,
+// --help, help) lists the subcommands on standard output.
+func runGroup(ctx context.Context, s stdio, group, about string, subs []subcommand, args []string) error {
+	names := make([]string, len(subs))
+	for i, c := range subs {
+		names[i] = c.name
+	}
+	want := strings.Join(names, ", ")
+	if len(args) == 0 {
+		groupUsage(s.err, group, about, subs)
+		return usageErr("want a subcommand: %s", want)
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		groupUsage(s.out, group, about, subs)
+		return nil
+	}
+	for _, c := range subs {
+		if c.name == args[0] {
+			if err := c.run(ctx, s, args[1:]); err != nil {
+				return &subcommandError{name: group + " " + c.name, err: err}
+			}
+			return nil
+		}
+	}
+	return usageErr("unknown subcommand %q (want %s; causalrec %s --help lists them)", args[0], want, group)
+}
+
+// subcommandError names the subcommand that failed, for the message.
+type subcommandError struct {
+	name string
+	err  error
+}
+
+func (e *subcommandError) Error() string { return e.err.Error() }
+func (e *subcommandError) Unwrap() error { return e.err }
+
+func groupUsage(w io.Writer, group, about string, subs []subcommand) {
+	fmt.Fprintf(w, "Usage: causalrec %s <subcommand> [flags]\n\n%s\n\nSubcommands:\n", group, about)
+	for _, c := range subs {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun causalrec %s <subcommand> --help for its flags.\n", group)
 }
 
 // usageErr wraps a message as a usage error.

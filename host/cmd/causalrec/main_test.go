@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/causalrec/causalrec/host/redistest"
 )
 
 // TestMain lets the test binary stand in for the causalrec executable:
@@ -33,42 +34,17 @@ func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 }
 
 // redisURL is the real Redis the tests use.
-func redisURL() string {
-	if u := os.Getenv("REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379"
-}
+func redisURL() string { return redistest.URL() }
 
 // testPrefix returns a key prefix owned by this test; every key under it
 // is deleted when the test ends.
 func testPrefix(t *testing.T) string {
 	t.Helper()
-	return testPrefixB(t)
+	return redistest.Prefix(t)
 }
 
 // testPrefixB is testPrefix for tests and benchmarks.
 func testPrefixB(t testing.TB) string {
 	t.Helper()
-	prefix := "causalrec-test:" + uuid.NewString() + ":"
-	t.Cleanup(func() {
-		opts, err := redis.ParseURL(redisURL())
-		if err != nil {
-			return
-		}
-		c := redis.NewClient(opts)
-		defer c.Close()
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		for len(keys) > 0 {
-			n := min(len(keys), 500)
-			c.Unlink(ctx, keys[:n]...)
-			keys = keys[n:]
-		}
-	})
-	return prefix
+	return redistest.Prefix(t)
 }

@@ -30,24 +30,28 @@ type modelFile struct {
 	Params        map[string]string `json:"params,omitempty"`
 	Schema        dataset.Schema    `json:"schema"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
+	// Balance is the balance check of the training data (absent in files
+	// written before it existed).
+	Balance *balanceSummary `json:"balance,omitempty"`
 	// Model is the plugin's own model bytes.
 	Model []byte `json:"model"`
 }
 
-func writeModelFile(path string, m modelFile) error {
+// writeModelFile writes m to path atomically and returns the file's size.
+func writeModelFile(path string, m modelFile) (int, error) {
 	m.Format, m.Version = modelFileFormat, modelFileVersion
 	b, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("write model: %w", err)
+		return 0, fmt.Errorf("write model: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write model: %w", err)
+		return 0, fmt.Errorf("write model: %w", err)
 	}
-	return nil
+	return len(b), nil
 }
 
 func readModelFile(path string) (modelFile, error) {

@@ -227,10 +227,10 @@ func TestTrainCommandRankers(t *testing.T) {
 	}
 	users, items, events := simIngest(sim)
 	ctx := context.Background()
-	if err := st.PutUsers(ctx, users); err != nil {
+	if _, err := st.PutUsers(ctx, users); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.PutItems(ctx, items); err != nil {
+	if _, err := st.PutItems(ctx, items); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.AddEvents(ctx, events); err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os/exec"
@@ -41,11 +43,16 @@ func startServeGRPC(t *testing.T, cfg config.Config) (string, string) {
 // startServeB starts serve for a test or a benchmark.
 func startServeB(t testing.TB, cfg config.Config) (string, string) {
 	t.Helper()
+	return startServeLogged(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startServeLogged is startServeB with the server's logger.
+func startServeLogged(t testing.TB, cfg config.Config, logger *slog.Logger) (string, string) {
+	t.Helper()
 	cfg.HTTPAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]net.Addr, 1)
 	done := make(chan error, 1)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() { done <- serve(ctx, cfg, logger, func(h, g net.Addr) { ready <- [2]net.Addr{h, g} }) }()
 	t.Cleanup(func() {
 		cancel()
@@ -154,6 +161,16 @@ func postEvents(t testing.TB, base, token string, events []store.Event) {
 	if code, body := call(t, "POST", base+"/v1/events", token, map[string]any{"events": events}, nil); code != 200 {
 		t.Fatalf("events: %d %s", code, body)
 	}
+}
+
+// textlessConfig is the default configuration on the real Redis under a
+// prefix of the test's own, without text features: for tests of the
+// training and the serving of the other features.
+func textlessConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	cfg.TextFeatures = "off"
+	return cfg
 }
 
 // modelList is the answer of GET /v1/models and POST /v1/models/rollback.
@@ -485,5 +502,126 @@ func TestTrainReportsEstimatedPropensity(t *testing.T) {
 	var res recommend.TrainResult
 	if code, body := call(t, "POST", base+"/v1/train", "", nil, &res); code != 200 || res.Propensity != "estimated" {
 		t.Fatalf("train without logged propensities: %d %s", code, body)
+	}
+}
+
+// TestTrainOnTooLittleData: a log the estimator cannot fit (one row per
+// arm) is a 409 as docs/api.md promises, not a 500, and the service keeps
+// serving.
+func TestTrainOnTooLittleData(t *testing.T) {
+	base := startServe(t, textlessConfig(t))
+	if code, body := call(t, "POST", base+"/v1/items", "", map[string]any{"items": []store.Item{{ID: "a"}}}, nil); code != 200 {
+		t.Fatalf("items: %d %s", code, body)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	postEvents(t, base, "", []store.Event{
+		{Kind: store.Exposure, User: "u1", Item: "a", Time: t0, Propensity: 0.5},
+		{Kind: store.Outcome, User: "u1", Item: "a", Time: t0.Add(time.Hour)},
+		{Kind: store.Exposure, User: "u2", Item: "a", Time: t0, Arm: recommend.ControlArm, Propensity: 0.5},
+	})
+	for _, ranker := range []string{"uplift", "outcome-ips"} {
+		code, body := call(t, "POST", base+"/v1/train", "", map[string]string{"ranker": ranker}, nil)
+		if code != http.StatusConflict || !strings.Contains(body, "not enough logged data") {
+			t.Errorf("train %s on 2 rows: %d %s, want 409 saying there is not enough data", ranker, code, body)
+		}
+	}
+	var rec recommend.Response
+	if code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: "u1", Candidates: []string{"a"}}, &rec); code != 200 || rec.Ranker != "popularity" {
+		t.Fatalf("recommend after the failed training: %d %s", code, body)
+	}
+}
+
+// TestEventsWithoutTime ingests a simulated experiment whose true effect
+// of showing an item is 2/7 for every user (simulatedEvents) through the
+// API without event times, in batches of 100 events as a client streaming
+// a log would, trains and asks every user's uplifts. Ingestion stamps such
+// events with the time of their batch, which orders a user's outcome on
+// one item before the user's exposure to the other whenever a batch ends
+// between them; training on that order let rows see outcomes that were as
+// old as themselves and served uplifts far from the truth. The served
+// uplifts must stay near 2/7, as with the events' own times.
+func TestEventsWithoutTime(t *testing.T) {
+	base := startServe(t, textlessConfig(t))
+	const n = 600
+	ingestUsers(t, base, "", n)
+	events := simulatedEvents(n, 0)
+	for i := range events {
+		events[i].Time = time.Time{}
+	}
+	for lo := 0; lo < len(events); lo += 100 {
+		postEvents(t, base, "", events[lo:min(lo+100, len(events))])
+		time.Sleep(time.Millisecond) // batches a tick apart, as separate requests are
+	}
+	var tr recommend.TrainResult
+	if code, body := call(t, "POST", base+"/v1/train", "", struct{}{}, &tr); code != 200 || tr.Rows != 2*n {
+		t.Fatalf("train: %d %s", code, body)
+	}
+	const truth = 2.0 / 7
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range 40 {
+		var rec recommend.Response
+		u := fmt.Sprintf("u%d", i)
+		if code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: u, K: 2, IncludeConsumed: true}, &rec); code != 200 || len(rec.Items) != 2 {
+			t.Fatalf("recommend %s: %d %s", u, code, body)
+		}
+		for _, it := range rec.Items {
+			lo, hi = min(lo, *it.Uplift), max(hi, *it.Uplift)
+		}
+	}
+	if lo < truth-0.08 || hi > truth+0.08 {
+		t.Errorf("served uplifts in [%.3f, %.3f]; the true effect is %.3f for every user and item", lo, hi, truth)
+	}
+}
+
+// TestUnknownUserScoredFromDefaults trains on users whose feature age lies
+// in [20, 60] and an effect of showing that falls with age, then asks for
+// a user the store does not know: it must be scored as a typical user,
+// its uplift among the known users', not as one of age 0, which the linear
+// model extrapolates above every known user.
+func TestUnknownUserScoredFromDefaults(t *testing.T) {
+	base := startServe(t, textlessConfig(t))
+	const n = 800
+	rng := rand.New(rand.NewPCG(4, 2))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var users []store.User
+	var events []store.Event
+	for i := range n {
+		u := fmt.Sprintf("u%d", i)
+		age := 20 + 40*rng.Float64()
+		users = append(users, store.User{ID: u, Features: map[string]float64{"age": age}})
+		arm, p := "treated", 0.1+0.5-age/120 // the effect: 0.33 at 20, 0 at 60
+		if rng.IntN(2) == 0 {
+			arm, p = recommend.ControlArm, 0.1
+		}
+		events = append(events, store.Event{Kind: store.Exposure, User: u, Item: "a", Time: t0, Arm: arm, Propensity: 0.5})
+		if rng.Float64() < p {
+			events = append(events, store.Event{Kind: store.Outcome, User: u, Item: "a", Time: t0.Add(time.Hour)})
+		}
+	}
+	if code, body := call(t, "POST", base+"/v1/users", "", map[string]any{"users": users}, nil); code != 200 {
+		t.Fatalf("users: %d %s", code, body)
+	}
+	if code, body := call(t, "POST", base+"/v1/items", "", map[string]any{"items": []store.Item{{ID: "a"}}}, nil); code != 200 {
+		t.Fatalf("items: %d %s", code, body)
+	}
+	postEvents(t, base, "", events)
+	if code, body := call(t, "POST", base+"/v1/train", "", struct{}{}, nil); code != 200 {
+		t.Fatalf("train: %d %s", code, body)
+	}
+	uplift := func(user string) float64 {
+		t.Helper()
+		var rec recommend.Response
+		if code, body := call(t, "POST", base+"/v1/recommend", "", recommend.Request{User: user, Candidates: []string{"a"}, IncludeConsumed: true}, &rec); code != 200 || len(rec.Items) != 1 {
+			t.Fatalf("recommend %s: %d %s", user, code, body)
+		}
+		return *rec.Items[0].Uplift
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range 50 {
+		u := uplift(fmt.Sprintf("u%d", i))
+		lo, hi = min(lo, u), max(hi, u)
+	}
+	if got := uplift("somebody-new"); got < lo || got > hi {
+		t.Errorf("unknown user's uplift %.3f, outside the known users' [%.3f, %.3f]", got, lo, hi)
 	}
 }

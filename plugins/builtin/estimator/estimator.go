@@ -113,19 +113,22 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 	}
 	d := upliftData(req)
 	type result struct {
-		m   causal.UpliftModel
-		ate []causal.ATEEstimate
-		err error
+		m      causal.UpliftModel
+		ate    []causal.ATEEstimate
+		ateErr error
+		err    error
 	}
 	done := make(chan result, 1)
 	go func() {
-		m, err := est.FitUplift(d, rand.NewPCG(req.Seed, 0x5eed))
-		var ate []causal.ATEEstimate
-		if err == nil {
-			// AIPW with logged propensities, the difference in means otherwise.
-			ate, err = causal.ATE(d, causal.ATEOptions{Randomised: d.Propensity == nil}, rand.NewPCG(req.Seed, 0xa7e))
+		var r result
+		r.m, r.err = est.FitUplift(d, rand.NewPCG(req.Seed, 0x5eed))
+		if r.err == nil {
+			// AIPW with logged propensities, the difference in means
+			// otherwise. The ATE is a report: data too few for its
+			// cross-fitting leave it out, not the model.
+			r.ate, r.ateErr = causal.ATE(d, causal.ATEOptions{Randomised: d.Propensity == nil}, rand.NewPCG(req.Seed, 0xa7e))
 		}
-		done <- result{m, ate, err}
+		done <- r
 	}()
 	var res result
 	select {
@@ -134,8 +137,11 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 	case res = <-done:
 	}
 	if res.err != nil {
-		if errors.Is(res.err, causal.ErrInput) || errors.Is(res.err, causal.ErrParam) {
+		switch {
+		case errors.Is(res.err, causal.ErrInput) || errors.Is(res.err, causal.ErrParam):
 			return plugins.FitResponse{}, fmt.Errorf("%w: %v", plugins.ErrInvalid, res.err)
+		case errors.Is(res.err, causal.ErrInsufficientData):
+			return plugins.FitResponse{}, fmt.Errorf("%w: fit %s: %v", plugins.ErrInsufficientData, req.Estimator, res.err)
 		}
 		return plugins.FitResponse{}, fmt.Errorf("fit %s: %w", req.Estimator, res.err)
 	}
@@ -164,6 +170,9 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 		for key, v := range r.Report() {
 			meta[key] = v
 		}
+	}
+	if res.ateErr != nil {
+		meta["ate_error"] = res.ateErr.Error()
 	}
 	resp := plugins.FitResponse{Model: b, Metadata: meta}
 	for _, a := range res.ate {
@@ -195,12 +204,20 @@ func upliftData(req plugins.FitRequest) causal.UpliftData {
 }
 
 // Predict implements plugins.Estimator.
-func (p *Plugin) Predict(_ context.Context, req plugins.PredictRequest) (plugins.PredictResponse, error) {
+func (p *Plugin) Predict(_ context.Context, req plugins.PredictRequest) (out plugins.PredictResponse, err error) {
 	m, err := p.load(req.ModelDigest, req.Model)
 	if err != nil {
 		return plugins.PredictResponse{}, err
 	}
-	if req.NFeatures != m.NFeatures {
+	if m.NFeatures == anyWidth {
+		// A model of unrecorded width panics on rows of another width.
+		defer func() {
+			if r := recover(); r != nil {
+				out, err = plugins.PredictResponse{}, fmt.Errorf("%w: rows of %d features do not fit the model: %v", plugins.ErrInvalid, req.NFeatures, r)
+			}
+		}()
+	}
+	if m.NFeatures != anyWidth && req.NFeatures != m.NFeatures {
 		return plugins.PredictResponse{}, fmt.Errorf("%w: rows have %d features, the model was fitted on %d", plugins.ErrInvalid, req.NFeatures, m.NFeatures)
 	}
 	n := req.Rows()
@@ -209,7 +226,7 @@ func (p *Plugin) Predict(_ context.Context, req plugins.PredictRequest) (plugins
 	}
 	x := mat.NewDense(n, req.NFeatures, req.X)
 	eff := m.uplift.Effects(nil, x)
-	out := plugins.PredictResponse{Arms: m.Arms, Effects: eff.RawMatrix().Data}
+	out = plugins.PredictResponse{Arms: m.Arms, Effects: eff.RawMatrix().Data}
 	if im, ok := m.uplift.(causal.IntervalModel); ok && req.IntervalLevel > 0 {
 		if req.IntervalLevel >= 1 {
 			return plugins.PredictResponse{}, fmt.Errorf("%w: interval level %v is not in (0, 1)", plugins.ErrInvalid, req.IntervalLevel)
@@ -220,6 +237,43 @@ func (p *Plugin) Predict(_ context.Context, req plugins.PredictRequest) (plugins
 	return out, nil
 }
 
+// decodeModel decodes the plugin's model format, or a bare model of
+// package causal as the host stored the models of the outcome rankers up
+// to release 0.1.0 (commit 80eca2c), which it serves as an outcome model.
+func decodeModel(b []byte) (*savedModel, error) {
+	m := new(savedModel)
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("%w: model is not a %s plugin model: %v", plugins.ErrInvalid, Name, err)
+	}
+	legacy := m.Model == nil
+	if legacy {
+		m.Model = b
+	}
+	v, err := causal.Unmarshal(m.Model)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", plugins.ErrInvalid, err)
+	}
+	switch v := v.(type) {
+	case causal.UpliftModel:
+		m.uplift = v
+	case causal.Model:
+		if !legacy {
+			return nil, fmt.Errorf("%w: saved %T is not an uplift model", plugins.ErrInvalid, v)
+		}
+		// The host fitted the model on rows of the arms control and
+		// "recommended"; it predicts rows of any width it was fitted on.
+		m.Estimator, m.Arms, m.NFeatures = "outcome", []string{"recommended"}, anyWidth
+		m.uplift = causal.NewOutcomeModel(v, false)
+	default:
+		return nil, fmt.Errorf("%w: saved %T is not an uplift model", plugins.ErrInvalid, v)
+	}
+	return m, nil
+}
+
+// anyWidth is the NFeatures of a model whose width is not recorded: the
+// model itself checks the rows.
+const anyWidth = -1
+
 // load decodes a model, keeping the most recent few by digest.
 func (p *Plugin) load(digest [32]byte, b []byte) (*savedModel, error) {
 	p.mu.Lock()
@@ -228,19 +282,10 @@ func (p *Plugin) load(digest [32]byte, b []byte) (*savedModel, error) {
 	if ok {
 		return m, nil
 	}
-	m = new(savedModel)
-	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("%w: model is not a %s plugin model: %v", plugins.ErrInvalid, Name, err)
-	}
-	v, err := causal.Unmarshal(m.Model)
+	m, err := decodeModel(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", plugins.ErrInvalid, err)
+		return nil, err
 	}
-	um, ok := v.(causal.UpliftModel)
-	if !ok {
-		return nil, fmt.Errorf("%w: saved %T is not an uplift model", plugins.ErrInvalid, v)
-	}
-	m.uplift = um
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.order) >= 8 {

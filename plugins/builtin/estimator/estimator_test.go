@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/plugins"
 )
@@ -87,5 +89,84 @@ func TestInfo(t *testing.T) {
 	info, err := New(causal.NewRegistry(), "v9").Info(context.Background(), plugins.InfoRequest{})
 	if err != nil || info.Name != Name || info.Version != "v9" || len(info.Estimators) < 5 {
 		t.Fatalf("info %+v %v", info, err)
+	}
+}
+
+// TestOutcomeModels fits the outcome rankers' estimators through the
+// plugin, and serves a bare causal model as the host stored the outcome
+// rankers' models up to 0.1.0: its effect is its prediction.
+func TestOutcomeModels(t *testing.T) {
+	p := New(causal.NewRegistry(), "test")
+	ctx := context.Background()
+	req, _ := referenceRequest(2000)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range req.Outcome {
+		if rng.Float64() < 1/(1+math.Exp(-req.Outcome[i])) {
+			req.Outcome[i] = 1
+		} else {
+			req.Outcome[i] = 0
+		}
+	}
+	x := mat.NewDense(req.Rows(), len(req.Features), req.X)
+	for _, est := range []string{"outcome", "outcome-ips"} {
+		r := req
+		r.Estimator = est
+		r.Propensity = make([]float64, r.Rows())
+		for i := range r.Propensity {
+			r.Propensity[i] = 0.5
+		}
+		fit, err := p.Fit(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fit.Metadata["model_kind"] != "outcome" {
+			t.Errorf("%s: metadata %v", est, fit.Metadata)
+		}
+		pred, err := p.Predict(ctx, plugins.PredictRequest{Model: fit.Model, ModelDigest: sha256.Sum256(fit.Model), X: req.X, NFeatures: len(req.Features)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range pred.Effects {
+			if !(e >= 0 && e <= 1) {
+				t.Fatalf("%s: row %d: predicted outcome %v outside [0, 1]", est, i, e)
+			}
+		}
+	}
+	lin, err := causal.Linear{}.Fit(x, req.Outcome, nil, causal.Classification, rand.NewPCG(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := causal.Marshal(lin.(causal.Kinded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pred, err := p.Predict(ctx, plugins.PredictRequest{Model: legacy, ModelDigest: sha256.Sum256(legacy), X: req.X, NFeatures: len(req.Features)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := lin.Predict(nil, x)
+	if len(pred.Arms) != 1 || len(pred.Effects) != len(want) {
+		t.Fatalf("legacy model: arms %v, %d effects for %d rows", pred.Arms, len(pred.Effects), len(want))
+	}
+	for i, e := range pred.Effects {
+		if e != want[i] {
+			t.Fatalf("legacy model: row %d: %v, want the model's prediction %v", i, e, want[i])
+		}
+	}
+	// Rows of another width are an error, not a crash.
+	if _, err := p.Predict(ctx, plugins.PredictRequest{Model: legacy, ModelDigest: sha256.Sum256(legacy), X: []float64{1, 2}, NFeatures: 2}); !errors.Is(err, plugins.ErrInvalid) {
+		t.Errorf("legacy model on rows of 2 features: %v, want ErrInvalid", err)
+	}
+}
+
+// TestTooLittleData: a fit on too few rows is ErrInsufficientData, which
+// the host answers with 409.
+func TestTooLittleData(t *testing.T) {
+	p := New(causal.NewRegistry(), "test")
+	req, _ := referenceRequest(200)
+	n, d := 3, len(req.Features)
+	req.X, req.Arm, req.Outcome = req.X[:n*d], []int{0, 1, 1}, []float64{0, 1, 0}
+	if _, err := p.Fit(context.Background(), req); !errors.Is(err, plugins.ErrInsufficientData) {
+		t.Fatalf("fit on %d rows: %v, want ErrInsufficientData", n, err)
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -314,12 +315,18 @@ func addParagraphs(c *lm.Corpus, r io.Reader) error {
 
 // Info implements plugins.TextScorer.
 func (p *Plugin) Info(context.Context, plugins.InfoRequest) (plugins.TextScorerInfo, error) {
-	return plugins.TextScorerInfo{
+	info := plugins.TextScorerInfo{
 		Name:         Name,
 		Version:      p.version,
 		Features:     []string{FeatureLogProb, FeaturePerplexity, FeatureRelevance},
 		MaxTextBytes: p.maxBytes,
-	}, nil
+	}
+	for _, f := range info.Features {
+		info.FeatureUses = append(info.FeatureUses, plugins.FeatureUse{
+			Name: f, UsesContext: slices.Contains(ContextFeatures, f), LogScale: f == FeaturePerplexity,
+		})
+	}
+	return info, nil
 }
 
 // Version returns the version Info reports.

@@ -63,6 +63,7 @@ func (p *Plugin) Info(context.Context, plugins.InfoRequest) (plugins.TextScorerI
 		Version:      p.version,
 		Features:     []string{FeatureCompound, FeaturePos, FeatureNeg, FeatureNeu},
 		MaxTextBytes: p.maxBytes,
+		FeatureUses:  []plugins.FeatureUse{{Name: FeatureCompound}, {Name: FeaturePos}, {Name: FeatureNeg}, {Name: FeatureNeu}},
 	}, nil
 }
 

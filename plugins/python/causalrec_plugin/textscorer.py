@@ -8,16 +8,16 @@ A scorer is any object with two methods:
 text_scorer_handler(scorer) turns it into a gRPC handler for serve(). The
 handler enforces the contract's one hard rule, one score per request item
 in request order, and maps Python errors to gRPC codes the Go host
-understands: ValueError is INVALID_ARGUMENT (plugins.ErrInvalid), any other
-exception is INTERNAL (plugins.ErrPlugin), both with the error's message.
-Problems with a single item belong in that item's TextScore.error.
+understands (see status.py): ValueError is INVALID_ARGUMENT
+(plugins.ErrInvalid), any other exception is INTERNAL (plugins.ErrPlugin),
+both with the error's message. Problems with a single item belong in that
+item's TextScore.error.
 """
-
-import traceback
 
 import grpc
 
 from .gen.causalrec.plugin.v1 import plugin_pb2
+from .status import guarded
 
 SERVICE = "causalrec.plugin.v1.TextScorer"
 
@@ -36,20 +36,6 @@ def check_text(text, max_bytes):
         if n > max_bytes:
             return "text is %d bytes, over the limit of %d" % (n, max_bytes)
     return ""
-
-
-def _guard(fn, stderr_name):
-    def call(req, context):
-        try:
-            return fn(req, context)
-        except grpc.RpcError:
-            raise
-        except ValueError as e:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        except Exception as e:  # noqa: BLE001 - every failure must reach the host as a status
-            traceback.print_exc()
-            context.abort(grpc.StatusCode.INTERNAL, "%s: %s: %s" % (stderr_name, type(e).__name__, e))
-    return call
 
 
 def text_scorer_handler(scorer, name="plugin"):
@@ -71,11 +57,11 @@ def text_scorer_handler(scorer, name="plugin"):
 
     return grpc.method_handlers_generic_handler(SERVICE, {
         "Info": grpc.unary_unary_rpc_method_handler(
-            _guard(info, name),
+            guarded(info, name),
             request_deserializer=plugin_pb2.TextScorerInfoRequest.FromString,
             response_serializer=plugin_pb2.TextScorerInfoResponse.SerializeToString),
         "Score": grpc.unary_unary_rpc_method_handler(
-            _guard(score, name),
+            guarded(score, name),
             request_deserializer=plugin_pb2.ScoreRequest.FromString,
             response_serializer=plugin_pb2.ScoreResponse.SerializeToString),
     })

@@ -203,7 +203,13 @@ type TextScorerInfoResponse struct {
 	// The names of the features every successful score carries.
 	Features []string `protobuf:"bytes,3,rep,name=features,proto3" json:"features,omitempty"`
 	// The largest text, in bytes, the plugin accepts.
-	MaxTextBytes  int64 `protobuf:"varint,4,opt,name=max_text_bytes,json=maxTextBytes,proto3" json:"max_text_bytes,omitempty"`
+	MaxTextBytes int64 `protobuf:"varint,4,opt,name=max_text_bytes,json=maxTextBytes,proto3" json:"max_text_bytes,omitempty"`
+	// How the host may use each feature: a plugin that declares it lists
+	// every feature of `features` here. A plugin that lists none (one built
+	// before this field) gets the host's rules for the built-in plugins by
+	// name: lm's relevance uses the context, its perplexity is on a log
+	// scale, and only the sentiment plugin ignores the context.
+	FeatureUses   []*FeatureUse `protobuf:"bytes,5,rep,name=feature_uses,json=featureUses,proto3" json:"feature_uses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -266,6 +272,79 @@ func (x *TextScorerInfoResponse) GetMaxTextBytes() int64 {
 	return 0
 }
 
+func (x *TextScorerInfoResponse) GetFeatureUses() []*FeatureUse {
+	if x != nil {
+		return x.FeatureUses
+	}
+	return nil
+}
+
+// How the host may use one text feature.
+type FeatureUse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The feature depends on the request's context texts (such as lm's
+	// relevance to a user's history): scores of requests with context are
+	// not cached, and the feature is no per-item feature of the models.
+	UsesContext bool `protobuf:"varint,2,opt,name=uses_context,json=usesContext,proto3" json:"uses_context,omitempty"`
+	// The feature is on a multiplicative scale (such as a perplexity): the
+	// models use its log10, under the name "log10_<name>".
+	LogScale      bool `protobuf:"varint,3,opt,name=log_scale,json=logScale,proto3" json:"log_scale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureUse) Reset() {
+	*x = FeatureUse{}
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureUse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureUse) ProtoMessage() {}
+
+func (x *FeatureUse) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureUse.ProtoReflect.Descriptor instead.
+func (*FeatureUse) Descriptor() ([]byte, []int) {
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FeatureUse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FeatureUse) GetUsesContext() bool {
+	if x != nil {
+		return x.UsesContext
+	}
+	return false
+}
+
+func (x *FeatureUse) GetLogScale() bool {
+	if x != nil {
+		return x.LogScale
+	}
+	return false
+}
+
 type TextItem struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -276,7 +355,7 @@ type TextItem struct {
 
 func (x *TextItem) Reset() {
 	*x = TextItem{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +367,7 @@ func (x *TextItem) String() string {
 func (*TextItem) ProtoMessage() {}
 
 func (x *TextItem) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +380,7 @@ func (x *TextItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextItem.ProtoReflect.Descriptor instead.
 func (*TextItem) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TextItem) GetId() string {
@@ -330,7 +409,7 @@ type ScoreRequest struct {
 
 func (x *ScoreRequest) Reset() {
 	*x = ScoreRequest{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -342,7 +421,7 @@ func (x *ScoreRequest) String() string {
 func (*ScoreRequest) ProtoMessage() {}
 
 func (x *ScoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -355,7 +434,7 @@ func (x *ScoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreRequest.ProtoReflect.Descriptor instead.
 func (*ScoreRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ScoreRequest) GetItems() []*TextItem {
@@ -385,7 +464,7 @@ type TextScore struct {
 
 func (x *TextScore) Reset() {
 	*x = TextScore{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +476,7 @@ func (x *TextScore) String() string {
 func (*TextScore) ProtoMessage() {}
 
 func (x *TextScore) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +489,7 @@ func (x *TextScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextScore.ProtoReflect.Descriptor instead.
 func (*TextScore) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TextScore) GetId() string {
@@ -444,7 +523,7 @@ type ScoreResponse struct {
 
 func (x *ScoreResponse) Reset() {
 	*x = ScoreResponse{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +535,7 @@ func (x *ScoreResponse) String() string {
 func (*ScoreResponse) ProtoMessage() {}
 
 func (x *ScoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +548,7 @@ func (x *ScoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreResponse.ProtoReflect.Descriptor instead.
 func (*ScoreResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ScoreResponse) GetScores() []*TextScore {
@@ -487,7 +566,7 @@ type EstimatorInfoRequest struct {
 
 func (x *EstimatorInfoRequest) Reset() {
 	*x = EstimatorInfoRequest{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +578,7 @@ func (x *EstimatorInfoRequest) String() string {
 func (*EstimatorInfoRequest) ProtoMessage() {}
 
 func (x *EstimatorInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +591,7 @@ func (x *EstimatorInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EstimatorInfoRequest.ProtoReflect.Descriptor instead.
 func (*EstimatorInfoRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 type EstimatorInfoResponse struct {
@@ -532,7 +611,7 @@ type EstimatorInfoResponse struct {
 
 func (x *EstimatorInfoResponse) Reset() {
 	*x = EstimatorInfoResponse{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +623,7 @@ func (x *EstimatorInfoResponse) String() string {
 func (*EstimatorInfoResponse) ProtoMessage() {}
 
 func (x *EstimatorInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +636,7 @@ func (x *EstimatorInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EstimatorInfoResponse.ProtoReflect.Descriptor instead.
 func (*EstimatorInfoResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EstimatorInfoResponse) GetName() string {
@@ -606,7 +685,7 @@ type Feature struct {
 
 func (x *Feature) Reset() {
 	*x = Feature{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +697,7 @@ func (x *Feature) String() string {
 func (*Feature) ProtoMessage() {}
 
 func (x *Feature) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +710,7 @@ func (x *Feature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Feature.ProtoReflect.Descriptor instead.
 func (*Feature) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Feature) GetName() string {
@@ -672,7 +751,7 @@ type FitHeader struct {
 
 func (x *FitHeader) Reset() {
 	*x = FitHeader{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +763,7 @@ func (x *FitHeader) String() string {
 func (*FitHeader) ProtoMessage() {}
 
 func (x *FitHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +776,7 @@ func (x *FitHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FitHeader.ProtoReflect.Descriptor instead.
 func (*FitHeader) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FitHeader) GetEstimator() string {
@@ -765,7 +844,7 @@ type RowChunk struct {
 
 func (x *RowChunk) Reset() {
 	*x = RowChunk{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +856,7 @@ func (x *RowChunk) String() string {
 func (*RowChunk) ProtoMessage() {}
 
 func (x *RowChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +869,7 @@ func (x *RowChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowChunk.ProtoReflect.Descriptor instead.
 func (*RowChunk) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RowChunk) GetFeatures() []float64 {
@@ -838,7 +917,7 @@ type FitRequest struct {
 
 func (x *FitRequest) Reset() {
 	*x = FitRequest{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +929,7 @@ func (x *FitRequest) String() string {
 func (*FitRequest) ProtoMessage() {}
 
 func (x *FitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +942,7 @@ func (x *FitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FitRequest.ProtoReflect.Descriptor instead.
 func (*FitRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FitRequest) GetHeader() *FitHeader {
@@ -895,7 +974,7 @@ type FitResponse struct {
 
 func (x *FitResponse) Reset() {
 	*x = FitResponse{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +986,7 @@ func (x *FitResponse) String() string {
 func (*FitResponse) ProtoMessage() {}
 
 func (x *FitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +999,7 @@ func (x *FitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FitResponse.ProtoReflect.Descriptor instead.
 func (*FitResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FitResponse) GetModel() []byte {
@@ -967,7 +1046,7 @@ type PredictRequest struct {
 
 func (x *PredictRequest) Reset() {
 	*x = PredictRequest{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1058,7 @@ func (x *PredictRequest) String() string {
 func (*PredictRequest) ProtoMessage() {}
 
 func (x *PredictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1071,7 @@ func (x *PredictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictRequest.ProtoReflect.Descriptor instead.
 func (*PredictRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PredictRequest) GetModelDigest() []byte {
@@ -1043,7 +1122,7 @@ type PredictResponse struct {
 
 func (x *PredictResponse) Reset() {
 	*x = PredictResponse{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1134,7 @@ func (x *PredictResponse) String() string {
 func (*PredictResponse) ProtoMessage() {}
 
 func (x *PredictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1147,7 @@ func (x *PredictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictResponse.ProtoReflect.Descriptor instead.
 func (*PredictResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PredictResponse) GetEffects() []float64 {
@@ -1110,12 +1189,18 @@ const file_causalrec_plugin_v1_plugin_proto_rawDesc = "" +
 	"\rdefault_value\x18\x03 \x01(\tR\fdefaultValue\x12 \n" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x18\n" +
 	"\aallowed\x18\x05 \x03(\tR\aallowed\"\x17\n" +
-	"\x15TextScorerInfoRequest\"\x88\x01\n" +
+	"\x15TextScorerInfoRequest\"\xcc\x01\n" +
 	"\x16TextScorerInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
 	"\bfeatures\x18\x03 \x03(\tR\bfeatures\x12$\n" +
-	"\x0emax_text_bytes\x18\x04 \x01(\x03R\fmaxTextBytes\".\n" +
+	"\x0emax_text_bytes\x18\x04 \x01(\x03R\fmaxTextBytes\x12B\n" +
+	"\ffeature_uses\x18\x05 \x03(\v2\x1f.causalrec.plugin.v1.FeatureUseR\vfeatureUses\"`\n" +
+	"\n" +
+	"FeatureUse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fuses_context\x18\x02 \x01(\bR\vusesContext\x12\x1b\n" +
+	"\tlog_scale\x18\x03 \x01(\bR\blogScale\".\n" +
 	"\bTextItem\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\"]\n" +
@@ -1215,55 +1300,57 @@ func file_causalrec_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_causalrec_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_causalrec_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_causalrec_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_causalrec_plugin_v1_plugin_proto_goTypes = []any{
 	(FeatureKind)(0),               // 0: causalrec.plugin.v1.FeatureKind
 	(*ParamSpec)(nil),              // 1: causalrec.plugin.v1.ParamSpec
 	(*TextScorerInfoRequest)(nil),  // 2: causalrec.plugin.v1.TextScorerInfoRequest
 	(*TextScorerInfoResponse)(nil), // 3: causalrec.plugin.v1.TextScorerInfoResponse
-	(*TextItem)(nil),               // 4: causalrec.plugin.v1.TextItem
-	(*ScoreRequest)(nil),           // 5: causalrec.plugin.v1.ScoreRequest
-	(*TextScore)(nil),              // 6: causalrec.plugin.v1.TextScore
-	(*ScoreResponse)(nil),          // 7: causalrec.plugin.v1.ScoreResponse
-	(*EstimatorInfoRequest)(nil),   // 8: causalrec.plugin.v1.EstimatorInfoRequest
-	(*EstimatorInfoResponse)(nil),  // 9: causalrec.plugin.v1.EstimatorInfoResponse
-	(*Feature)(nil),                // 10: causalrec.plugin.v1.Feature
-	(*FitHeader)(nil),              // 11: causalrec.plugin.v1.FitHeader
-	(*RowChunk)(nil),               // 12: causalrec.plugin.v1.RowChunk
-	(*FitRequest)(nil),             // 13: causalrec.plugin.v1.FitRequest
-	(*FitResponse)(nil),            // 14: causalrec.plugin.v1.FitResponse
-	(*PredictRequest)(nil),         // 15: causalrec.plugin.v1.PredictRequest
-	(*PredictResponse)(nil),        // 16: causalrec.plugin.v1.PredictResponse
-	nil,                            // 17: causalrec.plugin.v1.TextScore.FeaturesEntry
-	nil,                            // 18: causalrec.plugin.v1.FitHeader.ParamsEntry
-	nil,                            // 19: causalrec.plugin.v1.FitResponse.MetadataEntry
+	(*FeatureUse)(nil),             // 4: causalrec.plugin.v1.FeatureUse
+	(*TextItem)(nil),               // 5: causalrec.plugin.v1.TextItem
+	(*ScoreRequest)(nil),           // 6: causalrec.plugin.v1.ScoreRequest
+	(*TextScore)(nil),              // 7: causalrec.plugin.v1.TextScore
+	(*ScoreResponse)(nil),          // 8: causalrec.plugin.v1.ScoreResponse
+	(*EstimatorInfoRequest)(nil),   // 9: causalrec.plugin.v1.EstimatorInfoRequest
+	(*EstimatorInfoResponse)(nil),  // 10: causalrec.plugin.v1.EstimatorInfoResponse
+	(*Feature)(nil),                // 11: causalrec.plugin.v1.Feature
+	(*FitHeader)(nil),              // 12: causalrec.plugin.v1.FitHeader
+	(*RowChunk)(nil),               // 13: causalrec.plugin.v1.RowChunk
+	(*FitRequest)(nil),             // 14: causalrec.plugin.v1.FitRequest
+	(*FitResponse)(nil),            // 15: causalrec.plugin.v1.FitResponse
+	(*PredictRequest)(nil),         // 16: causalrec.plugin.v1.PredictRequest
+	(*PredictResponse)(nil),        // 17: causalrec.plugin.v1.PredictResponse
+	nil,                            // 18: causalrec.plugin.v1.TextScore.FeaturesEntry
+	nil,                            // 19: causalrec.plugin.v1.FitHeader.ParamsEntry
+	nil,                            // 20: causalrec.plugin.v1.FitResponse.MetadataEntry
 }
 var file_causalrec_plugin_v1_plugin_proto_depIdxs = []int32{
-	4,  // 0: causalrec.plugin.v1.ScoreRequest.items:type_name -> causalrec.plugin.v1.TextItem
-	17, // 1: causalrec.plugin.v1.TextScore.features:type_name -> causalrec.plugin.v1.TextScore.FeaturesEntry
-	6,  // 2: causalrec.plugin.v1.ScoreResponse.scores:type_name -> causalrec.plugin.v1.TextScore
-	1,  // 3: causalrec.plugin.v1.EstimatorInfoResponse.params:type_name -> causalrec.plugin.v1.ParamSpec
-	0,  // 4: causalrec.plugin.v1.Feature.kind:type_name -> causalrec.plugin.v1.FeatureKind
-	18, // 5: causalrec.plugin.v1.FitHeader.params:type_name -> causalrec.plugin.v1.FitHeader.ParamsEntry
-	10, // 6: causalrec.plugin.v1.FitHeader.features:type_name -> causalrec.plugin.v1.Feature
-	11, // 7: causalrec.plugin.v1.FitRequest.header:type_name -> causalrec.plugin.v1.FitHeader
-	12, // 8: causalrec.plugin.v1.FitRequest.rows:type_name -> causalrec.plugin.v1.RowChunk
-	19, // 9: causalrec.plugin.v1.FitResponse.metadata:type_name -> causalrec.plugin.v1.FitResponse.MetadataEntry
-	2,  // 10: causalrec.plugin.v1.TextScorer.Info:input_type -> causalrec.plugin.v1.TextScorerInfoRequest
-	5,  // 11: causalrec.plugin.v1.TextScorer.Score:input_type -> causalrec.plugin.v1.ScoreRequest
-	8,  // 12: causalrec.plugin.v1.UpliftEstimator.Info:input_type -> causalrec.plugin.v1.EstimatorInfoRequest
-	13, // 13: causalrec.plugin.v1.UpliftEstimator.Fit:input_type -> causalrec.plugin.v1.FitRequest
-	15, // 14: causalrec.plugin.v1.UpliftEstimator.Predict:input_type -> causalrec.plugin.v1.PredictRequest
-	3,  // 15: causalrec.plugin.v1.TextScorer.Info:output_type -> causalrec.plugin.v1.TextScorerInfoResponse
-	7,  // 16: causalrec.plugin.v1.TextScorer.Score:output_type -> causalrec.plugin.v1.ScoreResponse
-	9,  // 17: causalrec.plugin.v1.UpliftEstimator.Info:output_type -> causalrec.plugin.v1.EstimatorInfoResponse
-	14, // 18: causalrec.plugin.v1.UpliftEstimator.Fit:output_type -> causalrec.plugin.v1.FitResponse
-	16, // 19: causalrec.plugin.v1.UpliftEstimator.Predict:output_type -> causalrec.plugin.v1.PredictResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 0: causalrec.plugin.v1.TextScorerInfoResponse.feature_uses:type_name -> causalrec.plugin.v1.FeatureUse
+	5,  // 1: causalrec.plugin.v1.ScoreRequest.items:type_name -> causalrec.plugin.v1.TextItem
+	18, // 2: causalrec.plugin.v1.TextScore.features:type_name -> causalrec.plugin.v1.TextScore.FeaturesEntry
+	7,  // 3: causalrec.plugin.v1.ScoreResponse.scores:type_name -> causalrec.plugin.v1.TextScore
+	1,  // 4: causalrec.plugin.v1.EstimatorInfoResponse.params:type_name -> causalrec.plugin.v1.ParamSpec
+	0,  // 5: causalrec.plugin.v1.Feature.kind:type_name -> causalrec.plugin.v1.FeatureKind
+	19, // 6: causalrec.plugin.v1.FitHeader.params:type_name -> causalrec.plugin.v1.FitHeader.ParamsEntry
+	11, // 7: causalrec.plugin.v1.FitHeader.features:type_name -> causalrec.plugin.v1.Feature
+	12, // 8: causalrec.plugin.v1.FitRequest.header:type_name -> causalrec.plugin.v1.FitHeader
+	13, // 9: causalrec.plugin.v1.FitRequest.rows:type_name -> causalrec.plugin.v1.RowChunk
+	20, // 10: causalrec.plugin.v1.FitResponse.metadata:type_name -> causalrec.plugin.v1.FitResponse.MetadataEntry
+	2,  // 11: causalrec.plugin.v1.TextScorer.Info:input_type -> causalrec.plugin.v1.TextScorerInfoRequest
+	6,  // 12: causalrec.plugin.v1.TextScorer.Score:input_type -> causalrec.plugin.v1.ScoreRequest
+	9,  // 13: causalrec.plugin.v1.UpliftEstimator.Info:input_type -> causalrec.plugin.v1.EstimatorInfoRequest
+	14, // 14: causalrec.plugin.v1.UpliftEstimator.Fit:input_type -> causalrec.plugin.v1.FitRequest
+	16, // 15: causalrec.plugin.v1.UpliftEstimator.Predict:input_type -> causalrec.plugin.v1.PredictRequest
+	3,  // 16: causalrec.plugin.v1.TextScorer.Info:output_type -> causalrec.plugin.v1.TextScorerInfoResponse
+	8,  // 17: causalrec.plugin.v1.TextScorer.Score:output_type -> causalrec.plugin.v1.ScoreResponse
+	10, // 18: causalrec.plugin.v1.UpliftEstimator.Info:output_type -> causalrec.plugin.v1.EstimatorInfoResponse
+	15, // 19: causalrec.plugin.v1.UpliftEstimator.Fit:output_type -> causalrec.plugin.v1.FitResponse
+	17, // 20: causalrec.plugin.v1.UpliftEstimator.Predict:output_type -> causalrec.plugin.v1.PredictResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_causalrec_plugin_v1_plugin_proto_init() }
@@ -1277,7 +1364,7 @@ func file_causalrec_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_causalrec_plugin_v1_plugin_proto_rawDesc), len(file_causalrec_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

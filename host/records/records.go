@@ -1,4 +1,8 @@
-package store
+// Package records reads items, users and events from CSV and JSON Lines
+// files and writes them to the store in batches: the formats of
+// `causalrec import` (docs/store.md). Parsing needs no Redis; writing goes
+// through a Writer, which *store.Store is.
+package records
 
 import (
 	"bufio"
@@ -15,6 +19,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/causalrec/causalrec/host/store"
 )
 
 // RecordKind names what an import holds.
@@ -61,6 +67,9 @@ type ImportOptions struct {
 	Kind    RecordKind
 	Format  Format // "" means FormatAuto
 	OnError OnError
+	// BatchSize is how many records one write carries with Skip (0 means
+	// the store's default).
+	BatchSize int
 }
 
 // LineError is a malformed input line.
@@ -102,9 +111,9 @@ func (s *ImportSummary) Add(o ImportSummary) {
 // Records holds parsed records of one kind.
 type Records struct {
 	Kind   RecordKind
-	Items  []Item
-	Events []Event
-	Users  []User
+	Items  []store.Item
+	Events []store.Event
+	Users  []store.User
 }
 
 // Len returns the number of records.
@@ -130,8 +139,9 @@ func (r *Records) Append(o Records) {
 // a numeric feature, or a meta string where the cell is not a number. User
 // columns: id (required) and numeric features. Empty cells are unset.
 //
-// JSONL has one JSON object per line in the JSON form of Item, Event or
-// User; unknown fields are an error, blank lines are ignored.
+// JSONL has one JSON object per line in the JSON form of store.Item,
+// store.Event or store.User; unknown fields are an error, blank lines are
+// ignored.
 //
 // An event without an ID gets one derived from its content (kind, user,
 // item, time, arm, propensity, position, policy, value), so importing the
@@ -159,46 +169,46 @@ func Parse(r io.Reader, kind RecordKind, format Format) (Records, []LineError, e
 	}
 }
 
-// Write stores parsed records, in batches, and counts what it did.
-func (s *Store) Write(ctx context.Context, recs Records) (ImportSummary, error) {
+// Writer stores records: *store.Store is one. PutItems and PutUsers
+// return how many records replaced one with the same ID, AddEvents how many
+// events were new.
+type Writer interface {
+	PutItems(ctx context.Context, items []store.Item) (replaced int, err error)
+	PutUsers(ctx context.Context, users []store.User) (replaced int, err error)
+	AddEvents(ctx context.Context, events []store.Event) (added int, err error)
+}
+
+// Write stores parsed records and counts what it did.
+func Write(ctx context.Context, w Writer, recs Records) (ImportSummary, error) {
 	sum := ImportSummary{Read: recs.Len()}
+	var err error
 	switch {
 	case len(recs.Events) > 0:
-		flags, err := s.addEvents(ctx, recs.Events)
-		for _, f := range flags {
-			if f {
-				sum.Written++
-			} else {
-				sum.Duplicates++
-			}
-		}
-		if err != nil {
-			return sum, err
+		sum.Written, err = w.AddEvents(ctx, recs.Events)
+		if err == nil {
+			sum.Duplicates = len(recs.Events) - sum.Written
 		}
 	case len(recs.Items) > 0:
-		existed, err := s.putItems(ctx, recs.Items)
-		if err != nil {
-			return sum, err
-		}
-		sum.Written, sum.Duplicates = len(recs.Items), existed
+		sum.Duplicates, err = w.PutItems(ctx, recs.Items)
+		sum.Written = len(recs.Items)
 	case len(recs.Users) > 0:
-		existed, err := s.putUsers(ctx, recs.Users)
-		if err != nil {
-			return sum, err
-		}
-		sum.Written, sum.Duplicates = len(recs.Users), existed
+		sum.Duplicates, err = w.PutUsers(ctx, recs.Users)
+		sum.Written = len(recs.Users)
 	}
-	return sum, nil
+	if err != nil && len(recs.Events) == 0 {
+		sum.Written, sum.Duplicates = 0, 0
+	}
+	return sum, err
 }
 
 // Import reads records of opts.Kind from r (see Parse for the formats) and
-// stores them in batches.
+// stores them with w in batches of opts.BatchSize.
 //
 // With Reject the whole input is parsed and validated before anything is
 // written; if any line is bad nothing is written and the error wraps
 // ErrRejected (the summary lists the bad lines). With Skip the good lines
 // are written as they are read and the bad ones are listed in the summary.
-func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (ImportSummary, error) {
+func Import(ctx context.Context, w Writer, r io.Reader, opts ImportOptions) (ImportSummary, error) {
 	if opts.OnError == Reject {
 		recs, bad, err := Parse(r, opts.Kind, opts.Format)
 		if err != nil {
@@ -208,7 +218,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Im
 			return ImportSummary{Read: recs.Len() + len(bad), Skipped: len(bad), Bad: bad},
 				fmt.Errorf("import %s: %w: %d bad line(s), first %v", opts.Kind, ErrRejected, len(bad), bad[0])
 		}
-		sum, err := s.Write(ctx, recs)
+		sum, err := Write(ctx, w, recs)
 		if err != nil {
 			return sum, fmt.Errorf("import %s: %w", opts.Kind, err)
 		}
@@ -221,10 +231,14 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Im
 	if err != nil {
 		return ImportSummary{}, fmt.Errorf("import %s: %w", opts.Kind, err)
 	}
+	batch := opts.BatchSize
+	if batch <= 0 {
+		batch = store.DefaultOptions().BatchSize
+	}
 	var sum ImportSummary
 	recs := Records{Kind: opts.Kind}
 	flush := func() error {
-		part, err := s.Write(ctx, recs)
+		part, err := Write(ctx, w, recs)
 		sum.Read += part.Read
 		sum.Written += part.Written
 		sum.Duplicates += part.Duplicates
@@ -246,7 +260,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Im
 		if err != nil {
 			return sum, fmt.Errorf("import %s: %w", opts.Kind, err)
 		}
-		if recs.Len() >= s.opts.BatchSize {
+		if recs.Len() >= batch {
 			if err := flush(); err != nil {
 				return sum, fmt.Errorf("import %s: %w", opts.Kind, err)
 			}
@@ -448,8 +462,8 @@ func (d *decoder) nextCSV(dst *Records) error {
 	return nil
 }
 
-func (d *decoder) csvEvent(rec []string) (Event, error) {
-	var e Event
+func (d *decoder) csvEvent(rec []string) (store.Event, error) {
+	var e store.Event
 	var err error
 	for i, v := range rec {
 		c := d.cols[i]
@@ -458,7 +472,7 @@ func (d *decoder) csvEvent(rec []string) (Event, error) {
 		}
 		switch c {
 		case "kind":
-			e.Kind = EventKind(strings.ToLower(strings.TrimSpace(v)))
+			e.Kind = store.EventKind(strings.ToLower(strings.TrimSpace(v)))
 		case "user":
 			e.User = v
 		case "item":
@@ -479,14 +493,14 @@ func (d *decoder) csvEvent(rec []string) (Event, error) {
 			e.ID = v
 		}
 		if err != nil {
-			return Event{}, fmt.Errorf("column %s: %w", c, err)
+			return store.Event{}, fmt.Errorf("column %s: %w", c, err)
 		}
 	}
 	return e, nil
 }
 
-func (d *decoder) csvItem(rec []string) (Item, error) {
-	var it Item
+func (d *decoder) csvItem(rec []string) (store.Item, error) {
+	var it store.Item
 	for i, v := range rec {
 		c := d.cols[i]
 		if v == "" {
@@ -516,8 +530,8 @@ func (d *decoder) csvItem(rec []string) (Item, error) {
 	return it, nil
 }
 
-func (d *decoder) csvUser(rec []string) (User, error) {
-	var u User
+func (d *decoder) csvUser(rec []string) (store.User, error) {
+	var u store.User
 	for i, v := range rec {
 		c := d.cols[i]
 		if v == "" {
@@ -529,7 +543,7 @@ func (d *decoder) csvUser(rec []string) (User, error) {
 		}
 		f, err := parseFloat(v)
 		if err != nil {
-			return User{}, fmt.Errorf("column %s: %w", c, err)
+			return store.User{}, fmt.Errorf("column %s: %w", c, err)
 		}
 		if u.Features == nil {
 			u.Features = make(map[string]float64)
@@ -592,9 +606,9 @@ func (d *decoder) decodeJSON(line []byte, dst *Records) error {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	var v interface{ Validate() error }
-	var e Event
-	var it Item
-	var u User
+	var e store.Event
+	var it store.Item
+	var u store.User
 	switch d.kind {
 	case KindEvents:
 		v = &e
@@ -627,11 +641,11 @@ func (d *decoder) decodeJSON(line []byte, dst *Records) error {
 var eventNamespace = uuid.MustParse("3f0c5e7a-9d41-4b8e-a1c6-7e2b9f4d6a10")
 
 // withContentID gives an event without an ID one derived from its content.
-func withContentID(e Event) Event {
+func withContentID(e store.Event) store.Event {
 	if e.ID != "" {
 		return e
 	}
-	e = e.withDefaults()
+	e = e.WithDefaults()
 	canon := fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%s\x00%v\x00%d\x00%s\x00%v",
 		e.Kind, e.User, e.Item, e.Time.UnixNano(), e.Arm, e.Propensity, e.Position, e.PolicyID, e.Value)
 	e.ID = uuid.NewSHA1(eventNamespace, []byte(canon)).String()

@@ -10,10 +10,10 @@ func TestReadSnapshot(t *testing.T) {
 	s := newTestStore(t, Options{})
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := s.PutUsers(ctx, []User{{ID: "u", Features: map[string]float64{"age": 3}}}); err != nil {
+	if _, err := s.PutUsers(ctx, []User{{ID: "u", Features: map[string]float64{"age": 3}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutItems(ctx, []Item{{ID: "a", Text: "alpha"}, {ID: "b"}, {ID: "c"}, {ID: "d"}}); err != nil {
+	if _, err := s.PutItems(ctx, []Item{{ID: "a", Text: "alpha"}, {ID: "b"}, {ID: "c"}, {ID: "d"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AddEvents(ctx, []Event{
@@ -101,7 +101,7 @@ func TestSnapshotCountsTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutItems(ctx, []Item{{ID: "a"}, {ID: "b"}}); err != nil {
+	if _, err := s.PutItems(ctx, []Item{{ID: "a"}, {ID: "b"}}); err != nil {
 		t.Fatal(err)
 	}
 	outcome := func(w *Store, item string) {

@@ -13,38 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ItemScore is an item with a score, such as a co-occurrence count.
-type ItemScore struct {
-	Item  string  `json:"item"`
-	Score float64 `json:"score"`
-}
-
-// PutNeighbors replaces the stored neighbour lists (for candidate
-// generation) of the given items.
-func (s *Store) PutNeighbors(ctx context.Context, nbrs map[string][]ItemScore) error {
-	ids := make([]string, 0, len(nbrs))
-	for id := range nbrs {
-		ids = append(ids, id)
-	}
-	return batches(ids, s.opts.BatchSize, func(b []string) error {
-		pipe := s.rdb.Pipeline()
-		for _, id := range b {
-			key := s.k.neighbors(id)
-			pipe.Del(ctx, key)
-			if len(nbrs[id]) == 0 {
-				continue
-			}
-			zs := make([]redis.Z, len(nbrs[id]))
-			for i, n := range nbrs[id] {
-				zs[i] = redis.Z{Score: n.Score, Member: n.Item}
-			}
-			pipe.ZAdd(ctx, key, zs...)
-		}
-		_, err := pipe.Exec(ctx)
-		return s.wrap("put neighbors", err)
-	})
-}
-
 // SnapshotRequest says what a recommendation needs to read.
 type SnapshotRequest struct {
 	User string
@@ -623,41 +591,4 @@ func (s *Store) createCatalogToken(ctx context.Context, snap *Snapshot) {
 	if err := s.rdb.SetNX(ctx, s.k.catalog(), newCatalogToken(), 0).Err(); err == nil {
 		snap.RoundTrips++
 	}
-}
-
-// itemDecoder keeps the last decoded form of each item with the stored
-// JSON it was decoded from, so an item read again unchanged is not decoded
-// again. A changed item has other bytes and is decoded afresh: the cache
-// never serves stale data.
-type itemDecoder struct {
-	mu   sync.Mutex
-	byID map[string]decodedItem
-}
-
-type decodedItem struct {
-	raw string
-	it  Item
-}
-
-// maxDecoded bounds the decoded items kept; the cache is emptied when full.
-const maxDecoded = 100_000
-
-func (d *itemDecoder) decode(id, raw string) (Item, error) {
-	d.mu.Lock()
-	c, ok := d.byID[id]
-	d.mu.Unlock()
-	if ok && c.raw == raw {
-		return c.it, nil
-	}
-	var it Item
-	if err := json.Unmarshal([]byte(raw), &it); err != nil {
-		return Item{}, err
-	}
-	d.mu.Lock()
-	if d.byID == nil || len(d.byID) >= maxDecoded {
-		d.byID = make(map[string]decodedItem)
-	}
-	d.byID[id] = decodedItem{raw: raw, it: it}
-	d.mu.Unlock()
-	return it, nil
 }

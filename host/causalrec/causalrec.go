@@ -1,0 +1,384 @@
+// Package causalrec runs causalrec inside a Go program: Open starts the
+// Redis store, the plugin host (with the built-in plugins and those of the
+// configuration) and the ranker in-process, and the Host it returns
+// ingests, trains and recommends with the types and the rules of the HTTP
+// and gRPC API (package api), without a network hop. `causalrec serve` is
+// Open followed by Serve.
+//
+// The plugins still run as processes of their own. The built-in ones are
+// processes of the program's own executable: call ServePlugin first in
+// main (and in TestMain of tests that Open a Host), so that such a process
+// serves its plugin instead of running the program.
+//
+//	func main() {
+//		if causalrec.ServePlugin() {
+//			return
+//		}
+//		cfg := config.Default()
+//		cfg.RedisURL = "redis://127.0.0.1:6379"
+//		h, err := causalrec.Open(ctx, causalrec.Config{Config: cfg})
+//		...
+//		defer h.Close()
+//		h.Ingest(ctx, causalrec.Batch{Items: items, Users: users, Events: events})
+//		h.Train(ctx, api.TrainRequest{})
+//		resp, err := h.Recommend(ctx, recommend.Request{User: "u1", K: 10})
+//	}
+package causalrec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/causalrec/causalrec/host/api"
+	"github.com/causalrec/causalrec/host/config"
+	"github.com/causalrec/causalrec/host/pluginhost"
+	"github.com/causalrec/causalrec/host/recommend"
+	"github.com/causalrec/causalrec/host/store"
+	"github.com/causalrec/causalrec/plugins"
+	"github.com/causalrec/causalrec/plugins/builtin"
+)
+
+// Config configures Open.
+type Config struct {
+	// Config is the host's configuration, as `causalrec serve` reads it
+	// (start from config.Default()). An empty RedisURL starts an embedded
+	// in-memory Redis whose data is lost at Close. HTTPAddr, GRPCAddr,
+	// APIToken and RetrainEvery matter only to Serve.
+	config.Config
+	// Logger receives the host's log and the plugins' (nil discards).
+	Logger *slog.Logger
+	// TrainProgress, when set, is told the stages of every training and
+	// their counts (recommend.TrainOptions.Progress), e.g. for a progress
+	// bar.
+	TrainProgress recommend.Progress
+	// Launch says how a built-in plugin is started; nil runs this
+	// program's own executable with EnvBuiltinPlugin set to the plugin's
+	// name, which ServePlugin answers.
+	Launch Launcher
+	// LazyPlugins starts each plugin when an operation first needs it
+	// rather than all of them at Open, for short-lived programs that use
+	// only some (`causalrec train`).
+	LazyPlugins bool
+}
+
+// Launcher returns the executable, its arguments and extra environment
+// (KEY=VALUE) that serve the built-in plugin name.
+type Launcher func(name string) (path string, args, env []string, err error)
+
+// EnvBuiltinPlugin names the environment variable that tells a process
+// started by the default Launcher which built-in plugin to serve.
+const EnvBuiltinPlugin = "CAUSALREC_BUILTIN_PLUGIN"
+
+// ServePlugin serves a built-in plugin and reports true when this process
+// was started as one by a Host (EnvBuiltinPlugin is set); the caller must
+// then return without doing anything else. It reports false in every other
+// process.
+func ServePlugin() bool {
+	name := os.Getenv(EnvBuiltinPlugin)
+	if name == "" {
+		return false
+	}
+	if err := builtin.Serve(name); err != nil {
+		// The host sees the plugin fail to start and logs why.
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return true
+}
+
+// selfLauncher is the default Launcher: this executable with
+// EnvBuiltinPlugin set.
+func selfLauncher(name string) (string, []string, []string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("find this program's executable for the built-in plugins: %w", err)
+	}
+	return exe, nil, []string{EnvBuiltinPlugin + "=" + name}, nil
+}
+
+// NewPluginHost returns a plugin host (not started) for the built-in
+// plugins, started as cfg.Launch says, and the external plugins of
+// cfg.Plugins, which replace built-ins of the same name.
+func NewPluginHost(cfg Config) (*pluginhost.Manager, error) {
+	launch := cfg.Launch
+	if launch == nil {
+		launch = selfLauncher
+	}
+	var specs []pluginhost.Spec
+	all := builtin.Plugins()
+	for _, name := range builtin.Names() {
+		path, args, env, err := launch(name)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, pluginhost.Spec{Name: name, Kind: all[name].Kind, Path: path, Args: args, Env: env, Builtin: true})
+	}
+	return pluginhost.New(append(specs, cfg.Plugins...), pluginhost.Options{
+		Logger:       cfg.Logger,
+		StartTimeout: time.Duration(cfg.PluginStartTimeout),
+		PingInterval: time.Duration(cfg.PluginPingInterval),
+		DevMode:      cfg.PluginDevMode,
+	})
+}
+
+// Host is causalrec running in-process: the store, the plugin host and the
+// ranker, with the API's operations over them. It is safe for concurrent
+// use.
+type Host struct {
+	cfg        Config
+	store      *store.Store
+	closeRedis func()
+	plugins    *pluginhost.Manager
+	api        *api.Server
+
+	stop      context.CancelFunc
+	watching  chan struct{}
+	closeOnce sync.Once
+}
+
+// Open connects to Redis (or starts the embedded one) and checks that it
+// answers, starts the plugin host (every plugin, unless LazyPlugins; a
+// plugin that does not start is logged and retried) and returns the Host.
+// ctx bounds the opening only; Close stops what Open started.
+func Open(ctx context.Context, cfg Config) (*Host, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	st, closeRedis, err := openStore(ctx, cfg.Config, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	m, err := NewPluginHost(cfg)
+	if err != nil {
+		closeRedis()
+		return nil, err
+	}
+	if !cfg.LazyPlugins {
+		if err := m.Start(ctx); err != nil {
+			cfg.Logger.Error("some plugins did not start; they will be retried", "error", err)
+		}
+	}
+	watch, stop := context.WithCancel(context.Background())
+	h := &Host{cfg: cfg, store: st, closeRedis: closeRedis, plugins: m, stop: stop, watching: make(chan struct{})}
+	go func() {
+		defer close(h.watching)
+		_ = m.Run(watch)
+	}()
+	h.api = api.New(api.Deps{
+		Ingest: st, Models: st, Health: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
+		Recommender:    recommend.NewRanker(st, m, cfg.Logger),
+		Train:          h.train,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		RequestTimeout: time.Duration(cfg.RequestTimeout),
+	})
+	return h, nil
+}
+
+// openStore connects to the configured Redis, or starts the embedded one,
+// and checks that it answers.
+func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*store.Store, func(), error) {
+	var (
+		rdb   redis.UniversalClient
+		close func()
+		err   error
+	)
+	if cfg.RedisURL == "" {
+		rdb, close, err = store.StartEmbedded(logger)
+	} else {
+		rdb, err = store.Connect(ctx, cfg.RedisURL)
+		close = func() { _ = rdb.Close() }
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := store.DefaultOptions()
+	opts.Prefix = cfg.Prefix
+	opts.CountsTTL = time.Duration(cfg.CountsTTL)
+	st, err := store.New(rdb, opts)
+	if err != nil {
+		close()
+		return nil, nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := st.Ping(pctx); err != nil {
+		close()
+		return nil, nil, err
+	}
+	return st, close, nil
+}
+
+// Batch is what Ingest stores: items, users and events, each list
+// optional.
+type Batch struct {
+	Items  []store.Item
+	Users  []store.User
+	Events []store.Event
+}
+
+// IngestResult counts what Ingest stored, per kind, as the API's ingest
+// calls answer.
+type IngestResult struct {
+	Items, Users, Events api.IngestResult
+}
+
+// Ingest validates and stores the batch's items, then users, then events,
+// as POST /v1/items, /v1/users and /v1/events do (an event without a time
+// gets the time of ingestion; an event whose ID was ingested before is a
+// duplicate). An invalid record is an error wrapping
+// recommend.ErrBadRequest, and nothing of its kind is written.
+func (h *Host) Ingest(ctx context.Context, b Batch) (IngestResult, error) {
+	var res IngestResult
+	var err error
+	if len(b.Items) > 0 {
+		if res.Items, err = h.api.IngestItems(ctx, b.Items); err != nil {
+			return res, err
+		}
+	}
+	if len(b.Users) > 0 {
+		if res.Users, err = h.api.IngestUsers(ctx, b.Users); err != nil {
+			return res, err
+		}
+	}
+	if len(b.Events) > 0 {
+		if res.Events, err = h.api.IngestEvents(ctx, b.Events); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// Recommend ranks items for a user as POST /v1/recommend does.
+func (h *Host) Recommend(ctx context.Context, req recommend.Request) (recommend.Response, error) {
+	return h.api.Recommend(ctx, req)
+}
+
+// Train trains a serving model from the stored events as POST /v1/train
+// does: empty fields of req take the configured ranker and estimator. Too
+// little data is an error wrapping recommend.ErrNoData.
+func (h *Host) Train(ctx context.Context, req api.TrainRequest) (recommend.TrainResult, error) {
+	return h.api.Train(ctx, req)
+}
+
+// train is the API's Trainer: it fits the ranker through the configured
+// estimator plugin.
+func (h *Host) train(ctx context.Context, req api.TrainRequest) (recommend.TrainResult, error) {
+	cfg := h.cfg
+	opts := recommend.TrainOptions{
+		Plugin: cfg.EstimatorPlugin, Estimator: cfg.Estimator, Params: cfg.EstimatorParams, Period: time.Duration(cfg.TrainPeriod),
+		Ranker:   cfg.Ranker,
+		Text:     recommend.TextOptions{Mode: cfg.TextFeatures, Scorers: cfg.TextScorers, Relevance: cfg.TextRelevance, Source: h.plugins},
+		Progress: cfg.TrainProgress,
+	}
+	if req.Ranker != "" {
+		opts.Ranker = req.Ranker
+	}
+	if req.Estimator != "" {
+		opts.Estimator = req.Estimator
+	}
+	var est plugins.Estimator
+	if opts.Ranker != recommend.RankPopularity {
+		var err error
+		if est, err = h.plugins.Estimator(cfg.EstimatorPlugin); err != nil {
+			return recommend.TrainResult{}, err
+		}
+	}
+	if cfg.LazyPlugins {
+		if err := h.startFor(ctx, opts); err != nil {
+			return recommend.TrainResult{}, err
+		}
+	}
+	return recommend.Train(ctx, h.store, est, opts, h.cfg.Logger)
+}
+
+// startFor starts the plugins a training needs: the estimator plugin (an
+// error when it does not start) and the text scorers (a scorer that does
+// not start is reported by the training: skipped in auto mode, an error in
+// on mode).
+func (h *Host) startFor(ctx context.Context, opts recommend.TrainOptions) error {
+	if opts.Ranker != recommend.RankPopularity {
+		if err := h.plugins.StartOne(ctx, opts.Plugin); err != nil {
+			return err
+		}
+	}
+	if opts.Text.Mode == recommend.TextOff || opts.Ranker == recommend.RankPopularity {
+		return nil
+	}
+	scorers := opts.Text.Scorers
+	if scorers == nil {
+		scorers = recommend.DefaultTextScorers
+	}
+	if opts.Text.Relevance && !slices.Contains(scorers, "lm") {
+		scorers = append(slices.Clone(scorers), "lm")
+	}
+	for _, name := range scorers {
+		if err := h.plugins.StartOne(ctx, name); err != nil {
+			h.cfg.Logger.Warn("text scorer did not start", "plugin", name, "error", err)
+		}
+	}
+	return nil
+}
+
+// Serve serves the HTTP API on the configured HTTPAddr and, unless
+// GRPCAddr is empty, gRPC, until ctx ends, and retrains on RetrainEvery
+// when it is set. ready, when not nil, receives the bound addresses (the
+// gRPC one nil when gRPC is off) once both listen.
+func (h *Host) Serve(ctx context.Context, ready func(httpAddr, grpcAddr net.Addr)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if every := time.Duration(h.cfg.RetrainEvery); every > 0 {
+		go h.retrain(ctx, every)
+	}
+	err := h.api.Run(ctx, h.cfg.HTTPAddr, h.cfg.GRPCAddr, ready)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// retrain retrains on schedule until ctx ends; a failed training is
+// logged and the serving model stays.
+func (h *Host) retrain(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := h.Train(ctx, api.TrainRequest{})
+		if err != nil {
+			h.cfg.Logger.Error("scheduled retraining failed; the serving model stays", "error", err)
+			continue
+		}
+		h.cfg.Logger.Info("scheduled retraining done", "model", res.ModelID, "rows", res.Rows, "seconds", res.Seconds)
+	}
+}
+
+// Plugins returns the state of every plugin, as GET /v1/plugins.
+func (h *Host) Plugins() []pluginhost.Status { return h.plugins.List() }
+
+// Close stops the plugin processes and closes the connection to Redis
+// (and the embedded Redis with its data). It waits for the plugin watcher
+// to stop; calling it again does nothing.
+func (h *Host) Close() error {
+	h.closeOnce.Do(func() {
+		h.stop()
+		<-h.watching
+		h.plugins.Close()
+		h.closeRedis()
+	})
+	return nil
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestImportNeedsARedis(t *testing.T) {
+	dir := t.TempDir()
+	items := filepath.Join(dir, "items.csv")
+	if err := os.WriteFile(items, []byte("id,title\ni1,hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("REDIS_URL", "")
+	code, out, stderr := runCLI(t, "", "import", "--kind", "items", items)
+	if code != 2 || !strings.Contains(stderr, "--redis") || !strings.Contains(stderr, "--embedded") || strings.Contains(out, "written") {
+		t.Errorf("import without --redis: exit %d, out %q, stderr %q", code, out, stderr)
+	}
+	t.Setenv("REDIS_URL", redisURL())
+	if code, _, stderr := runCLI(t, "", "import", "--kind", "items", items); code != 2 || !strings.Contains(stderr, `--redis "$REDIS_URL"`) {
+		t.Errorf("import with REDIS_URL but no --redis: exit %d: %s", code, stderr)
+	}
+	code, out, stderr = runCLI(t, "", "import", "--kind", "items", "--embedded", items)
+	if code != 0 || !strings.Contains(out, "written 1") || !strings.Contains(stderr, "nothing is kept") {
+		t.Errorf("import --embedded: exit %d, out %q, stderr %q", code, out, stderr)
+	}
+	if code, _, stderr := runCLI(t, "", "import", "--kind", "items", "--embedded", "--redis", redisURL(), items); code != 2 || !strings.Contains(stderr, "exclude") {
+		t.Errorf("--embedded with --redis: exit %d: %s", code, stderr)
+	}
+}

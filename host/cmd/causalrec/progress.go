@@ -1,0 +1,17 @@
+package main
+
+import (
+	"os"
+
+	"github.com/causalrec/causalrec/host/progress"
+)
+
+// startTask shows the progress of a step on the command's standard error:
+// a bar on a terminal, plain lines otherwise. CAUSALREC_PROGRESS (auto,
+// bar, lines or off) overrides the choice.
+func startTask(s stdio, label string, total int64, opt progress.Options) *progress.Task {
+	if mode, err := progress.ParseMode(os.Getenv("CAUSALREC_PROGRESS")); err == nil && mode != progress.Auto {
+		opt.Mode = mode
+	}
+	return progress.Start(s.err, label, total, opt)
+}
