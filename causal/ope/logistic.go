@@ -171,16 +171,11 @@ type logisticFitter struct {
 	active []bool
 }
 
-// vrow writes v = (1, x_i) into v (a loop: a call of copy per row costs
-// more than the copy of a short row).
+// vrow writes v = (1, x_r) into v.
 func (f *logisticFitter) vrow(v []float64, r int) {
 	v[0] = 1
 	d := f.lay.d
-	row := f.xs[r*d : (r+1)*d]
-	v = v[1 : 1+len(row)]
-	for j, x := range row {
-		v[j] = x
-	}
+	copy(v[1:1+d], f.xs[r*d:(r+1)*d])
 }
 
 // scales computes every design column's standard deviation over the
