@@ -137,3 +137,34 @@ func TestWarmStartMatchesColdStart(t *testing.T) {
 		t.Errorf("warm and cold starts predict %g apart", worst)
 	}
 }
+
+// TestLearnerRewards: any causal.Learner models the rewards on [x,
+// onehot(a), onehot(k)]; with gradient-boosted trees dr stays close to the
+// truth and dm's predictions are probabilities.
+func TestLearnerRewards(t *testing.T) {
+	env, err := NewSyntheticEnv(SyntheticConfig{}, rand.NewPCG(4, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := env.Sample(5000, rand.NewPCG(4, 2))
+	model := LearnerRewards{Learner: causal.GBT{MaxIter: 30, MaxDepth: 3}}
+	q, err := FitRewards(s.Log, s.Policy, model, 2, rand.NewPCG(4, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range q.Policy {
+		if !(v > 0 && v < 1) || !(q.Factual[i] > 0 && q.Factual[i] < 1) {
+			t.Fatalf("row %d: predictions %v, %v outside (0, 1)", i, q.Factual[i], v)
+		}
+	}
+	res, err := Evaluate(s.Log, s.Policy, Config{Estimators: []Spec{{Name: DR}}, Rewards: q}, rand.NewPCG(4, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dr := res.Estimates[0]; math.Abs(dr.Value-s.Truth) > 4*dr.SE {
+		t.Errorf("dr with gbt rewards %v ± %v, truth %v", dr.Value, dr.SE, s.Truth)
+	}
+	if _, err := (LearnerRewards{}).FitRewards(s.Log, nil, []int{0, 1}, nil); err == nil {
+		t.Error("LearnerRewards without a learner fitted")
+	}
+}

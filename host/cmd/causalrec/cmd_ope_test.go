@@ -114,6 +114,25 @@ func TestOPEEvaluatesLoggingPolicy(t *testing.T) {
 			t.Errorf("%s: value %v (logged %v), max weight %v, ess %v", e.Estimator, e.Value, res.LoggedValue, e.MaxWeight, e.ESS)
 		}
 	}
+	// The reward model can be gradient-boosted trees, and the features
+	// a chosen few.
+	code, stdout, stderr = runCLI(t, "", "ope", "--log", obdSample, "--policy", pol, "--estimators", "dm,dr",
+		"--reward-model", "gbt:trees=20:depth=2", "--features", "user_feature_0,user_feature_1", "--bootstrap", "0")
+	if code != 0 {
+		t.Fatalf("gbt: exit %d: %s", code, stderr)
+	}
+	res = opeResult{}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	// Under the logging policy dr's correction has mean 0 in expectation:
+	// dr is within a few standard errors of the logged value.
+	if dr := res.Estimates[1]; dr.Value-res.LoggedValue > 4*dr.SE || res.LoggedValue-dr.Value > 4*dr.SE {
+		t.Errorf("gbt dr %v ± %v, logged %v", dr.Value, dr.SE, res.LoggedValue)
+	}
+	if !strings.Contains(stderr, "2 features (2 categorical)") {
+		t.Errorf("--features not used: %s", stderr)
+	}
 }
 
 // TestOPEBadInput: every bad input gets one clear error, exit 1, and no
