@@ -438,7 +438,8 @@ func obdLoad(dir string, c obdCase) (*ope.Log, ope.Policy, float64, float64, flo
 	if err != nil {
 		return nil, nil, 0, 0, 0, err
 	}
-	l := bl.Log
+	l := &ope.Log{Actions: len(bl.Actions), Positions: len(bl.Positions), Action: bl.Action, Position: bl.Position,
+		Reward: bl.Reward, PScore: bl.PScore, Context: bl.Context, Categorical: bl.Categorical}
 	var prob [][]float64
 	if c.eval == "bts" {
 		pf, err := dataset.ReadCSVFile(filepath.Join(dir, "prior_bts", c.campaign+".csv"))

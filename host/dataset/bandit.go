@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
-
-	"github.com/causalrec/causalrec/causal/ope"
 )
 
 // BanditSpec names the columns of a logged bandit feedback table. The
@@ -25,13 +23,23 @@ type BanditSpec struct {
 // DefaultBanditSpec is the Open Bandit Dataset's layout.
 var DefaultBanditSpec = BanditSpec{Action: "item_id", Position: "position", Reward: "click", PScore: "propensity_score"}
 
-// BanditLog is a logged bandit table as an ope.Log, with the values its
-// action and position indices stand for.
+// BanditLog is a logged bandit table in the form of causal/ope's Log
+// (the commands convert it): per row an action and a position index, a
+// reward, a logging propensity and the context features.
 type BanditLog struct {
-	Log *ope.Log
 	// Actions and Positions hold the log's values of each action and
 	// position index, sorted (numerically for numeric columns).
 	Actions, Positions []string
+	// Action and Position hold every row's indices; Position is nil when
+	// the log has no position column.
+	Action, Position []int32
+	// Reward and PScore hold the rewards and the logging propensities, in
+	// (0, 1].
+	Reward, PScore []float64
+	// Context holds the features of every row (category codes in the
+	// columns marked in Categorical); nil without features.
+	Context     *mat.Dense
+	Categorical []bool
 	// Features names the context columns.
 	Features []string
 	// ActionLine holds, per action, the line of its first logged row.
@@ -107,40 +115,37 @@ func BuildBanditLog(f *Frame, s BanditSpec) (*BanditLog, error) {
 		}
 	}
 	n := f.Rows
-	b := &BanditLog{lines: f.Lines, numericAction: ac.Numeric, numericPosition: pc == nil || pc.Numeric}
-	l := &ope.Log{Reward: rc.Values, PScore: psc.Values, Action: make([]int32, n)}
-	b.Actions, b.actionOf = index(ac, l.Action)
-	l.Actions = len(b.Actions)
-	b.ActionLine = make([]int, l.Actions)
+	b := &BanditLog{lines: f.Lines, numericAction: ac.Numeric, numericPosition: pc == nil || pc.Numeric,
+		Reward: rc.Values, PScore: psc.Values, Action: make([]int32, n)}
+	b.Actions, b.actionOf = index(ac, b.Action)
+	b.ActionLine = make([]int, len(b.Actions))
 	for i := n - 1; i >= 0; i-- {
-		b.ActionLine[l.Action[i]] = f.Lines[i]
+		b.ActionLine[b.Action[i]] = f.Lines[i]
 	}
-	if l.Actions < 2 {
+	if len(b.Actions) < 2 {
 		return nil, fmt.Errorf("action column %q holds one action (%s): with one action every policy is the logging policy", s.Action, b.Actions[0])
 	}
 	if pc != nil {
-		l.Position = make([]int32, n)
-		b.Positions, b.positionOf = index(pc, l.Position)
+		b.Position = make([]int32, n)
+		b.Positions, b.positionOf = index(pc, b.Position)
 	} else {
 		b.Positions, b.positionOf = []string{""}, map[string]int32{"": 0}
 	}
-	l.Positions = len(b.Positions)
 	if len(feats) > 0 {
-		l.Context = mat.NewDense(n, len(feats), nil)
-		l.Categorical = make([]bool, len(feats))
+		b.Context = mat.NewDense(n, len(feats), nil)
+		b.Categorical = make([]bool, len(feats))
 		for j, c := range feats {
 			b.Features = append(b.Features, c.Name)
-			l.Categorical[j] = !c.Numeric
+			b.Categorical[j] = !c.Numeric
 			for i := range n {
 				if c.Numeric {
-					l.Context.Set(i, j, c.Values[i])
+					b.Context.Set(i, j, c.Values[i])
 				} else {
-					l.Context.Set(i, j, float64(c.Codes[i]))
+					b.Context.Set(i, j, float64(c.Codes[i]))
 				}
 			}
 		}
 	}
-	b.Log = l
 	return b, nil
 }
 
@@ -217,6 +222,25 @@ func index(c *Column, dst []int32) ([]string, map[string]int32) {
 	return names, of
 }
 
+// PolicySumTolerance is how far from 1 a distribution's probabilities may
+// sum (causal/ope's SumTolerance).
+const PolicySumTolerance = 1e-6
+
+// BanditPolicy is an evaluation policy read for a BanditLog, in the forms
+// of causal/ope's PositionPolicy (ContextFree) and RowPolicy (PerRound).
+type BanditPolicy struct {
+	Kind PolicyKind
+	// Prob[k][a] is the probability of action a at position k
+	// (ContextFree).
+	Prob [][]float64
+	// Row i's actions are Action[Start[i]:Start[i+1]] with probabilities
+	// RowProb[Start[i]:Start[i+1]], at the row's logged position
+	// (PerRound).
+	Start   []int
+	Action  []int32
+	RowProb []float64
+}
+
 // PolicyKind says how a policy file gives the distribution.
 type PolicyKind int
 
@@ -235,11 +259,11 @@ const (
 // column as the log's; without positions in the log the position column
 // is left out. Items and positions are the log's values. At each position
 // (per round: each listed round and position) the probabilities must sum
-// to 1 within ope.SumTolerance, every row of the log needs its round's
+// to 1 within PolicySumTolerance, every row of the log needs its round's
 // distribution at its position, a context-free policy must list every
 // logged item (with probability 0 when it never chooses it), and an item
 // or position the log lacks is an error.
-func (b *BanditLog) Policy(f *Frame, s BanditSpec) (ope.Policy, PolicyKind, error) {
+func (b *BanditLog) Policy(f *Frame, s BanditSpec) (*BanditPolicy, error) {
 	find := func(names ...string) *Column {
 		for _, n := range names {
 			if c, ok := f.Column(n); ok && n != "" {
@@ -259,18 +283,17 @@ func (b *BanditLog) Policy(f *Frame, s BanditSpec) (ope.Policy, PolicyKind, erro
 	}
 	switch {
 	case item == nil || prob == nil || (hasPos && pos == nil):
-		return nil, 0, fmt.Errorf("policy: want columns %s; found %s", want, strings.Join(quoted(f.Names()), ", "))
+		return nil, fmt.Errorf("policy: want columns %s; found %s", want, strings.Join(quoted(f.Names()), ", "))
 	case !hasPos && pos != nil:
-		return nil, 0, fmt.Errorf("policy: column %q, but the log has no positions", pos.Name)
+		return nil, fmt.Errorf("policy: column %q, but the log has no positions", pos.Name)
 	case !prob.Numeric:
 		i := firstNonNumber(prob)
-		return nil, 0, fmt.Errorf("policy: line %d: prob %q is not a number", f.Lines[i], prob.String(i))
+		return nil, fmt.Errorf("policy: line %d: prob %q is not a number", f.Lines[i], prob.String(i))
 	case round != nil && !round.Numeric:
 		i := firstNonNumber(round)
-		return nil, 0, fmt.Errorf("policy: line %d: round %q is not a number", f.Lines[i], round.String(i))
+		return nil, fmt.Errorf("policy: line %d: round %q is not a number", f.Lines[i], round.String(i))
 	}
-	l := b.Log
-	A, P, n := l.Actions, l.Positions, l.Rows()
+	A, P, n := len(b.Actions), len(b.Positions), len(b.Action)
 	lookup := func(c *Column, numeric bool, of map[string]int32, i int, what string) (int32, error) {
 		if c == nil {
 			return 0, nil
@@ -318,10 +341,10 @@ func (b *BanditLog) Policy(f *Frame, s BanditSpec) (ope.Policy, PolicyKind, erro
 		for i := range f.Rows {
 			a, k, p, err := entry(i)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
 			if listed[k][a] {
-				return nil, 0, fmt.Errorf("policy: line %d: item %s at position %s is listed twice", f.Lines[i], b.Actions[a], posName(k))
+				return nil, fmt.Errorf("policy: line %d: item %s at position %s is listed twice", f.Lines[i], b.Actions[a], posName(k))
 			}
 			listed[k][a], everListed[a] = true, true
 			probs[k][a] = p
@@ -331,20 +354,16 @@ func (b *BanditLog) Policy(f *Frame, s BanditSpec) (ope.Policy, PolicyKind, erro
 			for _, p := range probs[k] {
 				sum += p
 			}
-			if math.Abs(sum-1) > ope.SumTolerance {
-				return nil, 0, fmt.Errorf("policy: position %s: probabilities sum to %.10g, not 1", posName(int32(k)), sum)
+			if math.Abs(sum-1) > PolicySumTolerance {
+				return nil, fmt.Errorf("policy: position %s: probabilities sum to %.10g, not 1", posName(int32(k)), sum)
 			}
 		}
 		for a, ok := range everListed {
 			if !ok {
-				return nil, 0, fmt.Errorf("policy: item %s of the log (line %d) is not in the policy; list it with prob 0 if the policy never chooses it", b.Actions[a], b.ActionLine[a])
+				return nil, fmt.Errorf("policy: item %s of the log (line %d) is not in the policy; list it with prob 0 if the policy never chooses it", b.Actions[a], b.ActionLine[a])
 			}
 		}
-		pol, err := ope.NewPositionPolicy(l.Position, probs)
-		if err != nil {
-			return nil, 0, fmt.Errorf("policy: %w", err)
-		}
-		return pol, ContextFree, nil
+		return &BanditPolicy{Kind: ContextFree, Prob: probs}, nil
 	}
 	// Per round: keep each round's entries at its logged position, check
 	// every listed (round, position)'s sum.
@@ -360,59 +379,59 @@ func (b *BanditLog) Policy(f *Frame, s BanditSpec) (ope.Policy, PolicyKind, erro
 	for i := range f.Rows {
 		r := round.Values[i]
 		if r != math.Trunc(r) || r < 0 {
-			return nil, 0, fmt.Errorf("policy: line %d: round %v is not a row number (0, 1, 2, ...)", f.Lines[i], r)
+			return nil, fmt.Errorf("policy: line %d: round %v is not a row number (0, 1, 2, ...)", f.Lines[i], r)
 		}
 		if r >= float64(n) {
-			return nil, 0, fmt.Errorf("policy: line %d: round %v exceeds the log's %d rows (rounds are 0-based data rows of the log)", f.Lines[i], r, n)
+			return nil, fmt.Errorf("policy: line %d: round %v exceeds the log's %d rows (rounds are 0-based data rows of the log)", f.Lines[i], r, n)
 		}
 		a, k, p, err := entry(i)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		ri := int(r)
 		sums[ri*P+int(k)] += p
-		if l.Position == nil || k == l.Position[ri] {
+		if b.Position == nil || k == b.Position[ri] {
 			keep = append(keep, kept{int32(ri), a, p, f.Lines[i]})
 			count[ri]++
 		}
 	}
 	for ri := range n {
 		k := 0
-		if l.Position != nil {
-			k = int(l.Position[ri])
+		if b.Position != nil {
+			k = int(b.Position[ri])
 		}
 		if count[ri] == 0 {
-			return nil, 0, fmt.Errorf("policy: round %d, position %s: no probabilities, but row %d of the log (line %d) is at that position", ri, posName(int32(k)), ri, b.lines[ri])
+			return nil, fmt.Errorf("policy: round %d, position %s: no probabilities, but row %d of the log (line %d) is at that position", ri, posName(int32(k)), ri, b.lines[ri])
 		}
 	}
 	for idx, s := range sums {
-		if s != 0 && math.Abs(s-1) > ope.SumTolerance {
-			return nil, 0, fmt.Errorf("policy: round %d, position %s: probabilities sum to %.10g, not 1", idx/P, posName(int32(idx%P)), s)
+		if s != 0 && math.Abs(s-1) > PolicySumTolerance {
+			return nil, fmt.Errorf("policy: round %d, position %s: probabilities sum to %.10g, not 1", idx/P, posName(int32(idx%P)), s)
 		}
 	}
 	// A listed (round, position) whose entries are all 0 sums to 0.
 	for ri := range n {
 		k := 0
-		if l.Position != nil {
-			k = int(l.Position[ri])
+		if b.Position != nil {
+			k = int(b.Position[ri])
 		}
 		if s := sums[ri*P+k]; s == 0 {
-			return nil, 0, fmt.Errorf("policy: round %d, position %s: probabilities sum to 0, not 1", ri, posName(int32(k)))
+			return nil, fmt.Errorf("policy: round %d, position %s: probabilities sum to 0, not 1", ri, posName(int32(k)))
 		}
 	}
 	slices.SortStableFunc(keep, func(x, y kept) int {
 		return cmp.Or(cmp.Compare(x.round, y.round), cmp.Compare(x.a, y.a))
 	})
-	rp := &ope.RowPolicy{Start: make([]int, n+1), Action: make([]int32, len(keep)), Prob: make([]float64, len(keep))}
+	rp := &BanditPolicy{Kind: PerRound, Start: make([]int, n+1), Action: make([]int32, len(keep)), RowProb: make([]float64, len(keep))}
 	for j, e := range keep {
 		if j > 0 && keep[j-1].round == e.round && keep[j-1].a == e.a {
-			return nil, 0, fmt.Errorf("policy: line %d: round %d lists item %s twice at its position", e.line, e.round, b.Actions[e.a])
+			return nil, fmt.Errorf("policy: line %d: round %d lists item %s twice at its position", e.line, e.round, b.Actions[e.a])
 		}
-		rp.Action[j], rp.Prob[j] = e.a, e.p
+		rp.Action[j], rp.RowProb[j] = e.a, e.p
 		rp.Start[e.round+1]++
 	}
 	for ri := range n {
 		rp.Start[ri+1] += rp.Start[ri]
 	}
-	return rp, PerRound, nil
+	return rp, nil
 }

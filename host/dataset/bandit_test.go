@@ -1,12 +1,8 @@
 package dataset
 
 import (
-	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
-
-	"github.com/causalrec/causalrec/causal/ope"
 )
 
 const banditLog = `,timestamp,item_id,position,click,propensity_score,user_feature_0,aff
@@ -30,8 +26,8 @@ func TestBuildBanditLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := b.Log
-	if l.Actions != 2 || l.Positions != 2 || strings.Join(b.Actions, ",") != "2,10" || strings.Join(b.Positions, ",") != "1,2" {
+	l := b
+	if strings.Join(b.Actions, ",") != "2,10" || strings.Join(b.Positions, ",") != "1,2" {
 		t.Fatalf("actions %v positions %v", b.Actions, b.Positions)
 	}
 	if got := strings.Join(b.Features, ","); got != "user_feature_0,aff" {
@@ -42,9 +38,6 @@ func TestBuildBanditLog(t *testing.T) {
 	}
 	if !l.Categorical[0] || l.Categorical[1] || l.Context.At(3, 0) != 2 || l.Context.At(1, 1) != 1.5 {
 		t.Errorf("context %v categorical %v", l.Context, l.Categorical)
-	}
-	if err := l.Validate(); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -75,31 +68,25 @@ func TestBanditPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, kind, err := b.Policy(mustFrame(t, "item_id,position,prob\n2,1,0.25\n10,1,0.75\n2,2,1\n10,2,0\n"), DefaultBanditSpec)
-	if err != nil || kind != ContextFree {
-		t.Fatalf("context-free: %v %v", kind, err)
+	pol, err := b.Policy(mustFrame(t, "item_id,position,prob\n2,1,0.25\n10,1,0.75\n2,2,1\n10,2,0\n"), DefaultBanditSpec)
+	if err != nil || pol.Kind != ContextFree {
+		t.Fatalf("context-free: %+v %v", pol, err)
 	}
-	// Row 1 is item 10 at position 2: probability 0; row 3 item 10 at 1: 0.75.
-	if a, p := pol.Dist(3); len(a) != 2 || p[1] != 0.75 {
-		t.Errorf("row 3: %v %v", a, p)
+	// Position 1 (index 0): item 2 (index 0) 0.25, item 10 0.75.
+	if p := pol.Prob; len(p) != 2 || p[0][0] != 0.25 || p[0][1] != 0.75 || p[1][0] != 1 || p[1][1] != 0 {
+		t.Errorf("context-free probabilities %v", p)
 	}
-	pol, kind, err = b.Policy(mustFrame(t, "round,item_id,position,prob\n0,2,1,1\n1,10,2,0.5\n1,2,2,0.5\n2,2,2,1\n3,10,1,1\n3,2,2,1\n"), DefaultBanditSpec)
-	if err != nil || kind != PerRound {
-		t.Fatalf("per round: %v %v", kind, err)
+	pol, err = b.Policy(mustFrame(t, "round,item_id,position,prob\n0,2,1,1\n1,10,2,0.5\n1,2,2,0.5\n2,2,2,1\n3,10,1,1\n3,2,2,1\n"), DefaultBanditSpec)
+	if err != nil || pol.Kind != PerRound {
+		t.Fatalf("per round: %+v %v", pol, err)
 	}
-	if a, p := pol.Dist(1); len(a) != 2 || a[0] != 0 || p[0] != 0.5 {
-		t.Errorf("round 1: %v %v", a, p)
+	// Round 1 lists both items (sorted by index); round 3 keeps only its
+	// logged position 1, item 10.
+	if s := pol.Start; len(s) != 5 || s[1] != 1 || s[2] != 3 || s[4] != 5 {
+		t.Fatalf("per-round rows %v", s)
 	}
-	if a, _ := pol.Dist(3); len(a) != 1 || a[0] != 1 {
-		t.Errorf("round 3 keeps only its logged position: %v", a)
-	}
-	res, err := ope.Evaluate(b.Log, pol, ope.Config{Estimators: []ope.Spec{{Name: ope.IPW}}}, rand.NewPCG(1, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// w·r: row 1 (item 10 at 2, r=1, p=0.25): 0.5/0.25 = 2; row 3: 1/0.5 = 2.
-	if v := res.Estimates[0].Value; math.Abs(v-1) > 1e-12 {
-		t.Errorf("ipw %v, want (2 + 2)/4 = 1", v)
+	if pol.Action[1] != 0 || pol.RowProb[1] != 0.5 || pol.Action[4] != 1 || pol.RowProb[4] != 1 {
+		t.Errorf("per-round entries %v %v", pol.Action, pol.RowProb)
 	}
 }
 
@@ -125,60 +112,10 @@ func TestBanditPolicyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := b.Policy(mustFrame(t, tt.policy), DefaultBanditSpec)
+			_, err := b.Policy(mustFrame(t, tt.policy), DefaultBanditSpec)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}
-}
-
-// FuzzBanditLog feeds arbitrary logs through the log reader: an error or
-// a log that ope accepts.
-func FuzzBanditLog(f *testing.F) {
-	f.Add(banditLog)
-	f.Add("item_id,position,click,propensity_score\n1,1,0,1\n2,1,1,0.5\n")
-	f.Add("item_id,position,click,propensity_score,x\na,1,0,0.1,u\nb,2,1e-3,0.9,v\n")
-	f.Fuzz(func(t *testing.T, in string) {
-		fr, err := ReadCSV(strings.NewReader(in))
-		if err != nil {
-			return
-		}
-		b, err := BuildBanditLog(fr, DefaultBanditSpec)
-		if err != nil {
-			return
-		}
-		if err := b.Log.Validate(); err != nil {
-			t.Fatalf("BuildBanditLog accepted a log that ope rejects: %v", err)
-		}
-	})
-}
-
-// FuzzBanditPolicy feeds arbitrary policy files for a fixed log: an error
-// or a policy that ope.Evaluate accepts.
-func FuzzBanditPolicy(f *testing.F) {
-	f.Add("item_id,position,prob\n2,1,0.25\n10,1,0.75\n2,2,1\n10,2,0\n")
-	f.Add("round,item_id,position,prob\n0,2,1,1\n1,10,2,0.5\n1,2,2,0.5\n2,2,2,1\n3,10,1,1\n")
-	f.Add("round,item_id,position,prob\n0,2,1,1\n1,2,2,1\n2,2,2,1\n3,2,1,1\n9,2,1,1\n")
-	fr, err := ReadCSV(strings.NewReader(banditLog))
-	if err != nil {
-		f.Fatal(err)
-	}
-	b, err := BuildBanditLog(fr, DefaultBanditSpec)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, in string) {
-		pf, err := ReadCSV(strings.NewReader(in))
-		if err != nil {
-			return
-		}
-		pol, _, err := b.Policy(pf, DefaultBanditSpec)
-		if err != nil {
-			return
-		}
-		if _, err := ope.Evaluate(b.Log, pol, ope.Config{Estimators: []ope.Spec{{Name: ope.IPW}, {Name: ope.SNIPW}}}, rand.NewPCG(1, 1)); err != nil {
-			t.Fatalf("Policy accepted a policy that ope rejects: %v", err)
-		}
-	})
 }

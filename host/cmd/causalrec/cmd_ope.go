@@ -101,11 +101,14 @@ func opeEstimate(s stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	pol, kind, err := bl.Policy(pf, spec)
+	bp, err := bl.Policy(pf, spec)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *polPath, err)
 	}
-	l := bl.Log
+	l, pol, err := opeInput(bl, bp)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *polPath, err)
+	}
 	cat := 0
 	for _, c := range l.Categorical {
 		if c {
@@ -114,7 +117,7 @@ func opeEstimate(s stdio, args []string) error {
 	}
 	kinds := map[dataset.PolicyKind]string{dataset.ContextFree: "context-free", dataset.PerRound: "per-round"}
 	fmt.Fprintf(s.err, "log: %d rows, %d actions, %d positions, %d features (%d categorical); %s policy\n",
-		l.Rows(), l.Actions, l.Positions, len(bl.Features), cat, kinds[kind])
+		l.Rows(), l.Actions, l.Positions, len(bl.Features), cat, kinds[bp.Kind])
 	cfg := ope.Config{Estimators: specs, Model: model, Folds: *folds, Resamples: *resamples, Level: *level}
 	var task *progress.Task
 	if *resamples > 0 {
@@ -155,6 +158,18 @@ func opeEstimate(s stdio, args []string) error {
 	}
 	_, err = s.out.Write(b)
 	return err
+}
+
+// opeInput converts a log and a policy read by host/dataset into
+// causal/ope's forms.
+func opeInput(bl *dataset.BanditLog, bp *dataset.BanditPolicy) (*ope.Log, ope.Policy, error) {
+	l := &ope.Log{Actions: len(bl.Actions), Positions: len(bl.Positions), Action: bl.Action, Position: bl.Position,
+		Reward: bl.Reward, PScore: bl.PScore, Context: bl.Context, Categorical: bl.Categorical}
+	if bp.Kind == dataset.PerRound {
+		return l, &ope.RowPolicy{Start: bp.Start, Action: bp.Action, Prob: bp.RowProb}, nil
+	}
+	pol, err := ope.NewPositionPolicy(l.Position, bp.Prob)
+	return l, pol, err
 }
 
 // readCSVNamed reads a CSV file, naming it in errors.
