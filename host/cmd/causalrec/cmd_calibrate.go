@@ -71,7 +71,7 @@ func upliftCalibrate(_ context.Context, s stdio, args []string) error {
 			return err
 		}
 	}
-	learner, err := calibrationLearner(*outcomeModel)
+	learner, err := registryLearner(*outcomeModel)
 	if err != nil {
 		return usageErr("--outcome-model: %v", err)
 	}
@@ -202,16 +202,16 @@ func upliftCalibrate(_ context.Context, s stdio, args []string) error {
 	return err
 }
 
-// calibrationLearner builds the outcome models' learner from a spec
-// name[:k=v...] of causal's registry.
-func calibrationLearner(spec string) (causal.Learner, error) {
+// registryLearner builds a base learner of causal's registry from a spec
+// name[:k=v...].
+func registryLearner(spec string) (causal.Learner, error) {
 	name, params, err := parseLearnerSpec(spec)
 	if err != nil {
 		return nil, err
 	}
 	f, ok := causal.NewRegistry().Learners[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown learner %q (linear, gbt, forest or mlp)", name)
+		return nil, fmt.Errorf("unknown learner %q (logistic for ope, linear, gbt, forest or mlp)", name)
 	}
 	p := causal.NewParams(params)
 	l, err := f(p)

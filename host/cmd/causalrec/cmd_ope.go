@@ -211,36 +211,29 @@ func opeRewardModel(spec string) (ope.RewardModel, error) {
 	if err != nil {
 		return nil, err
 	}
+	if name != "logistic" {
+		l, err := registryLearner(spec)
+		if err != nil {
+			return nil, err
+		}
+		return ope.LearnerRewards{Learner: l}, nil
+	}
 	p := causal.NewParams(params)
-	var m ope.RewardModel
-	if name == "logistic" {
-		l2, err := p.Float("l2", 0)
-		if err != nil {
-			return nil, err
-		}
-		iter, err := p.Int("max_iter", 0)
-		if err != nil {
-			return nil, err
-		}
-		if l2 < 0 || iter < 0 {
-			return nil, fmt.Errorf("logistic: l2 and max_iter must not be negative")
-		}
-		m = ope.Logistic{L2: l2, MaxIter: iter}
-	} else {
-		f, ok := causal.NewRegistry().Learners[name]
-		if !ok {
-			return nil, fmt.Errorf("unknown reward model %q (logistic, gbt, forest, mlp or linear)", name)
-		}
-		l, err := f(p)
-		if err != nil {
-			return nil, err
-		}
-		m = ope.LearnerRewards{Learner: l}
+	l2, err := p.Float("l2", 0)
+	if err != nil {
+		return nil, err
+	}
+	iter, err := p.Int("max_iter", 0)
+	if err != nil {
+		return nil, err
+	}
+	if l2 < 0 || iter < 0 {
+		return nil, fmt.Errorf("logistic: l2 and max_iter must not be negative")
 	}
 	if un := p.Unread(); len(un) > 0 {
-		return nil, fmt.Errorf("%s does not take %s", name, strings.Join(un, ", "))
+		return nil, fmt.Errorf("logistic does not take %s", strings.Join(un, ", "))
 	}
-	return m, nil
+	return ope.Logistic{L2: l2, MaxIter: iter}, nil
 }
 
 func opePolicy(s stdio, args []string) error {
