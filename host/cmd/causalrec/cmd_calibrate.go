@@ -211,7 +211,7 @@ func registryLearner(spec string) (causal.Learner, error) {
 	}
 	f, ok := causal.NewRegistry().Learners[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown learner %q (logistic for ope, linear, gbt, forest or mlp)", name)
+		return nil, fmt.Errorf("unknown learner %q (linear, gbt, forest or mlp)", name)
 	}
 	p := causal.NewParams(params)
 	l, err := f(p)

@@ -212,6 +212,9 @@ func opeRewardModel(spec string) (ope.RewardModel, error) {
 		return nil, err
 	}
 	if name != "logistic" {
+		if _, ok := causal.NewRegistry().Learners[name]; !ok {
+			return nil, fmt.Errorf("unknown reward model %q (logistic, gbt, forest, mlp or linear)", name)
+		}
 		l, err := registryLearner(spec)
 		if err != nil {
 			return nil, err
