@@ -50,65 +50,59 @@ func resampleSums(vals []float64, n, nc, R int, src rand.Source, workers int, pr
 		}
 	}
 	out := make([]float64, R*nc)
+	groups := (R + bootGroup - 1) / bootGroup
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	groups := (R + bootGroup - 1) / bootGroup
-	workers = max(min(workers, groups), 1)
-	var mu sync.Mutex
-	next, done := 0, 0
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			acc := make([]float64, bootGroup*stride)
-			rem := make([]int, bootGroup)
-			pcgs := make([]*rand.PCG, bootGroup)
-			for g := range pcgs {
-				pcgs[g] = rand.NewPCG(0, 0)
-			}
-			for {
-				mu.Lock()
-				grp := next
-				next++
-				mu.Unlock()
-				if grp >= groups {
-					return
-				}
-				lo, hi := grp*bootGroup, min((grp+1)*bootGroup, R)
-				m := hi - lo
-				clear(acc)
-				for g := range m {
-					pcgs[g].Seed(seeds[lo+g][0], seeds[lo+g][1])
-					rem[g] = n
-				}
-				for start := 0; start < n; start += bootBlock {
-					size := min(bootBlock, n-start)
-					left := n - start
-					block := padded[start*stride : (start+size)*stride]
-					for g := range m {
-						c := rem[g]
-						if size < left && c > 0 {
-							c = int(distuv.Binomial{N: float64(c), P: float64(size) / float64(left), Src: pcgs[g]}.Rand())
-						}
-						rem[g] -= c
-						addDraws(acc[g*stride:(g+1)*stride], block, stride, size, c, pcgs[g])
-					}
-				}
-				for g := range m {
-					copy(out[(lo+g)*nc:(lo+g+1)*nc], acc[g*stride:g*stride+nc])
-				}
-				if progress != nil {
-					mu.Lock()
-					done += m
-					progress(done, R)
-					mu.Unlock()
-				}
-			}
-		}()
+	// Each worker's sums, counts of draws left and generators, for a
+	// group of resamples at a time.
+	type state struct {
+		acc  []float64
+		rem  []int
+		pcgs []*rand.PCG
 	}
-	wg.Wait()
+	states := make([]*state, workers)
+	var mu sync.Mutex
+	done := 0
+	parallelBlocks(groups, 1, workers, func(worker, grp, _ int) {
+		st := states[worker]
+		if st == nil {
+			st = &state{acc: make([]float64, bootGroup*stride), rem: make([]int, bootGroup), pcgs: make([]*rand.PCG, bootGroup)}
+			for g := range st.pcgs {
+				st.pcgs[g] = rand.NewPCG(0, 0)
+			}
+			states[worker] = st
+		}
+		lo, hi := grp*bootGroup, min((grp+1)*bootGroup, R)
+		m := hi - lo
+		clear(st.acc)
+		for g := range m {
+			st.pcgs[g].Seed(seeds[lo+g][0], seeds[lo+g][1])
+			st.rem[g] = n
+		}
+		for start := 0; start < n; start += bootBlock {
+			size := min(bootBlock, n-start)
+			left := n - start
+			block := padded[start*stride : (start+size)*stride]
+			for g := range m {
+				c := st.rem[g]
+				if size < left && c > 0 {
+					c = int(distuv.Binomial{N: float64(c), P: float64(size) / float64(left), Src: st.pcgs[g]}.Rand())
+				}
+				st.rem[g] -= c
+				addDraws(st.acc[g*stride:(g+1)*stride], block, stride, size, c, st.pcgs[g])
+			}
+		}
+		for g := range m {
+			copy(out[(lo+g)*nc:(lo+g+1)*nc], st.acc[g*stride:g*stride+nc])
+		}
+		if progress != nil {
+			mu.Lock()
+			done += m
+			progress(done, R)
+			mu.Unlock()
+		}
+	})
 	return out
 }
 

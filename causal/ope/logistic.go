@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
-	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -244,72 +242,64 @@ func (f *logisticFitter) pass(theta []float64) *logisticAcc {
 	D, S := lay.D, lay.S
 	nchunk := min(max(f.m/8192, 1), 16)
 	accs := make([]*logisticAcc, nchunk)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for c := range nchunk {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			acc := &logisticAcc{t: make([]float64, lay.A*D*D), u: make([]float64, lay.A*lay.P*D), g: make([]float64, lay.params())}
-			// Rows come grouped by action, so
-			// T_a takes four rows at a time: vb holds the pending rows'
-			// v and hb their h.
-			vb := make([]float64, 4*D)
-			var hb [4]float64
-			nb, cur := 0, -1
-			flush := func() {
-				if nb > 0 {
-					rank4(acc.t[cur*D*D:(cur+1)*D*D], vb, hb, nb, D)
-					nb = 0
-				}
+	parallelBlocks(nchunk, 1, 0, func(_, c, _ int) {
+		acc := &logisticAcc{t: make([]float64, lay.A*D*D), u: make([]float64, lay.A*lay.P*D), g: make([]float64, lay.params())}
+		// Rows come grouped by action, so
+		// T_a takes four rows at a time: vb holds the pending rows'
+		// v and hb their h.
+		vb := make([]float64, 4*D)
+		var hb [4]float64
+		nb, cur := 0, -1
+		flush := func() {
+			if nb > 0 {
+				rank4(acc.t[cur*D*D:(cur+1)*D*D], vb, hb, nb, D)
+				nb = 0
 			}
-			lo, hi := c*f.m/nchunk, (c+1)*f.m/nchunk
-			for i := lo; i < hi; i++ {
-				a, k := int(f.act[i]), int(f.pos[i])
-				if a != cur {
-					flush()
-					cur = a
-				}
-				v := vb[nb*D : (nb+1)*D]
-				f.vrow(v, i)
-				ta := theta[S+a*D : S+(a+1)*D]
-				eta := theta[D+k]
-				for j, x := range v {
-					eta += (theta[j] + ta[j]) * x
-				}
-				y := f.y[i]
-				var h, r float64
-				if f.task == causal.Classification {
-					u := math.Exp(-math.Abs(eta))
-					p := 1 / (1 + u)
-					if eta < 0 {
-						p = u * p
-					}
-					acc.ll += y*eta - max(eta, 0) - math.Log1p(u)
-					h, r = p*(1-p), y-p
-				} else {
-					h, r = 1, y-eta
-					acc.ll -= 0.5 * r * r
-				}
-				uak := acc.u[(a*lay.P+k)*D : (a*lay.P+k+1)*D]
-				gs, ga := acc.g[:D], acc.g[S+a*D:S+(a+1)*D]
-				for j, x := range v {
-					uak[j] += h * x
-					gs[j] += r * x
-					ga[j] += r * x
-				}
-				acc.g[D+k] += r
-				hb[nb] = h
-				if nb++; nb == 4 {
-					flush()
-				}
+		}
+		lo, hi := c*f.m/nchunk, (c+1)*f.m/nchunk
+		for i := lo; i < hi; i++ {
+			a, k := int(f.act[i]), int(f.pos[i])
+			if a != cur {
+				flush()
+				cur = a
 			}
-			flush()
-			accs[c] = acc
-		}()
-	}
-	wg.Wait()
+			v := vb[nb*D : (nb+1)*D]
+			f.vrow(v, i)
+			ta := theta[S+a*D : S+(a+1)*D]
+			eta := theta[D+k]
+			for j, x := range v {
+				eta += (theta[j] + ta[j]) * x
+			}
+			y := f.y[i]
+			var h, r float64
+			if f.task == causal.Classification {
+				u := math.Exp(-math.Abs(eta))
+				p := 1 / (1 + u)
+				if eta < 0 {
+					p = u * p
+				}
+				acc.ll += y*eta - max(eta, 0) - math.Log1p(u)
+				h, r = p*(1-p), y-p
+			} else {
+				h, r = 1, y-eta
+				acc.ll -= 0.5 * r * r
+			}
+			uak := acc.u[(a*lay.P+k)*D : (a*lay.P+k+1)*D]
+			gs, ga := acc.g[:D], acc.g[S+a*D:S+(a+1)*D]
+			for j, x := range v {
+				uak[j] += h * x
+				gs[j] += r * x
+				ga[j] += r * x
+			}
+			acc.g[D+k] += r
+			hb[nb] = h
+			if nb++; nb == 4 {
+				flush()
+			}
+		}
+		flush()
+		accs[c] = acc
+	})
 	out := accs[0]
 	for _, acc := range accs[1:] {
 		for j, v := range acc.t {

@@ -119,7 +119,7 @@ func PredictRewards(out *Rewards, m RewardPredictor, l *Log, x *mat.Dense, pol P
 	const block = 1024
 	A := l.Actions
 	bufs := make([][]float64, runtime.GOMAXPROCS(0))
-	parallelBlocks(len(rows), block, func(worker, lo, hi int) {
+	parallelBlocks(len(rows), block, 0, func(worker, lo, hi int) {
 		if bufs[worker] == nil {
 			bufs[worker] = make([]float64, block*A)
 		}
@@ -139,10 +139,14 @@ func PredictRewards(out *Rewards, m RewardPredictor, l *Log, x *mat.Dense, pol P
 }
 
 // parallelBlocks calls f on the blocks [lo, hi) of [0, n), block rows at
-// a time, from GOMAXPROCS goroutines numbered 0, 1, … (worker).
-func parallelBlocks(n, block int, f func(worker, lo, hi int)) {
+// a time, from workers goroutines (0 means GOMAXPROCS) numbered 0, 1, …
+// (worker), each taking the next block when it is done with one.
+func parallelBlocks(n, block, workers int, f func(worker, lo, hi int)) {
 	nb := (n + block - 1) / block
-	workers := min(runtime.GOMAXPROCS(0), nb)
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, nb)
 	if workers <= 1 {
 		for lo := 0; lo < n; lo += block {
 			f(0, lo, min(lo+block, n))
