@@ -33,6 +33,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -285,12 +286,22 @@ func (h *Host) train(ctx context.Context, req api.TrainRequest) (recommend.Train
 		opts.Ranker = req.Ranker
 	}
 	if req.Estimator != "" {
-		opts.Estimator = req.Estimator
+		// A named estimator is [plugin:]estimator[/base][:k=v...]; an
+		// unqualified name is one of the built-in estimator plugin's, as
+		// the offline commands read it.
+		ref, err := plugins.ParseEstimatorRef(req.Estimator, recommend.DefaultEstimatorPlugin)
+		if err != nil {
+			return recommend.TrainResult{}, fmt.Errorf("%w: %v", recommend.ErrBadRequest, err)
+		}
+		opts.Plugin, opts.Estimator, opts.Params = ref.Plugin, ref.Estimator, ref.Params
 	}
 	var est plugins.Estimator
 	if opts.Ranker != recommend.RankPopularity {
 		var err error
-		if est, err = h.plugins.Estimator(cfg.EstimatorPlugin); err != nil {
+		if est, err = h.plugins.Estimator(opts.Plugin); err != nil {
+			if errors.Is(err, pluginhost.ErrUnknownPlugin) {
+				return recommend.TrainResult{}, fmt.Errorf("%w: estimator plugin %q is not configured", recommend.ErrBadRequest, opts.Plugin)
+			}
 			return recommend.TrainResult{}, err
 		}
 	}
@@ -299,7 +310,25 @@ func (h *Host) train(ctx context.Context, req api.TrainRequest) (recommend.Train
 			return recommend.TrainResult{}, err
 		}
 	}
+	if req.Estimator != "" && (opts.Ranker == recommend.RankUplift || opts.Ranker == "") {
+		if err := checkEstimator(ctx, est, opts.Plugin, opts.Estimator); err != nil {
+			return recommend.TrainResult{}, err
+		}
+	}
 	return recommend.Train(ctx, h.store, est, opts, h.cfg.Logger)
+}
+
+// checkEstimator refuses, as a bad request naming what the plugin fits, an
+// estimator its plugin does not list.
+func checkEstimator(ctx context.Context, est plugins.Estimator, plugin, name string) error {
+	info, err := est.Info(ctx, plugins.InfoRequest{})
+	if err != nil {
+		return fmt.Errorf("estimator plugin %s: info: %w", plugin, err)
+	}
+	if !slices.Contains(info.Estimators, name) {
+		return fmt.Errorf("%w: unknown estimator %q of plugin %s (it fits: %s)", recommend.ErrBadRequest, name, plugin, strings.Join(info.Estimators, ", "))
+	}
+	return nil
 }
 
 // startFor starts the plugins a training needs: the estimator plugin (an

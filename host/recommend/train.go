@@ -155,6 +155,10 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 		if errors.Is(err, plugins.ErrInsufficientData) {
 			return TrainResult{}, fmt.Errorf("%w: fit %s with plugin %s: %w", ErrNoData, estimator, opts.Plugin, err)
 		}
+		if errors.Is(err, plugins.ErrInvalid) {
+			// The plugin refused the estimator or its parameters.
+			return TrainResult{}, fmt.Errorf("%w: fit %s with plugin %s: %w", ErrBadRequest, estimator, opts.Plugin, err)
+		}
 		if err != nil {
 			return TrainResult{}, fmt.Errorf("fit %s with plugin %s: %w", estimator, opts.Plugin, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/dataset"
 	"github.com/causalrec/causalrec/host/progress"
+	"github.com/causalrec/causalrec/plugins"
 )
 
 func upliftCompare(ctx context.Context, s stdio, args []string) error {
@@ -86,7 +87,7 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 	var named []causal.NamedEstimator
 	var models []*pluginUplift
 	for _, spec := range specs {
-		ref, err := parseEstimatorRef(spec, *pluginName)
+		ref, err := plugins.ParseEstimatorRef(spec, *pluginName)
 		if err != nil {
 			return usageErr("%v", err)
 		}

@@ -21,7 +21,7 @@ import (
 func runImport(ctx context.Context, s stdio, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(s.err)
-	redisURL := fs.String("redis", "", "Redis URL to import into (redis://, rediss://, redis+sentinel://, redis+cluster://); required unless --embedded")
+	redisURL := fs.String("redis", "", "Redis URL to import into (redis://, rediss://, redis+sentinel://, redis+cluster://); default REDIS_URL; one of them is required unless --embedded")
 	embedded := fs.Bool("embedded", false, "import into an embedded in-memory Redis that is discarded when the command ends (to check a file's format)")
 	prefix := fs.String("prefix", store.DefaultOptions().Prefix, "key prefix")
 	kindFlag := fs.String("kind", "", "what the files hold: items, events or users (required)")
@@ -67,9 +67,10 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 	case url != "" && *embedded:
 		return usageErr("--redis and --embedded exclude each other")
 	case url == "" && !*embedded && os.Getenv("REDIS_URL") != "":
-		return usageErr("name the Redis to import into: --redis \"$REDIS_URL\" (REDIS_URL is set, but an import writes only where --redis says), or --embedded for a throw-away in-memory store")
+		// As every command that opens the store: --redis, then REDIS_URL.
+		url = os.Getenv("REDIS_URL")
 	case url == "" && !*embedded:
-		return usageErr("name the Redis to import into with --redis URL, or give --embedded to import into a throw-away in-memory store that is discarded when the command ends")
+		return usageErr("name the Redis to import into with --redis URL (or REDIS_URL), or give --embedded to import into a throw-away in-memory store that is discarded when the command ends")
 	}
 	var st *store.Store
 	if *embedded {

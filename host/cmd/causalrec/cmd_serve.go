@@ -150,7 +150,7 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 			"the serving model (the previous one is kept for rollback). See docs/recommend.md.")
 	hf := addHostFlags(fs)
 	ranker := fs.String("ranker", "", "what to train: "+strings.Join(recommend.Rankers, ", ")+" (default from the config, uplift)")
-	estName := fs.String("estimator", "", "estimator of the uplift ranker (default from the config, t)")
+	estName := fs.String("estimator", "", "estimator of the uplift ranker, [plugin:]estimator[/base][:k=v...]; unqualified names are the built-in plugin's (default from the config, t)")
 	text := fs.String("text-features", "", "text features: auto, on or off (default from the config, auto)")
 	relevance := fs.Bool("text-relevance", false, "add the lm relevance of each item to the user's engaged items as a feature")
 	period := fs.Duration("period", 0, "make training rows (user, item, period) over windows of this length, e.g. 168h (default from the config: one period)")
@@ -160,9 +160,6 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 	cfg, err := hf.load()
 	if err != nil {
 		return err
-	}
-	if *estName != "" {
-		cfg.Estimator = *estName
 	}
 	if *ranker != "" {
 		cfg.Ranker = *ranker
@@ -193,7 +190,7 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 		return err
 	}
 	defer h.Close()
-	res, err := h.Train(ctx, api.TrainRequest{})
+	res, err := h.Train(ctx, api.TrainRequest{Estimator: *estName})
 	task.Done()
 	if err != nil {
 		return err

@@ -20,80 +20,26 @@ import (
 	"github.com/causalrec/causalrec/plugins"
 )
 
-// estimatorRef is an estimator as the commands name it:
-//
-//	[plugin:]estimator[/base][:name=value...]
-//
-// The first part names a plugin when a second part follows that is not a
-// name=value parameter: "t", "t:base=gbt" and "x/gbt:depth=2" are
-// estimators of the default plugin (the built-in "causal" unless a
-// command's --plugin says otherwise), "py-sklearn:t" and
-// "py-sklearn:t:max_iter=50" the estimator t of the plugin py-sklearn.
-// "/base" is short for the parameter base=base.
-type estimatorRef struct {
-	// Spec is the name as written.
-	Spec string
-	// Plugin is the named plugin, or the default one ("" when the
-	// default is "").
-	Plugin    string
-	Qualified bool
-	Estimator string
-	Params    map[string]string
-}
-
-// parseEstimatorRef reads spec with defaultPlugin for unqualified names.
-func parseEstimatorRef(spec, defaultPlugin string) (estimatorRef, error) {
-	spec = strings.TrimSpace(spec)
-	ref := estimatorRef{Spec: spec, Plugin: defaultPlugin, Params: map[string]string{}}
-	parts := strings.Split(spec, ":")
-	if len(parts) >= 2 && !strings.Contains(parts[1], "=") {
-		ref.Plugin, ref.Qualified, parts = strings.TrimSpace(parts[0]), true, parts[1:]
-		if ref.Plugin == "" {
-			return estimatorRef{}, fmt.Errorf("estimator %q: empty plugin name before the colon", spec)
-		}
-	}
-	est, base, hasBase := strings.Cut(parts[0], "/")
-	est, base = strings.TrimSpace(est), strings.TrimSpace(base)
-	if est == "" || (hasBase && base == "") || strings.Contains(est, "=") {
-		return estimatorRef{}, fmt.Errorf("estimator %q: want [plugin:]estimator[/base][:name=value...]", spec)
-	}
-	ref.Estimator = est
-	if hasBase {
-		ref.Params["base"] = base
-	}
-	kv, err := causal.ParseParams(parts[1:])
-	if err != nil {
-		return estimatorRef{}, fmt.Errorf("estimator %q: %w", spec, err)
-	}
-	for k, v := range kv {
-		if _, dup := ref.Params[k]; dup {
-			return estimatorRef{}, fmt.Errorf("estimator %q sets %s twice", spec, k)
-		}
-		ref.Params[k] = v
-	}
-	return ref, nil
-}
-
 // fitEstimatorRef is the estimator of uplift fit: --estimator, qualified or
 // of --plugin, with the --param parameters added. A qualified name and a
 // --plugin set on the command line must agree.
-func fitEstimatorRef(fs *flag.FlagSet, spec, plugin string, params []string) (estimatorRef, error) {
-	ref, err := parseEstimatorRef(spec, plugin)
+func fitEstimatorRef(fs *flag.FlagSet, spec, plugin string, params []string) (plugins.EstimatorRef, error) {
+	ref, err := plugins.ParseEstimatorRef(spec, plugin)
 	if err != nil {
-		return estimatorRef{}, err
+		return plugins.EstimatorRef{}, err
 	}
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "plugin" })
 	if set && ref.Qualified && ref.Plugin != plugin {
-		return estimatorRef{}, fmt.Errorf("--plugin %s and --estimator %s name different plugins", plugin, spec)
+		return plugins.EstimatorRef{}, fmt.Errorf("--plugin %s and --estimator %s name different plugins", plugin, spec)
 	}
 	kv, err := causal.ParseParams(params)
 	if err != nil {
-		return estimatorRef{}, err
+		return plugins.EstimatorRef{}, err
 	}
 	for k, v := range kv {
 		if _, dup := ref.Params[k]; dup {
-			return estimatorRef{}, fmt.Errorf("parameter %s is set both in --estimator %s and by --param", k, spec)
+			return plugins.EstimatorRef{}, fmt.Errorf("parameter %s is set both in --estimator %s and by --param", k, spec)
 		}
 		ref.Params[k] = v
 	}
@@ -140,7 +86,7 @@ func (p *estimatorPlugins) get(ctx context.Context, name string) (plugins.Estima
 
 // resolve returns the plugin that fits ref's estimator; an estimator the
 // plugin does not list is an error naming the ones it does.
-func (p *estimatorPlugins) resolve(ctx context.Context, ref estimatorRef) (plugins.Estimator, error) {
+func (p *estimatorPlugins) resolve(ctx context.Context, ref plugins.EstimatorRef) (plugins.Estimator, error) {
 	est, info, err := p.get(ctx, ref.Plugin)
 	if err != nil {
 		return nil, err
@@ -254,7 +200,7 @@ type pluginRanker struct {
 	u *pluginUplift
 }
 
-func newPluginRanker(ctx context.Context, est plugins.Estimator, ref estimatorRef, features []string) pluginRanker {
+func newPluginRanker(ctx context.Context, est plugins.Estimator, ref plugins.EstimatorRef, features []string) pluginRanker {
 	fs := make([]plugins.Feature, len(features))
 	for i, f := range features {
 		fs[i] = plugins.Feature{Name: f, Kind: plugins.Numeric}
@@ -289,7 +235,7 @@ func (s pluginScorer) Score(l *receval.Log) ([]float64, error) {
 // recPlugin is a rec eval ranker served by a plugin: its estimator and the
 // started plugin (nil for the other rankers).
 type recPlugin struct {
-	ref estimatorRef
+	ref plugins.EstimatorRef
 	est plugins.Estimator
 }
 
@@ -308,7 +254,7 @@ func recRankers(ctx context.Context, s stdio, names []string, reg causal.Registr
 	}()
 	for j, n := range names {
 		if spec, ok := strings.CutPrefix(n, receval.UpliftPrefix); ok {
-			ref, perr := parseEstimatorRef(spec, "")
+			ref, perr := plugins.ParseEstimatorRef(spec, "")
 			if perr != nil {
 				return nil, nil, nil, usageErr("ranker %q: %v", n, perr)
 			}
