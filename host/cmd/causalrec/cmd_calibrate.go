@@ -15,6 +15,7 @@ import (
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/plot"
 	"github.com/causalrec/causalrec/host/dataset"
+	"github.com/causalrec/causalrec/plugins"
 )
 
 func upliftCalibrate(_ context.Context, s stdio, args []string) error {
@@ -47,6 +48,7 @@ func upliftCalibrate(_ context.Context, s stdio, args []string) error {
 	level := fs.Float64("level", 0.95, "confidence level of the intervals")
 	seed := fs.Uint64("seed", 1, "seed of the folds, the outcome models and the half-samples")
 	plotPath := fs.String("plot", "", "draw the bins against the diagonal of perfect calibration (.svg or .png)")
+	bf := addBalanceFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -156,6 +158,7 @@ func upliftCalibrate(_ context.Context, s stdio, args []string) error {
 			}
 		}
 	}
+	var received []float64 // P(arm received | x), as the balance check reads propensities
 	for _, i := range rows {
 		d.T = append(d.T, t[i])
 		d.Y = append(d.Y, yc.Values[i])
@@ -165,10 +168,18 @@ func upliftCalibrate(_ context.Context, s stdio, args []string) error {
 			if !(p > 0 && p < 1) {
 				return fmt.Errorf("%s: line %d: propensity %v is outside (0, 1)", *data, fr.Lines[i], p)
 			}
+			received = append(received, p)
 			if t[i] == 0 {
 				p = 1 - p
 			}
 			d.Propensity = append(d.Propensity, p)
+		}
+	}
+	if len(feats) > 0 {
+		// The outcome models must not see columns measured after
+		// treatment: the same balance check as uplift fit runs.
+		if err := calibrationBalance(s, bf, d, feats, received, *treatment, *outcome, *control, *treated); err != nil {
+			return err
 		}
 	}
 	c, err := causal.Calibrate(d, causal.CalibrationConfig{Bins: *bins, Resamples: *resamples, Level: *level, Folds: *folds, Learner: learner}, rand.NewPCG(*seed, 0xca1))
@@ -199,6 +210,21 @@ func upliftCalibrate(_ context.Context, s stdio, args []string) error {
 		}
 	}
 	_, err = s.out.Write(append(b, '\n'))
+	return err
+}
+
+// calibrationBalance runs the balance check of uplift fit on the outcome
+// models' features.
+func calibrationBalance(s stdio, bf balanceFlags, d causal.CalibrationData, feats []*dataset.Column, received []float64, treatment, outcome, control, treated string) error {
+	if treated == "" {
+		treated = "treated"
+	}
+	schema := dataset.Schema{Treatment: treatment, Outcome: outcome, Arms: []string{control, treated}}
+	for _, c := range feats {
+		schema.Features = append(schema.Features, dataset.SchemaFeature{Name: c.Name, Categorical: !c.Numeric, Levels: c.Levels})
+	}
+	req := plugins.FitRequest{Features: schema.PluginFeatures(), Arms: schema.Arms, X: d.X.RawMatrix().Data, Arm: d.T, Outcome: d.Y, Propensity: received}
+	_, err := checkBalance(s, req, schema, bf)
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -84,5 +85,34 @@ func TestUpliftCalibrate(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "", "uplift", "calibrate", "--data", data, "--treatment", "arm"); code != 2 {
 		t.Errorf("missing flags: exit %d, want 2", code)
+	}
+}
+
+// TestCalibrateBalance runs the balance check on calibrate's outcome-model
+// features: with --design rct, Hillstrom's columns measured after the
+// e-mail are refused by name; the pre-treatment columns pass.
+func TestCalibrateBalance(t *testing.T) {
+	dir := t.TempDir()
+	model, scored := filepath.Join(dir, "m.json"), filepath.Join(dir, "scored.csv")
+	arms := []string{"--treatment", "segment", "--control", "No E-Mail", "--treated", "Womens E-Mail", "--outcome", "visit"}
+	if code, _, stderr := runCLI(t, "", append([]string{"uplift", "fit", "--data", hillstromFull, "--features", strings.Join(preTreatment, ","), "--model-out", model}, arms...)...); code != 0 {
+		t.Fatalf("fit: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "", "uplift", "predict", "--model", model, "--data", hillstromFull, "--keep", "all", "--out", scored); code != 0 {
+		t.Fatalf("predict: exit %d: %s", code, stderr)
+	}
+	calibrate := append([]string{"uplift", "calibrate", "--data", scored, "--score", "uplift", "--bootstrap", "20", "--design", "rct"}, arms...)
+	code, out, stderr := runCLI(t, "", calibrate...)
+	if code != 1 || out != "" || !strings.Contains(stderr, "conversion") || !strings.Contains(stderr, "spend") {
+		t.Fatalf("calibrate on every column with --design rct: exit %d, out %q, stderr:\n%s", code, out, stderr)
+	}
+	for _, f := range preTreatment {
+		if regexp.MustCompile(`(?m)^\s+` + f + `\s+arm`).MatchString(stderr) {
+			t.Errorf("pre-treatment column %s refused:\n%s", f, stderr)
+		}
+	}
+	code, out, stderr = runCLI(t, "", append(calibrate, "--features", strings.Join(preTreatment, ","))...)
+	if code != 0 || !strings.Contains(out, `"blp"`) || strings.Contains(stderr, "WARNING") {
+		t.Fatalf("calibrate on the pre-treatment columns: exit %d: %s", code, stderr)
 	}
 }
