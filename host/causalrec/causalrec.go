@@ -127,6 +127,8 @@ func NewPluginHost(cfg Config) (*pluginhost.Manager, error) {
 		StartTimeout: time.Duration(cfg.PluginStartTimeout),
 		PingInterval: time.Duration(cfg.PluginPingInterval),
 		DevMode:      cfg.PluginDevMode,
+		Timeouts:     cfg.PluginTimeouts.Host(),
+		EjectAfter:   cfg.PluginEjectAfter,
 	})
 }
 

@@ -66,6 +66,11 @@ type Config struct {
 	// PluginStartTimeout and PluginPingInterval tune the plugin host.
 	PluginStartTimeout Duration `json:"plugin_start_timeout"`
 	PluginPingInterval Duration `json:"plugin_ping_interval"`
+	// PluginTimeouts are the deadlines of the calls to the plugins, by
+	// kind; PluginEjectAfter is how many in a row (or missed pings) eject
+	// a plugin: it is marked down, killed and restarted.
+	PluginTimeouts   PluginTimeouts `json:"plugin_timeouts"`
+	PluginEjectAfter int            `json:"plugin_eject_after"`
 	// RequestTimeout bounds one API request.
 	RequestTimeout Duration `json:"request_timeout"`
 	// TrainPeriod, when set, makes training rows (user, item, period)
@@ -83,6 +88,22 @@ type Config struct {
 	// Idempotency-Key of an event batch, are remembered: a retry within it
 	// stores nothing twice.
 	IdempotencyWindow Duration `json:"idempotency_window"`
+}
+
+// PluginTimeouts are the deadlines of plugin calls (pluginhost.Timeouts).
+type PluginTimeouts struct {
+	Info    Duration `json:"info"`
+	Predict Duration `json:"predict"`
+	Load    Duration `json:"load"`
+	Score   Duration `json:"score"`
+	Fit     Duration `json:"fit"`
+	Ping    Duration `json:"ping"`
+}
+
+// Host returns the timeouts as the plugin host takes them.
+func (t PluginTimeouts) Host() pluginhost.Timeouts {
+	return pluginhost.Timeouts{Info: time.Duration(t.Info), Predict: time.Duration(t.Predict), Load: time.Duration(t.Load), Score: time.Duration(t.Score),
+		Fit: time.Duration(t.Fit), Ping: time.Duration(t.Ping)}
 }
 
 // Duration is a time.Duration written as a string such as "1.5s" in JSON.
@@ -122,9 +143,12 @@ func Default() Config {
 		TextScorers:        slices.Clone(recommend.DefaultTextScorers),
 		PluginStartTimeout: Duration(plugins.StartTimeout),
 		PluginPingInterval: Duration(plugins.PingInterval),
-		CountsTTL:          Duration(time.Second),
-		RequestTimeout:     Duration(api.DefaultRequestTimeout),
-		IdempotencyWindow:  Duration(store.DefaultDedupTTL),
+		PluginTimeouts: PluginTimeouts{Info: Duration(plugins.Timeouts.Info), Predict: Duration(plugins.Timeouts.Predict), Load: Duration(plugins.Timeouts.Load),
+			Score: Duration(plugins.Timeouts.Score), Fit: Duration(plugins.Timeouts.Fit), Ping: Duration(plugins.Timeouts.Ping)},
+		PluginEjectAfter:  plugins.EjectAfter,
+		CountsTTL:         Duration(time.Second),
+		RequestTimeout:    Duration(api.DefaultRequestTimeout),
+		IdempotencyWindow: Duration(store.DefaultDedupTTL),
 	}
 }
 
@@ -213,10 +237,18 @@ func (c Config) Validate() error {
 		name string
 		v    Duration
 	}{{"plugin_start_timeout", c.PluginStartTimeout}, {"plugin_ping_interval", c.PluginPingInterval}, {"request_timeout", c.RequestTimeout},
-		{"idempotency_window", c.IdempotencyWindow}} {
+		{"idempotency_window", c.IdempotencyWindow}, {"plugin_timeouts.info", c.PluginTimeouts.Info}, {"plugin_timeouts.predict", c.PluginTimeouts.Predict}, {"plugin_timeouts.load", c.PluginTimeouts.Load},
+		{"plugin_timeouts.score", c.PluginTimeouts.Score}, {"plugin_timeouts.fit", c.PluginTimeouts.Fit}, {"plugin_timeouts.ping", c.PluginTimeouts.Ping}} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}
+	}
+	if c.PluginTimeouts.Predict > 0 && c.RequestTimeout > 0 && c.PluginTimeouts.Predict > c.RequestTimeout/2 {
+		errs = append(errs, fmt.Errorf("plugin_timeouts.predict %v must be at most half of request_timeout %v, to leave a request time to fall back",
+			time.Duration(c.PluginTimeouts.Predict), time.Duration(c.RequestTimeout)))
+	}
+	if c.PluginEjectAfter < 1 {
+		errs = append(errs, fmt.Errorf("plugin_eject_after must be at least 1, got %d", c.PluginEjectAfter))
 	}
 	if c.TrainPeriod < 0 || c.RetrainEvery < 0 || c.CountsTTL < 0 {
 		errs = append(errs, errors.New("train_period, retrain_every and counts_ttl must not be negative"))

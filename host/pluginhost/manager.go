@@ -22,6 +22,10 @@ import (
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/causalrec/causalrec/plugins"
 )
@@ -94,12 +98,22 @@ type Options struct {
 	// with the checksum. Never for production (host/config refuses it
 	// together with an API token).
 	DevMode bool
+	// Timeouts bound each call to a plugin by its kind; zero fields take
+	// the values of DefaultTimeouts.
+	Timeouts Timeouts
+	// EjectAfter is how many deadlines in a row (of calls other than Fit,
+	// and of health pings) a plugin may miss before it is ejected: marked
+	// down, so that calls fail at once, killed and restarted.
+	EjectAfter int
 }
 
 // DefaultOptions returns the defaults of the zero fields of Options: a
-// start timeout of 15s, a ping every second, restarts 100ms to 30s apart.
+// start timeout of 15s, a ping every second, restarts 100ms to 30s apart,
+// the call deadlines of DefaultTimeouts and ejection after 3 missed
+// deadlines in a row.
 func DefaultOptions() Options {
-	return Options{StartTimeout: 15 * time.Second, PingInterval: time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second}
+	return Options{StartTimeout: 15 * time.Second, PingInterval: time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second,
+		Timeouts: DefaultTimeouts(), EjectAfter: 3}
 }
 
 func (o Options) withDefaults() Options {
@@ -119,6 +133,10 @@ func (o Options) withDefaults() Options {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = def.MaxBackoff
 	}
+	o.Timeouts = o.Timeouts.withDefaults()
+	if o.EjectAfter <= 0 {
+		o.EjectAfter = def.EjectAfter
+	}
 	return o
 }
 
@@ -137,7 +155,7 @@ type DownError struct {
 
 func (e *DownError) Error() string {
 	if e.Cause == nil {
-		return fmt.Sprintf("plugin %q is down (restarting)", e.Name)
+		return fmt.Sprintf("plugin %q is not running", e.Name)
 	}
 	return fmt.Sprintf("plugin %q is down (restarting): %v", e.Name, e.Cause)
 }
@@ -283,7 +301,10 @@ type Status struct {
 	Builtin  bool   `json:"builtin"`
 	Path     string `json:"path"`
 	Restarts int    `json:"restarts"`
-	Error    string `json:"error,omitempty"`
+	// Ejections counts the times the plugin was ejected for missing its
+	// deadlines or pings.
+	Ejections int    `json:"ejections"`
+	Error     string `json:"error,omitempty"`
 }
 
 // List returns the status of every plugin, sorted by name.
@@ -301,37 +322,67 @@ type managed struct {
 	opts Options
 	wake chan struct{}
 
-	mu       sync.Mutex
-	client   *goplugin.Client
-	rpc      goplugin.ClientProtocol
-	impl     any
-	version  string
-	lastErr  error
-	starts   int
-	backoff  time.Duration
-	nextTry  time.Time
-	starting bool
+	mu      sync.Mutex
+	client  *goplugin.Client
+	rpc     goplugin.ClientProtocol
+	impl    any
+	version string
+	lastErr error
+	starts  int
+	backoff time.Duration
+	nextTry time.Time
+	// started is closed when the start in progress ends (nil when none
+	// is): callers of start wait for it rather than start twice.
+	started chan struct{}
+	// proc is the running process: its command and the directory of its
+	// socket, removed when the process is gone.
+	proc *process
+	// gen counts launches, so that the outcome of a call to an earlier
+	// process is not held against the current one.
+	gen uint64
+	// missed counts deadlines missed in a row; ejections the ejections.
+	missed, ejections int
 }
 
 func (p *managed) logger() *slog.Logger {
 	return p.opts.Logger.With("plugin", p.spec.Name)
 }
 
-// start launches the process, unless it is already running.
+// start launches the process, unless it is already running. When another
+// start is in progress it waits for that one and returns its outcome, so
+// that a caller of StartOne never gets back before the plugin is up.
 func (p *managed) start(ctx context.Context) error {
 	p.mu.Lock()
-	if p.impl != nil || p.starting {
+	if p.impl != nil {
 		p.mu.Unlock()
 		return nil
 	}
-	p.starting = true
+	if ch := p.started; ch != nil {
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("plugin %q: wait for its start: %w", p.spec.Name, ctx.Err())
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.impl != nil {
+			return nil
+		}
+		return &DownError{Name: p.spec.Name, Cause: p.lastErr}
+	}
+	done := make(chan struct{})
+	p.started = done
+	gen := p.gen + 1
+	p.gen = gen
 	p.mu.Unlock()
 
-	client, rpc, impl, version, err := p.launch(ctx)
+	client, rpc, impl, version, proc, err := p.launch(ctx, gen)
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.starting = false
+	p.started = nil
+	close(done)
 	if err != nil {
 		p.lastErr = err
 		if p.backoff == 0 {
@@ -344,29 +395,44 @@ func (p *managed) start(ctx context.Context) error {
 		// the health loop logs it.
 		return err
 	}
-	p.client, p.rpc, p.impl, p.version = client, rpc, impl, version
-	p.lastErr, p.backoff = nil, 0
+	p.client, p.rpc, p.impl, p.version, p.proc = client, rpc, impl, version, proc
+	p.lastErr, p.backoff, p.missed = nil, 0, 0
 	p.starts++
-	p.logger().Info("plugin started", "kind", p.spec.Kind, "version", version, "pid", client.ReattachConfig().Pid, "protocol", client.NegotiatedVersion())
+	p.logger().Info("plugin started", "kind", p.spec.Kind, "version", version, "pid", proc.pid(), "protocol", client.NegotiatedVersion())
 	return nil
 }
 
-func (p *managed) launch(ctx context.Context) (*goplugin.Client, goplugin.ClientProtocol, any, string, error) {
+func (p *managed) launch(ctx context.Context, gen uint64) (*goplugin.Client, goplugin.ClientProtocol, any, string, *process, error) {
 	s := p.spec
-	if _, err := os.Stat(s.Path); err != nil {
-		return nil, nil, nil, "", fmt.Errorf("plugin %q: executable %s: %w", s.Name, s.Path, err)
+	fail := func(err error) (*goplugin.Client, goplugin.ClientProtocol, any, string, *process, error) {
+		return nil, nil, nil, "", nil, err
 	}
+	if _, err := os.Stat(s.Path); err != nil {
+		return fail(fmt.Errorf("plugin %q: executable %s: %w", s.Name, s.Path, err))
+	}
+	// The plugin's socket goes in a directory of its own, removed when
+	// the process is gone, even when it was killed and could not remove
+	// the socket itself.
+	dir, err := os.MkdirTemp("", "causalrec-plugin-")
+	if err != nil {
+		return fail(fmt.Errorf("plugin %q: socket directory: %w", s.Name, err))
+	}
+	proc := &process{dir: dir}
 	cmd := exec.Command(s.Path, s.Args...)
-	cmd.Env = append(os.Environ(), s.Env...)
+	cmd.Env = append(append(os.Environ(), s.Env...), goplugin.EnvUnixSocketDir+"="+dir)
+	proc.cmd = cmd
 	cfg := plugins.ClientConfig(cmd, newSlogAdapter(p.opts.Logger, s.Name))
 	cfg.StartTimeout = p.opts.StartTimeout
+	cfg.GRPCDialOptions = append(cfg.GRPCDialOptions,
+		grpc.WithChainUnaryInterceptor(p.unaryDeadline(gen)), grpc.WithChainStreamInterceptor(p.streamDeadline()))
 	sha := s.SHA256
 	if sha == "" && !s.Builtin {
 		// Development mode (New refuses a missing checksum otherwise):
 		// pin what is there now, so the process is what was hashed.
 		b, err := os.ReadFile(s.Path)
 		if err != nil {
-			return nil, nil, nil, "", fmt.Errorf("plugin %q: executable %s: %w", s.Name, s.Path, err)
+			proc.remove()
+			return fail(fmt.Errorf("plugin %q: executable %s: %w", s.Name, s.Path, err))
 		}
 		sum := sha256.Sum256(b)
 		sha = hex.EncodeToString(sum[:])
@@ -378,18 +444,19 @@ func (p *managed) launch(ctx context.Context) (*goplugin.Client, goplugin.Client
 		cfg.SecureConfig = &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
 	client := goplugin.NewClient(cfg)
+	proc.client = client
 	rpc, err := client.Client()
 	if err != nil {
-		client.Kill()
+		proc.kill(false)
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
-			return nil, nil, nil, "", fmt.Errorf("plugin %q: executable %s does not match the configured sha256 %s: its sha256 is %s", s.Name, s.Path, s.SHA256, fileSHA256(s.Path))
+			return fail(fmt.Errorf("plugin %q: executable %s does not match the configured sha256 %s: its sha256 is %s", s.Name, s.Path, s.SHA256, fileSHA256(s.Path)))
 		}
-		return nil, nil, nil, "", fmt.Errorf("plugin %q: start %s: %w", s.Name, s.Path, err)
+		return fail(fmt.Errorf("plugin %q: start %s: %w", s.Name, s.Path, err))
 	}
 	raw, err := rpc.Dispense(s.Kind)
 	if err != nil {
-		client.Kill()
-		return nil, nil, nil, "", fmt.Errorf("plugin %q: it does not serve kind %s: %w", s.Name, s.Kind, err)
+		proc.kill(false)
+		return fail(fmt.Errorf("plugin %q: it does not serve kind %s: %w", s.Name, s.Kind, err))
 	}
 	ictx, cancel := context.WithTimeout(ctx, p.opts.StartTimeout)
 	defer cancel()
@@ -405,14 +472,14 @@ func (p *managed) launch(ctx context.Context) (*goplugin.Client, goplugin.Client
 		err = fmt.Errorf("unexpected client type %T", raw)
 	}
 	if errors.Is(err, plugins.ErrUnimplemented) {
-		client.Kill()
-		return nil, nil, nil, "", fmt.Errorf("plugin %q: it does not serve kind %s: %w", s.Name, s.Kind, err)
+		proc.kill(false)
+		return fail(fmt.Errorf("plugin %q: it does not serve kind %s: %w", s.Name, s.Kind, err))
 	}
 	if err != nil {
-		client.Kill()
-		return nil, nil, nil, "", fmt.Errorf("plugin %q: info: %w", s.Name, err)
+		proc.kill(false)
+		return fail(fmt.Errorf("plugin %q: info: %w", s.Name, err))
 	}
-	return client, rpc, raw, version, nil
+	return client, rpc, raw, version, proc, nil
 }
 
 // current returns the running implementation or a *DownError.
@@ -428,7 +495,8 @@ func (p *managed) current() (any, error) {
 	return p.impl, nil
 }
 
-// markDownLocked forgets the running process; p.mu is held.
+// markDownLocked forgets the running process and kills it (it may be
+// alive but hung); p.mu is held.
 func (p *managed) markDownLocked(cause error) {
 	if p.impl == nil {
 		return
@@ -439,7 +507,10 @@ func (p *managed) markDownLocked(cause error) {
 		p.backoff = p.opts.MinBackoff
 	}
 	p.nextTry = time.Now().Add(p.backoff)
-	go p.client.Kill()
+	if proc := p.proc; proc != nil {
+		p.proc = nil
+		go proc.kill(true)
+	}
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -472,8 +543,8 @@ func (p *managed) watch(ctx context.Context) {
 	}
 }
 
-// check pings a running plugin and restarts a dead one when its backoff
-// has passed.
+// check pings a running plugin (within the ping deadline) and restarts a
+// dead one when its backoff has passed.
 func (p *managed) check(ctx context.Context) {
 	p.mu.Lock()
 	rpc, up, due := p.rpc, p.impl != nil, time.Now().After(p.nextTry)
@@ -484,9 +555,11 @@ func (p *managed) check(ctx context.Context) {
 		if client.Exited() {
 			err = errors.New("process exited")
 		} else {
-			err = rpc.Ping()
+			err = ping(ctx, rpc)
 		}
-		if err != nil {
+		// A missed deadline counts towards ejection (in the
+		// interceptor); any other failure means the plugin is gone.
+		if err != nil && status.Code(err) != codes.DeadlineExceeded && ctx.Err() == nil {
 			p.mu.Lock()
 			p.markDownLocked(err)
 			p.mu.Unlock()
@@ -503,24 +576,36 @@ func (p *managed) check(ctx context.Context) {
 	}
 }
 
+// ping asks the plugin's gRPC health service whether it serves, bounded
+// by the ping deadline of the connection's interceptor.
+func ping(ctx context.Context, rpc goplugin.ClientProtocol) error {
+	c, ok := rpc.(*goplugin.GRPCClient)
+	if !ok {
+		return rpc.Ping()
+	}
+	_, err := grpc_health_v1.NewHealthClient(c.Conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: goplugin.GRPCServiceName})
+	return err
+}
+
 func (p *managed) stop() {
 	p.mu.Lock()
-	client := p.client
-	p.impl, p.client = nil, nil
+	proc := p.proc
+	p.impl, p.client, p.proc = nil, nil, nil
 	p.lastErr = errors.New("host shut down")
 	p.mu.Unlock()
-	if client != nil {
-		client.Kill()
+	if proc != nil {
+		proc.kill(false)
 	}
 }
 
 func (p *managed) status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := Status{Name: p.spec.Name, Kind: p.spec.Kind, Version: p.version, Builtin: p.spec.Builtin, Path: p.spec.Path, Restarts: max(p.starts-1, 0)}
+	st := Status{Name: p.spec.Name, Kind: p.spec.Kind, Version: p.version, Builtin: p.spec.Builtin, Path: p.spec.Path,
+		Restarts: max(p.starts-1, 0), Ejections: p.ejections}
 	if p.impl != nil && !p.client.Exited() {
 		st.Healthy = true
-		st.PID = p.client.ReattachConfig().Pid
+		st.PID = p.proc.pid()
 		st.Protocol = p.client.NegotiatedVersion()
 	}
 	if p.lastErr != nil {

@@ -295,3 +295,199 @@ func TestDevMode(t *testing.T) {
 		t.Fatalf("wrong checksum in development mode: %v", err)
 	}
 }
+
+// TestHungPluginEjected stops a plugin process (SIGSTOP): each call fails
+// within the Predict deadline, the third missed deadline in a row ejects
+// the plugin (calls then fail at once), and it is killed and restarted.
+func TestHungPluginEjected(t *testing.T) {
+	m, err := New([]Spec{toySpec(t)}, Options{
+		PingInterval: 100 * time.Millisecond, MinBackoff: 50 * time.Millisecond, StartTimeout: 20 * time.Second,
+		Timeouts: Timeouts{Predict: 200 * time.Millisecond, Ping: 5 * time.Second}, EjectAfter: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go m.Run(ctx)
+	est, err := m.Estimator("toy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := predictOne(ctx, est); err != nil {
+		t.Fatal(err)
+	}
+	pid := m.List()[0].PID
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	for i := range 3 {
+		start := time.Now()
+		err := predictOne(ctx, est)
+		if d := time.Since(start); err == nil || d > 450*time.Millisecond || d < 150*time.Millisecond {
+			t.Fatalf("call %d to the stopped plugin: %v after %v; want a missed deadline after about 200ms", i+1, err, d)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "within 200ms") {
+			t.Fatalf("call %d: %v, want a missed deadline", i+1, err)
+		}
+	}
+	// Ejected: calls fail at once with a *DownError until it is back.
+	start := time.Now()
+	err = predictOne(ctx, est)
+	var down *DownError
+	if !errors.As(err, &down) || time.Since(start) > 50*time.Millisecond || !strings.Contains(err.Error(), "ejected: missed 3 deadlines") {
+		t.Fatalf("after 3 missed deadlines: %v after %v; want a *DownError at once saying it was ejected", err, time.Since(start))
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for predictOne(ctx, est) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin not restarted within 15s: %+v", m.List())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := m.List()[0]
+	if !st.Healthy || st.PID == pid || st.Ejections != 1 || st.Restarts != 1 {
+		t.Fatalf("after the restart: %+v (old pid %d)", st, pid)
+	}
+	waitGone(t, pid)
+}
+
+// TestHungPluginEjectedByPings stops a plugin nobody calls: the missed
+// health pings eject and restart it.
+func TestHungPluginEjectedByPings(t *testing.T) {
+	m, err := New([]Spec{toySpec(t)}, Options{
+		PingInterval: 100 * time.Millisecond, MinBackoff: 50 * time.Millisecond, StartTimeout: 20 * time.Second,
+		Timeouts: Timeouts{Ping: 100 * time.Millisecond}, EjectAfter: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go m.Run(ctx)
+	pid := m.List()[0].PID
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st := m.List()[0]
+		if st.Healthy && st.PID != pid && st.Ejections == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stopped plugin not ejected and restarted by its pings: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitGone(t, pid)
+}
+
+// waitGone waits until the process pid has exited and was reaped.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for processAlive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still exists", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStartWaitsForStartInProgress starts a plugin while another start of
+// it is under way: the second StartOne returns only once the plugin is
+// up, so a call right after it succeeds.
+func TestStartWaitsForStartInProgress(t *testing.T) {
+	m := newManager(t, io.Discard, toySpec(t))
+	p := m.plugins["toy"]
+	first := make(chan error, 1)
+	go func() { first <- m.StartOne(context.Background(), "toy") }()
+	for {
+		p.mu.Lock()
+		starting := p.started != nil
+		p.mu.Unlock()
+		if starting {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := m.StartOne(context.Background(), "toy"); err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	est, err := m.Estimator("toy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := predictOne(context.Background(), est); err != nil {
+		t.Fatalf("call right after the second StartOne: %v", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("first start: %v", err)
+	}
+	if st := m.List()[0]; st.Restarts != 0 {
+		t.Errorf("the plugin was started twice: %+v", st)
+	}
+	// A start that waits gives up with its context.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.mu.Lock()
+	p.started = make(chan struct{})
+	p.impl = nil
+	p.mu.Unlock()
+	if err := m.StartOne(ctx, "toy"); !errors.Is(err, context.Canceled) {
+		t.Errorf("waiting start with a cancelled context: %v", err)
+	}
+	p.mu.Lock()
+	p.started = nil
+	p.mu.Unlock()
+}
+
+// TestSocketRemoved kills a plugin (SIGKILL), which cannot remove its
+// socket: the host removes the directory it gave the socket.
+func TestSocketRemoved(t *testing.T) {
+	m := newManager(t, io.Discard, toySpec(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go m.Run(ctx)
+	p := m.plugins["toy"]
+	p.mu.Lock()
+	dir, pid := p.proc.dir, p.proc.pid()
+	p.mu.Unlock()
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) == 0 {
+		t.Fatalf("socket directory %s: %v %v; want the plugin's socket in it", dir, entries, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := os.Stat(dir); os.IsNotExist(err) && m.List()[0].Healthy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("socket directory %s of the killed plugin still exists (or no restart): %+v", dir, m.List())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.mu.Lock()
+	newDir := p.proc.dir
+	p.mu.Unlock()
+	m.Close()
+	if _, err := os.Stat(newDir); !os.IsNotExist(err) {
+		t.Errorf("socket directory %s left after Close: %v", newDir, err)
+	}
+}

@@ -145,7 +145,7 @@ func (r *Ranker) itemTexts(ctx context.Context, m *servingModel, snap store.Snap
 		}
 		if err != nil {
 			r.logger.Warn("text scorer unavailable; its features are 0 for uncached items", "plugin", p, "items", len(misses), "error", err)
-			warnings = append(warnings, fmt.Sprintf("text scorer %s unavailable: %d of %d items without its features (0): %v", p, len(misses), total, err))
+			warnings = append(warnings, fmt.Sprintf("text scorer %s unavailable: %d of %d items without its features (0): it %s", p, len(misses), total, pluginFailure(err)))
 			continue
 		}
 		if res.Version != version {

@@ -56,11 +56,16 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 		rounds += n
 		if err != nil {
 			rel = nil
+			why := err.Error()
+			if !errors.Is(err, errNoHistory) {
+				r.logger.Warn("relevance unavailable", "error", err)
+				why = "text scorer lm " + pluginFailure(err)
+			}
 			if relFeature && !errors.Is(err, errNoHistory) {
-				sc.warnings = append(sc.warnings, "relevance feature is 0: "+err.Error())
+				sc.warnings = append(sc.warnings, "relevance feature is 0: "+why)
 			}
 			if req.RelevanceWeight > 0 {
-				sc.warnings = append(sc.warnings, "relevance not blended: "+err.Error())
+				sc.warnings = append(sc.warnings, "relevance not blended: "+why)
 			}
 		}
 	}
@@ -71,12 +76,13 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 	d := len(m.meta.Features)
 	est, err := r.plugins.Estimator(m.plugin)
 	if err != nil {
-		return sc, err.Error(), rounds
+		r.logger.Warn("no estimator plugin for the serving model; ranking by popularity", "plugin", m.plugin, "error", err)
+		return sc, fmt.Sprintf("estimator plugin %s of the serving model is not configured", m.plugin), rounds
 	}
 	pred, err := est.Predict(ctx, plugins.PredictRequest{Model: m.rec.Bytes, X: x, NFeatures: d, IntervalLevel: req.IntervalLevel})
 	if err != nil {
 		r.logger.Warn("model scoring failed; ranking by popularity", "plugin", m.plugin, "error", err)
-		return sc, fmt.Sprintf("estimator plugin %s failed: %v", m.plugin, err), rounds
+		return sc, fmt.Sprintf("estimator plugin %s %s", m.plugin, pluginFailure(err)), rounds
 	}
 	k := len(pred.Arms)
 	sc.model = m
@@ -146,6 +152,23 @@ func (r *Ranker) relevance(ctx context.Context, snap store.Snapshot, items []sto
 		}
 	}
 	return rel, 1, nil
+}
+
+// pluginFailure says what became of a plugin call in words fit for a
+// client: the error itself, which may name executables, socket paths or
+// process details, goes to the server's log only.
+func pluginFailure(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "did not answer within its deadline"
+	case errors.Is(err, plugins.ErrUnavailable):
+		return "is down (restarting)"
+	case errors.Is(err, plugins.ErrInvalid):
+		return "refused the request"
+	case errors.Is(err, store.ErrUnavailable):
+		return "could not be used: Redis is unavailable"
+	}
+	return "failed (see the server log)"
 }
 
 // standardise returns (v − mean)/sd of each value, all 0 when sd is 0.

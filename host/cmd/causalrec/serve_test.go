@@ -230,8 +230,8 @@ func TestServeSurvivesPluginCrash(t *testing.T) {
 			t.Fatalf("recommend took %v while the plugin was down", d)
 		}
 		if rec.Ranker == "popularity" {
-			if !strings.Contains(rec.FallbackReason, "causal") {
-				t.Fatalf("fallback reason does not name the plugin: %q", rec.FallbackReason)
+			if !strings.Contains(rec.FallbackReason, "causal") || strings.Contains(rec.FallbackReason, "/") {
+				t.Fatalf("fallback reason does not name the plugin, or shows a path: %q", rec.FallbackReason)
 			}
 			sawFallback = true
 		}
@@ -281,6 +281,80 @@ func storeOf(t *testing.T, cfg config.Config) *store.Store {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// pluginPID returns the PID of the named plugin from GET /v1/plugins
+// (0 when it is not running).
+func pluginPID(t *testing.T, base, token, name string) (int, pluginhost.Status) {
+	t.Helper()
+	var plugins []pluginhost.Status
+	if code, body := call(t, "GET", base+"/v1/plugins", token, nil, &plugins); code != 200 {
+		t.Fatalf("plugins: %d %s", code, body)
+	}
+	for _, p := range plugins {
+		if p.Name == name {
+			return p.PID, p
+		}
+	}
+	t.Fatalf("no plugin %s in %+v", name, plugins)
+	return 0, pluginhost.Status{}
+}
+
+// TestServeFallsBackFromHungPlugin stops the estimator plugin (SIGSTOP)
+// under serve: every recommendation falls back to popularity within the
+// Predict deadline and says why without a path, the plugin is ejected and
+// restarted, and the model ranks again.
+func TestServeFallsBackFromHungPlugin(t *testing.T) {
+	cfg := textlessConfig(t)
+	cfg.PluginPingInterval = config.Duration(200 * time.Millisecond)
+	cfg.PluginTimeouts.Predict = config.Duration(250 * time.Millisecond)
+	base := startServe(t, cfg)
+	ingestUsers(t, base, "", 300)
+	postEvents(t, base, "", simulatedEvents(300, 0))
+	if code, body := call(t, "POST", base+"/v1/train", "", struct{}{}, nil); code != 200 {
+		t.Fatalf("train: %d %s", code, body)
+	}
+	req := recommend.Request{User: "u1", K: 2, IncludeConsumed: true}
+	var rec recommend.Response
+	if code, body := call(t, "POST", base+"/v1/recommend", "", req, &rec); code != 200 || rec.Ranker != "uplift:t" {
+		t.Fatalf("recommend: %d %s", code, body)
+	}
+	pid, _ := pluginPID(t, base, "", "causal")
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	var slowest time.Duration
+	fallbacks := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		start := time.Now()
+		rec = recommend.Response{}
+		if code, body := call(t, "POST", base+"/v1/recommend", "", req, &rec); code != 200 {
+			t.Fatalf("recommend with the plugin stopped: %d %s", code, body)
+		}
+		slowest = max(slowest, time.Since(start))
+		if rec.Ranker == "popularity" {
+			fallbacks++
+			if !strings.Contains(rec.FallbackReason, "estimator plugin causal") || strings.Contains(rec.FallbackReason, "/") {
+				t.Fatalf("fallback reason %q: want the plugin named and no path", rec.FallbackReason)
+			}
+		} else if fallbacks > 0 {
+			break // the restarted plugin ranks again
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stopped plugin was not restarted within 20s (last answer %+v)", rec)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if slowest >= 500*time.Millisecond {
+		t.Errorf("the slowest recommendation took %v with the plugin stopped; want under 500ms (Predict deadline 250ms)", slowest)
+	}
+	newPID, st := pluginPID(t, base, "", "causal")
+	if newPID == pid || !st.Healthy || st.Ejections < 1 {
+		t.Errorf("plugin after the restart: %+v (old pid %d)", st, pid)
+	}
+	t.Logf("%d fallbacks, slowest answer %v; plugin %+v", fallbacks, slowest, st)
 }
 
 func mustParseRedis(t *testing.T) *redis.Options {
