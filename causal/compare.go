@@ -24,8 +24,12 @@ type CompareConfig struct {
 	Folds int
 	// K is the fraction of uplift at k (0 means 0.3).
 	K float64
-	// Bootstrap configures the confidence intervals.
+	// Bootstrap configures the confidence intervals; its resamples are
+	// also the RATE's half-samples.
 	Bootstrap Bootstrap
+	// Nuisance fits the outcome models behind the RATE's doubly robust
+	// scores (nil means Linear{}).
+	Nuisance Learner
 }
 
 // Comparison is the offline A/B test of several uplift estimators on one
@@ -58,6 +62,8 @@ type ArmComparison struct {
 	// Pairs holds the paired difference of every pair of estimators
 	// (i < j, as A = estimator i, B = estimator j).
 	Pairs []PairedDifference
+	// RATEResamples is the number of half-samples of the RATE errors.
+	RATEResamples int
 }
 
 // EstimatorScores are the metrics of one estimator's out-of-fold
@@ -67,6 +73,8 @@ type EstimatorScores struct {
 	Qini, QiniCausalML, AUUC, UpliftAtK float64
 	QiniCI, QiniCausalMLCI, AUUCCI      ConfInt
 	UpliftAtKCI                         ConfInt
+	// RATEAUTOC and RATEQini are the ranking's RATE (see RATEs).
+	RATEAUTOC, RATEQini RATEEstimate
 }
 
 // PairedDifference is the difference A − B of two estimators' metrics,
@@ -76,6 +84,8 @@ type PairedDifference struct {
 	A, B           string
 	Qini, AUUC     float64
 	QiniCI, AUUCCI ConfInt
+	// RATEAUTOC and RATEQini are the differences of the RATEs.
+	RATEAUTOC, RATEQini RATEEstimate
 }
 
 // CrossFitEffects returns out-of-fold effect estimates: the rows are split
@@ -227,8 +237,10 @@ func cmpSubset(d UpliftData, rows []int) UpliftData {
 // of arm k and arm 0, ranked by the estimated effect of arm k. The
 // metrics are those of UpliftScores, with percentile bootstrap intervals;
 // the resamples are shared by all estimators of an arm, which makes the
-// intervals of the paired differences A − B meaningful. src drives the
-// folds, the fits and the resampling.
+// intervals of the paired differences A − B meaningful. Each ranking
+// also gets its RATE, AUTOC and Qini weighting (RATEs, on AIPW scores from
+// cross-fitted cfg.Nuisance outcome models), with paired differences over
+// shared half-samples. src drives the folds, the fits and the resampling.
 func CompareEstimators(d UpliftData, ests []NamedEstimator, cfg CompareConfig, src rand.Source) (*Comparison, error) {
 	if len(ests) == 0 {
 		return nil, fmt.Errorf("%w: no estimators to compare", ErrInput)
@@ -280,6 +292,17 @@ func CompareEstimators(d UpliftData, ests []NamedEstimator, cfg CompareConfig, s
 			return nil, fmt.Errorf("arm %d: %w", arm, err)
 		}
 		c.Arms = append(c.Arms, ac)
+	}
+	// The RATE draws from src after every other statistic, so those do
+	// not change with it.
+	nuisance := cfg.Nuisance
+	if nuisance == nil {
+		nuisance = Linear{}
+	}
+	for i := range c.Arms {
+		if err := cmpRATE(d, &c.Arms[i], effects, cfg.Folds, nuisance, boot, src); err != nil {
+			return nil, fmt.Errorf("arm %d: %w", c.Arms[i].Arm, err)
+		}
 	}
 	return c, nil
 }

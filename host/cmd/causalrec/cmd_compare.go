@@ -21,7 +21,9 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 		"The offline A/B of estimators on the same data: every estimator is cross-fitted on the same\n"+
 			"K folds (fit on K-1, score the held-out fold) through its plugin; the out-of-fold scores get\n"+
 			"Qini and AUUC with bootstrap intervals, and every pair of estimators the interval of their\n"+
-			"paired difference (the same resamples for both). An estimator is\n"+
+			"paired difference (the same resamples for both). Each ranking also gets grf's RATE (AUTOC and\n"+
+			"Qini weighting) on AIPW scores from cross-fitted linear outcome models, with half-sample\n"+
+			"intervals and paired differences. An estimator is\n"+
 			"[plugin:]name[/base][:k=v...]: a name of the --plugin plugin (the built-in causal by default)\n"+
 			"or plugin:name for an estimator of another plugin, so one run compares plugins, e.g.\n"+
 			"--estimators t,py-sklearn:t with py-sklearn declared in --config.")
@@ -116,6 +118,9 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 		if err := cmp.WriteTable(s.out); err != nil {
 			return err
 		}
+		if err := cmp.WriteRATETable(s.out); err != nil {
+			return err
+		}
 	}
 	if *jsonOut != "" {
 		b, err := json.MarshalIndent(compareJSON(cmp, schema.Arms), "", "  ")
@@ -139,6 +144,8 @@ type ci [2]any
 
 func ciOf(c causal.ConfInt) ci { return ci{jsonFloat(c.Lo), jsonFloat(c.Hi)} }
 
+func rateCIOf(r causal.RATEEstimate) ci { return ci{jsonFloat(r.CI[0]), jsonFloat(r.CI[1])} }
+
 func jsonFloat(v float64) any {
 	if v != v {
 		return nil
@@ -157,12 +164,16 @@ func compareJSON(c *causal.Comparison, arms []string) map[string]any {
 				"qini_causalml": jsonFloat(e.QiniCausalML), "qini_causalml_ci": ciOf(e.QiniCausalMLCI),
 				"auuc": jsonFloat(e.AUUC), "auuc_ci": ciOf(e.AUUCCI),
 				"uplift_at_30": jsonFloat(e.UpliftAtK), "uplift_at_30_ci": ciOf(e.UpliftAtKCI),
+				"rate_autoc": jsonFloat(e.RATEAUTOC.Value), "rate_autoc_ci": rateCIOf(e.RATEAUTOC),
+				"rate_qini": jsonFloat(e.RATEQini.Value), "rate_qini_ci": rateCIOf(e.RATEQini),
 			})
 		}
 		for _, p := range a.Pairs {
 			pairs = append(pairs, map[string]any{
 				"a": p.A, "b": p.B, "qini_diff": jsonFloat(p.Qini), "qini_diff_ci": ciOf(p.QiniCI),
 				"auuc_diff": jsonFloat(p.AUUC), "auuc_diff_ci": ciOf(p.AUUCCI),
+				"rate_autoc_diff": jsonFloat(p.RATEAUTOC.Value), "rate_autoc_diff_ci": rateCIOf(p.RATEAUTOC),
+				"rate_qini_diff": jsonFloat(p.RATEQini.Value), "rate_qini_diff_ci": rateCIOf(p.RATEQini),
 			})
 		}
 		out = append(out, map[string]any{"arm": arms[a.Arm], "n": a.N, "estimators": ests, "pairs": pairs})

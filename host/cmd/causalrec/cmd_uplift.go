@@ -40,6 +40,7 @@ func upliftSubcommands() []subcommand {
 		{"predict", "score a CSV file with a model file, keeping the input columns on request", upliftPredict},
 		{"eval", "Qini, AUUC and uplift@30% of scores with bootstrap intervals; Qini and decile plots", upliftEval},
 		{"compare", "cross-fit several estimators on the same folds and compare them, with a Qini plot", upliftCompare},
+		{"calibrate", "check scores against an experiment: BLP calibration test, AIPW bins, RATE", upliftCalibrate},
 	}
 }
 
@@ -79,11 +80,17 @@ func readFrame(path string) (*dataset.Frame, error) {
 		return nil, usageErr("--data is required")
 	}
 	var fr *dataset.Frame
-	err := withCSVFile(path, func(r io.Reader) error {
-		var err error
-		fr, err = dataset.ReadCSV(r)
-		return err
-	})
+	var err error
+	if strings.HasSuffix(strings.ToLower(path), ".gz") {
+		err = withCSVFile(path, func(r io.Reader) error {
+			var err error
+			fr, err = dataset.ReadCSV(r)
+			return err
+		})
+	} else {
+		// One allocation of the file's size, parsed on every core.
+		fr, err = dataset.ReadCSVFile(path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -46,6 +46,7 @@ func commands() []command {
 		{"lm", "train, score and query n-gram language models", runLM},
 		{"sentiment", "score or train sentiment models", runSentiment},
 		{"rec", "simulate recommendation logs and evaluate recommenders by causal effect", runRec},
+		{"ope", "estimate a policy's value from logged bandit feedback (off-policy evaluation)", runOPE},
 	}
 }
 
