@@ -19,11 +19,17 @@ import (
 	"github.com/causalrec/causalrec/plugins"
 )
 
+// explainPredictTimeout is the least deadline of a Predict call of
+// uplift explain (the config's, when longer).
+const explainPredictTimeout = time.Minute
+
 // explainSettings are the knobs of an explanation shared by uplift
 // explain and the service.
 type explainSettings struct {
 	top, minSupport int
 	seed            uint64
+	// chunk is the most rows of one Predict call (0: no limit).
+	chunk int
 	cfg             causal.ExplainConfig
 }
 
@@ -127,6 +133,11 @@ func upliftExplain(ctx context.Context, s stdio, args []string) error {
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
+	}
+	// The permutations predict many batches of rows, offline: a batch
+	// gets the time of a batch, not of a served request.
+	if time.Duration(cfg.PluginTimeouts.Predict) < explainPredictTimeout {
+		cfg.PluginTimeouts.Predict = config.Duration(explainPredictTimeout)
 	}
 	fr, err := readFrame(*data)
 	if err != nil {
@@ -276,8 +287,9 @@ type predictor interface {
 	Predict(ctx context.Context, req plugins.PredictRequest) (plugins.PredictResponse, error)
 }
 
-// pluginEffect is the EffectFunc of a model's arm through its plugin.
-func pluginEffect(ctx context.Context, est predictor, model []byte, arm string) causal.EffectFunc {
+// pluginEffect is the EffectFunc of a model's arm through its plugin,
+// predicting chunk rows a call (all at once when chunk is 0).
+func pluginEffect(ctx context.Context, est predictor, model []byte, arm string, chunk int) causal.EffectFunc {
 	return func(dst []float64, x *mat.Dense) ([]float64, error) {
 		n, p := x.Dims()
 		raw := x.RawMatrix()
@@ -285,27 +297,33 @@ func pluginEffect(ctx context.Context, est predictor, model []byte, arm string) 
 		if raw.Stride != p {
 			flat = mat.DenseCopyOf(x).RawMatrix().Data
 		}
-		resp, err := est.Predict(ctx, plugins.PredictRequest{Model: model, X: flat[:n*p], NFeatures: p})
-		if err != nil {
-			return nil, err
-		}
-		k := len(resp.Arms)
-		a := slices.Index(resp.Arms, arm)
-		if a < 0 {
-			if k != 1 {
-				return nil, fmt.Errorf("the plugin's prediction has arms %v, not %q", resp.Arms, arm)
-			}
-			a = 0
-		}
-		if len(resp.Effects) != n*k {
-			return nil, fmt.Errorf("the plugin returned %d effects for %d rows of %d arms", len(resp.Effects), n, k)
-		}
 		if cap(dst) < n {
 			dst = make([]float64, n)
 		}
 		dst = dst[:n]
-		for i := range dst {
-			dst[i] = resp.Effects[i*k+a]
+		if chunk <= 0 {
+			chunk = n
+		}
+		for lo := 0; lo < n; lo += chunk {
+			hi := min(n, lo+chunk)
+			resp, err := est.Predict(ctx, plugins.PredictRequest{Model: model, X: flat[lo*p : hi*p], NFeatures: p})
+			if err != nil {
+				return nil, err
+			}
+			k := len(resp.Arms)
+			a := slices.Index(resp.Arms, arm)
+			if a < 0 {
+				if k != 1 {
+					return nil, fmt.Errorf("the plugin's prediction has arms %v, not %q", resp.Arms, arm)
+				}
+				a = 0
+			}
+			if len(resp.Effects) != (hi-lo)*k {
+				return nil, fmt.Errorf("the plugin returned %d effects for %d rows of %d arms", len(resp.Effects), hi-lo, k)
+			}
+			for i := lo; i < hi; i++ {
+				dst[i] = resp.Effects[(i-lo)*k+a]
+			}
 		}
 		return dst, nil
 	}
@@ -314,7 +332,7 @@ func pluginEffect(ctx context.Context, est predictor, model []byte, arm string) 
 // explainModel explains a model's arm on d through its plugin and, with
 // document keys, the terms of the documents' texts.
 func explainModel(ctx context.Context, est predictor, model []byte, arm string, d causal.ExplainData, fs []explainFeature, docKeys []string, docText func(string) string, set explainSettings) (*explainReport, error) {
-	ex, err := causal.Explain(d, pluginEffect(ctx, est, model, arm), set.cfg, rand.NewPCG(set.seed, 0xe1))
+	ex, err := causal.Explain(d, pluginEffect(ctx, est, model, arm, set.chunk), set.cfg, rand.NewPCG(set.seed, 0xe1))
 	if err != nil {
 		return nil, err
 	}

@@ -127,7 +127,7 @@ func TestUpliftExplain(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("explain --format text: exit %d: %s", code, stderr)
 	}
-	if rules := regexp.MustCompile(`(?m)^  if x1 (≤|>) .*: \d+ rows, predicted effect .*, effect .* \[.*\]$`).FindAllString(stdout, -1); len(rules) < 2 {
+	if rules := regexp.MustCompile(`(?m)^  if (\S+ < )?x1 (≤|>) .*: \d+ rows, predicted effect .*, effect .* \[.*\]$`).FindAllString(stdout, -1); len(rules) < 2 {
 		t.Errorf("text output has %d rules:\n%s", len(rules), stdout)
 	}
 	if !strings.Contains(stdout, "gold") || !strings.Contains(stdout, "Best linear projection") {

@@ -265,16 +265,25 @@ func (r *explainReport) writeText(w io.Writer) error {
 	return err
 }
 
-// rules writes one line per leaf: the conditions from the root, the
-// leaf's units and effects.
-func (t *treeJSON) rules(w io.Writer, conds []string) {
+// ruleCond is one condition on the path to a leaf: a numeric feature
+// ≤ or > a threshold, or a categorical one = or ≠ a level.
+type ruleCond struct {
+	feature string
+	le      bool
+	value   num
+	level   *string
+}
+
+// rules writes one line per leaf: the conditions from the root (the
+// tightest bounds of each numeric feature), the leaf's rows and effects.
+func (t *treeJSON) rules(w io.Writer, conds []ruleCond) {
 	if t == nil {
 		return
 	}
 	if t.Left == nil {
 		rule := "all rows"
 		if len(conds) > 0 {
-			rule = strings.Join(conds, " and ")
+			rule = ruleText(conds)
 		}
 		eff := "predicted effect " + fmtExplainNum(t.Tau)
 		if !math.IsNaN(float64(t.CI[0])) {
@@ -283,14 +292,64 @@ func (t *treeJSON) rules(w io.Writer, conds []string) {
 		fmt.Fprintf(w, "  if %s: %d rows, %s\n", rule, t.N, eff)
 		return
 	}
-	var l, r string
-	if t.Level != nil {
-		l, r = fmt.Sprintf("%s = %q", t.Feature, *t.Level), fmt.Sprintf("%s ≠ %q", t.Feature, *t.Level)
-	} else {
-		l, r = fmt.Sprintf("%s ≤ %s", t.Feature, fmtExplainNum(*t.Threshold)), fmt.Sprintf("%s > %s", t.Feature, fmtExplainNum(*t.Threshold))
+	l, r := ruleCond{feature: t.Feature, le: true, level: t.Level}, ruleCond{feature: t.Feature, level: t.Level}
+	if t.Threshold != nil {
+		l.value, r.value = *t.Threshold, *t.Threshold
 	}
 	t.Left.rules(w, append(slices.Clip(conds), l))
 	t.Right.rules(w, append(slices.Clip(conds), r))
+}
+
+// ruleText joins a leaf's conditions, one per feature and kind in the
+// order they first appear: "a < x ≤ b" for the tightest bounds of a
+// numeric feature, each level test of a categorical one.
+func ruleText(conds []ruleCond) string {
+	type bounds struct {
+		lo, hi       num
+		hasLo, hasHi bool
+	}
+	var order []string
+	nb := map[string]*bounds{}
+	var parts []string
+	for _, c := range conds {
+		if c.level != nil {
+			op := "="
+			if !c.le {
+				op = "≠"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s %q", c.feature, op, *c.level))
+			order = append(order, "")
+			continue
+		}
+		b, ok := nb[c.feature]
+		if !ok {
+			b = &bounds{}
+			nb[c.feature] = b
+			order = append(order, c.feature)
+			parts = append(parts, "")
+		}
+		switch {
+		case c.le && (!b.hasHi || c.value < b.hi):
+			b.hi, b.hasHi = c.value, true
+		case !c.le && (!b.hasLo || c.value > b.lo):
+			b.lo, b.hasLo = c.value, true
+		}
+	}
+	for k, f := range order {
+		if f == "" {
+			continue
+		}
+		b := nb[f]
+		switch {
+		case b.hasLo && b.hasHi:
+			parts[k] = fmt.Sprintf("%s < %s ≤ %s", fmtExplainNum(b.lo), f, fmtExplainNum(b.hi))
+		case b.hasHi:
+			parts[k] = fmt.Sprintf("%s ≤ %s", f, fmtExplainNum(b.hi))
+		default:
+			parts[k] = fmt.Sprintf("%s > %s", f, fmtExplainNum(b.lo))
+		}
+	}
+	return strings.Join(parts, " and ")
 }
 
 // writePlot draws the importances and the BLP coefficients with their
