@@ -30,7 +30,7 @@ type explainSettings struct {
 	seed            uint64
 	// chunk is the most rows of one Predict call (0: no limit).
 	chunk int
-	cfg             causal.ExplainConfig
+	cfg   causal.ExplainConfig
 }
 
 func upliftExplain(ctx context.Context, s stdio, args []string) error {
