@@ -89,8 +89,15 @@ type Deps struct {
 	Recommender Recommender
 	Plugins     PluginLister
 	// Train trains a serving model; nil answers POST /v1/train with 501.
-	Train  Trainer
-	Logger *slog.Logger
+	Train Trainer
+	// Explain explains a stored model; nil answers GET
+	// /v1/models/{id}/explain with 501. ExplainCache, when set, keeps the
+	// explanations; ExplainTimeout bounds one computation (default
+	// DefaultExplainTimeout).
+	Explain        Explainer
+	ExplainCache   ExplainCache
+	ExplainTimeout time.Duration
+	Logger         *slog.Logger
 	// Registry receives the API's metrics; nil means a new registry.
 	Registry *prometheus.Registry
 	// Token, when set, is required as a bearer token.
@@ -109,9 +116,10 @@ type Deps struct {
 
 // Server is the API.
 type Server struct {
-	d       Deps
-	metrics *metrics
-	guard   *guard
+	d          Deps
+	metrics    *metrics
+	guard      *guard
+	explaining explaining
 }
 
 // New returns a Server.
@@ -127,6 +135,9 @@ func New(d Deps) *Server {
 	}
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = DefaultRequestTimeout
+	}
+	if d.ExplainTimeout <= 0 {
+		d.ExplainTimeout = DefaultExplainTimeout
 	}
 	d.Server = d.Server.withDefaults()
 	return &Server{d: d, metrics: newMetrics(d.Registry), guard: newGuard(d.Server)}

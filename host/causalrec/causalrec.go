@@ -65,6 +65,12 @@ type Config struct {
 	// program's own executable with EnvBuiltinPlugin set to the plugin's
 	// name, which ServePlugin answers.
 	Launch Launcher
+	// Explain, when set, makes the explainer of GET
+	// /v1/models/{id}/explain from the host's store and plugin host; the
+	// explanations are cached in the store. `causalrec serve` sets it
+	// (the numeric work lives with the commands); without it the route
+	// answers 501.
+	Explain func(st *store.Store, plugins *pluginhost.Manager) api.Explainer
 	// LazyPlugins starts each plugin when an operation first needs it
 	// rather than all of them at Open, for short-lived programs that use
 	// only some (`causalrec train`).
@@ -178,7 +184,12 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		defer close(h.watching)
 		_ = m.Run(watch)
 	}()
+	var explain api.Explainer
+	if cfg.Explain != nil {
+		explain = cfg.Explain(st, m)
+	}
 	h.api = api.New(api.Deps{
+		Explain: explain, ExplainCache: st,
 		Ingest: st, Models: st, Health: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
 		Recommender:    recommend.NewRanker(st, m, cfg.Logger),
 		Train:          h.train,
