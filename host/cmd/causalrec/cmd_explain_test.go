@@ -194,3 +194,87 @@ func TestExplainBalance(t *testing.T) {
 		t.Fatalf("explain the pre-treatment model: exit %d: %s", code, stderr)
 	}
 }
+
+// nieWagerBCSV writes n rows of Nie and Wager's setup B with d covariates
+// x1..xd and σ = 1: a randomised trial with τ = x1 + log(1 + e^x2).
+func nieWagerBCSV(t *testing.T, n, d int, seed uint64) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 0xb))
+	var b strings.Builder
+	for j := range d {
+		fmt.Fprintf(&b, "x%d,", j+1)
+	}
+	b.WriteString("w,y\n")
+	x := make([]float64, d)
+	for range n {
+		for j := range x {
+			x[j] = rng.NormFloat64()
+			fmt.Fprintf(&b, "%.5f,", x[j])
+		}
+		base := math.Max(0, math.Max(x[0]+x[1], x[2])) + math.Max(0, x[3]+x[4])
+		tau := x[0] + math.Log1p(math.Exp(x[1]))
+		w := rng.IntN(2)
+		fmt.Fprintf(&b, "%d,%.5f\n", w, base+(float64(w)-0.5)*tau+rng.NormFloat64())
+	}
+	path := filepath.Join(t.TempDir(), "nw_b.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestExplainAcrossPlugins explains models of the built-in plugin and of
+// the Python plugin py-sklearn (only their Predict is used) on Nie and
+// Wager's setup B with 10 covariates and 5,000 rows: BLP intervals exclude
+// 0 for x1 and x2 and for at most one other covariate, the two largest
+// importances are x1 and x2, and the tree's first split is on one of them.
+func TestExplainAcrossPlugins(t *testing.T) {
+	data := nieWagerBCSV(t, 5000, 10, 1)
+	for _, tc := range []struct {
+		name      string
+		config    func(*testing.T) string
+		estimator string
+	}{
+		{"built-in", nil, "t:base=gbt"},
+		{"python", sklearnConfig, "py-sklearn:t"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg []string
+			if tc.config != nil {
+				cfg = []string{"--config", tc.config(t)}
+			}
+			model := filepath.Join(t.TempDir(), "m.json")
+			fit := append([]string{"uplift", "fit", "--data", data, "--treatment", "w", "--outcome", "y", "--estimator", tc.estimator,
+				"--model-out", model, "--design", "rct"}, cfg...)
+			if code, _, stderr := runCLI(t, "", fit...); code != 0 {
+				t.Fatalf("fit: exit %d: %s", code, stderr)
+			}
+			code, stdout, stderr := runCLI(t, "", append([]string{"uplift", "explain", "--model", model, "--data", data, "--treatment", "w",
+				"--outcome", "y", "--design", "rct"}, cfg...)...)
+			if code != 0 {
+				t.Fatalf("explain: exit %d: %s", code, stderr)
+			}
+			var res explainOut
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+				t.Fatal(err)
+			}
+			var excl []string
+			for _, c := range res.BLP {
+				if c.CI[0] > 0 || c.CI[1] < 0 {
+					excl = append(excl, c.Feature)
+				}
+			}
+			if len(excl) < 2 || len(excl) > 3 || excl[0] != "x1" || excl[1] != "x2" {
+				t.Errorf("BLP intervals exclude 0 for %v, want x1, x2 and at most one other", excl)
+			}
+			top := map[string]bool{res.Importance[0].Feature: true, res.Importance[1].Feature: true}
+			if !top["x1"] || !top["x2"] {
+				t.Errorf("largest importances %+v, want x1 and x2", res.Importance[:3])
+			}
+			if f := res.Tree.Feature; f != "x1" && f != "x2" {
+				t.Errorf("first split on %q, want x1 or x2", f)
+			}
+			t.Logf("BLP excluding 0: %v; importance %+v; first split %s", excl, res.Importance[:3], res.Tree.Feature)
+		})
+	}
+}
