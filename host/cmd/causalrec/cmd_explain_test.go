@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -197,7 +199,7 @@ func TestExplainBalance(t *testing.T) {
 
 // nieWagerBCSV writes n rows of Nie and Wager's setup B with d covariates
 // x1..xd and σ = 1: a randomised trial with τ = x1 + log(1 + e^x2).
-func nieWagerBCSV(t *testing.T, n, d int, seed uint64) string {
+func nieWagerBCSV(t testing.TB, n, d int, seed uint64) string {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 0xb))
 	var b strings.Builder
@@ -275,6 +277,33 @@ func TestExplainAcrossPlugins(t *testing.T) {
 				t.Errorf("first split on %q, want x1 or x2", f)
 			}
 			t.Logf("BLP excluding 0: %v; importance %+v; first split %s", excl, res.Importance[:3], res.Tree.Feature)
+		})
+	}
+}
+
+// BenchmarkUpliftExplain runs uplift explain, with treatment and outcome,
+// on a boosted-tree T-learner of the built-in plugin fitted on Nie and
+// Wager's setup B with 20 covariates (the fit is not timed): reading the
+// CSV, the balance check, the plugin's predictions and the explanation.
+func BenchmarkUpliftExplain(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		b.Run(fmt.Sprintf("rows=%d/features=20", n), func(b *testing.B) {
+			data := nieWagerBCSV(b, n, 20, 1)
+			model := filepath.Join(b.TempDir(), "m.json")
+			var out, errb bytes.Buffer
+			s := stdio{in: strings.NewReader(""), out: &out, err: &errb}
+			if code := run(context.Background(), []string{"uplift", "fit", "--data", data, "--treatment", "w", "--outcome", "y",
+				"--estimator", "t:base=gbt", "--model-out", model}, s); code != 0 {
+				b.Fatalf("fit: exit %d: %s", code, errb.String())
+			}
+			args := []string{"uplift", "explain", "--model", model, "--data", data, "--treatment", "w", "--outcome", "y"}
+			b.ResetTimer()
+			for b.Loop() {
+				out.Reset()
+				if code := run(context.Background(), args, s); code != 0 {
+					b.Fatalf("explain: exit %d: %s", code, errb.String())
+				}
+			}
 		})
 	}
 }
