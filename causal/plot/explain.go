@@ -50,7 +50,7 @@ func estimatePanel(fig *figure, title, ylabel string, ests []Estimate, what, val
 			return fmt.Errorf("plot explanation: %s is %v [%v, %v]", e.Name, e.Value, e.Lo, e.Hi)
 		}
 		pts[i] = intervalPoint{x: float64(i), y: e.Value, lo: e.Lo, hi: e.Hi}
-		names[i] = e.Name
+		names[i] = shorten(e.Name, maxTickRunes)
 	}
 	pn := fig.panel(title, "Feature", ylabel)
 	pn.plot.Add(plotter.NewGrid())
@@ -76,4 +76,18 @@ func estimatePanel(fig *figure, title, ylabel string, ests []Estimate, what, val
 	}
 	pn.plot.X.Min, pn.plot.X.Max = -0.6, float64(len(ests))-0.4
 	return nil
+}
+
+// maxTickRunes is the longest name under a tick of an estimate panel;
+// longer ones are shortened with "…" so that slanted names stay inside the
+// image.
+const maxTickRunes = 22
+
+// shorten cuts s to n runes, the last one "…".
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

@@ -140,6 +140,11 @@ func newExplainReport(ex *causal.Explanation, fs []explainFeature, terms []causa
 			r.BLP = append(r.BLP, blpJSON{Feature: termName(fs, c.Feature, c.Level), Coef: num(c.Coef), CI: ci2(c.CI), PValue: num(c.PValue), SE: num(c.SE)})
 		}
 	}
+	for _, f := range fs {
+		if f.Levels != nil && ex.BLP != nil {
+			r.Notes = append(r.Notes, fmt.Sprintf("blp: %s enters as one term per level against the level %q", f.Name, f.Levels[0]))
+		}
+	}
 	for k, f := range ex.Importance {
 		if top > 0 && k >= top {
 			break
