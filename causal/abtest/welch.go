@@ -1,0 +1,105 @@
+package abtest
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// sample holds the summary statistics of one arm's metric.
+type sample struct {
+	n              int
+	sum            float64
+	mean, variance float64
+}
+
+// summarize computes n, Σy, ȳ and s² = Σ(y − ȳ)²/(n − 1) in two passes.
+func summarize(y []float64) sample {
+	s := sample{n: len(y)}
+	for _, v := range y {
+		s.sum += v
+	}
+	if s.n == 0 {
+		return s
+	}
+	s.mean = s.sum / float64(s.n)
+	if s.n < 2 {
+		return s
+	}
+	var ss, c float64
+	for _, v := range y {
+		d := v - s.mean
+		ss += d * d
+		c += d
+	}
+	// Corrected two-pass formula (Chan, Golub and LeVeque 1983).
+	s.variance = (ss - c*c/float64(s.n)) / float64(s.n-1)
+	if s.variance < 0 {
+		s.variance = 0
+	}
+	return s
+}
+
+// WelchResult is a two-sample comparison of means.
+type WelchResult struct {
+	// Diff is ȳ_a − ȳ_b, SE its standard error, DF the degrees of freedom.
+	Diff, SE, DF float64
+	// CI is the two-sided 1 − α interval and PValue the two-sided p-value
+	// of Diff = 0.
+	CI     [2]float64
+	PValue float64
+}
+
+// Welch compares the mean of sample a (mean ma, unbiased variance va, na
+// units) with that of sample b by Welch's unequal-variances t test:
+//
+//	d  = ȳ_a − ȳ_b
+//	SE = √(s_a²/n_a + s_b²/n_b)
+//	ν  = SE⁴ / ((s_a²/n_a)²/(n_a − 1) + (s_b²/n_b)²/(n_b − 1))   (Welch–Satterthwaite)
+//	CI = d ± t_{ν, 1−α/2}·SE,   p = 2·P(T_ν > |d|/SE).
+//
+// When SE is 0 the interval is [d, d] and p is 1 if d = 0, else 0. Welch
+// panics if na or nb is below 2.
+func Welch(ma, va float64, na int, mb, vb float64, nb int, alpha float64) WelchResult {
+	if na < 2 || nb < 2 {
+		panic("abtest: Welch needs at least 2 units per sample")
+	}
+	d := ma - mb
+	qa, qb := va/float64(na), vb/float64(nb)
+	se2 := qa + qb
+	r := WelchResult{Diff: d, SE: math.Sqrt(se2)}
+	if se2 == 0 {
+		r.DF = float64(na + nb - 2)
+		r.CI = [2]float64{d, d}
+		r.PValue = 1
+		if d != 0 {
+			r.PValue = 0
+		}
+		return r
+	}
+	r.DF = se2 * se2 / (qa*qa/float64(na-1) + qb*qb/float64(nb-1))
+	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: r.DF}
+	q := t.Quantile(1 - alpha/2)
+	r.CI = [2]float64{d - q*r.SE, d + q*r.SE}
+	r.PValue = math.Min(1, 2*t.Survival(math.Abs(d)/r.SE))
+	return r
+}
+
+// Relative returns the relative lift r = ȳ_a/ȳ_b − 1 of sample a over
+// sample b and its two-sided 1 − α interval by the delta method, treating
+// the two means as independent and normal:
+//
+//	Var(ȳ_a/ȳ_b) ≈ s_a²/(n_a·ȳ_b²) + ȳ_a²·s_b²/(n_b·ȳ_b⁴)
+//	CI = r ± z_{1−α/2}·√Var
+//
+// (Deng, Knoblich and Lu 2018, Applying the delta method in metric
+// analytics, KDD). Both are NaN when ȳ_b is 0.
+func Relative(ma, va float64, na int, mb, vb float64, nb int, alpha float64) (float64, [2]float64) {
+	if mb == 0 {
+		return math.NaN(), [2]float64{math.NaN(), math.NaN()}
+	}
+	r := ma/mb - 1
+	v := va/(float64(na)*mb*mb) + ma*ma*vb/(float64(nb)*mb*mb*mb*mb)
+	h := distuv.UnitNormal.Quantile(1-alpha/2) * math.Sqrt(v)
+	return r, [2]float64{r - h, r + h}
+}
