@@ -128,6 +128,10 @@ func TestSequentialHalfWidth(t *testing.T) {
 	if !scalar.EqualWithinRel(h, math.Sqrt(0.0921244), 1e-5) {
 		t.Errorf("SequentialHalfWidth = %.7g, want %.7g", h, math.Sqrt(0.0921244))
 	}
+	// At n = n* it is 1.549 times the fixed-horizon z_{0.975}·SE.
+	if r := h / (0.1 * 1.959963985); !scalar.EqualWithinAbs(r, 1.549, 5e-4) {
+		t.Errorf("sequential/fixed half-width at n = n* = %.4f, want 1.549", r)
+	}
 	// The p-value is alpha exactly at the boundary.
 	if p := SequentialPValue(h, 0.1, 5000, 0.05, 5000); !scalar.EqualWithinAbs(p, 0.05, 1e-9) {
 		t.Errorf("SequentialPValue at the boundary = %v, want 0.05", p)
