@@ -33,6 +33,10 @@ const (
 	// sample ratio mismatch is flagged (Kohavi et al. 2020 and Fabijan et
 	// al. 2019 use 0.001 or 0.0005).
 	SRMThreshold = 0.001
+	// MaxAbsValue bounds the magnitude of every metric and covariate value:
+	// sums of squares of larger values could overflow, and no per-user
+	// metric comes near it.
+	MaxAbsValue = 1e100
 )
 
 // Arm is one arm of an experiment: the metric of each user assigned to it.
@@ -185,7 +189,8 @@ type Adjusted struct {
 //
 // Analyze returns an error wrapping ErrInput for fewer than two arms,
 // duplicate or empty names, a weight that is not positive and finite, Pre
-// or Pred of another length than Y, or a NaN or infinite value; and one
+// or Pred of another length than Y, or a NaN, infinite or larger than
+// MaxAbsValue value; and one
 // wrapping ErrEmptyArm when an arm has fewer than 2 users.
 func Analyze(arms []Arm, cfg Config) (Report, error) {
 	cfg = cfg.WithDefaults()
@@ -278,7 +283,43 @@ func Analyze(arms []Arm, cfg Config) (Report, error) {
 		rep.Comparisons = []Comparison{}
 	}
 	HolmAcross(&rep)
+	if err := checkFinite(&rep); err != nil {
+		return Report{}, err
+	}
 	return rep, nil
+}
+
+// checkFinite is a last guard that every number of the report is finite
+// (but the relative lift, NaN when undefined), so that the report always
+// encodes.
+func checkFinite(rep *Report) error {
+	bad := func(v ...float64) bool {
+		for _, x := range v {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, a := range rep.Arms {
+		if bad(a.Mean, a.Variance, a.Outcomes, a.Share, a.Weight) {
+			return fmt.Errorf("%w: arm %q: values too large or too small to summarise", ErrInput, a.Name)
+		}
+	}
+	if bad(rep.SRM.Chi2, rep.SRM.PValue) {
+		return fmt.Errorf("%w: SRM test not finite", ErrInput)
+	}
+	for _, c := range rep.Comparisons {
+		if bad(c.Lift, c.SE, c.DF, c.CI[0], c.CI[1], c.PValue, c.PValueHolm, c.SequentialCI[0], c.SequentialCI[1], c.SequentialPValue) {
+			return fmt.Errorf("%w: %q against %q: values too large or too small to compare", ErrInput, c.Arm, c.Baseline)
+		}
+		for _, a := range []*Adjusted{c.CUPED, c.CUPAC} {
+			if a != nil && (bad(a.Lift, a.SE, a.DF, a.CI[0], a.CI[1], a.PValue, a.SequentialCI[0], a.SequentialCI[1], a.VarianceReduction) || bad(a.Theta...)) {
+				return fmt.Errorf("%w: %q against %q: covariates too large or too small to adjust by", ErrInput, c.Arm, c.Baseline)
+			}
+		}
+	}
+	return nil
 }
 
 // validate checks the arms; see Analyze.
@@ -312,6 +353,9 @@ func validate(arms []Arm) error {
 			for i, v := range col.v {
 				if math.IsNaN(v) || math.IsInf(v, 0) {
 					return fmt.Errorf("%w: arm %q: %s[%d] is %v", ErrInput, a.Name, col.name, i, v)
+				}
+				if math.Abs(v) > MaxAbsValue {
+					return fmt.Errorf("%w: arm %q: %s[%d] = %g is outside ±%g", ErrInput, a.Name, col.name, i, v, MaxAbsValue)
 				}
 			}
 		}

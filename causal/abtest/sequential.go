@@ -36,8 +36,9 @@ func SequentialHalfWidth(se float64, n int, alpha, tuningN float64) float64 {
 	}
 	N := float64(n)
 	rho2 := sequentialRho2(alpha, tuningN)
-	s2 := N * se * se
-	return math.Sqrt(s2 * 2 * (N*rho2 + 1) / (N * N * rho2) * math.Log(math.Sqrt(N*rho2+1)/alpha))
+	// σ̂·√(…) = se·√(n·…), with se outside the root so that a tiny se
+	// does not underflow when squared.
+	return se * math.Sqrt(2*(N*rho2+1)/(N*rho2)*math.Log(math.Sqrt(N*rho2+1)/alpha))
 }
 
 // SequentialPValue is the always-valid p-value matching
@@ -60,7 +61,8 @@ func SequentialPValue(d, se float64, n int, alpha, tuningN float64) float64 {
 	}
 	N := float64(n)
 	r := N * sequentialRho2(alpha, tuningN)
-	return math.Min(1, math.Sqrt(r+1)*math.Exp(-d*d*r/(2*se*se*(r+1))))
+	z := d / se
+	return math.Min(1, math.Sqrt(r+1)*math.Exp(-z*z*r/(2*(r+1))))
 }
 
 // Moments are the cumulative sufficient statistics of an arm's metric:
@@ -142,8 +144,8 @@ type Band struct {
 // Because the sequence is valid at every time at once, the band may be
 // plotted and read at every snapshot. cfg's zero fields take the defaults.
 // SequentialBand returns an error wrapping ErrInput when a snapshot does
-// not have one Moments per name, or holds a negative count or a non-finite
-// sum.
+// not have one Moments per name, holds a negative count or a non-finite
+// sum, or gives a non-finite lift.
 func SequentialBand(names []string, snaps []Snapshot, cfg Config) ([]Band, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -173,6 +175,9 @@ func SequentialBand(names []string, snaps []Snapshot, cfg Config) ([]Band, error
 			w := Welch(a.Mean(), a.Variance(), a.N, o.Mean(), o.Variance(), o.N, cfg.Alpha)
 			n := a.N + o.N
 			h := SequentialHalfWidth(w.SE, n, cfg.Alpha, cfg.TuningN)
+			if v := w.Diff + w.CI[0] + w.CI[1] + h; math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("%w: %q against %q at %v: moments too large to compare", ErrInput, names[j], names[0], sn.Time)
+			}
 			b.Points = append(b.Points, BandPoint{
 				Time:         sn.Time,
 				Users:        n,

@@ -77,7 +77,10 @@ func Welch(ma, va float64, na int, mb, vb float64, nb int, alpha float64) WelchR
 		}
 		return r
 	}
-	r.DF = se2 * se2 / (qa*qa/float64(na-1) + qb*qb/float64(nb-1))
+	// ν in terms of the shares of SE², which neither underflow nor
+	// overflow.
+	fa, fb := qa/se2, qb/se2
+	r.DF = 1 / (fa*fa/float64(na-1) + fb*fb/float64(nb-1))
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: r.DF}
 	q := t.Quantile(1 - alpha/2)
 	r.CI = [2]float64{d - q*r.SE, d + q*r.SE}
@@ -98,8 +101,14 @@ func Relative(ma, va float64, na int, mb, vb float64, nb int, alpha float64) (fl
 	if mb == 0 {
 		return math.NaN(), [2]float64{math.NaN(), math.NaN()}
 	}
-	r := ma/mb - 1
-	v := va/(float64(na)*mb*mb) + ma*ma*vb/(float64(nb)*mb*mb*mb*mb)
-	h := distuv.UnitNormal.Quantile(1-alpha/2) * math.Sqrt(v)
+	q := ma / mb
+	// √Var = √(s_a²/n_a + q²·s_b²/n_b) / |ȳ_b|, which keeps tiny means
+	// from underflowing ȳ_b⁴.
+	sd := math.Sqrt(va/float64(na)+q*q*vb/float64(nb)) / math.Abs(mb)
+	h := distuv.UnitNormal.Quantile(1-alpha/2) * sd
+	r := q - 1
+	if math.IsInf(q, 0) || math.IsInf(h, 0) || math.IsNaN(h) {
+		return math.NaN(), [2]float64{math.NaN(), math.NaN()}
+	}
 	return r, [2]float64{r - h, r + h}
 }
