@@ -33,6 +33,8 @@ const (
 	// sample ratio mismatch is flagged (Kohavi et al. 2020 and Fabijan et
 	// al. 2019 use 0.001 or 0.0005).
 	SRMThreshold = 0.001
+	// MDEPower is the power at which Comparison.MDE is computed.
+	MDEPower = 0.8
 	// MaxAbsValue bounds the magnitude of every metric and covariate value:
 	// sums of squares of larger values could overflow, and no per-user
 	// metric comes near it.
@@ -156,6 +158,10 @@ type Comparison struct {
 	// SequentialPValue < Alpha).
 	SequentialCI     [2]float64 `json:"sequential_ci"`
 	SequentialPValue float64    `json:"sequential_p_value"`
+	// MDE is the minimum detectable effect at the current sample: the
+	// absolute lift the fixed-horizon test would detect with power
+	// MDEPower (see MinimumDetectable).
+	MDE float64 `json:"mde"`
 	// CUPED is the lift adjusted for Pre; CUPAC adjusted for Pre and
 	// Pred together (or Pred alone when Pre is missing). Nil when the
 	// covariates are missing in either arm.
@@ -179,6 +185,8 @@ type Adjusted struct {
 	// VarianceReduction is 1 − SE²/SE²_unadjusted: the share of the
 	// lift's variance removed by the adjustment.
 	VarianceReduction float64 `json:"variance_reduction"`
+	// MDE is the minimum detectable effect with the adjusted SE.
+	MDE float64 `json:"mde"`
 }
 
 // Analyze analyses an experiment whose arms[0] is the baseline: a summary
@@ -310,11 +318,11 @@ func checkFinite(rep *Report) error {
 		return fmt.Errorf("%w: SRM test not finite", ErrInput)
 	}
 	for _, c := range rep.Comparisons {
-		if bad(c.Lift, c.SE, c.DF, c.CI[0], c.CI[1], c.PValue, c.PValueHolm, c.SequentialCI[0], c.SequentialCI[1], c.SequentialPValue) {
+		if bad(c.Lift, c.SE, c.DF, c.MDE, c.CI[0], c.CI[1], c.PValue, c.PValueHolm, c.SequentialCI[0], c.SequentialCI[1], c.SequentialPValue) {
 			return fmt.Errorf("%w: %q against %q: values too large or too small to compare", ErrInput, c.Arm, c.Baseline)
 		}
 		for _, a := range []*Adjusted{c.CUPED, c.CUPAC} {
-			if a != nil && (bad(a.Lift, a.SE, a.DF, a.CI[0], a.CI[1], a.PValue, a.SequentialCI[0], a.SequentialCI[1], a.VarianceReduction) || bad(a.Theta...)) {
+			if a != nil && (bad(a.Lift, a.SE, a.DF, a.MDE, a.CI[0], a.CI[1], a.PValue, a.SequentialCI[0], a.SequentialCI[1], a.VarianceReduction) || bad(a.Theta...)) {
 				return fmt.Errorf("%w: %q against %q: covariates too large or too small to adjust by", ErrInput, c.Arm, c.Baseline)
 			}
 		}
@@ -380,5 +388,6 @@ func compare(a, b sample, cfg Config) Comparison {
 	h := SequentialHalfWidth(w.SE, n, cfg.Alpha, cfg.TuningN)
 	c.SequentialCI = [2]float64{w.Diff - h, w.Diff + h}
 	c.SequentialPValue = SequentialPValue(w.Diff, w.SE, n, cfg.Alpha, cfg.TuningN)
+	c.MDE = MinimumDetectable(w.SE, w.DF, cfg.Alpha, MDEPower)
 	return c
 }

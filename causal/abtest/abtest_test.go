@@ -266,3 +266,26 @@ func TestReportJSON(t *testing.T) {
 		t.Errorf("round trip %+v, want %+v", back.Comparisons[0], rep.Comparisons[0])
 	}
 }
+
+func TestMinimumDetectable(t *testing.T) {
+	// With ν = ∞ (normal): (1.959964 + 0.841621)·SE = 2.801585·SE; with
+	// ν = 10: t_{10, 0.975} = 2.228139.
+	for _, tc := range []struct{ se, df, want float64 }{
+		{1, math.Inf(1), 2.801585},
+		{0.5, 10, 0.5 * (2.228139 + 0.841621)},
+		{0, 10, 0},
+	} {
+		if got := MinimumDetectable(tc.se, tc.df, 0.05, 0.8); !scalar.EqualWithinAbs(got, tc.want, 1e-5) {
+			t.Errorf("MinimumDetectable(%v, %v) = %v, want %v", tc.se, tc.df, got, tc.want)
+		}
+	}
+}
+
+func TestWelchLargeSamples(t *testing.T) {
+	// At ν in the billions the t is the normal: d/SE = 1.959964 gives p =
+	// 0.05 and the interval's lower end 0.
+	w := Welch(1.959963985, 1e12, 2e12, 0, 1e12, 2e12, 0.05)
+	if w.DF < 1e12 || !scalar.EqualWithinAbs(w.PValue, 0.05, 1e-8) || !scalar.EqualWithinAbs(w.CI[0], 0, 1e-8) {
+		t.Errorf("Welch at ν = %v: p %v ci %v, want 0.05 and 0", w.DF, w.PValue, w.CI)
+	}
+}

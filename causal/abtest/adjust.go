@@ -103,6 +103,7 @@ func AdjustedLift(ya, yb []float64, xa, xb [][]float64, names []string, alpha, t
 		CI:           w.CI,
 		PValue:       w.PValue,
 		SequentialCI: [2]float64{w.Diff - h, w.Diff + h},
+		MDE:          MinimumDetectable(w.SE, w.DF, alpha, MDEPower),
 	}
 	if raw.SE > 0 {
 		out.VarianceReduction = 1 - (w.SE*w.SE)/(raw.SE*raw.SE)
