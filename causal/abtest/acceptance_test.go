@@ -17,8 +17,8 @@ import (
 // Analyze and SequentialBand. The default sizes run in about a second;
 // -abtest.full runs ten times more experiments on larger populations.
 //
-//	go test ./causal/abtest -run 'TestAA|TestKnownEffect|TestCUPED' -v
-//	go test ./causal/abtest -run 'TestAA|TestKnownEffect|TestCUPED' -v -abtest.full
+//	go test ./causal/abtest -run 'TestAA|TestKnownEffect|TestCUPED|TestRatio' -v
+//	go test ./causal/abtest -run 'TestAA|TestKnownEffect|TestCUPED|TestRatio' -v -abtest.full
 var full = flag.Bool("abtest.full", false, "run the statistical acceptance simulations at full size")
 
 // simSize returns the number of experiments and users per experiment.
@@ -85,14 +85,16 @@ func snapshots(arms []Arm, day [][]int, days int) []Snapshot {
 	for d := range days {
 		snaps[d] = Snapshot{Time: start.AddDate(0, 0, d+1), Arms: make([]Moments, len(arms))}
 	}
+	// Users are in arrival order, so each day's moments are the day
+	// before's plus that day's users.
 	for j, a := range arms {
-		for i, y := range a.Y {
-			for d := day[j][i]; d < days; d++ {
-				m := &snaps[d].Arms[j]
-				m.N++
-				m.Sum += y
-				m.SumSq += y * y
+		var m Moments
+		i := 0
+		for d := range days {
+			for ; i < len(a.Y) && day[j][i] == d; i++ {
+				m = m.Add(MomentsOf(a.Y[i : i+1]))
 			}
+			snaps[d].Arms[j] = m
 		}
 	}
 	return snaps
@@ -178,7 +180,7 @@ func TestAA(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 1))
 	cfg := Config{}.WithDefaults()
 	var pvals []float64
-	var fixed, seq, seqFinal, srm, cuped int
+	var fixed, seq, seqFinal, srm, cuped, peek int
 	for range runs {
 		arms, day := countWorld.experiment(rng, users, []string{"control", "treatment"}, []float64{0.5, 0.5}, []float64{0, 0}, days)
 		rep, err := Analyze(arms, cfg)
@@ -210,18 +212,14 @@ func TestAA(t *testing.T) {
 		if math.Abs(last.Lift-c.Lift) > 1e-9 || math.Abs(last.SequentialCI[0]-c.SequentialCI[0]) > 1e-6 {
 			t.Fatalf("band's last point %+v differs from Analyze's %+v", last, c)
 		}
-		for _, p := range bands[0].Points {
-			if p.SequentialCI[0] > 0 || p.SequentialCI[1] < 0 {
-				seq++
-				break
-			}
-		}
+		seq += anyExcludes(bands[0].Points, func(p BandPoint) [2]float64 { return p.SequentialCI })
+		peek += anyExcludes(bands[0].Points, func(p BandPoint) [2]float64 { return p.CI })
 	}
 	ksD, ksP := ksUniform(pvals)
 	r := float64(runs)
 	fpr, seqFPR, srmRate := float64(fixed)/r, float64(seq)/r, float64(srm)/r
-	t.Logf("A/A: %d experiments of %d users: fixed-horizon FPR %.3f (CUPED %.3f), KS D %.4f p %.3f; confidence sequence FPR over %d looks %.3f (last look only %.3f); SRM flags %.4f",
-		runs, users, fpr, float64(cuped)/r, ksD, ksP, days, seqFPR, float64(seqFinal)/r, srmRate)
+	t.Logf("A/A: %d experiments of %d users: fixed-horizon FPR %.3f (CUPED %.3f), KS D %.4f p %.3f; confidence sequence FPR over %d looks %.3f (last look only %.3f); fixed-horizon CI peeked at %d times %.3f; SRM flags %.4f",
+		runs, users, fpr, float64(cuped)/r, ksD, ksP, days, seqFPR, float64(seqFinal)/r, days, float64(peek)/r, srmRate)
 	if ksP <= 0.01 {
 		t.Errorf("p-values not uniform: KS p = %.4f", ksP)
 	}
@@ -233,6 +231,41 @@ func TestAA(t *testing.T) {
 	}
 	if srmRate > 0.005 {
 		t.Errorf("SRM flag rate %.4f, want ≤ 0.005", srmRate)
+	}
+}
+
+// anyExcludes returns 1 when the interval of some point excludes 0.
+func anyExcludes(points []BandPoint, ci func(BandPoint) [2]float64) int {
+	for _, p := range points {
+		if c := ci(p); c[0] > 0 || c[1] < 0 {
+			return 1
+		}
+	}
+	return 0
+}
+
+// TestAAManyLooks reads A/A experiments after every 1% of their users
+// (100 looks): the confidence sequence must still keep its false-positive
+// rate at most 0.05, where peeking at the fixed-horizon interval as often
+// does not.
+func TestAAManyLooks(t *testing.T) {
+	runs, users := simSize()
+	const looks = 100
+	rng := rand.New(rand.NewPCG(14, 6))
+	var seq, peek int
+	for range runs {
+		arms, day := countWorld.experiment(rng, users, []string{"control", "treatment"}, []float64{0.5, 0.5}, []float64{0, 0}, looks)
+		bands, err := SequentialBand([]string{"control", "treatment"}, snapshots(arms, day, looks), Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq += anyExcludes(bands[0].Points, func(p BandPoint) [2]float64 { return p.SequentialCI })
+		peek += anyExcludes(bands[0].Points, func(p BandPoint) [2]float64 { return p.CI })
+	}
+	r := float64(runs)
+	t.Logf("A/A, %d looks: %d experiments of %d users: confidence sequence FPR %.3f; fixed-horizon CI peeked at %d times %.3f", looks, runs, users, float64(seq)/r, looks, float64(peek)/r)
+	if v := float64(seq) / r; v > 0.05 {
+		t.Errorf("confidence sequence FPR over %d looks %.3f, want ≤ 0.05", looks, v)
 	}
 }
 
