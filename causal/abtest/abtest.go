@@ -158,6 +158,10 @@ type Comparison struct {
 	// SequentialPValue < Alpha).
 	SequentialCI     [2]float64 `json:"sequential_ci"`
 	SequentialPValue float64    `json:"sequential_p_value"`
+	// SequentialPValueHolm is SequentialPValue adjusted like PValueHolm:
+	// Holm needs only valid p-values, and always-valid ones stay valid at
+	// whatever look the experiment stops.
+	SequentialPValueHolm float64 `json:"sequential_p_value_holm"`
 	// MDE is the minimum detectable effect at the current sample: the
 	// absolute lift the fixed-horizon test would detect with power
 	// MDEPower (see MinimumDetectable).
@@ -318,7 +322,7 @@ func checkFinite(rep *Report) error {
 		return fmt.Errorf("%w: SRM test not finite", ErrInput)
 	}
 	for _, c := range rep.Comparisons {
-		if bad(c.Lift, c.SE, c.DF, c.MDE, c.CI[0], c.CI[1], c.PValue, c.PValueHolm, c.SequentialCI[0], c.SequentialCI[1], c.SequentialPValue) {
+		if bad(c.Lift, c.SE, c.DF, c.MDE, c.CI[0], c.CI[1], c.PValue, c.PValueHolm, c.SequentialCI[0], c.SequentialCI[1], c.SequentialPValue, c.SequentialPValueHolm) {
 			return fmt.Errorf("%w: %q against %q: values too large or too small to compare", ErrInput, c.Arm, c.Baseline)
 		}
 		for _, a := range []*Adjusted{c.CUPED, c.CUPAC} {

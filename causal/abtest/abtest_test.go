@@ -213,6 +213,10 @@ func TestAnalyzeSummary(t *testing.T) {
 	if rep.Comparisons[0].PValueHolm != holm[0] || rep.Comparisons[1].PValueHolm != holm[1] {
 		t.Errorf("holm %v %v, want %v", rep.Comparisons[0].PValueHolm, rep.Comparisons[1].PValueHolm, holm)
 	}
+	sholm := Holm(nil, []float64{rep.Comparisons[0].SequentialPValue, rep.Comparisons[1].SequentialPValue})
+	if rep.Comparisons[0].SequentialPValueHolm != sholm[0] || rep.Comparisons[1].SequentialPValueHolm != sholm[1] {
+		t.Errorf("sequential holm %v %v, want %v", rep.Comparisons[0].SequentialPValueHolm, rep.Comparisons[1].SequentialPValueHolm, sholm)
+	}
 	// Every arm is below the default minimum of users.
 	if n := strings.Count(strings.Join(rep.Warnings, "\n"), "fewer than the minimum"); n != 3 {
 		t.Errorf("%d minimum-sample warnings, want 3: %q", n, rep.Warnings)
@@ -287,5 +291,21 @@ func TestWelchLargeSamples(t *testing.T) {
 	w := Welch(1.959963985, 1e12, 2e12, 0, 1e12, 2e12, 0.05)
 	if w.DF < 1e12 || !scalar.EqualWithinAbs(w.PValue, 0.05, 1e-8) || !scalar.EqualWithinAbs(w.CI[0], 0, 1e-8) {
 		t.Errorf("Welch at ν = %v: p %v ci %v, want 0.05 and 0", w.DF, w.PValue, w.CI)
+	}
+}
+
+func TestHolmAcross(t *testing.T) {
+	// Two metrics of two comparisons each: one family of four.
+	a := Report{Comparisons: []Comparison{{PValue: 0.01, SequentialPValue: 0.2}, {PValue: 0.04, SequentialPValue: 0.01}}}
+	b := Report{Comparisons: []Comparison{{PValue: 0.03, SequentialPValue: 1}, {PValue: 0.005, SequentialPValue: 0.02}}}
+	HolmAcross(&a, &b)
+	got := []float64{a.Comparisons[0].PValueHolm, a.Comparisons[1].PValueHolm, b.Comparisons[0].PValueHolm, b.Comparisons[1].PValueHolm}
+	want := []float64{0.03, 0.06, 0.06, 0.02}
+	sgot := []float64{a.Comparisons[0].SequentialPValueHolm, a.Comparisons[1].SequentialPValueHolm, b.Comparisons[0].SequentialPValueHolm, b.Comparisons[1].SequentialPValueHolm}
+	swant := []float64{0.4, 0.04, 1, 0.06}
+	for i := range want {
+		if !scalar.EqualWithinAbs(got[i], want[i], 1e-12) || !scalar.EqualWithinAbs(sgot[i], swant[i], 1e-12) {
+			t.Fatalf("HolmAcross: %v and %v, want %v and %v", got, sgot, want, swant)
+		}
 	}
 }
