@@ -243,6 +243,8 @@ func Analyze(arms []Arm, cfg Config) (Report, error) {
 		rep.Arms = append(rep.Arms, s)
 		if cfg.MinUsers > 0 && len(a.Y) < cfg.MinUsers {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("arm %q has %d users, fewer than the minimum of %d: intervals rest on normal approximations that may not hold yet", a.Name, len(a.Y), cfg.MinUsers))
+		} else if need := SkewnessMinUsers(a.Y); cfg.MinUsers > 0 && float64(len(a.Y)) < need {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("arm %q has %d users but its metric is so skewed that the normal approximation wants about %.0f (355·skewness²): intervals may be off; consider capping outliers", a.Name, len(a.Y), math.Ceil(need)))
 		}
 	}
 

@@ -309,3 +309,36 @@ func TestHolmAcross(t *testing.T) {
 		}
 	}
 }
+
+func TestSkewnessMinUsers(t *testing.T) {
+	// 0, 0, 0, 3: ȳ = 0.75, m₂ = (3·0.5625 + 5.0625)/4 = 1.6875,
+	// m₃ = (3·(−0.421875) + 11.390625)/4 = 2.53125, γ = m₃/m₂^1.5 = 1.1547.
+	g := 2.53125 / math.Pow(1.6875, 1.5)
+	for _, tc := range []struct {
+		y    []float64
+		want float64
+	}{
+		{[]float64{0, 0, 0, 3}, 355 * g * g},
+		{[]float64{1, 2, 3}, 0},
+		{[]float64{1, 1, 1}, 0},
+		{[]float64{1, 5}, 0},
+	} {
+		if got := SkewnessMinUsers(tc.y); !scalar.EqualWithinAbsOrRel(got, tc.want, 1e-9, 1e-9) {
+			t.Errorf("SkewnessMinUsers(%v) = %v, want %v", tc.y, got, tc.want)
+		}
+	}
+	// A metric with one heavy user in 200 warns; a symmetric one does not.
+	heavy := make([]float64, 200)
+	heavy[0] = 100
+	sym := make([]float64, 200)
+	for i := range sym {
+		sym[i] = float64(i % 2)
+	}
+	rep, err := Analyze([]Arm{{Name: "control", Weight: 1, Y: sym}, {Name: "uplift", Weight: 1, Y: heavy}}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], `"uplift" has 200 users but its metric is so skewed`) {
+		t.Errorf("warnings %q, want one skewness warning for uplift", rep.Warnings)
+	}
+}

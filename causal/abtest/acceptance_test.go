@@ -439,3 +439,33 @@ func TestAAHolm(t *testing.T) {
 		t.Errorf("Holm family-wise error rate %.3f, want ≤ 0.05", v)
 	}
 }
+
+// TestAAUnequalWeights runs A/A experiments split 10/90: Welch's test
+// with unequal arms keeps the false-positive rate at 0.05 (± three
+// binomial standard errors) and SRM flags at most 0.5% of them.
+func TestAAUnequalWeights(t *testing.T) {
+	runs, users := simSize()
+	rng := rand.New(rand.NewPCG(14, 7))
+	var fp, srm int
+	for range runs {
+		arms, _ := countWorld.experiment(rng, users, []string{"control", "treatment"}, []float64{0.1, 0.9}, []float64{0, 0}, 1)
+		rep, err := Analyze(arms, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Comparisons[0].PValue < 0.05 {
+			fp++
+		}
+		if rep.SRM.Flag {
+			srm++
+		}
+	}
+	r := float64(runs)
+	t.Logf("A/A 10/90: %d experiments of %d users: FPR %.3f, SRM flags %.4f", runs, users, float64(fp)/r, float64(srm)/r)
+	if v := float64(fp) / r; !within(v, 0.05, 3*math.Sqrt(0.05*0.95/r)) {
+		t.Errorf("FPR %.3f, want 0.05", v)
+	}
+	if v := float64(srm) / r; v > 0.005 {
+		t.Errorf("SRM flag rate %.4f, want ≤ 0.005", v)
+	}
+}
