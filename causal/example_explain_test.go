@@ -26,7 +26,10 @@ func ExampleExplain() {
 	}
 	effect := func(dst []float64, x *mat.Dense) ([]float64, error) {
 		r, _ := x.Dims()
-		dst = make([]float64, r)
+		if cap(dst) < r {
+			dst = make([]float64, r)
+		}
+		dst = dst[:r]
 		for i := range dst {
 			dst[i] = 1 + 2*x.At(i, 0)
 		}
