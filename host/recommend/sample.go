@@ -77,5 +77,10 @@ func DecodeTrainingSample(b []byte) (TrainingSample, error) {
 		return s, fmt.Errorf("training sample: %d rows of %d features, but %d values, %d outcomes, %d propensities, %d items",
 			n, p, len(s.X), len(s.Outcome), len(s.Propensity), len(s.Items))
 	}
+	for i, a := range s.Arm {
+		if a != 0 && a != 1 {
+			return s, fmt.Errorf("training sample: row %d has arm %d, want 0 or 1", i, a)
+		}
+	}
 	return s, nil
 }

@@ -2,6 +2,7 @@ package recommend
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -45,9 +46,30 @@ func TestSampleTable(t *testing.T) {
 		{`{"features":[],"x":[],"arm":[],"outcome":[]}`, "no features"},
 		{`{"features":["a"],"x":[1,2],"arm":[0],"outcome":[1]}`, "2 values"},
 		{`{"features":["a"],"x":[1],"arm":[0],"outcome":[1],"items":["x","y"]}`, "2 items"},
+		{`{"features":["a"],"x":[1],"arm":[2],"outcome":[1]}`, "arm 2"},
 	} {
 		if _, err := DecodeTrainingSample([]byte(bad.json)); err == nil || !strings.Contains(err.Error(), bad.msg) {
 			t.Errorf("%s: %v, want %q", bad.json, err, bad.msg)
 		}
 	}
+}
+
+// FuzzDecodeTrainingSample: a stored sample that decodes has parts that
+// agree, whatever the bytes.
+func FuzzDecodeTrainingSample(f *testing.F) {
+	f.Add([]byte(`{"features":["a","b"],"table_rows":9,"x":[1,2,3,4],"arm":[0,1],"outcome":[0,1],"propensity":[0.5,0.5],"items":["i","j"]}`))
+	f.Add([]byte(`{"features":["a"],"x":[1],"arm":[0],"outcome":[1]}`))
+	f.Add([]byte(`{"features":["a"],"x":[1,2],"arm":[0],"outcome":[1]}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeTrainingSample(b)
+		if err != nil {
+			return
+		}
+		n := s.Rows()
+		if len(s.Features) == 0 || len(s.X) != n*len(s.Features) || len(s.Outcome) != n ||
+			(s.Propensity != nil && len(s.Propensity) != n) || (s.Items != nil && len(s.Items) != n) || slices.ContainsFunc(s.Arm, func(a int) bool { return a != 0 && a != 1 }) {
+			t.Fatalf("decoded an inconsistent sample: %+v", s)
+		}
+	})
 }
