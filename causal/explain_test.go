@@ -172,7 +172,7 @@ func TestBestLinearProjectionHC3(t *testing.T) {
 	got := append([]ProjectionCoef{icpt}, coefs...)
 	for c, g := range got {
 		b, se := beta.AtVec(c), math.Sqrt(v.At(c, c))
-		if !close(g.Coef, b, 1e-9) || !close(g.SE, se, 1e-9) || !close(g.CI[1], b+q*se, 1e-9) {
+		if !near(g.Coef, b, 1e-9) || !near(g.SE, se, 1e-9) || !near(g.CI[1], b+q*se, 1e-9) {
 			t.Errorf("term %d: got %.6f (SE %.6f, CI %v), want %.6f (SE %.6f)", c, g.Coef, g.SE, g.CI, b, se)
 		}
 	}
@@ -190,7 +190,7 @@ func boolf(b bool) float64 {
 	return 0
 }
 
-func close(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(1, math.Abs(b)) }
+func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(1, math.Abs(b)) }
 
 func TestBestLinearProjectionConstantFeature(t *testing.T) {
 	x := mat.NewDense(5, 2, []float64{1, 3, 2, 3, 3, 3, 4, 3, 5, 3})
