@@ -188,7 +188,8 @@ func Explain(d ExplainData, effect EffectFunc, cfg ExplainConfig, src rand.Sourc
 	return ex, nil
 }
 
-// explainScores cross-fits the outcome models and returns the AIPW scores.
+// explainScores cross-fits the outcome models as Calibrate does
+// (crossFitArms) and returns the AIPW scores.
 func explainScores(d ExplainData, cfg ExplainConfig, rng *rand.Rand) ([]float64, error) {
 	n := len(d.T)
 	folds, err := metaCheckFolds(cfg.Folds)
@@ -220,22 +221,9 @@ func explainScores(d ExplainData, cfg ExplainConfig, rng *rand.Rand) ([]float64,
 			return nil, fmt.Errorf("%w: propensity %d is %v, want a value in (0, 1)", ErrInput, i, e[i])
 		}
 	}
-	learner := cfg.Learner
-	if cl, ok := learner.(CategoricalLearner); ok && d.Categorical != nil {
-		learner = cl.WithCategorical(d.Categorical)
-	}
-	task := Regression
-	if metricIsBinary(d.Y) {
-		task = Classification
-	}
-	fold := metaFolds(t, folds, rng)
-	mu1, err := metaCrossFit(learner, d.X, d.Y, nil, fold, folds, func(r int) bool { return t[r] == 1 }, task, rng)
+	mu0, mu1, err := crossFitArms(cfg.Learner, d.X, d.Categorical, t, d.Y, folds, rng)
 	if err != nil {
-		return nil, fmt.Errorf("treated outcome model: %w", err)
-	}
-	mu0, err := metaCrossFit(learner, d.X, d.Y, nil, fold, folds, func(r int) bool { return t[r] == 0 }, task, rng)
-	if err != nil {
-		return nil, fmt.Errorf("control outcome model: %w", err)
+		return nil, err
 	}
 	return AIPWScores(nil, d.Y, t, mu0, mu1, e), nil
 }
