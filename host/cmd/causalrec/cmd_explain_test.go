@@ -158,6 +158,10 @@ func TestUpliftExplain(t *testing.T) {
 		{[]string{"--model", model, "--data", data, "--arm", "sms"}, 2, `"sms" is not a treated arm`},
 		{[]string{"--model", model, "--data", data, "--treatment", "arm", "--outcome", "text"}, 1, "not found or not numeric"},
 		{[]string{"--model", filepath.Join(dir, "none.json"), "--data", data}, 1, "read model"},
+		{[]string{"--model", model, "--data", data, "--treatment", "arm", "--outcome", "y", "--propensity", "x1"}, 1, "is outside (0, 1)"},
+		{[]string{"--model", model, "--data", data, "--propensity", "x1"}, 2, "needs --treatment"},
+		{[]string{"--model", model, "--data", data, "--item", "item"}, 2, "--item needs --text"},
+		{[]string{"--model", model, "--data", data, "--depth", "7"}, 2, "--depth must be 1 to 6"},
 	} {
 		code, _, stderr := runCLI(t, "", append([]string{"uplift", "explain"}, tc.args...)...)
 		if code != tc.code || !strings.Contains(stderr, tc.msg) {
