@@ -232,7 +232,8 @@ func explainScores(d ExplainData, cfg ExplainConfig, rng *rand.Rand) ([]float64,
 // numeric feature Feature (Level −1) or the indicator of level Level of
 // categorical feature Feature. SE is its HC3 standard error, CI its
 // two-sided interval and PValue the two-sided p-value of H0: Coef = 0.
-// A term that does not vary has NaN in every number.
+// A term that does not vary, or that is a linear combination of earlier
+// terms, has NaN in every number.
 type ProjectionCoef struct {
 	Feature, Level   int
 	Coef, SE, PValue float64
@@ -251,8 +252,9 @@ type ProjectionCoef struct {
 // the others held fixed, and β₀ the average effect. Standard errors are
 // HC3 as in BLPTest, V = n/(n−1)·(ZᵀZ)⁻¹ Zᵀ diag(e_i²/(1 − h_ii)²) Z (ZᵀZ)⁻¹;
 // intervals and p-values use Student's t with n − k degrees of freedom for
-// k terms. Terms that do not vary are left out of the fit and reported as
-// NaN. Semenova & Chernozhukov (2021).
+// k terms. Terms that do not vary, or that are linear combinations of
+// earlier terms (as R's lm pivots them out), are left out of the fit and
+// reported as NaN. Semenova & Chernozhukov (2021).
 func BestLinearProjection(gamma []float64, x *mat.Dense, categorical []bool, level float64) (intercept ProjectionCoef, coefs []ProjectionCoef, err error) {
 	n, p := x.Dims()
 	switch {
@@ -317,9 +319,6 @@ func BestLinearProjection(gamma []float64, x *mat.Dense, categorical []bool, lev
 		}
 	}
 	k := len(used) + 1
-	if n <= k {
-		return intercept, nil, fmt.Errorf("%w: %d units for %d terms of the linear projection", ErrInput, n, k)
-	}
 	z := mat.NewDense(n, k, nil)
 	for i := range n {
 		z.Set(i, 0, 1)
@@ -329,6 +328,27 @@ func BestLinearProjection(gamma []float64, x *mat.Dense, categorical []bool, lev
 	}
 	var a mat.SymDense
 	a.SymOuterK(1, z.T())
+	// Terms that are linear combinations of earlier ones (as R's lm
+	// pivots them out) are left out.
+	if keep := independentColumns(&a, 1e-9); len(keep) < k {
+		kept := make([]int, 0, len(keep)-1)
+		for _, c := range keep[1:] {
+			kept = append(kept, used[c-1])
+		}
+		used, k = kept, len(keep)
+		zk := mat.NewDense(n, k, nil)
+		for i := range n {
+			for c, col := range keep {
+				zk.Set(i, c, z.At(i, col))
+			}
+		}
+		z = zk
+		a.Reset()
+		a.SymOuterK(1, z.T())
+	}
+	if n <= k {
+		return intercept, nil, fmt.Errorf("%w: %d units for %d terms of the linear projection", ErrInput, n, k)
+	}
 	var chol mat.Cholesky
 	if !chol.Factorize(&a) {
 		return intercept, nil, fmt.Errorf("%w: the features of the linear projection are collinear", ErrInsufficientData)
@@ -382,4 +402,36 @@ func BestLinearProjection(gamma []float64, x *mat.Dense, categorical []bool, lev
 		coefs[t] = pc
 	}
 	return intercept, coefs, nil
+}
+
+// independentColumns returns, in order, the columns of a Gram matrix
+// a = ZᵀZ that are not (within tol, relative to the column's own norm)
+// linear combinations of the earlier columns kept: a Cholesky
+// factorisation that skips a column whose pivot d = a_jj − ‖L⁻¹a_j‖²
+// falls to tol·a_jj or below.
+func independentColumns(a *mat.SymDense, tol float64) []int {
+	k := a.SymmetricDim()
+	var keep []int
+	var l [][]float64 // rows of the factor of the kept columns
+	for j := range k {
+		ajj := a.At(j, j)
+		y := make([]float64, len(keep)+1)
+		var ss float64
+		for r, c := range keep {
+			v := a.At(c, j)
+			for q := range r {
+				v -= l[r][q] * y[q]
+			}
+			y[r] = v / l[r][r]
+			ss += y[r] * y[r]
+		}
+		d := ajj - ss
+		if !(ajj > 0) || d <= tol*ajj {
+			continue
+		}
+		y[len(keep)] = math.Sqrt(d)
+		l = append(l, y)
+		keep = append(keep, j)
+	}
+	return keep
 }

@@ -192,6 +192,39 @@ func boolf(b bool) float64 {
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(1, math.Abs(b)) }
 
+// TestBestLinearProjectionCollinear: a feature that is a linear
+// combination of earlier ones is left out (NaN), and the others get the
+// fit without it.
+func TestBestLinearProjectionCollinear(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	n := 300
+	x := mat.NewDense(n, 4, nil)
+	y := mat.NewDense(n, 2, nil)
+	gamma := make([]float64, n)
+	for i := range n {
+		a, b := rng.NormFloat64(), rng.NormFloat64()
+		x.SetRow(i, []float64{a, b, 3 - a + 2*b, a})
+		y.SetRow(i, []float64{a, b})
+		gamma[i] = a - b + rng.NormFloat64()
+	}
+	_, got, err := BestLinearProjection(gamma, x, nil, 0.95)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, want, err := BestLinearProjection(gamma, y, nil, 0.95)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(got[2].Coef) || !math.IsNaN(got[3].Coef) || !math.IsNaN(got[3].CI[0]) {
+		t.Errorf("collinear features got %+v and %+v, want NaN", got[2], got[3])
+	}
+	for j := range 2 {
+		if !near(got[j].Coef, want[j].Coef, 1e-9) || !near(got[j].SE, want[j].SE, 1e-9) {
+			t.Errorf("feature %d: %+v, want %+v as without the collinear features", j, got[j], want[j])
+		}
+	}
+}
+
 func TestBestLinearProjectionConstantFeature(t *testing.T) {
 	x := mat.NewDense(5, 2, []float64{1, 3, 2, 3, 3, 3, 4, 3, 5, 3})
 	gamma := []float64{1, 2.5, 2.9, 4.2, 5}

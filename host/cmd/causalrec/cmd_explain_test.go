@@ -53,6 +53,12 @@ func explainCSV(t *testing.T, n int) string {
 	return path
 }
 
+type importanceOut struct {
+	Feature string
+	Value   float64
+	CI      [2]float64
+}
+
 type explainOut struct {
 	BLP []struct {
 		Feature string
@@ -60,12 +66,8 @@ type explainOut struct {
 		CI      [2]float64
 	}
 	BLPIntercept *struct{ Coef float64 } `json:"blp_intercept"`
-	Importance   []struct {
-		Feature string
-		Value   float64
-		CI      [2]float64
-	}
-	Tree *struct {
+	Importance   []importanceOut
+	Tree         *struct {
 		Feature   string
 		Threshold *float64
 		Left      map[string]any

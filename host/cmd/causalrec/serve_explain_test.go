@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,11 +70,20 @@ func plantedCatalogue(t *testing.T, base string) {
 
 // TestServeExplain trains on a catalogue where one planted word carries
 // the uplift and asks GET /v1/models/{id}/explain, on the real Redis with
-// the real plugins: the word ranks first among the terms, the answer is
-// cached in Redis under the model's hash tag, and bad requests get clear
-// errors.
+// the real plugins, without and with the text features of the lm and
+// sentiment plugins: the word ranks first among the terms, the catalogue
+// attribute that marks it is among the largest importances (beside the
+// text features' when they are on), the answer is cached in Redis under
+// the model's hash tag, and bad requests get clear errors.
 func TestServeExplain(t *testing.T) {
+	for _, text := range []string{"off", "auto"} {
+		t.Run("text="+text, func(t *testing.T) { testServeExplain(t, text) })
+	}
+}
+
+func testServeExplain(t *testing.T, text string) {
 	cfg := textlessConfig(t)
+	cfg.TextFeatures = text
 	base := startServe(t, cfg)
 	if code, body := call(t, "GET", base+"/v1/models/"+uuid.NewString()+"/explain", "", nil, nil); code != 404 || !strings.Contains(body, "not found") {
 		t.Fatalf("explain an unknown model: %d %s", code, body)
@@ -105,10 +115,17 @@ func TestServeExplain(t *testing.T) {
 	if len(res.Terms) == 0 || res.Terms[0].Term != "gold" || res.Terms[0].N != 15 || res.Terms[0].CI[0] <= 0 {
 		t.Errorf("terms %+v, want gold first, in 15 items, above 0", res.Terms)
 	}
-	if !strings.Contains(res.Importance[0].Feature, "promo") {
-		t.Errorf("importance %+v, want the promo attribute first", res.Importance)
+	var top []string
+	for _, f := range res.Importance[:min(3, len(res.Importance))] {
+		top = append(top, f.Feature)
 	}
-	t.Logf("terms: %+v", res.Terms[:min(3, len(res.Terms))])
+	if !strings.Contains(strings.Join(top, " "), "promo") {
+		t.Errorf("largest importances %v, want the promo attribute among them", top)
+	}
+	if hasText := slices.ContainsFunc(res.Importance, func(f importanceOut) bool { return strings.HasPrefix(f.Feature, "text:") }); hasText != (text == "auto") {
+		t.Errorf("text features %s, importance %+v", text, res.Importance)
+	}
+	t.Logf("terms: %+v; largest importances %v", res.Terms[:min(3, len(res.Terms))], top)
 	// The answer is cached in Redis.
 	st, err := store.New(redistest.Client(t), store.Options{Prefix: cfg.Prefix})
 	if err != nil {
