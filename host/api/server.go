@@ -89,8 +89,12 @@ type Deps struct {
 	Recommender Recommender
 	Plugins     PluginLister
 	// Train trains a serving model; nil answers POST /v1/train with 501.
-	Train  Trainer
-	Logger *slog.Logger
+	Train Trainer
+	// Replayer and OPE evaluate stored models on the logged exposures;
+	// either nil answers POST /v1/ope with 501.
+	Replayer Replayer
+	OPE      OPEFunc
+	Logger   *slog.Logger
 	// Registry receives the API's metrics; nil means a new registry.
 	Registry *prometheus.Registry
 	// Token, when set, is required as a bearer token.
