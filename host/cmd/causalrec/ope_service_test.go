@@ -203,6 +203,9 @@ func TestServiceOPE(t *testing.T) {
 		}
 		t.Logf("served uplift:t, %s: %.4f [%.4f, %.4f]", name, *e.Value, lo, hi)
 	}
+	if b, err := json.Marshal(served); err == nil {
+		t.Logf("served model's answer: %s", b)
+	}
 	var byName api.OPEResult
 	if code, b := call(t, "POST", w.base+"/v1/ope", "", body(recommend.ModelName), &byName); code != 200 {
 		t.Fatalf("ope default: %d %s", code, b)
