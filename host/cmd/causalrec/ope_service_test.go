@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -11,10 +12,18 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/causalrec/causalrec/host/api"
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
+	apiv1 "github.com/causalrec/causalrec/proto/causalrec/api/v1"
 )
 
 // opeWorld is the pipeline test's world after the service served it: the
@@ -278,14 +287,19 @@ func TestServiceOPE(t *testing.T) {
 	}
 }
 
-// TestServiceOPERejectsBadInput checks that POST /v1/ope and `causalrec
-// ope --redis` refuse what they cannot evaluate with one clear error, and
-// that the service stays up.
-func TestServiceOPERejectsBadInput(t *testing.T) {
+// smallOPEWorld starts serve (with the token "s3cret") on a small log:
+// simulatedEvents' users and items a, b (c never logged), a popularity
+// model trained on it, then lists of a and b served to every user a day
+// later, logged under policy_id "p1" with propensities and some outcomes,
+// under "noprop" without propensities, and under "p0" with propensities
+// and no outcomes. It returns the HTTP base URL, the gRPC address, the model id
+// and the key prefix.
+func smallOPEWorld(t *testing.T) (base, grpcAddr, model, prefix string) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.RedisURL, cfg.Prefix, cfg.APIToken = redisURL(), testPrefix(t), "s3cret"
 	cfg.TextFeatures = recommend.TextOff
-	base := startServe(t, cfg)
+	base, grpcAddr = startServeGRPC(t, cfg)
 	const tok = "s3cret"
 	ingestUsers(t, base, tok, 20)
 	if code, body := call(t, "POST", base+"/v1/items", tok, map[string]any{"items": []store.Item{{ID: "a"}, {ID: "b"}, {ID: "c"}}}, nil); code != 200 {
@@ -298,7 +312,6 @@ func TestServiceOPERejectsBadInput(t *testing.T) {
 	if code, body := call(t, "POST", base+"/v1/train", tok, map[string]string{"ranker": "popularity"}, &tr); code != 200 {
 		t.Fatalf("train: %d %s", code, body)
 	}
-	model := tr.ModelID.String()
 	// Lists served later: by policy p1 with propensities, by policy
 	// noprop without.
 	var events []store.Event
@@ -308,12 +321,25 @@ func TestServiceOPERejectsBadInput(t *testing.T) {
 		for k, it := range []string{"a", "b"} {
 			events = append(events,
 				store.Event{ID: fmt.Sprintf("p1:%s:%s", u, it), Kind: store.Exposure, User: u, Item: it, Time: t1, Propensity: 1, Position: k + 1, PolicyID: "p1"},
-				store.Event{ID: fmt.Sprintf("np:%s:%s", u, it), Kind: store.Exposure, User: u, Item: it, Time: t1.Add(time.Hour), Position: k + 1, PolicyID: "noprop"})
+				store.Event{ID: fmt.Sprintf("np:%s:%s", u, it), Kind: store.Exposure, User: u, Item: it, Time: t1.Add(time.Hour), Position: k + 1, PolicyID: "noprop"},
+				store.Event{ID: fmt.Sprintf("p0:%s:%s", u, it), Kind: store.Exposure, User: u, Item: it, Time: t1.Add(2 * time.Hour), Propensity: 1, Position: k + 1, PolicyID: "p0"})
+			if (i+k)%3 == 0 {
+				events = append(events, store.Event{ID: fmt.Sprintf("p1o:%s:%s", u, it), Kind: store.Outcome, User: u, Item: it, Time: t1.Add(time.Minute)})
+			}
 		}
 	}
 	if code, body := call(t, "POST", base+"/v1/events", tok, map[string]any{"events": events}, nil); code != 200 {
 		t.Fatalf("events: %d %s", code, body)
 	}
+	return base, grpcAddr, tr.ModelID.String(), cfg.Prefix
+}
+
+// TestServiceOPERejectsBadInput checks that POST /v1/ope and `causalrec
+// ope --redis` refuse what they cannot evaluate with one clear error, and
+// that the service stays up.
+func TestServiceOPERejectsBadInput(t *testing.T) {
+	base, _, model, prefix := smallOPEWorld(t)
+	const tok = "s3cret"
 	ok := map[string]any{"model": model, "policy_id": "p1", "bootstrap": 50, "estimators": []string{"ipw", "snipw"}}
 	with := func(kv ...any) map[string]any {
 		m := map[string]any{}
@@ -340,7 +366,7 @@ func TestServiceOPERejectsBadInput(t *testing.T) {
 		{"unknown model name", with("model", "nosuch"), 400, `unknown model "nosuch"`},
 		{"no exposures of the policy", with("policy_id", "nope"), 400, `no logged exposures of policy_id "nope"`},
 		{"no propensities", with("policy_id", "noprop"), 400, "40 of 40 exposures to evaluate have no logged propensity"},
-		{"no propensities among others", with("policy_id", nil), 400, "40 of 80 exposures to evaluate have no logged propensity"},
+		{"no propensities among others", with("policy_id", nil), 400, "40 of 120 exposures to evaluate have no logged propensity"},
 		{"unknown policy", with("policy", "softmax"), 400, `unknown policy "softmax"`},
 		{"epsilon-greedy without epsilon", with("policy", "epsilon-greedy"), 400, "epsilon-greedy needs epsilon in (0, 1]"},
 		{"plackett-luce without temperature", with("policy", "plackett-luce"), 400, "plackett-luce needs a positive temperature"},
@@ -354,7 +380,8 @@ func TestServiceOPERejectsBadInput(t *testing.T) {
 		{"samples", with("samples", -1), 400, "samples=-1"},
 		{"unknown field", with("modle", "x"), 400, `unknown field "modle"`},
 		{"fine", ok, 200, `"ranker":"popularity"`},
-		{"reward model", with("estimators", []string{"dr"}, "candidates", []string{"a", "b"}), 400, "the reward model"},
+		{"dr", with("estimators", []string{"dr"}, "candidates", []string{"c", "b"}, "bootstrap", 0), 200, `"estimator":"dr"`},
+		{"reward model", with("estimators", []string{"dr"}, "policy_id", "p0"), 400, "the reward model could not be fitted"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -379,14 +406,59 @@ func TestServiceOPERejectsBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--redis", redisURL(), "--prefix", cfg.Prefix}, 2, "--redis needs --model"},
+		{[]string{"--redis", redisURL(), "--prefix", prefix}, 2, "--redis needs --model"},
 		{[]string{"--model", model, "--log", "x.csv"}, 2, "give one of them"},
-		{[]string{"--redis", redisURL(), "--prefix", cfg.Prefix, "--model", "nosuch"}, 1, `unknown model "nosuch"`},
-		{[]string{"--redis", redisURL(), "--prefix", cfg.Prefix, "--model", model, "--policy-id", "noprop"}, 1, "have no logged propensity"},
+		{[]string{"--redis", redisURL(), "--prefix", prefix, "--model", "nosuch"}, 1, `unknown model "nosuch"`},
+		{[]string{"--redis", redisURL(), "--prefix", prefix, "--model", model, "--policy-id", "noprop"}, 1, "have no logged propensity"},
 	} {
 		code, out, errOut := runCLI(t, "", append([]string{"ope"}, tc.args...)...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) || out != "" {
 			t.Errorf("ope %v: exit %d, stdout %q, stderr %q; want exit %d naming %q and nothing on stdout", tc.args, code, out, errOut, tc.code, tc.want)
 		}
+	}
+}
+
+// TestGRPCOPE evaluates a stored model over gRPC against a real serve
+// (real Redis, real plugins): the answer is POST /v1/ope's, converted.
+func TestGRPCOPE(t *testing.T) {
+	base, addr, model, _ := smallOPEWorld(t)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := apiv1.NewRecommenderClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := &apiv1.OPERequest{Model: model, PolicyId: "p1", IncludeConsumed: true, Estimators: []string{"ipw", "dr", "switch-dr"}, Bootstrap: proto.Int32(100)}
+	if _, err := c.OPE(ctx, req); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("without the token: %v, want Unauthenticated", err)
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer s3cret")
+	got, err := c.OPE(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want api.OPEResult
+	if code, body := call(t, "POST", base+"/v1/ope", "s3cret", map[string]any{"model": model, "policy_id": "p1",
+		"include_consumed": true, "estimators": []string{"ipw", "dr", "switch-dr"}, "bootstrap": 100}, &want); code != 200 {
+		t.Fatalf("POST /v1/ope: %d %s", code, body)
+	}
+	if got.GetRounds() != int64(want.Rounds) || got.GetRounds() != 40 || got.GetLoggedValue() != want.LoggedValue || got.GetModelId() != model ||
+		got.GetRanker() != "popularity" || got.GetLists() != 20 || got.GetSkipped().GetOtherPolicy() != int64(want.Skipped.OtherPolicy) || got.GetSkipped().GetUnplaced() != 0 ||
+		len(got.GetEstimates()) != 3 || got.GetBootstrap() != 100 {
+		t.Fatalf("gRPC %v\nHTTP %+v", got, want)
+	}
+	for i, e := range got.GetEstimates() {
+		w := want.Estimates[i]
+		if e.GetEstimator() != w.Estimator || e.GetValue() != *w.Value || e.GetCiLower() != *w.CI[0] || e.GetCiUpper() != *w.CI[1] || e.GetEss() != *w.ESS {
+			t.Errorf("estimate %d: gRPC %v, HTTP %+v", i, e, w)
+		}
+	}
+	if sw := got.GetEstimates()[2]; !sw.GetHasLambda() || sw.GetLambda() != 100 || got.GetEstimates()[0].GetHasLambda() {
+		t.Errorf("lambda: switch-dr %v, ipw %v", sw, got.GetEstimates()[0])
+	}
+	if _, err := c.OPE(ctx, &apiv1.OPERequest{Model: "nosuch"}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), `unknown model "nosuch"`) {
+		t.Errorf("unknown model: %v, want InvalidArgument naming it", err)
 	}
 }
