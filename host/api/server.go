@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/causalrec/causalrec/host/limits"
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
@@ -54,6 +55,13 @@ type ModelStore interface {
 // Pinger reports whether the store answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// FeatureCatalog counts the distinct feature names of the stored items or
+// users (kind store.FeaturesOfItems or store.FeaturesOfUsers) and says
+// which of names are new (see store.Store.FeatureNames).
+type FeatureCatalog interface {
+	FeatureNames(ctx context.Context, kind string, names []string) (count int, unseen []string, err error)
 }
 
 // PluginLister lists the plugins with their state.
@@ -102,6 +110,11 @@ type Deps struct {
 	// Server hardens the HTTP and gRPC servers (timeouts, caps, rate
 	// limits); zero fields take DefaultServerOptions.
 	Server ServerOptions
+	// Limits are the schema and value limits of what is ingested and
+	// asked (400s); the zero value means limits.Default().
+	Limits limits.Limits
+	// Features, when set, enforces Limits.MaxCatalogFeatures.
+	Features FeatureCatalog
 	// Required names the plugins that must be up for the service to be
 	// ready (GET /v1/ready).
 	Required []string
@@ -129,6 +142,9 @@ func New(d Deps) *Server {
 		d.RequestTimeout = DefaultRequestTimeout
 	}
 	d.Server = d.Server.withDefaults()
+	if d.Limits.MaxFeatures == 0 {
+		d.Limits = limits.Default()
+	}
 	return &Server{d: d, metrics: newMetrics(d.Registry), guard: newGuard(d.Server)}
 }
 

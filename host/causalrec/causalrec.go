@@ -186,6 +186,8 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
 		Server:         cfg.ServerOptions(),
 		Required:       requiredPlugins(cfg.Config),
+		Limits:         cfg.Limits.Host(),
+		Features:       st,
 	})
 	return h, nil
 }
