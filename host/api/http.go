@@ -28,6 +28,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /v1/users", true, s.handleUsers)
 	s.route(mux, "POST /v1/recommend", true, s.handleRecommend)
 	s.route(mux, "POST /v1/train", true, s.handleTrain)
+	s.route(mux, "GET /v1/train/jobs/{id}", true, s.handleTrainJob)
 	s.route(mux, "GET /v1/plugins", true, s.handlePlugins)
 	s.route(mux, "GET /v1/models", true, s.handleModels)
 	s.route(mux, "POST /v1/models/rollback", true, s.handleRollback)
@@ -176,6 +177,10 @@ func errorBody(err error) any {
 	if errors.As(err, &pe) {
 		return partialBody{Error: err.Error(), IngestResult: pe.Result, FirstUnwritten: pe.Next}
 	}
+	var tr *TrainingRunningError
+	if errors.As(err, &tr) {
+		return map[string]string{"error": err.Error(), "running_job": tr.Job}
+	}
 	return map[string]string{"error": err.Error()}
 }
 
@@ -283,7 +288,14 @@ func (s *Server) handleTrain(_ http.ResponseWriter, r *http.Request) (any, error
 	if err := decodeOptional(r, &req); err != nil {
 		return nil, err
 	}
+	if req.Async {
+		return s.StartTrain(r.Context(), req)
+	}
 	return s.Train(r.Context(), req)
+}
+
+func (s *Server) handleTrainJob(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return s.TrainJob(r.Context(), r.PathValue("id"))
 }
 
 func (s *Server) handleModels(_ http.ResponseWriter, r *http.Request) (any, error) {

@@ -252,23 +252,6 @@ func (s *Server) Rollback(ctx context.Context) (ModelList, error) {
 	return list, nil
 }
 
-// Train trains a serving model with the configured Trainer; an unknown
-// ranker is a bad request, too little data a conflict (409).
-func (s *Server) Train(ctx context.Context, req TrainRequest) (recommend.TrainResult, error) {
-	if s.d.Train == nil {
-		return recommend.TrainResult{}, &httpError{http.StatusNotImplemented, "training is not configured"}
-	}
-	if req.Ranker != "" && !slices.Contains(recommend.Rankers, req.Ranker) {
-		return recommend.TrainResult{}, badRequest("unknown ranker %q (want %s)", req.Ranker, strings.Join(recommend.Rankers, ", "))
-	}
-	res, err := s.d.Train(ctx, req)
-	if err != nil {
-		return recommend.TrainResult{}, err
-	}
-	s.d.Logger.Info("model trained and serving", "model", res.ModelID, "previous", res.Previous, "ranker", res.Ranker, "rows", res.Rows, "seconds", res.Seconds)
-	return res, nil
-}
-
 // Health is the answer of GET /v1/health (liveness: the process serves)
 // and of GET /v1/ready (readiness: Redis answers and the required plugins
 // are up). The details (Redis, plugins, the error) are given only to a

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -77,6 +78,9 @@ type TrainRequest struct {
 	Ranker string `json:"ranker,omitempty"`
 	// Estimator is the estimator of an uplift ranker.
 	Estimator string `json:"estimator,omitempty"`
+	// Async asks POST /v1/train to answer at once (202) with the job to
+	// poll instead of waiting for the training (see Server.StartTrain).
+	Async bool `json:"async,omitempty"`
 }
 
 // Trainer trains a serving model.
@@ -110,6 +114,14 @@ type Deps struct {
 	// Server hardens the HTTP and gRPC servers (timeouts, caps, rate
 	// limits); zero fields take DefaultServerOptions.
 	Server ServerOptions
+	// Jobs, when set, keeps one training at a time per store and the
+	// records of the trainings (needed for asynchronous training).
+	Jobs TrainJobs
+	// TrainLease is how long a training's lease lasts unless renewed
+	// (default DefaultTrainLease); TrainTimeout bounds an asynchronous
+	// training (default DefaultTrainTimeout).
+	TrainLease   time.Duration
+	TrainTimeout time.Duration
 	// Limits are the schema and value limits of what is ingested and
 	// asked (400s); the zero value means limits.Default().
 	Limits limits.Limits
@@ -125,6 +137,11 @@ type Server struct {
 	d       Deps
 	metrics *metrics
 	guard   *guard
+	// bg is the context of the asynchronous trainings, which Close
+	// cancels; bgJobs counts them.
+	bg     context.Context
+	stopBG context.CancelFunc
+	bgJobs sync.WaitGroup
 }
 
 // New returns a Server.
@@ -145,7 +162,20 @@ func New(d Deps) *Server {
 	if d.Limits.MaxFeatures == 0 {
 		d.Limits = limits.Default()
 	}
-	return &Server{d: d, metrics: newMetrics(d.Registry), guard: newGuard(d.Server)}
+	if d.TrainLease <= 0 {
+		d.TrainLease = DefaultTrainLease
+	}
+	if d.TrainTimeout <= 0 {
+		d.TrainTimeout = DefaultTrainTimeout
+	}
+	bg, stop := context.WithCancel(context.Background())
+	return &Server{d: d, metrics: newMetrics(d.Registry), guard: newGuard(d.Server), bg: bg, stopBG: stop}
+}
+
+// Close cancels the asynchronous trainings and waits for them to end.
+func (s *Server) Close() {
+	s.stopBG()
+	s.bgJobs.Wait()
 }
 
 // httpServer returns the HTTP server with the hardening of ServerOptions.
