@@ -17,7 +17,7 @@ func runCheck(ctx context.Context, s stdio, args []string) error {
 			"value limits of the config (\"limits\", docs/config.md): too many features, overlong or invalid\n"+
 			"IDs and names, values out of range, event times outside the window around now, unknown arms,\n"+
 			"propensities under the floor, catalogues with too many feature names. Exits 1 when any does.")
-	hf := addHostFlags(fs)
+	hf := addHostFlags(fs, "refused")
 	show := fs.Int("show", 20, "list at most this many problems of each kind (items, users, events)")
 	if err := fs.Parse(args); err != nil {
 		return err
