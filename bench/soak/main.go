@@ -92,9 +92,9 @@ func run() error {
 	flag.Float64Var(&o.eventRate, "event-rate", 100, "event batches per second")
 	flag.IntVar(&o.batch, "batch", 5, "events per batch")
 	flag.DurationVar(&o.killEvery, "kill-every", time.Minute, "SIGKILL the estimator plugin this often in the fault phase (first at half of it)")
-	stopAt := flag.Duration("stop-at", 0, "when in the fault phase to SIGSTOP the estimator plugin (default: 25% in)")
+	stopAt := flag.Duration("stop-at", 0, "when in the fault phase to SIGSTOP the estimator plugin (default: 30% in)")
 	flag.DurationVar(&o.stopFor, "stop-for", 20*time.Second, "how long the plugin stays stopped")
-	redisAt := flag.Duration("redis-at", 0, "when in the fault phase to restart Redis (default: 55% in)")
+	redisAt := flag.Duration("redis-at", 0, "when in the fault phase to restart Redis (default: 58% in)")
 	trainAt := flag.String("train-at", "", "when in the fault phase to train, comma-separated durations (default: 40% and 80% in)")
 	flag.IntVar(&o.users, "users", 1000, "simulated users")
 	flag.IntVar(&o.items, "items", 200, "simulated items")
@@ -103,10 +103,10 @@ func run() error {
 	frac := func(f float64) time.Duration { return time.Duration(f * float64(o.duration)).Round(time.Second) }
 	o.stopAt, o.redisAt = *stopAt, *redisAt
 	if o.stopAt == 0 {
-		o.stopAt = frac(0.25)
+		o.stopAt = frac(0.3)
 	}
 	if o.redisAt == 0 {
-		o.redisAt = frac(0.55)
+		o.redisAt = frac(0.58)
 	}
 	if *trainAt == "" {
 		o.trainAt = []time.Duration{frac(0.4), frac(0.8)}
@@ -417,15 +417,19 @@ func sendBatch(ctx context.Context, client *http.Client, base string, o options,
 		giveUp = dl.Add(time.Minute)
 	}
 	due := start.Add(at)
+	backoff := 250 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		req, _ := http.NewRequest("POST", base+"/v1/events", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", key)
-		code := 0
+		code, retryAfter := 0, time.Duration(0)
 		if resp, err := client.Do(req); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			code = resp.StatusCode
+			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+				retryAfter = time.Duration(s) * time.Second
+			}
 		}
 		sentAt := time.Since(start)
 		if attempt > 0 {
@@ -446,7 +450,11 @@ func sendBatch(ctx context.Context, client *http.Client, base string, o options,
 			ak.mu.Unlock()
 			return
 		}
-		time.Sleep(250 * time.Millisecond)
+		// Back off exponentially (with jitter), and at least as long as
+		// the server asks, so that retries do not pile up on an outage.
+		wait := max(retryAfter, backoff/2+time.Duration(rng.Int64N(int64(backoff))))
+		backoff = min(2*backoff, 8*time.Second)
+		time.Sleep(wait)
 	}
 }
 
@@ -496,10 +504,11 @@ func injectFaults(ctx context.Context, start time.Time, o options, client *http.
 		case "redis":
 			t := now()
 			rds.stop()
+			down := now()
 			if err := rds.start(); err != nil {
 				fmt.Fprintln(os.Stderr, "bench/soak: restart redis:", err)
 			}
-			faults.add(window{"Redis restart (outage)", t, now() + settle})
+			faults.add(window{fmt.Sprintf("Redis restart (stop %.1fs, start %.1fs)", (down - t).Seconds(), (now() - down).Seconds()), t, now() + settle})
 		case "train":
 			wg.Add(1)
 			go func() {
@@ -518,19 +527,25 @@ func injectFaults(ctx context.Context, start time.Time, o options, client *http.
 // train trains through POST /v1/train {"async": true} and polls the job
 // until it ends; it returns the job's final status.
 func train(client *http.Client, base string) (string, error) {
-	resp, err := client.Post(base+"/v1/train", "application/json", strings.NewReader(`{"async": true}`))
-	if err != nil {
-		return "", err
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	var acc struct {
 		Poll  string `json:"poll"`
 		Error string `json:"error"`
 	}
-	_ = json.Unmarshal(b, &acc)
-	if resp.StatusCode != http.StatusAccepted {
-		return "", fmt.Errorf("train: %d %s", resp.StatusCode, acc.Error)
+	// A busy server (503) is asked again for up to a minute.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		resp, err := client.Post(base+"/v1/train", "application/json", strings.NewReader(`{"async": true}`))
+		if err != nil {
+			return "", err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_ = json.Unmarshal(b, &acc)
+		if resp.StatusCode == http.StatusAccepted {
+			break
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return "", fmt.Errorf("train: %d %s", resp.StatusCode, acc.Error)
+		}
 	}
 	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
 		resp, err := client.Get(base + acc.Poll)
@@ -554,24 +569,29 @@ func train(client *http.Client, base string) (string, error) {
 	return "", errors.New("train: the job did not end within 10 minutes")
 }
 
-// pluginPID returns the process ID of the named plugin (0 when down).
+// pluginPID returns the process ID of the named plugin (0 when down, or
+// when the server did not answer within 10 s of tries).
 func pluginPID(client *http.Client, base, name string) int {
-	resp, err := client.Get(base + "/v1/plugins")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var list []struct {
-		Name string `json:"name"`
-		PID  int    `json:"pid"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return 0
-	}
-	for _, p := range list {
-		if p.Name == name {
-			return p.PID
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		resp, err := client.Get(base + "/v1/plugins")
+		if err != nil {
+			continue
 		}
+		var list []struct {
+			Name string `json:"name"`
+			PID  int    `json:"pid"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			continue
+		}
+		for _, p := range list {
+			if p.Name == name {
+				return p.PID
+			}
+		}
+		return 0
 	}
 	return 0
 }
