@@ -329,10 +329,10 @@ func crossFitArms(learner Learner, x *mat.Dense, cat []bool, t, y []float64, fol
 		task = Classification
 	}
 	fold := metaFolds(t, folds, rng)
-	if mu1, err = metaCrossFit(learner, x, y, nil, fold, folds, func(r int) bool { return t[r] == 1 }, task, rng); err != nil {
+	if mu1, err = metaCrossFit(learner, x, y, nil, fold, folds, func(r int) bool { return t[r] == 1 }, task, rng, nil); err != nil {
 		return nil, nil, fmt.Errorf("treated outcome model: %w", err)
 	}
-	if mu0, err = metaCrossFit(learner, x, y, nil, fold, folds, func(r int) bool { return t[r] == 0 }, task, rng); err != nil {
+	if mu0, err = metaCrossFit(learner, x, y, nil, fold, folds, func(r int) bool { return t[r] == 0 }, task, rng, nil); err != nil {
 		return nil, nil, fmt.Errorf("control outcome model: %w", err)
 	}
 	return mu0, mu1, nil

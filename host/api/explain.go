@@ -55,7 +55,7 @@ type explainCall struct {
 
 // Explain returns the explanation of model id from the cache, or computes
 // it (once for concurrent requests, bounded by the explain timeout, not
-// the request's) and caches it. When the request's deadline comes first
+// the request's, and cancelled by Close) and caches it. When the request's deadline comes first
 // the computation goes on and the answer is ExplainPending.
 func (s *Server) Explain(ctx context.Context, id uuid.UUID) (any, error) {
 	if s.d.Explain == nil {
@@ -95,14 +95,16 @@ func (s *Server) startExplain(id uuid.UUID) *explainCall {
 	}
 	c := &explainCall{done: make(chan struct{})}
 	s.explaining.calls[id] = c
+	s.bgJobs.Add(1)
 	go func() {
+		defer s.bgJobs.Done()
 		defer func() {
 			s.explaining.mu.Lock()
 			delete(s.explaining.calls, id)
 			s.explaining.mu.Unlock()
 			close(c.done)
 		}()
-		ctx, cancel := context.WithTimeout(context.Background(), s.d.ExplainTimeout)
+		ctx, cancel := context.WithTimeout(s.bg, s.d.ExplainTimeout)
 		defer cancel()
 		start := time.Now()
 		c.out, c.err = s.d.Explain(ctx, id)

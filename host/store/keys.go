@@ -22,6 +22,9 @@ import (
 //	P modelnames                set of model names
 //	P serving:<name>            hash, "current" and "previous" model IDs
 //	P nbr:<item>                sorted set, item ID -> co-occurrence score with <item> (candidate generation)
+//	P features:<kind>           set of the feature names of the stored items (kind "items") or users ("users")
+//	P train:lease               string, the ID of the training job that holds the store's train lease (expires unless renewed)
+//	P trainjob:<id>             string, JSON of a TrainJob (expires)
 //	P{P model:<uuid>}:sample    string, a bounded random sample of the model's training table (see ModelSample),
 //	                            written with the model; the hash tag keeps a model's own keys in one slot
 //	P{P model:<uuid>}:explain   string, JSON of the model's explanation (GET /v1/models/{id}/explain), a cache
@@ -78,7 +81,12 @@ func (k keys) itemKeys(ids []string) []string {
 }
 func (k keys) user(id string) string { return k.p + "user:" + id }
 func (k keys) users() string         { return k.p + "users" }
-func (k keys) catalog() string       { return k.p + "catalog" }
+func (k keys) featureNames(kind string) string {
+	return k.p + "features:" + kind
+}
+func (k keys) trainLease() string        { return k.p + "train:lease" }
+func (k keys) trainJob(id string) string { return k.p + "trainjob:" + id }
+func (k keys) catalog() string           { return k.p + "catalog" }
 func (k keys) textScores(plugin string) string {
 	return k.p + "textscore:" + plugin
 }
