@@ -547,7 +547,7 @@ func train(client *http.Client, base string) (string, error) {
 			return "", fmt.Errorf("train: %d %s", resp.StatusCode, acc.Error)
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
 		resp, err := client.Get(base + acc.Poll)
 		if err != nil {
 			continue
@@ -566,7 +566,7 @@ func train(client *http.Client, base string) (string, error) {
 		}
 		return job.Status, nil
 	}
-	return "", errors.New("train: the job did not end within 10 minutes")
+	return "", errors.New("train: the job did not end within 3 minutes")
 }
 
 // pluginPID returns the process ID of the named plugin (0 when down, or
