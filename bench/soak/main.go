@@ -475,14 +475,28 @@ func injectFaults(ctx context.Context, start time.Time, o options, client *http.
 	sort.Slice(plan, func(i, j int) bool { return plan[i].at < plan[j].at })
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Each fault at its own time, whatever the others take.
 	for _, ev := range plan {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Until(start.Add(ev.at))):
-		}
-		now := func() time.Duration { return time.Since(start) }
-		switch ev.what {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(start.Add(ev.at))):
+			}
+			inject(ev.what, start, o, client, base, rds, faults)
+		}()
+	}
+}
+
+// inject causes one fault (or training) and records its window.
+func inject(what string, start time.Time, o options, client *http.Client, base string, rds *redisProc, faults *faultLog) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	now := func() time.Duration { return time.Since(start) }
+	{
+		switch what {
 		case "kill":
 			if pid := pluginPID(client, base, "causal"); pid > 0 {
 				t := now()
@@ -573,8 +587,11 @@ func train(client *http.Client, base string) (string, error) {
 // when the server did not answer within 10 s of tries).
 func pluginPID(client *http.Client, base, name string) int {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		resp, err := client.Get(base + "/v1/plugins")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/plugins", nil)
+		resp, err := client.Do(req)
 		if err != nil {
+			cancel()
 			continue
 		}
 		var list []struct {
@@ -583,6 +600,7 @@ func pluginPID(client *http.Client, base, name string) int {
 		}
 		err = json.NewDecoder(resp.Body).Decode(&list)
 		resp.Body.Close()
+		cancel()
 		if err != nil || resp.StatusCode != http.StatusOK {
 			continue
 		}
