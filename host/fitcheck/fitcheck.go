@@ -99,7 +99,7 @@ func (r Report) Warning() string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("the model predicts one constant uplift (%s) on all %d training rows checked: it learned no difference between units (for example an effect model with no trees or all-zero weights) and ranks nobody",
+	return fmt.Sprintf("the model predicts one constant uplift (%s) on the %d training rows checked: it learned no difference between units (for example an effect model with no trees or all-zero weights) and ranks nobody",
 		strings.Join(parts, ", "), r.Rows)
 }
 
