@@ -761,13 +761,13 @@ func (l *cfLeaf) moments() cfMoments {
 }
 
 // estimate returns τ̂(x) and, when withVar, its little-bags variance, from
-// the leaves that x reached in the trees of one arm: tree b's is
-// ls[b·stride].
-func (m *CausalForestModel) estimate(ls []*cfLeaf, stride, trees int, withVar bool) (tau, v float64) {
+// the leaves that x reached in the trees of one arm, ls[b] for tree b.
+func (m *CausalForestModel) estimate(ls []cfLeaf, withVar bool) (tau, v float64) {
 	var avg cfMoments
 	nt := 0
-	for b := range trees {
-		l := ls[b*stride]
+	trees := len(ls)
+	for b := range ls {
+		l := &ls[b]
 		if l.empty() {
 			continue
 		}
@@ -802,7 +802,7 @@ func (m *CausalForestModel) estimate(ls []*cfLeaf, stride, trees int, withVar bo
 	for g := 0; g+l <= trees; g += l {
 		good := true
 		for b := g; b < g+l; b++ {
-			if ls[b*stride].empty() {
+			if ls[b].empty() {
 				good = false
 				break
 			}
@@ -812,7 +812,7 @@ func (m *CausalForestModel) estimate(ls []*cfLeaf, stride, trees int, withVar bo
 		}
 		var gs float64
 		for b := g; b < g+l; b++ {
-			p := psi(ls[b*stride].moments())
+			p := psi(ls[b].moments())
 			gs += p
 			total += p * p
 			psiSum += p
@@ -889,31 +889,30 @@ func (m *CausalForestModel) Intervals(lo, hi, x *mat.Dense, level float64) (*mat
 
 // rows calls f with the estimate (and variance) of every row and arm. It
 // takes the rows in blocks: every tree is walked for the whole block
-// before the next (so a tree's upper levels stay in cache), and the block's
-// leaves, one pointer per row and tree, are all the memory it needs.
+// before the next (so that the tree stays in cache), and the block's
+// leaves, 16 bytes per row and tree, are all the memory it needs.
 func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, tau, v float64)) {
-	n, _ := x.Dims()
+	n, p := x.Dims()
 	const chunk = 128
 	chunks := (n + chunk - 1) / chunk
 	maxTrees := 0
 	for _, tr := range m.Forests {
 		maxTrees = max(maxTrees, len(tr))
 	}
+	raw := x.RawMatrix()
 	parallelWork(chunks, 0, func() func(int) {
-		leaves := make([]*cfLeaf, min(n, chunk)*maxTrees)
+		leaves := make([]cfLeaf, min(n, chunk)*maxTrees)
 		return func(c int) {
 			lo, hi := c*chunk, min(n, (c+1)*chunk)
 			nr := hi - lo
+			rows := raw.Data[lo*raw.Stride : (hi-1)*raw.Stride+p]
 			for k, trees := range m.Forests {
+				nt := len(trees)
 				for b := range trees {
-					t := &trees[b]
-					out := leaves[b*nr : (b+1)*nr]
-					for r := range out {
-						out[r] = t.leaf(x.RawRowView(lo + r))
-					}
+					trees[b].leaves4(rows, raw.Stride, nr, leaves[b:], nt)
 				}
 				for r := range nr {
-					tau, v := m.estimate(leaves[r:], nr, len(trees), withVar)
+					tau, v := m.estimate(leaves[r*nt:(r+1)*nt], withVar)
 					f(lo+r, k, tau, v)
 				}
 			}

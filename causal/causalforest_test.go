@@ -595,12 +595,27 @@ func TestCausalTreeCompactWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	back := v.(*CausalForestModel)
+	flat := make([]float64, 0, 4*len(rows))
+	for _, row := range rows {
+		flat = append(flat, row...)
+	}
 	for _, model := range []*CausalForestModel{m, back} {
 		for b, tree := range model.Forests[0] {
-			for _, row := range rows {
+			for r, row := range rows {
 				got, want := *tree.leaf(row), leafMeans(cfWalkNodes(grown[b], row))
 				if got != want {
 					t.Fatalf("tree %d row %v: the compact walk ends at %v, the walk over the nodes at %v", b, row, got, want)
+				}
+				// The four-row walk over the first r+1 rows ends at
+				// the same leaves.
+				if r%37 == 0 || r == len(rows)-1 {
+					out := make([]cfLeaf, 2*(r+1))
+					tree.leaves4(flat, 4, r+1, out, 2)
+					for i := range r + 1 {
+						if out[2*i] != *tree.leaf(rows[i]) {
+							t.Fatalf("tree %d: leaves4 over %d rows: row %d ends at %v, want %v", b, r+1, i, out[2*i], *tree.leaf(rows[i]))
+						}
+					}
 				}
 			}
 		}

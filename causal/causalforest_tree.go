@@ -110,6 +110,61 @@ func (t *CausalTree) leaf(x []float64) *cfLeaf {
 	return &t.leaves[^c]
 }
 
+// leaves4 copies into out[r·outStride] the leaf that row r of x (n rows, a
+// stride apart) reaches, walking four rows at a time so that their memory
+// loads overlap.
+func (t *CausalTree) leaves4(x []float64, stride, n int, out []cfLeaf, outStride int) {
+	if len(t.split) == 0 {
+		for r := range n {
+			out[r*outStride] = t.leaves[0]
+		}
+		return
+	}
+	sp := t.split
+	r := 0
+	for ; r+4 <= n; r += 4 {
+		x0, x1, x2, x3 := x[r*stride:], x[(r+1)*stride:], x[(r+2)*stride:], x[(r+3)*stride:]
+		var c0, c1, c2, c3 int32
+		for c0&c1&c2&c3 >= 0 {
+			if c0 >= 0 {
+				s := &sp[c0]
+				c0 = s.right
+				if x0[s.feature] <= s.threshold {
+					c0 = s.left
+				}
+			}
+			if c1 >= 0 {
+				s := &sp[c1]
+				c1 = s.right
+				if x1[s.feature] <= s.threshold {
+					c1 = s.left
+				}
+			}
+			if c2 >= 0 {
+				s := &sp[c2]
+				c2 = s.right
+				if x2[s.feature] <= s.threshold {
+					c2 = s.left
+				}
+			}
+			if c3 >= 0 {
+				s := &sp[c3]
+				c3 = s.right
+				if x3[s.feature] <= s.threshold {
+					c3 = s.left
+				}
+			}
+		}
+		out[r*outStride] = t.leaves[^c0]
+		out[(r+1)*outStride] = t.leaves[^c1]
+		out[(r+2)*outStride] = t.leaves[^c2]
+		out[(r+3)*outStride] = t.leaves[^c3]
+	}
+	for ; r < n; r++ {
+		out[r*outStride] = *t.leaf(x[r*stride:])
+	}
+}
+
 // Size returns the numbers of inner nodes and leaves of the tree.
 func (t *CausalTree) Size() (inner, leaves int) { return len(t.split), len(t.leaves) }
 
