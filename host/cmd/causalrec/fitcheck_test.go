@@ -2,11 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/causalrec/causalrec/host/config"
+	"github.com/causalrec/causalrec/host/recommend"
+	"github.com/causalrec/causalrec/host/store"
 )
 
 // TestUpliftFitWarnsConstant runs README's Hillstrom example (the bundled
@@ -71,5 +77,38 @@ func TestUpliftFitWarnsConstant(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTrainWarnsConstant trains the service on a log where every exposed
+// user engaged: no recommendation changed anything, the T-learner's two
+// boosted outcome models are the same constant, and the training logs a
+// warning and stores the constant in the model's fit metadata.
+func TestTrainWarnsConstant(t *testing.T) {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	var logs lockedBuffer
+	base, _ := startServeLogged(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	ingestUsers(t, base, "", 300)
+	var events []store.Event
+	for _, e := range simulatedEvents(300, 0) {
+		if e.Kind != store.Exposure {
+			continue
+		}
+		events = append(events, e, store.Event{ID: e.ID + ":o", Kind: store.Outcome, User: e.User, Item: e.Item, Time: e.Time.Add(time.Hour)})
+	}
+	postEvents(t, base, "", events)
+	var res recommend.TrainResult
+	if code, body := call(t, "POST", base+"/v1/train", "", map[string]string{"estimator": "t/gbt"}, &res); code != 200 {
+		t.Fatalf("train: %d %s", code, body)
+	}
+	if got := res.Metadata["fit.constant_effect"]; got != "0" {
+		t.Errorf("fit.constant_effect %q, want 0; metadata %v", got, res.Metadata)
+	}
+	if !strings.Contains(res.Metadata["fit.warning"], "one constant uplift") {
+		t.Errorf("fit.warning %q", res.Metadata["fit.warning"])
+	}
+	if !strings.Contains(logs.String(), `level=WARN msg="model learned nothing"`) {
+		t.Errorf("no warning in the log:\n%s", logs.String())
 	}
 }
