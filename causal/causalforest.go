@@ -125,16 +125,16 @@ type CausalForestModel struct {
 func (m *CausalForestModel) Kind() string { return "causal-forest" }
 
 // CausalForestTrees returns the default number of trees for n units:
-// grf's 2000 up to 10,000 units, then 2000·10,000/n, so that trees × n (to
+// grf's 2000 up to 25,000 units, then 2000·25,000/n, so that trees × n (to
 // which the model's size and its prediction time are proportional) stays
-// at 2·10⁷ units, but never fewer than 500:
+// at 5·10⁷, but never fewer than 500:
 //
-//	trees(n) = 2000 for n ≤ 10⁴,  max(500, ⌊2·10⁷/n⌋) above.
+//	trees(n) = 2000 for n ≤ 25,000,  max(500, ⌊5·10⁷/n⌋) above.
 func CausalForestTrees(n int) int {
-	if n <= 10_000 {
+	if n <= 25_000 {
 		return 2000
 	}
-	return max(500, 20_000_000/n)
+	return max(500, 50_000_000/n)
 }
 
 func (f CausalForest) withDefaults(n, p int) CausalForest {

@@ -21,6 +21,10 @@ type CausalTree struct {
 	// leaves holds the leaf means; a leaf with NaN means had no
 	// estimation units (only possible at the root).
 	leaves []cfLeaf
+	// scale[c] is the largest |mean| of component c over the leaves: a
+	// leaf's means are stored as half-precision multiples of it (see
+	// quantize).
+	scale [4]float32
 }
 
 // cfSplit is an inner node: a row goes left when x[feature] ≤ threshold
@@ -32,8 +36,10 @@ type cfSplit struct {
 }
 
 // cfLeaf holds the means of w̃, ỹ, w̃ỹ and w̃² over a leaf's estimation
-// units, in single precision (their average over thousands of trees is
-// what matters, and it halves the model).
+// units, each rounded to 11 significant bits relative to the largest of
+// its kind in the tree (see quantize): what matters is their average over
+// hundreds of trees, whose rounding errors are independent, and it makes a
+// leaf 8 bytes in the saved model.
 type cfLeaf [4]float32
 
 func (l *cfLeaf) empty() bool { return math.IsNaN(float64(l[0])) }
@@ -90,7 +96,31 @@ func compactTree(nodes []CausalNode) CausalTree {
 	}
 	t.split = slices.Clip(t.split)
 	t.leaves = slices.Clip(t.leaves)
+	t.quantize()
 	return t
+}
+
+// quantize sets t.scale to the largest |mean| of each component over the
+// leaves (1 when all are 0) and rounds every mean v to
+// fromHalf(toHalf(v/scale))·scale, the value the saved model restores
+// exactly: an error of at most 2⁻¹¹ of v, or 2⁻²⁵ of the scale for the
+// tiny ones.
+func (t *CausalTree) quantize() {
+	for c := range t.scale {
+		var m float32
+		for i := range t.leaves {
+			if v := float32(math.Abs(float64(t.leaves[i][c]))); v > m { // NaN is not
+				m = v
+			}
+		}
+		if m == 0 || math.IsInf(float64(m), 0) {
+			m = 1
+		}
+		t.scale[c] = m
+		for i := range t.leaves {
+			t.leaves[i][c] = fromHalf(toHalf(t.leaves[i][c]/m)) * m
+		}
+	}
 }
 
 // leaf returns the leaf that row x reaches.
@@ -169,9 +199,9 @@ func (t *CausalTree) leaves4(x []float64, stride, n int, out []cfLeaf, outStride
 func (t *CausalTree) Size() (inner, leaves int) { return len(t.split), len(t.leaves) }
 
 // cfEncoding is the version of the compact encoding of a causal forest.
-// Models saved before it (encoding 0: every node with its sums, as JSON)
-// are still read and converted.
-const cfEncoding = 2
+// Models saved before it (encoding 0: every node with its sums, as JSON;
+// encoding 2: leaves in single precision) are still read and converted.
+const cfEncoding = 3
 
 // cfJSON is the saved form of a CausalForestModel. Thresholds[j] lists the
 // distinct split thresholds on feature j; Forests[k] is arm k+1's trees in
@@ -187,10 +217,12 @@ type cfJSON struct {
 
 // MarshalJSON implements json.Marshaler with the compact encoding: per
 // arm, the number of trees, then per tree its numbers of inner nodes and
-// leaves and its nodes in preorder, an inner node as uvarint(feature+1),
-// uvarint(index of its threshold in Thresholds[feature]) followed by its
-// left and right subtrees, a leaf as a 0 byte and four little-endian
-// float32 means. About 3 bytes per inner node and 17 per leaf.
+// leaves, its four scales (little-endian float32) and its nodes in
+// preorder, an inner node as uvarint(feature+1), uvarint(index of its
+// threshold in Thresholds[feature]) followed by its left and right
+// subtrees, a leaf as a 0 byte and its four means as little-endian
+// binary16 multiples of the scales. About 3 bytes per inner node and 9 per
+// leaf.
 func (m *CausalForestModel) MarshalJSON() ([]byte, error) {
 	out := cfJSON{Encoding: cfEncoding, Arms: m.Arms, Features: m.Features, GroupSize: m.GroupSize,
 		Thresholds: make([][]float64, m.Features), Forests: make([][]byte, len(m.Forests))}
@@ -231,6 +263,9 @@ func (m *CausalForestModel) MarshalJSON() ([]byte, error) {
 func appendTree(b []byte, t *CausalTree, index []map[float64]uint64) []byte {
 	b = binary.AppendUvarint(b, uint64(len(t.split)))
 	b = binary.AppendUvarint(b, uint64(len(t.leaves)))
+	for _, v := range t.scale {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
 	root := int32(-1)
 	if len(t.split) > 0 {
 		root = 0
@@ -241,8 +276,8 @@ func appendTree(b []byte, t *CausalTree, index []map[float64]uint64) []byte {
 		stack = stack[:len(stack)-1]
 		if c < 0 {
 			b = append(b, 0)
-			for _, v := range t.leaves[^c] {
-				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+			for k, v := range t.leaves[^c] {
+				b = binary.LittleEndian.AppendUint16(b, toHalf(v/t.scale[k]))
 			}
 			continue
 		}
@@ -257,7 +292,7 @@ func appendTree(b []byte, t *CausalTree, index []map[float64]uint64) []byte {
 // readTree decodes one tree from b and returns the bytes after it. It
 // checks every index, so corrupt bytes give an error, never a panic or a
 // walk that does not end.
-func readTree(b []byte, thresholds [][]float64) (CausalTree, []byte, error) {
+func readTree(b []byte, thresholds [][]float64, encoding int) (CausalTree, []byte, error) {
 	var t CausalTree
 	ns, k := binary.Uvarint(b)
 	if k <= 0 {
@@ -269,9 +304,25 @@ func readTree(b []byte, thresholds [][]float64) (CausalTree, []byte, error) {
 		return t, nil, fmt.Errorf("truncated tree")
 	}
 	b = b[k:]
-	// Every inner node takes at least 2 bytes and every leaf 17, and a
-	// binary tree has one leaf more than it has inner nodes.
-	if nl != ns+1 || ns > uint64(len(b))/2 || nl > uint64(len(b))/17 {
+	leafBytes := 8 // binary16 means
+	if encoding == 2 {
+		leafBytes = 16 // float32 means, no scales
+	} else {
+		if len(b) < 16 {
+			return t, nil, fmt.Errorf("truncated tree")
+		}
+		for c := range t.scale {
+			t.scale[c] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*c:]))
+			if !(t.scale[c] > 0) || math.IsInf(float64(t.scale[c]), 0) {
+				return t, nil, fmt.Errorf("tree scale %v", t.scale[c])
+			}
+		}
+		b = b[16:]
+	}
+	// Every inner node takes at least 2 bytes and every leaf 1 +
+	// leafBytes, and a binary tree has one leaf more than it has inner
+	// nodes.
+	if nl != ns+1 || ns > uint64(len(b))/2 || nl > uint64(len(b))/uint64(1+leafBytes) {
 		return t, nil, fmt.Errorf("tree of %d inner nodes and %d leaves in %d bytes", ns, nl, len(b))
 	}
 	t.split = make([]cfSplit, 0, ns)
@@ -291,14 +342,18 @@ func readTree(b []byte, thresholds [][]float64) (CausalTree, []byte, error) {
 		b = b[k:]
 		var code int32
 		if tag == 0 {
-			if len(b) < 16 || len(t.leaves) == cap(t.leaves) {
+			if len(b) < leafBytes || len(t.leaves) == cap(t.leaves) {
 				return t, nil, fmt.Errorf("leaf %d of a tree of %d leaves in %d bytes", len(t.leaves), nl, len(b))
 			}
 			var l cfLeaf
 			for j := range l {
-				l[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
+				if encoding == 2 {
+					l[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
+				} else {
+					l[j] = fromHalf(binary.LittleEndian.Uint16(b[2*j:])) * t.scale[j]
+				}
 			}
-			b = b[16:]
+			b = b[leafBytes:]
 			code = ^int32(len(t.leaves))
 			t.leaves = append(t.leaves, l)
 		} else {
@@ -326,6 +381,9 @@ func readTree(b []byte, thresholds [][]float64) (CausalTree, []byte, error) {
 	if len(t.split) != int(ns) || len(t.leaves) != int(nl) {
 		return t, nil, fmt.Errorf("tree declares %d inner nodes and %d leaves, holds %d and %d", ns, nl, len(t.split), len(t.leaves))
 	}
+	if encoding == 2 {
+		t.quantize()
+	}
 	return t, b, nil
 }
 
@@ -342,9 +400,9 @@ func (m *CausalForestModel) UnmarshalJSON(b []byte) error {
 	switch probe.Encoding {
 	case 0:
 		return m.unmarshalNodes(b)
-	case cfEncoding:
+	case 2, cfEncoding:
 	default:
-		return fmt.Errorf("causal forest encoding %d, this build reads %d and 0", probe.Encoding, cfEncoding)
+		return fmt.Errorf("causal forest encoding %d, this build reads %d, 2 and 0", probe.Encoding, cfEncoding)
 	}
 	var in cfJSON
 	if err := json.Unmarshal(b, &in); err != nil {
@@ -357,14 +415,14 @@ func (m *CausalForestModel) UnmarshalJSON(b []byte) error {
 	*m = CausalForestModel{Arms: in.Arms, Features: in.Features, GroupSize: in.GroupSize, Forests: make([][]CausalTree, in.Arms)}
 	for k, raw := range in.Forests {
 		nt, n := binary.Uvarint(raw)
-		if n <= 0 || nt == 0 || nt > uint64(len(raw))/19 {
+		if n <= 0 || nt == 0 || nt > uint64(len(raw))/11 {
 			return fmt.Errorf("causal forest arm %d: bad tree count", k+1)
 		}
 		raw = raw[n:]
 		trees := make([]CausalTree, nt)
 		for i := range trees {
 			var err error
-			if trees[i], raw, err = readTree(raw, in.Thresholds); err != nil {
+			if trees[i], raw, err = readTree(raw, in.Thresholds, in.Encoding); err != nil {
 				return fmt.Errorf("causal forest arm %d tree %d: %w", k+1, i, err)
 			}
 		}
