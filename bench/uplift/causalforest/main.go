@@ -8,7 +8,8 @@
 //     fit --estimator causal-forest` with its defaults on the train half, the
 //     model file's size, `uplift predict --interval 0.9` on the test half
 //     (wall time and peak resident memory of the command and its plugin
-//     processes, from getrusage), and `uplift eval`'s Qini coefficient with
+//     processes, from getrusage, and their CPU time, user and system),
+//     and `uplift eval`'s Qini coefficient with
 //     its 95% bootstrap interval;
 //   - a simulated randomised trial of the same size with a known effect
 //     (8 features x_j ~ U(−1, 1), P(w=1) = 0.5, y = x_1 + x_2/2 + w·τ(x) +
@@ -18,7 +19,7 @@
 //
 // Usage (from the repository root, after make build):
 //
-//	go run ./bench/uplift/causalforest [-bin bin/causalrec,/tmp/old-causalrec] [-config FILE]
+//	go run ./bench/uplift/causalforest [-bin bin/causalrec,/tmp/old-causalrec] [-config FILE] [-param trees=936]
 //
 // -config is passed to every command (e.g. {"plugin_timeouts": {"load": "300s"}}
 // for binaries whose models take longer to load than the default deadline).
@@ -52,8 +53,13 @@ func main() {
 	bins := flag.String("bin", "bin/causalrec", "comma-separated causalrec binaries to compare")
 	config := flag.String("config", "", "config file passed to every command")
 	keep := flag.String("dir", "", "folder for the files (default: a temporary one, removed)")
+	var params []string
+	flag.Func("param", "estimator parameter name=value passed to every fit (repeatable), e.g. trees=936", func(v string) error {
+		params = append(params, "--param", v)
+		return nil
+	})
 	flag.Parse()
-	if err := run(*data, strings.Split(*bins, ","), *config, *keep); err != nil {
+	if err := run(*data, strings.Split(*bins, ","), *config, *keep, params); err != nil {
 		fmt.Fprintln(os.Stderr, "causalforest:", err)
 		os.Exit(1)
 	}
@@ -61,7 +67,7 @@ func main() {
 
 var hillFeatures = "recency,history_segment,history,mens,womens,zip_code,newbie,channel"
 
-func run(data string, bins []string, config, dir string) error {
+func run(data string, bins []string, config, dir string, params []string) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "cfbench")
 		if err != nil {
@@ -80,29 +86,29 @@ func run(data string, bins []string, config, dir string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "binary\tfit s\tfit peak MB\tmodel MB\tpredict s\tpredict peak MB\tQini [95% CI]\tsim fit s\tsim coverage (SE)\tsim width")
+	fmt.Fprintln(tw, "binary\tfit s (CPU)\tfit peak MB\tmodel MB\tpredict s (CPU)\tpredict peak MB\tQini [95% CI]\tsim fit s\tsim model MB\tsim coverage (SE)\tsim width")
 	for i, bin := range bins {
 		bin, err := filepath.Abs(bin)
 		if err != nil {
 			return err
 		}
-		r, err := measure(bin, config, dir, i)
+		r, err := measure(bin, config, dir, i, params)
 		if err != nil {
 			return fmt.Errorf("%s: %w", bin, err)
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%.1f\t%.2f\t%.0f\t%.4f [%.4f, %.4f]\t%.1f\t%.3f (%.3f)\t%.3f\n", bin, r.fit.secs, r.fit.peakMB, r.modelMB,
-			r.predict.secs, r.predict.peakMB, r.qini, r.qiniLo, r.qiniHi, r.simFit.secs, r.coverage, r.coverageSE, r.width)
+		fmt.Fprintf(tw, "%s\t%.1f (%.1f)\t%.0f\t%.1f\t%.2f (%.2f)\t%.0f\t%.4f [%.4f, %.4f]\t%.1f\t%.1f\t%.3f (%.3f)\t%.3f\n", bin, r.fit.secs, r.fit.cpu, r.fit.peakMB, r.modelMB,
+			r.predict.secs, r.predict.cpu, r.predict.peakMB, r.qini, r.qiniLo, r.qiniHi, r.simFit.secs, r.simModelMB, r.coverage, r.coverageSE, r.width)
 	}
 	tw.Flush()
 	fmt.Printf("load average (1, 5, 15 min) at the end: %s\n", loadavg.All())
 	return nil
 }
 
-type timing struct{ secs, peakMB float64 }
+type timing struct{ secs, cpu, peakMB float64 }
 
 type result struct {
 	fit, predict, simFit timing
-	modelMB              float64
+	modelMB, simModelMB  float64
 	qini, qiniLo, qiniHi float64
 	coverage, coverageSE float64
 	width                float64
@@ -123,21 +129,21 @@ func command(bin, config string, args ...string) (timing, []byte, error) {
 	if err != nil {
 		return timing{}, nil, fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args[:2], " "), err, errb.String())
 	}
-	var peak float64
+	t := timing{secs: secs, cpu: (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		peak = float64(ru.Maxrss) / 1024 // kB on Linux
+		t.peakMB = float64(ru.Maxrss) / 1024 // kB on Linux
 	}
-	return timing{secs, peak}, out.Bytes(), nil
+	return t, out.Bytes(), nil
 }
 
-func measure(bin, config, dir string, i int) (result, error) {
+func measure(bin, config, dir string, i int, params []string) (result, error) {
 	var r result
 	model := filepath.Join(dir, fmt.Sprintf("hill_%d.json", i))
 	scored := filepath.Join(dir, fmt.Sprintf("hill_scored_%d.csv", i))
 	arms := []string{"--treatment", "segment", "--control", "No E-Mail", "--treated", "Womens E-Mail"}
 	var err error
 	r.fit, _, err = command(bin, config, append([]string{"uplift", "fit", "--data", filepath.Join(dir, "train.csv"), "--outcome", "visit",
-		"--design", "rct", "--features", hillFeatures, "--estimator", "causal-forest", "--model-out", model}, arms...)...)
+		"--design", "rct", "--features", hillFeatures, "--estimator", "causal-forest", "--model-out", model}, append(arms, params...)...)...)
 	if err != nil {
 		return r, err
 	}
@@ -169,10 +175,13 @@ func measure(bin, config, dir string, i int) (result, error) {
 
 	simModel := filepath.Join(dir, fmt.Sprintf("sim_%d.json", i))
 	simScored := filepath.Join(dir, fmt.Sprintf("sim_scored_%d.csv", i))
-	r.simFit, _, err = command(bin, config, "uplift", "fit", "--data", filepath.Join(dir, "sim_train.csv"), "--treatment", "w", "--control", "0",
-		"--outcome", "y", "--design", "rct", "--features", "x1,x2,x3,x4,x5,x6,x7,x8", "--estimator", "causal-forest", "--model-out", simModel)
+	r.simFit, _, err = command(bin, config, append([]string{"uplift", "fit", "--data", filepath.Join(dir, "sim_train.csv"), "--treatment", "w", "--control", "0",
+		"--outcome", "y", "--design", "rct", "--features", "x1,x2,x3,x4,x5,x6,x7,x8", "--estimator", "causal-forest", "--model-out", simModel}, params...)...)
 	if err != nil {
 		return r, err
+	}
+	if st, err := os.Stat(simModel); err == nil {
+		r.simModelMB = float64(st.Size()) / 1e6
 	}
 	if _, _, err = command(bin, config, "uplift", "predict", "--model", simModel, "--data", filepath.Join(dir, "sim_test.csv"),
 		"--interval", "0.9", "--keep", "tau", "--out", simScored); err != nil {
