@@ -94,7 +94,9 @@ func run(data string, bins []string, config, dir string, params []string) error 
 		}
 		r, err := measure(bin, config, dir, i, params)
 		if err != nil {
-			return fmt.Errorf("%s: %w", bin, err)
+			// Report and go on: the other binaries' rows still count.
+			fmt.Fprintf(tw, "%s\tfailed: %v\n", bin, strings.ReplaceAll(err.Error(), "\n", " "))
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%.1f (%.1f)\t%.0f\t%.1f\t%.2f (%.2f)\t%.0f\t%.4f [%.4f, %.4f]\t%.1f\t%.1f\t%.3f (%.3f)\t%.3f\n", bin, r.fit.secs, r.fit.cpu, r.fit.peakMB, r.modelMB,
 			r.predict.secs, r.predict.cpu, r.predict.peakMB, r.qini, r.qiniLo, r.qiniHi, r.simFit.secs, r.simModelMB, r.coverage, r.coverageSE, r.width)
