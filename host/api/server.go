@@ -15,13 +15,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
 
+	"github.com/causalrec/causalrec/host/limits"
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
@@ -43,17 +46,26 @@ type Ingester interface {
 	AddEventBatch(ctx context.Context, events []store.Event, key string) (store.BatchResult, error)
 }
 
-// ModelStore lists the stored models of a name and switches the one
-// served.
+// ModelStore lists the stored models of a name, reads one and switches
+// the one served. LoadModel fails with an error wrapping store.ErrNotFound
+// for an unknown id.
 type ModelStore interface {
 	Serving(ctx context.Context, name string) (current, previous uuid.UUID, err error)
 	ListModels(ctx context.Context, name string) ([]store.ModelRecord, error)
+	LoadModel(ctx context.Context, id uuid.UUID) (store.ModelRecord, error)
 	Rollback(ctx context.Context, name string) error
 }
 
 // Pinger reports whether the store answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// FeatureCatalog counts the distinct feature names of the stored items or
+// users (kind store.FeaturesOfItems or store.FeaturesOfUsers) and says
+// which of names are new (see store.Store.FeatureNames).
+type FeatureCatalog interface {
+	FeatureNames(ctx context.Context, kind string, names []string) (count int, unseen []string, err error)
 }
 
 // PluginLister lists the plugins with their state.
@@ -69,6 +81,9 @@ type TrainRequest struct {
 	Ranker string `json:"ranker,omitempty"`
 	// Estimator is the estimator of an uplift ranker.
 	Estimator string `json:"estimator,omitempty"`
+	// Async asks POST /v1/train to answer at once (202) with the job to
+	// poll instead of waiting for the training (see Server.StartTrain).
+	Async bool `json:"async,omitempty"`
 }
 
 // Trainer trains a serving model.
@@ -89,8 +104,12 @@ type Deps struct {
 	Recommender Recommender
 	Plugins     PluginLister
 	// Train trains a serving model; nil answers POST /v1/train with 501.
-	Train  Trainer
-	Logger *slog.Logger
+	Train Trainer
+	// Replayer and OPE evaluate stored models on the logged exposures;
+	// either nil answers POST /v1/ope with 501.
+	Replayer Replayer
+	OPE      OPEFunc
+	Logger   *slog.Logger
 	// Registry receives the API's metrics; nil means a new registry.
 	Registry *prometheus.Registry
 	// Token, when set, is required as a bearer token.
@@ -102,6 +121,19 @@ type Deps struct {
 	// Server hardens the HTTP and gRPC servers (timeouts, caps, rate
 	// limits); zero fields take DefaultServerOptions.
 	Server ServerOptions
+	// Jobs, when set, keeps one training at a time per store and the
+	// records of the trainings (needed for asynchronous training).
+	Jobs TrainJobs
+	// TrainLease is how long a training's lease lasts unless renewed
+	// (default DefaultTrainLease); TrainTimeout bounds an asynchronous
+	// training (default DefaultTrainTimeout).
+	TrainLease   time.Duration
+	TrainTimeout time.Duration
+	// Limits are the schema and value limits of what is ingested and
+	// asked (400s); the zero value means limits.Default().
+	Limits limits.Limits
+	// Features, when set, enforces Limits.MaxCatalogFeatures.
+	Features FeatureCatalog
 	// Required names the plugins that must be up for the service to be
 	// ready (GET /v1/ready).
 	Required []string
@@ -112,6 +144,11 @@ type Server struct {
 	d       Deps
 	metrics *metrics
 	guard   *guard
+	// bg is the context of the asynchronous trainings, which Close
+	// cancels; bgJobs counts them.
+	bg     context.Context
+	stopBG context.CancelFunc
+	bgJobs sync.WaitGroup
 }
 
 // New returns a Server.
@@ -129,7 +166,23 @@ func New(d Deps) *Server {
 		d.RequestTimeout = DefaultRequestTimeout
 	}
 	d.Server = d.Server.withDefaults()
-	return &Server{d: d, metrics: newMetrics(d.Registry), guard: newGuard(d.Server)}
+	if d.Limits.MaxFeatures == 0 {
+		d.Limits = limits.Default()
+	}
+	if d.TrainLease <= 0 {
+		d.TrainLease = DefaultTrainLease
+	}
+	if d.TrainTimeout <= 0 {
+		d.TrainTimeout = DefaultTrainTimeout
+	}
+	bg, stop := context.WithCancel(context.Background())
+	return &Server{d: d, metrics: newMetrics(d.Registry), guard: newGuard(d.Server), bg: bg, stopBG: stop}
+}
+
+// Close cancels the asynchronous trainings and waits for them to end.
+func (s *Server) Close() {
+	s.stopBG()
+	s.bgJobs.Wait()
 }
 
 // httpServer returns the HTTP server with the hardening of ServerOptions.
@@ -138,6 +191,21 @@ func (s *Server) httpServer() *http.Server {
 	return &http.Server{Handler: s.Handler(), ReadHeaderTimeout: o.ReadHeaderTimeout, ReadTimeout: o.ReadTimeout,
 		WriteTimeout: o.WriteTimeout, IdleTimeout: o.IdleTimeout, MaxHeaderBytes: o.MaxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(s.d.Logger.Handler(), slog.LevelDebug)}
+}
+
+// newGRPCServer returns the gRPC server with the Recommender service and
+// server reflection (so that grpcurl and the like need no .proto), every
+// call but Health behind the guards and the token, and the hardening of
+// ServerOptions.
+func (s *Server) newGRPCServer() *grpc.Server {
+	o := s.d.Server
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(int(s.d.MaxBodyBytes)),
+		grpc.UnaryInterceptor(s.grpcAuth), grpc.StreamInterceptor(s.grpcStreamAuth),
+		grpc.MaxConcurrentStreams(uint32(o.MaxConcurrent)), grpc.ConnectionTimeout(o.ReadHeaderTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: o.IdleTimeout}))
+	apiv1.RegisterRecommenderServer(gs, &grpcServer{s: s})
+	reflection.Register(gs)
+	return gs
 }
 
 // Run serves HTTP on httpAddr and, when grpcAddr is not empty, gRPC on
@@ -160,10 +228,7 @@ func (s *Server) Run(ctx context.Context, httpAddr, grpcAddr string, ready func(
 			return fmt.Errorf("listen grpc %s: %w", grpcAddr, err)
 		}
 		gl = newLimitListener(graw, o.MaxConnections)
-		gs = grpc.NewServer(grpc.MaxRecvMsgSize(int(s.d.MaxBodyBytes)), grpc.UnaryInterceptor(s.grpcAuth),
-			grpc.MaxConcurrentStreams(uint32(o.MaxConcurrent)), grpc.ConnectionTimeout(o.ReadHeaderTimeout),
-			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: o.IdleTimeout}))
-		apiv1.RegisterRecommenderServer(gs, &grpcServer{s: s})
+		gs = s.newGRPCServer()
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(hl) }()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -11,7 +12,8 @@ import (
 
 // itemRecords is where items live: key item(id), IDs in the set items().
 func (s *Store) itemRecords() recordKind[Item] {
-	return recordKind[Item]{name: "items", one: "item", id: func(it Item) string { return it.ID }, validate: Item.Validate, key: s.k.item, all: s.k.items()}
+	return recordKind[Item]{name: "items", one: "item", id: func(it Item) string { return it.ID }, validate: Item.Validate, key: s.k.item, all: s.k.items(),
+		features: func(it Item) map[string]float64 { return it.Features }, names: s.k.featureNames(FeaturesOfItems)}
 }
 
 // PutItems stores items, replacing any stored under the same IDs, and
@@ -75,4 +77,22 @@ func (d *itemDecoder) decode(id, raw string) (Item, error) {
 	d.byID[id] = decodedItem{raw: raw, it: it}
 	d.mu.Unlock()
 	return it, nil
+}
+
+// ItemIDs returns the IDs of the stored items, sorted, and their number;
+// when there are more than limit it returns no IDs, only the number.
+func (s *Store) ItemIDs(ctx context.Context, limit int) ([]string, int, error) {
+	n, err := s.rdb.SCard(ctx, s.k.items()).Result()
+	if err != nil {
+		return nil, 0, s.wrap("count items", err)
+	}
+	if n > int64(limit) {
+		return nil, int(n), nil
+	}
+	ids, err := s.rdb.SMembers(ctx, s.k.items()).Result()
+	if err != nil {
+		return nil, 0, s.wrap("list items", err)
+	}
+	slices.Sort(ids)
+	return ids, len(ids), nil
 }
