@@ -15,7 +15,9 @@
 //     (8 features x_j ~ U(−1, 1), P(w=1) = 0.5, y = x_1 + x_2/2 + w·τ(x) +
 //     N(0, 1), τ(x) = 0.2 + 0.3·x_1): the share of test rows whose 90%
 //     interval covers τ(x), with its binomial standard error, and the mean
-//     width.
+//     width;
+//   - with several binaries, the largest difference of each one's
+//     predictions (effect, interval bounds) from the first one's.
 //
 // Usage (from the repository root, after make build):
 //
@@ -102,8 +104,78 @@ func run(data string, bins []string, config, dir string, params []string) error 
 			r.predict.secs, r.predict.cpu, r.predict.peakMB, r.qini, r.qiniLo, r.qiniHi, r.simFit.secs, r.simModelMB, r.coverage, r.coverageSE, r.width)
 	}
 	tw.Flush()
+	// The binaries fit the same forests from the same seed: how far
+	// apart are their predictions?
+	for i := 1; i < len(bins); i++ {
+		for _, name := range []string{"hill", "sim"} {
+			a := filepath.Join(dir, fmt.Sprintf("%s_scored_0.csv", name))
+			b := filepath.Join(dir, fmt.Sprintf("%s_scored_%d.csv", name, i))
+			d, err := maxDiff(a, b, []string{"uplift", "uplift_lower", "uplift_upper"})
+			if err != nil {
+				fmt.Printf("%s: %s against %s: %v\n", name, bins[i], bins[0], err)
+				continue
+			}
+			fmt.Printf("%s: largest |difference| of %s against %s: uplift %.3g, lower %.3g, upper %.3g\n", name, bins[i], bins[0], d[0], d[1], d[2])
+		}
+	}
 	fmt.Printf("load average (1, 5, 15 min) at the end: %s\n", loadavg.All())
 	return nil
+}
+
+// maxDiff returns, per column, the largest absolute difference between
+// the rows of two scored files.
+func maxDiff(a, b string, cols []string) ([]float64, error) {
+	read := func(path string) ([][]float64, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		rows, err := csv.NewReader(f).ReadAll()
+		if err != nil || len(rows) < 2 {
+			return nil, fmt.Errorf("%s: %d rows, %v", path, len(rows), err)
+		}
+		idx := make([]int, len(cols))
+		for k, c := range cols {
+			idx[k] = -1
+			for j, h := range rows[0] {
+				if h == c {
+					idx[k] = j
+				}
+			}
+			if idx[k] < 0 {
+				return nil, fmt.Errorf("%s has no column %s", path, c)
+			}
+		}
+		out := make([][]float64, len(rows)-1)
+		for i, r := range rows[1:] {
+			out[i] = make([]float64, len(cols))
+			for k, j := range idx {
+				if out[i][k], err = strconv.ParseFloat(r[j], 64); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return out, nil
+	}
+	x, err := read(a)
+	if err != nil {
+		return nil, err
+	}
+	y, err := read(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(x) != len(y) {
+		return nil, fmt.Errorf("%d and %d rows", len(x), len(y))
+	}
+	d := make([]float64, len(cols))
+	for i := range x {
+		for k := range cols {
+			d[k] = max(d[k], math.Abs(x[i][k]-y[i][k]))
+		}
+	}
+	return d, nil
 }
 
 type timing struct{ secs, cpu, peakMB float64 }
