@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/causalrec/causalrec/host/fitcheck"
 	"github.com/causalrec/causalrec/host/store"
 	"github.com/causalrec/causalrec/plugins"
 )
@@ -164,6 +165,18 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 			return TrainResult{}, fmt.Errorf("fit %s with plugin %s: %w", estimator, opts.Plugin, err)
 		}
 		model, fitMeta = fit.Model, fit.Metadata
+		// A model that learned nothing ranks nobody: say so in the log
+		// and in its metadata.
+		if chk, err := fitcheck.Check(ctx, est, req, model); err != nil {
+			logger.Warn("the model was not checked for a constant effect", "estimator", estimator, "err", err)
+		} else if w := chk.Warning(); w != "" {
+			logger.Warn("model learned nothing", "estimator", estimator, "warning", w)
+			fitMeta = maps.Clone(fitMeta)
+			if fitMeta == nil {
+				fitMeta = map[string]string{}
+			}
+			maps.Copy(fitMeta, chk.Metadata())
+		}
 	}
 	opts.Progress.report("saving the model", 0, 0)
 	if err := st.PutNeighbors(ctx, t.Neighbors); err != nil {
