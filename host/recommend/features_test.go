@@ -107,12 +107,12 @@ func BenchmarkFeaturePlanRow(b *testing.B) {
 }
 
 func TestEventCountsBefore(t *testing.T) {
-	logs := countsOf(map[string][]stamp{"u": {{t: 30, outcome: true}, {t: 10}, {t: 20, outcome: true}, {t: 20}, {t: 40}}})
-	c := logs["u"]
+	var c eventCounts
+	c.reset([]stamp{{t: 30, outcome: true, seq: 0}, {t: 10, seq: 1}, {t: 20, outcome: true, seq: 2}, {t: 20, seq: 3}, {t: 40, seq: 4}})
 	cases := []struct {
 		at                  int64
 		limit               int
-		exposures, outcomes float64
+		exposures, outcomes uint32
 	}{
 		{5, 0, 0, 0},
 		{20, 0, 1, 0},  // strictly before: the events at 20 do not count
@@ -122,12 +122,17 @@ func TestEventCountsBefore(t *testing.T) {
 		{31, 1, 0, 1},  // the latest one before 31: 30
 	}
 	for _, tc := range cases {
-		e, o := c.before(tc.at, tc.limit)
+		e, o, _, _ := c.before(tc.at, tc.limit)
 		if e != tc.exposures || o != tc.outcomes {
 			t.Errorf("before(%d, %d) = %v exposures, %v outcomes; want %v, %v", tc.at, tc.limit, e, o, tc.exposures, tc.outcomes)
 		}
 	}
-	if e, o := logs["nobody"].before(100, 0); e != 0 || o != 0 {
-		t.Errorf("unknown log: %v, %v", e, o)
+	var empty eventCounts
+	if e, o, _, _ := empty.before(100, 0); e != 0 || o != 0 {
+		t.Errorf("empty log: %v, %v", e, o)
+	}
+	empty.reset(nil)
+	if e, o, _, _ := empty.before(100, 0); e != 0 || o != 0 {
+		t.Errorf("log of no events: %v, %v", e, o)
 	}
 }
