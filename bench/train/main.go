@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/metrics"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -69,6 +70,8 @@ type options struct {
 	workers   int
 	keep      bool
 	skipChild bool
+	onlyChild bool
+	baseline  string
 	profile   string
 }
 
@@ -84,6 +87,8 @@ func run() error {
 	flag.IntVar(&o.workers, "workers", 4, "concurrent ingestion calls")
 	flag.BoolVar(&o.keep, "keep", false, "keep the keys (print the prefix) instead of deleting them")
 	flag.BoolVar(&o.skipChild, "skip-child", false, "skip the end-to-end run of causalrec train")
+	flag.StringVar(&o.baseline, "baseline", "", "another causalrec binary (an earlier build) to run end to end on the same log after -causalrec, for a same-run comparison")
+	flag.BoolVar(&o.onlyChild, "only-child", false, "after the import, skip the phases in this process and run only causalrec train end to end (for large logs: one fit instead of two)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the build-table phase to this file")
 	flag.Parse()
 	if o.redisURL == "" {
@@ -133,7 +138,21 @@ func run() error {
 		return err
 	}
 	events = nil
-	runtime.GC()
+	debug.FreeOSMemory()
+	if o.onlyChild {
+		if err := endToEnd(ctx, o, prefix); err != nil {
+			return err
+		}
+		if o.baseline != "" {
+			b := o
+			b.bin = o.baseline
+			if err := endToEnd(ctx, b, prefix); err != nil {
+				return err
+			}
+		}
+		fmt.Println("load average after the run:", loadavg.All())
+		return nil
+	}
 	var readBase, readNew float64
 	if err := phase("read events, baseline reader", func() (string, error) {
 		n, err := readEventsBaseline(ctx, rdb, prefix, o.batch)
@@ -228,6 +247,13 @@ func run() error {
 	if err := endToEnd(ctx, o, prefix); err != nil {
 		return err
 	}
+	if o.baseline != "" {
+		b := o
+		b.bin = o.baseline
+		if err := endToEnd(ctx, b, prefix); err != nil {
+			return err
+		}
+	}
 	fmt.Println("load average after the run:", loadavg.All())
 	return nil
 }
@@ -258,7 +284,9 @@ func endToEnd(ctx context.Context, o options, prefix string) error {
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
 	fmt.Printf("  wall %.2fs (train's own %.2fs), %d events, %d rows (%d treated, %d control), %d features, propensity %s, text %v\n",
 		wall.Seconds(), res.Seconds, res.Events, res.Rows, res.Treated, res.Control, len(res.Features), res.Propensity, res.Text.Used)
-	fmt.Printf("  peak RSS: causalrec train %.0f MB; largest process so far (train or a plugin) %.0f MB\n", peak, float64(kids.Maxrss)/1024)
+	fmt.Printf("  peak RSS: causalrec train %.0f MB (%.0f bytes per event); largest process so far (train or a plugin) %.0f MB\n",
+		peak, peak*(1<<20)/float64(max(1, res.Events)), float64(kids.Maxrss)/1024)
+	fmt.Printf("  time per event: %.2f µs (wall), %.2f µs (train's own)\n", wall.Seconds()*1e6/float64(max(1, res.Events)), res.Seconds*1e6/float64(max(1, res.Events)))
 	for _, l := range strings.Split(stderr.String(), "\n") {
 		if strings.Contains(l, "reading events") || strings.Contains(l, "table built") || strings.Contains(l, "texts scored") {
 			fmt.Println("  log:", l)
@@ -421,9 +449,12 @@ func importAll(ctx context.Context, st *store.Store, users []store.User, items [
 		go func() {
 			defer wg.Done()
 			for b := range work {
-				n, err := st.AddEvents(ctx, b)
+				// The events have random IDs, so a duplicate is a script
+				// call the client retried after it had run (a timeout
+				// under load): stored once, as the marks ensure.
+				res, err := st.AddEventBatch(ctx, b, "")
 				mu.Lock()
-				added += int64(n)
+				added += int64(res.Written + res.Duplicates)
 				if err != nil && first == nil {
 					first = err
 				}

@@ -80,6 +80,12 @@ type Config struct {
 	// RetrainEvery, when set, makes serve retrain the serving model on
 	// this schedule.
 	RetrainEvery Duration `json:"retrain_every"`
+	// RetrainLease is how long the lease a scheduled retraining takes in
+	// Redis lasts without renewal (the holder renews it every third of
+	// it): of several serve processes on one store only the holder trains
+	// and moves the serving model, and when it dies another takes over
+	// once the lease expires.
+	RetrainLease Duration `json:"retrain_lease"`
 	// CountsTTL is how long serve may reuse the popularity counts of an
 	// item read for an earlier request instead of reading them again
 	// (events ingested through the same serve process show at once; 0
@@ -147,6 +153,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// DefaultRetrainLease is the default of RetrainLease: how long a
+// crashed trainer blocks scheduled retraining at most.
+const DefaultRetrainLease = 30 * time.Second
+
 // Default returns the configuration used when nothing is set: the
 // defaults of the packages the settings go to (store, api, pluginhost,
 // recommend), and serve's own listen addresses and counts TTL.
@@ -169,6 +179,7 @@ func Default() Config {
 			Score: Duration(plugins.Timeouts.Score), Fit: Duration(plugins.Timeouts.Fit), Ping: Duration(plugins.Timeouts.Ping)},
 		PluginEjectAfter:      plugins.EjectAfter,
 		CountsTTL:             Duration(time.Second),
+		RetrainLease:          Duration(DefaultRetrainLease),
 		RequestTimeout:        Duration(api.DefaultRequestTimeout),
 		IdempotencyWindow:     Duration(store.DefaultDedupTTL),
 		ReadHeaderTimeout:     Duration(server.ReadHeaderTimeout),
@@ -305,6 +316,9 @@ func (c Config) Validate() error {
 	}
 	if c.TrainPeriod < 0 || c.RetrainEvery < 0 || c.CountsTTL < 0 {
 		errs = append(errs, errors.New("train_period, retrain_every and counts_ttl must not be negative"))
+	}
+	if c.RetrainLease < Duration(10*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("retrain_lease %v must be at least 10ms", time.Duration(c.RetrainLease)))
 	}
 	return errors.Join(errs...)
 }

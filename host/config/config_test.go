@@ -49,6 +49,7 @@ func TestLoadBad(t *testing.T) {
 		"bad-text.bad.json":       `text_features "maybe"`,
 		"dev-mode-token.bad.json": "plugin_dev_mode runs plugins without checksums",
 		"slow-predict.bad.json":   "plugin_timeouts.predict 800ms must be at most half of request_timeout 1s",
+		"bad-lease.bad.json":      "retrain_lease 1ms must be at least 10ms",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.json")
 	if len(files) != len(want) {

@@ -242,3 +242,13 @@ func (k keys) lease(name string) string {
 func (k keys) leaseCounter(name string) string {
 	return k.p + "leasetoken:" + name + "{" + k.serving(name) + "}"
 }
+
+// ServingModel returns the record, without its bytes, of the model served
+// under name, or an error wrapping ErrNotFound when none is.
+func (s *Store) ServingModel(ctx context.Context, name string) (ModelRecord, error) {
+	cur, _, err := s.Serving(ctx, name)
+	if err != nil {
+		return ModelRecord{}, err
+	}
+	return s.loadModelMeta(ctx, cur)
+}
