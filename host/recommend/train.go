@@ -188,7 +188,7 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 		return TrainResult{}, err
 	}
 	if opts.Lease != nil {
-		err = st.SetServingFenced(ctx, ModelName, id, *opts.Lease)
+		err = st.SetServingFenced(ctx, ModelName, id, opts.Lease.Token)
 	} else {
 		err = st.SetServing(ctx, ModelName, id)
 	}

@@ -95,15 +95,16 @@ return 1
 // setServingFencedScript is setServingScript guarded by the lease: it
 // writes only while the lease key holds the caller's lease and no greater
 // token has written before (the "fence" field of the serving hash keeps
-// the greatest). KEYS: serving, lease. ARGV: new ID, "<token> <holder>",
-// token. Returns -1 when fenced out, else 1 (0 if the ID was already
-// served).
+// the greatest). Tokens are unique per acquisition, so the token alone
+// names the lease. KEYS: serving, lease. ARGV: new ID, token. Returns -1
+// when fenced out, else 1 (0 if the ID was already served).
 var setServingFencedScript = redis.NewScript(`
-if redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
+local held = redis.call('GET', KEYS[2])
+if not held or string.match(held, '^(%d+) ') ~= ARGV[2] then return -1 end
 local fence = tonumber(redis.call('HGET', KEYS[1], 'fence') or '0')
-local tok = tonumber(ARGV[3])
+local tok = tonumber(ARGV[2])
 if tok < fence then return -1 end
-redis.call('HSET', KEYS[1], 'fence', ARGV[3])
+redis.call('HSET', KEYS[1], 'fence', ARGV[2])
 local cur = redis.call('HGET', KEYS[1], 'current')
 if cur == ARGV[1] then return 0 end
 if cur then
@@ -191,13 +192,14 @@ func (s *Store) ReleaseLease(ctx context.Context, l Lease) error {
 	return s.wrap(fmt.Sprintf("release lease %q", l.Name), err)
 }
 
-// SetServingFenced is SetServing for the holder of the lease l on the
-// name: in one script it checks that l is still the current lease and that
-// no greater token has moved the pointer, then moves it. A stale lease's
-// write is refused with an error wrapping ErrFenced, and nothing changes.
-func (s *Store) SetServingFenced(ctx context.Context, name string, id uuid.UUID, l Lease) error {
-	if l.Name != name {
-		return fmt.Errorf("set serving %q: the lease is on %q", name, l.Name)
+// SetServingFenced is SetServing for the holder of the lease on the name
+// with fencing token token: in one script it checks that the lease is
+// still current (its key holds the token) and that no greater token has
+// moved the pointer, then moves it. A stale lease's write is refused with
+// an error wrapping ErrFenced, and nothing changes.
+func (s *Store) SetServingFenced(ctx context.Context, name string, id uuid.UUID, token int64) error {
+	if err := checkLeaseName(name); err != nil {
+		return fmt.Errorf("set serving: %w", err)
 	}
 	m, err := s.loadModelMeta(ctx, id)
 	if err != nil {
@@ -206,12 +208,12 @@ func (s *Store) SetServingFenced(ctx context.Context, name string, id uuid.UUID,
 	if m.Name != name {
 		return fmt.Errorf("set serving %q: model %s is named %q", name, id, m.Name)
 	}
-	n, err := setServingFencedScript.Run(ctx, s.rdb, []string{s.k.serving(name), s.k.lease(name)}, id.String(), l.value(), l.Token).Int()
+	n, err := setServingFencedScript.Run(ctx, s.rdb, []string{s.k.serving(name), s.k.lease(name)}, id.String(), token).Int()
 	if err != nil {
 		return s.wrap(fmt.Sprintf("set serving %q", name), err)
 	}
 	if n < 0 {
-		return fmt.Errorf("set serving %q to %s with lease token %d: %w", name, id, l.Token, ErrFenced)
+		return fmt.Errorf("set serving %q to %s with lease token %d: %w", name, id, token, ErrFenced)
 	}
 	return nil
 }

@@ -83,14 +83,18 @@ func TestLeaseExpiryAndFencing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetServingFenced(ctx, "default", m1, a); err != nil {
+	if err := s.SetServingFenced(ctx, "default", m1, a.Token); err != nil {
 		t.Fatalf("the holder's write: %v", err)
 	}
-	if err := s.SetServingFenced(ctx, "default", other, a); err == nil || errors.Is(err, ErrFenced) {
+	if err := s.SetServingFenced(ctx, "default", other, a.Token); err == nil || errors.Is(err, ErrFenced) {
 		t.Errorf("serving a model of another name: %v, want a plain refusal", err)
 	}
-	if err := s.SetServingFenced(ctx, "other", other, a); err == nil {
-		t.Error("a lease on default moved the pointer of other")
+	if err := s.SetServingFenced(ctx, "other", other, a.Token); !errors.Is(err, ErrFenced) {
+		t.Errorf("a lease on default moved the pointer of other: %v, want ErrFenced", err)
+	}
+	// The token of another acquisition, even one once given, is refused.
+	if err := s.SetServingFenced(ctx, "default", m2, a.Token+1); !errors.Is(err, ErrFenced) {
+		t.Errorf("a token never given: %v, want ErrFenced", err)
 	}
 	// Renewing keeps the lease past its first TTL.
 	time.Sleep(ttl / 2)
@@ -118,7 +122,7 @@ func TestLeaseExpiryAndFencing(t *testing.T) {
 	if b.Token <= a.Token || b.Holder == a.Holder {
 		t.Fatalf("the next lease %+v does not supersede %+v", b, a)
 	}
-	if err := s.SetServingFenced(ctx, "default", m2, a); !errors.Is(err, ErrFenced) {
+	if err := s.SetServingFenced(ctx, "default", m2, a.Token); !errors.Is(err, ErrFenced) {
 		t.Fatalf("the stale holder's write: %v, want ErrFenced", err)
 	}
 	if cur, _, err := s.Serving(ctx, "default"); err != nil || cur != m1 {
@@ -130,7 +134,7 @@ func TestLeaseExpiryAndFencing(t *testing.T) {
 	if err := s.ReleaseLease(ctx, a); err != nil {
 		t.Errorf("the stale holder's release: %v", err)
 	}
-	if err := s.SetServingFenced(ctx, "default", m2, b); err != nil {
+	if err := s.SetServingFenced(ctx, "default", m2, b.Token); err != nil {
 		t.Fatalf("the new holder's write (after the stale release, which must not free b's lease): %v", err)
 	}
 	cur, prev, err := s.Serving(ctx, "default")
@@ -143,7 +147,7 @@ func TestLeaseExpiryAndFencing(t *testing.T) {
 	if err := s.ReleaseLease(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetServingFenced(ctx, "default", m1, b); !errors.Is(err, ErrFenced) {
+	if err := s.SetServingFenced(ctx, "default", m1, b.Token); !errors.Is(err, ErrFenced) {
 		t.Errorf("a released lease's write: %v, want ErrFenced", err)
 	}
 	c, err := s.AcquireLease(ctx, "default", time.Second)
@@ -176,7 +180,7 @@ func TestLeaseRefusesBadInput(t *testing.T) {
 			t.Errorf("AcquireLease(%q, %v) = %v, want an error with %q", tc.name, tc.ttl, err, tc.want)
 		}
 	}
-	if err := s.SetServingFenced(ctx, "default", uuid.New(), Lease{Name: "default", Token: 1, Holder: "x", TTL: time.Second}); !errors.Is(err, ErrNotFound) {
+	if err := s.SetServingFenced(ctx, "default", uuid.New(), 1); !errors.Is(err, ErrNotFound) {
 		t.Errorf("fenced write of a model that does not exist: %v, want ErrNotFound", err)
 	}
 }
