@@ -422,19 +422,19 @@ const (
 	rowBlind
 )
 
-// stamp is one event of a user or an item: its time (Unix ns) and whether
+// tableStamp is one event of a user or an item: its time (Unix ns) and whether
 // it is an outcome (else an exposure).
-type stamp struct {
+type tableStamp struct {
 	t       int64
 	outcome bool
 	// seq orders events of the same time as the log does.
 	seq uint32
 }
 
-// eventCounts are one user's or item's events in time order with running
+// tableCounts are one user's or item's events in time order with running
 // outcome counts, so that the counts before any time are a binary search
 // away.
-type eventCounts struct {
+type tableCounts struct {
 	t []int64
 	// outcomes[i] is the number of outcomes among the first i events.
 	outcomes []uint32
@@ -442,8 +442,8 @@ type eventCounts struct {
 
 // reset fills c (reusing its arrays) from the stamps, which it sorts by
 // time and log order.
-func (c *eventCounts) reset(h []stamp) {
-	slices.SortFunc(h, func(a, b stamp) int {
+func (c *tableCounts) reset(h []tableStamp) {
+	slices.SortFunc(h, func(a, b tableStamp) int {
 		if x := cmp.Compare(a.t, b.t); x != 0 {
 			return x
 		}
@@ -463,7 +463,7 @@ func (c *eventCounts) reset(h []stamp) {
 // before returns the numbers of exposures and outcomes among the latest
 // limit events strictly before time at (all of them when limit is 0), and
 // the range [start, end) of those events.
-func (c *eventCounts) before(at int64, limit int) (exposures, outcomes uint32, start, end int) {
+func (c *tableCounts) before(at int64, limit int) (exposures, outcomes uint32, start, end int) {
 	if len(c.outcomes) == 0 {
 		return 0, 0, 0, 0
 	}
@@ -483,8 +483,8 @@ func (l *tableLog) buildRows(ctx context.Context, period int64, nRows int, items
 	rows := make([]tableRow, 0, nRows)
 	engaged := map[string][]string{}
 	var (
-		hist    []stamp
-		counts  eventCounts
+		hist    []tableStamp
+		counts  tableCounts
 		userLog []userEvent
 		outs    []tableEvent
 	)
@@ -506,7 +506,7 @@ func (l *tableLog) buildRows(ctx context.Context, period int64, nRows int, items
 			if e.flags&evTimeUnknown != 0 {
 				continue
 			}
-			hist = append(hist, stamp{t: e.t, outcome: e.flags&evOutcome != 0, seq: e.seq})
+			hist = append(hist, tableStamp{t: e.t, outcome: e.flags&evOutcome != 0, seq: e.seq})
 			if rel != nil {
 				userLog = append(userLog, userEvent{t: e.t, seq: e.seq, outcome: e.flags&evOutcome != 0, item: e.item})
 			}
@@ -596,8 +596,8 @@ func (l *tableLog) countPopularity(rows []tableRow) {
 		next[r.item]++
 	}
 	var (
-		hist   []stamp
-		counts eventCounts
+		hist   []tableStamp
+		counts tableCounts
 	)
 	ev := l.events
 	for lo := 0; lo < len(ev); {
@@ -609,7 +609,7 @@ func (l *tableLog) countPopularity(rows []tableRow) {
 		hist = hist[:0]
 		for _, e := range ev[lo:hi] {
 			if e.flags&evTimeUnknown == 0 {
-				hist = append(hist, stamp{t: e.t, outcome: e.flags&evOutcome != 0, seq: e.seq})
+				hist = append(hist, tableStamp{t: e.t, outcome: e.flags&evOutcome != 0, seq: e.seq})
 			}
 		}
 		lo = hi
@@ -656,7 +656,7 @@ func newRelevanceScorer(opts TextOptions, rows int) (*relevanceScorer, error) {
 
 // scoreUser scores the rows of one user (rows[i] is row first+i); log is
 // the user's events with a known time in time order.
-func (s *relevanceScorer) scoreUser(ctx context.Context, rows []tableRow, first int, log []userEvent, counts *eventCounts, itemNames []string, items map[string]store.Item) {
+func (s *relevanceScorer) scoreUser(ctx context.Context, rows []tableRow, first int, log []userEvent, counts *tableCounts, itemNames []string, items map[string]store.Item) {
 	type window struct{ start, end int }
 	groups := map[window][]int{}
 	var order []window
