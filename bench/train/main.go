@@ -73,6 +73,7 @@ type options struct {
 	onlyChild bool
 	baseline  string
 	reuse     string
+	ranker    string
 	profile   string
 }
 
@@ -89,6 +90,7 @@ func run() error {
 	flag.BoolVar(&o.keep, "keep", false, "keep the keys (print the prefix) instead of deleting them")
 	flag.BoolVar(&o.skipChild, "skip-child", false, "skip the end-to-end run of causalrec train")
 	flag.StringVar(&o.baseline, "baseline", "", "another causalrec binary (an earlier build) to run end to end on the same log after -causalrec, for a same-run comparison")
+	flag.StringVar(&o.ranker, "ranker", "", "ranker of the end-to-end training (default causalrec's, uplift); popularity builds the same table without a fit, to measure the training process without the estimator plugin's memory")
 	flag.StringVar(&o.reuse, "reuse", "", "a key prefix kept by an earlier run with -keep: run only causalrec train end to end on its log (no simulation, no import)")
 	flag.BoolVar(&o.onlyChild, "only-child", false, "after the import, skip the phases in this process and run only causalrec train end to end (for large logs: one fit instead of two)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the build-table phase to this file")
@@ -279,8 +281,12 @@ func run() error {
 // time and peak RSS.
 func endToEnd(ctx context.Context, o options, prefix string) error {
 	bin := o.bin
-	fmt.Printf("end to end: %s train --estimator %s --text-features %s (child process):\n", bin, o.estimator, o.text)
-	cmd := exec.CommandContext(ctx, bin, "train", "--redis", o.redisURL, "--prefix", prefix, "--estimator", o.estimator, "--text-features", o.text)
+	args := []string{"train", "--redis", o.redisURL, "--prefix", prefix, "--estimator", o.estimator, "--text-features", o.text}
+	if o.ranker != "" {
+		args = append(args, "--ranker", o.ranker)
+	}
+	fmt.Printf("end to end: %s %s (child process):\n", bin, strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	var stdout strings.Builder
