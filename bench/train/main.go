@@ -31,6 +31,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -308,7 +309,13 @@ func endToEnd(ctx context.Context, o options, prefix string) error {
 			if v, ok := vmHWM(pid); ok {
 				peak = max(peak, v)
 			}
-			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
+			// The plugins are children of any of its threads.
+			tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+			for _, task := range tasks {
+				b, err := os.ReadFile(task)
+				if err != nil {
+					continue
+				}
 				for _, f := range strings.Fields(string(b)) {
 					if c, err := strconv.Atoi(f); err == nil {
 						if v, ok := vmHWM(c); ok {
