@@ -238,6 +238,17 @@ func leaseValue(t *testing.T, prefix string) (token int64, pid int, ttl time.Dur
 	return token, pid, ttl
 }
 
+// servingFence returns the greatest lease token that moved the serving
+// pointer of the test's store.
+func servingFence(t *testing.T, prefix string) int64 {
+	t.Helper()
+	f, err := redistest.Client(t).HGet(context.Background(), prefix+"serving:"+recommend.ModelName, "fence").Int64()
+	if err != nil {
+		return 0
+	}
+	return f
+}
+
 // servingOf returns the serving model of the store and its creation time.
 func servingOf(t *testing.T, st *store.Store) (uuid.UUID, time.Time) {
 	t.Helper()
@@ -392,7 +403,11 @@ func TestReplicasRetrainWithOneLeaseHolder(t *testing.T) {
 		if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
-		if after, _, ttl := leaseValue(t, prefix); after == tok && ttl > 0 {
+		time.Sleep(50 * time.Millisecond) // a write it had sent lands
+		// Stopped while it holds the lease and before it moved the
+		// pointer with it (the serving hash's fence is the greatest
+		// token that did).
+		if after, _, ttl := leaseValue(t, prefix); after == tok && ttl > 0 && servingFence(t, prefix) < tok {
 			stopped, stoppedToken = r, tok
 			t.Logf("stopped %s (pid %d) holding lease token %d", r.name, pid, tok)
 			break
