@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestLeaseRace: holders race for one lease; exactly one gets it, the
@@ -190,16 +191,20 @@ func TestLeaseRefusesBadInput(t *testing.T) {
 // script on one node.
 func TestLeaseKeysShareTheServingSlot(t *testing.T) {
 	for _, prefix := range []string{"", "causalrec:", "p:q:"} {
-		k, err := newKeys(prefix)
+		// A client that is never used: New does not connect.
+		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+		st, err := New(rdb, Options{Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
+		_ = rdb.Close()
+		k := st.k
 		for _, name := range []string{"default", "a:b", "x y"} {
-			want := keySlot(k.serving(name))
-			if got := keySlot(k.lease(name)); got != want {
+			want := slotOf(k.serving(name))
+			if got := slotOf(k.lease(name)); got != want {
 				t.Errorf("prefix %q name %q: lease slot %d, serving slot %d", prefix, name, got, want)
 			}
-			if got := keySlot(k.leaseCounter(name)); got != want {
+			if got := slotOf(k.leaseCounter(name)); got != want {
 				t.Errorf("prefix %q name %q: counter slot %d, serving slot %d", prefix, name, got, want)
 			}
 		}
@@ -207,8 +212,8 @@ func TestLeaseKeysShareTheServingSlot(t *testing.T) {
 	// The slot function itself, against values Redis's CLUSTER KEYSLOT
 	// gives.
 	for key, want := range map[string]int{"foo": 12182, "{user1000}.following": 3443, "user1000": 3443, "a{}b": 13694} {
-		if got := keySlot(key); got != want {
-			t.Errorf("keySlot(%q) = %d, want %d", key, got, want)
+		if got := slotOf(key); got != want {
+			t.Errorf("slotOf(%q) = %d, want %d", key, got, want)
 		}
 	}
 }
@@ -216,7 +221,7 @@ func TestLeaseKeysShareTheServingSlot(t *testing.T) {
 // keySlot is Redis Cluster's hash slot of key: CRC16 (XMODEM) of the key,
 // or of its hash tag (the text between the first '{' and the next '}',
 // when not empty), modulo 16384.
-func keySlot(key string) int {
+func slotOf(key string) int {
 	if i := strings.IndexByte(key, '{'); i >= 0 {
 		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
 			key = key[i+1 : i+1+j]
