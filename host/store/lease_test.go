@@ -218,7 +218,7 @@ func TestLeaseKeysShareTheServingSlot(t *testing.T) {
 	}
 }
 
-// keySlot is Redis Cluster's hash slot of key: CRC16 (XMODEM) of the key,
+// slotOf is Redis Cluster's hash slot of key: CRC16 (XMODEM) of the key,
 // or of its hash tag (the text between the first '{' and the next '}',
 // when not empty), modulo 16384.
 func slotOf(key string) int {
