@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -239,4 +240,77 @@ func slotOf(key string) int {
 		}
 	}
 	return int(crc) % 16384
+}
+
+// TestLeaseOnCluster runs the lease and the fenced write on a real Redis
+// Cluster ($REDIS_CLUSTER_URL, redis+cluster://host:port,...): each
+// script's keys must share a slot, or the Cluster refuses it (CROSSSLOT).
+func TestLeaseOnCluster(t *testing.T) {
+	url := os.Getenv("REDIS_CLUSTER_URL")
+	if url == "" {
+		t.Skip("REDIS_CLUSTER_URL is not set (the Cluster run of .ci/run sets it)")
+	}
+	ctx := context.Background()
+	rdb, err := Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rdb.(*redis.ClusterClient); !ok {
+		t.Fatalf("REDIS_CLUSTER_URL %q does not make a Cluster client", url)
+	}
+	s, err := New(rdb, Options{Prefix: "causalrec-test:" + uuid.NewString() + ":"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var models []uuid.UUID
+	t.Cleanup(func() {
+		// One key per call: a Cluster refuses a DEL across slots.
+		keys := []string{s.k.lease("default"), s.k.leaseCounter("default"), s.k.serving("default"), s.k.modelsByName("default"), s.k.modelNames()}
+		for _, id := range models {
+			keys = append(keys, s.k.model(id.String()))
+		}
+		for _, k := range keys {
+			if err := rdb.Del(context.Background(), k).Err(); err != nil {
+				t.Errorf("delete %s: %v", k, err)
+			}
+		}
+		_ = rdb.Close()
+	})
+	for range 2 {
+		id, err := s.SaveModel(ctx, ModelRecord{Name: "default"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		models = append(models, id)
+	}
+	a, err := s.AcquireLease(ctx, "default", 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AcquireLease(ctx, "default", time.Second); !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("second acquire: %v, want ErrLeaseHeld", err)
+	}
+	if err := s.RenewLease(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetServingFenced(ctx, "default", models[0], a.Token); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	b, err := s.AcquireLease(ctx, "default", time.Second)
+	if err != nil || b.Token <= a.Token {
+		t.Fatalf("acquire after expiry: %+v, %v", b, err)
+	}
+	if err := s.SetServingFenced(ctx, "default", models[1], a.Token); !errors.Is(err, ErrFenced) {
+		t.Fatalf("stale write: %v, want ErrFenced", err)
+	}
+	if err := s.SetServingFenced(ctx, "default", models[1], b.Token); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseLease(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.ServingModel(ctx, "default"); err != nil || m.ID != models[1] {
+		t.Fatalf("serving %v (%v), want %v", m.ID, err, models[1])
+	}
 }
