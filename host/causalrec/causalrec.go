@@ -195,6 +195,10 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
 		Server:         cfg.ServerOptions(),
 		Required:       requiredPlugins(cfg.Config),
+		Limits:         cfg.Limits.Host(),
+		Features:       st,
+		Jobs:           st,
+		TrainLease:     time.Duration(cfg.TrainLease),
 	})
 	return h, nil
 }
@@ -316,8 +320,14 @@ func (h *Host) OPE(ctx context.Context, req api.OPERequest) (api.OPEResult, erro
 // train is the API's Trainer: it fits the ranker through the configured
 // estimator plugin.
 func (h *Host) train(ctx context.Context, req api.TrainRequest) (recommend.TrainResult, error) {
-	return h.trainLeased(ctx, req, nil)
+	lease, _ := ctx.Value(servingLeaseKey{}).(*store.Lease)
+	return h.trainLeased(ctx, req, lease)
 }
+
+// servingLeaseKey is the context key of the lease on the serving name a
+// scheduled retraining holds while it trains through the API's Train (one
+// training at a time), so that the pointer moves only with the lease.
+type servingLeaseKey struct{}
 
 // trainLeased is train that, with a lease, moves the serving pointer only
 // while the lease is current (recommend.TrainOptions.Lease).
@@ -431,7 +441,7 @@ func (h *Host) Serve(ctx context.Context, ready func(httpAddr, grpcAddr net.Addr
 // with any number of processes doing the same on one store: one period
 // after the start, and then whenever the serving model is every old (or
 // there is none), it takes the lease on the serving name
-// (store.AcquireLease, for the configured RetrainLease, renewed every
+// (store.AcquireLease, for the configured TrainLease, renewed every
 // third of it while it trains), trains, moves the serving pointer with the
 // lease's fencing token (a write whose lease has expired and been taken
 // again is refused) and releases the lease. A process that finds the
@@ -440,9 +450,9 @@ func (h *Host) Serve(ctx context.Context, ready func(httpAddr, grpcAddr net.Addr
 // over once its lease expires. A failed training is logged, the serving
 // model stays, and the process tries again a period later.
 func (h *Host) Retrain(ctx context.Context, every time.Duration) {
-	ttl := time.Duration(h.cfg.RetrainLease)
+	ttl := time.Duration(h.cfg.TrainLease)
 	if ttl <= 0 {
-		ttl = config.DefaultRetrainLease
+		ttl = config.DefaultTrainLease
 	}
 	t := time.NewTimer(every)
 	defer t.Stop()
@@ -510,10 +520,16 @@ func (h *Host) retrainOnce(ctx context.Context, every, ttl time.Duration) time.D
 			}
 		}
 	}()
-	res, err := h.trainLeased(tctx, api.TrainRequest{}, &lease)
+	// Through the API's Train, as a job, one training at a time.
+	res, err := h.api.Train(context.WithValue(tctx, servingLeaseKey{}, &lease), api.TrainRequest{})
 	cancel()
 	<-renewing
 	release()
+	var running *api.TrainingRunningError
+	if errors.As(err, &running) {
+		log.Info("scheduled retraining: another training is running; looking again later", "job", running.Job)
+		return ttl
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Error("scheduled retraining failed; the serving model stays", "token", lease.Token, "error", err)
@@ -545,6 +561,7 @@ func (h *Host) Plugins() []pluginhost.Status { return h.plugins.List() }
 // to stop; calling it again does nothing.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.api.Close()
 		h.stop()
 		<-h.watching
 		h.plugins.Close()

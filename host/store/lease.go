@@ -64,11 +64,11 @@ func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
 // The lease scripts each touch the keys of one serving name, which share
 // one hash slot (see keys.lease). A lease key holds "<token> <holder>".
 
-// acquireLeaseScript takes the lease when it is free: SET NX PX, with a
+// acquireServingLeaseScript takes the lease when it is free: SET NX PX, with a
 // token from INCR of the name's counter. KEYS: lease, counter. ARGV:
 // holder, ttl in ms. Returns {token, ""} when taken, else {0, current
 // value, remaining ms}.
-var acquireLeaseScript = redis.NewScript(`
+var acquireServingLeaseScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur then return {0, cur, redis.call('PTTL', KEYS[1])} end
 local t = redis.call('INCR', KEYS[2])
@@ -76,17 +76,17 @@ redis.call('SET', KEYS[1], t .. ' ' .. ARGV[1], 'NX', 'PX', ARGV[2])
 return {t, ''}
 `)
 
-// renewLeaseScript extends the lease when it is still the caller's.
+// renewServingLeaseScript extends the lease when it is still the caller's.
 // KEYS: lease. ARGV: "<token> <holder>", ttl in ms. Returns 1 if renewed.
-var renewLeaseScript = redis.NewScript(`
+var renewServingLeaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
-// releaseLeaseScript deletes the lease when it is still the caller's.
+// releaseServingLeaseScript deletes the lease when it is still the caller's.
 // KEYS: lease. ARGV: "<token> <holder>". Returns 1 if released.
-var releaseLeaseScript = redis.NewScript(`
+var releaseServingLeaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
@@ -143,7 +143,7 @@ func (s *Store) AcquireLease(ctx context.Context, name string, ttl time.Duration
 	if err != nil {
 		return Lease{}, fmt.Errorf("acquire lease %q: %w", name, err)
 	}
-	res, err := acquireLeaseScript.Run(ctx, s.rdb, []string{s.k.lease(name), s.k.leaseCounter(name)}, holder, ttl.Milliseconds()).Slice()
+	res, err := acquireServingLeaseScript.Run(ctx, s.rdb, []string{s.k.lease(name), s.k.leaseCounter(name)}, holder, ttl.Milliseconds()).Slice()
 	if err != nil {
 		return Lease{}, s.wrap(fmt.Sprintf("acquire lease %q", name), err)
 	}
@@ -174,7 +174,7 @@ func (l Lease) value() string { return strconv.FormatInt(l.Token, 10) + " " + l.
 // current lease (it expired, or another holder took it), it returns an
 // error wrapping ErrFenced and the holder must stop acting on it.
 func (s *Store) RenewLease(ctx context.Context, l Lease) error {
-	ok, err := renewLeaseScript.Run(ctx, s.rdb, []string{s.k.lease(l.Name)}, l.value(), l.TTL.Milliseconds()).Int()
+	ok, err := renewServingLeaseScript.Run(ctx, s.rdb, []string{s.k.lease(l.Name)}, l.value(), l.TTL.Milliseconds()).Int()
 	if err != nil {
 		return s.wrap(fmt.Sprintf("renew lease %q", l.Name), err)
 	}
@@ -188,7 +188,7 @@ func (s *Store) RenewLease(ctx context.Context, l Lease) error {
 // lease that is no longer current is left alone (and nil returned): it
 // has already gone.
 func (s *Store) ReleaseLease(ctx context.Context, l Lease) error {
-	err := releaseLeaseScript.Run(ctx, s.rdb, []string{s.k.lease(l.Name)}, l.value()).Err()
+	err := releaseServingLeaseScript.Run(ctx, s.rdb, []string{s.k.lease(l.Name)}, l.value()).Err()
 	return s.wrap(fmt.Sprintf("release lease %q", l.Name), err)
 }
 

@@ -274,7 +274,7 @@ func TestReplicasRetrainWithOneLeaseHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flags := []string{"--retrain-every", every.String(), "--retrain-lease", leaseTTL.String()}
+	flags := []string{"--retrain-every", every.String(), "--train-lease", leaseTTL.String()}
 	replicas := map[int]*replica{}
 	add := func(name string) *replica {
 		r := startReplica(t, name, prefix, cfg, flags...)
