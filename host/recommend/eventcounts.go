@@ -8,10 +8,9 @@ import (
 	"slices"
 )
 
-// pairKey identifies a (user, item, period) row.
+// pairKey identifies a (user, item) pair.
 type pairKey struct {
 	user, item string
-	period     int64
 }
 
 // stamp is one event of a user or an item: its time (Unix ns) and whether
