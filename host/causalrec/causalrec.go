@@ -66,6 +66,12 @@ type Config struct {
 	// program's own executable with EnvBuiltinPlugin set to the plugin's
 	// name, which ServePlugin answers.
 	Launch Launcher
+	// Explain, when set, makes the explainer of GET
+	// /v1/models/{id}/explain from the host's store and plugin host; the
+	// explanations are cached in the store. `causalrec serve` sets it
+	// (the numeric work lives with the commands); without it the route
+	// answers 501.
+	Explain func(st *store.Store, plugins *pluginhost.Manager) api.Explainer
 	// OPE, when set, estimates policy values for POST /v1/ope and
 	// Host.OPE from the replayed log; the host's packages hold no
 	// estimator, so `causalrec serve` passes the one built on causal/ope.
@@ -184,8 +190,13 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		defer close(h.watching)
 		_ = m.Run(watch)
 	}()
+	var explain api.Explainer
+	if cfg.Explain != nil {
+		explain = cfg.Explain(st, m)
+	}
 	ranker := recommend.NewRanker(st, m, cfg.Logger)
 	h.api = api.New(api.Deps{
+		Explain: explain, ExplainCache: st,
 		Ingest: st, Models: st, Health: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
 		Recommender:    ranker,
 		Train:          h.train,

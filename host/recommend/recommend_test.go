@@ -95,6 +95,25 @@ func TestBuildTable(t *testing.T) {
 	if tab.LoggedPropensity || r.Propensity != nil || tab.Events != 7 {
 		t.Errorf("no propensities were logged, yet LoggedPropensity=%v (events %d)", tab.LoggedPropensity, tab.Events)
 	}
+	// The stored sample of the table: its rows' items and features as the
+	// table writes them.
+	s := sampleTable(tab, 2, 1)
+	if s.Rows() != 2 || len(s.Items) != 2 || s.TableRows != 3 {
+		t.Fatalf("sample of 2 rows: %+v", s)
+	}
+	d := len(tab.Features)
+	// Each sampled row is a row of the table: same item, same features.
+	for k := range s.Rows() {
+		found := false
+		for i := range 3 {
+			if tab.Item(i) == s.Items[k] && slices.Equal(s.X[k*d:(k+1)*d], r.X[i*d:(i+1)*d]) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("sample row %d (%s) %v is none of the table's rows", k, s.Items[k], s.X[k*d:(k+1)*d])
+		}
+	}
 }
 
 func TestBuildTablePeriodsAndPropensities(t *testing.T) {

@@ -28,8 +28,13 @@ type Table struct {
 	// treated row had a logged propensity.
 	Request  plugins.FitRequest
 	Features featureSet
-	Treated  int
-	Control  int
+	// Items, when set, holds the item of each row. BuildTable leaves it
+	// nil and keeps each row's item as an index (see Item).
+	Items []string
+	// itemAt returns the item of row i of a table BuildTable built.
+	itemAt  func(i int) string
+	Treated int
+	Control int
 	// Neighbors holds, per item, the items most often engaged with by the
 	// same users (for candidate generation).
 	Neighbors map[string][]store.ItemScore
@@ -197,6 +202,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 	if rel != nil {
 		relevance = rel.values
 	}
+	t.itemAt = func(i int) string { return itemNames[rows[i].item] }
 	d := len(fs)
 	req.FillX = func(dst []float64, start, end int) {
 		in := &pairInputs{}
@@ -735,4 +741,16 @@ func fillItems(ctx context.Context, st *store.Store, items map[string]store.Item
 		items[it.ID] = it
 	}
 	return nil
+}
+
+// Item returns the item of row i: Items[i] when Items is set, else the
+// row's item as BuildTable keeps it; "" when the table has neither.
+func (t *Table) Item(i int) string {
+	switch {
+	case t.Items != nil:
+		return t.Items[i]
+	case t.itemAt != nil:
+		return t.itemAt(i)
+	}
+	return ""
 }
