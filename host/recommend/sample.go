@@ -37,13 +37,26 @@ func (s TrainingSample) Rows() int { return len(s.Arm) }
 func sampleTable(t *Table, n int, seed uint64) TrainingSample {
 	req := t.Request
 	rows := len(req.Arm)
-	idx := make([]int, rows)
-	for i := range idx {
-		idx[i] = i
-	}
-	if rows > n {
+	// n distinct rows drawn uniformly with Floyd's algorithm, whose
+	// memory is O(n) whatever the table's size, in the table's order.
+	var idx []int
+	if rows <= n {
+		idx = make([]int, rows)
+		for i := range idx {
+			idx[i] = i
+		}
+	} else {
 		rng := rand.New(rand.NewPCG(seed, 0x5a))
-		idx = rng.Perm(rows)[:n]
+		chosen := make(map[int]bool, n)
+		idx = make([]int, 0, n)
+		for j := rows - n; j < rows; j++ {
+			r := rng.IntN(j + 1)
+			if chosen[r] {
+				r = j
+			}
+			chosen[r] = true
+			idx = append(idx, r)
+		}
 		slices.Sort(idx)
 	}
 	p := len(t.Features)
