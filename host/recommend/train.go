@@ -46,6 +46,11 @@ type TrainOptions struct {
 	// Progress, when set, is told the stage of the training and its count
 	// of items (total 0 when unknown), e.g. ("reading events", 20000, 1e6).
 	Progress Progress
+	// Lease, when set, is the lease on the serving name ModelName the
+	// training holds: the model becomes the serving one only while the
+	// lease is current (store.SetServingFenced). A stale lease's model is
+	// stored but not served, and Train's error wraps store.ErrFenced.
+	Lease *store.Lease
 }
 
 // Progress receives the stages of a training and their counts.
@@ -206,7 +211,12 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 			return TrainResult{}, err
 		}
 	}
-	if err := st.SetServing(ctx, ModelName, id); err != nil {
+	if opts.Lease != nil {
+		err = st.SetServingFenced(ctx, ModelName, id, opts.Lease.Token)
+	} else {
+		err = st.SetServing(ctx, ModelName, id)
+	}
+	if err != nil {
 		return TrainResult{}, err
 	}
 	_, prev, err := st.Serving(ctx, ModelName)
