@@ -122,12 +122,22 @@ func (s *Server) startExplain(id uuid.UUID) *explainCall {
 	return c
 }
 
-func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) (any, error) {
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		return nil, badRequest("model id %q: %v", r.PathValue("id"), err)
+// explainModel is Explain of the model ref names: a model id, or a model
+// name ("default") for the model it serves.
+func (s *Server) explainModel(ctx context.Context, ref string) (uuid.UUID, any, error) {
+	if s.d.Explain == nil {
+		return uuid.Nil, nil, &httpError{http.StatusNotImplemented, "explanations are not configured"}
 	}
-	out, err := s.Explain(r.Context(), id)
+	id, err := s.modelID(ctx, ref)
+	if err != nil {
+		return uuid.Nil, nil, err
+	}
+	out, err := s.Explain(ctx, id)
+	return id, out, err
+}
+
+func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) (any, error) {
+	_, out, err := s.explainModel(r.Context(), r.PathValue("id"))
 	if p, ok := out.(ExplainPending); ok {
 		w.Header().Set("Retry-After", fmt.Sprint(p.RetryAfter))
 	}

@@ -20,8 +20,8 @@ import (
 // TestExplainRoute serves GET /v1/models/{id}/explain over the real Redis
 // with an explainer that waits to be released: a request whose deadline
 // comes first is answered 202 with Retry-After while the one computation
-// goes on; then the answer is 200 and comes from Redis. Errors map to 404,
-// 409 and 400; without an explainer the route is 501.
+// goes on; then the answer is 200 and comes from Redis. Errors map to 404
+// (an unknown id or name) and 409; without an explainer the route is 501.
 func TestExplainRoute(t *testing.T) {
 	st, _ := testStore(t)
 	release := make(chan struct{})
@@ -89,7 +89,7 @@ func TestExplainRoute(t *testing.T) {
 	}{
 		{uuid.NewString(), 404, "not found"},
 		{stale.String(), 409, "no stored training sample"},
-		{"x1", 400, `model id "x1"`},
+		{"x1", 404, `no model "x1": neither a stored model's id nor the name of a served model`},
 	} {
 		if code, msg := do(t, srv, "GET", "/v1/models/"+tc.id+"/explain", "", nil); code != tc.code || !strings.Contains(msg, tc.msg) {
 			t.Errorf("%s: %d %q, want %d with %q", tc.id, code, msg, tc.code, tc.msg)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -10,10 +12,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/redistest"
 	"github.com/causalrec/causalrec/host/store"
+	apiv1 "github.com/causalrec/causalrec/proto/causalrec/api/v1"
 )
 
 // plantedCatalogue logs an experiment on a catalogue of 100 items whose
@@ -74,7 +81,8 @@ func plantedCatalogue(t *testing.T, base string) {
 // sentiment plugins: the word ranks first among the terms, the catalogue
 // attribute that marks it is among the largest importances (beside the
 // text features' when they are on), the answer is cached in Redis under
-// the model's hash tag, and bad requests get clear errors.
+// the model's hash tag, gRPC's Explain answers the same, and bad requests
+// get clear errors.
 func TestServeExplain(t *testing.T) {
 	for _, text := range []string{"off", "auto"} {
 		t.Run("text="+text, func(t *testing.T) { testServeExplain(t, text) })
@@ -84,12 +92,12 @@ func TestServeExplain(t *testing.T) {
 func testServeExplain(t *testing.T, text string) {
 	cfg := textlessConfig(t)
 	cfg.TextFeatures = text
-	base := startServe(t, cfg)
+	base, gaddr := startServeGRPC(t, cfg)
 	if code, body := call(t, "GET", base+"/v1/models/"+uuid.NewString()+"/explain", "", nil, nil); code != 404 || !strings.Contains(body, "not found") {
 		t.Fatalf("explain an unknown model: %d %s", code, body)
 	}
-	if code, body := call(t, "GET", base+"/v1/models/nope/explain", "", nil, nil); code != 400 || !strings.Contains(body, `model id \"nope\"`) {
-		t.Fatalf("explain a bad id: %d %s", code, body)
+	if code, body := call(t, "GET", base+"/v1/models/nope/explain", "", nil, nil); code != 404 || !strings.Contains(body, `no model \"nope\"`) {
+		t.Fatalf("explain an unknown name: %d %s", code, body)
 	}
 	plantedCatalogue(t, base)
 	var tr recommend.TrainResult
@@ -136,9 +144,15 @@ func testServeExplain(t *testing.T, text string) {
 		t.Fatalf("cached explanation: %v", err)
 	}
 	var again explainOut
-	if code, body := call(t, "GET", url, "", nil, &again); code != 200 || again.Terms[0] != res.Terms[0] {
+	code, body := call(t, "GET", url, "", nil, &again)
+	if code != 200 || again.Terms[0] != res.Terms[0] {
 		t.Fatalf("explain again: %d %s", code, body)
 	}
+	// The served model by its name, over HTTP and gRPC: the same content.
+	if code, byName := call(t, "GET", base+"/v1/models/default/explain", "", nil, nil); code != 200 || byName != body {
+		t.Errorf("explain the served model by name: %d %s", code, byName)
+	}
+	checkGRPCExplain(t, gaddr, tr.ModelID.String(), body)
 	// A popularity model has no estimator to explain.
 	var pop recommend.TrainResult
 	if code, body := call(t, "POST", base+"/v1/train", "", map[string]string{"ranker": "popularity"}, &pop); code != 200 {
@@ -146,5 +160,149 @@ func testServeExplain(t *testing.T, text string) {
 	}
 	if code, body := call(t, "GET", base+"/v1/models/"+pop.ModelID.String()+"/explain", "", nil, nil); code != 409 || !strings.Contains(body, "no estimator") {
 		t.Errorf("explain a popularity model: %d %s", code, body)
+	}
+}
+
+// explainJSON is an explanation's JSON with its nulls (nil).
+type explainJSON struct {
+	BLP          []coefJSON `json:"blp"`
+	BLPIntercept *coefJSON  `json:"blp_intercept"`
+	Importance   []coefJSON `json:"importance"`
+	Tree         *nodeJSON  `json:"tree"`
+	Terms        []coefJSON `json:"terms"`
+	N            int64      `json:"n"`
+	Arm          string     `json:"arm"`
+	Level        float64    `json:"level"`
+	Notes        []string   `json:"notes"`
+}
+
+// coefJSON is a BLP term, an importance or a text term.
+type coefJSON struct {
+	Feature, Term string
+	Coef, Value   *float64
+	Effect        *float64
+	CI            [2]*float64
+	PValue        *float64 `json:"p_value"`
+	SE            *float64
+	N             int64
+}
+
+type nodeJSON struct {
+	Feature     string
+	Threshold   *float64
+	Level       *string
+	Left, Right *nodeJSON
+	N           int64
+	Effect, Tau *float64
+	CI          [2]*float64
+}
+
+// checkGRPCExplain asks gRPC's Explain for model id, by id and by the name
+// it is served under, and checks that it answers the JSON body of the HTTP
+// route field by field (null is NaN).
+func checkGRPCExplain(t *testing.T, addr, id, body string) {
+	t.Helper()
+	var want explainJSON
+	if err := json.Unmarshal([]byte(body), &want); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := apiv1.NewRecommenderClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Explain(ctx, &apiv1.ExplainRequest{Id: "nope"}); status.Code(err) != codes.NotFound {
+		t.Errorf("grpc explain an unknown name: %v, want NotFound", err)
+	}
+	for _, ref := range []string{id, recommend.ModelName} {
+		got, err := c.Explain(ctx, &apiv1.ExplainRequest{Id: ref})
+		if err != nil {
+			t.Fatalf("grpc explain %s: %v", ref, err)
+		}
+		if got.GetModelId() != id || got.GetN() != want.N || got.GetArm() != want.Arm || got.GetLevel() != want.Level ||
+			!slices.Equal(got.GetNotes(), want.Notes) {
+			t.Errorf("grpc explain %s: model %s, n %d, arm %q, level %g, notes %q; HTTP %s", ref, got.GetModelId(), got.GetN(),
+				got.GetArm(), got.GetLevel(), got.GetNotes(), body)
+		}
+		var diffs []string
+		same := func(what string, g float64, w *float64) {
+			switch {
+			case w == nil && !math.IsNaN(g):
+				diffs = append(diffs, fmt.Sprintf("%s: %g, HTTP null", what, g))
+			case w != nil && g != *w:
+				diffs = append(diffs, fmt.Sprintf("%s: %g, HTTP %g", what, g, *w))
+			}
+		}
+		sameCoef := func(what string, g *apiv1.ExplainCoef, w coefJSON) {
+			if g.GetFeature() != w.Feature {
+				diffs = append(diffs, fmt.Sprintf("%s: feature %q, HTTP %q", what, g.GetFeature(), w.Feature))
+			}
+			same(what+" coef", g.GetCoef(), w.Coef)
+			same(what+" ci_lower", g.GetCiLower(), w.CI[0])
+			same(what+" ci_upper", g.GetCiUpper(), w.CI[1])
+			same(what+" p_value", g.GetPValue(), w.PValue)
+			same(what+" se", g.GetSe(), w.SE)
+		}
+		if len(got.GetBlp()) != len(want.BLP) || len(got.GetImportance()) != len(want.Importance) || len(got.GetTerms()) != len(want.Terms) ||
+			(got.GetBlpIntercept() == nil) != (want.BLPIntercept == nil) {
+			t.Fatalf("grpc explain %s: %d blp, %d importances, %d terms; HTTP %s", ref, len(got.GetBlp()), len(got.GetImportance()), len(got.GetTerms()), body)
+		}
+		for i, g := range got.GetBlp() {
+			sameCoef(fmt.Sprintf("blp[%d]", i), g, want.BLP[i])
+		}
+		if want.BLPIntercept != nil {
+			sameCoef("blp_intercept", got.GetBlpIntercept(), *want.BLPIntercept)
+		}
+		for i, g := range got.GetImportance() {
+			w := want.Importance[i]
+			if g.GetFeature() != w.Feature {
+				diffs = append(diffs, fmt.Sprintf("importance[%d]: %q, HTTP %q", i, g.GetFeature(), w.Feature))
+			}
+			same(fmt.Sprintf("importance[%d] value", i), g.GetValue(), w.Value)
+			same(fmt.Sprintf("importance[%d] ci_lower", i), g.GetCiLower(), w.CI[0])
+			same(fmt.Sprintf("importance[%d] ci_upper", i), g.GetCiUpper(), w.CI[1])
+		}
+		for i, g := range got.GetTerms() {
+			w := want.Terms[i]
+			if g.GetTerm() != w.Term || g.GetN() != w.N {
+				diffs = append(diffs, fmt.Sprintf("terms[%d]: %q in %d, HTTP %q in %d", i, g.GetTerm(), g.GetN(), w.Term, w.N))
+			}
+			same(fmt.Sprintf("terms[%d] effect", i), g.GetEffect(), w.Effect)
+			same(fmt.Sprintf("terms[%d] ci_lower", i), g.GetCiLower(), w.CI[0])
+			same(fmt.Sprintf("terms[%d] ci_upper", i), g.GetCiUpper(), w.CI[1])
+		}
+		var walk func(path string, g *apiv1.ExplainNode, w *nodeJSON)
+		walk = func(path string, g *apiv1.ExplainNode, w *nodeJSON) {
+			if (g == nil) != (w == nil) {
+				diffs = append(diffs, fmt.Sprintf("tree%s: %v, HTTP %v", path, g, w))
+				return
+			}
+			if w == nil {
+				return
+			}
+			if g.GetFeature() != w.Feature || g.GetN() != w.N || (g.Level == nil) != (w.Level == nil) || (w.Level != nil && g.GetLevel() != *w.Level) ||
+				(g.Threshold == nil) != (w.Threshold == nil) {
+				diffs = append(diffs, fmt.Sprintf("tree%s: %v, HTTP %+v", path, g, w))
+			}
+			if w.Threshold != nil {
+				same("tree"+path+" threshold", g.GetThreshold(), w.Threshold)
+			}
+			same("tree"+path+" effect", g.GetEffect(), w.Effect)
+			same("tree"+path+" tau", g.GetTau(), w.Tau)
+			same("tree"+path+" ci_lower", g.GetCiLower(), w.CI[0])
+			same("tree"+path+" ci_upper", g.GetCiUpper(), w.CI[1])
+			walk(path+".left", g.GetLeft(), w.Left)
+			walk(path+".right", g.GetRight(), w.Right)
+		}
+		if want.Tree == nil || want.Tree.Left == nil {
+			t.Errorf("HTTP explanation without a split: %s", body)
+		}
+		walk("", got.GetTree(), want.Tree)
+		if len(diffs) > 0 {
+			t.Errorf("grpc explain %s differs from HTTP:\n%s", ref, strings.Join(diffs, "\n"))
+		}
 	}
 }
