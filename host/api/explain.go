@@ -107,7 +107,7 @@ func (s *Server) startExplain(id uuid.UUID) *explainCall {
 		ctx, cancel := context.WithTimeout(s.bg, s.d.ExplainTimeout)
 		defer cancel()
 		start := time.Now()
-		c.out, c.err = s.d.Explain(ctx, id)
+		c.out, c.err = s.explain(ctx, id)
 		if c.err != nil {
 			c.err = fmt.Errorf("explain model %s: %w", id, c.err)
 			return
@@ -142,4 +142,10 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) (any, err
 		w.Header().Set("Retry-After", fmt.Sprint(p.RetryAfter))
 	}
 	return out, err
+}
+
+// explain runs the Explainer, containing a panic of it as an error.
+func (s *Server) explain(ctx context.Context, id uuid.UUID) (out json.RawMessage, err error) {
+	defer s.contain("explanation", &err)
+	return s.d.Explain(ctx, id)
 }

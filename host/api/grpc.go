@@ -44,7 +44,7 @@ func (s *Server) grpcAuth(ctx context.Context, req any, info *grpc.UnaryServerIn
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.d.RequestTimeout)
 	defer cancel()
-	return h(ctx, req)
+	return s.grpcContain(ctx, req, info.FullMethod, h)
 }
 
 // grpcStreamAuth guards the streaming calls (server reflection) as

@@ -113,7 +113,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, auth bool, h hand
 	defer cancel()
 	r = r.WithContext(ctx)
 	r.Body = http.MaxBytesReader(w, r.Body, s.d.MaxBodyBytes)
-	out, err := h(w, r)
+	out, err := s.handle(h, w, r)
 	if err != nil {
 		code := statusOf(err)
 		if code >= 500 {

@@ -222,8 +222,9 @@ func (s *Server) recordEnd(job store.TrainJob) {
 }
 
 // train runs the Trainer and logs a success.
-func (s *Server) train(ctx context.Context, req TrainRequest) (recommend.TrainResult, error) {
-	res, err := s.d.Train(ctx, req)
+func (s *Server) train(ctx context.Context, req TrainRequest) (res recommend.TrainResult, err error) {
+	defer s.contain("training", &err)
+	res, err = s.d.Train(ctx, req)
 	if err != nil {
 		return recommend.TrainResult{}, err
 	}
