@@ -30,9 +30,9 @@ type CausalTree struct {
 // cfSplit is an inner node: a row goes left when x[feature] ≤ threshold
 // (NaN goes right). A child c ≥ 0 is split[c], c < 0 is leaves[^c].
 type cfSplit struct {
-	threshold   float64
-	feature     int32
-	child       [2]int32 // left, right
+	threshold float64
+	feature   int32
+	child     [2]int32 // left, right
 }
 
 // cfLeaf holds the means of w̃, ỹ, w̃ỹ and w̃² over a leaf's estimation
