@@ -97,3 +97,44 @@ func orNaN(p *float64) float64 {
 	}
 	return *p
 }
+
+// explainToProto converts the explanation of model id.
+func explainToProto(id string, r ExplainReport) *apiv1.ExplainResponse {
+	out := &apiv1.ExplainResponse{BlpIntercept: explainCoefToProto(r.BLPIntercept), Tree: explainNodeToProto(r.Tree),
+		N: int64(r.N), Arm: r.Arm, Level: r.Level, Notes: r.Notes, ModelId: id}
+	for _, c := range r.BLP {
+		out.Blp = append(out.Blp, explainCoefToProto(&c))
+	}
+	for _, f := range r.Importance {
+		out.Importance = append(out.Importance, &apiv1.ExplainImportance{Feature: f.Feature, Value: f.Value, CiLower: f.CI[0], CiUpper: f.CI[1]})
+	}
+	for _, t := range r.Terms {
+		out.Terms = append(out.Terms, &apiv1.ExplainTerm{Term: t.Term, Effect: t.Effect, CiLower: t.CI[0], CiUpper: t.CI[1], N: int64(t.N)})
+	}
+	return out
+}
+
+func explainCoefToProto(c *ExplainCoef) *apiv1.ExplainCoef {
+	if c == nil {
+		return nil
+	}
+	return &apiv1.ExplainCoef{Feature: c.Feature, Coef: c.Coef, CiLower: c.CI[0], CiUpper: c.CI[1], PValue: c.PValue, Se: c.SE}
+}
+
+func explainNodeToProto(n *ExplainNode) *apiv1.ExplainNode {
+	if n == nil {
+		return nil
+	}
+	return &apiv1.ExplainNode{Feature: n.Feature, Threshold: copyOf(n.Threshold), Level: copyOf(n.Level),
+		Left: explainNodeToProto(n.Left), Right: explainNodeToProto(n.Right),
+		N: int64(n.N), Effect: n.Effect, CiLower: n.CI[0], CiUpper: n.CI[1], Tau: n.Tau}
+}
+
+// copyOf returns a pointer to a copy of *p, or nil.
+func copyOf[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

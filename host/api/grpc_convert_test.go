@@ -122,3 +122,73 @@ func TestOPEToProto(t *testing.T) {
 		t.Error("ipw has a lambda")
 	}
 }
+
+// TestExplainToProto reads explanations' JSON (as the explainer of
+// causalrec serve writes it: nulls for numbers that do not exist, a tree
+// with a numeric and a categorical split) and converts them: every field
+// arrives, a null is NaN, fields the reader does not know are ignored.
+func TestExplainToProto(t *testing.T) {
+	nan := math.NaN()
+	th, lv := 0.25, "paris"
+	tests := []struct {
+		name string
+		in   string
+		want *apiv1.ExplainResponse
+	}{
+		{"empty", `{"blp": [], "importance": [], "tree": null, "terms": [], "n": 0, "level": 0.95}`,
+			&apiv1.ExplainResponse{Level: 0.95, ModelId: "m"}},
+		{"full", `{"blp": [{"feature": "x1", "coef": 0.9, "ci": [0.8, 1], "p_value": 1e-9, "se": 0.05},
+				{"feature": "c", "coef": null, "ci": [null, null], "p_value": null, "se": null}],
+			"blp_intercept": {"feature": "(intercept)", "coef": 0.5, "ci": [0.4, 0.6], "p_value": 0.01, "se": 0.02},
+			"importance": [{"feature": "x1", "value": 0.7, "ci": [0.6, 0.8]}],
+			"tree": {"feature": "x1", "threshold": 0.25, "n": 100, "effect": 0.5, "ci": [0.4, 0.6], "tau": 0.45,
+				"left": {"n": 60, "effect": null, "ci": [null, null], "tau": 0.1},
+				"right": {"feature": "city", "level": "paris", "n": 40, "effect": 1, "ci": [0.9, 1.1], "tau": 0.9,
+					"left": {"n": 20, "effect": 1.2, "ci": [1, 1.4], "tau": 1.1}, "right": {"n": 20, "effect": 0.8, "ci": [0.6, 1], "tau": 0.7}}},
+			"terms": [{"term": "gold", "effect": 1, "ci": [0.85, 1.15], "n": 38}],
+			"n": 100, "arm": "recommended", "level": 0.9, "notes": ["a note"], "later": {"x": 1}}`,
+			&apiv1.ExplainResponse{
+				Blp: []*apiv1.ExplainCoef{{Feature: "x1", Coef: 0.9, CiLower: 0.8, CiUpper: 1, PValue: 1e-9, Se: 0.05},
+					{Feature: "c", Coef: nan, CiLower: nan, CiUpper: nan, PValue: nan, Se: nan}},
+				BlpIntercept: &apiv1.ExplainCoef{Feature: "(intercept)", Coef: 0.5, CiLower: 0.4, CiUpper: 0.6, PValue: 0.01, Se: 0.02},
+				Importance:   []*apiv1.ExplainImportance{{Feature: "x1", Value: 0.7, CiLower: 0.6, CiUpper: 0.8}},
+				Tree: &apiv1.ExplainNode{Feature: "x1", Threshold: &th, N: 100, Effect: 0.5, CiLower: 0.4, CiUpper: 0.6, Tau: 0.45,
+					Left: &apiv1.ExplainNode{N: 60, Effect: nan, CiLower: nan, CiUpper: nan, Tau: 0.1},
+					Right: &apiv1.ExplainNode{Feature: "city", Level: &lv, N: 40, Effect: 1, CiLower: 0.9, CiUpper: 1.1, Tau: 0.9,
+						Left:  &apiv1.ExplainNode{N: 20, Effect: 1.2, CiLower: 1, CiUpper: 1.4, Tau: 1.1},
+						Right: &apiv1.ExplainNode{N: 20, Effect: 0.8, CiLower: 0.6, CiUpper: 1, Tau: 0.7}}},
+				Terms: []*apiv1.ExplainTerm{{Term: "gold", Effect: 1, CiLower: 0.85, CiUpper: 1.15, N: 38}},
+				N:     100, Arm: "recommended", Level: 0.9, Notes: []string{"a note"}, ModelId: "m"}},
+		{"absent numbers are NaN", `{"importance": [{"feature": "x"}], "terms": [{"term": "t", "n": 3}]}`,
+			&apiv1.ExplainResponse{Importance: []*apiv1.ExplainImportance{{Feature: "x", Value: nan, CiLower: nan, CiUpper: nan}},
+				Terms: []*apiv1.ExplainTerm{{Term: "t", Effect: nan, CiLower: nan, CiUpper: nan, N: 3}}, ModelId: "m"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, err := DecodeExplainReport([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := explainToProto("m", rep); !proto.Equal(got, tt.want) {
+				t.Errorf("got %v\nwant %v", got, tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{``, `[]`, `{"n": "many"}`, `{"blp": [{"coef": "x"}]}`, `{"tree": {"left": {"n": -0.5}}}`} {
+		if _, err := DecodeExplainReport([]byte(bad)); err == nil {
+			t.Errorf("decode %q: no error", bad)
+		}
+	}
+}
+
+// TestExplainToProtoCopies checks that the answer shares no memory with
+// the report it was made of.
+func TestExplainToProtoCopies(t *testing.T) {
+	th, lv := 1.0, "a"
+	rep := ExplainReport{Tree: &ExplainNode{Feature: "x", Threshold: &th, Level: &lv, Left: &ExplainNode{}, Right: &ExplainNode{}}}
+	got := explainToProto("m", rep)
+	th, lv = 2, "b"
+	if got.GetTree().GetThreshold() != 1 || got.GetTree().GetLevel() != "a" {
+		t.Errorf("the answer changed with the report: %v", got.GetTree())
+	}
+}

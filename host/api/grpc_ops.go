@@ -2,6 +2,15 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	apiv1 "github.com/causalrec/causalrec/proto/causalrec/api/v1"
 )
@@ -59,4 +68,42 @@ func (g *grpcServer) OPE(ctx context.Context, req *apiv1.OPERequest) (*apiv1.OPE
 		return nil, grpcStatus(err)
 	}
 	return opeToProto(res), nil
+}
+
+// Explain is GET /v1/models/{id}/explain. An explanation still being
+// computed (HTTP's 202) is an Unavailable status with a RetryInfo and an
+// ErrorInfo of reason EXPLANATION_PENDING naming the model: see
+// explainPendingStatus.
+func (g *grpcServer) Explain(ctx context.Context, req *apiv1.ExplainRequest) (*apiv1.ExplainResponse, error) {
+	id, out, err := g.s.explainModel(ctx, req.GetId())
+	if err != nil {
+		return nil, grpcStatus(err)
+	}
+	switch v := out.(type) {
+	case ExplainPending:
+		return nil, explainPendingStatus(v)
+	case json.RawMessage:
+		rep, err := DecodeExplainReport(v)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "model %s: %v", id, err)
+		}
+		return explainToProto(id.String(), rep), nil
+	}
+	return nil, status.Errorf(codes.Internal, "model %s: an explanation of type %T", id, out)
+}
+
+// explainPendingStatus is the gRPC answer of an explanation still being
+// computed: Unavailable, with a RetryInfo of p.RetryAfter seconds and an
+// ErrorInfo (reason EXPLANATION_PENDING, domain causalrec) whose metadata
+// give model_id and retry_after.
+func explainPendingStatus(p ExplainPending) error {
+	st := status.New(codes.Unavailable, fmt.Sprintf("the explanation of model %s is being computed: ask again in %d s", p.ModelID, p.RetryAfter))
+	if d, err := st.WithDetails(
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(p.RetryAfter) * time.Second)},
+		&errdetails.ErrorInfo{Reason: "EXPLANATION_PENDING", Domain: "causalrec",
+			Metadata: map[string]string{"model_id": p.ModelID, "retry_after": strconv.Itoa(p.RetryAfter)}},
+	); err == nil {
+		st = d
+	}
+	return st.Err()
 }

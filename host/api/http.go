@@ -33,6 +33,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /v1/models", true, s.handleModels)
 	s.route(mux, "GET /v1/models/{id}", true, s.handleModel)
 	s.route(mux, "POST /v1/models/rollback", true, s.handleRollback)
+	s.route(mux, "GET /v1/models/{id}/explain", true, s.handleExplain)
 	s.route(mux, "POST /v1/ope", true, s.handleOPE)
 	s.route(mux, "GET /v1/health", false, s.handleHealth)
 	s.route(mux, "GET /v1/ready", false, s.handleReady)

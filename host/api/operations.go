@@ -239,16 +239,9 @@ func (s *Server) Models(ctx context.Context) (ModelList, error) {
 // model id, or a model name ("default") for the model it serves. An
 // unknown model is a 404.
 func (s *Server) Model(ctx context.Context, ref string) (store.ModelRecord, error) {
-	id, err := uuid.Parse(ref)
+	id, err := s.modelID(ctx, ref)
 	if err != nil {
-		cur, _, serr := s.d.Models.Serving(ctx, ref)
-		if errors.Is(serr, store.ErrNotFound) {
-			return store.ModelRecord{}, &httpError{http.StatusNotFound, fmt.Sprintf("no model %q: neither a stored model's id nor the name of a served model", ref)}
-		}
-		if serr != nil {
-			return store.ModelRecord{}, serr
-		}
-		id = cur
+		return store.ModelRecord{}, err
 	}
 	rec, err := s.d.Models.LoadModel(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -259,6 +252,19 @@ func (s *Server) Model(ctx context.Context, ref string) (store.ModelRecord, erro
 	}
 	rec.Bytes = nil
 	return rec, nil
+}
+
+// modelID returns the id ref names: ref itself when it is a UUID, or the
+// id of the model served under the name ref (a 404 when there is none).
+func (s *Server) modelID(ctx context.Context, ref string) (uuid.UUID, error) {
+	if id, err := uuid.Parse(ref); err == nil {
+		return id, nil
+	}
+	id, _, err := s.d.Models.Serving(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return uuid.Nil, &httpError{http.StatusNotFound, fmt.Sprintf("no model %q: neither a stored model's id nor the name of a served model", ref)}
+	}
+	return id, err
 }
 
 // Plugins lists the plugins with their state.

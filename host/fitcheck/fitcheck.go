@@ -40,7 +40,7 @@ type Report struct {
 // Check predicts the effects of up to MaxRows rows of the training data
 // req (evenly spaced, first and last included) with model and reports, per
 // treated arm, whether they are all equal. A request without rows gives an
-// empty report.
+// empty report. The rows come from req.X, or from req.FillX when X is nil.
 func Check(ctx context.Context, est Predictor, req plugins.FitRequest, model []byte) (Report, error) {
 	n, p := req.Rows(), len(req.Features)
 	if n == 0 || p == 0 {
@@ -52,6 +52,12 @@ func Check(ctx context.Context, est Predictor, req plugins.FitRequest, model []b
 		i := r
 		if m < n && m > 1 {
 			i = int(int64(r) * int64(n-1) / int64(m-1))
+		}
+		if req.X == nil && req.FillX != nil {
+			// A streamed table: its rows are written on demand.
+			x = x[:len(x)+p]
+			req.FillX(x[len(x)-p:], i, i+1)
+			continue
 		}
 		x = append(x, req.X[i*p:(i+1)*p]...)
 	}

@@ -45,17 +45,20 @@ func TestCheck(t *testing.T) {
 		n, arms   int
 		flat      bool
 		want      []bool
+		streamed  bool // the check reads the rows through FillX
 	}{
 		// An outcome that never varies: every learner fits a constant,
 		// the boosted trees grow none.
-		{"flat/t-gbt", "t", map[string]string{"base": "gbt"}, 2000, 1, true, []bool{true}},
-		{"flat/dr-gbt", "dr", map[string]string{"base": "gbt"}, 2000, 1, true, []bool{true}},
-		{"flat/x-gbt/2 arms", "x", map[string]string{"base": "gbt"}, 2000, 2, true, []bool{true, true}},
+		{"flat/t-gbt", "t", map[string]string{"base": "gbt"}, 2000, 1, true, []bool{true}, false},
+		{"flat/dr-gbt", "dr", map[string]string{"base": "gbt"}, 2000, 1, true, []bool{true}, false},
+		{"flat/x-gbt/2 arms", "x", map[string]string{"base": "gbt"}, 2000, 2, true, []bool{true, true}, false},
 		// Effects that vary with x_2 are learned.
-		{"varying/t-linear", "t", map[string]string{"base": "linear"}, 2000, 1, false, []bool{false}},
-		{"varying/t-gbt/2 arms", "t", map[string]string{"base": "gbt"}, 6000, 2, false, []bool{false, false}},
+		{"varying/t-linear", "t", map[string]string{"base": "linear"}, 2000, 1, false, []bool{false}, false},
+		{"varying/t-gbt/2 arms", "t", map[string]string{"base": "gbt"}, 6000, 2, false, []bool{false, false}, false},
 		// More rows than MaxRows: the check predicts a sample.
-		{"varying/t-linear/large", "t", map[string]string{"base": "linear"}, 12000, 1, false, []bool{false}},
+		{"varying/t-linear/large", "t", map[string]string{"base": "linear"}, 12000, 1, false, []bool{false}, false},
+		{"varying/t-linear/large/streamed", "t", map[string]string{"base": "linear"}, 12000, 1, false, []bool{false}, true},
+		{"flat/t-gbt/streamed", "t", map[string]string{"base": "gbt"}, 2000, 1, true, []bool{true}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := request(tc.n, tc.arms, tc.flat, 1)
@@ -63,6 +66,10 @@ func TestCheck(t *testing.T) {
 			fit, err := p.Fit(ctx, req)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.streamed {
+				x := req.X
+				req.X, req.FillX = nil, func(dst []float64, start, end int) { copy(dst, x[3*start:3*end]) }
 			}
 			rep, err := Check(ctx, p, req, fit.Model)
 			if err != nil {

@@ -478,6 +478,10 @@ type RecommendRequest struct {
 	Epsilon       float64 `protobuf:"fixed64,8,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
 	Temperature   float64 `protobuf:"fixed64,9,opt,name=temperature,proto3" json:"temperature,omitempty"`
 	IntervalLevel float64 `protobuf:"fixed64,10,opt,name=interval_level,json=intervalLevel,proto3" json:"interval_level,omitempty"`
+	// Names the request (a UUID): the answer carries it and the policy's
+	// draws are seeded by it, so that any replica answers the same request
+	// the same way. Empty: a new random id.
+	RequestId     string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -580,6 +584,13 @@ func (x *RecommendRequest) GetIntervalLevel() float64 {
 		return x.IntervalLevel
 	}
 	return 0
+}
+
+func (x *RecommendRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type ScoredItem struct {
@@ -2266,6 +2277,519 @@ func (x *OPEResponse) GetWarnings() []string {
 	return nil
 }
 
+type ExplainRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A model id, or a model name ("default") for the model it serves.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainRequest) Reset() {
+	*x = ExplainRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainRequest) ProtoMessage() {}
+
+func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
+func (*ExplainRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ExplainRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// A term of the best linear projection of the effect; numbers that are not
+// defined are NaN.
+type ExplainCoef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Feature       string                 `protobuf:"bytes,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	Coef          float64                `protobuf:"fixed64,2,opt,name=coef,proto3" json:"coef,omitempty"`
+	CiLower       float64                `protobuf:"fixed64,3,opt,name=ci_lower,json=ciLower,proto3" json:"ci_lower,omitempty"`
+	CiUpper       float64                `protobuf:"fixed64,4,opt,name=ci_upper,json=ciUpper,proto3" json:"ci_upper,omitempty"`
+	PValue        float64                `protobuf:"fixed64,5,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	Se            float64                `protobuf:"fixed64,6,opt,name=se,proto3" json:"se,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainCoef) Reset() {
+	*x = ExplainCoef{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainCoef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainCoef) ProtoMessage() {}
+
+func (x *ExplainCoef) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainCoef.ProtoReflect.Descriptor instead.
+func (*ExplainCoef) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ExplainCoef) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *ExplainCoef) GetCoef() float64 {
+	if x != nil {
+		return x.Coef
+	}
+	return 0
+}
+
+func (x *ExplainCoef) GetCiLower() float64 {
+	if x != nil {
+		return x.CiLower
+	}
+	return 0
+}
+
+func (x *ExplainCoef) GetCiUpper() float64 {
+	if x != nil {
+		return x.CiUpper
+	}
+	return 0
+}
+
+func (x *ExplainCoef) GetPValue() float64 {
+	if x != nil {
+		return x.PValue
+	}
+	return 0
+}
+
+func (x *ExplainCoef) GetSe() float64 {
+	if x != nil {
+		return x.Se
+	}
+	return 0
+}
+
+type ExplainImportance struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Feature       string                 `protobuf:"bytes,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	Value         float64                `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	CiLower       float64                `protobuf:"fixed64,3,opt,name=ci_lower,json=ciLower,proto3" json:"ci_lower,omitempty"`
+	CiUpper       float64                `protobuf:"fixed64,4,opt,name=ci_upper,json=ciUpper,proto3" json:"ci_upper,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainImportance) Reset() {
+	*x = ExplainImportance{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainImportance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainImportance) ProtoMessage() {}
+
+func (x *ExplainImportance) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainImportance.ProtoReflect.Descriptor instead.
+func (*ExplainImportance) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ExplainImportance) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *ExplainImportance) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *ExplainImportance) GetCiLower() float64 {
+	if x != nil {
+		return x.CiLower
+	}
+	return 0
+}
+
+func (x *ExplainImportance) GetCiUpper() float64 {
+	if x != nil {
+		return x.CiUpper
+	}
+	return 0
+}
+
+// A node of the tree of the predicted effects: a leaf has neither left nor
+// right; an inner node splits on feature, rows with feature <= threshold
+// (a numeric feature) or of that level (a categorical one) going left.
+type ExplainNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Feature       string                 `protobuf:"bytes,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	Threshold     *float64               `protobuf:"fixed64,2,opt,name=threshold,proto3,oneof" json:"threshold,omitempty"`
+	Level         *string                `protobuf:"bytes,3,opt,name=level,proto3,oneof" json:"level,omitempty"`
+	Left          *ExplainNode           `protobuf:"bytes,4,opt,name=left,proto3" json:"left,omitempty"`
+	Right         *ExplainNode           `protobuf:"bytes,5,opt,name=right,proto3" json:"right,omitempty"`
+	N             int64                  `protobuf:"varint,6,opt,name=n,proto3" json:"n,omitempty"`
+	Effect        float64                `protobuf:"fixed64,7,opt,name=effect,proto3" json:"effect,omitempty"`
+	CiLower       float64                `protobuf:"fixed64,8,opt,name=ci_lower,json=ciLower,proto3" json:"ci_lower,omitempty"`
+	CiUpper       float64                `protobuf:"fixed64,9,opt,name=ci_upper,json=ciUpper,proto3" json:"ci_upper,omitempty"`
+	Tau           float64                `protobuf:"fixed64,10,opt,name=tau,proto3" json:"tau,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainNode) Reset() {
+	*x = ExplainNode{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainNode) ProtoMessage() {}
+
+func (x *ExplainNode) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainNode.ProtoReflect.Descriptor instead.
+func (*ExplainNode) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ExplainNode) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *ExplainNode) GetThreshold() float64 {
+	if x != nil && x.Threshold != nil {
+		return *x.Threshold
+	}
+	return 0
+}
+
+func (x *ExplainNode) GetLevel() string {
+	if x != nil && x.Level != nil {
+		return *x.Level
+	}
+	return ""
+}
+
+func (x *ExplainNode) GetLeft() *ExplainNode {
+	if x != nil {
+		return x.Left
+	}
+	return nil
+}
+
+func (x *ExplainNode) GetRight() *ExplainNode {
+	if x != nil {
+		return x.Right
+	}
+	return nil
+}
+
+func (x *ExplainNode) GetN() int64 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+func (x *ExplainNode) GetEffect() float64 {
+	if x != nil {
+		return x.Effect
+	}
+	return 0
+}
+
+func (x *ExplainNode) GetCiLower() float64 {
+	if x != nil {
+		return x.CiLower
+	}
+	return 0
+}
+
+func (x *ExplainNode) GetCiUpper() float64 {
+	if x != nil {
+		return x.CiUpper
+	}
+	return 0
+}
+
+func (x *ExplainNode) GetTau() float64 {
+	if x != nil {
+		return x.Tau
+	}
+	return 0
+}
+
+type ExplainTerm struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Term          string                 `protobuf:"bytes,1,opt,name=term,proto3" json:"term,omitempty"`
+	Effect        float64                `protobuf:"fixed64,2,opt,name=effect,proto3" json:"effect,omitempty"`
+	CiLower       float64                `protobuf:"fixed64,3,opt,name=ci_lower,json=ciLower,proto3" json:"ci_lower,omitempty"`
+	CiUpper       float64                `protobuf:"fixed64,4,opt,name=ci_upper,json=ciUpper,proto3" json:"ci_upper,omitempty"`
+	N             int64                  `protobuf:"varint,5,opt,name=n,proto3" json:"n,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainTerm) Reset() {
+	*x = ExplainTerm{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainTerm) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainTerm) ProtoMessage() {}
+
+func (x *ExplainTerm) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainTerm.ProtoReflect.Descriptor instead.
+func (*ExplainTerm) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ExplainTerm) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *ExplainTerm) GetEffect() float64 {
+	if x != nil {
+		return x.Effect
+	}
+	return 0
+}
+
+func (x *ExplainTerm) GetCiLower() float64 {
+	if x != nil {
+		return x.CiLower
+	}
+	return 0
+}
+
+func (x *ExplainTerm) GetCiUpper() float64 {
+	if x != nil {
+		return x.CiUpper
+	}
+	return 0
+}
+
+func (x *ExplainTerm) GetN() int64 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+// The JSON of GET /v1/models/{id}/explain (docs/explain.md), with the model
+// explained.
+type ExplainResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Blp   []*ExplainCoef         `protobuf:"bytes,1,rep,name=blp,proto3" json:"blp,omitempty"`
+	// Absent without treatment and outcome.
+	BlpIntercept  *ExplainCoef         `protobuf:"bytes,2,opt,name=blp_intercept,json=blpIntercept,proto3" json:"blp_intercept,omitempty"`
+	Importance    []*ExplainImportance `protobuf:"bytes,3,rep,name=importance,proto3" json:"importance,omitempty"`
+	Tree          *ExplainNode         `protobuf:"bytes,4,opt,name=tree,proto3" json:"tree,omitempty"`
+	Terms         []*ExplainTerm       `protobuf:"bytes,5,rep,name=terms,proto3" json:"terms,omitempty"`
+	N             int64                `protobuf:"varint,6,opt,name=n,proto3" json:"n,omitempty"`
+	Arm           string               `protobuf:"bytes,7,opt,name=arm,proto3" json:"arm,omitempty"`
+	Level         float64              `protobuf:"fixed64,8,opt,name=level,proto3" json:"level,omitempty"`
+	Notes         []string             `protobuf:"bytes,9,rep,name=notes,proto3" json:"notes,omitempty"`
+	ModelId       string               `protobuf:"bytes,10,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainResponse) Reset() {
+	*x = ExplainResponse{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainResponse) ProtoMessage() {}
+
+func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
+func (*ExplainResponse) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ExplainResponse) GetBlp() []*ExplainCoef {
+	if x != nil {
+		return x.Blp
+	}
+	return nil
+}
+
+func (x *ExplainResponse) GetBlpIntercept() *ExplainCoef {
+	if x != nil {
+		return x.BlpIntercept
+	}
+	return nil
+}
+
+func (x *ExplainResponse) GetImportance() []*ExplainImportance {
+	if x != nil {
+		return x.Importance
+	}
+	return nil
+}
+
+func (x *ExplainResponse) GetTree() *ExplainNode {
+	if x != nil {
+		return x.Tree
+	}
+	return nil
+}
+
+func (x *ExplainResponse) GetTerms() []*ExplainTerm {
+	if x != nil {
+		return x.Terms
+	}
+	return nil
+}
+
+func (x *ExplainResponse) GetN() int64 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+func (x *ExplainResponse) GetArm() string {
+	if x != nil {
+		return x.Arm
+	}
+	return ""
+}
+
+func (x *ExplainResponse) GetLevel() float64 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+func (x *ExplainResponse) GetNotes() []string {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
+}
+
+func (x *ExplainResponse) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
 var File_causalrec_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_causalrec_api_v1_api_proto_rawDesc = "" +
@@ -2315,7 +2839,7 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\awritten\x18\x02 \x01(\x03R\awritten\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\x03R\n" +
-	"duplicates\"\xcf\x02\n" +
+	"duplicates\"\xee\x02\n" +
 	"\x10RecommendRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1e\n" +
 	"\n" +
@@ -2329,7 +2853,9 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\aepsilon\x18\b \x01(\x01R\aepsilon\x12 \n" +
 	"\vtemperature\x18\t \x01(\x01R\vtemperature\x12%\n" +
 	"\x0einterval_level\x18\n" +
-	" \x01(\x01R\rintervalLevel\"\xae\x02\n" +
+	" \x01(\x01R\rintervalLevel\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\v \x01(\tR\trequestId\"\xae\x02\n" +
 	"\n" +
 	"ScoredItem\x12\x12\n" +
 	"\x04item\x18\x01 \x01(\tR\x04item\x12\x14\n" +
@@ -2506,7 +3032,56 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\x06policy\x18\v \x01(\tR\x06policy\x12\x14\n" +
 	"\x05lists\x18\f \x01(\x03R\x05lists\x126\n" +
 	"\askipped\x18\r \x01(\v2\x1c.causalrec.api.v1.OPESkippedR\askipped\x12\x1a\n" +
-	"\bwarnings\x18\x0e \x03(\tR\bwarnings2\x85\a\n" +
+	"\bwarnings\x18\x0e \x03(\tR\bwarnings\" \n" +
+	"\x0eExplainRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x9a\x01\n" +
+	"\vExplainCoef\x12\x18\n" +
+	"\afeature\x18\x01 \x01(\tR\afeature\x12\x12\n" +
+	"\x04coef\x18\x02 \x01(\x01R\x04coef\x12\x19\n" +
+	"\bci_lower\x18\x03 \x01(\x01R\aciLower\x12\x19\n" +
+	"\bci_upper\x18\x04 \x01(\x01R\aciUpper\x12\x17\n" +
+	"\ap_value\x18\x05 \x01(\x01R\x06pValue\x12\x0e\n" +
+	"\x02se\x18\x06 \x01(\x01R\x02se\"y\n" +
+	"\x11ExplainImportance\x12\x18\n" +
+	"\afeature\x18\x01 \x01(\tR\afeature\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x19\n" +
+	"\bci_lower\x18\x03 \x01(\x01R\aciLower\x12\x19\n" +
+	"\bci_upper\x18\x04 \x01(\x01R\aciUpper\"\xd3\x02\n" +
+	"\vExplainNode\x12\x18\n" +
+	"\afeature\x18\x01 \x01(\tR\afeature\x12!\n" +
+	"\tthreshold\x18\x02 \x01(\x01H\x00R\tthreshold\x88\x01\x01\x12\x19\n" +
+	"\x05level\x18\x03 \x01(\tH\x01R\x05level\x88\x01\x01\x121\n" +
+	"\x04left\x18\x04 \x01(\v2\x1d.causalrec.api.v1.ExplainNodeR\x04left\x123\n" +
+	"\x05right\x18\x05 \x01(\v2\x1d.causalrec.api.v1.ExplainNodeR\x05right\x12\f\n" +
+	"\x01n\x18\x06 \x01(\x03R\x01n\x12\x16\n" +
+	"\x06effect\x18\a \x01(\x01R\x06effect\x12\x19\n" +
+	"\bci_lower\x18\b \x01(\x01R\aciLower\x12\x19\n" +
+	"\bci_upper\x18\t \x01(\x01R\aciUpper\x12\x10\n" +
+	"\x03tau\x18\n" +
+	" \x01(\x01R\x03tauB\f\n" +
+	"\n" +
+	"_thresholdB\b\n" +
+	"\x06_level\"}\n" +
+	"\vExplainTerm\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\tR\x04term\x12\x16\n" +
+	"\x06effect\x18\x02 \x01(\x01R\x06effect\x12\x19\n" +
+	"\bci_lower\x18\x03 \x01(\x01R\aciLower\x12\x19\n" +
+	"\bci_upper\x18\x04 \x01(\x01R\aciUpper\x12\f\n" +
+	"\x01n\x18\x05 \x01(\x03R\x01n\"\x9a\x03\n" +
+	"\x0fExplainResponse\x12/\n" +
+	"\x03blp\x18\x01 \x03(\v2\x1d.causalrec.api.v1.ExplainCoefR\x03blp\x12B\n" +
+	"\rblp_intercept\x18\x02 \x01(\v2\x1d.causalrec.api.v1.ExplainCoefR\fblpIntercept\x12C\n" +
+	"\n" +
+	"importance\x18\x03 \x03(\v2#.causalrec.api.v1.ExplainImportanceR\n" +
+	"importance\x121\n" +
+	"\x04tree\x18\x04 \x01(\v2\x1d.causalrec.api.v1.ExplainNodeR\x04tree\x123\n" +
+	"\x05terms\x18\x05 \x03(\v2\x1d.causalrec.api.v1.ExplainTermR\x05terms\x12\f\n" +
+	"\x01n\x18\x06 \x01(\x03R\x01n\x12\x10\n" +
+	"\x03arm\x18\a \x01(\tR\x03arm\x12\x14\n" +
+	"\x05level\x18\b \x01(\x01R\x05level\x12\x14\n" +
+	"\x05notes\x18\t \x03(\tR\x05notes\x12\x19\n" +
+	"\bmodel_id\x18\n" +
+	" \x01(\tR\amodelId2\xd5\a\n" +
 	"\vRecommender\x12U\n" +
 	"\vIngestItems\x12$.causalrec.api.v1.IngestItemsRequest\x1a .causalrec.api.v1.IngestResponse\x12W\n" +
 	"\fIngestEvents\x12%.causalrec.api.v1.IngestEventsRequest\x1a .causalrec.api.v1.IngestResponse\x12U\n" +
@@ -2519,7 +3094,8 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\bGetModel\x12!.causalrec.api.v1.GetModelRequest\x1a\x17.causalrec.api.v1.Model\x12J\n" +
 	"\bRollback\x12!.causalrec.api.v1.RollbackRequest\x1a\x1b.causalrec.api.v1.ModelList\x12Z\n" +
 	"\vListPlugins\x12$.causalrec.api.v1.ListPluginsRequest\x1a%.causalrec.api.v1.ListPluginsResponse\x12B\n" +
-	"\x03OPE\x12\x1c.causalrec.api.v1.OPERequest\x1a\x1d.causalrec.api.v1.OPEResponseB=Z;github.com/causalrec/causalrec/proto/causalrec/api/v1;apiv1b\x06proto3"
+	"\x03OPE\x12\x1c.causalrec.api.v1.OPERequest\x1a\x1d.causalrec.api.v1.OPEResponse\x12N\n" +
+	"\aExplain\x12 .causalrec.api.v1.ExplainRequest\x1a!.causalrec.api.v1.ExplainResponseB=Z;github.com/causalrec/causalrec/proto/causalrec/api/v1;apiv1b\x06proto3"
 
 var (
 	file_causalrec_api_v1_api_proto_rawDescOnce sync.Once
@@ -2533,7 +3109,7 @@ func file_causalrec_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_causalrec_api_v1_api_proto_rawDescData
 }
 
-var file_causalrec_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_causalrec_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_causalrec_api_v1_api_proto_goTypes = []any{
 	(*Item)(nil),                // 0: causalrec.api.v1.Item
 	(*Event)(nil),               // 1: causalrec.api.v1.Event
@@ -2563,59 +3139,74 @@ var file_causalrec_api_v1_api_proto_goTypes = []any{
 	(*PolicyEstimate)(nil),      // 25: causalrec.api.v1.PolicyEstimate
 	(*OPESkipped)(nil),          // 26: causalrec.api.v1.OPESkipped
 	(*OPEResponse)(nil),         // 27: causalrec.api.v1.OPEResponse
-	nil,                         // 28: causalrec.api.v1.Item.FeaturesEntry
-	nil,                         // 29: causalrec.api.v1.Item.MetaEntry
-	nil,                         // 30: causalrec.api.v1.User.FeaturesEntry
-	nil,                         // 31: causalrec.api.v1.TextReport.VersionsEntry
-	nil,                         // 32: causalrec.api.v1.TextReport.SkippedEntry
-	nil,                         // 33: causalrec.api.v1.TrainResponse.MetadataEntry
-	nil,                         // 34: causalrec.api.v1.Model.MetadataEntry
+	(*ExplainRequest)(nil),      // 28: causalrec.api.v1.ExplainRequest
+	(*ExplainCoef)(nil),         // 29: causalrec.api.v1.ExplainCoef
+	(*ExplainImportance)(nil),   // 30: causalrec.api.v1.ExplainImportance
+	(*ExplainNode)(nil),         // 31: causalrec.api.v1.ExplainNode
+	(*ExplainTerm)(nil),         // 32: causalrec.api.v1.ExplainTerm
+	(*ExplainResponse)(nil),     // 33: causalrec.api.v1.ExplainResponse
+	nil,                         // 34: causalrec.api.v1.Item.FeaturesEntry
+	nil,                         // 35: causalrec.api.v1.Item.MetaEntry
+	nil,                         // 36: causalrec.api.v1.User.FeaturesEntry
+	nil,                         // 37: causalrec.api.v1.TextReport.VersionsEntry
+	nil,                         // 38: causalrec.api.v1.TextReport.SkippedEntry
+	nil,                         // 39: causalrec.api.v1.TrainResponse.MetadataEntry
+	nil,                         // 40: causalrec.api.v1.Model.MetadataEntry
 }
 var file_causalrec_api_v1_api_proto_depIdxs = []int32{
-	28, // 0: causalrec.api.v1.Item.features:type_name -> causalrec.api.v1.Item.FeaturesEntry
-	29, // 1: causalrec.api.v1.Item.meta:type_name -> causalrec.api.v1.Item.MetaEntry
-	30, // 2: causalrec.api.v1.User.features:type_name -> causalrec.api.v1.User.FeaturesEntry
+	34, // 0: causalrec.api.v1.Item.features:type_name -> causalrec.api.v1.Item.FeaturesEntry
+	35, // 1: causalrec.api.v1.Item.meta:type_name -> causalrec.api.v1.Item.MetaEntry
+	36, // 2: causalrec.api.v1.User.features:type_name -> causalrec.api.v1.User.FeaturesEntry
 	2,  // 3: causalrec.api.v1.IngestUsersRequest.users:type_name -> causalrec.api.v1.User
 	0,  // 4: causalrec.api.v1.IngestItemsRequest.items:type_name -> causalrec.api.v1.Item
 	1,  // 5: causalrec.api.v1.IngestEventsRequest.events:type_name -> causalrec.api.v1.Event
 	8,  // 6: causalrec.api.v1.RecommendResponse.items:type_name -> causalrec.api.v1.ScoredItem
 	11, // 7: causalrec.api.v1.HealthResponse.plugins:type_name -> causalrec.api.v1.PluginHealth
-	31, // 8: causalrec.api.v1.TextReport.versions:type_name -> causalrec.api.v1.TextReport.VersionsEntry
-	32, // 9: causalrec.api.v1.TextReport.skipped:type_name -> causalrec.api.v1.TextReport.SkippedEntry
-	33, // 10: causalrec.api.v1.TrainResponse.metadata:type_name -> causalrec.api.v1.TrainResponse.MetadataEntry
+	37, // 8: causalrec.api.v1.TextReport.versions:type_name -> causalrec.api.v1.TextReport.VersionsEntry
+	38, // 9: causalrec.api.v1.TextReport.skipped:type_name -> causalrec.api.v1.TextReport.SkippedEntry
+	39, // 10: causalrec.api.v1.TrainResponse.metadata:type_name -> causalrec.api.v1.TrainResponse.MetadataEntry
 	14, // 11: causalrec.api.v1.TrainResponse.text:type_name -> causalrec.api.v1.TextReport
-	34, // 12: causalrec.api.v1.Model.metadata:type_name -> causalrec.api.v1.Model.MetadataEntry
+	40, // 12: causalrec.api.v1.Model.metadata:type_name -> causalrec.api.v1.Model.MetadataEntry
 	17, // 13: causalrec.api.v1.ModelList.models:type_name -> causalrec.api.v1.Model
 	22, // 14: causalrec.api.v1.ListPluginsResponse.plugins:type_name -> causalrec.api.v1.PluginStatus
 	25, // 15: causalrec.api.v1.OPEResponse.estimates:type_name -> causalrec.api.v1.PolicyEstimate
 	26, // 16: causalrec.api.v1.OPEResponse.skipped:type_name -> causalrec.api.v1.OPESkipped
-	4,  // 17: causalrec.api.v1.Recommender.IngestItems:input_type -> causalrec.api.v1.IngestItemsRequest
-	5,  // 18: causalrec.api.v1.Recommender.IngestEvents:input_type -> causalrec.api.v1.IngestEventsRequest
-	3,  // 19: causalrec.api.v1.Recommender.IngestUsers:input_type -> causalrec.api.v1.IngestUsersRequest
-	7,  // 20: causalrec.api.v1.Recommender.Recommend:input_type -> causalrec.api.v1.RecommendRequest
-	10, // 21: causalrec.api.v1.Recommender.Health:input_type -> causalrec.api.v1.HealthRequest
-	13, // 22: causalrec.api.v1.Recommender.Train:input_type -> causalrec.api.v1.TrainRequest
-	16, // 23: causalrec.api.v1.Recommender.ListModels:input_type -> causalrec.api.v1.ListModelsRequest
-	19, // 24: causalrec.api.v1.Recommender.GetModel:input_type -> causalrec.api.v1.GetModelRequest
-	20, // 25: causalrec.api.v1.Recommender.Rollback:input_type -> causalrec.api.v1.RollbackRequest
-	21, // 26: causalrec.api.v1.Recommender.ListPlugins:input_type -> causalrec.api.v1.ListPluginsRequest
-	24, // 27: causalrec.api.v1.Recommender.OPE:input_type -> causalrec.api.v1.OPERequest
-	6,  // 28: causalrec.api.v1.Recommender.IngestItems:output_type -> causalrec.api.v1.IngestResponse
-	6,  // 29: causalrec.api.v1.Recommender.IngestEvents:output_type -> causalrec.api.v1.IngestResponse
-	6,  // 30: causalrec.api.v1.Recommender.IngestUsers:output_type -> causalrec.api.v1.IngestResponse
-	9,  // 31: causalrec.api.v1.Recommender.Recommend:output_type -> causalrec.api.v1.RecommendResponse
-	12, // 32: causalrec.api.v1.Recommender.Health:output_type -> causalrec.api.v1.HealthResponse
-	15, // 33: causalrec.api.v1.Recommender.Train:output_type -> causalrec.api.v1.TrainResponse
-	18, // 34: causalrec.api.v1.Recommender.ListModels:output_type -> causalrec.api.v1.ModelList
-	17, // 35: causalrec.api.v1.Recommender.GetModel:output_type -> causalrec.api.v1.Model
-	18, // 36: causalrec.api.v1.Recommender.Rollback:output_type -> causalrec.api.v1.ModelList
-	23, // 37: causalrec.api.v1.Recommender.ListPlugins:output_type -> causalrec.api.v1.ListPluginsResponse
-	27, // 38: causalrec.api.v1.Recommender.OPE:output_type -> causalrec.api.v1.OPEResponse
-	28, // [28:39] is the sub-list for method output_type
-	17, // [17:28] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	31, // 17: causalrec.api.v1.ExplainNode.left:type_name -> causalrec.api.v1.ExplainNode
+	31, // 18: causalrec.api.v1.ExplainNode.right:type_name -> causalrec.api.v1.ExplainNode
+	29, // 19: causalrec.api.v1.ExplainResponse.blp:type_name -> causalrec.api.v1.ExplainCoef
+	29, // 20: causalrec.api.v1.ExplainResponse.blp_intercept:type_name -> causalrec.api.v1.ExplainCoef
+	30, // 21: causalrec.api.v1.ExplainResponse.importance:type_name -> causalrec.api.v1.ExplainImportance
+	31, // 22: causalrec.api.v1.ExplainResponse.tree:type_name -> causalrec.api.v1.ExplainNode
+	32, // 23: causalrec.api.v1.ExplainResponse.terms:type_name -> causalrec.api.v1.ExplainTerm
+	4,  // 24: causalrec.api.v1.Recommender.IngestItems:input_type -> causalrec.api.v1.IngestItemsRequest
+	5,  // 25: causalrec.api.v1.Recommender.IngestEvents:input_type -> causalrec.api.v1.IngestEventsRequest
+	3,  // 26: causalrec.api.v1.Recommender.IngestUsers:input_type -> causalrec.api.v1.IngestUsersRequest
+	7,  // 27: causalrec.api.v1.Recommender.Recommend:input_type -> causalrec.api.v1.RecommendRequest
+	10, // 28: causalrec.api.v1.Recommender.Health:input_type -> causalrec.api.v1.HealthRequest
+	13, // 29: causalrec.api.v1.Recommender.Train:input_type -> causalrec.api.v1.TrainRequest
+	16, // 30: causalrec.api.v1.Recommender.ListModels:input_type -> causalrec.api.v1.ListModelsRequest
+	19, // 31: causalrec.api.v1.Recommender.GetModel:input_type -> causalrec.api.v1.GetModelRequest
+	20, // 32: causalrec.api.v1.Recommender.Rollback:input_type -> causalrec.api.v1.RollbackRequest
+	21, // 33: causalrec.api.v1.Recommender.ListPlugins:input_type -> causalrec.api.v1.ListPluginsRequest
+	24, // 34: causalrec.api.v1.Recommender.OPE:input_type -> causalrec.api.v1.OPERequest
+	28, // 35: causalrec.api.v1.Recommender.Explain:input_type -> causalrec.api.v1.ExplainRequest
+	6,  // 36: causalrec.api.v1.Recommender.IngestItems:output_type -> causalrec.api.v1.IngestResponse
+	6,  // 37: causalrec.api.v1.Recommender.IngestEvents:output_type -> causalrec.api.v1.IngestResponse
+	6,  // 38: causalrec.api.v1.Recommender.IngestUsers:output_type -> causalrec.api.v1.IngestResponse
+	9,  // 39: causalrec.api.v1.Recommender.Recommend:output_type -> causalrec.api.v1.RecommendResponse
+	12, // 40: causalrec.api.v1.Recommender.Health:output_type -> causalrec.api.v1.HealthResponse
+	15, // 41: causalrec.api.v1.Recommender.Train:output_type -> causalrec.api.v1.TrainResponse
+	18, // 42: causalrec.api.v1.Recommender.ListModels:output_type -> causalrec.api.v1.ModelList
+	17, // 43: causalrec.api.v1.Recommender.GetModel:output_type -> causalrec.api.v1.Model
+	18, // 44: causalrec.api.v1.Recommender.Rollback:output_type -> causalrec.api.v1.ModelList
+	23, // 45: causalrec.api.v1.Recommender.ListPlugins:output_type -> causalrec.api.v1.ListPluginsResponse
+	27, // 46: causalrec.api.v1.Recommender.OPE:output_type -> causalrec.api.v1.OPEResponse
+	33, // 47: causalrec.api.v1.Recommender.Explain:output_type -> causalrec.api.v1.ExplainResponse
+	36, // [36:48] is the sub-list for method output_type
+	24, // [24:36] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_causalrec_api_v1_api_proto_init() }
@@ -2624,13 +3215,14 @@ func file_causalrec_api_v1_api_proto_init() {
 		return
 	}
 	file_causalrec_api_v1_api_proto_msgTypes[24].OneofWrappers = []any{}
+	file_causalrec_api_v1_api_proto_msgTypes[31].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_causalrec_api_v1_api_proto_rawDesc), len(file_causalrec_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

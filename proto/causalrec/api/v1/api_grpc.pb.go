@@ -33,6 +33,7 @@ const (
 	Recommender_Rollback_FullMethodName     = "/causalrec.api.v1.Recommender/Rollback"
 	Recommender_ListPlugins_FullMethodName  = "/causalrec.api.v1.Recommender/ListPlugins"
 	Recommender_OPE_FullMethodName          = "/causalrec.api.v1.Recommender/OPE"
+	Recommender_Explain_FullMethodName      = "/causalrec.api.v1.Recommender/Explain"
 )
 
 // RecommenderClient is the client API for Recommender service.
@@ -53,6 +54,11 @@ type RecommenderClient interface {
 	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*ModelList, error)
 	ListPlugins(ctx context.Context, in *ListPluginsRequest, opts ...grpc.CallOption) (*ListPluginsResponse, error)
 	OPE(ctx context.Context, in *OPERequest, opts ...grpc.CallOption) (*OPEResponse, error)
+	// GET /v1/models/{id}/explain. While the explanation is still being
+	// computed (HTTP 202) the call fails with UNAVAILABLE carrying a
+	// google.rpc.RetryInfo (ask again after it) and a google.rpc.ErrorInfo of
+	// reason EXPLANATION_PENDING whose metadata name the model_id.
+	Explain(ctx context.Context, in *ExplainRequest, opts ...grpc.CallOption) (*ExplainResponse, error)
 }
 
 type recommenderClient struct {
@@ -173,6 +179,16 @@ func (c *recommenderClient) OPE(ctx context.Context, in *OPERequest, opts ...grp
 	return out, nil
 }
 
+func (c *recommenderClient) Explain(ctx context.Context, in *ExplainRequest, opts ...grpc.CallOption) (*ExplainResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExplainResponse)
+	err := c.cc.Invoke(ctx, Recommender_Explain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RecommenderServer is the server API for Recommender service.
 // All implementations must embed UnimplementedRecommenderServer
 // for forward compatibility.
@@ -191,6 +207,11 @@ type RecommenderServer interface {
 	Rollback(context.Context, *RollbackRequest) (*ModelList, error)
 	ListPlugins(context.Context, *ListPluginsRequest) (*ListPluginsResponse, error)
 	OPE(context.Context, *OPERequest) (*OPEResponse, error)
+	// GET /v1/models/{id}/explain. While the explanation is still being
+	// computed (HTTP 202) the call fails with UNAVAILABLE carrying a
+	// google.rpc.RetryInfo (ask again after it) and a google.rpc.ErrorInfo of
+	// reason EXPLANATION_PENDING whose metadata name the model_id.
+	Explain(context.Context, *ExplainRequest) (*ExplainResponse, error)
 	mustEmbedUnimplementedRecommenderServer()
 }
 
@@ -233,6 +254,9 @@ func (UnimplementedRecommenderServer) ListPlugins(context.Context, *ListPluginsR
 }
 func (UnimplementedRecommenderServer) OPE(context.Context, *OPERequest) (*OPEResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method OPE not implemented")
+}
+func (UnimplementedRecommenderServer) Explain(context.Context, *ExplainRequest) (*ExplainResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Explain not implemented")
 }
 func (UnimplementedRecommenderServer) mustEmbedUnimplementedRecommenderServer() {}
 func (UnimplementedRecommenderServer) testEmbeddedByValue()                     {}
@@ -453,6 +477,24 @@ func _Recommender_OPE_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Recommender_Explain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExplainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).Explain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_Explain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).Explain(ctx, req.(*ExplainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Recommender_ServiceDesc is the grpc.ServiceDesc for Recommender service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -503,6 +545,10 @@ var Recommender_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "OPE",
 			Handler:    _Recommender_OPE_Handler,
+		},
+		{
+			MethodName: "Explain",
+			Handler:    _Recommender_Explain_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
