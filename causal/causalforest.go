@@ -912,6 +912,38 @@ func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, ta
 		maxTrees = max(maxTrees, len(tr))
 	}
 	raw := x.RawMatrix()
+	if !withVar {
+		// The point estimate needs only each row's running sums of the
+		// leaf means, so a block can be large: every tree is read once
+		// per 4096 rows.
+		const big = 4096
+		parallelWork((n+big-1)/big, 0, func() func(int) {
+			sums := make([]cfMoments, min(n, big))
+			nt := make([]int32, min(n, big))
+			return func(c int) {
+				lo, hi := c*big, min(n, (c+1)*big)
+				nr := hi - lo
+				rows := raw.Data[lo*raw.Stride : (hi-1)*raw.Stride+p]
+				for k, trees := range m.Forests {
+					clear(sums[:nr])
+					clear(nt[:nr])
+					for b := range trees {
+						trees[b].accumulate4(rows, raw.Stride, nr, sums, nt)
+					}
+					for r := range nr {
+						tau := 0.0
+						if nt[r] > 0 {
+							inv := 1 / float64(nt[r])
+							s := sums[r]
+							tau, _ = cfMoments{s.w * inv, s.y * inv, s.wy * inv, s.ww * inv}.tau()
+						}
+						f(lo+r, k, tau, 0)
+					}
+				}
+			}
+		})
+		return
+	}
 	parallelWork(chunks, 0, func() func(int) {
 		leaves := make([]cfLeaf, min(n, chunk)*maxTrees)
 		return func(c int) {

@@ -729,3 +729,22 @@ func FuzzCausalTreeRead(f *testing.F) {
 		}
 	})
 }
+
+// TestCausalForestEffectsPaths checks that Effects, which keeps running
+// sums per row, gives exactly the estimates of the path behind Intervals,
+// which keeps every tree's leaf, across its blocks of rows.
+func TestCausalForestEffectsPaths(t *testing.T) {
+	d, _ := cfSimulate(1500, 3, 2, rand.NewPCG(4, 4))
+	m, err := CausalForest{Trees: 30, NuisanceTrees: 10}.Fit(d, rand.NewPCG(5, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := cfGrid(4099, 3, rand.NewPCG(6, 6))
+	x.Set(7, 1, math.NaN())
+	eff := m.Effects(nil, x)
+	m.rows(x, true, func(i, k int, tau, _ float64) {
+		if got := eff.At(i, k); got != tau {
+			t.Fatalf("row %d arm %d: Effects %v, the interval path %v", i, k+1, got, tau)
+		}
+	})
+}
