@@ -101,7 +101,7 @@ func (k keys) batch(key string) string {
 	return k.p + "batch:" + hex.EncodeToString(sum[:16])
 }
 
-func (k keys) experiments() string        { return k.p + "experiments" }
+func (k keys) experiments() string         { return k.p + "experiments" }
 func (k keys) roster(exp string) string    { return k.p + "exp:" + exp + ":users" }
 func (k keys) decisions(exp string) string { return k.p + "exp:" + exp + ":log" }
 
