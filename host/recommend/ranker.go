@@ -36,6 +36,9 @@ type Ranker struct {
 
 	mu     sync.Mutex
 	cached *servingModel
+	// others holds the other models asked for by ID (experiments' arms),
+	// at most maxOtherModels of them.
+	others map[uuid.UUID]*servingModel
 	// textVersions holds the latest version seen of each text scorer;
 	// textGen counts its changes.
 	textVersions map[string]string
@@ -64,7 +67,9 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 	// read with the snapshot.
 	var textPlugins []string
 	r.mu.Lock()
-	if r.cached != nil {
+	if m := r.others[req.ModelID]; req.ModelID != uuid.Nil && m != nil {
+		textPlugins = m.plan.text
+	} else if r.cached != nil {
 		textPlugins = r.cached.plan.text
 	}
 	r.mu.Unlock()
@@ -82,6 +87,15 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 	items, counts := snap.Candidates, snap.Counts
 	if !req.IncludeConsumed {
 		items, counts = unconsumed(snap.History, items, counts)
+	}
+	if req.KeepCandidates {
+		resp.Considered = make([]string, len(items))
+		for i, it := range items {
+			resp.Considered[i] = it.ID
+		}
+	}
+	if req.ModelID != uuid.Nil {
+		snap.ServingID = req.ModelID
 	}
 	sc, reason, rounds := r.score(ctx, req, snap, items, counts)
 	resp.RedisRoundTrips += rounds

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // Request asks for a ranked list for one user.
@@ -38,6 +40,20 @@ type Request struct {
 	// IntervalLevel, in (0, 1), asks for confidence intervals of the
 	// uplift when the estimator gives them.
 	IntervalLevel float64 `json:"interval_level,omitempty"`
+
+	// ModelID, when set, ranks with this stored model instead of the
+	// serving one (an experiment's arm). It is not part of the JSON
+	// request: the service sets it.
+	ModelID uuid.UUID `json:"-"`
+	// KeepCandidates asks for the candidates the policy chose from in
+	// Response.Considered.
+	KeepCandidates bool `json:"-"`
+}
+
+// ExperimentRef names the experiment and arm a list was served in.
+type ExperimentRef struct {
+	ID  string `json:"id"`
+	Arm string `json:"arm"`
 }
 
 // Ranked is one recommended item.
@@ -75,6 +91,12 @@ type Response struct {
 	Warnings       []string `json:"warnings,omitempty"`
 	// RedisRoundTrips counts the pipelines the request sent to Redis.
 	RedisRoundTrips int `json:"redis_round_trips"`
+	// Experiment names the experiment and arm of a user in one; the
+	// list then comes from the arm's model (ModelID) and policy.
+	Experiment *ExperimentRef `json:"experiment,omitempty"`
+	// Considered are the candidates the policy chose from, in order, when
+	// the request asked for them (KeepCandidates).
+	Considered []string `json:"-"`
 }
 
 // ErrBadRequest reports a request that cannot be answered as asked.
@@ -113,18 +135,25 @@ func (req Request) validate() error {
 	case req.IntervalLevel < 0 || req.IntervalLevel >= 1 || math.IsNaN(req.IntervalLevel):
 		return fmt.Errorf("%w: interval_level=%v must be in (0, 1)", ErrBadRequest, req.IntervalLevel)
 	}
-	switch req.Policy {
+	return ValidatePolicy(req.Policy, req.Epsilon, req.Temperature)
+}
+
+// ValidatePolicy reports a placement policy that cannot be used: an
+// unknown name, or a missing or out-of-range parameter (an error wrapping
+// ErrBadRequest). The empty policy is the greedy one.
+func ValidatePolicy(policy string, epsilon, temperature float64) error {
+	switch policy {
 	case "", PolicyGreedy:
 	case PolicyEpsilonGreedy:
-		if !(req.Epsilon > 0 && req.Epsilon <= 1) {
-			return fmt.Errorf("%w: epsilon-greedy needs epsilon in (0, 1], got %v", ErrBadRequest, req.Epsilon)
+		if !(epsilon > 0 && epsilon <= 1) {
+			return fmt.Errorf("%w: epsilon-greedy needs epsilon in (0, 1], got %v", ErrBadRequest, epsilon)
 		}
 	case PolicyPlackettLuce:
-		if !(req.Temperature > 0) || math.IsInf(req.Temperature, 0) {
-			return fmt.Errorf("%w: plackett-luce needs a positive temperature, got %v", ErrBadRequest, req.Temperature)
+		if !(temperature > 0) || math.IsInf(temperature, 0) {
+			return fmt.Errorf("%w: plackett-luce needs a positive temperature, got %v", ErrBadRequest, temperature)
 		}
 	default:
-		return fmt.Errorf("%w: unknown policy %q (want greedy, epsilon-greedy or plackett-luce)", ErrBadRequest, req.Policy)
+		return fmt.Errorf("%w: unknown policy %q (want greedy, epsilon-greedy or plackett-luce)", ErrBadRequest, policy)
 	}
 	return nil
 }

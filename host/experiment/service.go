@@ -1,0 +1,245 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/causalrec/causalrec/host/recommend"
+	"github.com/causalrec/causalrec/host/store"
+)
+
+// Store keeps experiments, assignments and served lists (*store.Store is
+// one).
+type Store interface {
+	ModelSource
+	CreateExperiment(ctx context.Context, e store.Experiment) error
+	StopExperiment(ctx context.Context, id string, at time.Time) (store.Experiment, error)
+	Experiment(ctx context.Context, id string) (store.Experiment, error)
+	Experiments(ctx context.Context) ([]store.Experiment, error)
+	Assign(ctx context.Context, exp, user, arm string, at time.Time) (store.Assignment, error)
+	LogDecision(ctx context.Context, exp string, d store.Decision) error
+}
+
+// Options configure a Service.
+type Options struct {
+	// Refresh is how long the running experiments read from the store
+	// are used before they are read again (default DefaultRefresh): a
+	// replica sees an experiment created or stopped by another within it.
+	Refresh time.Duration
+	// Remembered bounds the (experiment, user) assignments a Service
+	// remembers to spare the store a write (default DefaultRemembered).
+	Remembered int
+	// Now is the clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Defaults of Options.
+const (
+	DefaultRefresh    = time.Second
+	DefaultRemembered = 1 << 18
+)
+
+func (o Options) withDefaults() Options {
+	if o.Refresh <= 0 {
+		o.Refresh = DefaultRefresh
+	}
+	if o.Remembered <= 0 {
+		o.Remembered = DefaultRemembered
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Service runs the experiments of one service replica. It is safe for
+// concurrent use.
+type Service struct {
+	st   Store
+	opts Options
+
+	mu      sync.Mutex
+	running []store.Experiment
+	readAt  time.Time
+	// known holds assignments recorded in the store, by experiment and
+	// user; it is emptied when it reaches opts.Remembered.
+	known map[assignKey]int
+}
+
+type assignKey struct{ exp, user string }
+
+// NewService returns a Service over st.
+func NewService(st Store, opts Options) *Service {
+	return &Service{st: st, opts: opts.withDefaults(), known: map[assignKey]int{}}
+}
+
+// Create validates req (errors wrapping ErrBadRequest), stores the
+// experiment, running from now, and returns it; an ID in use or a
+// namespace overlapping a running experiment's is an error wrapping
+// store.ErrConflict.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (store.Experiment, error) {
+	e, err := Build(ctx, req, s.st, s.opts.Now())
+	if err != nil {
+		return store.Experiment{}, err
+	}
+	if err := s.st.CreateExperiment(ctx, e); err != nil {
+		return store.Experiment{}, err
+	}
+	s.invalidate()
+	return e, nil
+}
+
+// Stop stops the experiment id; its data and report stay.
+func (s *Service) Stop(ctx context.Context, id string) (store.Experiment, error) {
+	e, err := s.st.StopExperiment(ctx, id, s.opts.Now())
+	if err == nil {
+		s.invalidate()
+	}
+	return e, err
+}
+
+// Get returns the experiment id (an error wrapping store.ErrNotFound when
+// there is none).
+func (s *Service) Get(ctx context.Context, id string) (store.Experiment, error) {
+	return s.st.Experiment(ctx, id)
+}
+
+// List returns every experiment, oldest first.
+func (s *Service) List(ctx context.Context) ([]store.Experiment, error) {
+	return s.st.Experiments(ctx)
+}
+
+func (s *Service) invalidate() {
+	s.mu.Lock()
+	s.readAt = time.Time{}
+	s.mu.Unlock()
+}
+
+// runningExperiments returns the running experiments, read from the store
+// at most opts.Refresh ago.
+func (s *Service) runningExperiments(ctx context.Context) ([]store.Experiment, error) {
+	now := s.opts.Now()
+	s.mu.Lock()
+	if !s.readAt.IsZero() && now.Sub(s.readAt) < s.opts.Refresh {
+		r := s.running
+		s.mu.Unlock()
+		return r, nil
+	}
+	s.mu.Unlock()
+	all, err := s.st.Experiments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var run []store.Experiment
+	for _, e := range all {
+		if e.Status == store.ExperimentRunning {
+			run = append(run, e)
+		}
+	}
+	s.mu.Lock()
+	s.running, s.readAt = run, now
+	s.mu.Unlock()
+	return run, nil
+}
+
+// Route is a user's place in a running experiment.
+type Route struct {
+	Experiment string
+	Arm        store.ExperimentArm
+	ModelID    uuid.UUID
+}
+
+// Route returns the running experiment and arm user is in, recording the
+// assignment at the user's first call, or nil when the user is in none.
+func (s *Service) Route(ctx context.Context, user string) (*Route, error) {
+	run, err := s.runningExperiments(ctx)
+	if err != nil || len(run) == 0 {
+		return nil, err
+	}
+	g := Position("", user)
+	for _, e := range run {
+		if !InNamespace(e, g) {
+			continue
+		}
+		i := ArmOf(e, Position(e.Salt, user))
+		if i < 0 {
+			return nil, nil
+		}
+		if i, err = s.record(ctx, e, user, i); err != nil {
+			return nil, err
+		}
+		arm := e.Arms[i]
+		id, err := uuid.Parse(arm.ModelID)
+		if err != nil {
+			return nil, fmt.Errorf("experiment %q arm %q: model id %q: %w", e.ID, arm.Name, arm.ModelID, err)
+		}
+		return &Route{Experiment: e.ID, Arm: arm, ModelID: id}, nil
+	}
+	return nil, nil
+}
+
+// record records that user is in arm i of e unless known, and returns
+// the arm recorded first.
+func (s *Service) record(ctx context.Context, e store.Experiment, user string, i int) (int, error) {
+	k := assignKey{e.ID, user}
+	s.mu.Lock()
+	j, ok := s.known[k]
+	s.mu.Unlock()
+	if ok {
+		return j, nil
+	}
+	a, err := s.st.Assign(ctx, e.ID, user, e.Arms[i].Name, s.opts.Now())
+	if err != nil {
+		return 0, err
+	}
+	j = -1
+	for n, arm := range e.Arms {
+		if arm.Name == a.Arm {
+			j = n
+		}
+	}
+	if j < 0 {
+		return 0, fmt.Errorf("experiment %q: user %q is recorded in arm %q, which it does not have", e.ID, user, a.Arm)
+	}
+	s.mu.Lock()
+	if len(s.known) >= s.opts.Remembered {
+		clear(s.known)
+	}
+	s.known[k] = j
+	s.mu.Unlock()
+	return j, nil
+}
+
+// Apply sets req to rank with r's model and, when the arm names one, its
+// policy, and asks for the candidates (for the decision log).
+func (r *Route) Apply(req *recommend.Request) {
+	req.ModelID = r.ModelID
+	req.KeepCandidates = true
+	if r.Arm.Policy != "" {
+		req.Policy, req.Epsilon, req.Temperature = r.Arm.Policy, r.Arm.Epsilon, r.Arm.Temperature
+	}
+}
+
+// Log records the list resp served in r's arm in the experiment's decision
+// log, for the off-policy evaluation of the report, and names the
+// experiment in resp.
+func (s *Service) Log(ctx context.Context, r *Route, resp *recommend.Response) error {
+	resp.Experiment = &recommend.ExperimentRef{ID: r.Experiment, Arm: r.Arm.Name}
+	d := store.Decision{Request: resp.RequestID, User: resp.User, Arm: r.Arm.Name, Time: s.opts.Now().UTC(),
+		Candidates: resp.Considered, NCand: len(resp.Considered)}
+	d.Items = make([]string, len(resp.Items))
+	d.Propensity = make([]float64, len(resp.Items))
+	for i, it := range resp.Items {
+		d.Items[i], d.Propensity[i] = it.Item, it.Propensity
+	}
+	return s.st.LogDecision(ctx, r.Experiment, d)
+}
