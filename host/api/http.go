@@ -29,6 +29,11 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /v1/plugins", true, s.handlePlugins)
 	s.route(mux, "GET /v1/models", true, s.handleModels)
 	s.route(mux, "POST /v1/models/rollback", true, s.handleRollback)
+	s.route(mux, "POST /v1/experiments", true, s.handleCreateExperiment)
+	s.route(mux, "GET /v1/experiments", true, s.handleListExperiments)
+	s.route(mux, "GET /v1/experiments/{id}", true, s.handleGetExperiment)
+	s.route(mux, "POST /v1/experiments/{id}/stop", true, s.handleStopExperiment)
+	s.route(mux, "GET /v1/experiments/{id}/report", true, s.handleExperimentReport)
 	s.route(mux, "GET /v1/health", false, s.handleHealth)
 	s.route(mux, "GET /v1/ready", false, s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Registry, promhttp.HandlerOpts{}))
@@ -64,6 +69,10 @@ func statusOf(err error) int {
 		return he.status
 	case errors.Is(err, recommend.ErrBadRequest):
 		return http.StatusBadRequest
+	case errors.Is(err, errors.ErrUnsupported):
+		return http.StatusNotImplemented
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
 	case errors.Is(err, recommend.ErrNoData), errors.Is(err, store.ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, store.ErrUnavailable):

@@ -89,8 +89,11 @@ type Deps struct {
 	Recommender Recommender
 	Plugins     PluginLister
 	// Train trains a serving model; nil answers POST /v1/train with 501.
-	Train  Trainer
-	Logger *slog.Logger
+	Train Trainer
+	// Experiments runs online experiments; nil answers their routes
+	// with 501 and serves every user the serving model.
+	Experiments Experiments
+	Logger      *slog.Logger
 	// Registry receives the API's metrics; nil means a new registry.
 	Registry *prometheus.Registry
 	// Token, when set, is required as a bearer token.

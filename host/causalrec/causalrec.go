@@ -41,6 +41,7 @@ import (
 
 	"github.com/causalrec/causalrec/host/api"
 	"github.com/causalrec/causalrec/host/config"
+	"github.com/causalrec/causalrec/host/experiment"
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
@@ -65,6 +66,10 @@ type Config struct {
 	// program's own executable with EnvBuiltinPlugin set to the plugin's
 	// name, which ServePlugin answers.
 	Launch Launcher
+	// Analyzer computes the statistics of experiment reports (GET
+	// /v1/experiments/{id}/report); nil answers reports with 501. The
+	// causalrec command gives one over causal/abtest and causal/ope.
+	Analyzer experiment.Analyzer
 	// LazyPlugins starts each plugin when an operation first needs it
 	// rather than all of them at Open, for short-lived programs that use
 	// only some (`causalrec train`).
@@ -178,10 +183,13 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		defer close(h.watching)
 		_ = m.Run(watch)
 	}()
+	ranker := recommend.NewRanker(st, m, cfg.Logger)
 	h.api = api.New(api.Deps{
 		Ingest: st, Models: st, Health: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
-		Recommender:    recommend.NewRanker(st, m, cfg.Logger),
-		Train:          h.train,
+		Recommender: ranker,
+		Train:       h.train,
+		Experiments: experiment.NewService(st, experiment.Options{Logger: cfg.Logger, Reports: st,
+			Analyzer: cfg.Analyzer, Ranker: ranker}),
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
 		Server:         cfg.ServerOptions(),

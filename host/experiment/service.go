@@ -37,12 +37,26 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Reports, Analyzer and Ranker make reports (Report): what they read,
+	// the statistics, and the replay of logged lists with every arm's
+	// model. Without Reports or Analyzer Report fails with ErrNoAnalyzer;
+	// without Ranker the report has no OPE and no calibration.
+	Reports  ReportStore
+	Analyzer Analyzer
+	Ranker   Ranker
+	// OPERounds is how many of each arm's latest lists the report replays
+	// (default DefaultOPERounds); SeriesPoints how many times the
+	// comparisons are read at for the plot (default DefaultSeriesPoints).
+	OPERounds    int
+	SeriesPoints int
 }
 
 // Defaults of Options.
 const (
-	DefaultRefresh    = time.Second
-	DefaultRemembered = 1 << 18
+	DefaultRefresh      = time.Second
+	DefaultRemembered   = 1 << 18
+	DefaultOPERounds    = 1000
+	DefaultSeriesPoints = 14
 )
 
 func (o Options) withDefaults() Options {
@@ -51,6 +65,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Remembered <= 0 {
 		o.Remembered = DefaultRemembered
+	}
+	if o.OPERounds <= 0 {
+		o.OPERounds = DefaultOPERounds
+	}
+	if o.SeriesPoints <= 0 {
+		o.SeriesPoints = DefaultSeriesPoints
 	}
 	if o.Now == nil {
 		o.Now = time.Now

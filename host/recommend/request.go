@@ -118,6 +118,10 @@ const (
 // defaultK is the length of a list when the request gives no K.
 const defaultK = 10
 
+// Validate reports the first problem of the request, an error wrapping
+// ErrBadRequest, as Ranker.Recommend would.
+func (req Request) Validate() error { return req.validate() }
+
 // validate reports the first problem of the request, an error wrapping
 // ErrBadRequest; it changes nothing (see withDefaults).
 func (req Request) validate() error {
