@@ -389,6 +389,7 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 				return v
 			}
 			top := dec.Items[0]
+			lg.User = append(lg.User, dec.User)
 			lg.Action = append(lg.Action, action(top))
 			lg.Reward = append(lg.Reward, reward(top))
 			lg.PScore = append(lg.PScore, dec.Propensity[0])

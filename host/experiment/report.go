@@ -18,7 +18,11 @@ type Report struct {
 	StoppedAt *time.Time `json:"stopped_at,omitempty"`
 	// At is the time the data runs to: now, or when the experiment
 	// stopped.
-	At          time.Time    `json:"at"`
+	At time.Time `json:"at"`
+	// Alpha is the significance level; TuningN the confidence sequence's
+	// tuning sample size.
+	Alpha       float64      `json:"alpha"`
+	TuningN     float64      `json:"tuning_n"`
 	Arms        []ArmReport  `json:"arms"`
 	Comparisons []Comparison `json:"comparisons"`
 	SRM         SRM          `json:"srm"`
@@ -35,57 +39,73 @@ type Report struct {
 	Warnings []string      `json:"warnings"`
 }
 
-// ArmReport is one arm's users and metric.
+// ArmReport is one arm's users and metric (the JSON of
+// causal/abtest.ArmSummary, with the arm's model).
 type ArmReport struct {
 	Name    string  `json:"name"`
 	ModelID string  `json:"model_id,omitempty"`
 	Weight  float64 `json:"weight"`
 	Users   int     `json:"users"`
+	Share   float64 `json:"share"`
 	// Outcomes is the metric's total over the arm's users; Mean and
 	// Variance its mean and sample variance per user.
-	Outcomes  float64 `json:"outcomes"`
-	Mean      float64 `json:"mean"`
-	Variance  float64 `json:"variance"`
-	Exposures float64 `json:"exposures"`
+	Outcomes  float64  `json:"outcomes"`
+	Mean      float64  `json:"mean"`
+	Variance  float64  `json:"variance"`
+	Exposures int      `json:"exposures"`
+	PreMean   *float64 `json:"pre_mean,omitempty"`
 }
 
-// Comparison is an arm against the baseline on one metric.
+// Comparison is an arm against the baseline on one metric (the JSON of
+// causal/abtest.Comparison, with the metric).
 type Comparison struct {
 	Arm      string `json:"arm"`
 	Baseline string `json:"baseline"`
 	Metric   string `json:"metric"`
 	// Lift is the difference of the means with its CI and p-value;
-	// PAdjusted is the p-value after Holm's correction across arms and
+	// PValueHolm is the p-value after Holm's correction across arms and
 	// metrics.
-	Lift      float64    `json:"lift"`
-	CI        [2]float64 `json:"ci"`
-	PValue    float64    `json:"p_value"`
-	PAdjusted float64    `json:"p_adjusted"`
+	Lift       float64    `json:"lift"`
+	SE         float64    `json:"se"`
+	DF         float64    `json:"df"`
+	CI         [2]float64 `json:"ci"`
+	PValue     float64    `json:"p_value"`
+	PValueHolm float64    `json:"p_value_holm"`
 	// RelativeLift is Lift over the baseline's mean, with a delta-method
-	// CI.
-	RelativeLift float64    `json:"relative_lift"`
-	RelativeCI   [2]float64 `json:"relative_ci"`
+	// CI; null when the baseline's mean is 0.
+	RelativeLift *float64    `json:"relative_lift"`
+	RelativeCI   *[2]float64 `json:"relative_ci"`
 	// SequentialCI is the always-valid confidence sequence's interval.
-	SequentialCI [2]float64 `json:"sequential_ci"`
-	CUPED        *Adjusted  `json:"cuped,omitempty"`
-	CUPAC        *Adjusted  `json:"cupac,omitempty"`
-	Significant  bool       `json:"significant"`
+	SequentialCI     [2]float64 `json:"sequential_ci"`
+	SequentialPValue float64    `json:"sequential_p_value"`
+	MDE              float64    `json:"mde"`
+	CUPED            *Adjusted  `json:"cuped"`
+	CUPAC            *Adjusted  `json:"cupac"`
 }
 
-// Adjusted is a lift adjusted with covariates (CUPED, CUPAC).
+// Adjusted is a lift adjusted with covariates (CUPED: "pre"; CUPAC: "pre"
+// and "pred").
 type Adjusted struct {
-	Lift   float64    `json:"lift"`
-	CI     [2]float64 `json:"ci"`
-	PValue float64    `json:"p_value"`
-	// VarianceReduction is 1 − (adjusted variance / raw variance).
+	Covariates   []string   `json:"covariates"`
+	Theta        []float64  `json:"theta"`
+	Lift         float64    `json:"lift"`
+	SE           float64    `json:"se"`
+	DF           float64    `json:"df"`
+	CI           [2]float64 `json:"ci"`
+	PValue       float64    `json:"p_value"`
+	SequentialCI [2]float64 `json:"sequential_ci"`
+	// VarianceReduction is 1 − SE²/SE²_unadjusted.
 	VarianceReduction float64 `json:"variance_reduction"`
+	MDE               float64 `json:"mde"`
 }
 
-// SRM is the sample-ratio-mismatch check.
+// SRM is the sample-ratio-mismatch check (flagged at p < 0.001).
 type SRM struct {
-	ChiSquare float64 `json:"chi_square"`
-	PValue    float64 `json:"p_value"`
-	Flag      bool    `json:"flag"`
+	Chi2     float64   `json:"chi2"`
+	DF       int       `json:"df"`
+	PValue   float64   `json:"p_value"`
+	Flag     bool      `json:"flag"`
+	Expected []float64 `json:"expected"`
 }
 
 // OPEResult is one arm's policy estimated from another arm's logged lists
@@ -194,7 +214,9 @@ type OPEData struct {
 // its reward and the logged propensity, and per arm (by name) the arm's
 // distribution over the list's candidates.
 type OPELog struct {
-	Arm     string
+	Arm string
+	// User is the user of each list.
+	User    []string
 	Action  []int32
 	Reward  []float64
 	PScore  []float64
