@@ -34,6 +34,8 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /v1/experiments/{id}", true, s.handleGetExperiment)
 	s.route(mux, "POST /v1/experiments/{id}/stop", true, s.handleStopExperiment)
 	s.route(mux, "GET /v1/experiments/{id}/report", true, s.handleExperimentReport)
+	s.uiRoute(mux, "GET /ui/{$}", s.pageIndex)
+	s.uiRoute(mux, "GET /ui/experiments/{id}", s.pageExperiment)
 	s.route(mux, "GET /v1/health", false, s.handleHealth)
 	s.route(mux, "GET /v1/ready", false, s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Registry, promhttp.HandlerOpts{}))
