@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/abtest"
@@ -179,7 +182,9 @@ func (a analyzer) calibrate(d *experiment.CalibrationData) *experiment.Calibrati
 	for _, t := range d.T {
 		out.Treated += t
 	}
-	c, err := causal.Calibrate(causal.CalibrationData{T: d.T, Y: d.Y, Score: d.Score, Propensity: d.Propensity},
+	// The outcome models see the score itself as their one feature.
+	x := mat.NewDense(len(d.Score), 1, slices.Clone(d.Score))
+	c, err := causal.Calibrate(causal.CalibrationData{X: x, T: d.T, Y: d.Y, Score: d.Score, Propensity: d.Propensity},
 		causal.CalibrationConfig{Level: 1 - a.cfg.WithDefaults().Alpha, Bins: 5, Resamples: 50}, rand.NewPCG(a.seed, 2))
 	if err != nil {
 		out.Warnings = append(out.Warnings, err.Error())
