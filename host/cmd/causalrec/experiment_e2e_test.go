@@ -240,4 +240,3 @@ func cmpFloat(a, b float64) int {
 	}
 	return 0
 }
-
