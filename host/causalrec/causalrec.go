@@ -179,17 +179,24 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	watch, stop := context.WithCancel(context.Background())
 	h := &Host{cfg: cfg, store: st, closeRedis: closeRedis, plugins: m, stop: stop, watching: make(chan struct{})}
+	ranker := recommend.NewRanker(st, m, cfg.Logger)
+	exps := experiment.NewService(st, experiment.Options{Logger: cfg.Logger, Reports: st,
+		Analyzer: cfg.Analyzer, Ranker: ranker, LogBuffer: experimentLogBuffer})
 	go func() {
 		defer close(h.watching)
+		logged := make(chan struct{})
+		go func() {
+			defer close(logged)
+			_ = exps.Run(watch)
+		}()
 		_ = m.Run(watch)
+		<-logged
 	}()
-	ranker := recommend.NewRanker(st, m, cfg.Logger)
 	h.api = api.New(api.Deps{
 		Ingest: st, Models: st, Health: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
-		Recommender: ranker,
-		Train:       h.train,
-		Experiments: experiment.NewService(st, experiment.Options{Logger: cfg.Logger, Reports: st,
-			Analyzer: cfg.Analyzer, Ranker: ranker}),
+		Recommender:    ranker,
+		Train:          h.train,
+		Experiments:    exps,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
 		Server:         cfg.ServerOptions(),
@@ -197,6 +204,9 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 	})
 	return h, nil
 }
+
+// experimentLogBuffer is how many experiment lists may wait to be logged.
+const experimentLogBuffer = 8192
 
 // requiredPlugins are the plugins without which the service is not ready:
 // the estimator plugin (unless the configured ranker is popularity) and,

@@ -49,6 +49,11 @@ type Options struct {
 	// comparisons are read at for the plot (default DefaultSeriesPoints).
 	OPERounds    int
 	SeriesPoints int
+	// LogBuffer, when positive, makes Log hand the lists to Run, which
+	// writes them in pipelined batches off the request path; a list that
+	// finds the buffer full is dropped (and counted in the log). Zero
+	// writes each list in Log.
+	LogBuffer int
 }
 
 // Defaults of Options.
@@ -93,13 +98,107 @@ type Service struct {
 	// known holds assignments recorded in the store, by experiment and
 	// user; it is emptied when it reaches opts.Remembered.
 	known map[assignKey]int
+	// pending carries the lists to Run with LogBuffer set; dropped
+	// counts those that found it full.
+	pending chan pendingDecision
+	dropped int
+}
+
+type pendingDecision struct {
+	exp string
+	d   store.Decision
 }
 
 type assignKey struct{ exp, user string }
 
 // NewService returns a Service over st.
 func NewService(st Store, opts Options) *Service {
-	return &Service{st: st, opts: opts.withDefaults(), known: map[assignKey]int{}}
+	s := &Service{st: st, opts: opts.withDefaults(), known: map[assignKey]int{}}
+	if s.opts.LogBuffer > 0 {
+		s.pending = make(chan pendingDecision, s.opts.LogBuffer)
+	}
+	return s
+}
+
+// logBatch is the most lists Run writes in one pipeline, logTimeout the
+// time limit of one.
+const (
+	logBatch   = 256
+	logTimeout = 5 * time.Second
+)
+
+// DecisionLogger writes decisions in batches (*store.Store is one).
+type DecisionLogger interface {
+	LogDecisions(ctx context.Context, exps []string, ds []store.Decision) error
+}
+
+// Run writes the lists Log hands over, in pipelined batches, until ctx
+// ends; then it writes what is left. Without LogBuffer it returns at once.
+func (s *Service) Run(ctx context.Context) error {
+	if s.pending == nil {
+		return nil
+	}
+	bl, _ := s.st.(DecisionLogger)
+	var exps []string
+	var ds []store.Decision
+	// A batch is written even when ctx has just ended, within its own
+	// time limit.
+	flush := func(ctx context.Context) {
+		if len(ds) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logTimeout)
+		defer cancel()
+		var err error
+		if bl != nil {
+			err = bl.LogDecisions(ctx, exps, ds)
+		} else {
+			for i := range ds {
+				if err = s.st.LogDecision(ctx, exps[i], ds[i]); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			s.opts.Logger.Warn("experiment lists not logged", "lists", len(ds), "error", err)
+		}
+		s.mu.Lock()
+		if s.dropped > 0 {
+			s.opts.Logger.Warn("experiment lists dropped: the log buffer was full", "lists", s.dropped)
+			s.dropped = 0
+		}
+		s.mu.Unlock()
+		exps, ds = exps[:0], ds[:0]
+	}
+	for {
+		select {
+		case p := <-s.pending:
+			exps, ds = append(exps, p.exp), append(ds, p.d)
+			// Take what else is waiting, up to a batch.
+			for more := true; more && len(ds) < logBatch; {
+				select {
+				case p := <-s.pending:
+					exps, ds = append(exps, p.exp), append(ds, p.d)
+				default:
+					more = false
+				}
+			}
+			flush(ctx)
+		case <-ctx.Done():
+			for {
+				select {
+				case p := <-s.pending:
+					exps, ds = append(exps, p.exp), append(ds, p.d)
+					if len(ds) == logBatch {
+						flush(ctx)
+					}
+				default:
+					flush(ctx)
+					return nil
+				}
+			}
+		}
+	}
 }
 
 // Create validates req (errors wrapping ErrBadRequest), stores the
@@ -251,7 +350,7 @@ func (r *Route) Apply(req *recommend.Request) {
 
 // Log records the list resp served in r's arm in the experiment's decision
 // log, for the off-policy evaluation of the report, and names the
-// experiment in resp.
+// experiment in resp. With LogBuffer set it only hands the list to Run.
 func (s *Service) Log(ctx context.Context, r *Route, resp *recommend.Response) error {
 	resp.Experiment = &recommend.ExperimentRef{ID: r.Experiment, Arm: r.Arm.Name}
 	d := store.Decision{Request: resp.RequestID, User: resp.User, Arm: r.Arm.Name, Time: s.opts.Now().UTC(),
@@ -260,6 +359,16 @@ func (s *Service) Log(ctx context.Context, r *Route, resp *recommend.Response) e
 	d.Propensity = make([]float64, len(resp.Items))
 	for i, it := range resp.Items {
 		d.Items[i], d.Propensity[i] = it.Item, it.Propensity
+	}
+	if s.pending != nil {
+		select {
+		case s.pending <- pendingDecision{r.Experiment, d}:
+		default:
+			s.mu.Lock()
+			s.dropped++
+			s.mu.Unlock()
+		}
+		return nil
 	}
 	return s.st.LogDecision(ctx, r.Experiment, d)
 }

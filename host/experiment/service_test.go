@@ -161,3 +161,37 @@ func TestRoute(t *testing.T) {
 		}
 	}
 }
+
+// With LogBuffer, Log hands the lists to Run, which writes them all, the
+// last ones when its context ends.
+func TestLogAsync(t *testing.T) {
+	ctx := context.Background()
+	st, _, _ := newTestStore(t)
+	const n = 300
+	s := NewService(st, Options{LogBuffer: n})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	r := &Route{Experiment: "ab1", Arm: store.ExperimentArm{Name: "uplift"}}
+	for i := range n {
+		resp := recommend.Response{RequestID: fmt.Sprint("r", i), User: "u", Considered: []string{"a", "b"},
+			Items: []recommend.Ranked{{Item: "b", Propensity: 0.9}}}
+		if err := s.Log(ctx, r, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.Experiment == nil || resp.Experiment.Arm != "uplift" {
+			t.Fatalf("Log did not name the experiment: %+v", resp.Experiment)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	if err := st.Decisions(ctx, "ab1", func(d store.Decision) error { got++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got != n {
+		t.Errorf("%d lists logged, want %d", got, n)
+	}
+}

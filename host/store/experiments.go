@@ -81,8 +81,9 @@ type Decision struct {
 // MaxLoggedCandidates bounds the candidates a Decision keeps.
 const MaxLoggedCandidates = 200
 
-// decisionLogLen caps an experiment's decision log (approximately).
-const decisionLogLen = 200_000
+// DecisionLogLen caps an experiment's decision log (approximately): the
+// report replays at most the latest lists of each arm.
+const DecisionLogLen = 20_000
 
 // maxWatchRetries bounds the optimistic transactions on the experiments
 // hash.
@@ -298,18 +299,28 @@ func (s *Store) ExperimentUsers(ctx context.Context, exp string) ([]Assignment, 
 }
 
 // LogDecision appends d to experiment exp's decision log, which keeps
-// about the latest 200,000.
+// about the latest DecisionLogLen.
 func (s *Store) LogDecision(ctx context.Context, exp string, d Decision) error {
-	if len(d.Candidates) > MaxLoggedCandidates {
-		d.Candidates = nil
+	return s.LogDecisions(ctx, []string{exp}, []Decision{d})
+}
+
+// LogDecisions appends ds[i] to the decision log of experiment exps[i],
+// all in one pipeline (each command touches one key).
+func (s *Store) LogDecisions(ctx context.Context, exps []string, ds []Decision) error {
+	pipe := s.rdb.Pipeline()
+	for i, d := range ds {
+		if len(d.Candidates) > MaxLoggedCandidates {
+			d.Candidates = nil
+		}
+		raw, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("log decision: encode: %w", err)
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.k.decisions(exps[i]), MaxLen: DecisionLogLen, Approx: true,
+			Values: []string{"d", string(raw)}})
 	}
-	raw, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("log decision: encode: %w", err)
-	}
-	err = s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.k.decisions(exp), MaxLen: decisionLogLen, Approx: true,
-		Values: []string{"d", string(raw)}}).Err()
-	return s.wrap("log decision of experiment "+strconv.Quote(exp), err)
+	_, err := pipe.Exec(ctx)
+	return s.wrap(fmt.Sprintf("log %d experiment lists", len(ds)), err)
 }
 
 // Decisions calls fn with every logged decision of experiment exp, oldest
