@@ -49,6 +49,12 @@ type Options struct {
 	// comparisons are read at for the plot (default DefaultSeriesPoints).
 	OPERounds    int
 	SeriesPoints int
+	// CandidatesPerSecond bounds how many lists a second keep their
+	// candidates in the decision log (default DefaultCandidatesPerSecond):
+	// OPE and calibration need them, but a list of hundreds of candidates
+	// is kilobytes, which at full traffic would load Redis. The other
+	// lists are logged without them.
+	CandidatesPerSecond int
 	// LogBuffer, when positive, makes Log hand the lists to Run, which
 	// writes them in pipelined batches off the request path; a list that
 	// finds the buffer full is dropped (and counted in the log). Zero
@@ -58,10 +64,11 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultRefresh      = time.Second
-	DefaultRemembered   = 1 << 18
-	DefaultOPERounds    = 1000
-	DefaultSeriesPoints = 14
+	DefaultRefresh             = time.Second
+	DefaultRemembered          = 1 << 18
+	DefaultOPERounds           = 1000
+	DefaultCandidatesPerSecond = 100
+	DefaultSeriesPoints        = 14
 )
 
 func (o Options) withDefaults() Options {
@@ -73,6 +80,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OPERounds <= 0 {
 		o.OPERounds = DefaultOPERounds
+	}
+	if o.CandidatesPerSecond <= 0 {
+		o.CandidatesPerSecond = DefaultCandidatesPerSecond
 	}
 	if o.SeriesPoints <= 0 {
 		o.SeriesPoints = DefaultSeriesPoints
@@ -102,6 +112,10 @@ type Service struct {
 	// counts those that found it full.
 	pending chan pendingDecision
 	dropped int
+	// candSecond and candLists count the lists of the current second
+	// that keep their candidates.
+	candSecond int64
+	candLists  int
 }
 
 type pendingDecision struct {
@@ -120,10 +134,11 @@ func NewService(st Store, opts Options) *Service {
 	return s
 }
 
-// logBatch is the most lists Run writes in one pipeline, logTimeout the
-// time limit of one.
+// logBatch is the most lists Run writes in one pipeline (small, so that a
+// batch never holds Redis up for the requests), logTimeout the time limit
+// of one.
 const (
-	logBatch   = 256
+	logBatch   = 64
 	logTimeout = 5 * time.Second
 )
 
@@ -275,6 +290,9 @@ type Route struct {
 	Experiment string
 	Arm        store.ExperimentArm
 	ModelID    uuid.UUID
+	// Candidates says the list's candidates are to be logged (within
+	// CandidatesPerSecond).
+	Candidates bool
 }
 
 // Route returns the running experiment and arm user is in, recording the
@@ -301,9 +319,25 @@ func (s *Service) Route(ctx context.Context, user string) (*Route, error) {
 		if err != nil {
 			return nil, fmt.Errorf("experiment %q arm %q: model id %q: %w", e.ID, arm.Name, arm.ModelID, err)
 		}
-		return &Route{Experiment: e.ID, Arm: arm, ModelID: id}, nil
+		return &Route{Experiment: e.ID, Arm: arm, ModelID: id, Candidates: s.candidatesBudget()}, nil
 	}
 	return nil, nil
+}
+
+// candidatesBudget reports whether one more list this second may keep
+// its candidates.
+func (s *Service) candidatesBudget() bool {
+	sec := s.opts.Now().Unix()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sec != s.candSecond {
+		s.candSecond, s.candLists = sec, 0
+	}
+	if s.candLists >= s.opts.CandidatesPerSecond {
+		return false
+	}
+	s.candLists++
+	return true
 }
 
 // record records that user is in arm i of e unless known, and returns
@@ -339,10 +373,10 @@ func (s *Service) record(ctx context.Context, e store.Experiment, user string, i
 }
 
 // Apply sets req to rank with r's model and, when the arm names one, its
-// policy, and asks for the candidates (for the decision log).
+// policy, and asks for the candidates when they are to be logged.
 func (r *Route) Apply(req *recommend.Request) {
 	req.ModelID = r.ModelID
-	req.KeepCandidates = true
+	req.KeepCandidates = r.Candidates
 	if r.Arm.Policy != "" {
 		req.Policy, req.Epsilon, req.Temperature = r.Arm.Policy, r.Arm.Epsilon, r.Arm.Temperature
 	}

@@ -217,7 +217,7 @@ func TestExperimentEndToEnd(t *testing.T) {
 		t.Fatalf("OPE %+v, want each arm from the other's log", rep.OPE)
 	}
 	for _, o := range rep.OPE {
-		if !o.Within || o.Rounds < 500 {
+		if !o.Within || o.Rounds < 300 {
 			t.Errorf("OPE of %s from %s's log: estimate %.4f %v, measured %.4f (%d lists)", o.Target, o.Logged, o.Estimate, o.CI, o.Measured, o.Rounds)
 		}
 	}
