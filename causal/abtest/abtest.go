@@ -158,6 +158,10 @@ type Comparison struct {
 	// SequentialPValue < Alpha).
 	SequentialCI     [2]float64 `json:"sequential_ci"`
 	SequentialPValue float64    `json:"sequential_p_value"`
+	// SequentialPValueHolm is SequentialPValue adjusted like PValueHolm:
+	// Holm needs only valid p-values, and always-valid ones stay valid at
+	// whatever look the experiment stops.
+	SequentialPValueHolm float64 `json:"sequential_p_value_holm"`
 	// MDE is the minimum detectable effect at the current sample: the
 	// absolute lift the fixed-horizon test would detect with power
 	// MDEPower (see MinimumDetectable).
@@ -239,6 +243,8 @@ func Analyze(arms []Arm, cfg Config) (Report, error) {
 		rep.Arms = append(rep.Arms, s)
 		if cfg.MinUsers > 0 && len(a.Y) < cfg.MinUsers {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("arm %q has %d users, fewer than the minimum of %d: intervals rest on normal approximations that may not hold yet", a.Name, len(a.Y), cfg.MinUsers))
+		} else if need := SkewnessMinUsers(a.Y); cfg.MinUsers > 0 && float64(len(a.Y)) < need {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("arm %q has %d users but its metric is so skewed that the normal approximation wants about %.0f (355·skewness²): intervals may be off; consider capping outliers", a.Name, len(a.Y), math.Ceil(need)))
 		}
 	}
 
@@ -318,7 +324,7 @@ func checkFinite(rep *Report) error {
 		return fmt.Errorf("%w: SRM test not finite", ErrInput)
 	}
 	for _, c := range rep.Comparisons {
-		if bad(c.Lift, c.SE, c.DF, c.MDE, c.CI[0], c.CI[1], c.PValue, c.PValueHolm, c.SequentialCI[0], c.SequentialCI[1], c.SequentialPValue) {
+		if bad(c.Lift, c.SE, c.DF, c.MDE, c.CI[0], c.CI[1], c.PValue, c.PValueHolm, c.SequentialCI[0], c.SequentialCI[1], c.SequentialPValue, c.SequentialPValueHolm) {
 			return fmt.Errorf("%w: %q against %q: values too large or too small to compare", ErrInput, c.Arm, c.Baseline)
 		}
 		for _, a := range []*Adjusted{c.CUPED, c.CUPAC} {

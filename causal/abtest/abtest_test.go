@@ -213,6 +213,10 @@ func TestAnalyzeSummary(t *testing.T) {
 	if rep.Comparisons[0].PValueHolm != holm[0] || rep.Comparisons[1].PValueHolm != holm[1] {
 		t.Errorf("holm %v %v, want %v", rep.Comparisons[0].PValueHolm, rep.Comparisons[1].PValueHolm, holm)
 	}
+	sholm := Holm(nil, []float64{rep.Comparisons[0].SequentialPValue, rep.Comparisons[1].SequentialPValue})
+	if rep.Comparisons[0].SequentialPValueHolm != sholm[0] || rep.Comparisons[1].SequentialPValueHolm != sholm[1] {
+		t.Errorf("sequential holm %v %v, want %v", rep.Comparisons[0].SequentialPValueHolm, rep.Comparisons[1].SequentialPValueHolm, sholm)
+	}
 	// Every arm is below the default minimum of users.
 	if n := strings.Count(strings.Join(rep.Warnings, "\n"), "fewer than the minimum"); n != 3 {
 		t.Errorf("%d minimum-sample warnings, want 3: %q", n, rep.Warnings)
@@ -287,5 +291,54 @@ func TestWelchLargeSamples(t *testing.T) {
 	w := Welch(1.959963985, 1e12, 2e12, 0, 1e12, 2e12, 0.05)
 	if w.DF < 1e12 || !scalar.EqualWithinAbs(w.PValue, 0.05, 1e-8) || !scalar.EqualWithinAbs(w.CI[0], 0, 1e-8) {
 		t.Errorf("Welch at ν = %v: p %v ci %v, want 0.05 and 0", w.DF, w.PValue, w.CI)
+	}
+}
+
+func TestHolmAcross(t *testing.T) {
+	// Two metrics of two comparisons each: one family of four.
+	a := Report{Comparisons: []Comparison{{PValue: 0.01, SequentialPValue: 0.2}, {PValue: 0.04, SequentialPValue: 0.01}}}
+	b := Report{Comparisons: []Comparison{{PValue: 0.03, SequentialPValue: 1}, {PValue: 0.005, SequentialPValue: 0.02}}}
+	HolmAcross(&a, &b)
+	got := []float64{a.Comparisons[0].PValueHolm, a.Comparisons[1].PValueHolm, b.Comparisons[0].PValueHolm, b.Comparisons[1].PValueHolm}
+	want := []float64{0.03, 0.06, 0.06, 0.02}
+	sgot := []float64{a.Comparisons[0].SequentialPValueHolm, a.Comparisons[1].SequentialPValueHolm, b.Comparisons[0].SequentialPValueHolm, b.Comparisons[1].SequentialPValueHolm}
+	swant := []float64{0.4, 0.04, 1, 0.06}
+	for i := range want {
+		if !scalar.EqualWithinAbs(got[i], want[i], 1e-12) || !scalar.EqualWithinAbs(sgot[i], swant[i], 1e-12) {
+			t.Fatalf("HolmAcross: %v and %v, want %v and %v", got, sgot, want, swant)
+		}
+	}
+}
+
+func TestSkewnessMinUsers(t *testing.T) {
+	// 0, 0, 0, 3: ȳ = 0.75, m₂ = (3·0.5625 + 5.0625)/4 = 1.6875,
+	// m₃ = (3·(−0.421875) + 11.390625)/4 = 2.53125, γ = m₃/m₂^1.5 = 1.1547.
+	g := 2.53125 / math.Pow(1.6875, 1.5)
+	for _, tc := range []struct {
+		y    []float64
+		want float64
+	}{
+		{[]float64{0, 0, 0, 3}, 355 * g * g},
+		{[]float64{1, 2, 3}, 0},
+		{[]float64{1, 1, 1}, 0},
+		{[]float64{1, 5}, 0},
+	} {
+		if got := SkewnessMinUsers(tc.y); !scalar.EqualWithinAbsOrRel(got, tc.want, 1e-9, 1e-9) {
+			t.Errorf("SkewnessMinUsers(%v) = %v, want %v", tc.y, got, tc.want)
+		}
+	}
+	// A metric with one heavy user in 200 warns; a symmetric one does not.
+	heavy := make([]float64, 200)
+	heavy[0] = 100
+	sym := make([]float64, 200)
+	for i := range sym {
+		sym[i] = float64(i % 2)
+	}
+	rep, err := Analyze([]Arm{{Name: "control", Weight: 1, Y: sym}, {Name: "uplift", Weight: 1, Y: heavy}}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], `"uplift" has 200 users but its metric is so skewed`) {
+		t.Errorf("warnings %q, want one skewness warning for uplift", rep.Warnings)
 	}
 }

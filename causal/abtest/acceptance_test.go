@@ -439,3 +439,82 @@ func TestAAHolm(t *testing.T) {
 		t.Errorf("Holm family-wise error rate %.3f, want ≤ 0.05", v)
 	}
 }
+
+// TestAAUnequalWeights runs A/A experiments split 10/90: Welch's test
+// with unequal arms keeps the false-positive rate at 0.05 (± three
+// binomial standard errors) and SRM flags at most 0.5% of them.
+func TestAAUnequalWeights(t *testing.T) {
+	runs, users := simSize()
+	rng := rand.New(rand.NewPCG(14, 7))
+	var fp, srm int
+	for range runs {
+		arms, _ := countWorld.experiment(rng, users, []string{"control", "treatment"}, []float64{0.1, 0.9}, []float64{0, 0}, 1)
+		rep, err := Analyze(arms, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Comparisons[0].PValue < 0.05 {
+			fp++
+		}
+		if rep.SRM.Flag {
+			srm++
+		}
+	}
+	r := float64(runs)
+	t.Logf("A/A 10/90: %d experiments of %d users: FPR %.3f, SRM flags %.4f", runs, users, float64(fp)/r, float64(srm)/r)
+	if v := float64(fp) / r; !within(v, 0.05, 3*math.Sqrt(0.05*0.95/r)) {
+		t.Errorf("FPR %.3f, want 0.05", v)
+	}
+	if v := float64(srm) / r; v > 0.005 {
+		t.Errorf("SRM flag rate %.4f, want ≤ 0.005", v)
+	}
+}
+
+// TestAACUPEDLooks reads A/A experiments through Analyze after each of 14
+// days, as a report page does: the CUPED and CUPAC confidence sequences
+// must keep the false-positive rate at most 0.05 over the looks, as the
+// plain one does.
+func TestAACUPEDLooks(t *testing.T) {
+	runs, users := simSize()
+	const days = 14
+	rng := rand.New(rand.NewPCG(14, 8))
+	var plain, cuped, cupac int
+	for range runs {
+		arms, day := countWorld.experiment(rng, users, []string{"control", "treatment"}, []float64{0.5, 0.5}, []float64{0, 0}, days)
+		var anyPlain, anyCUPED, anyCUPAC bool
+		for d := range days {
+			cut := make([]Arm, len(arms))
+			for j, a := range arms {
+				n := 0
+				for n < len(a.Y) && day[j][n] <= d {
+					n++
+				}
+				cut[j] = Arm{Name: a.Name, Weight: a.Weight, Y: a.Y[:n], Pre: a.Pre[:n], Pred: a.Pred[:n]}
+			}
+			rep, err := Analyze(cut, Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := rep.Comparisons[0]
+			excl := func(ci [2]float64) bool { return ci[0] > 0 || ci[1] < 0 }
+			anyPlain = anyPlain || excl(c.SequentialCI)
+			anyCUPED = anyCUPED || excl(c.CUPED.SequentialCI)
+			anyCUPAC = anyCUPAC || excl(c.CUPAC.SequentialCI)
+		}
+		for _, x := range []struct {
+			hit bool
+			n   *int
+		}{{anyPlain, &plain}, {anyCUPED, &cuped}, {anyCUPAC, &cupac}} {
+			if x.hit {
+				*x.n++
+			}
+		}
+	}
+	r := float64(runs)
+	t.Logf("A/A through Analyze after each of %d days: %d experiments of %d users: sequential FPR plain %.3f, CUPED %.3f, CUPAC %.3f", days, runs, users, float64(plain)/r, float64(cuped)/r, float64(cupac)/r)
+	for name, n := range map[string]int{"plain": plain, "CUPED": cuped, "CUPAC": cupac} {
+		if v := float64(n) / r; v > 0.05 {
+			t.Errorf("%s confidence sequence FPR over %d looks %.3f, want ≤ 0.05", name, days, v)
+		}
+	}
+}

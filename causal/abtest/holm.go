@@ -55,18 +55,22 @@ func Holm(dst, p []float64) []float64 {
 // primary metric and the guardrails of an experiment) to control the
 // family-wise error rate across arms and metrics. Analyze already applies
 // it to its own report (across arms).
+// The sequential p-values get their own correction in
+// SequentialPValueHolm.
 func HolmAcross(reports ...*Report) {
-	var p []float64
+	var p, sp []float64
 	for _, r := range reports {
 		for _, c := range r.Comparisons {
 			p = append(p, c.PValue)
+			sp = append(sp, c.SequentialPValue)
 		}
 	}
-	adj := Holm(nil, p)
+	adj, sadj := Holm(nil, p), Holm(nil, sp)
 	k := 0
 	for _, r := range reports {
 		for i := range r.Comparisons {
 			r.Comparisons[i].PValueHolm = adj[k]
+			r.Comparisons[i].SequentialPValueHolm = sadj[k]
 			k++
 		}
 	}

@@ -70,6 +70,11 @@ type Config struct {
 	// /v1/experiments/{id}/report); nil answers reports with 501. The
 	// causalrec command gives one over causal/abtest and causal/ope.
 	Analyzer experiment.Analyzer
+	// OPE, when set, estimates policy values for POST /v1/ope and
+	// Host.OPE from the replayed log; the host's packages hold no
+	// estimator, so `causalrec serve` passes the one built on causal/ope.
+	// Nil answers POST /v1/ope with 501.
+	OPE api.OPEFunc
 	// LazyPlugins starts each plugin when an operation first needs it
 	// rather than all of them at Open, for short-lived programs that use
 	// only some (`causalrec train`).
@@ -197,6 +202,8 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		Recommender:    ranker,
 		Train:          h.train,
 		Experiments:    exps,
+		Replayer:       ranker,
+		OPE:            cfg.OPE,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
 		Server:         cfg.ServerOptions(),
@@ -313,6 +320,13 @@ func (h *Host) Recommend(ctx context.Context, req recommend.Request) (recommend.
 // little data is an error wrapping recommend.ErrNoData.
 func (h *Host) Train(ctx context.Context, req api.TrainRequest) (recommend.TrainResult, error) {
 	return h.api.Train(ctx, req)
+}
+
+// OPE estimates what a stored model would have earned on the logged
+// exposures, as POST /v1/ope does (docs/ope.md); it needs Config.OPE.
+// Bad input is an error wrapping recommend.ErrBadRequest.
+func (h *Host) OPE(ctx context.Context, req api.OPERequest) (api.OPEResult, error) {
+	return h.api.OPE(ctx, req)
 }
 
 // train is the API's Trainer: it fits the ranker through the configured
