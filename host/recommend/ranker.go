@@ -43,8 +43,9 @@ type Ranker struct {
 	// textGen counts its changes.
 	textVersions map[string]string
 	textGen      uint64
-	// itemRows caches the item columns of feature rows.
-	itemRows *itemRows
+	// itemRows caches the item columns of feature rows, per model (the
+	// serving one and the arms of experiments), at most maxOtherModels+1.
+	itemRows map[uuid.UUID]*itemRows
 }
 
 // NewRanker returns a Ranker over st that reaches plugins through src.
