@@ -82,7 +82,7 @@ func TestGRPCOperations(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reflection: %v", err)
 	}
-	for _, m := range []string{"Health", "IngestItems", "IngestEvents", "IngestUsers", "Recommend", "Train", "ListModels", "GetModel", "Rollback", "ListPlugins", "OPE"} {
+	for _, m := range []string{"Health", "IngestItems", "IngestEvents", "IngestUsers", "Recommend", "Train", "ListModels", "GetModel", "Rollback", "ListPlugins", "OPE", "CreateExperiment", "ListExperiments", "GetExperiment", "StopExperiment", "ExperimentReport"} {
 		if !slices.Contains(methods, m) {
 			t.Errorf("reflection: the service lacks %s (has %v)", m, methods)
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -8,10 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/experiment"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
+	apiv1 "github.com/causalrec/causalrec/proto/causalrec/api/v1"
 )
 
 // world is a catalogue with known effects: in a round, user u makes an
@@ -63,7 +70,7 @@ func TestExperimentEndToEnd(t *testing.T) {
 	cfg.APIToken = token
 	cfg.RequestTimeout = config.Duration(time.Minute)
 	cfg.WriteTimeout = config.Duration(2 * time.Minute)
-	base := startServe(t, cfg)
+	base, gaddr := startServeGRPC(t, cfg)
 	w := newWorld()
 	rng := rand.New(rand.NewPCG(14, 2))
 
@@ -228,7 +235,34 @@ func TestExperimentEndToEnd(t *testing.T) {
 	} else {
 		t.Logf("calibration: ATE %.4f, slope %.3f %v over %d units", cal.ATE, cal.Slope, cal.SlopeCI, cal.Units)
 	}
+	checkReportOverGRPC(t, gaddr, token, rep)
 	checkPageInChromium(t, base, token, rep)
+}
+
+// checkReportOverGRPC reads the report through gRPC: the same numbers.
+func checkReportOverGRPC(t *testing.T, addr, token string, rep experiment.Report) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	g, err := apiv1.NewRecommenderClient(conn).ExperimentReport(ctx, &apiv1.ExperimentReportRequest{Id: rep.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, gc := rep.Comparisons[0], g.GetComparisons()[0]
+	if gc.GetLift() != c.Lift || gc.GetCi().GetLo() != c.CI[0] || gc.GetCi().GetHi() != c.CI[1] || g.GetSrm().GetPValue() != rep.SRM.PValue ||
+		g.GetArms()[1].GetUsers() != int64(rep.Arms[1].Users) || len(g.GetOpe()) != len(rep.OPE) || g.GetOpe()[0].GetEstimate() != rep.OPE[0].Estimate {
+		t.Errorf("the gRPC report differs: %v", g)
+	}
+	var whole experiment.Report
+	if err := json.Unmarshal([]byte(g.GetJson()), &whole); err != nil || whole.Calibration == nil || whole.Calibration.Slope != rep.Calibration.Slope {
+		t.Errorf("the gRPC report's JSON: %v", err)
+	}
 }
 
 func cmpFloat(a, b float64) int {
