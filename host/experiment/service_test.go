@@ -195,3 +195,50 @@ func TestLogAsync(t *testing.T) {
 		t.Errorf("%d lists logged, want %d", got, n)
 	}
 }
+
+// BenchmarkRouteAndLog is the work an experiment adds to a list once the
+// user's assignment is known: route, apply, and hand the list to the log
+// writer (drained by Run, as in serve).
+func BenchmarkRouteAndLog(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.New(redistest.Client(b), store.Options{Prefix: redistest.Prefix(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, err := st.SaveModel(ctx, store.ModelRecord{Name: "default", Estimator: "t", Bytes: []byte{1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := NewService(st, Options{LogBuffer: 8192, Refresh: time.Hour})
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = s.Run(rctx) }()
+	if _, err := s.Create(ctx, CreateRequest{ID: "bench", Arms: []ArmRequest{{Name: "a", Model: id.String(), Weight: 0.5},
+		{Name: "b", Model: id.String(), Weight: 0.5, Policy: "epsilon-greedy", Epsilon: 0.1}}}); err != nil {
+		b.Fatal(err)
+	}
+	users := make([]string, 2000)
+	for i := range users {
+		users[i] = fmt.Sprint("u", i)
+		if _, err := s.Route(ctx, users[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	items := make([]recommend.Ranked, 10)
+	for i := range items {
+		items[i] = recommend.Ranked{Item: fmt.Sprint("i", i), Propensity: 0.9, Position: i + 1}
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r, err := s.Route(ctx, users[i%len(users)])
+		if err != nil || r == nil {
+			b.Fatal(r, err)
+		}
+		req := recommend.Request{User: users[i%len(users)]}
+		r.Apply(&req)
+		resp := recommend.Response{RequestID: "r", User: req.User, Items: items}
+		if err := s.Log(ctx, r, &resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
