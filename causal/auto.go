@@ -435,7 +435,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	// Nuisances and the per-arm loss terms.
 	arms := make([]autoArm, sel.Arms)
 	for k := 1; k <= sel.Arms; k++ {
-		ar, err := autoNuisance(sel, k, nuis, task, folds, clip, rng)
+		ar, err := autoNuisance(sel, k, nuis, task, folds, clip, rng, src)
 		if err != nil {
 			return nil, fmt.Errorf("auto: arm %d nuisance: %w", k, err)
 		}
@@ -449,7 +449,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	best := -1
 	for c, ne := range a.Candidates {
 		scores[c] = AutoScore{Name: ne.Name, Loss: math.NaN(), SE: math.NaN()}
-		tau, err := autoCrossFit(sel, ne.Estimator, folds, rand.NewPCG(cvSeed, 0xa070))
+		tau, err := autoCrossFit(sel, ne.Estimator, folds, derive(src, cvSeed, 0xa070))
 		if err != nil {
 			scores[c].Err = err.Error()
 			continue
@@ -479,7 +479,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	}
 	zero, constant := autoReference(arms, a.Criterion)
 
-	fit, err := a.Candidates[best].Estimator.FitUplift(d, metaSource(rng))
+	fit, err := a.Candidates[best].Estimator.FitUplift(d, metaSource(src, rng))
 	if err != nil {
 		return nil, fmt.Errorf("auto: refit %s on all rows: %w", a.Candidates[best].Name, err)
 	}
@@ -527,18 +527,18 @@ type autoArm struct {
 }
 
 // autoNuisance cross-fits m̂, μ̂_0, μ̂_1 and ê for arm k.
-func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip float64, rng *rand.Rand) (autoArm, error) {
+func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip float64, rng *rand.Rand, src rand.Source) (autoArm, error) {
 	a := metaSplitArm(d, k)
 	f := metaFolds(a.t, folds, rng)
-	e, err := metaPropensity(&a, l, f, folds, clip, rng)
+	e, err := metaPropensity(&a, l, f, folds, clip, rng, src)
 	if err != nil {
 		return autoArm{}, err
 	}
-	m, err := metaCrossFit(l, a.x, a.y, a.w, f, folds, nil, task, rng)
+	m, err := metaCrossFit(l, a.x, a.y, a.w, f, folds, nil, task, rng, src)
 	if err != nil {
 		return autoArm{}, fmt.Errorf("outcome model: %w", err)
 	}
-	phi, err := drScores(&a, l, task, f, folds, e, rng)
+	phi, err := drScores(&a, l, task, f, folds, e, rng, src)
 	if err != nil {
 		return autoArm{}, err
 	}

@@ -289,11 +289,11 @@ func Calibrate(d CalibrationData, cfg CalibrationConfig, src rand.Source) (*Cali
 	}
 	rng := rand.New(src)
 	fold := metaFolds(t, folds, rng)
-	mu1, err := metaCrossFit(learner, x, d.Y, nil, fold, folds, func(r int) bool { return t[r] == 1 }, task, rng)
+	mu1, err := metaCrossFit(learner, x, d.Y, nil, fold, folds, func(r int) bool { return t[r] == 1 }, task, rng, nil)
 	if err != nil {
 		return nil, fmt.Errorf("treated outcome model: %w", err)
 	}
-	mu0, err := metaCrossFit(learner, x, d.Y, nil, fold, folds, func(r int) bool { return t[r] == 0 }, task, rng)
+	mu0, err := metaCrossFit(learner, x, d.Y, nil, fold, folds, func(r int) bool { return t[r] == 0 }, task, rng, nil)
 	if err != nil {
 		return nil, fmt.Errorf("control outcome model: %w", err)
 	}

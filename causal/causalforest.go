@@ -285,11 +285,20 @@ func (f CausalForest) Fit(d UpliftData, src rand.Source) (*CausalForestModel, er
 				w[i] = 1
 			}
 		}
+		if err := stopped(src); err != nil {
+			return nil, err
+		}
 		yt, wt, err := cfg.center(d, bins, rows, w, k, rng)
 		if err != nil {
 			return nil, fmt.Errorf("causal forest: arm %d: %w", k, err)
 		}
-		m.Forests[k-1] = cfg.grow(bins, rows, yt, wt, w, d.Weights, rng)
+		if err := stopped(src); err != nil {
+			return nil, err
+		}
+		m.Forests[k-1] = cfg.grow(bins, rows, yt, wt, w, d.Weights, rng, src)
+	}
+	if err := stopped(src); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -667,7 +676,7 @@ func cfSample(from []int32, k int, rng *rand.Rand) []int32 {
 }
 
 // grow grows the causal trees of one arm on rows.
-func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64, rng *rand.Rand) []CausalTree {
+func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64, rng *rand.Rand, src rand.Source) []CausalTree {
 	task := &cfTask{cfg: f, bins: bins, y: yt, w: wt, treat: treat, sw: sw, causal: true}
 	groups := f.Trees / f.GroupSize
 	seeds := make([][2]uint64, groups)
@@ -687,6 +696,9 @@ func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64
 		growers <- newCFGrower(task, nil)
 	}
 	parallelFor(groups, f.Workers, func(gi int) {
+		if stopped(src) != nil {
+			return // the caller sees the stop and drops the trees
+		}
 		g := <-growers
 		defer func() { growers <- g }()
 		g.rng = rand.New(rand.NewPCG(seeds[gi][0], seeds[gi][1]))

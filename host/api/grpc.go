@@ -112,7 +112,11 @@ func grpcStatus(err error) error {
 		code = codes.InvalidArgument
 	case http.StatusConflict:
 		code = codes.FailedPrecondition
-		if errors.Is(err, store.ErrConflict) {
+		var tr *TrainingRunningError
+		switch {
+		case errors.As(err, &tr):
+			code = codes.Aborted // a training runs: retry later
+		case errors.Is(err, store.ErrConflict):
 			code = codes.AlreadyExists
 		}
 	case http.StatusServiceUnavailable:

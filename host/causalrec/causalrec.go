@@ -208,6 +208,9 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
 		Server:         cfg.ServerOptions(),
 		Required:       requiredPlugins(cfg.Config),
+		Limits:         cfg.Limits.Host(),
+		Features:       st,
+		Jobs:           st,
 	})
 	return h, nil
 }
@@ -461,6 +464,7 @@ func (h *Host) Plugins() []pluginhost.Status { return h.plugins.List() }
 // to stop; calling it again does nothing.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.api.Close()
 		h.stop()
 		<-h.watching
 		h.plugins.Close()

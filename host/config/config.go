@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/causalrec/causalrec/host/api"
+	"github.com/causalrec/causalrec/host/limits"
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
@@ -109,6 +110,39 @@ type Config struct {
 	// Idempotency-Key of an event batch, are remembered: a retry within it
 	// stores nothing twice.
 	IdempotencyWindow Duration `json:"idempotency_window"`
+	// Limits are the schema and value limits of ingested records and
+	// recommend requests (a 400 over HTTP, InvalidArgument over gRPC);
+	// `causalrec check` reports stored data that breaks them.
+	Limits Limits `json:"limits"`
+}
+
+// Limits are the schema and value limits (limits.Limits) as the config
+// file writes them.
+type Limits struct {
+	MaxFeatures        int      `json:"max_features"`
+	MaxCatalogFeatures int      `json:"max_catalog_features"`
+	MaxIDBytes         int      `json:"max_id_bytes"`
+	MaxNameBytes       int      `json:"max_name_bytes"`
+	MaxAbsValue        float64  `json:"max_abs_value"`
+	MaxEventAge        Duration `json:"max_event_age"`
+	MaxEventAhead      Duration `json:"max_event_ahead"`
+	MinOutcomeValue    float64  `json:"min_outcome_value"`
+	MaxOutcomeValue    float64  `json:"max_outcome_value"`
+	Arms               []string `json:"arms"`
+	MinPropensity      float64  `json:"min_propensity"`
+}
+
+// Host returns the limits as the API takes them.
+func (l Limits) Host() limits.Limits {
+	return limits.Limits{MaxFeatures: l.MaxFeatures, MaxCatalogFeatures: l.MaxCatalogFeatures, MaxIDBytes: l.MaxIDBytes, MaxNameBytes: l.MaxNameBytes,
+		MaxAbsValue: l.MaxAbsValue, MaxEventAge: time.Duration(l.MaxEventAge), MaxEventAhead: time.Duration(l.MaxEventAhead),
+		MinOutcomeValue: l.MinOutcomeValue, MaxOutcomeValue: l.MaxOutcomeValue, Arms: slices.Clone(l.Arms), MinPropensity: l.MinPropensity}
+}
+
+func limitsConfig(l limits.Limits) Limits {
+	return Limits{MaxFeatures: l.MaxFeatures, MaxCatalogFeatures: l.MaxCatalogFeatures, MaxIDBytes: l.MaxIDBytes, MaxNameBytes: l.MaxNameBytes,
+		MaxAbsValue: l.MaxAbsValue, MaxEventAge: Duration(l.MaxEventAge), MaxEventAhead: Duration(l.MaxEventAhead),
+		MinOutcomeValue: l.MinOutcomeValue, MaxOutcomeValue: l.MaxOutcomeValue, Arms: slices.Clone(l.Arms), MinPropensity: l.MinPropensity}
 }
 
 // PluginTimeouts are the deadlines of plugin calls (pluginhost.Timeouts).
@@ -178,6 +212,7 @@ func Default() Config {
 		MaxConcurrentRequests: server.MaxConcurrent,
 		MaxConnections:        server.MaxConnections,
 		RateLimitBy:           server.RateLimitBy,
+		Limits:                limitsConfig(limits.Default()),
 	}
 }
 
@@ -302,6 +337,9 @@ func (c Config) Validate() error {
 	}
 	if c.PluginEjectAfter < 1 {
 		errs = append(errs, fmt.Errorf("plugin_eject_after must be at least 1, got %d", c.PluginEjectAfter))
+	}
+	if err := c.Limits.Host().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("limits: %w", err))
 	}
 	if c.TrainPeriod < 0 || c.RetrainEvery < 0 || c.CountsTTL < 0 {
 		errs = append(errs, errors.New("train_period, retrain_every and counts_ttl must not be negative"))

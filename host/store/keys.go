@@ -22,6 +22,9 @@ import (
 //	P modelnames                set of model names
 //	P serving:<name>            hash, "current" and "previous" model IDs
 //	P nbr:<item>                sorted set, item ID -> co-occurrence score with <item> (candidate generation)
+//	P features:<kind>           set of the feature names of the stored items (kind "items") or users ("users")
+//	P train:lease               string, the ID of the training job that holds the store's train lease (expires unless renewed)
+//	P trainjob:<id>             string, JSON of a TrainJob (expires)
 //	P catalog                   string, a random token replaced by every write of items or text scores (see catalog.go)
 //	P batch:<key hash>          hash, the progress of an event batch sent with an idempotency key (see ingest.go):
 //	                            "h" batch digest, "n" events, "next" first event not done, "w" written, "d" duplicates
@@ -84,7 +87,12 @@ func (k keys) itemKeys(ids []string) []string {
 }
 func (k keys) user(id string) string { return k.p + "user:" + id }
 func (k keys) users() string         { return k.p + "users" }
-func (k keys) catalog() string       { return k.p + "catalog" }
+func (k keys) featureNames(kind string) string {
+	return k.p + "features:" + kind
+}
+func (k keys) trainLease() string        { return k.p + "train:lease" }
+func (k keys) trainJob(id string) string { return k.p + "trainjob:" + id }
+func (k keys) catalog() string           { return k.p + "catalog" }
 func (k keys) textScores(plugin string) string {
 	return k.p + "textscore:" + plugin
 }
