@@ -127,6 +127,13 @@ func checkPageInChromium(t *testing.T, base, token string, rep experiment.Report
 	if n := strings.Count(dom, `<svg class="band"`); n != len(rep.Comparisons) {
 		t.Errorf("the page has %d band plots, want %d", n, len(rep.Comparisons))
 	}
+	// The list page links the experiment and shows the models and plugins.
+	index := headless(t, base+"/ui/?token="+token, "--dump-dom")
+	for _, want := range []string{`href="/ui/experiments/` + rep.ID + `"`, `<td>` + rep.Status + `</td>`, "<strong>serving</strong>", `<span class="ok">healthy</span>`} {
+		if !strings.Contains(index, want) {
+			t.Errorf("the list page lacks %s:\n%.3000s", want, index)
+		}
+	}
 	// Without the token the page is refused.
 	if dom := headless(t, base+"/ui/experiments/"+rep.ID, "--dump-dom"); !strings.Contains(dom, "needs the API token") {
 		t.Errorf("the page without the token:\n%.500s", dom)
