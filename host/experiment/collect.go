@@ -224,7 +224,6 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 		arms[a.Name] = i
 	}
 	byArm := make([][]store.Decision, len(e.Arms))
-	skipped := 0
 	err := s.opts.Reports.Decisions(ctx, e.ID, func(dec store.Decision) error {
 		i, ok := arms[dec.Arm]
 		if !ok || dec.Time.After(at) {
@@ -234,7 +233,6 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 			ue.lists = append(ue.lists, dec.Time)
 		}
 		if len(dec.Items) == 0 || len(dec.Candidates) < 2 {
-			skipped++
 			return nil
 		}
 		byArm[i] = append(byArm[i], dec)
@@ -246,8 +244,13 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 	if err != nil {
 		return nil, nil, err
 	}
-	if skipped > 0 {
-		*warnings = append(*warnings, fmt.Sprintf("ope: %d logged lists without candidates (over %d, or fewer than 2) left out", skipped, store.MaxLoggedCandidates))
+	// Lists logged without candidates (over the rate or the size kept)
+	// only end the reward windows of the lists before them; an arm with
+	// few lists with candidates gives OPE little to go on.
+	for i, decs := range byArm {
+		if n := len(decs); n < minOPELists {
+			*warnings = append(*warnings, fmt.Sprintf("ope: arm %s has %d logged lists with candidates (fewer than %d): its OPE rows are few", e.Arms[i].Name, n, minOPELists))
+		}
 	}
 	for i := range byArm {
 		if len(byArm[i]) > s.opts.OPERounds {
@@ -440,6 +443,10 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 	}
 	return od, cal, nil
 }
+
+// minOPELists is the number of an arm's logged lists with candidates
+// below which the report warns.
+const minOPELists = 100
 
 // replayWorkers is how many replays of logged lists run at once.
 const replayWorkers = 4

@@ -143,7 +143,7 @@ func checkPageInChromium(t *testing.T, base, token string, rep experiment.Report
 		dir = t.TempDir()
 	}
 	shot := filepath.Join(dir, "experiment-"+rep.ID+".png")
-	headless(t, url, "--screenshot="+shot, "--window-size=1280,2600", "--hide-scrollbars")
+	headless(t, url, "--screenshot="+shot, "--window-size=1280,1600", "--hide-scrollbars")
 	if st, err := os.Stat(shot); err != nil || st.Size() < 10_000 {
 		t.Fatalf("screenshot %s: %v", shot, err)
 	}
