@@ -328,6 +328,11 @@ func measure(o options, bin string) (summary, error) {
 		if err := c.begin(); err != nil {
 			return sum, fmt.Errorf("%s: %w", c.name, err)
 		}
+		if c.start != nil {
+			// A row that starts something (a new experiment, whose users'
+			// first lists record their assignments) warms up again.
+			closedLoop(addr, c.reqs, o.clients, o.warmup)
+		}
 		before := cpuTimes(cmd.Process.Pid)
 		r := closedLoop(addr, c.reqs, o.clients, o.duration)
 		after := cpuTimes(cmd.Process.Pid)
