@@ -140,6 +140,8 @@ func NewService(st Store, opts Options) *Service {
 const (
 	logBatch   = 64
 	logTimeout = 5 * time.Second
+	// logLinger is how long a batch waits for more lists.
+	logLinger = 20 * time.Millisecond
 )
 
 // DecisionLogger writes decisions in batches (*store.Store is one).
@@ -189,15 +191,20 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case p := <-s.pending:
 			exps, ds = append(exps, p.exp), append(ds, p.d)
-			// Take what else is waiting, up to a batch.
+			// Gather more for up to logLinger, up to a batch: one write a
+			// batch, not one a list, keeps the writer's system calls few.
+			linger := time.NewTimer(logLinger)
 			for more := true; more && len(ds) < logBatch; {
 				select {
 				case p := <-s.pending:
 					exps, ds = append(exps, p.exp), append(ds, p.d)
-				default:
+				case <-linger.C:
+					more = false
+				case <-ctx.Done():
 					more = false
 				}
 			}
+			linger.Stop()
 			flush(ctx)
 		case <-ctx.Done():
 			for {
