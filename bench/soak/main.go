@@ -12,7 +12,9 @@
 //     which the estimator plugin is SIGKILLed every -kill-every (60s) and
 //     SIGSTOPped once for -stop-for (20s), Redis is restarted once
 //     (SIGTERM, then started again on the same AOF) and the serving model
-//     is trained twice (POST /v1/train with "async": true).
+//     is trained twice (POST /v1/train with "async": true);
+//  3. with -after, a second fault-free phase, over the log the first two
+//     grew.
 //
 // Requests are open loop: each is sent at its scheduled time, whatever the
 // earlier ones do, and its latency counts from then. A batch answered with
@@ -68,6 +70,7 @@ type options struct {
 	bin         string
 	redisServer string
 	baseline    time.Duration
+	after       time.Duration
 	duration    time.Duration
 	recRate     float64
 	eventRate   float64
@@ -86,7 +89,8 @@ func run() error {
 	var o options
 	flag.StringVar(&o.bin, "causalrec", "bin/causalrec", "the causalrec binary (make build)")
 	flag.StringVar(&o.redisServer, "redis-server", "redis-server", "the redis-server executable")
-	flag.DurationVar(&o.baseline, "baseline", 2*time.Minute, "length of the fault-free phase")
+	flag.DurationVar(&o.baseline, "baseline", 2*time.Minute, "length of the fault-free phase before the faults")
+	flag.DurationVar(&o.after, "after", 0, "length of a fault-free phase after the faults (0: none); the p99 is then also compared with it, over the same grown log")
 	flag.DurationVar(&o.duration, "duration", 10*time.Minute, "length of the fault phase")
 	flag.Float64Var(&o.recRate, "rec-rate", 300, "recommend requests per second")
 	flag.Float64Var(&o.eventRate, "event-rate", 100, "event batches per second")
@@ -289,7 +293,14 @@ func soak(o options) error {
 	for _, w := range windows {
 		fmt.Printf("  %-28s %6.1fs to %6.1fs\n", w.what, w.from.Seconds(), w.to.Seconds())
 	}
-	return verdict(redisURL, quiet, loud, windows, ak)
+	var after *phaseResult
+	if o.after > 0 {
+		fmt.Printf("\nphase 3: no faults, %v\n", o.after)
+		a := runPhase(client, base, o, o.after, ak, &seq, procs, nil)
+		printTable(a, nil, o.after)
+		after = &a
+	}
+	return verdict(redisURL, quiet, loud, after, windows, ak)
 }
 
 // phaseResult is what a phase measured.
@@ -475,14 +486,28 @@ func injectFaults(ctx context.Context, start time.Time, o options, client *http.
 	sort.Slice(plan, func(i, j int) bool { return plan[i].at < plan[j].at })
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Each fault at its own time, whatever the others take.
 	for _, ev := range plan {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Until(start.Add(ev.at))):
-		}
-		now := func() time.Duration { return time.Since(start) }
-		switch ev.what {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(start.Add(ev.at))):
+			}
+			inject(ev.what, start, o, client, base, rds, faults)
+		}()
+	}
+}
+
+// inject causes one fault (or training) and records its window.
+func inject(what string, start time.Time, o options, client *http.Client, base string, rds *redisProc, faults *faultLog) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	now := func() time.Duration { return time.Since(start) }
+	{
+		switch what {
 		case "kill":
 			if pid := pluginPID(client, base, "causal"); pid > 0 {
 				t := now()
@@ -547,7 +572,7 @@ func train(client *http.Client, base string) (string, error) {
 			return "", fmt.Errorf("train: %d %s", resp.StatusCode, acc.Error)
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
 		resp, err := client.Get(base + acc.Poll)
 		if err != nil {
 			continue
@@ -566,15 +591,18 @@ func train(client *http.Client, base string) (string, error) {
 		}
 		return job.Status, nil
 	}
-	return "", errors.New("train: the job did not end within 10 minutes")
+	return "", errors.New("train: the job did not end within 3 minutes")
 }
 
 // pluginPID returns the process ID of the named plugin (0 when down, or
 // when the server did not answer within 10 s of tries).
 func pluginPID(client *http.Client, base, name string) int {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		resp, err := client.Get(base + "/v1/plugins")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/plugins", nil)
+		resp, err := client.Do(req)
 		if err != nil {
+			cancel()
 			continue
 		}
 		var list []struct {
@@ -583,6 +611,7 @@ func pluginPID(client *http.Client, base, name string) int {
 		}
 		err = json.NewDecoder(resp.Body).Decode(&list)
 		resp.Body.Close()
+		cancel()
 		if err != nil || resp.StatusCode != http.StatusOK {
 			continue
 		}
@@ -699,7 +728,7 @@ func pct(ss []sample, q float64) time.Duration {
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", d.Seconds()*1000) }
 
 // verdict checks the end conditions and prints them.
-func verdict(redisURL string, quiet, loud phaseResult, windows []window, ak *acks) error {
+func verdict(redisURL string, quiet, loud phaseResult, after *phaseResult, windows []window, ak *acks) error {
 	fmt.Println("\nat the end:")
 	// Acknowledged events against the stored ones.
 	rdb := redis.NewClient(mustOpts(redisURL))
@@ -762,7 +791,11 @@ func verdict(redisURL string, quiet, loud phaseResult, windows []window, ak *ack
 			}
 		}
 	}
-	for _, ss := range [][]sample{quiet.rec.recs, quiet.rec.batches} {
+	calm := [][]sample{quiet.rec.recs, quiet.rec.batches}
+	if after != nil {
+		calm = append(calm, after.rec.recs, after.rec.batches)
+	}
+	for _, ss := range calm {
 		for _, s := range ss {
 			if s.code >= 500 || s.code == 0 {
 				bad++
@@ -781,6 +814,12 @@ func verdict(redisURL string, quiet, loud phaseResult, windows []window, ak *ack
 	ratio := f99.Seconds() / q99.Seconds()
 	fmt.Printf("  recommend p99: fault-free phase %s (%d requests); fault phase outside the fault windows %s (%d requests): %.2fx (target within 1.20x)\n",
 		ms(q99), len(quiet.rec.recs), ms(f99), len(outside), ratio)
+	if after != nil {
+		a99 := pct(after.rec.recs, 0.99)
+		ratio = f99.Seconds() / max(q99, a99).Seconds()
+		fmt.Printf("  recommend p99 of the fault-free phase after the faults: %s (%d requests); outside the fault windows against the larger of the two: %.2fx (target within 1.20x)\n",
+			ms(a99), len(after.rec.recs), ratio)
+	}
 	fmt.Printf("  load average at the end: %s\n", loadavg.All())
 	var fails []string
 	if lost > 0 {

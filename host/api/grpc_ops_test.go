@@ -169,8 +169,8 @@ func reflect1(ctx context.Context, conn *grpc.ClientConn, req *rpb.ServerReflect
 	if err != nil {
 		return nil, err
 	}
-	// A stream the server ended (refused: no token) makes Send return
-	// io.EOF; Recv then gives the status.
+	// A stream the server ends at once (refused by its guard) makes Send
+	// return io.EOF; the status comes with Recv.
 	if err := stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}

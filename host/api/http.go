@@ -40,6 +40,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /v1/experiments/{id}/report", true, s.handleExperimentReport)
 	s.uiRoute(mux, "GET /ui/{$}", s.pageIndex)
 	s.uiRoute(mux, "GET /ui/experiments/{id}", s.pageExperiment)
+	s.route(mux, "GET /v1/models/{id}/explain", true, s.handleExplain)
 	s.route(mux, "POST /v1/ope", true, s.handleOPE)
 	s.route(mux, "GET /v1/health", false, s.handleHealth)
 	s.route(mux, "GET /v1/ready", false, s.handleReady)

@@ -108,6 +108,13 @@ type Deps struct {
 	// Experiments runs online experiments; nil answers their routes
 	// with 501 and serves every user the serving model.
 	Experiments Experiments
+	// Explain explains a stored model; nil answers GET
+	// /v1/models/{id}/explain with 501. ExplainCache, when set, keeps the
+	// explanations; ExplainTimeout bounds one computation (default
+	// DefaultExplainTimeout).
+	Explain        Explainer
+	ExplainCache   ExplainCache
+	ExplainTimeout time.Duration
 	// Replayer and OPE evaluate stored models on the logged exposures;
 	// either nil answers POST /v1/ope with 501.
 	Replayer Replayer
@@ -147,11 +154,12 @@ type Server struct {
 	d       Deps
 	metrics *metrics
 	guard   *guard
-	// bg is the context of the asynchronous trainings, which Close
-	// cancels; bgJobs counts them.
-	bg     context.Context
-	stopBG context.CancelFunc
-	bgJobs sync.WaitGroup
+	// bg is the context of the asynchronous trainings and explanations,
+	// which Close cancels; bgJobs counts them.
+	bg         context.Context
+	stopBG     context.CancelFunc
+	bgJobs     sync.WaitGroup
+	explaining explaining
 }
 
 // New returns a Server.
@@ -168,6 +176,9 @@ func New(d Deps) *Server {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = DefaultRequestTimeout
 	}
+	if d.ExplainTimeout <= 0 {
+		d.ExplainTimeout = DefaultExplainTimeout
+	}
 	d.Server = d.Server.withDefaults()
 	if d.Limits.MaxFeatures == 0 {
 		d.Limits = limits.Default()
@@ -182,7 +193,8 @@ func New(d Deps) *Server {
 	return &Server{d: d, metrics: newMetrics(d.Registry), guard: newGuard(d.Server), bg: bg, stopBG: stop}
 }
 
-// Close cancels the asynchronous trainings and waits for them to end.
+// Close cancels the asynchronous trainings and explanations and waits for
+// them to end.
 func (s *Server) Close() {
 	s.stopBG()
 	s.bgJobs.Wait()

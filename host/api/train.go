@@ -23,6 +23,7 @@ type TrainJobs interface {
 	AcquireTrainLease(ctx context.Context, job string, ttl time.Duration) (holder string, ok bool, err error)
 	RenewTrainLease(ctx context.Context, job string, ttl time.Duration) (bool, error)
 	ReleaseTrainLease(ctx context.Context, job string) error
+	TrainLeaseHolder(ctx context.Context) (string, error)
 	PutTrainJob(ctx context.Context, job store.TrainJob, ttl time.Duration) error
 	TrainJob(ctx context.Context, id string) (store.TrainJob, error)
 }
@@ -105,7 +106,20 @@ func (s *Server) TrainJob(ctx context.Context, id string) (store.TrainJob, error
 	if errors.Is(err, store.ErrNotFound) {
 		return j, &httpError{http.StatusNotFound, fmt.Sprintf("no training job %q (kept %v after it ended)", id, TrainJobRetention)}
 	}
-	return j, err
+	if err != nil || j.Status != store.JobRunning {
+		return j, err
+	}
+	// A job recorded running whose lease is gone ended without recording
+	// it: its server stopped, or could not reach Redis when it ended.
+	holder, err := s.d.Jobs.TrainLeaseHolder(ctx)
+	if err != nil {
+		return j, err
+	}
+	if holder != j.ID {
+		j.Status, j.Code = store.JobFailed, http.StatusInternalServerError
+		j.Error = "the training ended without recording how (its server stopped, or lost Redis as it ended); its lease is gone"
+	}
+	return j, nil
 }
 
 // beginTrain checks the request, takes the store's train lease for a new
@@ -182,12 +196,29 @@ func (s *Server) runTrain(ctx context.Context, job store.TrainJob, req TrainRequ
 		job.Status, job.Code = store.JobSucceeded, http.StatusOK
 		job.Result, _ = json.Marshal(res)
 	}
-	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer pcancel()
-	if perr := s.d.Jobs.PutTrainJob(pctx, job, TrainJobRetention); perr != nil {
-		s.d.Logger.Error("record the end of a training", "job", job.ID, "error", perr)
-	}
+	s.recordEnd(job)
 	return res, err
+}
+
+// recordEnd writes the record of an ended job, trying again for up to the
+// lease's TTL when Redis does not take it (say it restarts); the lease is
+// released after it (deferred by the caller), so a poll never sees a
+// running job without its lease while the record can still be written.
+func (s *Server) recordEnd(job store.TrainJob) {
+	deadline := time.Now().Add(s.d.TrainLease)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := s.d.Jobs.PutTrainJob(ctx, job, TrainJobRetention)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().Add(wait).After(deadline) {
+			s.d.Logger.Error("record the end of a training", "job", job.ID, "error", err)
+			return
+		}
+		time.Sleep(wait)
+	}
 }
 
 // train runs the Trainer and logs a success.
@@ -203,9 +234,15 @@ func (s *Server) train(ctx context.Context, req TrainRequest) (recommend.TrainRe
 // releaseLease gives job's lease up, even when the request's context has
 // ended.
 func (s *Server) releaseLease(job string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.d.Jobs.ReleaseTrainLease(ctx, job); err != nil {
-		s.d.Logger.Warn("release the train lease (it expires by itself)", "job", job, "error", err)
+	var err error
+	for try := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = s.d.Jobs.ReleaseTrainLease(ctx, job)
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(time.Duration(100<<try) * time.Millisecond)
 	}
+	s.d.Logger.Warn("release the train lease (it expires by itself)", "job", job, "error", err)
 }

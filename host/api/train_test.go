@@ -161,3 +161,26 @@ func TestTrainAsyncCancelledOnClose(t *testing.T) {
 		t.Error("the lease is still held")
 	}
 }
+
+// TestTrainJobWithoutLease reads a job recorded running whose lease is
+// gone (its server stopped, or lost Redis as the training ended): it is
+// reported failed, not running for ever.
+func TestTrainJobWithoutLease(t *testing.T) {
+	st, _ := testStore(t)
+	srv := testServer(t, st, Deps{Train: newGatedTrainer().train, Jobs: st})
+	ctx := context.Background()
+	if err := st.PutTrainJob(ctx, store.TrainJob{ID: "orphan", Status: store.JobRunning, StartedAt: time.Now()}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := st.AcquireTrainLease(ctx, "other", time.Minute); !ok {
+		t.Fatal("lease taken")
+	}
+	var job store.TrainJob
+	if code, out := rawDo(t, srv, "GET", "/v1/train/jobs/orphan", ""); code != 200 || json.Unmarshal([]byte(out), &job) != nil ||
+		job.Status != store.JobFailed || !strings.Contains(job.Error, "ended without recording how") {
+		t.Errorf("a running job without its lease: %d %s", code, out)
+	}
+	if code, out := rawDo(t, srv, "GET", "/v1/train/jobs/other", ""); code != 404 {
+		t.Errorf("a lease without a job record: %d %s", code, out)
+	}
+}

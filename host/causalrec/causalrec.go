@@ -70,6 +70,12 @@ type Config struct {
 	// /v1/experiments/{id}/report); nil answers reports with 501. The
 	// causalrec command gives one over causal/abtest and causal/ope.
 	Analyzer experiment.Analyzer
+	// Explain, when set, makes the explainer of GET
+	// /v1/models/{id}/explain from the host's store and plugin host; the
+	// explanations are cached in the store. `causalrec serve` sets it
+	// (the numeric work lives with the commands); without it the route
+	// answers 501.
+	Explain func(st *store.Store, plugins *pluginhost.Manager) api.Explainer
 	// OPE, when set, estimates policy values for POST /v1/ope and
 	// Host.OPE from the replayed log; the host's packages hold no
 	// estimator, so `causalrec serve` passes the one built on causal/ope.
@@ -197,7 +203,12 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		_ = m.Run(watch)
 		<-logged
 	}()
+	var explain api.Explainer
+	if cfg.Explain != nil {
+		explain = cfg.Explain(st, m)
+	}
 	h.api = api.New(api.Deps{
+		Explain: explain, ExplainCache: st,
 		Ingest: st, Models: st, Health: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
 		Recommender:    ranker,
 		Train:          h.train,

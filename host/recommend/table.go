@@ -51,8 +51,10 @@ type Table struct {
 	// treated row had a logged propensity.
 	Request  plugins.FitRequest
 	Features featureSet
-	Treated  int
-	Control  int
+	// Items holds the item of each row.
+	Items   []string
+	Treated int
+	Control int
 	// Neighbors holds, per item, the items most often engaged with by the
 	// same users (for candidate generation).
 	Neighbors map[string][]store.ItemScore
@@ -250,6 +252,7 @@ func BuildTable(ctx context.Context, st *store.Store, opts TableOptions, logger 
 		}
 		req.Arm = append(req.Arm, arm)
 		req.Outcome = append(req.Outcome, p.outcome)
+		t.Items = append(t.Items, k.item)
 		// The logged probability of the arm the row got: of the showing
 		// for a treated row, of the hold-out for a control row.
 		prop := p.controlProp

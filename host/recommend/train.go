@@ -2,6 +2,7 @@ package recommend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -181,6 +182,16 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	})
 	if err != nil {
 		return TrainResult{}, err
+	}
+	if plugin != "" {
+		// A sample of the table, so that the model can be explained later.
+		b, err := json.Marshal(sampleTable(t, SampleRows, opts.Seed))
+		if err != nil {
+			return TrainResult{}, fmt.Errorf("training sample: %w", err)
+		}
+		if err := st.PutModelSample(ctx, id, b); err != nil {
+			return TrainResult{}, err
+		}
 	}
 	if err := st.SetServing(ctx, ModelName, id); err != nil {
 		return TrainResult{}, err

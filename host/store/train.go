@@ -59,6 +59,19 @@ func (s *Store) AcquireTrainLease(ctx context.Context, job string, ttl time.Dura
 	return holder, false, nil
 }
 
+// TrainLeaseHolder returns the ID of the job that holds the train lease,
+// "" when none does.
+func (s *Store) TrainLeaseHolder(ctx context.Context) (string, error) {
+	holder, err := s.rdb.Get(ctx, s.k.trainLease()).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", s.wrap("read train lease", err)
+	}
+	return holder, nil
+}
+
 // renewLeaseScript extends the lease KEYS[1] by ARGV[2] ms when ARGV[1]
 // holds it; releaseLeaseScript deletes it then.
 var (

@@ -41,6 +41,7 @@ func upliftSubcommands() []subcommand {
 		{"eval", "Qini, AUUC and uplift@30% of scores with bootstrap intervals; Qini and decile plots", upliftEval},
 		{"compare", "cross-fit several estimators on the same folds and compare them, with a Qini plot", upliftCompare},
 		{"calibrate", "check scores against an experiment: BLP calibration test, AIPW bins, RATE", upliftCalibrate},
+		{"explain", "which features (and words of item texts) drive a model's uplift: BLP, importance, tree, terms", upliftExplain},
 	}
 }
 
