@@ -51,7 +51,7 @@ func newWorld() world {
 func (w world) reward(a float64, item string) float64 { return a*w.base[item] + w.tau[item] }
 
 // e2eEpsilon is both arms' exploration.
-const e2eEpsilon = 0.3
+const e2eEpsilon = 0.5
 
 // TestExperimentEndToEnd runs an experiment popularity against uplift:t
 // through serve with real Redis and the real estimator plugin: a world with
