@@ -224,6 +224,7 @@ func recommendFromProto(p *apiv1.RecommendRequest) recommend.Request {
 		User: p.GetUser(), Candidates: p.GetCandidates(), K: int(p.GetK()),
 		IncludeConsumed: p.GetIncludeConsumed(), MaxPerCategory: int(p.GetMaxPerCategory()), RelevanceWeight: p.GetRelevanceWeight(),
 		Policy: p.GetPolicy(), Epsilon: p.GetEpsilon(), Temperature: p.GetTemperature(), IntervalLevel: p.GetIntervalLevel(),
+		RequestID: p.GetRequestId(),
 	}
 }
 

@@ -81,6 +81,13 @@ type Config struct {
 	// RetrainEvery, when set, makes serve retrain the serving model on
 	// this schedule.
 	RetrainEvery Duration `json:"retrain_every"`
+	// TrainLease is how long the leases of a training last in Redis
+	// without renewal (the holder renews them every third of it): the
+	// one-training-at-a-time lease of every training, and the lease on the
+	// serving name a scheduled retraining takes, with which only its
+	// holder moves the serving model. When the holder dies, another serve
+	// process takes over once the lease expires.
+	TrainLease Duration `json:"train_lease"`
 	// CountsTTL is how long serve may reuse the popularity counts of an
 	// item read for an earlier request instead of reading them again
 	// (events ingested through the same serve process show at once; 0
@@ -181,6 +188,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// DefaultTrainLease is the default of TrainLease: how long a crashed
+// trainer blocks training at most.
+const DefaultTrainLease = 30 * time.Second
+
 // Default returns the configuration used when nothing is set: the
 // defaults of the packages the settings go to (store, api, pluginhost,
 // recommend), and serve's own listen addresses and counts TTL.
@@ -203,6 +214,7 @@ func Default() Config {
 			Score: Duration(plugins.Timeouts.Score), Fit: Duration(plugins.Timeouts.Fit), Ping: Duration(plugins.Timeouts.Ping)},
 		PluginEjectAfter:      plugins.EjectAfter,
 		CountsTTL:             Duration(time.Second),
+		TrainLease:            Duration(DefaultTrainLease),
 		RequestTimeout:        Duration(api.DefaultRequestTimeout),
 		IdempotencyWindow:     Duration(store.DefaultDedupTTL),
 		ReadHeaderTimeout:     Duration(server.ReadHeaderTimeout),
@@ -343,6 +355,9 @@ func (c Config) Validate() error {
 	}
 	if c.TrainPeriod < 0 || c.RetrainEvery < 0 || c.CountsTTL < 0 {
 		errs = append(errs, errors.New("train_period, retrain_every and counts_ttl must not be negative"))
+	}
+	if c.TrainLease < Duration(10*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("train_lease %v must be at least 10ms", time.Duration(c.TrainLease)))
 	}
 	return errors.Join(errs...)
 }

@@ -50,6 +50,7 @@ func TestLoadBad(t *testing.T) {
 		"bad-text.bad.json":       `text_features "maybe"`,
 		"dev-mode-token.bad.json": "plugin_dev_mode runs plugins without checksums",
 		"slow-predict.bad.json":   "plugin_timeouts.predict 800ms must be at most half of request_timeout 1s",
+		"bad-lease.bad.json":      "train_lease 1ms must be at least 10ms",
 		"bad-limits.bad.json":     "limits: max_abs_value 0 must be positive and finite",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.json")

@@ -37,26 +37,46 @@ func (s TrainingSample) Rows() int { return len(s.Arm) }
 func sampleTable(t *Table, n int, seed uint64) TrainingSample {
 	req := t.Request
 	rows := len(req.Arm)
-	idx := make([]int, rows)
-	for i := range idx {
-		idx[i] = i
-	}
-	if rows > n {
+	// n distinct rows drawn uniformly with Floyd's algorithm, whose
+	// memory is O(n) whatever the table's size, in the table's order.
+	var idx []int
+	if rows <= n {
+		idx = make([]int, rows)
+		for i := range idx {
+			idx[i] = i
+		}
+	} else {
 		rng := rand.New(rand.NewPCG(seed, 0x5a))
-		idx = rng.Perm(rows)[:n]
+		chosen := make(map[int]bool, n)
+		idx = make([]int, 0, n)
+		for j := rows - n; j < rows; j++ {
+			r := rng.IntN(j + 1)
+			if chosen[r] {
+				r = j
+			}
+			chosen[r] = true
+			idx = append(idx, r)
+		}
 		slices.Sort(idx)
 	}
 	p := len(t.Features)
 	s := TrainingSample{Features: slices.Clone([]string(t.Features)), TableRows: rows, X: make([]float64, 0, len(idx)*p)}
+	hasItems := t.Items != nil || t.itemAt != nil
 	for _, i := range idx {
-		s.X = append(s.X, req.X[i*p:(i+1)*p]...)
+		if req.X == nil && req.FillX != nil {
+			// The table's rows are written on demand (BuildTable).
+			s.X = s.X[:len(s.X)+p]
+			req.FillX(s.X[len(s.X)-p:], i, i+1)
+		} else {
+			s.X = append(s.X, req.X[i*p:(i+1)*p]...)
+		}
 		s.Arm = append(s.Arm, req.Arm[i])
 		s.Outcome = append(s.Outcome, req.Outcome[i])
 		if req.Propensity != nil {
 			s.Propensity = append(s.Propensity, req.Propensity[i])
 		}
-		if t.Items != nil {
-			s.Items = append(s.Items, t.Items[i])
+		if hasItems {
+			s.Items = append(s.Items, t.Item(i))
 		}
 	}
 	return s

@@ -65,6 +65,7 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 	grpcAddr := fs.String("grpc", "", "gRPC listen address (default 127.0.0.1:9090; \"off\" disables it)")
 	token := fs.String("token", "", "API token required as Authorization: Bearer <token> (default $CAUSALREC_API_TOKEN)")
 	retrain := fs.Duration("retrain-every", 0, "retrain the serving model on this schedule, e.g. 1h (default from the config: off)")
+	lease := fs.Duration("train-lease", 0, "how long a training's leases last without renewal: with several serve processes on one store one trains at a time, and another takes over this long after the trainer dies (default from the config, 30s)")
 	pprofAddr := fs.String("pprof", "", "serve Go's runtime profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off; never expose it publicly)")
 	gogc := fs.Int("gogc", defaultServeGOGC, "garbage-collector target of the serve process, as Go's GOGC (a set GOGC environment variable wins); higher trades memory for less GC CPU")
 	if err := fs.Parse(args); err != nil {
@@ -95,6 +96,9 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 	}
 	if *retrain > 0 {
 		cfg.RetrainEvery = config.Duration(*retrain)
+	}
+	if *lease > 0 {
+		cfg.TrainLease = config.Duration(*lease)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err

@@ -30,7 +30,11 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	redis.SetLogger(redisLogger{slog.New(slog.DiscardHandler)})
-	os.Exit(m.Run())
+	code := m.Run()
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
 }
 
 // runCLI runs the CLI in process and returns the exit code, standard
