@@ -13,9 +13,11 @@
 //     p99;
 //
 // each for GET /v1/health (one Redis PING: the floor of the HTTP stack),
-// POST /v1/recommend, and POST /v1/recommend with relevance_weight (the
+// POST /v1/recommend, POST /v1/recommend with relevance_weight (the
 // user–item text relevance from the lm plugin, computed per request and
-// so never cached), in the same run.
+// so never cached), and POST /v1/recommend while an experiment splits every
+// user between two arms (started for its row only; its open-loop p99 is set
+// beside the plain recommend row's), in the same run.
 //
 // It starts "causalrec serve" itself against the Redis at REDIS_URL under a
 // fresh key prefix (deleted at the end), loads a simulated catalogue (items
@@ -237,12 +239,36 @@ func measure(o options, bin string) (summary, error) {
 		cases = append(cases, target{name: fmt.Sprintf("  + relevance_weight %g", o.relevance), method: "POST", url: "/v1/recommend",
 			bodies: makeBodies(map[string]any{"relevance_weight": o.relevance})})
 	}
+	// The experiment row: the recommend requests while an experiment splits
+	// every user between two arms (the serving model greedy, and with
+	// epsilon-greedy exploration), each list routed, recorded and logged.
+	// The experiment runs only while its row is measured.
+	expN := 0
+	startExperiment := func() error {
+		expN++
+		return post(base, "/v1/experiments", map[string]any{"id": fmt.Sprint("bench", expN), "arms": []map[string]any{
+			{"name": "control", "model": "default", "weight": 0.5},
+			{"name": "explore", "model": "default", "weight": 0.5, "policy": "epsilon-greedy", "epsilon": 0.1}}}, nil)
+	}
+	stopExperiment := func() error { return post(base, fmt.Sprintf("/v1/experiments/bench%d/stop", expN), nil, nil) }
+	cases = append(cases, target{name: "  + experiment running", method: "POST", url: "/v1/recommend", bodies: cases[1].bodies,
+		start: startExperiment, stop: stopExperiment})
+	expRow := len(cases) - 1
 	for i := range cases {
 		cases[i].reqs = rawRequests(cases[i].method, addr, cases[i].url, cases[i].bodies)
 	}
 	// Check one response of each kind.
 	for _, c := range cases[1:] {
+		if err := c.begin(); err != nil {
+			return sum, fmt.Errorf("%s: %w", c.name, err)
+		}
 		s, err := sample(client, base+c.url, c.bodies[0])
+		if err == nil && c.start != nil && s.Experiment == nil {
+			err = errors.New("the list names no experiment")
+		}
+		if err == nil {
+			err = c.end()
+		}
 		if err != nil {
 			return sum, fmt.Errorf("%s: %w", c.name, err)
 		}
@@ -253,6 +279,9 @@ func measure(o options, bin string) (summary, error) {
 		o.rate, o.duration, o.conns, o.warmup)
 	var open []result
 	for _, c := range cases {
+		if err := c.begin(); err != nil {
+			return sum, fmt.Errorf("%s: %w", c.name, err)
+		}
 		// Warm up connections, the model cache, the plugins and the
 		// decoded-entry caches with this kind of request only, so that a
 		// heavier kind measured before does not load this row.
@@ -278,11 +307,16 @@ func measure(o options, bin string) (summary, error) {
 				return sum, fmt.Errorf("profile: %w", err)
 			}
 		}
+		if err := c.end(); err != nil {
+			return sum, fmt.Errorf("%s: %w", c.name, err)
+		}
 		open = append(open, r)
 		fmt.Printf("  %-30s %s\n", c.name, r)
 		fmt.Printf("  %-30s in the server (causalrec_http_request_duration_seconds): %s\n", "", inServer)
 		fmt.Printf("  %-30s over 10ms: %s; CPU time the hypervisor took (steal): %s%s\n", "", r.lateBySecond(o.rate, 10*time.Millisecond), r.steal, stealBySecond)
 	}
+	fmt.Printf("  p99 ratio experiment/recommend: %.2f; target within 10%%: %s\n", open[expRow].p(0.99).Seconds()/open[1].p(0.99).Seconds(),
+		met(open[expRow].p(0.99) <= open[1].p(0.99)*11/10 && open[expRow].errors == 0))
 	p99met := open[1].p(0.99) < 10*time.Millisecond && open[1].errors == 0
 	fmt.Printf("  p99 ratio recommend/floor: %.2f; target p99 < 10ms: %s%s\n\n", open[1].p(0.99).Seconds()/open[0].p(0.99).Seconds(),
 		met(p99met), open[1].steal.warning(p99met))
@@ -291,9 +325,20 @@ func measure(o options, bin string) (summary, error) {
 	var closed []result
 	var costs []string
 	for _, c := range cases {
+		if err := c.begin(); err != nil {
+			return sum, fmt.Errorf("%s: %w", c.name, err)
+		}
+		if c.start != nil {
+			// A row that starts something (a new experiment, whose users'
+			// first lists record their assignments) warms up again.
+			closedLoop(addr, c.reqs, o.clients, o.warmup)
+		}
 		before := cpuTimes(cmd.Process.Pid)
 		r := closedLoop(addr, c.reqs, o.clients, o.duration)
 		after := cpuTimes(cmd.Process.Pid)
+		if err := c.end(); err != nil {
+			return sum, fmt.Errorf("%s: %w", c.name, err)
+		}
 		closed = append(closed, r)
 		fmt.Printf("  %-30s %s\n", c.name, r)
 		costs = append(costs, fmt.Sprintf("  %-30s %s", c.name, after.sub(before).perRequest(len(r.lat))))
@@ -393,6 +438,23 @@ type target struct {
 	bodies            [][]byte
 	// reqs are the bodies as raw HTTP requests.
 	reqs [][]byte
+	// start and stop, when set, run before and after each measurement of
+	// the row (the experiment row starts and stops its experiment).
+	start, stop func() error
+}
+
+func (t target) begin() error {
+	if t.start == nil {
+		return nil
+	}
+	return t.start()
+}
+
+func (t target) end() error {
+	if t.stop == nil {
+		return nil
+	}
+	return t.stop()
 }
 
 // cpu holds CPU times, in seconds, of the processes a request runs in.
@@ -760,6 +822,10 @@ type response struct {
 	Warnings        []string          `json:"warnings"`
 	RedisRoundTrips int               `json:"redis_round_trips"`
 	Items           []json.RawMessage `json:"items"`
+	Experiment      *struct {
+		ID  string `json:"id"`
+		Arm string `json:"arm"`
+	} `json:"experiment"`
 }
 
 // sample sends one request and checks that the model ranked it.
@@ -797,7 +863,7 @@ func post(base, path string, in any, out any) error {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != 200 && resp.StatusCode != http.StatusCreated {
 		return fmt.Errorf("POST %s: %s: %s", path, resp.Status, body)
 	}
 	if out != nil {

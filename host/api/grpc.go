@@ -241,6 +241,9 @@ func recommendToProto(r recommend.Response) *apiv1.RecommendResponse {
 		}
 		out.Items = append(out.Items, p)
 	}
+	if r.Experiment != nil {
+		out.Experiment = &apiv1.ExperimentRef{Id: r.Experiment.ID, Arm: r.Experiment.Arm}
+	}
 	return out
 }
 

@@ -84,7 +84,7 @@ func TestGRPCOperations(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reflection: %v", err)
 	}
-	for _, m := range []string{"Health", "IngestItems", "IngestEvents", "IngestUsers", "Recommend", "Train", "ListModels", "GetModel", "Rollback", "ListPlugins", "OPE", "Explain"} {
+	for _, m := range []string{"Health", "IngestItems", "IngestEvents", "IngestUsers", "Recommend", "Train", "ListModels", "GetModel", "Rollback", "ListPlugins", "OPE", "Explain", "CreateExperiment", "ListExperiments", "GetExperiment", "StopExperiment", "ExperimentReport"} {
 		if !slices.Contains(methods, m) {
 			t.Errorf("reflection: the service lacks %s (has %v)", m, methods)
 		}

@@ -33,6 +33,13 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /v1/models", true, s.handleModels)
 	s.route(mux, "GET /v1/models/{id}", true, s.handleModel)
 	s.route(mux, "POST /v1/models/rollback", true, s.handleRollback)
+	s.route(mux, "POST /v1/experiments", true, s.handleCreateExperiment)
+	s.route(mux, "GET /v1/experiments", true, s.handleListExperiments)
+	s.route(mux, "GET /v1/experiments/{id}", true, s.handleGetExperiment)
+	s.route(mux, "POST /v1/experiments/{id}/stop", true, s.handleStopExperiment)
+	s.route(mux, "GET /v1/experiments/{id}/report", true, s.handleExperimentReport)
+	s.uiRoute(mux, "GET /ui/{$}", s.pageIndex)
+	s.uiRoute(mux, "GET /ui/experiments/{id}", s.pageExperiment)
 	s.route(mux, "GET /v1/models/{id}/explain", true, s.handleExplain)
 	s.route(mux, "POST /v1/ope", true, s.handleOPE)
 	s.route(mux, "GET /v1/health", false, s.handleHealth)
@@ -70,6 +77,10 @@ func statusOf(err error) int {
 		return he.status
 	case errors.Is(err, recommend.ErrBadRequest):
 		return http.StatusBadRequest
+	case errors.Is(err, errors.ErrUnsupported):
+		return http.StatusNotImplemented
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
 	case errors.Is(err, recommend.ErrNoData), errors.Is(err, store.ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, store.ErrUnavailable):

@@ -112,7 +112,7 @@ func doHeader(t *testing.T, srv *httptest.Server, method, path string, header ht
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("%s %s: content type %q", method, path, ct)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode >= 300 {
 		// An error answer is {"error": message}: return the message.
 		var e struct{ Error string }
 		if err := json.Unmarshal(out, &e); err != nil || e.Error == "" {

@@ -184,6 +184,10 @@ func (e *PartialError) Error() string { return e.Err.Error() }
 func (e *PartialError) Unwrap() error { return e.Err }
 
 // Recommend ranks items for a user (see recommend.Ranker.Recommend).
+//
+// A user in a running experiment is ranked by the arm's model and policy;
+// the answer names the experiment and arm, and the list is logged for the
+// experiment's report.
 func (s *Server) Recommend(ctx context.Context, req recommend.Request) (recommend.Response, error) {
 	if err := s.d.Limits.CheckID("user", req.User); err != nil && req.User != "" {
 		return recommend.Response{}, badRequest("%v", err)
@@ -191,9 +195,18 @@ func (s *Server) Recommend(ctx context.Context, req recommend.Request) (recommen
 	if err := s.d.Limits.CheckCandidates(req.Candidates); err != nil {
 		return recommend.Response{}, badRequest("%v", err)
 	}
+	route, err := s.routeExperiment(ctx, &req)
+	if err != nil {
+		return recommend.Response{}, err
+	}
 	resp, err := s.d.Recommender.Recommend(ctx, req)
 	if err != nil {
 		return resp, err
+	}
+	if route != nil {
+		if err := s.d.Experiments.Log(ctx, route, &resp); err != nil {
+			s.d.Logger.Warn("experiment list not logged", "experiment", route.Experiment, "error", err)
+		}
 	}
 	if resp.FallbackReason != "" {
 		s.metrics.fallbacks.Inc()

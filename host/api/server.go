@@ -105,6 +105,9 @@ type Deps struct {
 	Plugins     PluginLister
 	// Train trains a serving model; nil answers POST /v1/train with 501.
 	Train Trainer
+	// Experiments runs online experiments; nil answers their routes
+	// with 501 and serves every user the serving model.
+	Experiments Experiments
 	// Explain explains a stored model; nil answers GET
 	// /v1/models/{id}/explain with 501. ExplainCache, when set, keeps the
 	// explanations; ExplainTimeout bounds one computation (default

@@ -42,6 +42,7 @@ import (
 
 	"github.com/causalrec/causalrec/host/api"
 	"github.com/causalrec/causalrec/host/config"
+	"github.com/causalrec/causalrec/host/experiment"
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
@@ -66,6 +67,10 @@ type Config struct {
 	// program's own executable with EnvBuiltinPlugin set to the plugin's
 	// name, which ServePlugin answers.
 	Launch Launcher
+	// Analyzer computes the statistics of experiment reports (GET
+	// /v1/experiments/{id}/report); nil answers reports with 501. The
+	// causalrec command gives one over causal/abtest and causal/ope.
+	Analyzer experiment.Analyzer
 	// Explain, when set, makes the explainer of GET
 	// /v1/models/{id}/explain from the host's store and plugin host; the
 	// explanations are cached in the store. `causalrec serve` sets it
@@ -186,20 +191,29 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	watch, stop := context.WithCancel(context.Background())
 	h := &Host{cfg: cfg, store: st, closeRedis: closeRedis, plugins: m, stop: stop, watching: make(chan struct{})}
+	ranker := recommend.NewRanker(st, m, cfg.Logger)
+	exps := experiment.NewService(st, experiment.Options{Logger: cfg.Logger, Reports: st,
+		Analyzer: cfg.Analyzer, Ranker: ranker, LogBuffer: experimentLogBuffer})
 	go func() {
 		defer close(h.watching)
+		logged := make(chan struct{})
+		go func() {
+			defer close(logged)
+			_ = exps.Run(watch)
+		}()
 		_ = m.Run(watch)
+		<-logged
 	}()
 	var explain api.Explainer
 	if cfg.Explain != nil {
 		explain = cfg.Explain(st, m)
 	}
-	ranker := recommend.NewRanker(st, m, cfg.Logger)
 	h.api = api.New(api.Deps{
 		Explain: explain, ExplainCache: st,
 		Ingest: st, Models: st, Health: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
 		Recommender:    ranker,
 		Train:          h.train,
+		Experiments:    exps,
 		Replayer:       ranker,
 		OPE:            cfg.OPE,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
@@ -213,6 +227,9 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 	})
 	return h, nil
 }
+
+// experimentLogBuffer is how many experiment lists may wait to be logged.
+const experimentLogBuffer = 8192
 
 // requiredPlugins are the plugins without which the service is not ready:
 // the estimator plugin (unless the configured ranker is popularity) and,

@@ -42,9 +42,9 @@ func testConfig(t *testing.T) Config {
 	return Config{Config: cfg}
 }
 
-// experiment logs n users who each see item "a" or "b" or are held out;
+// loggedExperiment logs n users who each see item "a" or "b" or are held out;
 // the outcome is likelier when shown, more so for users with x = 1.
-func experiment(n int) Batch {
+func loggedExperiment(n int) Batch {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var b Batch
 	b.Items = []store.Item{{ID: "a", Features: map[string]float64{"f": 1}}, {ID: "b"}}
@@ -79,7 +79,7 @@ func TestHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	b := experiment(300)
+	b := loggedExperiment(300)
 	res, err := h.Ingest(ctx, b)
 	if err != nil {
 		t.Fatal(err)

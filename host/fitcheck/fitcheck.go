@@ -43,7 +43,7 @@ type Report struct {
 // empty report. The rows come from req.X, or from req.FillX when X is nil.
 func Check(ctx context.Context, est Predictor, req plugins.FitRequest, model []byte) (Report, error) {
 	n, p := req.Rows(), len(req.Features)
-	if n == 0 || p == 0 {
+	if n == 0 || p == 0 || (req.X == nil && req.FillX == nil) {
 		return Report{}, nil
 	}
 	m := min(n, MaxRows)
@@ -53,13 +53,13 @@ func Check(ctx context.Context, est Predictor, req plugins.FitRequest, model []b
 		if m < n && m > 1 {
 			i = int(int64(r) * int64(n-1) / int64(m-1))
 		}
-		if req.X == nil && req.FillX != nil {
-			// A streamed table: its rows are written on demand.
+		if req.X != nil {
+			x = append(x, req.X[i*p:(i+1)*p]...)
+		} else {
+			// A streamed table (FillX): fill the sampled row alone.
 			x = x[:len(x)+p]
 			req.FillX(x[len(x)-p:], i, i+1)
-			continue
 		}
-		x = append(x, req.X[i*p:(i+1)*p]...)
 	}
 	resp, err := est.Predict(ctx, plugins.PredictRequest{Model: model, ModelDigest: sha256.Sum256(model), X: x, NFeatures: p})
 	if err != nil {

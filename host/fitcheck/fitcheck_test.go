@@ -101,3 +101,30 @@ func TestCheckEmpty(t *testing.T) {
 		t.Errorf("empty request: %+v, %v", rep, err)
 	}
 }
+
+// A streamed table (X nil, FillX set, as training sends large tables)
+// gives the report the whole matrix gives.
+func TestCheckStreamed(t *testing.T) {
+	p := estimator.New(causal.NewRegistry(), "test")
+	ctx := context.Background()
+	req := request(7000, 1, false, 2)
+	req.Estimator, req.Params = "t", map[string]string{"base": "linear"}
+	fit, err := p.Fit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := Check(ctx, p, req, fit.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, d := req.X, len(req.Features)
+	req.X = nil
+	req.FillX = func(dst []float64, start, end int) { copy(dst, x[start*d:end*d]) }
+	streamed, err := Check(ctx, p, req, fit.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if streamed.Rows != whole.Rows || streamed.Constant[0] != whole.Constant[0] || streamed.Rows != MaxRows {
+		t.Errorf("streamed %+v, whole %+v", streamed, whole)
+	}
+}

@@ -24,10 +24,18 @@ type servingModel struct {
 	plugin string
 }
 
-// serving returns the serving model with id, loading it when it changed.
-func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int, error) {
+// maxOtherModels bounds the models kept loaded beside the serving one.
+const maxOtherModels = 16
+
+// serving returns the model with id, loading it when it is neither the
+// serving model last loaded nor one of the others kept (the arms of
+// experiments). other says id is not the serving model.
+func (r *Ranker) serving(ctx context.Context, id uuid.UUID, other bool) (*servingModel, int, error) {
 	r.mu.Lock()
 	c := r.cached
+	if other {
+		c = r.others[id]
+	}
 	r.mu.Unlock()
 	if c != nil && c.id == id {
 		return c, 0, nil
@@ -37,7 +45,14 @@ func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int,
 		return nil, 1, fmt.Errorf("load serving model %s: %w", id, err)
 	}
 	r.mu.Lock()
-	r.cached = c
+	if other {
+		if len(r.others) >= maxOtherModels || r.others == nil {
+			r.others = map[uuid.UUID]*servingModel{}
+		}
+		r.others[id] = c
+	} else {
+		r.cached = c
+	}
 	r.mu.Unlock()
 	return c, 1, nil
 }

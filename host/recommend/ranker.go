@@ -36,12 +36,16 @@ type Ranker struct {
 
 	mu     sync.Mutex
 	cached *servingModel
+	// others holds the other models asked for by ID (experiments' arms),
+	// at most maxOtherModels of them.
+	others map[uuid.UUID]*servingModel
 	// textVersions holds the latest version seen of each text scorer;
 	// textGen counts its changes.
 	textVersions map[string]string
 	textGen      uint64
-	// itemRows caches the item columns of feature rows.
-	itemRows *itemRows
+	// itemRows caches the item columns of feature rows, per model (the
+	// serving one and the arms of experiments), at most maxOtherModels+1.
+	itemRows map[uuid.UUID]*itemRows
 }
 
 // NewRanker returns a Ranker over st that reaches plugins through src.
@@ -67,7 +71,9 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 	// read with the snapshot.
 	var textPlugins []string
 	r.mu.Lock()
-	if r.cached != nil {
+	if m := r.others[req.ModelID]; req.ModelID != uuid.Nil && m != nil {
+		textPlugins = m.plan.text
+	} else if r.cached != nil {
 		textPlugins = r.cached.plan.text
 	}
 	r.mu.Unlock()
@@ -85,6 +91,15 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 	items, counts := snap.Candidates, snap.Counts
 	if !req.IncludeConsumed {
 		items, counts = unconsumed(snap.History, items, counts)
+	}
+	if req.KeepCandidates {
+		resp.Considered = make([]string, len(items))
+		for i, it := range items {
+			resp.Considered[i] = it.ID
+		}
+	}
+	if req.ModelID != uuid.Nil {
+		snap.ServingID = req.ModelID
 	}
 	sc, reason, rounds := r.score(ctx, req, snap, items, counts)
 	resp.RedisRoundTrips += rounds

@@ -46,6 +46,20 @@ type Request struct {
 	// the same data and model (a retry through a load balancer, say).
 	// Empty: a new random id.
 	RequestID string `json:"request_id,omitempty"`
+
+	// ModelID, when set, ranks with this stored model instead of the
+	// serving one (an experiment's arm). It is not part of the JSON
+	// request: the service sets it.
+	ModelID uuid.UUID `json:"-"`
+	// KeepCandidates asks for the candidates the policy chose from in
+	// Response.Considered.
+	KeepCandidates bool `json:"-"`
+}
+
+// ExperimentRef names the experiment and arm a list was served in.
+type ExperimentRef struct {
+	ID  string `json:"id"`
+	Arm string `json:"arm"`
 }
 
 // Ranked is one recommended item.
@@ -83,6 +97,12 @@ type Response struct {
 	Warnings       []string `json:"warnings,omitempty"`
 	// RedisRoundTrips counts the pipelines the request sent to Redis.
 	RedisRoundTrips int `json:"redis_round_trips"`
+	// Experiment names the experiment and arm of a user in one; the
+	// list then comes from the arm's model (ModelID) and policy.
+	Experiment *ExperimentRef `json:"experiment,omitempty"`
+	// Considered are the candidates the policy chose from, in order, when
+	// the request asked for them (KeepCandidates).
+	Considered []string `json:"-"`
 }
 
 // ErrBadRequest reports a request that cannot be answered as asked.
@@ -103,6 +123,10 @@ const (
 
 // defaultK is the length of a list when the request gives no K.
 const defaultK = 10
+
+// Validate reports the first problem of the request, an error wrapping
+// ErrBadRequest, as Ranker.Recommend would.
+func (req Request) Validate() error { return req.validate() }
 
 // validate reports the first problem of the request, an error wrapping
 // ErrBadRequest; it changes nothing (see withDefaults).
@@ -126,18 +150,25 @@ func (req Request) validate() error {
 			return fmt.Errorf("%w: request_id %q is not a UUID", ErrBadRequest, req.RequestID)
 		}
 	}
-	switch req.Policy {
+	return ValidatePolicy(req.Policy, req.Epsilon, req.Temperature)
+}
+
+// ValidatePolicy reports a placement policy that cannot be used: an
+// unknown name, or a missing or out-of-range parameter (an error wrapping
+// ErrBadRequest). The empty policy is the greedy one.
+func ValidatePolicy(policy string, epsilon, temperature float64) error {
+	switch policy {
 	case "", PolicyGreedy:
 	case PolicyEpsilonGreedy:
-		if !(req.Epsilon > 0 && req.Epsilon <= 1) {
-			return fmt.Errorf("%w: epsilon-greedy needs epsilon in (0, 1], got %v", ErrBadRequest, req.Epsilon)
+		if !(epsilon > 0 && epsilon <= 1) {
+			return fmt.Errorf("%w: epsilon-greedy needs epsilon in (0, 1], got %v", ErrBadRequest, epsilon)
 		}
 	case PolicyPlackettLuce:
-		if !(req.Temperature > 0) || math.IsInf(req.Temperature, 0) {
-			return fmt.Errorf("%w: plackett-luce needs a positive temperature, got %v", ErrBadRequest, req.Temperature)
+		if !(temperature > 0) || math.IsInf(temperature, 0) {
+			return fmt.Errorf("%w: plackett-luce needs a positive temperature, got %v", ErrBadRequest, temperature)
 		}
 	default:
-		return fmt.Errorf("%w: unknown policy %q (want greedy, epsilon-greedy or plackett-luce)", ErrBadRequest, req.Policy)
+		return fmt.Errorf("%w: unknown policy %q (want greedy, epsilon-greedy or plackett-luce)", ErrBadRequest, policy)
 	}
 	return nil
 }

@@ -40,17 +40,22 @@ type itemRows struct {
 const maxItemRows = 100_000
 
 // itemRowCache returns the cache for the model under token, a new one when
-// any key changed; nil when token is empty (the catalog is not cached).
+// the token or the text generation changed; nil when token is empty (the
+// catalog is not cached). Each model has its own, so that the arms of an
+// experiment do not evict each other's.
 func (r *Ranker) itemRowCache(m *servingModel, token string) *itemRows {
 	if token == "" {
 		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := r.itemRows
-	if c == nil || c.model != m.id || c.token != token || c.textGen != r.textGen {
+	c := r.itemRows[m.id]
+	if c == nil || c.token != token || c.textGen != r.textGen {
 		c = &itemRows{model: m.id, token: token, textGen: r.textGen, rows: map[string][]float64{}}
-		r.itemRows = c
+		if r.itemRows == nil || len(r.itemRows) > maxOtherModels {
+			r.itemRows = map[uuid.UUID]*itemRows{}
+		}
+		r.itemRows[m.id] = c
 	}
 	return c
 }

@@ -40,7 +40,7 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 	if snap.ServingID == uuid.Nil {
 		return sc, "no serving model yet (train one with causalrec train or POST /v1/train)", 0
 	}
-	m, rounds, err := r.serving(ctx, snap.ServingID)
+	m, rounds, err := r.serving(ctx, snap.ServingID, req.ModelID != uuid.Nil)
 	if err != nil {
 		return sc, err.Error(), rounds
 	}

@@ -215,7 +215,7 @@ func TestItemRowCacheFollowsCatalog(t *testing.T) {
 			}
 		}
 	}
-	if price.itemRows == nil || len(price.itemRows.rows) != 2 {
+	if c := price.itemRows[price.cached.id]; len(price.itemRows) != 1 || c == nil || len(c.rows) != 2 {
 		t.Errorf("the ranker caches no item rows: %+v", price.itemRows)
 	}
 }

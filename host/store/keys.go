@@ -31,6 +31,15 @@ import (
 //	P catalog                   string, a random token replaced by every write of items or text scores (see catalog.go)
 //	P batch:<key hash>          hash, the progress of an event batch sent with an idempotency key (see ingest.go):
 //	                            "h" batch digest, "n" events, "next" first event not done, "w" written, "d" duplicates
+//	P experiments               hash, experiment ID -> JSON of an Experiment (created and stopped by WATCH
+//	                            transactions on this one key)
+//	P exp:<id>:users            sorted set, the experiment's roster: user ID scored by assignment time (unix ms)
+//	P exp:<id>:log              stream, the experiment's served lists (field "d" = JSON of a Decision), capped
+//
+// A user's assignments carry a hash tag of their own, so that whatever
+// touches one user's assignments together stays on one slot of a Cluster:
+//
+//	P{P asg:<user>}             hash, experiment ID -> "<arm> <unix ms>" of the user's first list in it
 //
 // The event keys are written together by one Lua script, so in a Cluster
 // they must share one hash slot. They carry the hash tag {P events}:
@@ -107,6 +116,15 @@ func (k keys) batch(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return k.p + "batch:" + hex.EncodeToString(sum[:16])
 }
+
+func (k keys) experiments() string         { return k.p + "experiments" }
+func (k keys) roster(exp string) string    { return k.p + "exp:" + exp + ":users" }
+func (k keys) decisions(exp string) string { return k.p + "exp:" + exp + ":log" }
+
+// assignments is the user's assignments key, tagged by the user: a user ID
+// holding '}' ends the tag early, which still maps every key of that user
+// to one slot.
+func (k keys) assignments(user string) string { return k.p + "{" + k.p + "asg:" + user + "}" }
 
 func (k keys) eventLog() string           { return k.tag + ":log" }
 func (k keys) eventID(id string) string   { return k.tag + ":id:" + id }

@@ -48,6 +48,7 @@ func commands() []command {
 		{"sentiment", "score or train sentiment models", runSentiment},
 		{"rec", "simulate recommendation logs and evaluate recommenders by causal effect", runRec},
 		{"ope", "estimate a policy's value from logged bandit feedback (off-policy evaluation)", runOPE},
+		{"experiment", "create, list, stop and report online experiments of a running serve", runExperiment},
 	}
 }
 

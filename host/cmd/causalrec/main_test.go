@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
 	"testing"
 
@@ -19,6 +20,14 @@ import (
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "plugins" && os.Args[2] == "serve" {
 		os.Exit(run(context.Background(), os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}))
+	}
+	// A test may run "<test binary> serve ..." as a serve process of its
+	// own (TestServeProcessesAssignAlike); it stops on SIGINT.
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+		stop()
+		os.Exit(code)
 	}
 	redis.SetLogger(redisLogger{slog.New(slog.DiscardHandler)})
 	code := m.Run()

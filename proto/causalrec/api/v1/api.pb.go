@@ -725,8 +725,10 @@ type RecommendResponse struct {
 	Policy          string   `protobuf:"bytes,6,opt,name=policy,proto3" json:"policy,omitempty"`
 	Warnings        []string `protobuf:"bytes,7,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	RedisRoundTrips int32    `protobuf:"varint,8,opt,name=redis_round_trips,json=redisRoundTrips,proto3" json:"redis_round_trips,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The experiment and arm the user is in; absent for users in none.
+	Experiment    *ExperimentRef `protobuf:"bytes,9,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RecommendResponse) Reset() {
@@ -815,6 +817,65 @@ func (x *RecommendResponse) GetRedisRoundTrips() int32 {
 	return 0
 }
 
+func (x *RecommendResponse) GetExperiment() *ExperimentRef {
+	if x != nil {
+		return x.Experiment
+	}
+	return nil
+}
+
+type ExperimentRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Arm           string                 `protobuf:"bytes,2,opt,name=arm,proto3" json:"arm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentRef) Reset() {
+	*x = ExperimentRef{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentRef) ProtoMessage() {}
+
+func (x *ExperimentRef) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentRef.ProtoReflect.Descriptor instead.
+func (*ExperimentRef) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ExperimentRef) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExperimentRef) GetArm() string {
+	if x != nil {
+		return x.Arm
+	}
+	return ""
+}
+
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -823,7 +884,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[10]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +896,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[10]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +909,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 type PluginHealth struct {
@@ -863,7 +924,7 @@ type PluginHealth struct {
 
 func (x *PluginHealth) Reset() {
 	*x = PluginHealth{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[11]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +936,7 @@ func (x *PluginHealth) String() string {
 func (*PluginHealth) ProtoMessage() {}
 
 func (x *PluginHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[11]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +949,7 @@ func (x *PluginHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginHealth.ProtoReflect.Descriptor instead.
 func (*PluginHealth) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PluginHealth) GetName() string {
@@ -930,7 +991,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[12]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1003,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[12]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1016,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HealthResponse) GetOk() bool {
@@ -992,7 +1053,7 @@ type TrainRequest struct {
 
 func (x *TrainRequest) Reset() {
 	*x = TrainRequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[13]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1065,7 @@ func (x *TrainRequest) String() string {
 func (*TrainRequest) ProtoMessage() {}
 
 func (x *TrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[13]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1078,7 @@ func (x *TrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainRequest.ProtoReflect.Descriptor instead.
 func (*TrainRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TrainRequest) GetRanker() string {
@@ -1051,7 +1112,7 @@ type TextReport struct {
 
 func (x *TextReport) Reset() {
 	*x = TextReport{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[14]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1124,7 @@ func (x *TextReport) String() string {
 func (*TextReport) ProtoMessage() {}
 
 func (x *TextReport) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[14]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1137,7 @@ func (x *TextReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextReport.ProtoReflect.Descriptor instead.
 func (*TextReport) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TextReport) GetUsed() []string {
@@ -1144,7 +1205,7 @@ type TrainResponse struct {
 
 func (x *TrainResponse) Reset() {
 	*x = TrainResponse{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[15]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1217,7 @@ func (x *TrainResponse) String() string {
 func (*TrainResponse) ProtoMessage() {}
 
 func (x *TrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[15]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1230,7 @@ func (x *TrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainResponse.ProtoReflect.Descriptor instead.
 func (*TrainResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TrainResponse) GetModelId() string {
@@ -1271,7 +1332,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[16]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1344,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[16]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1357,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 // A stored model's record, without its bytes.
@@ -1316,7 +1377,7 @@ type Model struct {
 
 func (x *Model) Reset() {
 	*x = Model{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[17]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1389,7 @@ func (x *Model) String() string {
 func (*Model) ProtoMessage() {}
 
 func (x *Model) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[17]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1402,7 @@ func (x *Model) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Model.ProtoReflect.Descriptor instead.
 func (*Model) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Model) GetId() string {
@@ -1405,7 +1466,7 @@ type ModelList struct {
 
 func (x *ModelList) Reset() {
 	*x = ModelList{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[18]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1478,7 @@ func (x *ModelList) String() string {
 func (*ModelList) ProtoMessage() {}
 
 func (x *ModelList) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[18]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1491,7 @@ func (x *ModelList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelList.ProtoReflect.Descriptor instead.
 func (*ModelList) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ModelList) GetServing() string {
@@ -1464,7 +1525,7 @@ type GetModelRequest struct {
 
 func (x *GetModelRequest) Reset() {
 	*x = GetModelRequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[19]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1537,7 @@ func (x *GetModelRequest) String() string {
 func (*GetModelRequest) ProtoMessage() {}
 
 func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[19]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1550,7 @@ func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelRequest.ProtoReflect.Descriptor instead.
 func (*GetModelRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetModelRequest) GetId() string {
@@ -1507,7 +1568,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[20]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +1580,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[20]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1593,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 type ListPluginsRequest struct {
@@ -1543,7 +1604,7 @@ type ListPluginsRequest struct {
 
 func (x *ListPluginsRequest) Reset() {
 	*x = ListPluginsRequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[21]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1616,7 @@ func (x *ListPluginsRequest) String() string {
 func (*ListPluginsRequest) ProtoMessage() {}
 
 func (x *ListPluginsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[21]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1629,7 @@ func (x *ListPluginsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPluginsRequest.ProtoReflect.Descriptor instead.
 func (*ListPluginsRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 // A plugin's state, as GET /v1/plugins lists it.
@@ -1591,7 +1652,7 @@ type PluginStatus struct {
 
 func (x *PluginStatus) Reset() {
 	*x = PluginStatus{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[22]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1664,7 @@ func (x *PluginStatus) String() string {
 func (*PluginStatus) ProtoMessage() {}
 
 func (x *PluginStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[22]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1677,7 @@ func (x *PluginStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginStatus.ProtoReflect.Descriptor instead.
 func (*PluginStatus) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PluginStatus) GetName() string {
@@ -1705,7 +1766,7 @@ type ListPluginsResponse struct {
 
 func (x *ListPluginsResponse) Reset() {
 	*x = ListPluginsResponse{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[23]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1717,7 +1778,7 @@ func (x *ListPluginsResponse) String() string {
 func (*ListPluginsResponse) ProtoMessage() {}
 
 func (x *ListPluginsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[23]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1730,7 +1791,7 @@ func (x *ListPluginsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPluginsResponse.ProtoReflect.Descriptor instead.
 func (*ListPluginsResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListPluginsResponse) GetPlugins() []*PluginStatus {
@@ -1775,7 +1836,7 @@ type OPERequest struct {
 
 func (x *OPERequest) Reset() {
 	*x = OPERequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[24]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1848,7 @@ func (x *OPERequest) String() string {
 func (*OPERequest) ProtoMessage() {}
 
 func (x *OPERequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[24]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1861,7 @@ func (x *OPERequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OPERequest.ProtoReflect.Descriptor instead.
 func (*OPERequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *OPERequest) GetModel() string {
@@ -1927,7 +1988,7 @@ type PolicyEstimate struct {
 
 func (x *PolicyEstimate) Reset() {
 	*x = PolicyEstimate{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[25]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2000,7 @@ func (x *PolicyEstimate) String() string {
 func (*PolicyEstimate) ProtoMessage() {}
 
 func (x *PolicyEstimate) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[25]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2013,7 @@ func (x *PolicyEstimate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyEstimate.ProtoReflect.Descriptor instead.
 func (*PolicyEstimate) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PolicyEstimate) GetEstimator() string {
@@ -2073,7 +2134,7 @@ type OPESkipped struct {
 
 func (x *OPESkipped) Reset() {
 	*x = OPESkipped{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[26]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2146,7 @@ func (x *OPESkipped) String() string {
 func (*OPESkipped) ProtoMessage() {}
 
 func (x *OPESkipped) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[26]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2159,7 @@ func (x *OPESkipped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OPESkipped.ProtoReflect.Descriptor instead.
 func (*OPESkipped) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OPESkipped) GetControl() int64 {
@@ -2151,7 +2212,7 @@ type OPEResponse struct {
 
 func (x *OPEResponse) Reset() {
 	*x = OPEResponse{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[27]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2224,7 @@ func (x *OPEResponse) String() string {
 func (*OPEResponse) ProtoMessage() {}
 
 func (x *OPEResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[27]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2237,7 @@ func (x *OPEResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OPEResponse.ProtoReflect.Descriptor instead.
 func (*OPEResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *OPEResponse) GetRounds() int64 {
@@ -2287,7 +2348,7 @@ type ExplainRequest struct {
 
 func (x *ExplainRequest) Reset() {
 	*x = ExplainRequest{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[28]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2360,7 @@ func (x *ExplainRequest) String() string {
 func (*ExplainRequest) ProtoMessage() {}
 
 func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[28]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2373,7 @@ func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExplainRequest) GetId() string {
@@ -2338,7 +2399,7 @@ type ExplainCoef struct {
 
 func (x *ExplainCoef) Reset() {
 	*x = ExplainCoef{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[29]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2350,7 +2411,7 @@ func (x *ExplainCoef) String() string {
 func (*ExplainCoef) ProtoMessage() {}
 
 func (x *ExplainCoef) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[29]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2363,7 +2424,7 @@ func (x *ExplainCoef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainCoef.ProtoReflect.Descriptor instead.
 func (*ExplainCoef) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{29}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExplainCoef) GetFeature() string {
@@ -2420,7 +2481,7 @@ type ExplainImportance struct {
 
 func (x *ExplainImportance) Reset() {
 	*x = ExplainImportance{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[30]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2493,7 @@ func (x *ExplainImportance) String() string {
 func (*ExplainImportance) ProtoMessage() {}
 
 func (x *ExplainImportance) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[30]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2506,7 @@ func (x *ExplainImportance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainImportance.ProtoReflect.Descriptor instead.
 func (*ExplainImportance) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{30}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExplainImportance) GetFeature() string {
@@ -2497,7 +2558,7 @@ type ExplainNode struct {
 
 func (x *ExplainNode) Reset() {
 	*x = ExplainNode{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[31]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2509,7 +2570,7 @@ func (x *ExplainNode) String() string {
 func (*ExplainNode) ProtoMessage() {}
 
 func (x *ExplainNode) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[31]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2522,7 +2583,7 @@ func (x *ExplainNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainNode.ProtoReflect.Descriptor instead.
 func (*ExplainNode) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{31}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExplainNode) GetFeature() string {
@@ -2608,7 +2669,7 @@ type ExplainTerm struct {
 
 func (x *ExplainTerm) Reset() {
 	*x = ExplainTerm{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[32]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2620,7 +2681,7 @@ func (x *ExplainTerm) String() string {
 func (*ExplainTerm) ProtoMessage() {}
 
 func (x *ExplainTerm) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[32]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2633,7 +2694,7 @@ func (x *ExplainTerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainTerm.ProtoReflect.Descriptor instead.
 func (*ExplainTerm) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{32}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ExplainTerm) GetTerm() string {
@@ -2692,7 +2753,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[33]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2704,7 +2765,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_api_v1_api_proto_msgTypes[33]
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2717,7 +2778,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{33}
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExplainResponse) GetBlp() []*ExplainCoef {
@@ -2786,6 +2847,1127 @@ func (x *ExplainResponse) GetNotes() []string {
 func (x *ExplainResponse) GetModelId() string {
 	if x != nil {
 		return x.ModelId
+	}
+	return ""
+}
+
+// An arm of an experiment. In a CreateExperimentRequest, model is a stored
+// model's id or a serving name and model_id is ignored; in an Experiment,
+// model_id is the model the arm serves.
+type ExperimentArm struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Model   string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	ModelId string                 `protobuf:"bytes,3,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Weight  float64                `protobuf:"fixed64,4,opt,name=weight,proto3" json:"weight,omitempty"`
+	// "" (the request's), "greedy", "epsilon-greedy" or "plackett-luce".
+	Policy        string  `protobuf:"bytes,5,opt,name=policy,proto3" json:"policy,omitempty"`
+	Epsilon       float64 `protobuf:"fixed64,6,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	Temperature   float64 `protobuf:"fixed64,7,opt,name=temperature,proto3" json:"temperature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentArm) Reset() {
+	*x = ExperimentArm{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentArm) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentArm) ProtoMessage() {}
+
+func (x *ExperimentArm) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentArm.ProtoReflect.Descriptor instead.
+func (*ExperimentArm) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ExperimentArm) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ExperimentArm) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *ExperimentArm) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *ExperimentArm) GetWeight() float64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *ExperimentArm) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *ExperimentArm) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *ExperimentArm) GetTemperature() float64 {
+	if x != nil {
+		return x.Temperature
+	}
+	return 0
+}
+
+type CreateExperimentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// At least 2; the first is the baseline.
+	Arms []*ExperimentArm `protobuf:"bytes,2,rep,name=arms,proto3" json:"arms,omitempty"`
+	// Default: the id.
+	Salt string `protobuf:"bytes,3,opt,name=salt,proto3" json:"salt,omitempty"`
+	// Default: 1.
+	Coverage *float64 `protobuf:"fixed64,4,opt,name=coverage,proto3,oneof" json:"coverage,omitempty"`
+	// The [lo, hi) of the hash space; both or neither (default [0, 1)).
+	NamespaceLo *float64 `protobuf:"fixed64,5,opt,name=namespace_lo,json=namespaceLo,proto3,oneof" json:"namespace_lo,omitempty"`
+	NamespaceHi *float64 `protobuf:"fixed64,6,opt,name=namespace_hi,json=namespaceHi,proto3,oneof" json:"namespace_hi,omitempty"`
+	// "outcomes" (default), "value" or "exposures".
+	Metric        string   `protobuf:"bytes,7,opt,name=metric,proto3" json:"metric,omitempty"`
+	Guardrails    []string `protobuf:"bytes,8,rep,name=guardrails,proto3" json:"guardrails,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateExperimentRequest) Reset() {
+	*x = CreateExperimentRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateExperimentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateExperimentRequest) ProtoMessage() {}
+
+func (x *CreateExperimentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateExperimentRequest.ProtoReflect.Descriptor instead.
+func (*CreateExperimentRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *CreateExperimentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CreateExperimentRequest) GetArms() []*ExperimentArm {
+	if x != nil {
+		return x.Arms
+	}
+	return nil
+}
+
+func (x *CreateExperimentRequest) GetSalt() string {
+	if x != nil {
+		return x.Salt
+	}
+	return ""
+}
+
+func (x *CreateExperimentRequest) GetCoverage() float64 {
+	if x != nil && x.Coverage != nil {
+		return *x.Coverage
+	}
+	return 0
+}
+
+func (x *CreateExperimentRequest) GetNamespaceLo() float64 {
+	if x != nil && x.NamespaceLo != nil {
+		return *x.NamespaceLo
+	}
+	return 0
+}
+
+func (x *CreateExperimentRequest) GetNamespaceHi() float64 {
+	if x != nil && x.NamespaceHi != nil {
+		return *x.NamespaceHi
+	}
+	return 0
+}
+
+func (x *CreateExperimentRequest) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *CreateExperimentRequest) GetGuardrails() []string {
+	if x != nil {
+		return x.Guardrails
+	}
+	return nil
+}
+
+type Experiment struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Arms        []*ExperimentArm       `protobuf:"bytes,2,rep,name=arms,proto3" json:"arms,omitempty"`
+	Salt        string                 `protobuf:"bytes,3,opt,name=salt,proto3" json:"salt,omitempty"`
+	Coverage    float64                `protobuf:"fixed64,4,opt,name=coverage,proto3" json:"coverage,omitempty"`
+	NamespaceLo float64                `protobuf:"fixed64,5,opt,name=namespace_lo,json=namespaceLo,proto3" json:"namespace_lo,omitempty"`
+	NamespaceHi float64                `protobuf:"fixed64,6,opt,name=namespace_hi,json=namespaceHi,proto3" json:"namespace_hi,omitempty"`
+	Metric      string                 `protobuf:"bytes,7,opt,name=metric,proto3" json:"metric,omitempty"`
+	Guardrails  []string               `protobuf:"bytes,8,rep,name=guardrails,proto3" json:"guardrails,omitempty"`
+	// "running" or "stopped".
+	Status string `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	// Unix time in milliseconds; stopped_at 0 while running.
+	StartedAtUnixMs int64 `protobuf:"varint,10,opt,name=started_at_unix_ms,json=startedAtUnixMs,proto3" json:"started_at_unix_ms,omitempty"`
+	StoppedAtUnixMs int64 `protobuf:"varint,11,opt,name=stopped_at_unix_ms,json=stoppedAtUnixMs,proto3" json:"stopped_at_unix_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Experiment) Reset() {
+	*x = Experiment{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Experiment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Experiment) ProtoMessage() {}
+
+func (x *Experiment) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Experiment.ProtoReflect.Descriptor instead.
+func (*Experiment) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Experiment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Experiment) GetArms() []*ExperimentArm {
+	if x != nil {
+		return x.Arms
+	}
+	return nil
+}
+
+func (x *Experiment) GetSalt() string {
+	if x != nil {
+		return x.Salt
+	}
+	return ""
+}
+
+func (x *Experiment) GetCoverage() float64 {
+	if x != nil {
+		return x.Coverage
+	}
+	return 0
+}
+
+func (x *Experiment) GetNamespaceLo() float64 {
+	if x != nil {
+		return x.NamespaceLo
+	}
+	return 0
+}
+
+func (x *Experiment) GetNamespaceHi() float64 {
+	if x != nil {
+		return x.NamespaceHi
+	}
+	return 0
+}
+
+func (x *Experiment) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *Experiment) GetGuardrails() []string {
+	if x != nil {
+		return x.Guardrails
+	}
+	return nil
+}
+
+func (x *Experiment) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Experiment) GetStartedAtUnixMs() int64 {
+	if x != nil {
+		return x.StartedAtUnixMs
+	}
+	return 0
+}
+
+func (x *Experiment) GetStoppedAtUnixMs() int64 {
+	if x != nil {
+		return x.StoppedAtUnixMs
+	}
+	return 0
+}
+
+type ListExperimentsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExperimentsRequest) Reset() {
+	*x = ListExperimentsRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExperimentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExperimentsRequest) ProtoMessage() {}
+
+func (x *ListExperimentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExperimentsRequest.ProtoReflect.Descriptor instead.
+func (*ListExperimentsRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{38}
+}
+
+type ListExperimentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first.
+	Experiments   []*Experiment `protobuf:"bytes,1,rep,name=experiments,proto3" json:"experiments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExperimentsResponse) Reset() {
+	*x = ListExperimentsResponse{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExperimentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExperimentsResponse) ProtoMessage() {}
+
+func (x *ListExperimentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExperimentsResponse.ProtoReflect.Descriptor instead.
+func (*ListExperimentsResponse) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListExperimentsResponse) GetExperiments() []*Experiment {
+	if x != nil {
+		return x.Experiments
+	}
+	return nil
+}
+
+type GetExperimentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetExperimentRequest) Reset() {
+	*x = GetExperimentRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetExperimentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetExperimentRequest) ProtoMessage() {}
+
+func (x *GetExperimentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetExperimentRequest.ProtoReflect.Descriptor instead.
+func (*GetExperimentRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetExperimentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type StopExperimentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopExperimentRequest) Reset() {
+	*x = StopExperimentRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopExperimentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopExperimentRequest) ProtoMessage() {}
+
+func (x *StopExperimentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopExperimentRequest.ProtoReflect.Descriptor instead.
+func (*StopExperimentRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *StopExperimentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ExperimentReportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentReportRequest) Reset() {
+	*x = ExperimentReportRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentReportRequest) ProtoMessage() {}
+
+func (x *ExperimentReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentReportRequest.ProtoReflect.Descriptor instead.
+func (*ExperimentReportRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ExperimentReportRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ArmReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	ModelId       string                 `protobuf:"bytes,2,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Weight        float64                `protobuf:"fixed64,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	Users         int64                  `protobuf:"varint,4,opt,name=users,proto3" json:"users,omitempty"`
+	Outcomes      float64                `protobuf:"fixed64,5,opt,name=outcomes,proto3" json:"outcomes,omitempty"`
+	Mean          float64                `protobuf:"fixed64,6,opt,name=mean,proto3" json:"mean,omitempty"`
+	Variance      float64                `protobuf:"fixed64,7,opt,name=variance,proto3" json:"variance,omitempty"`
+	Exposures     int64                  `protobuf:"varint,8,opt,name=exposures,proto3" json:"exposures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArmReport) Reset() {
+	*x = ArmReport{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArmReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArmReport) ProtoMessage() {}
+
+func (x *ArmReport) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArmReport.ProtoReflect.Descriptor instead.
+func (*ArmReport) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ArmReport) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ArmReport) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *ArmReport) GetWeight() float64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *ArmReport) GetUsers() int64 {
+	if x != nil {
+		return x.Users
+	}
+	return 0
+}
+
+func (x *ArmReport) GetOutcomes() float64 {
+	if x != nil {
+		return x.Outcomes
+	}
+	return 0
+}
+
+func (x *ArmReport) GetMean() float64 {
+	if x != nil {
+		return x.Mean
+	}
+	return 0
+}
+
+func (x *ArmReport) GetVariance() float64 {
+	if x != nil {
+		return x.Variance
+	}
+	return 0
+}
+
+func (x *ArmReport) GetExposures() int64 {
+	if x != nil {
+		return x.Exposures
+	}
+	return 0
+}
+
+type Interval struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lo            float64                `protobuf:"fixed64,1,opt,name=lo,proto3" json:"lo,omitempty"`
+	Hi            float64                `protobuf:"fixed64,2,opt,name=hi,proto3" json:"hi,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Interval) Reset() {
+	*x = Interval{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Interval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Interval) ProtoMessage() {}
+
+func (x *Interval) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Interval.ProtoReflect.Descriptor instead.
+func (*Interval) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *Interval) GetLo() float64 {
+	if x != nil {
+		return x.Lo
+	}
+	return 0
+}
+
+func (x *Interval) GetHi() float64 {
+	if x != nil {
+		return x.Hi
+	}
+	return 0
+}
+
+type ExperimentComparison struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Arm        string                 `protobuf:"bytes,1,opt,name=arm,proto3" json:"arm,omitempty"`
+	Baseline   string                 `protobuf:"bytes,2,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	Metric     string                 `protobuf:"bytes,3,opt,name=metric,proto3" json:"metric,omitempty"`
+	Lift       float64                `protobuf:"fixed64,4,opt,name=lift,proto3" json:"lift,omitempty"`
+	Ci         *Interval              `protobuf:"bytes,5,opt,name=ci,proto3" json:"ci,omitempty"`
+	PValue     float64                `protobuf:"fixed64,6,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	PValueHolm float64                `protobuf:"fixed64,7,opt,name=p_value_holm,json=pValueHolm,proto3" json:"p_value_holm,omitempty"`
+	// Absent when the baseline's mean is 0.
+	RelativeLift *float64  `protobuf:"fixed64,8,opt,name=relative_lift,json=relativeLift,proto3,oneof" json:"relative_lift,omitempty"`
+	RelativeCi   *Interval `protobuf:"bytes,9,opt,name=relative_ci,json=relativeCi,proto3" json:"relative_ci,omitempty"`
+	SequentialCi *Interval `protobuf:"bytes,10,opt,name=sequential_ci,json=sequentialCi,proto3" json:"sequential_ci,omitempty"`
+	// The CUPED-adjusted lift; absent without pre-assignment data.
+	CupedLift              *float64  `protobuf:"fixed64,11,opt,name=cuped_lift,json=cupedLift,proto3,oneof" json:"cuped_lift,omitempty"`
+	CupedCi                *Interval `protobuf:"bytes,12,opt,name=cuped_ci,json=cupedCi,proto3" json:"cuped_ci,omitempty"`
+	CupedVarianceReduction float64   `protobuf:"fixed64,13,opt,name=cuped_variance_reduction,json=cupedVarianceReduction,proto3" json:"cuped_variance_reduction,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *ExperimentComparison) Reset() {
+	*x = ExperimentComparison{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentComparison) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentComparison) ProtoMessage() {}
+
+func (x *ExperimentComparison) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentComparison.ProtoReflect.Descriptor instead.
+func (*ExperimentComparison) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ExperimentComparison) GetArm() string {
+	if x != nil {
+		return x.Arm
+	}
+	return ""
+}
+
+func (x *ExperimentComparison) GetBaseline() string {
+	if x != nil {
+		return x.Baseline
+	}
+	return ""
+}
+
+func (x *ExperimentComparison) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *ExperimentComparison) GetLift() float64 {
+	if x != nil {
+		return x.Lift
+	}
+	return 0
+}
+
+func (x *ExperimentComparison) GetCi() *Interval {
+	if x != nil {
+		return x.Ci
+	}
+	return nil
+}
+
+func (x *ExperimentComparison) GetPValue() float64 {
+	if x != nil {
+		return x.PValue
+	}
+	return 0
+}
+
+func (x *ExperimentComparison) GetPValueHolm() float64 {
+	if x != nil {
+		return x.PValueHolm
+	}
+	return 0
+}
+
+func (x *ExperimentComparison) GetRelativeLift() float64 {
+	if x != nil && x.RelativeLift != nil {
+		return *x.RelativeLift
+	}
+	return 0
+}
+
+func (x *ExperimentComparison) GetRelativeCi() *Interval {
+	if x != nil {
+		return x.RelativeCi
+	}
+	return nil
+}
+
+func (x *ExperimentComparison) GetSequentialCi() *Interval {
+	if x != nil {
+		return x.SequentialCi
+	}
+	return nil
+}
+
+func (x *ExperimentComparison) GetCupedLift() float64 {
+	if x != nil && x.CupedLift != nil {
+		return *x.CupedLift
+	}
+	return 0
+}
+
+func (x *ExperimentComparison) GetCupedCi() *Interval {
+	if x != nil {
+		return x.CupedCi
+	}
+	return nil
+}
+
+func (x *ExperimentComparison) GetCupedVarianceReduction() float64 {
+	if x != nil {
+		return x.CupedVarianceReduction
+	}
+	return 0
+}
+
+type SRMCheck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Chi2          float64                `protobuf:"fixed64,1,opt,name=chi2,proto3" json:"chi2,omitempty"`
+	PValue        float64                `protobuf:"fixed64,2,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	Flag          bool                   `protobuf:"varint,3,opt,name=flag,proto3" json:"flag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SRMCheck) Reset() {
+	*x = SRMCheck{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SRMCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SRMCheck) ProtoMessage() {}
+
+func (x *SRMCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SRMCheck.ProtoReflect.Descriptor instead.
+func (*SRMCheck) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SRMCheck) GetChi2() float64 {
+	if x != nil {
+		return x.Chi2
+	}
+	return 0
+}
+
+func (x *SRMCheck) GetPValue() float64 {
+	if x != nil {
+		return x.PValue
+	}
+	return 0
+}
+
+func (x *SRMCheck) GetFlag() bool {
+	if x != nil {
+		return x.Flag
+	}
+	return false
+}
+
+type OPEAgainstReality struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Logged        string                 `protobuf:"bytes,2,opt,name=logged,proto3" json:"logged,omitempty"`
+	Rounds        int64                  `protobuf:"varint,3,opt,name=rounds,proto3" json:"rounds,omitempty"`
+	Estimator     string                 `protobuf:"bytes,4,opt,name=estimator,proto3" json:"estimator,omitempty"`
+	Estimate      float64                `protobuf:"fixed64,5,opt,name=estimate,proto3" json:"estimate,omitempty"`
+	Ci            *Interval              `protobuf:"bytes,6,opt,name=ci,proto3" json:"ci,omitempty"`
+	Measured      float64                `protobuf:"fixed64,7,opt,name=measured,proto3" json:"measured,omitempty"`
+	MeasuredCi    *Interval              `protobuf:"bytes,8,opt,name=measured_ci,json=measuredCi,proto3" json:"measured_ci,omitempty"`
+	RelativeError float64                `protobuf:"fixed64,9,opt,name=relative_error,json=relativeError,proto3" json:"relative_error,omitempty"`
+	Within        bool                   `protobuf:"varint,10,opt,name=within,proto3" json:"within,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OPEAgainstReality) Reset() {
+	*x = OPEAgainstReality{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OPEAgainstReality) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OPEAgainstReality) ProtoMessage() {}
+
+func (x *OPEAgainstReality) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OPEAgainstReality.ProtoReflect.Descriptor instead.
+func (*OPEAgainstReality) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *OPEAgainstReality) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *OPEAgainstReality) GetLogged() string {
+	if x != nil {
+		return x.Logged
+	}
+	return ""
+}
+
+func (x *OPEAgainstReality) GetRounds() int64 {
+	if x != nil {
+		return x.Rounds
+	}
+	return 0
+}
+
+func (x *OPEAgainstReality) GetEstimator() string {
+	if x != nil {
+		return x.Estimator
+	}
+	return ""
+}
+
+func (x *OPEAgainstReality) GetEstimate() float64 {
+	if x != nil {
+		return x.Estimate
+	}
+	return 0
+}
+
+func (x *OPEAgainstReality) GetCi() *Interval {
+	if x != nil {
+		return x.Ci
+	}
+	return nil
+}
+
+func (x *OPEAgainstReality) GetMeasured() float64 {
+	if x != nil {
+		return x.Measured
+	}
+	return 0
+}
+
+func (x *OPEAgainstReality) GetMeasuredCi() *Interval {
+	if x != nil {
+		return x.MeasuredCi
+	}
+	return nil
+}
+
+func (x *OPEAgainstReality) GetRelativeError() float64 {
+	if x != nil {
+		return x.RelativeError
+	}
+	return 0
+}
+
+func (x *OPEAgainstReality) GetWithin() bool {
+	if x != nil {
+		return x.Within
+	}
+	return false
+}
+
+// The report of GET /v1/experiments/{id}/report: its main numbers as
+// fields, and the whole report (calibration, series, CUPAC, the rest) as
+// its JSON in json.
+type ExperimentReportResponse struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Id            string                  `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Status        string                  `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Metric        string                  `protobuf:"bytes,3,opt,name=metric,proto3" json:"metric,omitempty"`
+	Arms          []*ArmReport            `protobuf:"bytes,4,rep,name=arms,proto3" json:"arms,omitempty"`
+	Comparisons   []*ExperimentComparison `protobuf:"bytes,5,rep,name=comparisons,proto3" json:"comparisons,omitempty"`
+	Srm           *SRMCheck               `protobuf:"bytes,6,opt,name=srm,proto3" json:"srm,omitempty"`
+	Ope           []*OPEAgainstReality    `protobuf:"bytes,7,rep,name=ope,proto3" json:"ope,omitempty"`
+	Warnings      []string                `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	Json          string                  `protobuf:"bytes,9,opt,name=json,proto3" json:"json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentReportResponse) Reset() {
+	*x = ExperimentReportResponse{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentReportResponse) ProtoMessage() {}
+
+func (x *ExperimentReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentReportResponse.ProtoReflect.Descriptor instead.
+func (*ExperimentReportResponse) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ExperimentReportResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExperimentReportResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ExperimentReportResponse) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *ExperimentReportResponse) GetArms() []*ArmReport {
+	if x != nil {
+		return x.Arms
+	}
+	return nil
+}
+
+func (x *ExperimentReportResponse) GetComparisons() []*ExperimentComparison {
+	if x != nil {
+		return x.Comparisons
+	}
+	return nil
+}
+
+func (x *ExperimentReportResponse) GetSrm() *SRMCheck {
+	if x != nil {
+		return x.Srm
+	}
+	return nil
+}
+
+func (x *ExperimentReportResponse) GetOpe() []*OPEAgainstReality {
+	if x != nil {
+		return x.Ope
+	}
+	return nil
+}
+
+func (x *ExperimentReportResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+func (x *ExperimentReportResponse) GetJson() string {
+	if x != nil {
+		return x.Json
 	}
 	return ""
 }
@@ -2871,7 +4053,7 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\fhas_interval\x18\b \x01(\bR\vhasInterval\x12!\n" +
 	"\fuplift_lower\x18\t \x01(\x01R\vupliftLower\x12!\n" +
 	"\fuplift_upper\x18\n" +
-	" \x01(\x01R\vupliftUpper\"\xa2\x02\n" +
+	" \x01(\x01R\vupliftUpper\"\xe3\x02\n" +
 	"\x11RecommendResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x122\n" +
@@ -2881,7 +4063,13 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\bmodel_id\x18\x05 \x01(\tR\amodelId\x12\x16\n" +
 	"\x06policy\x18\x06 \x01(\tR\x06policy\x12\x1a\n" +
 	"\bwarnings\x18\a \x03(\tR\bwarnings\x12*\n" +
-	"\x11redis_round_trips\x18\b \x01(\x05R\x0fredisRoundTrips\"\x0f\n" +
+	"\x11redis_round_trips\x18\b \x01(\x05R\x0fredisRoundTrips\x12?\n" +
+	"\n" +
+	"experiment\x18\t \x01(\v2\x1f.causalrec.api.v1.ExperimentRefR\n" +
+	"experiment\"1\n" +
+	"\rExperimentRef\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03arm\x18\x02 \x01(\tR\x03arm\"\x0f\n" +
 	"\rHealthRequest\"f\n" +
 	"\fPluginHealth\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -3081,7 +4269,113 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\x05level\x18\b \x01(\x01R\x05level\x12\x14\n" +
 	"\x05notes\x18\t \x03(\tR\x05notes\x12\x19\n" +
 	"\bmodel_id\x18\n" +
-	" \x01(\tR\amodelId2\xd5\a\n" +
+	" \x01(\tR\amodelId\"\xc0\x01\n" +
+	"\rExperimentArm\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\x12\x19\n" +
+	"\bmodel_id\x18\x03 \x01(\tR\amodelId\x12\x16\n" +
+	"\x06weight\x18\x04 \x01(\x01R\x06weight\x12\x16\n" +
+	"\x06policy\x18\x05 \x01(\tR\x06policy\x12\x18\n" +
+	"\aepsilon\x18\x06 \x01(\x01R\aepsilon\x12 \n" +
+	"\vtemperature\x18\a \x01(\x01R\vtemperature\"\xca\x02\n" +
+	"\x17CreateExperimentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
+	"\x04arms\x18\x02 \x03(\v2\x1f.causalrec.api.v1.ExperimentArmR\x04arms\x12\x12\n" +
+	"\x04salt\x18\x03 \x01(\tR\x04salt\x12\x1f\n" +
+	"\bcoverage\x18\x04 \x01(\x01H\x00R\bcoverage\x88\x01\x01\x12&\n" +
+	"\fnamespace_lo\x18\x05 \x01(\x01H\x01R\vnamespaceLo\x88\x01\x01\x12&\n" +
+	"\fnamespace_hi\x18\x06 \x01(\x01H\x02R\vnamespaceHi\x88\x01\x01\x12\x16\n" +
+	"\x06metric\x18\a \x01(\tR\x06metric\x12\x1e\n" +
+	"\n" +
+	"guardrails\x18\b \x03(\tR\n" +
+	"guardrailsB\v\n" +
+	"\t_coverageB\x0f\n" +
+	"\r_namespace_loB\x0f\n" +
+	"\r_namespace_hi\"\xf1\x02\n" +
+	"\n" +
+	"Experiment\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
+	"\x04arms\x18\x02 \x03(\v2\x1f.causalrec.api.v1.ExperimentArmR\x04arms\x12\x12\n" +
+	"\x04salt\x18\x03 \x01(\tR\x04salt\x12\x1a\n" +
+	"\bcoverage\x18\x04 \x01(\x01R\bcoverage\x12!\n" +
+	"\fnamespace_lo\x18\x05 \x01(\x01R\vnamespaceLo\x12!\n" +
+	"\fnamespace_hi\x18\x06 \x01(\x01R\vnamespaceHi\x12\x16\n" +
+	"\x06metric\x18\a \x01(\tR\x06metric\x12\x1e\n" +
+	"\n" +
+	"guardrails\x18\b \x03(\tR\n" +
+	"guardrails\x12\x16\n" +
+	"\x06status\x18\t \x01(\tR\x06status\x12+\n" +
+	"\x12started_at_unix_ms\x18\n" +
+	" \x01(\x03R\x0fstartedAtUnixMs\x12+\n" +
+	"\x12stopped_at_unix_ms\x18\v \x01(\x03R\x0fstoppedAtUnixMs\"\x18\n" +
+	"\x16ListExperimentsRequest\"Y\n" +
+	"\x17ListExperimentsResponse\x12>\n" +
+	"\vexperiments\x18\x01 \x03(\v2\x1c.causalrec.api.v1.ExperimentR\vexperiments\"&\n" +
+	"\x14GetExperimentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"'\n" +
+	"\x15StopExperimentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\")\n" +
+	"\x17ExperimentReportRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xd2\x01\n" +
+	"\tArmReport\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\x01R\x06weight\x12\x14\n" +
+	"\x05users\x18\x04 \x01(\x03R\x05users\x12\x1a\n" +
+	"\boutcomes\x18\x05 \x01(\x01R\boutcomes\x12\x12\n" +
+	"\x04mean\x18\x06 \x01(\x01R\x04mean\x12\x1a\n" +
+	"\bvariance\x18\a \x01(\x01R\bvariance\x12\x1c\n" +
+	"\texposures\x18\b \x01(\x03R\texposures\"*\n" +
+	"\bInterval\x12\x0e\n" +
+	"\x02lo\x18\x01 \x01(\x01R\x02lo\x12\x0e\n" +
+	"\x02hi\x18\x02 \x01(\x01R\x02hi\"\xb5\x04\n" +
+	"\x14ExperimentComparison\x12\x10\n" +
+	"\x03arm\x18\x01 \x01(\tR\x03arm\x12\x1a\n" +
+	"\bbaseline\x18\x02 \x01(\tR\bbaseline\x12\x16\n" +
+	"\x06metric\x18\x03 \x01(\tR\x06metric\x12\x12\n" +
+	"\x04lift\x18\x04 \x01(\x01R\x04lift\x12*\n" +
+	"\x02ci\x18\x05 \x01(\v2\x1a.causalrec.api.v1.IntervalR\x02ci\x12\x17\n" +
+	"\ap_value\x18\x06 \x01(\x01R\x06pValue\x12 \n" +
+	"\fp_value_holm\x18\a \x01(\x01R\n" +
+	"pValueHolm\x12(\n" +
+	"\rrelative_lift\x18\b \x01(\x01H\x00R\frelativeLift\x88\x01\x01\x12;\n" +
+	"\vrelative_ci\x18\t \x01(\v2\x1a.causalrec.api.v1.IntervalR\n" +
+	"relativeCi\x12?\n" +
+	"\rsequential_ci\x18\n" +
+	" \x01(\v2\x1a.causalrec.api.v1.IntervalR\fsequentialCi\x12\"\n" +
+	"\n" +
+	"cuped_lift\x18\v \x01(\x01H\x01R\tcupedLift\x88\x01\x01\x125\n" +
+	"\bcuped_ci\x18\f \x01(\v2\x1a.causalrec.api.v1.IntervalR\acupedCi\x128\n" +
+	"\x18cuped_variance_reduction\x18\r \x01(\x01R\x16cupedVarianceReductionB\x10\n" +
+	"\x0e_relative_liftB\r\n" +
+	"\v_cuped_lift\"K\n" +
+	"\bSRMCheck\x12\x12\n" +
+	"\x04chi2\x18\x01 \x01(\x01R\x04chi2\x12\x17\n" +
+	"\ap_value\x18\x02 \x01(\x01R\x06pValue\x12\x12\n" +
+	"\x04flag\x18\x03 \x01(\bR\x04flag\"\xd9\x02\n" +
+	"\x11OPEAgainstReality\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x16\n" +
+	"\x06logged\x18\x02 \x01(\tR\x06logged\x12\x16\n" +
+	"\x06rounds\x18\x03 \x01(\x03R\x06rounds\x12\x1c\n" +
+	"\testimator\x18\x04 \x01(\tR\testimator\x12\x1a\n" +
+	"\bestimate\x18\x05 \x01(\x01R\bestimate\x12*\n" +
+	"\x02ci\x18\x06 \x01(\v2\x1a.causalrec.api.v1.IntervalR\x02ci\x12\x1a\n" +
+	"\bmeasured\x18\a \x01(\x01R\bmeasured\x12;\n" +
+	"\vmeasured_ci\x18\b \x01(\v2\x1a.causalrec.api.v1.IntervalR\n" +
+	"measuredCi\x12%\n" +
+	"\x0erelative_error\x18\t \x01(\x01R\rrelativeError\x12\x16\n" +
+	"\x06within\x18\n" +
+	" \x01(\bR\x06within\"\xea\x02\n" +
+	"\x18ExperimentReportResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x16\n" +
+	"\x06metric\x18\x03 \x01(\tR\x06metric\x12/\n" +
+	"\x04arms\x18\x04 \x03(\v2\x1b.causalrec.api.v1.ArmReportR\x04arms\x12H\n" +
+	"\vcomparisons\x18\x05 \x03(\v2&.causalrec.api.v1.ExperimentComparisonR\vcomparisons\x12,\n" +
+	"\x03srm\x18\x06 \x01(\v2\x1a.causalrec.api.v1.SRMCheckR\x03srm\x125\n" +
+	"\x03ope\x18\a \x03(\v2#.causalrec.api.v1.OPEAgainstRealityR\x03ope\x12\x1a\n" +
+	"\bwarnings\x18\b \x03(\tR\bwarnings\x12\x12\n" +
+	"\x04json\x18\t \x01(\tR\x04json2\xb5\v\n" +
 	"\vRecommender\x12U\n" +
 	"\vIngestItems\x12$.causalrec.api.v1.IngestItemsRequest\x1a .causalrec.api.v1.IngestResponse\x12W\n" +
 	"\fIngestEvents\x12%.causalrec.api.v1.IngestEventsRequest\x1a .causalrec.api.v1.IngestResponse\x12U\n" +
@@ -3095,7 +4389,12 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\bRollback\x12!.causalrec.api.v1.RollbackRequest\x1a\x1b.causalrec.api.v1.ModelList\x12Z\n" +
 	"\vListPlugins\x12$.causalrec.api.v1.ListPluginsRequest\x1a%.causalrec.api.v1.ListPluginsResponse\x12B\n" +
 	"\x03OPE\x12\x1c.causalrec.api.v1.OPERequest\x1a\x1d.causalrec.api.v1.OPEResponse\x12N\n" +
-	"\aExplain\x12 .causalrec.api.v1.ExplainRequest\x1a!.causalrec.api.v1.ExplainResponseB=Z;github.com/causalrec/causalrec/proto/causalrec/api/v1;apiv1b\x06proto3"
+	"\aExplain\x12 .causalrec.api.v1.ExplainRequest\x1a!.causalrec.api.v1.ExplainResponse\x12[\n" +
+	"\x10CreateExperiment\x12).causalrec.api.v1.CreateExperimentRequest\x1a\x1c.causalrec.api.v1.Experiment\x12f\n" +
+	"\x0fListExperiments\x12(.causalrec.api.v1.ListExperimentsRequest\x1a).causalrec.api.v1.ListExperimentsResponse\x12U\n" +
+	"\rGetExperiment\x12&.causalrec.api.v1.GetExperimentRequest\x1a\x1c.causalrec.api.v1.Experiment\x12W\n" +
+	"\x0eStopExperiment\x12'.causalrec.api.v1.StopExperimentRequest\x1a\x1c.causalrec.api.v1.Experiment\x12i\n" +
+	"\x10ExperimentReport\x12).causalrec.api.v1.ExperimentReportRequest\x1a*.causalrec.api.v1.ExperimentReportResponseB=Z;github.com/causalrec/causalrec/proto/causalrec/api/v1;apiv1b\x06proto3"
 
 var (
 	file_causalrec_api_v1_api_proto_rawDescOnce sync.Once
@@ -3109,104 +4408,143 @@ func file_causalrec_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_causalrec_api_v1_api_proto_rawDescData
 }
 
-var file_causalrec_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_causalrec_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_causalrec_api_v1_api_proto_goTypes = []any{
-	(*Item)(nil),                // 0: causalrec.api.v1.Item
-	(*Event)(nil),               // 1: causalrec.api.v1.Event
-	(*User)(nil),                // 2: causalrec.api.v1.User
-	(*IngestUsersRequest)(nil),  // 3: causalrec.api.v1.IngestUsersRequest
-	(*IngestItemsRequest)(nil),  // 4: causalrec.api.v1.IngestItemsRequest
-	(*IngestEventsRequest)(nil), // 5: causalrec.api.v1.IngestEventsRequest
-	(*IngestResponse)(nil),      // 6: causalrec.api.v1.IngestResponse
-	(*RecommendRequest)(nil),    // 7: causalrec.api.v1.RecommendRequest
-	(*ScoredItem)(nil),          // 8: causalrec.api.v1.ScoredItem
-	(*RecommendResponse)(nil),   // 9: causalrec.api.v1.RecommendResponse
-	(*HealthRequest)(nil),       // 10: causalrec.api.v1.HealthRequest
-	(*PluginHealth)(nil),        // 11: causalrec.api.v1.PluginHealth
-	(*HealthResponse)(nil),      // 12: causalrec.api.v1.HealthResponse
-	(*TrainRequest)(nil),        // 13: causalrec.api.v1.TrainRequest
-	(*TextReport)(nil),          // 14: causalrec.api.v1.TextReport
-	(*TrainResponse)(nil),       // 15: causalrec.api.v1.TrainResponse
-	(*ListModelsRequest)(nil),   // 16: causalrec.api.v1.ListModelsRequest
-	(*Model)(nil),               // 17: causalrec.api.v1.Model
-	(*ModelList)(nil),           // 18: causalrec.api.v1.ModelList
-	(*GetModelRequest)(nil),     // 19: causalrec.api.v1.GetModelRequest
-	(*RollbackRequest)(nil),     // 20: causalrec.api.v1.RollbackRequest
-	(*ListPluginsRequest)(nil),  // 21: causalrec.api.v1.ListPluginsRequest
-	(*PluginStatus)(nil),        // 22: causalrec.api.v1.PluginStatus
-	(*ListPluginsResponse)(nil), // 23: causalrec.api.v1.ListPluginsResponse
-	(*OPERequest)(nil),          // 24: causalrec.api.v1.OPERequest
-	(*PolicyEstimate)(nil),      // 25: causalrec.api.v1.PolicyEstimate
-	(*OPESkipped)(nil),          // 26: causalrec.api.v1.OPESkipped
-	(*OPEResponse)(nil),         // 27: causalrec.api.v1.OPEResponse
-	(*ExplainRequest)(nil),      // 28: causalrec.api.v1.ExplainRequest
-	(*ExplainCoef)(nil),         // 29: causalrec.api.v1.ExplainCoef
-	(*ExplainImportance)(nil),   // 30: causalrec.api.v1.ExplainImportance
-	(*ExplainNode)(nil),         // 31: causalrec.api.v1.ExplainNode
-	(*ExplainTerm)(nil),         // 32: causalrec.api.v1.ExplainTerm
-	(*ExplainResponse)(nil),     // 33: causalrec.api.v1.ExplainResponse
-	nil,                         // 34: causalrec.api.v1.Item.FeaturesEntry
-	nil,                         // 35: causalrec.api.v1.Item.MetaEntry
-	nil,                         // 36: causalrec.api.v1.User.FeaturesEntry
-	nil,                         // 37: causalrec.api.v1.TextReport.VersionsEntry
-	nil,                         // 38: causalrec.api.v1.TextReport.SkippedEntry
-	nil,                         // 39: causalrec.api.v1.TrainResponse.MetadataEntry
-	nil,                         // 40: causalrec.api.v1.Model.MetadataEntry
+	(*Item)(nil),                     // 0: causalrec.api.v1.Item
+	(*Event)(nil),                    // 1: causalrec.api.v1.Event
+	(*User)(nil),                     // 2: causalrec.api.v1.User
+	(*IngestUsersRequest)(nil),       // 3: causalrec.api.v1.IngestUsersRequest
+	(*IngestItemsRequest)(nil),       // 4: causalrec.api.v1.IngestItemsRequest
+	(*IngestEventsRequest)(nil),      // 5: causalrec.api.v1.IngestEventsRequest
+	(*IngestResponse)(nil),           // 6: causalrec.api.v1.IngestResponse
+	(*RecommendRequest)(nil),         // 7: causalrec.api.v1.RecommendRequest
+	(*ScoredItem)(nil),               // 8: causalrec.api.v1.ScoredItem
+	(*RecommendResponse)(nil),        // 9: causalrec.api.v1.RecommendResponse
+	(*ExperimentRef)(nil),            // 10: causalrec.api.v1.ExperimentRef
+	(*HealthRequest)(nil),            // 11: causalrec.api.v1.HealthRequest
+	(*PluginHealth)(nil),             // 12: causalrec.api.v1.PluginHealth
+	(*HealthResponse)(nil),           // 13: causalrec.api.v1.HealthResponse
+	(*TrainRequest)(nil),             // 14: causalrec.api.v1.TrainRequest
+	(*TextReport)(nil),               // 15: causalrec.api.v1.TextReport
+	(*TrainResponse)(nil),            // 16: causalrec.api.v1.TrainResponse
+	(*ListModelsRequest)(nil),        // 17: causalrec.api.v1.ListModelsRequest
+	(*Model)(nil),                    // 18: causalrec.api.v1.Model
+	(*ModelList)(nil),                // 19: causalrec.api.v1.ModelList
+	(*GetModelRequest)(nil),          // 20: causalrec.api.v1.GetModelRequest
+	(*RollbackRequest)(nil),          // 21: causalrec.api.v1.RollbackRequest
+	(*ListPluginsRequest)(nil),       // 22: causalrec.api.v1.ListPluginsRequest
+	(*PluginStatus)(nil),             // 23: causalrec.api.v1.PluginStatus
+	(*ListPluginsResponse)(nil),      // 24: causalrec.api.v1.ListPluginsResponse
+	(*OPERequest)(nil),               // 25: causalrec.api.v1.OPERequest
+	(*PolicyEstimate)(nil),           // 26: causalrec.api.v1.PolicyEstimate
+	(*OPESkipped)(nil),               // 27: causalrec.api.v1.OPESkipped
+	(*OPEResponse)(nil),              // 28: causalrec.api.v1.OPEResponse
+	(*ExplainRequest)(nil),           // 29: causalrec.api.v1.ExplainRequest
+	(*ExplainCoef)(nil),              // 30: causalrec.api.v1.ExplainCoef
+	(*ExplainImportance)(nil),        // 31: causalrec.api.v1.ExplainImportance
+	(*ExplainNode)(nil),              // 32: causalrec.api.v1.ExplainNode
+	(*ExplainTerm)(nil),              // 33: causalrec.api.v1.ExplainTerm
+	(*ExplainResponse)(nil),          // 34: causalrec.api.v1.ExplainResponse
+	(*ExperimentArm)(nil),            // 35: causalrec.api.v1.ExperimentArm
+	(*CreateExperimentRequest)(nil),  // 36: causalrec.api.v1.CreateExperimentRequest
+	(*Experiment)(nil),               // 37: causalrec.api.v1.Experiment
+	(*ListExperimentsRequest)(nil),   // 38: causalrec.api.v1.ListExperimentsRequest
+	(*ListExperimentsResponse)(nil),  // 39: causalrec.api.v1.ListExperimentsResponse
+	(*GetExperimentRequest)(nil),     // 40: causalrec.api.v1.GetExperimentRequest
+	(*StopExperimentRequest)(nil),    // 41: causalrec.api.v1.StopExperimentRequest
+	(*ExperimentReportRequest)(nil),  // 42: causalrec.api.v1.ExperimentReportRequest
+	(*ArmReport)(nil),                // 43: causalrec.api.v1.ArmReport
+	(*Interval)(nil),                 // 44: causalrec.api.v1.Interval
+	(*ExperimentComparison)(nil),     // 45: causalrec.api.v1.ExperimentComparison
+	(*SRMCheck)(nil),                 // 46: causalrec.api.v1.SRMCheck
+	(*OPEAgainstReality)(nil),        // 47: causalrec.api.v1.OPEAgainstReality
+	(*ExperimentReportResponse)(nil), // 48: causalrec.api.v1.ExperimentReportResponse
+	nil,                              // 49: causalrec.api.v1.Item.FeaturesEntry
+	nil,                              // 50: causalrec.api.v1.Item.MetaEntry
+	nil,                              // 51: causalrec.api.v1.User.FeaturesEntry
+	nil,                              // 52: causalrec.api.v1.TextReport.VersionsEntry
+	nil,                              // 53: causalrec.api.v1.TextReport.SkippedEntry
+	nil,                              // 54: causalrec.api.v1.TrainResponse.MetadataEntry
+	nil,                              // 55: causalrec.api.v1.Model.MetadataEntry
 }
 var file_causalrec_api_v1_api_proto_depIdxs = []int32{
-	34, // 0: causalrec.api.v1.Item.features:type_name -> causalrec.api.v1.Item.FeaturesEntry
-	35, // 1: causalrec.api.v1.Item.meta:type_name -> causalrec.api.v1.Item.MetaEntry
-	36, // 2: causalrec.api.v1.User.features:type_name -> causalrec.api.v1.User.FeaturesEntry
+	49, // 0: causalrec.api.v1.Item.features:type_name -> causalrec.api.v1.Item.FeaturesEntry
+	50, // 1: causalrec.api.v1.Item.meta:type_name -> causalrec.api.v1.Item.MetaEntry
+	51, // 2: causalrec.api.v1.User.features:type_name -> causalrec.api.v1.User.FeaturesEntry
 	2,  // 3: causalrec.api.v1.IngestUsersRequest.users:type_name -> causalrec.api.v1.User
 	0,  // 4: causalrec.api.v1.IngestItemsRequest.items:type_name -> causalrec.api.v1.Item
 	1,  // 5: causalrec.api.v1.IngestEventsRequest.events:type_name -> causalrec.api.v1.Event
 	8,  // 6: causalrec.api.v1.RecommendResponse.items:type_name -> causalrec.api.v1.ScoredItem
-	11, // 7: causalrec.api.v1.HealthResponse.plugins:type_name -> causalrec.api.v1.PluginHealth
-	37, // 8: causalrec.api.v1.TextReport.versions:type_name -> causalrec.api.v1.TextReport.VersionsEntry
-	38, // 9: causalrec.api.v1.TextReport.skipped:type_name -> causalrec.api.v1.TextReport.SkippedEntry
-	39, // 10: causalrec.api.v1.TrainResponse.metadata:type_name -> causalrec.api.v1.TrainResponse.MetadataEntry
-	14, // 11: causalrec.api.v1.TrainResponse.text:type_name -> causalrec.api.v1.TextReport
-	40, // 12: causalrec.api.v1.Model.metadata:type_name -> causalrec.api.v1.Model.MetadataEntry
-	17, // 13: causalrec.api.v1.ModelList.models:type_name -> causalrec.api.v1.Model
-	22, // 14: causalrec.api.v1.ListPluginsResponse.plugins:type_name -> causalrec.api.v1.PluginStatus
-	25, // 15: causalrec.api.v1.OPEResponse.estimates:type_name -> causalrec.api.v1.PolicyEstimate
-	26, // 16: causalrec.api.v1.OPEResponse.skipped:type_name -> causalrec.api.v1.OPESkipped
-	31, // 17: causalrec.api.v1.ExplainNode.left:type_name -> causalrec.api.v1.ExplainNode
-	31, // 18: causalrec.api.v1.ExplainNode.right:type_name -> causalrec.api.v1.ExplainNode
-	29, // 19: causalrec.api.v1.ExplainResponse.blp:type_name -> causalrec.api.v1.ExplainCoef
-	29, // 20: causalrec.api.v1.ExplainResponse.blp_intercept:type_name -> causalrec.api.v1.ExplainCoef
-	30, // 21: causalrec.api.v1.ExplainResponse.importance:type_name -> causalrec.api.v1.ExplainImportance
-	31, // 22: causalrec.api.v1.ExplainResponse.tree:type_name -> causalrec.api.v1.ExplainNode
-	32, // 23: causalrec.api.v1.ExplainResponse.terms:type_name -> causalrec.api.v1.ExplainTerm
-	4,  // 24: causalrec.api.v1.Recommender.IngestItems:input_type -> causalrec.api.v1.IngestItemsRequest
-	5,  // 25: causalrec.api.v1.Recommender.IngestEvents:input_type -> causalrec.api.v1.IngestEventsRequest
-	3,  // 26: causalrec.api.v1.Recommender.IngestUsers:input_type -> causalrec.api.v1.IngestUsersRequest
-	7,  // 27: causalrec.api.v1.Recommender.Recommend:input_type -> causalrec.api.v1.RecommendRequest
-	10, // 28: causalrec.api.v1.Recommender.Health:input_type -> causalrec.api.v1.HealthRequest
-	13, // 29: causalrec.api.v1.Recommender.Train:input_type -> causalrec.api.v1.TrainRequest
-	16, // 30: causalrec.api.v1.Recommender.ListModels:input_type -> causalrec.api.v1.ListModelsRequest
-	19, // 31: causalrec.api.v1.Recommender.GetModel:input_type -> causalrec.api.v1.GetModelRequest
-	20, // 32: causalrec.api.v1.Recommender.Rollback:input_type -> causalrec.api.v1.RollbackRequest
-	21, // 33: causalrec.api.v1.Recommender.ListPlugins:input_type -> causalrec.api.v1.ListPluginsRequest
-	24, // 34: causalrec.api.v1.Recommender.OPE:input_type -> causalrec.api.v1.OPERequest
-	28, // 35: causalrec.api.v1.Recommender.Explain:input_type -> causalrec.api.v1.ExplainRequest
-	6,  // 36: causalrec.api.v1.Recommender.IngestItems:output_type -> causalrec.api.v1.IngestResponse
-	6,  // 37: causalrec.api.v1.Recommender.IngestEvents:output_type -> causalrec.api.v1.IngestResponse
-	6,  // 38: causalrec.api.v1.Recommender.IngestUsers:output_type -> causalrec.api.v1.IngestResponse
-	9,  // 39: causalrec.api.v1.Recommender.Recommend:output_type -> causalrec.api.v1.RecommendResponse
-	12, // 40: causalrec.api.v1.Recommender.Health:output_type -> causalrec.api.v1.HealthResponse
-	15, // 41: causalrec.api.v1.Recommender.Train:output_type -> causalrec.api.v1.TrainResponse
-	18, // 42: causalrec.api.v1.Recommender.ListModels:output_type -> causalrec.api.v1.ModelList
-	17, // 43: causalrec.api.v1.Recommender.GetModel:output_type -> causalrec.api.v1.Model
-	18, // 44: causalrec.api.v1.Recommender.Rollback:output_type -> causalrec.api.v1.ModelList
-	23, // 45: causalrec.api.v1.Recommender.ListPlugins:output_type -> causalrec.api.v1.ListPluginsResponse
-	27, // 46: causalrec.api.v1.Recommender.OPE:output_type -> causalrec.api.v1.OPEResponse
-	33, // 47: causalrec.api.v1.Recommender.Explain:output_type -> causalrec.api.v1.ExplainResponse
-	36, // [36:48] is the sub-list for method output_type
-	24, // [24:36] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	10, // 7: causalrec.api.v1.RecommendResponse.experiment:type_name -> causalrec.api.v1.ExperimentRef
+	12, // 8: causalrec.api.v1.HealthResponse.plugins:type_name -> causalrec.api.v1.PluginHealth
+	52, // 9: causalrec.api.v1.TextReport.versions:type_name -> causalrec.api.v1.TextReport.VersionsEntry
+	53, // 10: causalrec.api.v1.TextReport.skipped:type_name -> causalrec.api.v1.TextReport.SkippedEntry
+	54, // 11: causalrec.api.v1.TrainResponse.metadata:type_name -> causalrec.api.v1.TrainResponse.MetadataEntry
+	15, // 12: causalrec.api.v1.TrainResponse.text:type_name -> causalrec.api.v1.TextReport
+	55, // 13: causalrec.api.v1.Model.metadata:type_name -> causalrec.api.v1.Model.MetadataEntry
+	18, // 14: causalrec.api.v1.ModelList.models:type_name -> causalrec.api.v1.Model
+	23, // 15: causalrec.api.v1.ListPluginsResponse.plugins:type_name -> causalrec.api.v1.PluginStatus
+	26, // 16: causalrec.api.v1.OPEResponse.estimates:type_name -> causalrec.api.v1.PolicyEstimate
+	27, // 17: causalrec.api.v1.OPEResponse.skipped:type_name -> causalrec.api.v1.OPESkipped
+	32, // 18: causalrec.api.v1.ExplainNode.left:type_name -> causalrec.api.v1.ExplainNode
+	32, // 19: causalrec.api.v1.ExplainNode.right:type_name -> causalrec.api.v1.ExplainNode
+	30, // 20: causalrec.api.v1.ExplainResponse.blp:type_name -> causalrec.api.v1.ExplainCoef
+	30, // 21: causalrec.api.v1.ExplainResponse.blp_intercept:type_name -> causalrec.api.v1.ExplainCoef
+	31, // 22: causalrec.api.v1.ExplainResponse.importance:type_name -> causalrec.api.v1.ExplainImportance
+	32, // 23: causalrec.api.v1.ExplainResponse.tree:type_name -> causalrec.api.v1.ExplainNode
+	33, // 24: causalrec.api.v1.ExplainResponse.terms:type_name -> causalrec.api.v1.ExplainTerm
+	35, // 25: causalrec.api.v1.CreateExperimentRequest.arms:type_name -> causalrec.api.v1.ExperimentArm
+	35, // 26: causalrec.api.v1.Experiment.arms:type_name -> causalrec.api.v1.ExperimentArm
+	37, // 27: causalrec.api.v1.ListExperimentsResponse.experiments:type_name -> causalrec.api.v1.Experiment
+	44, // 28: causalrec.api.v1.ExperimentComparison.ci:type_name -> causalrec.api.v1.Interval
+	44, // 29: causalrec.api.v1.ExperimentComparison.relative_ci:type_name -> causalrec.api.v1.Interval
+	44, // 30: causalrec.api.v1.ExperimentComparison.sequential_ci:type_name -> causalrec.api.v1.Interval
+	44, // 31: causalrec.api.v1.ExperimentComparison.cuped_ci:type_name -> causalrec.api.v1.Interval
+	44, // 32: causalrec.api.v1.OPEAgainstReality.ci:type_name -> causalrec.api.v1.Interval
+	44, // 33: causalrec.api.v1.OPEAgainstReality.measured_ci:type_name -> causalrec.api.v1.Interval
+	43, // 34: causalrec.api.v1.ExperimentReportResponse.arms:type_name -> causalrec.api.v1.ArmReport
+	45, // 35: causalrec.api.v1.ExperimentReportResponse.comparisons:type_name -> causalrec.api.v1.ExperimentComparison
+	46, // 36: causalrec.api.v1.ExperimentReportResponse.srm:type_name -> causalrec.api.v1.SRMCheck
+	47, // 37: causalrec.api.v1.ExperimentReportResponse.ope:type_name -> causalrec.api.v1.OPEAgainstReality
+	4,  // 38: causalrec.api.v1.Recommender.IngestItems:input_type -> causalrec.api.v1.IngestItemsRequest
+	5,  // 39: causalrec.api.v1.Recommender.IngestEvents:input_type -> causalrec.api.v1.IngestEventsRequest
+	3,  // 40: causalrec.api.v1.Recommender.IngestUsers:input_type -> causalrec.api.v1.IngestUsersRequest
+	7,  // 41: causalrec.api.v1.Recommender.Recommend:input_type -> causalrec.api.v1.RecommendRequest
+	11, // 42: causalrec.api.v1.Recommender.Health:input_type -> causalrec.api.v1.HealthRequest
+	14, // 43: causalrec.api.v1.Recommender.Train:input_type -> causalrec.api.v1.TrainRequest
+	17, // 44: causalrec.api.v1.Recommender.ListModels:input_type -> causalrec.api.v1.ListModelsRequest
+	20, // 45: causalrec.api.v1.Recommender.GetModel:input_type -> causalrec.api.v1.GetModelRequest
+	21, // 46: causalrec.api.v1.Recommender.Rollback:input_type -> causalrec.api.v1.RollbackRequest
+	22, // 47: causalrec.api.v1.Recommender.ListPlugins:input_type -> causalrec.api.v1.ListPluginsRequest
+	25, // 48: causalrec.api.v1.Recommender.OPE:input_type -> causalrec.api.v1.OPERequest
+	29, // 49: causalrec.api.v1.Recommender.Explain:input_type -> causalrec.api.v1.ExplainRequest
+	36, // 50: causalrec.api.v1.Recommender.CreateExperiment:input_type -> causalrec.api.v1.CreateExperimentRequest
+	38, // 51: causalrec.api.v1.Recommender.ListExperiments:input_type -> causalrec.api.v1.ListExperimentsRequest
+	40, // 52: causalrec.api.v1.Recommender.GetExperiment:input_type -> causalrec.api.v1.GetExperimentRequest
+	41, // 53: causalrec.api.v1.Recommender.StopExperiment:input_type -> causalrec.api.v1.StopExperimentRequest
+	42, // 54: causalrec.api.v1.Recommender.ExperimentReport:input_type -> causalrec.api.v1.ExperimentReportRequest
+	6,  // 55: causalrec.api.v1.Recommender.IngestItems:output_type -> causalrec.api.v1.IngestResponse
+	6,  // 56: causalrec.api.v1.Recommender.IngestEvents:output_type -> causalrec.api.v1.IngestResponse
+	6,  // 57: causalrec.api.v1.Recommender.IngestUsers:output_type -> causalrec.api.v1.IngestResponse
+	9,  // 58: causalrec.api.v1.Recommender.Recommend:output_type -> causalrec.api.v1.RecommendResponse
+	13, // 59: causalrec.api.v1.Recommender.Health:output_type -> causalrec.api.v1.HealthResponse
+	16, // 60: causalrec.api.v1.Recommender.Train:output_type -> causalrec.api.v1.TrainResponse
+	19, // 61: causalrec.api.v1.Recommender.ListModels:output_type -> causalrec.api.v1.ModelList
+	18, // 62: causalrec.api.v1.Recommender.GetModel:output_type -> causalrec.api.v1.Model
+	19, // 63: causalrec.api.v1.Recommender.Rollback:output_type -> causalrec.api.v1.ModelList
+	24, // 64: causalrec.api.v1.Recommender.ListPlugins:output_type -> causalrec.api.v1.ListPluginsResponse
+	28, // 65: causalrec.api.v1.Recommender.OPE:output_type -> causalrec.api.v1.OPEResponse
+	34, // 66: causalrec.api.v1.Recommender.Explain:output_type -> causalrec.api.v1.ExplainResponse
+	37, // 67: causalrec.api.v1.Recommender.CreateExperiment:output_type -> causalrec.api.v1.Experiment
+	39, // 68: causalrec.api.v1.Recommender.ListExperiments:output_type -> causalrec.api.v1.ListExperimentsResponse
+	37, // 69: causalrec.api.v1.Recommender.GetExperiment:output_type -> causalrec.api.v1.Experiment
+	37, // 70: causalrec.api.v1.Recommender.StopExperiment:output_type -> causalrec.api.v1.Experiment
+	48, // 71: causalrec.api.v1.Recommender.ExperimentReport:output_type -> causalrec.api.v1.ExperimentReportResponse
+	55, // [55:72] is the sub-list for method output_type
+	38, // [38:55] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_causalrec_api_v1_api_proto_init() }
@@ -3214,15 +4552,17 @@ func file_causalrec_api_v1_api_proto_init() {
 	if File_causalrec_api_v1_api_proto != nil {
 		return
 	}
-	file_causalrec_api_v1_api_proto_msgTypes[24].OneofWrappers = []any{}
-	file_causalrec_api_v1_api_proto_msgTypes[31].OneofWrappers = []any{}
+	file_causalrec_api_v1_api_proto_msgTypes[25].OneofWrappers = []any{}
+	file_causalrec_api_v1_api_proto_msgTypes[32].OneofWrappers = []any{}
+	file_causalrec_api_v1_api_proto_msgTypes[36].OneofWrappers = []any{}
+	file_causalrec_api_v1_api_proto_msgTypes[45].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_causalrec_api_v1_api_proto_rawDesc), len(file_causalrec_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,18 +22,23 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Recommender_IngestItems_FullMethodName  = "/causalrec.api.v1.Recommender/IngestItems"
-	Recommender_IngestEvents_FullMethodName = "/causalrec.api.v1.Recommender/IngestEvents"
-	Recommender_IngestUsers_FullMethodName  = "/causalrec.api.v1.Recommender/IngestUsers"
-	Recommender_Recommend_FullMethodName    = "/causalrec.api.v1.Recommender/Recommend"
-	Recommender_Health_FullMethodName       = "/causalrec.api.v1.Recommender/Health"
-	Recommender_Train_FullMethodName        = "/causalrec.api.v1.Recommender/Train"
-	Recommender_ListModels_FullMethodName   = "/causalrec.api.v1.Recommender/ListModels"
-	Recommender_GetModel_FullMethodName     = "/causalrec.api.v1.Recommender/GetModel"
-	Recommender_Rollback_FullMethodName     = "/causalrec.api.v1.Recommender/Rollback"
-	Recommender_ListPlugins_FullMethodName  = "/causalrec.api.v1.Recommender/ListPlugins"
-	Recommender_OPE_FullMethodName          = "/causalrec.api.v1.Recommender/OPE"
-	Recommender_Explain_FullMethodName      = "/causalrec.api.v1.Recommender/Explain"
+	Recommender_IngestItems_FullMethodName      = "/causalrec.api.v1.Recommender/IngestItems"
+	Recommender_IngestEvents_FullMethodName     = "/causalrec.api.v1.Recommender/IngestEvents"
+	Recommender_IngestUsers_FullMethodName      = "/causalrec.api.v1.Recommender/IngestUsers"
+	Recommender_Recommend_FullMethodName        = "/causalrec.api.v1.Recommender/Recommend"
+	Recommender_Health_FullMethodName           = "/causalrec.api.v1.Recommender/Health"
+	Recommender_Train_FullMethodName            = "/causalrec.api.v1.Recommender/Train"
+	Recommender_ListModels_FullMethodName       = "/causalrec.api.v1.Recommender/ListModels"
+	Recommender_GetModel_FullMethodName         = "/causalrec.api.v1.Recommender/GetModel"
+	Recommender_Rollback_FullMethodName         = "/causalrec.api.v1.Recommender/Rollback"
+	Recommender_ListPlugins_FullMethodName      = "/causalrec.api.v1.Recommender/ListPlugins"
+	Recommender_OPE_FullMethodName              = "/causalrec.api.v1.Recommender/OPE"
+	Recommender_Explain_FullMethodName          = "/causalrec.api.v1.Recommender/Explain"
+	Recommender_CreateExperiment_FullMethodName = "/causalrec.api.v1.Recommender/CreateExperiment"
+	Recommender_ListExperiments_FullMethodName  = "/causalrec.api.v1.Recommender/ListExperiments"
+	Recommender_GetExperiment_FullMethodName    = "/causalrec.api.v1.Recommender/GetExperiment"
+	Recommender_StopExperiment_FullMethodName   = "/causalrec.api.v1.Recommender/StopExperiment"
+	Recommender_ExperimentReport_FullMethodName = "/causalrec.api.v1.Recommender/ExperimentReport"
 )
 
 // RecommenderClient is the client API for Recommender service.
@@ -59,6 +64,14 @@ type RecommenderClient interface {
 	// google.rpc.RetryInfo (ask again after it) and a google.rpc.ErrorInfo of
 	// reason EXPLANATION_PENDING whose metadata name the model_id.
 	Explain(ctx context.Context, in *ExplainRequest, opts ...grpc.CallOption) (*ExplainResponse, error)
+	// Online experiments: POST /v1/experiments, GET /v1/experiments,
+	// GET /v1/experiments/{id}, POST /v1/experiments/{id}/stop and
+	// GET /v1/experiments/{id}/report (see docs/experiments.md).
+	CreateExperiment(ctx context.Context, in *CreateExperimentRequest, opts ...grpc.CallOption) (*Experiment, error)
+	ListExperiments(ctx context.Context, in *ListExperimentsRequest, opts ...grpc.CallOption) (*ListExperimentsResponse, error)
+	GetExperiment(ctx context.Context, in *GetExperimentRequest, opts ...grpc.CallOption) (*Experiment, error)
+	StopExperiment(ctx context.Context, in *StopExperimentRequest, opts ...grpc.CallOption) (*Experiment, error)
+	ExperimentReport(ctx context.Context, in *ExperimentReportRequest, opts ...grpc.CallOption) (*ExperimentReportResponse, error)
 }
 
 type recommenderClient struct {
@@ -189,6 +202,56 @@ func (c *recommenderClient) Explain(ctx context.Context, in *ExplainRequest, opt
 	return out, nil
 }
 
+func (c *recommenderClient) CreateExperiment(ctx context.Context, in *CreateExperimentRequest, opts ...grpc.CallOption) (*Experiment, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Experiment)
+	err := c.cc.Invoke(ctx, Recommender_CreateExperiment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommenderClient) ListExperiments(ctx context.Context, in *ListExperimentsRequest, opts ...grpc.CallOption) (*ListExperimentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListExperimentsResponse)
+	err := c.cc.Invoke(ctx, Recommender_ListExperiments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommenderClient) GetExperiment(ctx context.Context, in *GetExperimentRequest, opts ...grpc.CallOption) (*Experiment, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Experiment)
+	err := c.cc.Invoke(ctx, Recommender_GetExperiment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommenderClient) StopExperiment(ctx context.Context, in *StopExperimentRequest, opts ...grpc.CallOption) (*Experiment, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Experiment)
+	err := c.cc.Invoke(ctx, Recommender_StopExperiment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommenderClient) ExperimentReport(ctx context.Context, in *ExperimentReportRequest, opts ...grpc.CallOption) (*ExperimentReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExperimentReportResponse)
+	err := c.cc.Invoke(ctx, Recommender_ExperimentReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RecommenderServer is the server API for Recommender service.
 // All implementations must embed UnimplementedRecommenderServer
 // for forward compatibility.
@@ -212,6 +275,14 @@ type RecommenderServer interface {
 	// google.rpc.RetryInfo (ask again after it) and a google.rpc.ErrorInfo of
 	// reason EXPLANATION_PENDING whose metadata name the model_id.
 	Explain(context.Context, *ExplainRequest) (*ExplainResponse, error)
+	// Online experiments: POST /v1/experiments, GET /v1/experiments,
+	// GET /v1/experiments/{id}, POST /v1/experiments/{id}/stop and
+	// GET /v1/experiments/{id}/report (see docs/experiments.md).
+	CreateExperiment(context.Context, *CreateExperimentRequest) (*Experiment, error)
+	ListExperiments(context.Context, *ListExperimentsRequest) (*ListExperimentsResponse, error)
+	GetExperiment(context.Context, *GetExperimentRequest) (*Experiment, error)
+	StopExperiment(context.Context, *StopExperimentRequest) (*Experiment, error)
+	ExperimentReport(context.Context, *ExperimentReportRequest) (*ExperimentReportResponse, error)
 	mustEmbedUnimplementedRecommenderServer()
 }
 
@@ -257,6 +328,21 @@ func (UnimplementedRecommenderServer) OPE(context.Context, *OPERequest) (*OPERes
 }
 func (UnimplementedRecommenderServer) Explain(context.Context, *ExplainRequest) (*ExplainResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Explain not implemented")
+}
+func (UnimplementedRecommenderServer) CreateExperiment(context.Context, *CreateExperimentRequest) (*Experiment, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateExperiment not implemented")
+}
+func (UnimplementedRecommenderServer) ListExperiments(context.Context, *ListExperimentsRequest) (*ListExperimentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListExperiments not implemented")
+}
+func (UnimplementedRecommenderServer) GetExperiment(context.Context, *GetExperimentRequest) (*Experiment, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetExperiment not implemented")
+}
+func (UnimplementedRecommenderServer) StopExperiment(context.Context, *StopExperimentRequest) (*Experiment, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopExperiment not implemented")
+}
+func (UnimplementedRecommenderServer) ExperimentReport(context.Context, *ExperimentReportRequest) (*ExperimentReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExperimentReport not implemented")
 }
 func (UnimplementedRecommenderServer) mustEmbedUnimplementedRecommenderServer() {}
 func (UnimplementedRecommenderServer) testEmbeddedByValue()                     {}
@@ -495,6 +581,96 @@ func _Recommender_Explain_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Recommender_CreateExperiment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateExperimentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).CreateExperiment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_CreateExperiment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).CreateExperiment(ctx, req.(*CreateExperimentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recommender_ListExperiments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListExperimentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).ListExperiments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_ListExperiments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).ListExperiments(ctx, req.(*ListExperimentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recommender_GetExperiment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetExperimentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).GetExperiment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_GetExperiment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).GetExperiment(ctx, req.(*GetExperimentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recommender_StopExperiment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopExperimentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).StopExperiment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_StopExperiment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).StopExperiment(ctx, req.(*StopExperimentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recommender_ExperimentReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExperimentReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).ExperimentReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_ExperimentReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).ExperimentReport(ctx, req.(*ExperimentReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Recommender_ServiceDesc is the grpc.ServiceDesc for Recommender service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -549,6 +725,26 @@ var Recommender_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Explain",
 			Handler:    _Recommender_Explain_Handler,
+		},
+		{
+			MethodName: "CreateExperiment",
+			Handler:    _Recommender_CreateExperiment_Handler,
+		},
+		{
+			MethodName: "ListExperiments",
+			Handler:    _Recommender_ListExperiments_Handler,
+		},
+		{
+			MethodName: "GetExperiment",
+			Handler:    _Recommender_GetExperiment_Handler,
+		},
+		{
+			MethodName: "StopExperiment",
+			Handler:    _Recommender_StopExperiment_Handler,
+		},
+		{
+			MethodName: "ExperimentReport",
+			Handler:    _Recommender_ExperimentReport_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
