@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,6 +76,32 @@ func TestServeTrainsThroughPythonPlugin(t *testing.T) {
 	if rec := recommendOK("u1"); rec.Ranker != "uplift:t" || rec.ModelID != list.Serving || rec.FallbackReason != "" {
 		t.Fatalf("recommend before the kill: %+v", rec)
 	}
+
+	// The Python plugin's model as an experiment arm against the built-in
+	// plugin's: each assigned user is served by its arm's model, through
+	// the plugin that fitted it.
+	spec := map[string]any{"id": "py-arm", "arms": []map[string]any{
+		{"name": "builtin", "model": list.Previous, "weight": 0.5},
+		{"name": "python", "model": list.Serving, "weight": 0.5}}}
+	if code, body := call(t, "POST", base+"/v1/experiments", "", spec, nil); code != 201 {
+		t.Fatalf("create the experiment: %d %s", code, body)
+	}
+	want := map[string]string{"builtin": list.Previous, "python": list.Serving}
+	seen := map[string]int{}
+	for u := range 40 {
+		rec := recommendOK(fmt.Sprint("x", u))
+		if rec.Experiment == nil || rec.Experiment.ID != "py-arm" || rec.ModelID != want[rec.Experiment.Arm] || rec.Ranker != "uplift:t" || rec.FallbackReason != "" {
+			t.Fatalf("recommend in the experiment: %+v (experiment %+v)", rec, rec.Experiment)
+		}
+		seen[rec.Experiment.Arm]++
+	}
+	if seen["python"] == 0 || seen["builtin"] == 0 {
+		t.Fatalf("arms served: %v; want both", seen)
+	}
+	if code, body := call(t, "POST", base+"/v1/experiments/py-arm/stop", "", nil, nil); code != 200 {
+		t.Fatalf("stop the experiment: %d %s", code, body)
+	}
+
 	var ps []pluginhost.Status
 	call(t, "GET", base+"/v1/plugins", "", nil, &ps)
 	pid := 0
