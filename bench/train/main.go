@@ -105,6 +105,9 @@ func run() error {
 	if err := st.Ping(ctx); err != nil {
 		return err
 	}
+	if err := st.CheckLayout(ctx); err != nil {
+		return err
+	}
 	if o.keep {
 		fmt.Println("prefix:", prefix)
 	} else {

@@ -27,6 +27,10 @@ type Config struct {
 	RedisURL string `json:"redis_url"`
 	// Prefix is put before every Redis key.
 	Prefix string `json:"prefix"`
+	// EventShards is the number of shards of the event keys in Redis
+	// (1 to 1024). It is fixed when a store is created and recorded in
+	// Redis; a serve with another number is refused at start.
+	EventShards int `json:"event_shards"`
 	// HTTPAddr and GRPCAddr are the API's listen addresses; an empty
 	// GRPCAddr turns the gRPC API off.
 	HTTPAddr string `json:"http_addr"`
@@ -155,6 +159,7 @@ func Default() Config {
 	server := api.DefaultServerOptions()
 	return Config{
 		Prefix:             store.DefaultOptions().Prefix,
+		EventShards:        store.DefaultEventShards,
 		HTTPAddr:           "127.0.0.1:8080",
 		GRPCAddr:           "127.0.0.1:9090",
 		MaxBodyBytes:       api.DefaultMaxBodyBytes,
@@ -299,6 +304,9 @@ func (c Config) Validate() error {
 	}
 	if c.RateLimitBy != api.RateByAddress && c.RateLimitBy != api.RateByToken {
 		errs = append(errs, fmt.Errorf("rate_limit_by %q: want %q or %q", c.RateLimitBy, api.RateByAddress, api.RateByToken))
+	}
+	if c.EventShards < 1 || c.EventShards > store.MaxEventShards {
+		errs = append(errs, fmt.Errorf("event_shards %d: want 1 to %d", c.EventShards, store.MaxEventShards))
 	}
 	if c.PluginEjectAfter < 1 {
 		errs = append(errs, fmt.Errorf("plugin_eject_after must be at least 1, got %d", c.PluginEjectAfter))

@@ -271,9 +271,18 @@ func BenchmarkSnapshotTextScores(b *testing.B) {
 // eventsBaseline reads the log as Events did before: one page at a time,
 // each event decoded with json.Unmarshal.
 func eventsBaseline(ctx context.Context, s *Store, fn func(Event) error) error {
+	for k := range s.k.shards {
+		if err := eventsBaselineShard(ctx, s, k, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func eventsBaselineShard(ctx context.Context, s *Store, shard int, fn func(Event) error) error {
 	start := "-"
 	for {
-		msgs, err := s.rdb.XRangeN(ctx, s.k.eventLog(), start, "+", int64(s.opts.BatchSize)).Result()
+		msgs, err := s.rdb.XRangeN(ctx, s.k.eventLog(shard), start, "+", int64(s.opts.BatchSize)).Result()
 		if err != nil {
 			return err
 		}

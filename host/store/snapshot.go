@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +32,9 @@ type SnapshotRequest struct {
 }
 
 // Snapshot is what a recommendation reads, fetched in one pipelined round
-// trip when the candidates are given, else in at most three.
+// trip when the candidates are given, else in at most three. (On a Cluster
+// a pipeline goes to every master holding some of its keys, to each in
+// parallel: one round trip per master, at the same time.)
 type Snapshot struct {
 	User       User
 	KnownUser  bool
@@ -167,9 +170,12 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 	if req.ModelName != "" {
 		servCmd = pipe.HMGet(ctx, s.k.serving(req.ModelName), "current")
 	}
-	var popCmd *redis.ZSliceCmd
+	var popCmds []*redis.ZSliceCmd
 	if len(req.Candidates) == 0 && req.Popular > 0 {
-		popCmd = pipe.ZRevRangeWithScores(ctx, s.k.popOutcome(), 0, int64(req.Popular)-1)
+		popCmds = make([]*redis.ZSliceCmd, len(s.k.shards))
+		for k := range popCmds {
+			popCmds[k] = pipe.ZRevRangeWithScores(ctx, s.k.popOutcome(k), 0, int64(req.Popular)-1)
+		}
 	}
 	var cr *candidateReads
 	if len(req.Candidates) > 0 {
@@ -217,13 +223,13 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 				cands = append(cands, id)
 			}
 		}
-		if popCmd != nil {
-			zs, err := popCmd.Result()
-			if err != nil && !errors.Is(err, redis.Nil) {
+		if popCmds != nil {
+			top, err := mergePopular(popCmds, req.Popular)
+			if err != nil {
 				return snap, s.wrap("read snapshot", err)
 			}
-			for _, z := range zs {
-				add(z.Member.(string))
+			for _, id := range top {
+				add(id)
 			}
 		}
 		// Round trip 2: the neighbours of the items in the history.
@@ -279,11 +285,12 @@ type candidateReads struct {
 	hits     []*catalogEntry
 	tokenCmd *redis.StringCmd
 	// fetch are the candidates read from Redis.
-	fetch          *valueReads
-	outCmd, expCmd *redis.FloatSliceCmd
+	fetch *valueReads
+	// outCmds[k] and expCmds[k] read the counts of shard k.
+	outCmds, expCmds []*redis.FloatSliceCmd
 	// counts holds the candidates' counts served from the count cache
-	// (where cached is set); countIDs are the others, read with outCmd and
-	// expCmd at readAt.
+	// (where cached is set); countIDs are the others, read with outCmds and
+	// expCmds at readAt.
 	counts   []ItemCount
 	cached   []bool
 	countIDs []string
@@ -332,25 +339,65 @@ func (s *Store) queueCandidates(ctx context.Context, pipe redis.Pipeliner, cands
 		}
 	}
 	if len(cr.countIDs) > 0 {
-		cr.outCmd = pipe.ZMScore(ctx, s.k.popOutcome(), cr.countIDs...)
-		cr.expCmd = pipe.ZMScore(ctx, s.k.popExposure(), cr.countIDs...)
+		cr.outCmds = make([]*redis.FloatSliceCmd, len(s.k.shards))
+		cr.expCmds = make([]*redis.FloatSliceCmd, len(s.k.shards))
+		for k := range s.k.shards {
+			cr.outCmds[k] = pipe.ZMScore(ctx, s.k.popOutcome(k), cr.countIDs...)
+			cr.expCmds[k] = pipe.ZMScore(ctx, s.k.popExposure(k), cr.countIDs...)
+		}
 	}
 	return cr
+}
+
+// mergePopular returns the n items with the most outcomes by the sum of
+// their counts in the shards' top-n lists, most first (ties by ID). An
+// item's sum counts only the shards where it is in the top n, so the merged
+// list is the exact top n when every shard's top n holds it, and close to
+// it otherwise; the candidates' exact counts are read afterwards.
+func mergePopular(cmds []*redis.ZSliceCmd, n int) ([]string, error) {
+	sum := map[string]float64{}
+	for _, c := range cmds {
+		zs, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		for _, z := range zs {
+			if id, ok := z.Member.(string); ok {
+				sum[id] += z.Score
+			}
+		}
+	}
+	ids := make([]string, 0, len(sum))
+	for id := range sum {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		if sum[a] != sum[b] {
+			if sum[a] > sum[b] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	return ids[:min(n, len(ids))], nil
 }
 
 // candidateCounts returns the counts of every candidate: cached ones and
 // those read, which it caches when the Store caches counts.
 func (cr *candidateReads) candidateCounts(s *Store) []ItemCount {
 	read := make([]ItemCount, len(cr.countIDs))
-	if cr.outCmd != nil {
-		outs, exps := cr.outCmd.Val(), cr.expCmd.Val()
-		for i, id := range cr.countIDs {
-			read[i].Item = id
+	for i, id := range cr.countIDs {
+		read[i].Item = id
+	}
+	for k := range cr.outCmds {
+		outs, exps := cr.outCmds[k].Val(), cr.expCmds[k].Val()
+		for i := range read {
 			if i < len(outs) {
-				read[i].Outcomes = outs[i]
+				read[i].Outcomes += outs[i]
 			}
 			if i < len(exps) {
-				read[i].Exposures = exps[i]
+				read[i].Exposures += exps[i]
 			}
 		}
 	}

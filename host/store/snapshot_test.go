@@ -6,8 +6,10 @@ import (
 	"time"
 )
 
-func TestReadSnapshot(t *testing.T) {
-	s := newTestStore(t, Options{})
+func TestReadSnapshot(t *testing.T) { onEachRedis(t, testReadSnapshot) }
+
+func testReadSnapshot(t *testing.T, b backend) {
+	s := b.store(t, Options{})
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	if _, err := s.PutUsers(ctx, []User{{ID: "u", Features: map[string]float64{"age": 3}}}); err != nil {
@@ -92,10 +94,12 @@ func countOf(snap Snapshot, id string) ItemCount {
 // serves the counts an earlier one read (a write by another process shows
 // only after the TTL), events written through the same Store show at once,
 // and a Store without a TTL reads them every time.
-func TestSnapshotCountsTTL(t *testing.T) {
+func TestSnapshotCountsTTL(t *testing.T) { onEachRedis(t, testSnapshotCountsTTL) }
+
+func testSnapshotCountsTTL(t *testing.T, b backend) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	s := newTestStore(t, Options{CountsTTL: time.Minute, Now: func() time.Time { return now }})
+	s := b.store(t, Options{CountsTTL: time.Minute, Now: func() time.Time { return now }})
 	// other writes to the same keys, as another process would.
 	other, err := New(s.rdb, Options{Prefix: s.opts.Prefix})
 	if err != nil {
