@@ -892,13 +892,21 @@ func load(base string, o options) ([]string, trainResult, error) {
 	return w.ids, trained, nil
 }
 
+// waitHealthy waits for the server's readiness check. A binary older than
+// /v1/ready answers it with 404; its /v1/health then stands in, so an older
+// baseline can be measured beside the current one.
 func waitHealthy(base string, d time.Duration) error {
 	deadline := time.Now().Add(d)
+	path := "/v1/ready"
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/v1/ready"); err == nil {
+		if resp, err := http.Get(base + path); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			switch {
+			case resp.StatusCode == 200:
 				return nil
+			case resp.StatusCode == http.StatusNotFound && path == "/v1/ready":
+				path = "/v1/health"
+				continue
 			}
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -28,36 +28,60 @@ type grpcServer struct {
 	s *Server
 }
 
+var _ apiv1.RecommenderServer = (*grpcServer)(nil)
+
 // grpcAuth admits every call but Health past the guards (requests in
 // flight, rate limit: ResourceExhausted or Unavailable with a RetryInfo),
 // checks its bearer token in the "authorization" metadata, and bounds each
 // call by the request timeout.
 func (s *Server) grpcAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	if !strings.HasSuffix(info.FullMethod, "/Health") {
-		var addr string
-		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-			addr = p.Addr.String()
-		}
-		release, no := s.guard.admit(s.guard.clientKey(addr, grpcAuthorization(ctx)))
-		if no != nil {
-			code := codes.ResourceExhausted
-			if no.status == http.StatusServiceUnavailable {
-				code = codes.Unavailable
-			}
-			st := status.New(code, no.msg)
-			if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(no.retryAfter) * time.Second)}); err == nil {
-				st = d
-			}
-			return nil, st.Err()
+		release, err := s.grpcAdmit(ctx)
+		if err != nil {
+			return nil, err
 		}
 		defer release()
-		if !s.grpcAuthorized(ctx) {
-			return nil, status.Error(codes.Unauthenticated, "missing or wrong API token: send metadata authorization: Bearer <token>")
-		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.d.RequestTimeout)
 	defer cancel()
 	return h(ctx, req)
+}
+
+// grpcStreamAuth guards the streaming calls (server reflection) as
+// grpcAuth guards the unary ones: past the guards, with the token.
+func (s *Server) grpcStreamAuth(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	release, err := s.grpcAdmit(ss.Context())
+	if err != nil {
+		return err
+	}
+	defer release()
+	return h(srv, ss)
+}
+
+// grpcAdmit lets a call past the guards and checks its token; release
+// ends its turn.
+func (s *Server) grpcAdmit(ctx context.Context) (release func(), err error) {
+	var addr string
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		addr = p.Addr.String()
+	}
+	release, no := s.guard.admit(s.guard.clientKey(addr, grpcAuthorization(ctx)))
+	if no != nil {
+		code := codes.ResourceExhausted
+		if no.status == http.StatusServiceUnavailable {
+			code = codes.Unavailable
+		}
+		st := status.New(code, no.msg)
+		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(no.retryAfter) * time.Second)}); err == nil {
+			st = d
+		}
+		return nil, st.Err()
+	}
+	if !s.grpcAuthorized(ctx) {
+		release()
+		return nil, status.Error(codes.Unauthenticated, "missing or wrong API token: send metadata authorization: Bearer <token>")
+	}
+	return release, nil
 }
 
 // grpcAuthorization returns the call's "authorization" metadata.
@@ -95,6 +119,10 @@ func grpcStatus(err error) error {
 		code = codes.Unavailable
 	case http.StatusGatewayTimeout:
 		code = codes.DeadlineExceeded
+	case http.StatusNotFound:
+		code = codes.NotFound
+	case http.StatusNotImplemented:
+		code = codes.Unimplemented
 	}
 	st := status.New(code, err.Error())
 	var pe *PartialError

@@ -28,7 +28,9 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /v1/train", true, s.handleTrain)
 	s.route(mux, "GET /v1/plugins", true, s.handlePlugins)
 	s.route(mux, "GET /v1/models", true, s.handleModels)
+	s.route(mux, "GET /v1/models/{id}", true, s.handleModel)
 	s.route(mux, "POST /v1/models/rollback", true, s.handleRollback)
+	s.route(mux, "POST /v1/ope", true, s.handleOPE)
 	s.route(mux, "GET /v1/health", false, s.handleHealth)
 	s.route(mux, "GET /v1/ready", false, s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Registry, promhttp.HandlerOpts{}))
@@ -268,12 +270,16 @@ func (s *Server) handleModels(_ http.ResponseWriter, r *http.Request) (any, erro
 	return s.Models(r.Context())
 }
 
+func (s *Server) handleModel(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return s.Model(r.Context(), r.PathValue("id"))
+}
+
 func (s *Server) handleRollback(_ http.ResponseWriter, r *http.Request) (any, error) {
 	return s.Rollback(r.Context())
 }
 
 func (s *Server) handlePlugins(_ http.ResponseWriter, _ *http.Request) (any, error) {
-	return s.d.Plugins.List(), nil
+	return s.Plugins(), nil
 }
 
 func (s *Server) handleHealth(_ http.ResponseWriter, r *http.Request) (any, error) {

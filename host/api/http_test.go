@@ -307,6 +307,16 @@ func TestModelsAndRollback(t *testing.T) {
 	if strings.Contains(out, "bytes") {
 		t.Errorf("the model list carries model bytes: %s", out)
 	}
+	for _, tc := range []struct {
+		ref, id string
+		code    int
+	}{{ids[0], ids[0], 200}, {recommend.ModelName, ids[1], 200}, {"nosuch", "", 404}, {"6f1c1d7e-0000-4000-8000-000000000000", "", 404}} {
+		var rec store.ModelRecord
+		code, out := do(t, srv, "GET", "/v1/models/"+tc.ref, "", nil)
+		if err := json.Unmarshal([]byte(out), &rec); code != tc.code || (tc.code == 200 && (err != nil || rec.ID.String() != tc.id || rec.Bytes != nil || rec.Estimator != "t")) {
+			t.Errorf("GET /v1/models/%s: %d %s; want %d with model %s without bytes", tc.ref, code, out, tc.code, tc.id)
+		}
+	}
 	code, out = do(t, srv, "POST", "/v1/models/rollback", "", nil)
 	if err := json.Unmarshal([]byte(out), &list); code != 200 || err != nil || list.Serving != ids[0] || list.Previous != ids[1] {
 		t.Errorf("rollback: %d %s", code, out)

@@ -166,6 +166,41 @@ func (s *Server) Models(ctx context.Context) (ModelList, error) {
 	return out, nil
 }
 
+// Model returns the stored model ref names, without its bytes: ref is a
+// model id, or a model name ("default") for the model it serves. An
+// unknown model is a 404.
+func (s *Server) Model(ctx context.Context, ref string) (store.ModelRecord, error) {
+	id, err := uuid.Parse(ref)
+	if err != nil {
+		cur, _, serr := s.d.Models.Serving(ctx, ref)
+		if errors.Is(serr, store.ErrNotFound) {
+			return store.ModelRecord{}, &httpError{http.StatusNotFound, fmt.Sprintf("no model %q: neither a stored model's id nor the name of a served model", ref)}
+		}
+		if serr != nil {
+			return store.ModelRecord{}, serr
+		}
+		id = cur
+	}
+	rec, err := s.d.Models.LoadModel(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.ModelRecord{}, &httpError{http.StatusNotFound, fmt.Sprintf("no model %s", id)}
+	}
+	if err != nil {
+		return store.ModelRecord{}, err
+	}
+	rec.Bytes = nil
+	return rec, nil
+}
+
+// Plugins lists the plugins with their state.
+func (s *Server) Plugins() []pluginhost.Status {
+	list := s.d.Plugins.List()
+	if list == nil {
+		list = []pluginhost.Status{}
+	}
+	return list
+}
+
 // Rollback serves the model served before the current one again; with
 // none it is a conflict (409).
 func (s *Server) Rollback(ctx context.Context) (ModelList, error) {

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
@@ -43,11 +44,13 @@ type Ingester interface {
 	AddEventBatch(ctx context.Context, events []store.Event, key string) (store.BatchResult, error)
 }
 
-// ModelStore lists the stored models of a name and switches the one
-// served.
+// ModelStore lists the stored models of a name, reads one and switches
+// the one served. LoadModel fails with an error wrapping store.ErrNotFound
+// for an unknown id.
 type ModelStore interface {
 	Serving(ctx context.Context, name string) (current, previous uuid.UUID, err error)
 	ListModels(ctx context.Context, name string) ([]store.ModelRecord, error)
+	LoadModel(ctx context.Context, id uuid.UUID) (store.ModelRecord, error)
 	Rollback(ctx context.Context, name string) error
 }
 
@@ -89,8 +92,12 @@ type Deps struct {
 	Recommender Recommender
 	Plugins     PluginLister
 	// Train trains a serving model; nil answers POST /v1/train with 501.
-	Train  Trainer
-	Logger *slog.Logger
+	Train Trainer
+	// Replayer and OPE evaluate stored models on the logged exposures;
+	// either nil answers POST /v1/ope with 501.
+	Replayer Replayer
+	OPE      OPEFunc
+	Logger   *slog.Logger
 	// Registry receives the API's metrics; nil means a new registry.
 	Registry *prometheus.Registry
 	// Token, when set, is required as a bearer token.
@@ -140,6 +147,21 @@ func (s *Server) httpServer() *http.Server {
 		ErrorLog: slog.NewLogLogger(s.d.Logger.Handler(), slog.LevelDebug)}
 }
 
+// newGRPCServer returns the gRPC server with the Recommender service and
+// server reflection (so that grpcurl and the like need no .proto), every
+// call but Health behind the guards and the token, and the hardening of
+// ServerOptions.
+func (s *Server) newGRPCServer() *grpc.Server {
+	o := s.d.Server
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(int(s.d.MaxBodyBytes)),
+		grpc.UnaryInterceptor(s.grpcAuth), grpc.StreamInterceptor(s.grpcStreamAuth),
+		grpc.MaxConcurrentStreams(uint32(o.MaxConcurrent)), grpc.ConnectionTimeout(o.ReadHeaderTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: o.IdleTimeout}))
+	apiv1.RegisterRecommenderServer(gs, &grpcServer{s: s})
+	reflection.Register(gs)
+	return gs
+}
+
 // Run serves HTTP on httpAddr and, when grpcAddr is not empty, gRPC on
 // grpcAddr until ctx ends, then shuts both down gracefully. ready, when
 // not nil, receives the bound addresses once both listen.
@@ -160,10 +182,7 @@ func (s *Server) Run(ctx context.Context, httpAddr, grpcAddr string, ready func(
 			return fmt.Errorf("listen grpc %s: %w", grpcAddr, err)
 		}
 		gl = newLimitListener(graw, o.MaxConnections)
-		gs = grpc.NewServer(grpc.MaxRecvMsgSize(int(s.d.MaxBodyBytes)), grpc.UnaryInterceptor(s.grpcAuth),
-			grpc.MaxConcurrentStreams(uint32(o.MaxConcurrent)), grpc.ConnectionTimeout(o.ReadHeaderTimeout),
-			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: o.IdleTimeout}))
-		apiv1.RegisterRecommenderServer(gs, &grpcServer{s: s})
+		gs = s.newGRPCServer()
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(hl) }()

@@ -65,6 +65,11 @@ type Config struct {
 	// program's own executable with EnvBuiltinPlugin set to the plugin's
 	// name, which ServePlugin answers.
 	Launch Launcher
+	// OPE, when set, estimates policy values for POST /v1/ope and
+	// Host.OPE from the replayed log; the host's packages hold no
+	// estimator, so `causalrec serve` passes the one built on causal/ope.
+	// Nil answers POST /v1/ope with 501.
+	OPE api.OPEFunc
 	// LazyPlugins starts each plugin when an operation first needs it
 	// rather than all of them at Open, for short-lived programs that use
 	// only some (`causalrec train`).
@@ -178,10 +183,13 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		defer close(h.watching)
 		_ = m.Run(watch)
 	}()
+	ranker := recommend.NewRanker(st, m, cfg.Logger)
 	h.api = api.New(api.Deps{
 		Ingest: st, Models: st, Health: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
-		Recommender:    recommend.NewRanker(st, m, cfg.Logger),
+		Recommender:    ranker,
 		Train:          h.train,
+		Replayer:       ranker,
+		OPE:            cfg.OPE,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
 		Server:         cfg.ServerOptions(),
@@ -300,6 +308,13 @@ func (h *Host) Recommend(ctx context.Context, req recommend.Request) (recommend.
 // little data is an error wrapping recommend.ErrNoData.
 func (h *Host) Train(ctx context.Context, req api.TrainRequest) (recommend.TrainResult, error) {
 	return h.api.Train(ctx, req)
+}
+
+// OPE estimates what a stored model would have earned on the logged
+// exposures, as POST /v1/ope does (docs/ope.md); it needs Config.OPE.
+// Bad input is an error wrapping recommend.ErrBadRequest.
+func (h *Host) OPE(ctx context.Context, req api.OPERequest) (api.OPEResult, error) {
+	return h.api.OPE(ctx, req)
 }
 
 // train is the API's Trainer: it fits the ranker through the configured

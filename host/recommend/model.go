@@ -32,15 +32,27 @@ func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int,
 	if c != nil && c.id == id {
 		return c, 0, nil
 	}
-	rec, err := r.store.LoadModel(ctx, id)
+	c, err := loadModel(ctx, r.store, id)
 	if err != nil {
 		return nil, 1, fmt.Errorf("load serving model %s: %w", id, err)
 	}
+	r.mu.Lock()
+	r.cached = c
+	r.mu.Unlock()
+	return c, 1, nil
+}
+
+// loadModel reads the stored model with id and compiles its feature plan.
+func loadModel(ctx context.Context, st *store.Store, id uuid.UUID) (*servingModel, error) {
+	rec, err := st.LoadModel(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	meta, err := decodeModelMeta(rec.Metadata)
 	if err != nil {
-		return nil, 1, fmt.Errorf("serving model %s: %w", id, err)
+		return nil, fmt.Errorf("model %s: %w", id, err)
 	}
-	c = &servingModel{id: id, rec: rec, meta: meta, plan: meta.Features.plan(meta.Defaults)}
+	c := &servingModel{id: id, rec: rec, meta: meta, plan: meta.Features.plan(meta.Defaults)}
 	c.plugin = rec.Plugin
 	if c.plugin == "" && c.meta.Ranker != RankPopularity {
 		// Up to 0.1.0 the host fitted the outcome rankers itself and
@@ -48,10 +60,7 @@ func (r *Ranker) serving(ctx context.Context, id uuid.UUID) (*servingModel, int,
 		// plugin serves them.
 		c.plugin = legacyOutcomePlugin
 	}
-	r.mu.Lock()
-	r.cached = c
-	r.mu.Unlock()
-	return c, 1, nil
+	return c, nil
 }
 
 // legacyOutcomePlugin serves the outcome rankers' models stored without a

@@ -44,6 +44,16 @@ func (r *Ranker) score(ctx context.Context, req Request, snap store.Snapshot, it
 	if err != nil {
 		return sc, err.Error(), rounds
 	}
+	sc, reason, n := r.scoreWith(ctx, m, req, snap, items, counts)
+	return sc, reason, rounds + n
+}
+
+// scoreWith scores the items with model m, as score does with the serving
+// model; the round trips counted are those after loading the model.
+func (r *Ranker) scoreWith(ctx context.Context, m *servingModel, req Request, snap store.Snapshot, items []store.Item, counts []store.ItemCount) (scores, string, int) {
+	var sc scores
+	rounds := 0
+	var err error
 	if m.meta.Ranker == RankPopularity {
 		sc.model = m
 		return sc, "", rounds

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -75,4 +76,22 @@ func (d *itemDecoder) decode(id, raw string) (Item, error) {
 	d.byID[id] = decodedItem{raw: raw, it: it}
 	d.mu.Unlock()
 	return it, nil
+}
+
+// ItemIDs returns the IDs of the stored items, sorted, and their number;
+// when there are more than limit it returns no IDs, only the number.
+func (s *Store) ItemIDs(ctx context.Context, limit int) ([]string, int, error) {
+	n, err := s.rdb.SCard(ctx, s.k.items()).Result()
+	if err != nil {
+		return nil, 0, s.wrap("count items", err)
+	}
+	if n > int64(limit) {
+		return nil, int(n), nil
+	}
+	ids, err := s.rdb.SMembers(ctx, s.k.items()).Result()
+	if err != nil {
+		return nil, 0, s.wrap("list items", err)
+	}
+	slices.Sort(ids)
+	return ids, len(ids), nil
 }

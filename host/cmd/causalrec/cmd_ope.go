@@ -17,19 +17,21 @@ import (
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/ope"
 	"github.com/causalrec/causalrec/causal/plot"
+	"github.com/causalrec/causalrec/host/api"
 	"github.com/causalrec/causalrec/host/dataset"
 	"github.com/causalrec/causalrec/host/progress"
+	"github.com/causalrec/causalrec/host/recommend"
 )
 
-func runOPE(_ context.Context, s stdio, args []string) error {
+func runOPE(ctx context.Context, s stdio, args []string) error {
 	if len(args) > 0 && args[0] == "policy" {
 		return opePolicy(s, args[1:])
 	}
-	return opeEstimate(s, args)
+	return opeEstimate(ctx, s, args)
 }
 
-func opeEstimate(s stdio, args []string) error {
-	fs := newFlags(s, "ope", "--log LOG.csv --policy POLICY.csv [flags]\n       causalrec ope policy --bts PRIOR.csv [flags]",
+func opeEstimate(ctx context.Context, s stdio, args []string) error {
+	fs := newFlags(s, "ope", "--log LOG.csv --policy POLICY.csv [flags]\n       causalrec ope --redis URL [--prefix P] --model ID|NAME [--policy greedy|epsilon-greedy|plackett-luce] [flags]\n       causalrec ope policy --bts PRIOR.csv [flags]",
 		"Off-policy evaluation: estimates, from a log of bandit feedback (one row per item shown at a\n"+
 			"position, with its reward and the logging policy's propensity), the value per logged row the\n"+
 			"evaluation policy in POLICY.csv would have earned. Prints one JSON object:\n"+
@@ -42,9 +44,22 @@ func opeEstimate(s stdio, args []string) error {
 			"dros-tuned; switch-dr and dros take :lambda=V, the tuned ones :lambdas=V/V/...:tuning=slope|mse.\n"+
 			"The columns default to the Open Bandit Dataset's; the features to every other column but\n"+
 			"timestamp and an unnamed leading index column (text columns are categorical). See docs/ope.md.\n"+
-			"`causalrec ope policy` writes the policy file of a Bernoulli Thompson-sampling list policy.")
+			"`causalrec ope policy` writes the policy file of a Bernoulli Thompson-sampling list policy.\n\n"+
+			"With --model, ope evaluates a stored model on the service's own log in Redis instead: the\n"+
+			"exposures logged with a position and a propensity, each list re-placed as /v1/recommend\n"+
+			"would have placed it with the model and --policy (greedy, epsilon-greedy or plackett-luce),\n"+
+			"rewarded by the exposure's outcome; the JSON adds model_id, ranker, policy, lists, skipped\n"+
+			"and warnings. The same as POST /v1/ope.")
 	logPath := fs.String("log", "", "logged bandit feedback CSV file")
-	polPath := fs.String("policy", "", "evaluation policy CSV file")
+	polPath := fs.String("policy", "", "evaluation policy CSV file; with --model the placement policy: greedy (default), epsilon-greedy or plackett-luce")
+	hf := addHostFlags(fs)
+	modelRef := fs.String("model", "", "evaluate this stored model (an id, or a model name such as default for its serving model) on the exposures logged in Redis")
+	epsilon := fs.Float64("epsilon", 0, "with --model and --policy epsilon-greedy: the exploration probability, in (0, 1]")
+	temperature := fs.Float64("temperature", 0, "with --model and --policy plackett-luce: the temperature, > 0")
+	candidates := fs.String("candidates", "", "with --model: comma-separated items the model places at every logged list (default every stored item, at most 1000)")
+	includeConsumed := fs.Bool("include-consumed", false, "with --model: keep the items the user engaged with before a list, as /v1/recommend's include_consumed")
+	policyID := fs.String("policy-id", "", "with --model: evaluate on the exposures logged with this policy_id only")
+	samples := fs.Int("samples", recommend.DefaultReplaySamples, "with --model and a random --policy: placements drawn per logged list to estimate its probabilities")
 	estimators := fs.String("estimators", strings.Join(ope.DefaultEstimators, ","), "comma-separated estimators")
 	action := fs.String("action", dataset.DefaultBanditSpec.Action, "action (item) column")
 	position := fs.String("position", dataset.DefaultBanditSpec.Position, "position column ('' for a log without positions)")
@@ -60,6 +75,20 @@ func opeEstimate(s stdio, args []string) error {
 	plotPath := fs.String("plot", "", "draw the estimates with their intervals beside the logged value (.svg or .png)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *modelRef != "" || *hf.redis != "" {
+		switch {
+		case *modelRef == "":
+			return usageErr("--redis needs --model: the stored model to evaluate")
+		case *logPath != "":
+			return usageErr("--log reads a log file; --model evaluates on the log in Redis: give one of them")
+		case fs.NArg() > 0:
+			return usageErr("unexpected arguments %q", fs.Args())
+		}
+		return opeService(ctx, s, hf, api.OPERequest{Model: *modelRef, Policy: *polPath, Epsilon: *epsilon, Temperature: *temperature,
+			Candidates: splitList(*candidates), IncludeConsumed: *includeConsumed, PolicyID: *policyID, Samples: *samples,
+			Estimators: splitList(*estimators), RewardModel: *rewardModel, Folds: *folds, Bootstrap: resamples, Level: *level, Seed: seed},
+			*out, *plotPath)
 	}
 	switch {
 	case *logPath == "" || *polPath == "":
@@ -131,28 +160,35 @@ func opeEstimate(s stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	ests := make([]plot.Estimate, len(res.Estimates))
+	for i, e := range res.Estimates {
+		ests[i] = plot.Estimate{Name: e.Estimator, Value: e.Value, Lo: e.CI[0], Hi: e.CI[1]}
+	}
+	return writeOPE(s, res, ests, res.LoggedValue, res.Level, *out, *plotPath, format)
+}
+
+// writeOPE writes the JSON of res to standard output and out (when set)
+// and the plot of the estimates to plotPath (when set): all is encoded
+// first, so nothing is written when any of it fails.
+func writeOPE(s stdio, res any, ests []plot.Estimate, logged, level float64, out, plotPath string, format plot.Format) error {
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
 	var img bytes.Buffer
-	if *plotPath != "" {
-		ests := make([]plot.Estimate, len(res.Estimates))
-		for i, e := range res.Estimates {
-			ests[i] = plot.Estimate{Name: e.Estimator, Value: e.Value, Lo: e.CI[0], Hi: e.CI[1]}
-		}
-		if err := plot.WriteEstimates(&img, format, res.LoggedValue, res.Level, ests); err != nil {
+	if plotPath != "" {
+		if err := plot.WriteEstimates(&img, format, logged, level, ests); err != nil {
 			return err
 		}
 	}
-	if *out != "" {
-		if err := writeFileAtomic(*out, b); err != nil {
+	if out != "" {
+		if err := writeFileAtomic(out, b); err != nil {
 			return err
 		}
 	}
-	if *plotPath != "" {
-		if err := writeFileAtomic(*plotPath, img.Bytes()); err != nil {
+	if plotPath != "" {
+		if err := writeFileAtomic(plotPath, img.Bytes()); err != nil {
 			return err
 		}
 	}

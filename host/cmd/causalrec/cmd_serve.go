@@ -135,7 +135,7 @@ const defaultServeGOGC = 400
 // serve runs the API until ctx ends. ready, when set, is called with the
 // bound HTTP and gRPC addresses (nil when gRPC is off) once the API listens.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func(httpAddr, grpcAddr net.Addr)) error {
-	h, err := causalrec.Open(ctx, causalrec.Config{Config: cfg, Logger: logger, Launch: cliLauncher})
+	h, err := causalrec.Open(ctx, causalrec.Config{Config: cfg, Logger: logger, Launch: cliLauncher, OPE: serviceOPE(nil)})
 	if err != nil {
 		return err
 	}

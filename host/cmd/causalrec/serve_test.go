@@ -64,6 +64,7 @@ func startServeLogged(t testing.TB, cfg config.Config, logger *slog.Logger) (str
 	case a := <-ready:
 		return "http://" + a[0].String(), a[1].String()
 	case err := <-done:
+		done <- err // for the cleanup, which waits for serve to end
 		t.Fatalf("serve: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start")

@@ -968,6 +968,1304 @@ func (x *HealthResponse) GetPlugins() []*PluginHealth {
 	return nil
 }
 
+// The body of POST /v1/train: empty fields take the configured values.
+type TrainRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "uplift", "dlce", "outcome", "outcome-ips" or "popularity".
+	Ranker string `protobuf:"bytes,1,opt,name=ranker,proto3" json:"ranker,omitempty"`
+	// [plugin:]estimator[/base][:k=v...] of an uplift ranker.
+	Estimator     string `protobuf:"bytes,2,opt,name=estimator,proto3" json:"estimator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrainRequest) Reset() {
+	*x = TrainRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrainRequest) ProtoMessage() {}
+
+func (x *TrainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrainRequest.ProtoReflect.Descriptor instead.
+func (*TrainRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TrainRequest) GetRanker() string {
+	if x != nil {
+		return x.Ranker
+	}
+	return ""
+}
+
+func (x *TrainRequest) GetEstimator() string {
+	if x != nil {
+		return x.Estimator
+	}
+	return ""
+}
+
+// Which text features a trained model uses.
+type TextReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Used  []string               `protobuf:"bytes,1,rep,name=used,proto3" json:"used,omitempty"`
+	// Plugin version of each used text scorer.
+	Versions  map[string]string `protobuf:"bytes,2,rep,name=versions,proto3" json:"versions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Relevance bool              `protobuf:"varint,3,opt,name=relevance,proto3" json:"relevance,omitempty"`
+	// Why a scorer (or "relevance") was left out.
+	Skipped       map[string]string `protobuf:"bytes,4,rep,name=skipped,proto3" json:"skipped,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	CacheHits     int64             `protobuf:"varint,5,opt,name=cache_hits,json=cacheHits,proto3" json:"cache_hits,omitempty"`
+	Scored        int64             `protobuf:"varint,6,opt,name=scored,proto3" json:"scored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TextReport) Reset() {
+	*x = TextReport{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TextReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TextReport) ProtoMessage() {}
+
+func (x *TextReport) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TextReport.ProtoReflect.Descriptor instead.
+func (*TextReport) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TextReport) GetUsed() []string {
+	if x != nil {
+		return x.Used
+	}
+	return nil
+}
+
+func (x *TextReport) GetVersions() map[string]string {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *TextReport) GetRelevance() bool {
+	if x != nil {
+		return x.Relevance
+	}
+	return false
+}
+
+func (x *TextReport) GetSkipped() map[string]string {
+	if x != nil {
+		return x.Skipped
+	}
+	return nil
+}
+
+func (x *TextReport) GetCacheHits() int64 {
+	if x != nil {
+		return x.CacheHits
+	}
+	return 0
+}
+
+func (x *TextReport) GetScored() int64 {
+	if x != nil {
+		return x.Scored
+	}
+	return 0
+}
+
+type TrainResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ModelId         string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	PreviousModelId string                 `protobuf:"bytes,2,opt,name=previous_model_id,json=previousModelId,proto3" json:"previous_model_id,omitempty"`
+	Rows            int64                  `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
+	Treated         int64                  `protobuf:"varint,4,opt,name=treated,proto3" json:"treated,omitempty"`
+	Control         int64                  `protobuf:"varint,5,opt,name=control,proto3" json:"control,omitempty"`
+	Features        []string               `protobuf:"bytes,6,rep,name=features,proto3" json:"features,omitempty"`
+	Estimator       string                 `protobuf:"bytes,7,opt,name=estimator,proto3" json:"estimator,omitempty"`
+	// "logged" or "estimated".
+	Propensity string            `protobuf:"bytes,8,opt,name=propensity,proto3" json:"propensity,omitempty"`
+	Events     int64             `protobuf:"varint,9,opt,name=events,proto3" json:"events,omitempty"`
+	Seconds    float64           `protobuf:"fixed64,10,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	Metadata   map[string]string `protobuf:"bytes,11,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// What the model ranks by, as RecommendResponse.ranker names it.
+	Ranker        string      `protobuf:"bytes,12,opt,name=ranker,proto3" json:"ranker,omitempty"`
+	Text          *TextReport `protobuf:"bytes,13,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrainResponse) Reset() {
+	*x = TrainResponse{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrainResponse) ProtoMessage() {}
+
+func (x *TrainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrainResponse.ProtoReflect.Descriptor instead.
+func (*TrainResponse) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *TrainResponse) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *TrainResponse) GetPreviousModelId() string {
+	if x != nil {
+		return x.PreviousModelId
+	}
+	return ""
+}
+
+func (x *TrainResponse) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *TrainResponse) GetTreated() int64 {
+	if x != nil {
+		return x.Treated
+	}
+	return 0
+}
+
+func (x *TrainResponse) GetControl() int64 {
+	if x != nil {
+		return x.Control
+	}
+	return 0
+}
+
+func (x *TrainResponse) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *TrainResponse) GetEstimator() string {
+	if x != nil {
+		return x.Estimator
+	}
+	return ""
+}
+
+func (x *TrainResponse) GetPropensity() string {
+	if x != nil {
+		return x.Propensity
+	}
+	return ""
+}
+
+func (x *TrainResponse) GetEvents() int64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *TrainResponse) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+func (x *TrainResponse) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *TrainResponse) GetRanker() string {
+	if x != nil {
+		return x.Ranker
+	}
+	return ""
+}
+
+func (x *TrainResponse) GetText() *TextReport {
+	if x != nil {
+		return x.Text
+	}
+	return nil
+}
+
+type ListModelsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListModelsRequest) Reset() {
+	*x = ListModelsRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListModelsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListModelsRequest) ProtoMessage() {}
+
+func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
+func (*ListModelsRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{16}
+}
+
+// A stored model's record, without its bytes.
+type Model struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Estimator     string                 `protobuf:"bytes,3,opt,name=estimator,proto3" json:"estimator,omitempty"`
+	Plugin        string                 `protobuf:"bytes,4,opt,name=plugin,proto3" json:"plugin,omitempty"`
+	PluginVersion string                 `protobuf:"bytes,5,opt,name=plugin_version,json=pluginVersion,proto3" json:"plugin_version,omitempty"`
+	// Unix time in milliseconds.
+	CreatedAtUnixMs int64             `protobuf:"varint,6,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
+	Metadata        map[string]string `protobuf:"bytes,7,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Model) Reset() {
+	*x = Model{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Model) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Model) ProtoMessage() {}
+
+func (x *Model) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Model.ProtoReflect.Descriptor instead.
+func (*Model) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Model) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Model) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Model) GetEstimator() string {
+	if x != nil {
+		return x.Estimator
+	}
+	return ""
+}
+
+func (x *Model) GetPlugin() string {
+	if x != nil {
+		return x.Plugin
+	}
+	return ""
+}
+
+func (x *Model) GetPluginVersion() string {
+	if x != nil {
+		return x.PluginVersion
+	}
+	return ""
+}
+
+func (x *Model) GetCreatedAtUnixMs() int64 {
+	if x != nil {
+		return x.CreatedAtUnixMs
+	}
+	return 0
+}
+
+func (x *Model) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+type ModelList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ids of the serving and the previous model ("" for none).
+	Serving       string   `protobuf:"bytes,1,opt,name=serving,proto3" json:"serving,omitempty"`
+	Previous      string   `protobuf:"bytes,2,opt,name=previous,proto3" json:"previous,omitempty"`
+	Models        []*Model `protobuf:"bytes,3,rep,name=models,proto3" json:"models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelList) Reset() {
+	*x = ModelList{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelList) ProtoMessage() {}
+
+func (x *ModelList) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelList.ProtoReflect.Descriptor instead.
+func (*ModelList) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ModelList) GetServing() string {
+	if x != nil {
+		return x.Serving
+	}
+	return ""
+}
+
+func (x *ModelList) GetPrevious() string {
+	if x != nil {
+		return x.Previous
+	}
+	return ""
+}
+
+func (x *ModelList) GetModels() []*Model {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+type GetModelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A model id, or a model name ("default") for the model it serves.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetModelRequest) Reset() {
+	*x = GetModelRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetModelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetModelRequest) ProtoMessage() {}
+
+func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetModelRequest.ProtoReflect.Descriptor instead.
+func (*GetModelRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetModelRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RollbackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRequest) Reset() {
+	*x = RollbackRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRequest) ProtoMessage() {}
+
+func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
+func (*RollbackRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{20}
+}
+
+type ListPluginsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPluginsRequest) Reset() {
+	*x = ListPluginsRequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPluginsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPluginsRequest) ProtoMessage() {}
+
+func (x *ListPluginsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPluginsRequest.ProtoReflect.Descriptor instead.
+func (*ListPluginsRequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{21}
+}
+
+// A plugin's state, as GET /v1/plugins lists it.
+type PluginStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Protocol      int32                  `protobuf:"varint,4,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Pid           int64                  `protobuf:"varint,5,opt,name=pid,proto3" json:"pid,omitempty"`
+	Healthy       bool                   `protobuf:"varint,6,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	Builtin       bool                   `protobuf:"varint,7,opt,name=builtin,proto3" json:"builtin,omitempty"`
+	Path          string                 `protobuf:"bytes,8,opt,name=path,proto3" json:"path,omitempty"`
+	Restarts      int64                  `protobuf:"varint,9,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	Ejections     int64                  `protobuf:"varint,10,opt,name=ejections,proto3" json:"ejections,omitempty"`
+	Error         string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PluginStatus) Reset() {
+	*x = PluginStatus{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PluginStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PluginStatus) ProtoMessage() {}
+
+func (x *PluginStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PluginStatus.ProtoReflect.Descriptor instead.
+func (*PluginStatus) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PluginStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PluginStatus) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PluginStatus) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *PluginStatus) GetProtocol() int32 {
+	if x != nil {
+		return x.Protocol
+	}
+	return 0
+}
+
+func (x *PluginStatus) GetPid() int64 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *PluginStatus) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *PluginStatus) GetBuiltin() bool {
+	if x != nil {
+		return x.Builtin
+	}
+	return false
+}
+
+func (x *PluginStatus) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *PluginStatus) GetRestarts() int64 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *PluginStatus) GetEjections() int64 {
+	if x != nil {
+		return x.Ejections
+	}
+	return 0
+}
+
+func (x *PluginStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ListPluginsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Plugins       []*PluginStatus        `protobuf:"bytes,1,rep,name=plugins,proto3" json:"plugins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPluginsResponse) Reset() {
+	*x = ListPluginsResponse{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPluginsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPluginsResponse) ProtoMessage() {}
+
+func (x *ListPluginsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPluginsResponse.ProtoReflect.Descriptor instead.
+func (*ListPluginsResponse) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListPluginsResponse) GetPlugins() []*PluginStatus {
+	if x != nil {
+		return x.Plugins
+	}
+	return nil
+}
+
+// The body of POST /v1/ope: off-policy evaluation of a stored model on the
+// logged exposures (docs/ope.md).
+type OPERequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A model id, or a model name ("default") for the model it serves.
+	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// "greedy" (default), "epsilon-greedy" or "plackett-luce".
+	Policy      string  `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	Epsilon     float64 `protobuf:"fixed64,3,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	Temperature float64 `protobuf:"fixed64,4,opt,name=temperature,proto3" json:"temperature,omitempty"`
+	// Items placed at each logged list; empty means every stored item.
+	Candidates      []string `protobuf:"bytes,5,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	IncludeConsumed bool     `protobuf:"varint,6,opt,name=include_consumed,json=includeConsumed,proto3" json:"include_consumed,omitempty"`
+	// Only the exposures logged with this policy_id.
+	PolicyId string `protobuf:"bytes,7,opt,name=policy_id,json=policyId,proto3" json:"policy_id,omitempty"`
+	// Placements drawn per list for a random policy (0: 1000).
+	Samples int32 `protobuf:"varint,8,opt,name=samples,proto3" json:"samples,omitempty"`
+	// Empty: ipw, snipw, dm, dr, sndr, switch-dr, dros.
+	Estimators []string `protobuf:"bytes,9,rep,name=estimators,proto3" json:"estimators,omitempty"`
+	// "": logistic.
+	RewardModel string `protobuf:"bytes,10,opt,name=reward_model,json=rewardModel,proto3" json:"reward_model,omitempty"`
+	// 0: 3.
+	Folds int32 `protobuf:"varint,11,opt,name=folds,proto3" json:"folds,omitempty"`
+	// Bootstrap resamples; absent: 1000, 0: normal intervals.
+	Bootstrap *int32 `protobuf:"varint,12,opt,name=bootstrap,proto3,oneof" json:"bootstrap,omitempty"`
+	// 0: 0.95.
+	Level float64 `protobuf:"fixed64,13,opt,name=level,proto3" json:"level,omitempty"`
+	// Absent: 1.
+	Seed          *uint64 `protobuf:"varint,14,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OPERequest) Reset() {
+	*x = OPERequest{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OPERequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OPERequest) ProtoMessage() {}
+
+func (x *OPERequest) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OPERequest.ProtoReflect.Descriptor instead.
+func (*OPERequest) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *OPERequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *OPERequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *OPERequest) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *OPERequest) GetTemperature() float64 {
+	if x != nil {
+		return x.Temperature
+	}
+	return 0
+}
+
+func (x *OPERequest) GetCandidates() []string {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+func (x *OPERequest) GetIncludeConsumed() bool {
+	if x != nil {
+		return x.IncludeConsumed
+	}
+	return false
+}
+
+func (x *OPERequest) GetPolicyId() string {
+	if x != nil {
+		return x.PolicyId
+	}
+	return ""
+}
+
+func (x *OPERequest) GetSamples() int32 {
+	if x != nil {
+		return x.Samples
+	}
+	return 0
+}
+
+func (x *OPERequest) GetEstimators() []string {
+	if x != nil {
+		return x.Estimators
+	}
+	return nil
+}
+
+func (x *OPERequest) GetRewardModel() string {
+	if x != nil {
+		return x.RewardModel
+	}
+	return ""
+}
+
+func (x *OPERequest) GetFolds() int32 {
+	if x != nil {
+		return x.Folds
+	}
+	return 0
+}
+
+func (x *OPERequest) GetBootstrap() int32 {
+	if x != nil && x.Bootstrap != nil {
+		return *x.Bootstrap
+	}
+	return 0
+}
+
+func (x *OPERequest) GetLevel() float64 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+func (x *OPERequest) GetSeed() uint64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
+// One estimator's estimate; numbers that are not defined are NaN.
+type PolicyEstimate struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Estimator       string                 `protobuf:"bytes,1,opt,name=estimator,proto3" json:"estimator,omitempty"`
+	Value           float64                `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	CiLower         float64                `protobuf:"fixed64,3,opt,name=ci_lower,json=ciLower,proto3" json:"ci_lower,omitempty"`
+	CiUpper         float64                `protobuf:"fixed64,4,opt,name=ci_upper,json=ciUpper,proto3" json:"ci_upper,omitempty"`
+	Se              float64                `protobuf:"fixed64,5,opt,name=se,proto3" json:"se,omitempty"`
+	Ess             float64                `protobuf:"fixed64,6,opt,name=ess,proto3" json:"ess,omitempty"`
+	MaxWeight       float64                `protobuf:"fixed64,7,opt,name=max_weight,json=maxWeight,proto3" json:"max_weight,omitempty"`
+	Warnings        []string               `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	P99Weight       float64                `protobuf:"fixed64,9,opt,name=p99_weight,json=p99Weight,proto3" json:"p99_weight,omitempty"`
+	ZeroWeightShare float64                `protobuf:"fixed64,10,opt,name=zero_weight_share,json=zeroWeightShare,proto3" json:"zero_weight_share,omitempty"`
+	CiNormalLower   float64                `protobuf:"fixed64,11,opt,name=ci_normal_lower,json=ciNormalLower,proto3" json:"ci_normal_lower,omitempty"`
+	CiNormalUpper   float64                `protobuf:"fixed64,12,opt,name=ci_normal_upper,json=ciNormalUpper,proto3" json:"ci_normal_upper,omitempty"`
+	// "percentile" or "normal".
+	Interval string `protobuf:"bytes,13,opt,name=interval,proto3" json:"interval,omitempty"`
+	// The λ of switch-dr, dros and their tuned variants (+Inf: none).
+	HasLambda     bool    `protobuf:"varint,14,opt,name=has_lambda,json=hasLambda,proto3" json:"has_lambda,omitempty"`
+	Lambda        float64 `protobuf:"fixed64,15,opt,name=lambda,proto3" json:"lambda,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyEstimate) Reset() {
+	*x = PolicyEstimate{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyEstimate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyEstimate) ProtoMessage() {}
+
+func (x *PolicyEstimate) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyEstimate.ProtoReflect.Descriptor instead.
+func (*PolicyEstimate) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PolicyEstimate) GetEstimator() string {
+	if x != nil {
+		return x.Estimator
+	}
+	return ""
+}
+
+func (x *PolicyEstimate) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *PolicyEstimate) GetCiLower() float64 {
+	if x != nil {
+		return x.CiLower
+	}
+	return 0
+}
+
+func (x *PolicyEstimate) GetCiUpper() float64 {
+	if x != nil {
+		return x.CiUpper
+	}
+	return 0
+}
+
+func (x *PolicyEstimate) GetSe() float64 {
+	if x != nil {
+		return x.Se
+	}
+	return 0
+}
+
+func (x *PolicyEstimate) GetEss() float64 {
+	if x != nil {
+		return x.Ess
+	}
+	return 0
+}
+
+func (x *PolicyEstimate) GetMaxWeight() float64 {
+	if x != nil {
+		return x.MaxWeight
+	}
+	return 0
+}
+
+func (x *PolicyEstimate) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+func (x *PolicyEstimate) GetP99Weight() float64 {
+	if x != nil {
+		return x.P99Weight
+	}
+	return 0
+}
+
+func (x *PolicyEstimate) GetZeroWeightShare() float64 {
+	if x != nil {
+		return x.ZeroWeightShare
+	}
+	return 0
+}
+
+func (x *PolicyEstimate) GetCiNormalLower() float64 {
+	if x != nil {
+		return x.CiNormalLower
+	}
+	return 0
+}
+
+func (x *PolicyEstimate) GetCiNormalUpper() float64 {
+	if x != nil {
+		return x.CiNormalUpper
+	}
+	return 0
+}
+
+func (x *PolicyEstimate) GetInterval() string {
+	if x != nil {
+		return x.Interval
+	}
+	return ""
+}
+
+func (x *PolicyEstimate) GetHasLambda() bool {
+	if x != nil {
+		return x.HasLambda
+	}
+	return false
+}
+
+func (x *PolicyEstimate) GetLambda() float64 {
+	if x != nil {
+		return x.Lambda
+	}
+	return 0
+}
+
+// The logged exposures an OPE left out, by reason.
+type OPESkipped struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Control       int64                  `protobuf:"varint,1,opt,name=control,proto3" json:"control,omitempty"`
+	NoPosition    int64                  `protobuf:"varint,2,opt,name=no_position,json=noPosition,proto3" json:"no_position,omitempty"`
+	OtherPolicy   int64                  `protobuf:"varint,3,opt,name=other_policy,json=otherPolicy,proto3" json:"other_policy,omitempty"`
+	Unplaced      int64                  `protobuf:"varint,4,opt,name=unplaced,proto3" json:"unplaced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OPESkipped) Reset() {
+	*x = OPESkipped{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OPESkipped) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OPESkipped) ProtoMessage() {}
+
+func (x *OPESkipped) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OPESkipped.ProtoReflect.Descriptor instead.
+func (*OPESkipped) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *OPESkipped) GetControl() int64 {
+	if x != nil {
+		return x.Control
+	}
+	return 0
+}
+
+func (x *OPESkipped) GetNoPosition() int64 {
+	if x != nil {
+		return x.NoPosition
+	}
+	return 0
+}
+
+func (x *OPESkipped) GetOtherPolicy() int64 {
+	if x != nil {
+		return x.OtherPolicy
+	}
+	return 0
+}
+
+func (x *OPESkipped) GetUnplaced() int64 {
+	if x != nil {
+		return x.Unplaced
+	}
+	return 0
+}
+
+type OPEResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rounds        int64                  `protobuf:"varint,1,opt,name=rounds,proto3" json:"rounds,omitempty"`
+	Positions     int32                  `protobuf:"varint,2,opt,name=positions,proto3" json:"positions,omitempty"`
+	Actions       int64                  `protobuf:"varint,3,opt,name=actions,proto3" json:"actions,omitempty"`
+	LoggedValue   float64                `protobuf:"fixed64,4,opt,name=logged_value,json=loggedValue,proto3" json:"logged_value,omitempty"`
+	Estimates     []*PolicyEstimate      `protobuf:"bytes,5,rep,name=estimates,proto3" json:"estimates,omitempty"`
+	Level         float64                `protobuf:"fixed64,6,opt,name=level,proto3" json:"level,omitempty"`
+	Bootstrap     int32                  `protobuf:"varint,7,opt,name=bootstrap,proto3" json:"bootstrap,omitempty"`
+	MeanWeight    float64                `protobuf:"fixed64,8,opt,name=mean_weight,json=meanWeight,proto3" json:"mean_weight,omitempty"`
+	ModelId       string                 `protobuf:"bytes,9,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Ranker        string                 `protobuf:"bytes,10,opt,name=ranker,proto3" json:"ranker,omitempty"`
+	Policy        string                 `protobuf:"bytes,11,opt,name=policy,proto3" json:"policy,omitempty"`
+	Lists         int64                  `protobuf:"varint,12,opt,name=lists,proto3" json:"lists,omitempty"`
+	Skipped       *OPESkipped            `protobuf:"bytes,13,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	Warnings      []string               `protobuf:"bytes,14,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OPEResponse) Reset() {
+	*x = OPEResponse{}
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OPEResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OPEResponse) ProtoMessage() {}
+
+func (x *OPEResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_api_v1_api_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OPEResponse.ProtoReflect.Descriptor instead.
+func (*OPEResponse) Descriptor() ([]byte, []int) {
+	return file_causalrec_api_v1_api_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *OPEResponse) GetRounds() int64 {
+	if x != nil {
+		return x.Rounds
+	}
+	return 0
+}
+
+func (x *OPEResponse) GetPositions() int32 {
+	if x != nil {
+		return x.Positions
+	}
+	return 0
+}
+
+func (x *OPEResponse) GetActions() int64 {
+	if x != nil {
+		return x.Actions
+	}
+	return 0
+}
+
+func (x *OPEResponse) GetLoggedValue() float64 {
+	if x != nil {
+		return x.LoggedValue
+	}
+	return 0
+}
+
+func (x *OPEResponse) GetEstimates() []*PolicyEstimate {
+	if x != nil {
+		return x.Estimates
+	}
+	return nil
+}
+
+func (x *OPEResponse) GetLevel() float64 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+func (x *OPEResponse) GetBootstrap() int32 {
+	if x != nil {
+		return x.Bootstrap
+	}
+	return 0
+}
+
+func (x *OPEResponse) GetMeanWeight() float64 {
+	if x != nil {
+		return x.MeanWeight
+	}
+	return 0
+}
+
+func (x *OPEResponse) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *OPEResponse) GetRanker() string {
+	if x != nil {
+		return x.Ranker
+	}
+	return ""
+}
+
+func (x *OPEResponse) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *OPEResponse) GetLists() int64 {
+	if x != nil {
+		return x.Lists
+	}
+	return 0
+}
+
+func (x *OPEResponse) GetSkipped() *OPESkipped {
+	if x != nil {
+		return x.Skipped
+	}
+	return nil
+}
+
+func (x *OPEResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
 var File_causalrec_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_causalrec_api_v1_api_proto_rawDesc = "" +
@@ -1067,13 +2365,161 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\x0eHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05redis\x18\x02 \x01(\bR\x05redis\x128\n" +
-	"\aplugins\x18\x03 \x03(\v2\x1e.causalrec.api.v1.PluginHealthR\aplugins2\xb7\x03\n" +
+	"\aplugins\x18\x03 \x03(\v2\x1e.causalrec.api.v1.PluginHealthR\aplugins\"D\n" +
+	"\fTrainRequest\x12\x16\n" +
+	"\x06ranker\x18\x01 \x01(\tR\x06ranker\x12\x1c\n" +
+	"\testimator\x18\x02 \x01(\tR\testimator\"\xfb\x02\n" +
+	"\n" +
+	"TextReport\x12\x12\n" +
+	"\x04used\x18\x01 \x03(\tR\x04used\x12F\n" +
+	"\bversions\x18\x02 \x03(\v2*.causalrec.api.v1.TextReport.VersionsEntryR\bversions\x12\x1c\n" +
+	"\trelevance\x18\x03 \x01(\bR\trelevance\x12C\n" +
+	"\askipped\x18\x04 \x03(\v2).causalrec.api.v1.TextReport.SkippedEntryR\askipped\x12\x1d\n" +
+	"\n" +
+	"cache_hits\x18\x05 \x01(\x03R\tcacheHits\x12\x16\n" +
+	"\x06scored\x18\x06 \x01(\x03R\x06scored\x1a;\n" +
+	"\rVersionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
+	"\fSkippedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x03\n" +
+	"\rTrainResponse\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12*\n" +
+	"\x11previous_model_id\x18\x02 \x01(\tR\x0fpreviousModelId\x12\x12\n" +
+	"\x04rows\x18\x03 \x01(\x03R\x04rows\x12\x18\n" +
+	"\atreated\x18\x04 \x01(\x03R\atreated\x12\x18\n" +
+	"\acontrol\x18\x05 \x01(\x03R\acontrol\x12\x1a\n" +
+	"\bfeatures\x18\x06 \x03(\tR\bfeatures\x12\x1c\n" +
+	"\testimator\x18\a \x01(\tR\testimator\x12\x1e\n" +
+	"\n" +
+	"propensity\x18\b \x01(\tR\n" +
+	"propensity\x12\x16\n" +
+	"\x06events\x18\t \x01(\x03R\x06events\x12\x18\n" +
+	"\aseconds\x18\n" +
+	" \x01(\x01R\aseconds\x12I\n" +
+	"\bmetadata\x18\v \x03(\v2-.causalrec.api.v1.TrainResponse.MetadataEntryR\bmetadata\x12\x16\n" +
+	"\x06ranker\x18\f \x01(\tR\x06ranker\x120\n" +
+	"\x04text\x18\r \x01(\v2\x1c.causalrec.api.v1.TextReportR\x04text\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
+	"\x11ListModelsRequest\"\xb5\x02\n" +
+	"\x05Model\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
+	"\testimator\x18\x03 \x01(\tR\testimator\x12\x16\n" +
+	"\x06plugin\x18\x04 \x01(\tR\x06plugin\x12%\n" +
+	"\x0eplugin_version\x18\x05 \x01(\tR\rpluginVersion\x12+\n" +
+	"\x12created_at_unix_ms\x18\x06 \x01(\x03R\x0fcreatedAtUnixMs\x12A\n" +
+	"\bmetadata\x18\a \x03(\v2%.causalrec.api.v1.Model.MetadataEntryR\bmetadata\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"r\n" +
+	"\tModelList\x12\x18\n" +
+	"\aserving\x18\x01 \x01(\tR\aserving\x12\x1a\n" +
+	"\bprevious\x18\x02 \x01(\tR\bprevious\x12/\n" +
+	"\x06models\x18\x03 \x03(\v2\x17.causalrec.api.v1.ModelR\x06models\"!\n" +
+	"\x0fGetModelRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x11\n" +
+	"\x0fRollbackRequest\"\x14\n" +
+	"\x12ListPluginsRequest\"\x96\x02\n" +
+	"\fPluginStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x1a\n" +
+	"\bprotocol\x18\x04 \x01(\x05R\bprotocol\x12\x10\n" +
+	"\x03pid\x18\x05 \x01(\x03R\x03pid\x12\x18\n" +
+	"\ahealthy\x18\x06 \x01(\bR\ahealthy\x12\x18\n" +
+	"\abuiltin\x18\a \x01(\bR\abuiltin\x12\x12\n" +
+	"\x04path\x18\b \x01(\tR\x04path\x12\x1a\n" +
+	"\brestarts\x18\t \x01(\x03R\brestarts\x12\x1c\n" +
+	"\tejections\x18\n" +
+	" \x01(\x03R\tejections\x12\x14\n" +
+	"\x05error\x18\v \x01(\tR\x05error\"O\n" +
+	"\x13ListPluginsResponse\x128\n" +
+	"\aplugins\x18\x01 \x03(\v2\x1e.causalrec.api.v1.PluginStatusR\aplugins\"\xba\x03\n" +
+	"\n" +
+	"OPERequest\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x16\n" +
+	"\x06policy\x18\x02 \x01(\tR\x06policy\x12\x18\n" +
+	"\aepsilon\x18\x03 \x01(\x01R\aepsilon\x12 \n" +
+	"\vtemperature\x18\x04 \x01(\x01R\vtemperature\x12\x1e\n" +
+	"\n" +
+	"candidates\x18\x05 \x03(\tR\n" +
+	"candidates\x12)\n" +
+	"\x10include_consumed\x18\x06 \x01(\bR\x0fincludeConsumed\x12\x1b\n" +
+	"\tpolicy_id\x18\a \x01(\tR\bpolicyId\x12\x18\n" +
+	"\asamples\x18\b \x01(\x05R\asamples\x12\x1e\n" +
+	"\n" +
+	"estimators\x18\t \x03(\tR\n" +
+	"estimators\x12!\n" +
+	"\freward_model\x18\n" +
+	" \x01(\tR\vrewardModel\x12\x14\n" +
+	"\x05folds\x18\v \x01(\x05R\x05folds\x12!\n" +
+	"\tbootstrap\x18\f \x01(\x05H\x00R\tbootstrap\x88\x01\x01\x12\x14\n" +
+	"\x05level\x18\r \x01(\x01R\x05level\x12\x17\n" +
+	"\x04seed\x18\x0e \x01(\x04H\x01R\x04seed\x88\x01\x01B\f\n" +
+	"\n" +
+	"_bootstrapB\a\n" +
+	"\x05_seed\"\xc5\x03\n" +
+	"\x0ePolicyEstimate\x12\x1c\n" +
+	"\testimator\x18\x01 \x01(\tR\testimator\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x19\n" +
+	"\bci_lower\x18\x03 \x01(\x01R\aciLower\x12\x19\n" +
+	"\bci_upper\x18\x04 \x01(\x01R\aciUpper\x12\x0e\n" +
+	"\x02se\x18\x05 \x01(\x01R\x02se\x12\x10\n" +
+	"\x03ess\x18\x06 \x01(\x01R\x03ess\x12\x1d\n" +
+	"\n" +
+	"max_weight\x18\a \x01(\x01R\tmaxWeight\x12\x1a\n" +
+	"\bwarnings\x18\b \x03(\tR\bwarnings\x12\x1d\n" +
+	"\n" +
+	"p99_weight\x18\t \x01(\x01R\tp99Weight\x12*\n" +
+	"\x11zero_weight_share\x18\n" +
+	" \x01(\x01R\x0fzeroWeightShare\x12&\n" +
+	"\x0fci_normal_lower\x18\v \x01(\x01R\rciNormalLower\x12&\n" +
+	"\x0fci_normal_upper\x18\f \x01(\x01R\rciNormalUpper\x12\x1a\n" +
+	"\binterval\x18\r \x01(\tR\binterval\x12\x1d\n" +
+	"\n" +
+	"has_lambda\x18\x0e \x01(\bR\thasLambda\x12\x16\n" +
+	"\x06lambda\x18\x0f \x01(\x01R\x06lambda\"\x86\x01\n" +
+	"\n" +
+	"OPESkipped\x12\x18\n" +
+	"\acontrol\x18\x01 \x01(\x03R\acontrol\x12\x1f\n" +
+	"\vno_position\x18\x02 \x01(\x03R\n" +
+	"noPosition\x12!\n" +
+	"\fother_policy\x18\x03 \x01(\x03R\votherPolicy\x12\x1a\n" +
+	"\bunplaced\x18\x04 \x01(\x03R\bunplaced\"\xca\x03\n" +
+	"\vOPEResponse\x12\x16\n" +
+	"\x06rounds\x18\x01 \x01(\x03R\x06rounds\x12\x1c\n" +
+	"\tpositions\x18\x02 \x01(\x05R\tpositions\x12\x18\n" +
+	"\aactions\x18\x03 \x01(\x03R\aactions\x12!\n" +
+	"\flogged_value\x18\x04 \x01(\x01R\vloggedValue\x12>\n" +
+	"\testimates\x18\x05 \x03(\v2 .causalrec.api.v1.PolicyEstimateR\testimates\x12\x14\n" +
+	"\x05level\x18\x06 \x01(\x01R\x05level\x12\x1c\n" +
+	"\tbootstrap\x18\a \x01(\x05R\tbootstrap\x12\x1f\n" +
+	"\vmean_weight\x18\b \x01(\x01R\n" +
+	"meanWeight\x12\x19\n" +
+	"\bmodel_id\x18\t \x01(\tR\amodelId\x12\x16\n" +
+	"\x06ranker\x18\n" +
+	" \x01(\tR\x06ranker\x12\x16\n" +
+	"\x06policy\x18\v \x01(\tR\x06policy\x12\x14\n" +
+	"\x05lists\x18\f \x01(\x03R\x05lists\x126\n" +
+	"\askipped\x18\r \x01(\v2\x1c.causalrec.api.v1.OPESkippedR\askipped\x12\x1a\n" +
+	"\bwarnings\x18\x0e \x03(\tR\bwarnings2\x85\a\n" +
 	"\vRecommender\x12U\n" +
 	"\vIngestItems\x12$.causalrec.api.v1.IngestItemsRequest\x1a .causalrec.api.v1.IngestResponse\x12W\n" +
 	"\fIngestEvents\x12%.causalrec.api.v1.IngestEventsRequest\x1a .causalrec.api.v1.IngestResponse\x12U\n" +
 	"\vIngestUsers\x12$.causalrec.api.v1.IngestUsersRequest\x1a .causalrec.api.v1.IngestResponse\x12T\n" +
 	"\tRecommend\x12\".causalrec.api.v1.RecommendRequest\x1a#.causalrec.api.v1.RecommendResponse\x12K\n" +
-	"\x06Health\x12\x1f.causalrec.api.v1.HealthRequest\x1a .causalrec.api.v1.HealthResponseB=Z;github.com/causalrec/causalrec/proto/causalrec/api/v1;apiv1b\x06proto3"
+	"\x06Health\x12\x1f.causalrec.api.v1.HealthRequest\x1a .causalrec.api.v1.HealthResponse\x12H\n" +
+	"\x05Train\x12\x1e.causalrec.api.v1.TrainRequest\x1a\x1f.causalrec.api.v1.TrainResponse\x12N\n" +
+	"\n" +
+	"ListModels\x12#.causalrec.api.v1.ListModelsRequest\x1a\x1b.causalrec.api.v1.ModelList\x12F\n" +
+	"\bGetModel\x12!.causalrec.api.v1.GetModelRequest\x1a\x17.causalrec.api.v1.Model\x12J\n" +
+	"\bRollback\x12!.causalrec.api.v1.RollbackRequest\x1a\x1b.causalrec.api.v1.ModelList\x12Z\n" +
+	"\vListPlugins\x12$.causalrec.api.v1.ListPluginsRequest\x1a%.causalrec.api.v1.ListPluginsResponse\x12B\n" +
+	"\x03OPE\x12\x1c.causalrec.api.v1.OPERequest\x1a\x1d.causalrec.api.v1.OPEResponseB=Z;github.com/causalrec/causalrec/proto/causalrec/api/v1;apiv1b\x06proto3"
 
 var (
 	file_causalrec_api_v1_api_proto_rawDescOnce sync.Once
@@ -1087,7 +2533,7 @@ func file_causalrec_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_causalrec_api_v1_api_proto_rawDescData
 }
 
-var file_causalrec_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_causalrec_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_causalrec_api_v1_api_proto_goTypes = []any{
 	(*Item)(nil),                // 0: causalrec.api.v1.Item
 	(*Event)(nil),               // 1: causalrec.api.v1.Event
@@ -1102,34 +2548,74 @@ var file_causalrec_api_v1_api_proto_goTypes = []any{
 	(*HealthRequest)(nil),       // 10: causalrec.api.v1.HealthRequest
 	(*PluginHealth)(nil),        // 11: causalrec.api.v1.PluginHealth
 	(*HealthResponse)(nil),      // 12: causalrec.api.v1.HealthResponse
-	nil,                         // 13: causalrec.api.v1.Item.FeaturesEntry
-	nil,                         // 14: causalrec.api.v1.Item.MetaEntry
-	nil,                         // 15: causalrec.api.v1.User.FeaturesEntry
+	(*TrainRequest)(nil),        // 13: causalrec.api.v1.TrainRequest
+	(*TextReport)(nil),          // 14: causalrec.api.v1.TextReport
+	(*TrainResponse)(nil),       // 15: causalrec.api.v1.TrainResponse
+	(*ListModelsRequest)(nil),   // 16: causalrec.api.v1.ListModelsRequest
+	(*Model)(nil),               // 17: causalrec.api.v1.Model
+	(*ModelList)(nil),           // 18: causalrec.api.v1.ModelList
+	(*GetModelRequest)(nil),     // 19: causalrec.api.v1.GetModelRequest
+	(*RollbackRequest)(nil),     // 20: causalrec.api.v1.RollbackRequest
+	(*ListPluginsRequest)(nil),  // 21: causalrec.api.v1.ListPluginsRequest
+	(*PluginStatus)(nil),        // 22: causalrec.api.v1.PluginStatus
+	(*ListPluginsResponse)(nil), // 23: causalrec.api.v1.ListPluginsResponse
+	(*OPERequest)(nil),          // 24: causalrec.api.v1.OPERequest
+	(*PolicyEstimate)(nil),      // 25: causalrec.api.v1.PolicyEstimate
+	(*OPESkipped)(nil),          // 26: causalrec.api.v1.OPESkipped
+	(*OPEResponse)(nil),         // 27: causalrec.api.v1.OPEResponse
+	nil,                         // 28: causalrec.api.v1.Item.FeaturesEntry
+	nil,                         // 29: causalrec.api.v1.Item.MetaEntry
+	nil,                         // 30: causalrec.api.v1.User.FeaturesEntry
+	nil,                         // 31: causalrec.api.v1.TextReport.VersionsEntry
+	nil,                         // 32: causalrec.api.v1.TextReport.SkippedEntry
+	nil,                         // 33: causalrec.api.v1.TrainResponse.MetadataEntry
+	nil,                         // 34: causalrec.api.v1.Model.MetadataEntry
 }
 var file_causalrec_api_v1_api_proto_depIdxs = []int32{
-	13, // 0: causalrec.api.v1.Item.features:type_name -> causalrec.api.v1.Item.FeaturesEntry
-	14, // 1: causalrec.api.v1.Item.meta:type_name -> causalrec.api.v1.Item.MetaEntry
-	15, // 2: causalrec.api.v1.User.features:type_name -> causalrec.api.v1.User.FeaturesEntry
+	28, // 0: causalrec.api.v1.Item.features:type_name -> causalrec.api.v1.Item.FeaturesEntry
+	29, // 1: causalrec.api.v1.Item.meta:type_name -> causalrec.api.v1.Item.MetaEntry
+	30, // 2: causalrec.api.v1.User.features:type_name -> causalrec.api.v1.User.FeaturesEntry
 	2,  // 3: causalrec.api.v1.IngestUsersRequest.users:type_name -> causalrec.api.v1.User
 	0,  // 4: causalrec.api.v1.IngestItemsRequest.items:type_name -> causalrec.api.v1.Item
 	1,  // 5: causalrec.api.v1.IngestEventsRequest.events:type_name -> causalrec.api.v1.Event
 	8,  // 6: causalrec.api.v1.RecommendResponse.items:type_name -> causalrec.api.v1.ScoredItem
 	11, // 7: causalrec.api.v1.HealthResponse.plugins:type_name -> causalrec.api.v1.PluginHealth
-	4,  // 8: causalrec.api.v1.Recommender.IngestItems:input_type -> causalrec.api.v1.IngestItemsRequest
-	5,  // 9: causalrec.api.v1.Recommender.IngestEvents:input_type -> causalrec.api.v1.IngestEventsRequest
-	3,  // 10: causalrec.api.v1.Recommender.IngestUsers:input_type -> causalrec.api.v1.IngestUsersRequest
-	7,  // 11: causalrec.api.v1.Recommender.Recommend:input_type -> causalrec.api.v1.RecommendRequest
-	10, // 12: causalrec.api.v1.Recommender.Health:input_type -> causalrec.api.v1.HealthRequest
-	6,  // 13: causalrec.api.v1.Recommender.IngestItems:output_type -> causalrec.api.v1.IngestResponse
-	6,  // 14: causalrec.api.v1.Recommender.IngestEvents:output_type -> causalrec.api.v1.IngestResponse
-	6,  // 15: causalrec.api.v1.Recommender.IngestUsers:output_type -> causalrec.api.v1.IngestResponse
-	9,  // 16: causalrec.api.v1.Recommender.Recommend:output_type -> causalrec.api.v1.RecommendResponse
-	12, // 17: causalrec.api.v1.Recommender.Health:output_type -> causalrec.api.v1.HealthResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	31, // 8: causalrec.api.v1.TextReport.versions:type_name -> causalrec.api.v1.TextReport.VersionsEntry
+	32, // 9: causalrec.api.v1.TextReport.skipped:type_name -> causalrec.api.v1.TextReport.SkippedEntry
+	33, // 10: causalrec.api.v1.TrainResponse.metadata:type_name -> causalrec.api.v1.TrainResponse.MetadataEntry
+	14, // 11: causalrec.api.v1.TrainResponse.text:type_name -> causalrec.api.v1.TextReport
+	34, // 12: causalrec.api.v1.Model.metadata:type_name -> causalrec.api.v1.Model.MetadataEntry
+	17, // 13: causalrec.api.v1.ModelList.models:type_name -> causalrec.api.v1.Model
+	22, // 14: causalrec.api.v1.ListPluginsResponse.plugins:type_name -> causalrec.api.v1.PluginStatus
+	25, // 15: causalrec.api.v1.OPEResponse.estimates:type_name -> causalrec.api.v1.PolicyEstimate
+	26, // 16: causalrec.api.v1.OPEResponse.skipped:type_name -> causalrec.api.v1.OPESkipped
+	4,  // 17: causalrec.api.v1.Recommender.IngestItems:input_type -> causalrec.api.v1.IngestItemsRequest
+	5,  // 18: causalrec.api.v1.Recommender.IngestEvents:input_type -> causalrec.api.v1.IngestEventsRequest
+	3,  // 19: causalrec.api.v1.Recommender.IngestUsers:input_type -> causalrec.api.v1.IngestUsersRequest
+	7,  // 20: causalrec.api.v1.Recommender.Recommend:input_type -> causalrec.api.v1.RecommendRequest
+	10, // 21: causalrec.api.v1.Recommender.Health:input_type -> causalrec.api.v1.HealthRequest
+	13, // 22: causalrec.api.v1.Recommender.Train:input_type -> causalrec.api.v1.TrainRequest
+	16, // 23: causalrec.api.v1.Recommender.ListModels:input_type -> causalrec.api.v1.ListModelsRequest
+	19, // 24: causalrec.api.v1.Recommender.GetModel:input_type -> causalrec.api.v1.GetModelRequest
+	20, // 25: causalrec.api.v1.Recommender.Rollback:input_type -> causalrec.api.v1.RollbackRequest
+	21, // 26: causalrec.api.v1.Recommender.ListPlugins:input_type -> causalrec.api.v1.ListPluginsRequest
+	24, // 27: causalrec.api.v1.Recommender.OPE:input_type -> causalrec.api.v1.OPERequest
+	6,  // 28: causalrec.api.v1.Recommender.IngestItems:output_type -> causalrec.api.v1.IngestResponse
+	6,  // 29: causalrec.api.v1.Recommender.IngestEvents:output_type -> causalrec.api.v1.IngestResponse
+	6,  // 30: causalrec.api.v1.Recommender.IngestUsers:output_type -> causalrec.api.v1.IngestResponse
+	9,  // 31: causalrec.api.v1.Recommender.Recommend:output_type -> causalrec.api.v1.RecommendResponse
+	12, // 32: causalrec.api.v1.Recommender.Health:output_type -> causalrec.api.v1.HealthResponse
+	15, // 33: causalrec.api.v1.Recommender.Train:output_type -> causalrec.api.v1.TrainResponse
+	18, // 34: causalrec.api.v1.Recommender.ListModels:output_type -> causalrec.api.v1.ModelList
+	17, // 35: causalrec.api.v1.Recommender.GetModel:output_type -> causalrec.api.v1.Model
+	18, // 36: causalrec.api.v1.Recommender.Rollback:output_type -> causalrec.api.v1.ModelList
+	23, // 37: causalrec.api.v1.Recommender.ListPlugins:output_type -> causalrec.api.v1.ListPluginsResponse
+	27, // 38: causalrec.api.v1.Recommender.OPE:output_type -> causalrec.api.v1.OPEResponse
+	28, // [28:39] is the sub-list for method output_type
+	17, // [17:28] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_causalrec_api_v1_api_proto_init() }
@@ -1137,13 +2623,14 @@ func file_causalrec_api_v1_api_proto_init() {
 	if File_causalrec_api_v1_api_proto != nil {
 		return
 	}
+	file_causalrec_api_v1_api_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_causalrec_api_v1_api_proto_rawDesc), len(file_causalrec_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

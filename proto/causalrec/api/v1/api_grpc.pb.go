@@ -27,6 +27,12 @@ const (
 	Recommender_IngestUsers_FullMethodName  = "/causalrec.api.v1.Recommender/IngestUsers"
 	Recommender_Recommend_FullMethodName    = "/causalrec.api.v1.Recommender/Recommend"
 	Recommender_Health_FullMethodName       = "/causalrec.api.v1.Recommender/Health"
+	Recommender_Train_FullMethodName        = "/causalrec.api.v1.Recommender/Train"
+	Recommender_ListModels_FullMethodName   = "/causalrec.api.v1.Recommender/ListModels"
+	Recommender_GetModel_FullMethodName     = "/causalrec.api.v1.Recommender/GetModel"
+	Recommender_Rollback_FullMethodName     = "/causalrec.api.v1.Recommender/Rollback"
+	Recommender_ListPlugins_FullMethodName  = "/causalrec.api.v1.Recommender/ListPlugins"
+	Recommender_OPE_FullMethodName          = "/causalrec.api.v1.Recommender/OPE"
 )
 
 // RecommenderClient is the client API for Recommender service.
@@ -38,6 +44,15 @@ type RecommenderClient interface {
 	IngestUsers(ctx context.Context, in *IngestUsersRequest, opts ...grpc.CallOption) (*IngestResponse, error)
 	Recommend(ctx context.Context, in *RecommendRequest, opts ...grpc.CallOption) (*RecommendResponse, error)
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
+	// The other operations of the HTTP API, one method each: POST /v1/train,
+	// GET /v1/models, GET /v1/models/{id}, POST /v1/models/rollback,
+	// GET /v1/plugins and POST /v1/ope (see docs/api.md).
+	Train(ctx context.Context, in *TrainRequest, opts ...grpc.CallOption) (*TrainResponse, error)
+	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ModelList, error)
+	GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (*Model, error)
+	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*ModelList, error)
+	ListPlugins(ctx context.Context, in *ListPluginsRequest, opts ...grpc.CallOption) (*ListPluginsResponse, error)
+	OPE(ctx context.Context, in *OPERequest, opts ...grpc.CallOption) (*OPEResponse, error)
 }
 
 type recommenderClient struct {
@@ -98,6 +113,66 @@ func (c *recommenderClient) Health(ctx context.Context, in *HealthRequest, opts 
 	return out, nil
 }
 
+func (c *recommenderClient) Train(ctx context.Context, in *TrainRequest, opts ...grpc.CallOption) (*TrainResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TrainResponse)
+	err := c.cc.Invoke(ctx, Recommender_Train_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommenderClient) ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ModelList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ModelList)
+	err := c.cc.Invoke(ctx, Recommender_ListModels_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommenderClient) GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (*Model, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Model)
+	err := c.cc.Invoke(ctx, Recommender_GetModel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommenderClient) Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*ModelList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ModelList)
+	err := c.cc.Invoke(ctx, Recommender_Rollback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommenderClient) ListPlugins(ctx context.Context, in *ListPluginsRequest, opts ...grpc.CallOption) (*ListPluginsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPluginsResponse)
+	err := c.cc.Invoke(ctx, Recommender_ListPlugins_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommenderClient) OPE(ctx context.Context, in *OPERequest, opts ...grpc.CallOption) (*OPEResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OPEResponse)
+	err := c.cc.Invoke(ctx, Recommender_OPE_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RecommenderServer is the server API for Recommender service.
 // All implementations must embed UnimplementedRecommenderServer
 // for forward compatibility.
@@ -107,6 +182,15 @@ type RecommenderServer interface {
 	IngestUsers(context.Context, *IngestUsersRequest) (*IngestResponse, error)
 	Recommend(context.Context, *RecommendRequest) (*RecommendResponse, error)
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
+	// The other operations of the HTTP API, one method each: POST /v1/train,
+	// GET /v1/models, GET /v1/models/{id}, POST /v1/models/rollback,
+	// GET /v1/plugins and POST /v1/ope (see docs/api.md).
+	Train(context.Context, *TrainRequest) (*TrainResponse, error)
+	ListModels(context.Context, *ListModelsRequest) (*ModelList, error)
+	GetModel(context.Context, *GetModelRequest) (*Model, error)
+	Rollback(context.Context, *RollbackRequest) (*ModelList, error)
+	ListPlugins(context.Context, *ListPluginsRequest) (*ListPluginsResponse, error)
+	OPE(context.Context, *OPERequest) (*OPEResponse, error)
 	mustEmbedUnimplementedRecommenderServer()
 }
 
@@ -131,6 +215,24 @@ func (UnimplementedRecommenderServer) Recommend(context.Context, *RecommendReque
 }
 func (UnimplementedRecommenderServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
+}
+func (UnimplementedRecommenderServer) Train(context.Context, *TrainRequest) (*TrainResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Train not implemented")
+}
+func (UnimplementedRecommenderServer) ListModels(context.Context, *ListModelsRequest) (*ModelList, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListModels not implemented")
+}
+func (UnimplementedRecommenderServer) GetModel(context.Context, *GetModelRequest) (*Model, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetModel not implemented")
+}
+func (UnimplementedRecommenderServer) Rollback(context.Context, *RollbackRequest) (*ModelList, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rollback not implemented")
+}
+func (UnimplementedRecommenderServer) ListPlugins(context.Context, *ListPluginsRequest) (*ListPluginsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPlugins not implemented")
+}
+func (UnimplementedRecommenderServer) OPE(context.Context, *OPERequest) (*OPEResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method OPE not implemented")
 }
 func (UnimplementedRecommenderServer) mustEmbedUnimplementedRecommenderServer() {}
 func (UnimplementedRecommenderServer) testEmbeddedByValue()                     {}
@@ -243,6 +345,114 @@ func _Recommender_Health_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Recommender_Train_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TrainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).Train(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_Train_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).Train(ctx, req.(*TrainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recommender_ListModels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListModelsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).ListModels(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_ListModels_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).ListModels(ctx, req.(*ListModelsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recommender_GetModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetModelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).GetModel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_GetModel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).GetModel(ctx, req.(*GetModelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recommender_Rollback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).Rollback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_Rollback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).Rollback(ctx, req.(*RollbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recommender_ListPlugins_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPluginsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).ListPlugins(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_ListPlugins_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).ListPlugins(ctx, req.(*ListPluginsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recommender_OPE_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OPERequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).OPE(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_OPE_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).OPE(ctx, req.(*OPERequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Recommender_ServiceDesc is the grpc.ServiceDesc for Recommender service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -269,6 +479,30 @@ var Recommender_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Health",
 			Handler:    _Recommender_Health_Handler,
+		},
+		{
+			MethodName: "Train",
+			Handler:    _Recommender_Train_Handler,
+		},
+		{
+			MethodName: "ListModels",
+			Handler:    _Recommender_ListModels_Handler,
+		},
+		{
+			MethodName: "GetModel",
+			Handler:    _Recommender_GetModel_Handler,
+		},
+		{
+			MethodName: "Rollback",
+			Handler:    _Recommender_Rollback_Handler,
+		},
+		{
+			MethodName: "ListPlugins",
+			Handler:    _Recommender_ListPlugins_Handler,
+		},
+		{
+			MethodName: "OPE",
+			Handler:    _Recommender_OPE_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
