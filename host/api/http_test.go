@@ -356,3 +356,16 @@ func TestMain(m *testing.M) {
 	redis.SetLogger(quietRedis{})
 	os.Exit(m.Run())
 }
+
+// TestOPENotConfigured checks that POST /v1/ope answers 501 when the server
+// has no estimator of policy values, after refusing bad bodies.
+func TestOPENotConfigured(t *testing.T) {
+	st, _ := testStore(t)
+	srv := testServer(t, st, Deps{})
+	if code, out := do(t, srv, "POST", "/v1/ope", "", `{"model": "default"}`); code != 501 || !strings.Contains(out, "not configured") {
+		t.Errorf("ope without an OPEFunc: %d %s, want 501", code, out)
+	}
+	if code, out := do(t, srv, "POST", "/v1/ope", "", `{"modle": "default"}`); code != 400 || !strings.Contains(out, "modle") {
+		t.Errorf("ope with an unknown field: %d %s, want 400 naming it", code, out)
+	}
+}

@@ -181,9 +181,6 @@ func (r *Ranker) Replay(ctx context.Context, req ReplayRequest) (*Replay, error)
 	place0.K = lg.positions
 	out := &Replay{ModelID: m.id.String(), Ranker: RankerName(m.meta.Ranker, m.rec.Estimator), Policy: place0.Policy,
 		Positions: lg.positions, Lists: len(lg.lists), Skipped: lg.skipped}
-	if m.meta.Ranker == RankPopularity {
-		out.Ranker = RankPopularity
-	}
 	// The action set: the candidates and the logged items.
 	actions := map[string]int{}
 	for _, it := range cands {
@@ -243,7 +240,9 @@ func (r *Ranker) Replay(ctx context.Context, req ReplayRequest) (*Replay, error)
 		}
 		if len(items) > 0 {
 			snap := store.Snapshot{User: user, KnownUser: known, History: hist, ServingID: m.id, Candidates: items, Counts: counts}
-			sc, reason, _ := r.scoreWith(ctx, m, place0, snap, items, counts)
+			lreq := place0
+			lreq.User = l.user
+			sc, reason, _ := r.scoreWith(ctx, m, lreq, snap, items, counts)
 			if reason != "" {
 				return nil, fmt.Errorf("replay the list of user %q at %s: model %s could not score: %s",
 					l.user, time.Unix(0, l.at).UTC().Format(time.RFC3339Nano), m.id, reason)
@@ -260,7 +259,7 @@ func (r *Ranker) Replay(ctx context.Context, req ReplayRequest) (*Replay, error)
 			}
 			rng := rand.New(rand.NewPCG(req.Seed, uint64(li)))
 			for range draws {
-				for _, rk := range place(place0, items, sc, counts, rng.Uint64()) {
+				for _, rk := range place(lreq, items, sc, counts, rng.Uint64()) {
 					freq[rk.Position-1][index[rk.Item]]++
 				}
 			}
