@@ -102,8 +102,8 @@ func Client(tb testing.TB) *redis.Client {
 
 // Prefix returns a fresh key prefix, "causalrec-test:<uuid>:", and
 // deletes every key under it when the test ends (failing the test when it
-// cannot). Keys with the cluster hash tag of package store ("P{P
-// events}:...") start with the prefix too.
+// cannot). Keys with the cluster hash tags of package store ("P{P
+// s3.1}:...") start with the prefix too.
 func Prefix(tb testing.TB) string {
 	tb.Helper()
 	return PrefixOn(tb, Client(tb))

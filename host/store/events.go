@@ -91,6 +91,17 @@ func (s *Store) Events(ctx context.Context, fn func(Event) error) error {
 	return nil
 }
 
+// EventLogKeys returns the Redis keys of the event log's shards (streams,
+// field "e" = JSON of an Event), in the order Events reads them: for tools
+// that read the streams themselves.
+func (s *Store) EventLogKeys() []string {
+	keys := make([]string, len(s.k.shards))
+	for k := range keys {
+		keys[k] = s.k.eventLog(k)
+	}
+	return keys
+}
+
 // EventCount returns the number of events in the log (of every shard).
 func (s *Store) EventCount(ctx context.Context) (int64, error) {
 	pipe := s.rdb.Pipeline()

@@ -286,7 +286,8 @@ type preparedEvent struct {
 //   - marks its ID as ingested for Options.DedupTTL, with the digest of its
 //     content (an event without an ID gets KeyedEventID(key, index) when
 //     key is set, else a random UUID),
-//   - appends it to the global event log (a stream read by Events),
+//   - appends it to the event log of its user's shard (a stream read by
+//     Events),
 //   - adds it to the user's history, which keeps the HistoryLimit latest
 //     events by event time,
 //   - counts it in the item's outcome or exposure popularity.

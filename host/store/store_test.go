@@ -161,6 +161,17 @@ func testEventLog(t *testing.T, b backend) {
 	if n, err := s.EventCount(ctx); err != nil || n != int64(len(evs)) {
 		t.Errorf("EventCount = %d, %v; want %d", n, err, len(evs))
 	}
+	var streamed int64
+	for _, k := range s.EventLogKeys() {
+		n, err := s.rdb.XLen(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		streamed += n
+	}
+	if len(s.EventLogKeys()) != DefaultEventShards || streamed != int64(len(evs)) {
+		t.Errorf("%d event log keys hold %d events, want %d keys and %d events", len(s.EventLogKeys()), streamed, DefaultEventShards, len(evs))
+	}
 
 	// The log holds every event once, in ingestion order, with defaults.
 	var log []Event
