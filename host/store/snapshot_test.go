@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestReadSnapshot(t *testing.T) { onEachRedis(t, testReadSnapshot) }
@@ -148,5 +151,35 @@ func testSnapshotCountsTTL(t *testing.T, b backend) {
 	}
 	if _, err := New(s.rdb, Options{CountsTTL: -time.Second}); err == nil {
 		t.Error("a negative CountsTTL is accepted")
+	}
+}
+
+// TestMergePopular checks the merge of the shards' top lists: counts of an
+// item summed over the shards, most first, ties by ID, cut at n.
+func TestMergePopular(t *testing.T) {
+	shard := func(zs ...redis.Z) *redis.ZSliceCmd {
+		c := redis.NewZSliceCmd(context.Background())
+		c.SetVal(zs)
+		return c
+	}
+	cases := []struct {
+		name   string
+		shards []*redis.ZSliceCmd
+		n      int
+		want   []string
+	}{
+		{"no shards", nil, 3, []string{}},
+		{"empty shards", []*redis.ZSliceCmd{shard(), shard()}, 3, []string{}},
+		{"sums across shards", []*redis.ZSliceCmd{shard(redis.Z{Score: 5, Member: "a"}, redis.Z{Score: 4, Member: "b"}), shard(redis.Z{Score: 3, Member: "b"}, redis.Z{Score: 1, Member: "c"})}, 3, []string{"b", "a", "c"}},
+		{"cut at n", []*redis.ZSliceCmd{shard(redis.Z{Score: 5, Member: "a"}, redis.Z{Score: 4, Member: "b"}), shard(redis.Z{Score: 3, Member: "b"})}, 1, []string{"b"}},
+		{"ties by id", []*redis.ZSliceCmd{shard(redis.Z{Score: 2, Member: "z"}), shard(redis.Z{Score: 2, Member: "y"})}, 2, []string{"y", "z"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := mergePopular(c.shards, c.n)
+			if err != nil || !slices.Equal(got, c.want) {
+				t.Errorf("mergePopular = %v, %v; want %v", got, err, c.want)
+			}
+		})
 	}
 }
