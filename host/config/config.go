@@ -86,7 +86,8 @@ type Config struct {
 	RetrainEvery Duration `json:"retrain_every"`
 	// CountsTTL is how long serve may reuse the popularity counts of an
 	// item read for an earlier request instead of reading them again
-	// (events ingested through the same serve process show at once; 0
+	// (counts up to twice as old while one request reads them again;
+	// events ingested through the same serve process show at once; 0
 	// reads them for every request).
 	CountsTTL Duration `json:"counts_ttl"`
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout bound

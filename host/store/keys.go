@@ -187,6 +187,16 @@ func (k keys) popOutcome(shard int) string  { return k.shards[shard] + ":pop:out
 func (k keys) popExposure(shard int) string { return k.shards[shard] + ":pop:exposure" }
 func (k keys) migrated(shard int) string    { return k.shards[shard] + ":migrated" }
 
+// popKeys returns every shard's outcome counts, then every shard's
+// exposure counts.
+func (k keys) popKeys() []string {
+	out := make([]string, 2*len(k.shards))
+	for i := range k.shards {
+		out[i], out[len(k.shards)+i] = k.popOutcome(i), k.popExposure(i)
+	}
+	return out
+}
+
 // The keys of the earlier, unsharded layout (read by Migrate).
 func (k keys) legacyLog() string                { return k.legacy + ":log" }
 func (k keys) legacyID(id string) string        { return k.legacy + ":id:" + id }

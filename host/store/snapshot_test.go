@@ -183,3 +183,62 @@ func TestMergePopular(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotCountsSummed checks that a single node's snapshot, which
+// sums the shards' counts in Redis, reads what reading each shard gives,
+// and that it loads its script again when the server forgot it.
+func TestSnapshotCountsSummed(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t, Options{})
+	evs := benchEvents(3000)
+	items := []Item{{ID: "i0"}, {ID: "i1"}, {ID: "i7"}, {ID: "i499"}}
+	if _, err := s.PutItems(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	cands := []string{"i0", "i1", "i7", "i499", "never"}
+	read := func(s *Store) []ItemCount {
+		t.Helper()
+		snap, err := s.ReadSnapshot(ctx, SnapshotRequest{User: "u1", Candidates: cands})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap.Counts
+	}
+	summed := read(s)
+	s.countsPerShard = true
+	perShard := read(s)
+	s.countsPerShard = false
+	// Items i0..i499 each have 6 events (of users in several shards),
+	// every 4th event an outcome: i0's 6 are outcomes, i1's exposures.
+	want := []ItemCount{{Item: "i0", Outcomes: 6}, {Item: "i1", Exposures: 6}, {Item: "i7", Exposures: 6}, {Item: "i499", Exposures: 6}}
+	if !slices.Equal(summed, want) || !slices.Equal(perShard, want) {
+		t.Errorf("summed %+v, per shard %+v", summed, perShard)
+	}
+
+	// An embedded server whose script cache is flushed.
+	rdb, stop, err := StartEmbedded(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	e, err := New(rdb, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.PutItems(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.AddEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	first := read(e)
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if again := read(e); !slices.Equal(again, first) || !slices.Equal(first, summed) {
+		t.Errorf("after SCRIPT FLUSH: %+v, before %+v, real Redis %+v", again, first, summed)
+	}
+}

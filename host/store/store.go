@@ -43,7 +43,8 @@ type Options struct {
 	Now func() time.Time
 	// CountsTTL, when positive, lets a snapshot serve the popularity
 	// counts of a candidate read by an earlier snapshot of this Store no
-	// longer ago than CountsTTL instead of reading them again (see
+	// longer ago than CountsTTL instead of reading them again, and counts
+	// up to twice as old while another snapshot reads them again (see
 	// counts.go). Zero reads them for every snapshot.
 	CountsTTL time.Duration
 	// EventShards is the number of shards of the event keys (see keys.go),
@@ -79,8 +80,14 @@ type Store struct {
 	// baseline of the benchmarks).
 	catalog        catalogCache
 	noCatalogCache bool
-	rdb            redis.UniversalClient
-	k              keys
+	// countsPerShard makes a single node's snapshots read each shard's
+	// counts, as a Cluster does, instead of summing them in Redis (the
+	// baseline of the benchmarks).
+	countsPerShard bool
+	// countsScriptLoaded is set once sumCountsScript is loaded.
+	countsScriptLoaded atomic.Bool
+	rdb                redis.UniversalClient
+	k                  keys
 	// layoutOK is set once the layout record is known to match (layout.go).
 	layoutOK atomic.Bool
 	opts     Options
