@@ -162,6 +162,10 @@ type AutoModel struct {
 	// the ATE), for reference.
 	ZeroLoss     float64 `json:"zero_loss"`
 	ConstantLoss float64 `json:"constant_loss"`
+	// SkippedConstant lists the candidates, better by loss than Chosen,
+	// whose refit on all rows predicted one constant effect and so was
+	// passed over.
+	SkippedConstant []string `json:"skipped_constant,omitempty"`
 }
 
 // Kind implements Kinded.
@@ -215,6 +219,11 @@ func (m *AutoModel) Report() map[string]string {
 	}
 	out["auto_tried"] = strings.Join(tried, ",")
 	reason := fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds)", m.Criterion, autoFmt(best), m.SelectionRows, m.Rows, m.Folds)
+	if len(m.SkippedConstant) > 0 {
+		out["auto_skipped_constant"] = strings.Join(m.SkippedConstant, ",")
+		reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds) among the candidates whose refit ranks (%s, better, predicted one constant effect)",
+			m.Criterion, autoFmt(best), m.SelectionRows, m.Rows, m.Folds, strings.Join(m.SkippedConstant, ", "))
+	}
 	if secondName != "" {
 		reason += fmt.Sprintf("; runner-up %s %s", secondName, autoFmt(second))
 	}
@@ -435,7 +444,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	// Nuisances and the per-arm loss terms.
 	arms := make([]autoArm, sel.Arms)
 	for k := 1; k <= sel.Arms; k++ {
-		ar, err := autoNuisance(sel, k, nuis, task, folds, clip, rng)
+		ar, err := autoNuisance(sel, k, nuis, task, folds, clip, rng, src)
 		if err != nil {
 			return nil, fmt.Errorf("auto: arm %d nuisance: %w", k, err)
 		}
@@ -449,7 +458,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	best := -1
 	for c, ne := range a.Candidates {
 		scores[c] = AutoScore{Name: ne.Name, Loss: math.NaN(), SE: math.NaN()}
-		tau, err := autoCrossFit(sel, ne.Estimator, folds, rand.NewPCG(cvSeed, 0xa070))
+		tau, err := autoCrossFit(sel, ne.Estimator, folds, derive(src, cvSeed, 0xa070))
 		if err != nil {
 			scores[c].Err = err.Error()
 			continue
@@ -479,17 +488,78 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	}
 	zero, constant := autoReference(arms, a.Criterion)
 
-	fit, err := a.Candidates[best].Estimator.FitUplift(d, metaSource(rng))
-	if err != nil {
-		return nil, fmt.Errorf("auto: refit %s on all rows: %w", a.Candidates[best].Name, err)
+	// The winner is refitted on all rows. A refit that predicts one
+	// constant effect ranks nobody: the next candidate by loss is
+	// refitted instead, until one ranks (or none does, and the winner's
+	// constant model is kept).
+	order := make([]int, 0, len(scores))
+	for c := range scores {
+		if terms[c] != nil {
+			order = append(order, c)
+		}
 	}
-	if _, ok := fit.(Kinded); !ok {
-		return nil, fmt.Errorf("auto: chosen model %T cannot be saved", fit)
+	sort.SliceStable(order, func(i, j int) bool { return scores[order[i]].Loss < scores[order[j]].Loss })
+	var fit UpliftModel
+	chosen := -1
+	ranks := false
+	var skipped []string
+	for _, c := range order {
+		f, err := a.Candidates[c].Estimator.FitUplift(d, metaSource(src, rng))
+		if err != nil {
+			if c == best {
+				return nil, fmt.Errorf("auto: refit %s on all rows: %w", a.Candidates[c].Name, err)
+			}
+			continue
+		}
+		if _, ok := f.(Kinded); !ok {
+			return nil, fmt.Errorf("auto: chosen model %T cannot be saved", f)
+		}
+		if fit == nil {
+			fit, chosen = f, c
+		}
+		if !constantEffects(f, d.X) {
+			fit, chosen, ranks = f, c, true
+			break
+		}
+		skipped = append(skipped, a.Candidates[c].Name)
+	}
+	if !ranks {
+		// Every refit was constant: the winner's is kept.
+		skipped = nil
 	}
 	return &AutoModel{
-		Chosen: a.Candidates[best].Name, Model: savedUplift{fit}, Criterion: a.Criterion.String(),
+		Chosen: a.Candidates[chosen].Name, Model: savedUplift{fit}, Criterion: a.Criterion.String(),
 		Rows: n, SelectionRows: ns, Folds: folds, Scores: scores, ZeroLoss: zero, ConstantLoss: constant,
+		SkippedConstant: skipped,
 	}, nil
+}
+
+// constantEffects says whether m predicts, for every treated arm, one
+// effect on up to 5000 rows of x (evenly spaced), within a relative 1e-9.
+func constantEffects(m UpliftModel, x *mat.Dense) bool {
+	n, p := x.Dims()
+	k := min(n, 5000)
+	xs := mat.NewDense(k, p, nil)
+	for r := range k {
+		i := r
+		if k < n && k > 1 {
+			i = int(int64(r) * int64(n-1) / int64(k-1))
+		}
+		copy(xs.RawRowView(r), x.RawRowView(i))
+	}
+	eff := m.Effects(nil, xs)
+	_, arms := eff.Dims()
+	for a := range arms {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for r := range k {
+			v := eff.At(r, a)
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		if !(hi-lo <= 1e-9*max(1e-3, math.Abs(lo), math.Abs(hi))) {
+			return false
+		}
+	}
+	return true
 }
 
 // autoSubsample draws limit rows stratified by arm (each arm keeps its
@@ -527,18 +597,18 @@ type autoArm struct {
 }
 
 // autoNuisance cross-fits m̂, μ̂_0, μ̂_1 and ê for arm k.
-func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip float64, rng *rand.Rand) (autoArm, error) {
+func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip float64, rng *rand.Rand, src rand.Source) (autoArm, error) {
 	a := metaSplitArm(d, k)
 	f := metaFolds(a.t, folds, rng)
-	e, err := metaPropensity(&a, l, f, folds, clip, rng)
+	e, err := metaPropensity(&a, l, f, folds, clip, rng, src)
 	if err != nil {
 		return autoArm{}, err
 	}
-	m, err := metaCrossFit(l, a.x, a.y, a.w, f, folds, nil, task, rng)
+	m, err := metaCrossFit(l, a.x, a.y, a.w, f, folds, nil, task, rng, src)
 	if err != nil {
 		return autoArm{}, fmt.Errorf("outcome model: %w", err)
 	}
-	phi, err := drScores(&a, l, task, f, folds, e, rng)
+	phi, err := drScores(&a, l, task, f, folds, e, rng, src)
 	if err != nil {
 		return autoArm{}, err
 	}

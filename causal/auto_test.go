@@ -258,3 +258,49 @@ func FuzzParseAutoCandidate(f *testing.F) {
 		}
 	})
 }
+
+// TestAutoSkipsConstant: on data whose effect is the same for everybody a
+// linear S-learner (one effect for every x) has the lower loss, but it
+// ranks nobody; auto refits the next candidate, a T-learner that ranks,
+// and records the skip. With no candidate that ranks it keeps the winner.
+func TestAutoSkipsConstant(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 1))
+	n := 3000
+	x := mat.NewDense(n, 4, nil)
+	tr := make([]int, n)
+	y := make([]float64, n)
+	for i := range n {
+		for j := range 4 {
+			x.Set(i, j, rng.NormFloat64())
+		}
+		tr[i] = rng.IntN(2)
+		y[i] = x.At(i, 0) + 0.5*float64(tr[i]) + rng.NormFloat64()
+	}
+	d := UpliftData{X: x, Treatment: tr, Arms: 1, Y: y}
+	a := AutoEstimator{
+		Candidates: []NamedEstimator{{Name: "s/linear", Estimator: SLearner{}}, {Name: "t/linear", Estimator: TLearner{}}},
+		Nuisance:   Linear{},
+	}
+	m, err := a.Fit(d, rand.NewPCG(3, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(m.Scores[0].Loss < m.Scores[1].Loss) {
+		t.Fatalf("the constant candidate does not have the lower loss (%+v): the test shows nothing", m.Scores)
+	}
+	rep := m.Report()
+	if m.Chosen != "t/linear" || len(m.SkippedConstant) != 1 || m.SkippedConstant[0] != "s/linear" ||
+		rep["auto_skipped_constant"] != "s/linear" || !strings.Contains(rep["auto_reason"], "predicted one constant effect") {
+		t.Errorf("chosen %s, skipped %v, report %v", m.Chosen, m.SkippedConstant, rep)
+	}
+	if constantEffects(m, x) {
+		t.Error("the chosen model predicts one constant effect")
+	}
+	a.Candidates = a.Candidates[:1]
+	if m, err = a.Fit(d, rand.NewPCG(3, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if m.Chosen != "s/linear" || m.SkippedConstant != nil {
+		t.Errorf("only a constant candidate: chosen %v, skipped %v", m.Chosen, m.SkippedConstant)
+	}
+}

@@ -277,25 +277,14 @@ func Calibrate(d CalibrationData, cfg CalibrationConfig, src rand.Source) (*Cali
 			e[i] = float64(n1) / float64(n)
 		}
 	}
-	x := d.X
+	x, cat := d.X, d.Categorical
 	if x == nil {
-		x = mat.NewDense(n, 1, nil) // a constant: the models are means
-	} else if cl, ok := learner.(CategoricalLearner); ok && d.Categorical != nil {
-		learner = cl.WithCategorical(d.Categorical)
-	}
-	task := Regression
-	if metricIsBinary(d.Y) {
-		task = Classification
+		x, cat = mat.NewDense(n, 1, nil), nil // a constant: the models are means
 	}
 	rng := rand.New(src)
-	fold := metaFolds(t, folds, rng)
-	mu1, err := metaCrossFit(learner, x, d.Y, nil, fold, folds, func(r int) bool { return t[r] == 1 }, task, rng)
+	mu0, mu1, err := crossFitArms(learner, x, cat, t, d.Y, folds, rng)
 	if err != nil {
-		return nil, fmt.Errorf("treated outcome model: %w", err)
-	}
-	mu0, err := metaCrossFit(learner, x, d.Y, nil, fold, folds, func(r int) bool { return t[r] == 0 }, task, rng)
-	if err != nil {
-		return nil, fmt.Errorf("control outcome model: %w", err)
+		return nil, err
 	}
 	gamma := AIPWScores(nil, d.Y, t, mu0, mu1, e)
 	yRes, wRes := make([]float64, n), make([]float64, n)
@@ -324,4 +313,27 @@ func Calibrate(d CalibrationData, cfg CalibrationConfig, src rand.Source) (*Cali
 		}
 	}
 	return c, nil
+}
+
+// crossFitArms returns out-of-fold predictions of the outcome models of
+// the control and the treated units (t 0 or 1), each fitted by learner
+// (told the categorical columns cat) in folds stratified by arm: the
+// nuisances of AIPWScores. A binary outcome makes them classifiers. rng
+// draws the folds, then the treated model's fits, then the control's.
+func crossFitArms(learner Learner, x *mat.Dense, cat []bool, t, y []float64, folds int, rng *rand.Rand) (mu0, mu1 []float64, err error) {
+	if cl, ok := learner.(CategoricalLearner); ok && cat != nil {
+		learner = cl.WithCategorical(cat)
+	}
+	task := Regression
+	if metricIsBinary(y) {
+		task = Classification
+	}
+	fold := metaFolds(t, folds, rng)
+	if mu1, err = metaCrossFit(learner, x, y, nil, fold, folds, func(r int) bool { return t[r] == 1 }, task, rng, nil); err != nil {
+		return nil, nil, fmt.Errorf("treated outcome model: %w", err)
+	}
+	if mu0, err = metaCrossFit(learner, x, y, nil, fold, folds, func(r int) bool { return t[r] == 0 }, task, rng, nil); err != nil {
+		return nil, nil, fmt.Errorf("control outcome model: %w", err)
+	}
+	return mu0, mu1, nil
 }

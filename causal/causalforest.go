@@ -1,7 +1,6 @@
 package causal
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/bits"
@@ -45,13 +44,15 @@ import (
 // the spread of the group means gives the "little bags" variance estimate
 // behind Intervals (Athey, Tibshirani & Wager 2019, section 4).
 //
-// The zero value is usable with grf's defaults: 2000 trees, sample
-// fraction 0.5, honesty fraction 0.5, min leaf 5, mtry min(⌈√p + 20⌉, p),
-// imbalance alpha 0.05, groups of 2, and honest regression forests of
-// max(50, trees/4) trees for the nuisance estimates.
+// The zero value is usable with grf's defaults — sample fraction 0.5,
+// honesty fraction 0.5, min leaf 5, mtry min(⌈√p + 20⌉, p), imbalance alpha
+// 0.05, groups of 2, and honest regression forests of max(50, trees/4)
+// trees for the nuisance estimates — except the number of trees, which
+// fits the data size (see CausalForestTrees): a tree's leaves, and so the
+// model's size, grow with the number of units n.
 type CausalForest struct {
-	// Trees is the number of trees per arm (0 means 2000), rounded up to
-	// a multiple of GroupSize.
+	// Trees is the number of trees per arm (0 means CausalForestTrees(n)
+	// for n units), rounded up to a multiple of GroupSize.
 	Trees int
 	// SampleFraction is the share of units each tree is grown on (0
 	// means 0.5). With GroupSize > 1 it must be at most 0.5.
@@ -88,10 +89,11 @@ type CausalForest struct {
 	Workers int
 }
 
-// CausalNode is a node of a causal forest tree. An inner node sends a row
-// with x[Feature] ≤ Threshold to Left and the others (NaN included) to
-// Right; Left is -1 at a leaf. N, W, Y, WY and WW are the weighted count
-// and the sums of w̃, ỹ, w̃ỹ and w̃² of the estimation units in the node.
+// CausalNode is a node of a causal forest tree while it grows. An inner
+// node sends a row with x[Feature] ≤ Threshold to Left and the others (NaN
+// included) to Right; Left is -1 at a leaf. N, W, Y, WY and WW are the
+// weighted count and the sums of w̃, ỹ, w̃ỹ and w̃² of the estimation units
+// in the node.
 type CausalNode struct {
 	Feature   int     `json:"f,omitempty"`
 	Threshold float64 `json:"t,omitempty"`
@@ -105,43 +107,10 @@ type CausalNode struct {
 	bin       int
 }
 
-// CausalTree is one tree of a causal forest.
-type CausalTree struct {
-	Nodes []CausalNode
-	// split is the walk of Nodes packed for prediction (see pack); nil
-	// in a tree built by hand, which leaf then walks through Nodes.
-	split []cfSplit
-}
-
-// cfSplit is the part of a CausalNode that prediction reads, 24 bytes
-// rather than 72, so that a tree's upper levels share cache lines: a row
-// goes left when x[feature] ≤ threshold, and a child of -1 ends the walk
-// at this node (at a leaf, or before a child with no estimation units).
-type cfSplit struct {
-	threshold   float64
-	feature     int32
-	left, right int32
-}
-
-// pack fills t.split from t.Nodes.
-func (t *CausalTree) pack() {
-	sp := make([]cfSplit, len(t.Nodes))
-	for i, nd := range t.Nodes {
-		s := cfSplit{threshold: nd.Threshold, feature: int32(nd.Feature), left: -1, right: -1}
-		if nd.Left >= 0 {
-			if t.Nodes[nd.Left].N > 0 {
-				s.left = nd.Left
-			}
-			if t.Nodes[nd.Right].N > 0 {
-				s.right = nd.Right
-			}
-		}
-		sp[i] = s
-	}
-	t.split = sp
-}
-
-// CausalForestModel is a fitted causal forest.
+// CausalForestModel is a fitted causal forest. Its trees keep, per leaf,
+// only the four estimation means the moment equation needs (see
+// CausalTree), so its size and the time to predict a row grow with
+// trees × depth, not with the number of training units.
 type CausalForestModel struct {
 	Arms     int
 	Features int
@@ -155,45 +124,25 @@ type CausalForestModel struct {
 // Kind implements Kinded.
 func (m *CausalForestModel) Kind() string { return "causal-forest" }
 
-// UnmarshalJSON implements json.Unmarshaler and checks that every tree is
-// well formed: children come after their parent, features are in range.
-func (m *CausalForestModel) UnmarshalJSON(b []byte) error {
-	type plain CausalForestModel
-	if err := json.Unmarshal(b, (*plain)(m)); err != nil {
-		return err
+// CausalForestTrees returns the default number of trees for n units:
+// grf's 2000 up to 25,000 units, then 2000·25,000/n, so that trees × n (to
+// which the model's size and its prediction time are proportional) stays
+// at 5·10⁷, but never fewer than 500:
+//
+//	trees(n) = 2000 for n ≤ 25,000,  max(500, ⌊5·10⁷/n⌋) above.
+func CausalForestTrees(n int) int {
+	if n <= 25_000 {
+		return 2000
 	}
-	if m.Arms < 1 || m.Features < 1 || m.GroupSize < 1 || len(m.Forests) != m.Arms {
-		return fmt.Errorf("causal forest with %d arms, %d features, group size %d, %d forests", m.Arms, m.Features, m.GroupSize, len(m.Forests))
-	}
-	for k, trees := range m.Forests {
-		if len(trees) == 0 {
-			return fmt.Errorf("causal forest arm %d has no trees", k+1)
-		}
-		for b, t := range trees {
-			if len(t.Nodes) == 0 {
-				return fmt.Errorf("causal forest arm %d tree %d has no nodes", k+1, b)
-			}
-			for j, nd := range t.Nodes {
-				if nd.Left < 0 {
-					continue
-				}
-				if int(nd.Left) <= j || int(nd.Right) <= j || int(nd.Left) >= len(t.Nodes) || int(nd.Right) >= len(t.Nodes) ||
-					nd.Feature < 0 || nd.Feature >= m.Features {
-					return fmt.Errorf("causal forest arm %d tree %d node %d is malformed", k+1, b, j)
-				}
-			}
-			trees[b].pack()
-		}
-	}
-	return nil
+	return max(500, 50_000_000/n)
 }
 
-func (f CausalForest) withDefaults(p int) CausalForest {
+func (f CausalForest) withDefaults(n, p int) CausalForest {
 	if f.GroupSize == 0 {
 		f.GroupSize = 2
 	}
 	if f.Trees == 0 {
-		f.Trees = 2000
+		f.Trees = CausalForestTrees(n)
 	}
 	f.Trees = (f.Trees + f.GroupSize - 1) / f.GroupSize * f.GroupSize
 	if f.SampleFraction == 0 {
@@ -265,7 +214,7 @@ func (f CausalForest) Fit(d UpliftData, src rand.Source) (*CausalForestModel, er
 		return nil, fmt.Errorf("causal forest: %w", err)
 	}
 	n, p := d.X.Dims()
-	cfg := f.withDefaults(p)
+	cfg := f.withDefaults(n, p)
 	bins, err := NewBinsWeighted(d.X, d.Weights, cfg.MaxBins, d.Categorical)
 	if err != nil {
 		return nil, fmt.Errorf("causal forest: bin features: %w", err)
@@ -285,11 +234,20 @@ func (f CausalForest) Fit(d UpliftData, src rand.Source) (*CausalForestModel, er
 				w[i] = 1
 			}
 		}
+		if err := stopped(src); err != nil {
+			return nil, err
+		}
 		yt, wt, err := cfg.center(d, bins, rows, w, k, rng)
 		if err != nil {
 			return nil, fmt.Errorf("causal forest: arm %d: %w", k, err)
 		}
-		m.Forests[k-1] = cfg.grow(bins, rows, yt, wt, w, d.Weights, rng)
+		if err := stopped(src); err != nil {
+			return nil, err
+		}
+		m.Forests[k-1] = cfg.grow(bins, rows, yt, wt, w, d.Weights, rng, src)
+	}
+	if err := stopped(src); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -667,7 +625,7 @@ func cfSample(from []int32, k int, rng *rand.Rand) []int32 {
 }
 
 // grow grows the causal trees of one arm on rows.
-func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64, rng *rand.Rand) []CausalTree {
+func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64, rng *rand.Rand, src rand.Source) []CausalTree {
 	task := &cfTask{cfg: f, bins: bins, y: yt, w: wt, treat: treat, sw: sw, causal: true}
 	groups := f.Trees / f.GroupSize
 	seeds := make([][2]uint64, groups)
@@ -687,6 +645,9 @@ func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64
 		growers <- newCFGrower(task, nil)
 	}
 	parallelFor(groups, f.Workers, func(gi int) {
+		if stopped(src) != nil {
+			return // the caller sees the stop and drops the trees
+		}
 		g := <-growers
 		defer func() { growers <- g }()
 		g.rng = rand.New(rand.NewPCG(seeds[gi][0], seeds[gi][1]))
@@ -704,9 +665,7 @@ func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64
 				slices.Sort(split)
 				slices.Sort(est)
 			}
-			t := CausalTree{Nodes: g.growTree(split, est)}
-			t.pack()
-			trees[gi*f.GroupSize+b] = t
+			trees[gi*f.GroupSize+b] = compactTree(g.growTree(split, est))
 		}
 	})
 	return trees
@@ -797,38 +756,6 @@ func (f CausalForest) oob(bins *Bins, rows []int32, target, sw []float64, rng *r
 	return out
 }
 
-// cfLeaf returns the deepest node reached by row x whose estimation
-// count is positive.
-func (t *CausalTree) leaf(x []float64) *CausalNode {
-	if len(t.split) == len(t.Nodes) {
-		i := int32(0)
-		for {
-			s := &t.split[i]
-			next := s.right
-			if x[s.feature] <= s.threshold {
-				next = s.left
-			}
-			if next < 0 {
-				return &t.Nodes[i]
-			}
-			i = next
-		}
-	}
-	nd := &t.Nodes[0]
-	for nd.Left >= 0 {
-		next := nd.Right
-		if x[nd.Feature] <= nd.Threshold {
-			next = nd.Left
-		}
-		c := &t.Nodes[next]
-		if c.N <= 0 {
-			break
-		}
-		nd = c
-	}
-	return nd
-}
-
 // cfMoments holds forest-averaged leaf means of w̃, ỹ, w̃ỹ and w̃².
 type cfMoments struct{ w, y, wy, ww float64 }
 
@@ -840,18 +767,23 @@ func (m cfMoments) tau() (tau, q float64) {
 	return (m.wy - m.w*m.y) / q, q
 }
 
-// estimate returns τ̂(x) and, when withVar, its little-bags variance.
-func (m *CausalForestModel) estimate(trees []CausalTree, x []float64, withVar bool, buf []cfMoments) (tau, v float64) {
+// moments returns the means of leaf l in float64.
+func (l *cfLeaf) moments() cfMoments {
+	return cfMoments{float64(l[0]), float64(l[1]), float64(l[2]), float64(l[3])}
+}
+
+// estimate returns τ̂(x) and, when withVar, its little-bags variance, from
+// the leaves that x reached in the trees of one arm, ls[b] for tree b.
+func (m *CausalForestModel) estimate(ls []cfLeaf, withVar bool) (tau, v float64) {
 	var avg cfMoments
 	nt := 0
-	for b := range trees {
-		nd := trees[b].leaf(x)
-		if nd.N <= 0 {
-			buf[b] = cfMoments{math.NaN(), 0, 0, 0}
+	trees := len(ls)
+	for b := range ls {
+		l := &ls[b]
+		if l.empty() {
 			continue
 		}
-		mb := cfMoments{nd.W / nd.N, nd.Y / nd.N, nd.WY / nd.N, nd.WW / nd.N}
-		buf[b] = mb
+		mb := l.moments()
 		avg.w += mb.w
 		avg.y += mb.y
 		avg.wy += mb.wy
@@ -879,10 +811,10 @@ func (m *CausalForestModel) estimate(trees []CausalTree, x []float64, withVar bo
 	var between, total, psiSum float64
 	groups := 0
 	trees2 := 0
-	for g := 0; g+l <= len(trees); g += l {
+	for g := 0; g+l <= trees; g += l {
 		good := true
 		for b := g; b < g+l; b++ {
-			if math.IsNaN(buf[b].w) {
+			if ls[b].empty() {
 				good = false
 				break
 			}
@@ -892,7 +824,7 @@ func (m *CausalForestModel) estimate(trees []CausalTree, x []float64, withVar bo
 		}
 		var gs float64
 		for b := g; b < g+l; b++ {
-			p := psi(buf[b])
+			p := psi(ls[b].moments())
 			gs += p
 			total += p * p
 			psiSum += p
@@ -967,22 +899,34 @@ func (m *CausalForestModel) Intervals(lo, hi, x *mat.Dense, level float64) (*mat
 	return lo, hi
 }
 
-// rows calls f with the estimate (and variance) of every row and arm.
+// rows calls f with the estimate (and variance) of every row and arm. It
+// takes the rows in blocks: every tree is walked for the whole block
+// before the next (so that the tree stays in cache), and the block's
+// leaves, 16 bytes per row and tree, are all the memory it needs.
 func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, tau, v float64)) {
-	n, _ := x.Dims()
-	const chunk = 256
+	n, p := x.Dims()
+	const chunk = 128
 	chunks := (n + chunk - 1) / chunk
 	maxTrees := 0
 	for _, tr := range m.Forests {
 		maxTrees = max(maxTrees, len(tr))
 	}
-	parallelFor(chunks, 0, func(c int) {
-		buf := make([]cfMoments, maxTrees)
-		for i := c * chunk; i < min(n, (c+1)*chunk); i++ {
-			row := x.RawRowView(i)
+	raw := x.RawMatrix()
+	parallelWork(chunks, 0, func() func(int) {
+		leaves := make([]cfLeaf, min(n, chunk)*maxTrees)
+		return func(c int) {
+			lo, hi := c*chunk, min(n, (c+1)*chunk)
+			nr := hi - lo
+			rows := raw.Data[lo*raw.Stride : (hi-1)*raw.Stride+p]
 			for k, trees := range m.Forests {
-				tau, v := m.estimate(trees, row, withVar, buf)
-				f(i, k, tau, v)
+				nt := len(trees)
+				for b := range trees {
+					trees[b].leaves4(rows, raw.Stride, nr, leaves[b:], nt)
+				}
+				for r := range nr {
+					tau, v := m.estimate(leaves[r*nt:(r+1)*nt], withVar)
+					f(lo+r, k, tau, v)
+				}
 			}
 		}
 	})

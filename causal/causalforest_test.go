@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"gonum.org/v1/gonum/floats/scalar"
@@ -451,7 +452,7 @@ func BenchmarkCausalTree(b *testing.B) {
 			wt[i] = w[i] - 0.5
 			yt[i] = d.Y[i] - d.X.At(i, 1)
 		}
-		cfg := CausalForest{}.withDefaults(10)
+		cfg := CausalForest{}.withDefaults(n, 10)
 		task := &cfTask{cfg: cfg, bins: bins, y: yt, w: wt, treat: w, causal: true}
 		split := make([]int32, 0, n/2)
 		est := make([]int32, 0, n/2)
@@ -511,25 +512,45 @@ func TestCausalForestWeightScale(t *testing.T) {
 	}
 }
 
-// TestCausalTreePackedWalk checks that prediction's packed walk ends at the
-// node the walk over Nodes ends at, missing values and empty children
-// included, for fitted and reloaded forests.
-func TestCausalTreePackedWalk(t *testing.T) {
+// cfWalkNodes is the reference walk over grown nodes: from the root down,
+// stopping before a child with no estimation units.
+func cfWalkNodes(nodes []CausalNode, x []float64) *CausalNode {
+	nd := &nodes[0]
+	for nd.Left >= 0 {
+		next := nd.Right
+		if x[nd.Feature] <= nd.Threshold {
+			next = nd.Left
+		}
+		c := &nodes[next]
+		if c.N <= 0 {
+			break
+		}
+		nd = c
+	}
+	return nd
+}
+
+// TestCausalTreeCompactWalk checks that the compact tree's walk ends at a
+// leaf holding the means of the node the walk over the grown nodes ends
+// at, missing values and empty children included, before and after a
+// save and reload.
+func TestCausalTreeCompactWalk(t *testing.T) {
 	d, _ := cfSimulate(2000, 4, 1, rand.NewPCG(3, 4))
-	m, err := CausalForest{Trees: 20}.Fit(d, rand.NewPCG(5, 6))
+	bins, err := NewBins(d.X, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	back := new(CausalForestModel)
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
+	w := make([]float64, len(d.Y))
+	wt := make([]float64, len(d.Y))
+	for i, tr := range d.Treatment {
+		w[i] = float64(tr)
+		wt[i] = w[i] - 0.5
 	}
-	if err := json.Unmarshal(b, back); err != nil {
-		t.Fatal(err)
-	}
+	cfg := CausalForest{MinLeaf: 2}.withDefaults(2000, 4)
+	task := &cfTask{cfg: cfg, bins: bins, y: d.Y, w: wt, treat: w, causal: true}
+	g := newCFGrower(task, rand.New(rand.NewPCG(5, 6)))
 	x := cfGrid(300, 4, rand.NewPCG(7, 8))
-	rows := make([][]float64, 0, 301)
+	rows := make([][]float64, 0, 300)
 	for i := range 300 {
 		row := mat.Row(nil, i, x)
 		if i%7 == 0 {
@@ -537,17 +558,174 @@ func TestCausalTreePackedWalk(t *testing.T) {
 		}
 		rows = append(rows, row)
 	}
-	for _, model := range []*CausalForestModel{m, back} {
-		for _, tree := range model.Forests[0] {
-			if len(tree.split) != len(tree.Nodes) {
-				t.Fatalf("tree of %d nodes has %d packed", len(tree.Nodes), len(tree.split))
+	var grown [][]CausalNode
+	m := &CausalForestModel{Arms: 1, Features: 4, GroupSize: 1, Forests: [][]CausalTree{nil}}
+	empty := 0
+	for b := range 20 {
+		var split, est []int32
+		for i := range int32(2000) {
+			// Few estimation rows, so that some children get none.
+			if g.rng.IntN(2) == 0 {
+				split = append(split, i)
+			} else if g.rng.IntN(8) == 0 {
+				est = append(est, i)
 			}
-			plain := CausalTree{Nodes: tree.Nodes}
-			for _, row := range rows {
-				if got, want := tree.leaf(row), plain.leaf(row); got != want {
-					t.Fatalf("row %v: the packed walk ends at %+v, the walk over Nodes at %+v", row, *got, *want)
+		}
+		nodes := g.growTree(split, est)
+		for _, nd := range nodes {
+			if nd.N <= 0 {
+				empty++
+			}
+		}
+		grown = append(grown, nodes)
+		m.Forests[0] = append(m.Forests[0], compactTree(nodes))
+		if inner, leaves := m.Forests[0][b].Size(); leaves != inner+1 {
+			t.Fatalf("tree %d: %d inner nodes, %d leaves", b, inner, leaves)
+		}
+	}
+	if empty == 0 {
+		t.Fatal("no empty node: the test does not reach the pruned walk")
+	}
+	b, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := v.(*CausalForestModel)
+	flat := make([]float64, 0, 4*len(rows))
+	for _, row := range rows {
+		flat = append(flat, row...)
+	}
+	for _, model := range []*CausalForestModel{m, back} {
+		for b, tree := range model.Forests[0] {
+			for r, row := range rows {
+				got, want := *tree.leaf(row), leafMeans(cfWalkNodes(grown[b], row))
+				for c, v := range want {
+					want[c] = fromHalf(toHalf(v/tree.scale[c])) * tree.scale[c]
+				}
+				if got != want {
+					t.Fatalf("tree %d row %v: the compact walk ends at %v, the walk over the nodes at %v", b, row, got, want)
+				}
+				// The four-row walk over the first r+1 rows ends at
+				// the same leaves.
+				if r%37 == 0 || r == len(rows)-1 {
+					out := make([]cfLeaf, 2*(r+1))
+					tree.leaves4(flat, 4, r+1, out, 2)
+					for i := range r + 1 {
+						if out[2*i] != *tree.leaf(rows[i]) {
+							t.Fatalf("tree %d: leaves4 over %d rows: row %d ends at %v, want %v", b, r+1, i, out[2*i], *tree.leaf(rows[i]))
+						}
+					}
 				}
 			}
 		}
 	}
+}
+
+// TestCausalForestReadsEncoding0 loads a model saved in the encoding before
+// the compact one and checks its effects and intervals against those the
+// code of that time computed. The compact leaves hold their means to 11
+// significant bits, and this forest has only 12 trees to average the
+// rounding over, hence the tolerance.
+func TestCausalForestReadsEncoding0(t *testing.T) {
+	b, err := os.ReadFile("testdata/causalforest_encoding0.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := v.(*CausalForestModel)
+	var want []struct{ X, Effect, Lo, Hi []float64 }
+	eb, err := os.ReadFile("testdata/causalforest_encoding0_expected.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(eb, &want); err != nil {
+		t.Fatal(err)
+	}
+	x := mat.NewDense(len(want), 3, nil)
+	for i, r := range want {
+		x.SetRow(i, r.X)
+	}
+	eff := m.Effects(nil, x)
+	lo, hi := m.Intervals(nil, nil, x, 0.9)
+	for i, r := range want {
+		for k := range 2 {
+			for _, c := range []struct {
+				name      string
+				got, want float64
+			}{{"effect", eff.At(i, k), r.Effect[k]}, {"lower", lo.At(i, k), r.Lo[k]}, {"upper", hi.At(i, k), r.Hi[k]}} {
+				if !scalar.EqualWithinAbsOrRel(c.got, c.want, 2e-3, 2e-3) {
+					t.Errorf("row %d arm %d: %s %v, saved code gave %v", i, k+1, c.name, c.got, c.want)
+				}
+			}
+		}
+	}
+	// Saved again, it takes the compact encoding and predicts the same.
+	nb, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nb) >= len(b)/2 {
+		t.Errorf("compact encoding %d bytes, the old one %d", len(nb), len(b))
+	}
+	v2, err := Unmarshal(nb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e2 := v2.(*CausalForestModel).Effects(nil, x); !mat.Equal(eff, e2) {
+		t.Error("effects differ after a save in the compact encoding")
+	}
+}
+
+func TestCausalForestTrees(t *testing.T) {
+	for _, tc := range []struct{ n, want int }{
+		{100, 2000}, {21_347, 2000}, {25_000, 2000}, {29_885, 1673}, {50_000, 1000}, {100_000, 500}, {1_000_000, 500},
+	} {
+		if got := CausalForestTrees(tc.n); got != tc.want {
+			t.Errorf("CausalForestTrees(%d) = %d, want %d", tc.n, got, tc.want)
+		}
+	}
+	// The default reaches the fitted model: 30,000 units give 1666 trees,
+	// rounded up to groups of 2.
+	d, _ := cfSimulate(30_000, 3, 1, rand.NewPCG(1, 1))
+	m, err := CausalForest{NuisanceTrees: 10, MaxDepth: 1}.Fit(d, rand.NewPCG(2, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(m.Forests[0]); got != 1666 {
+		t.Errorf("default forest on 30,000 units has %d trees, want 1666", got)
+	}
+}
+
+// FuzzCausalTreeRead feeds the binary tree decoder arbitrary bytes: it
+// must return an error or a tree whose walks end at a leaf.
+func FuzzCausalTreeRead(f *testing.F) {
+	d, _ := cfSimulate(400, 3, 1, rand.NewPCG(1, 2))
+	m, err := CausalForest{Trees: 4, NuisanceTrees: 4}.Fit(d, rand.NewPCG(1, 1))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var in cfJSON
+	b, _ := m.MarshalJSON()
+	if err := json.Unmarshal(b, &in); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(in.Forests[0][1:])
+	f.Add([]byte{0, 1, 0, 0, 0x80, 0x3f, 0, 0, 0x80, 0x3f, 0, 0, 0x80, 0x3f, 0, 0, 0x80, 0x3f, 0, 0, 0x3c, 0, 0, 0, 0, 0, 0, 0})
+	x := cfGrid(20, 3, rand.NewPCG(3, 3))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tree, _, err := readTree(b, in.Thresholds, cfEncoding)
+		if err != nil {
+			return
+		}
+		for i := range 20 {
+			tree.leaf(x.RawRowView(i))
+		}
+	})
 }

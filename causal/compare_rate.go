@@ -28,11 +28,11 @@ func cmpRATE(d UpliftData, ac *ArmComparison, effects []*mat.Dense, folds int, n
 	if metricIsBinary(a.y) {
 		task = Classification
 	}
-	mu1, err := metaCrossFit(nuisance, a.x, a.y, nil, fold, folds, func(r int) bool { return a.t[r] == 1 }, task, rng)
+	mu1, err := metaCrossFit(nuisance, a.x, a.y, nil, fold, folds, func(r int) bool { return a.t[r] == 1 }, task, rng, nil)
 	if err != nil {
 		return fmt.Errorf("RATE: treated outcome model: %w", err)
 	}
-	mu0, err := metaCrossFit(nuisance, a.x, a.y, nil, fold, folds, func(r int) bool { return a.t[r] == 0 }, task, rng)
+	mu0, err := metaCrossFit(nuisance, a.x, a.y, nil, fold, folds, func(r int) bool { return a.t[r] == 0 }, task, rng, nil)
 	if err != nil {
 		return fmt.Errorf("RATE: control outcome model: %w", err)
 	}

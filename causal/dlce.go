@@ -331,6 +331,9 @@ func (d DLCE) Fit(data UpliftData, src rand.Source) (*DLCEModel, error) {
 	}
 	grad := make([]float64, k)
 	for range d.Epochs {
+		if err := stopped(src); err != nil {
+			return nil, err
+		}
 		rng.Shuffle(len(rows), func(a, b int) { rows[a], rows[b] = rows[b], rows[a] })
 		for _, ps := range rows {
 			ri := ps.row

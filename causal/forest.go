@@ -138,6 +138,9 @@ func (f Forest) FitForest(x *mat.Dense, y, weights []float64, task Task, src ran
 		var rows []int32
 		var tg *treeGrower
 		return func(k int) {
+			if stopped(src) != nil {
+				return
+			}
 			trng := rand.New(rand.NewPCG(seeds[k][0], seeds[k][1]))
 			if tg == nil {
 				tg = newTreeGrower(bins, tc, trng)
@@ -165,6 +168,9 @@ func (f Forest) FitForest(x *mat.Dense, y, weights []float64, task Task, src ran
 			model.Trees[k] = append([]TreeNode(nil), tg.nodes...)
 		}
 	})
+	if err := stopped(src); err != nil {
+		return nil, err
+	}
 	return model, nil
 }
 

@@ -274,6 +274,9 @@ func (g GBT) FitGBT(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 	bestLoss := gbtLoss(task, raw, y, weights, val)
 	bestIter := 0
 	for iter := 0; iter < cfg.MaxIter; iter++ {
+		if err := stopped(src); err != nil {
+			return nil, err
+		}
 		gbtGradients(task, raw, y, weights, train, grad, hess)
 		if nSample < len(train) {
 			// Partial Fisher–Yates draw of nSample training rows.

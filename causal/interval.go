@@ -127,7 +127,7 @@ func (b Bootstrapped) Fit(d UpliftData, src rand.Source) (*BootstrappedModel, er
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	rng := rand.New(src)
-	point, err := b.Estimator.FitUplift(d, metaSource(rng))
+	point, err := b.Estimator.FitUplift(d, metaSource(src, rng))
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: point fit: %w", err)
 	}
@@ -141,6 +141,9 @@ func (b Bootstrapped) Fit(d UpliftData, src rand.Source) (*BootstrappedModel, er
 	}
 	rows := make([]int, 0, len(d.Treatment))
 	for r := range m.Replicates {
+		if err := stopped(src); err != nil {
+			return nil, err
+		}
 		rows = rows[:0]
 		for _, idx := range byArm {
 			for range idx {
@@ -148,7 +151,7 @@ func (b Bootstrapped) Fit(d UpliftData, src rand.Source) (*BootstrappedModel, er
 			}
 		}
 		slices.Sort(rows)
-		fit, err := b.Estimator.FitUplift(cmpSubset(d, rows), metaSource(rng))
+		fit, err := b.Estimator.FitUplift(cmpSubset(d, rows), metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("bootstrap: replicate %d: %w", r+1, err)
 		}

@@ -176,7 +176,7 @@ func (l Linear) Fit(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 	if task == Regression {
 		beta, err = linSolveLS(x, y, weights, st, lambda)
 	} else {
-		beta, err = linSolveLogistic(x, y, weights, st, lambda, maxIter, tol)
+		beta, err = linSolveLogistic(x, y, weights, st, lambda, maxIter, tol, src)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("linear: %w", err)
@@ -310,7 +310,7 @@ func linSolveLS(x *mat.Dense, y, w []float64, st linStats, lambda float64) ([]fl
 
 // linSolveLogistic maximises the penalised log likelihood by Newton's
 // method with step halving.
-func linSolveLogistic(x *mat.Dense, y, w []float64, st linStats, lambda float64, maxIter int, tol float64) ([]float64, error) {
+func linSolveLogistic(x *mat.Dense, y, w []float64, st linStats, lambda float64, maxIter int, tol float64, src rand.Source) ([]float64, error) {
 	n, p := x.Dims()
 	q := p + 1
 	raw := x.RawMatrix()
@@ -385,6 +385,9 @@ func linSolveLogistic(x *mat.Dense, y, w []float64, st linStats, lambda float64,
 	next := make([]float64, q)
 	var prev float64
 	for iter := 0; iter < maxIter; iter++ {
+		if err := stopped(src); err != nil {
+			return nil, err
+		}
 		g := acc[q*q : q*q+q]
 		for j := 1; j < q; j++ {
 			g[j] -= lambda * beta[j]
@@ -399,6 +402,9 @@ func linSolveLogistic(x *mat.Dense, y, w []float64, st linStats, lambda float64,
 		for half := 0; ; half++ {
 			for j := range next {
 				next[j] = beta[j] + t*step[j]
+			}
+			if err := stopped(src); err != nil {
+				return nil, err
 			}
 			nacc = pass(next)
 			nobj = penalised(next, nacc[q*q+q])

@@ -145,9 +145,9 @@ func metaPick(v []float64, idx []int) []float64 {
 }
 
 // metaSource returns a fresh source seeded from rng, so each fit gets its
-// own reproducible stream.
-func metaSource(rng *rand.Rand) rand.Source {
-	return rand.NewPCG(rng.Uint64(), rng.Uint64())
+// own reproducible stream, carrying the stop signal of src (see WithStop).
+func metaSource(src rand.Source, rng *rand.Rand) rand.Source {
+	return derive(src, rng.Uint64(), rng.Uint64())
 }
 
 // metaArmRows returns the rows whose arm is in arms.
@@ -225,7 +225,7 @@ func (l TLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) 
 	m := &TModel{Treated: make([]savedModel, d.Arms)}
 	for k := 0; k <= d.Arms; k++ {
 		idx := metaArmRows(d.Treatment, k)
-		fit, err := metaFitRows(base, d.X, d.Y, d.Weights, idx, task, metaSource(rng))
+		fit, err := metaFitRows(base, d.X, d.Y, d.Weights, idx, task, metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("t-learner: outcome model of arm %d: %w", k, err)
 		}
@@ -300,7 +300,7 @@ func (l SLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) 
 	}
 	base := metaBase(l.Base, cat)
 	xa := sAugment(d.X, d.Arms, func(i int) int { return d.Treatment[i] })
-	fit, err := base.Fit(xa, d.Y, d.Weights, task, metaSource(rand.New(src)))
+	fit, err := base.Fit(xa, d.Y, d.Weights, task, metaSource(src, rand.New(src)))
 	if err != nil {
 		return nil, fmt.Errorf("s-learner: outcome model: %w", err)
 	}

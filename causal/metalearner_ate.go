@@ -187,11 +187,11 @@ func ATE(d UpliftData, opt ATEOptions, src rand.Source) ([]ATEEstimate, error) {
 	for k := 1; k <= d.Arms; k++ {
 		a := metaSplitArm(d, k)
 		f := metaFolds(a.t, folds, rng)
-		e, err := metaPropensity(&a, prop, f, folds, clip, rng)
+		e, err := metaPropensity(&a, prop, f, folds, clip, rng, src)
 		if err != nil {
 			return nil, fmt.Errorf("aipw: arm %d: %w", k, err)
 		}
-		phi, err := drScores(&a, base, task, f, folds, e, rng)
+		phi, err := drScores(&a, base, task, f, folds, e, rng, src)
 		if err != nil {
 			return nil, fmt.Errorf("aipw: arm %d: %w", k, err)
 		}

@@ -104,11 +104,11 @@ func (l XLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) 
 	for k := 1; k <= d.Arms; k++ {
 		a := metaSplitArm(d, k)
 		ctl, trt := a.rows(0), a.rows(1)
-		mu0, err := metaFitRows(base, a.x, a.y, a.w, ctl, task, metaSource(rng))
+		mu0, err := metaFitRows(base, a.x, a.y, a.w, ctl, task, metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("x-learner: arm %d: control outcome model: %w", k, err)
 		}
-		muk, err := metaFitRows(base, a.x, a.y, a.w, trt, task, metaSource(rng))
+		muk, err := metaFitRows(base, a.x, a.y, a.w, trt, task, metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("x-learner: arm %d: treated outcome model: %w", k, err)
 		}
@@ -121,15 +121,15 @@ func (l XLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) 
 		for r, i := range trt {
 			d1[r] = a.y[i] - d1[r]
 		}
-		tau0, err := final.Fit(xc, d0, metaPick(a.w, ctl), Regression, metaSource(rng))
+		tau0, err := final.Fit(xc, d0, metaPick(a.w, ctl), Regression, metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("x-learner: arm %d: control effect model: %w", k, err)
 		}
-		tau1, err := final.Fit(xt, d1, metaPick(a.w, trt), Regression, metaSource(rng))
+		tau1, err := final.Fit(xt, d1, metaPick(a.w, trt), Regression, metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("x-learner: arm %d: treated effect model: %w", k, err)
 		}
-		e, err := prop.Fit(a.x, a.t, a.w, Classification, metaSource(rng))
+		e, err := prop.Fit(a.x, a.t, a.w, Classification, metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("x-learner: arm %d: propensity model: %w", k, err)
 		}
@@ -208,8 +208,8 @@ func (l RLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) 
 }
 
 // rPseudo writes the R-learner pseudo-outcome and weights.
-func rPseudo(a *metaArm, base Learner, task Task, folds []int, k int, e []float64, rng *rand.Rand) ([]float64, []float64, error) {
-	m, err := metaCrossFit(base, a.x, a.y, a.w, folds, k, nil, task, rng)
+func rPseudo(a *metaArm, base Learner, task Task, folds []int, k int, e []float64, rng *rand.Rand, src rand.Source) ([]float64, []float64, error) {
+	m, err := metaCrossFit(base, a.x, a.y, a.w, folds, k, nil, task, rng, src)
 	if err != nil {
 		return nil, nil, fmt.Errorf("outcome model: %w", err)
 	}
@@ -278,12 +278,12 @@ func (l DRLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error)
 }
 
 // drScores cross-fits μ_0 and μ_1 and returns the AIPW scores φ.
-func drScores(a *metaArm, base Learner, task Task, folds []int, k int, e []float64, rng *rand.Rand) ([]float64, error) {
-	mu0, err := metaCrossFit(base, a.x, a.y, a.w, folds, k, func(r int) bool { return a.t[r] == 0 }, task, rng)
+func drScores(a *metaArm, base Learner, task Task, folds []int, k int, e []float64, rng *rand.Rand, src rand.Source) ([]float64, error) {
+	mu0, err := metaCrossFit(base, a.x, a.y, a.w, folds, k, func(r int) bool { return a.t[r] == 0 }, task, rng, src)
 	if err != nil {
 		return nil, fmt.Errorf("control outcome model: %w", err)
 	}
-	mu1, err := metaCrossFit(base, a.x, a.y, a.w, folds, k, func(r int) bool { return a.t[r] == 1 }, task, rng)
+	mu1, err := metaCrossFit(base, a.x, a.y, a.w, folds, k, func(r int) bool { return a.t[r] == 1 }, task, rng, src)
 	if err != nil {
 		return nil, fmt.Errorf("treated outcome model: %w", err)
 	}
@@ -291,13 +291,13 @@ func drScores(a *metaArm, base Learner, task Task, folds []int, k int, e []float
 }
 
 // drPseudo writes the DR-learner pseudo-outcome and weights.
-func drPseudo(a *metaArm, base Learner, task Task, folds []int, k int, e []float64, rng *rand.Rand) ([]float64, []float64, error) {
-	phi, err := drScores(a, base, task, folds, k, e, rng)
+func drPseudo(a *metaArm, base Learner, task Task, folds []int, k int, e []float64, rng *rand.Rand, src rand.Source) ([]float64, []float64, error) {
+	phi, err := drScores(a, base, task, folds, k, e, rng, src)
 	return phi, a.w, err
 }
 
 // pseudoFunc computes a pseudo-outcome and its weights on one arm subset.
-type pseudoFunc func(a *metaArm, base Learner, task Task, folds []int, k int, e []float64, rng *rand.Rand) ([]float64, []float64, error)
+type pseudoFunc func(a *metaArm, base Learner, task Task, folds []int, k int, e []float64, rng *rand.Rand, src rand.Source) ([]float64, []float64, error)
 
 // crossFitEffects runs the shared steps of the R- and DR-learners for each
 // arm: validate, split, fold, cross-fit the propensity, build the
@@ -322,15 +322,15 @@ func crossFitEffects(d UpliftData, src rand.Source, name string, base, prop, fin
 	for k := 1; k <= d.Arms; k++ {
 		a := metaSplitArm(d, k)
 		f := metaFolds(a.t, folds, rng)
-		e, err := metaPropensity(&a, prop, f, folds, clip, rng)
+		e, err := metaPropensity(&a, prop, f, folds, clip, rng, src)
 		if err != nil {
 			return nil, fmt.Errorf("%s: arm %d: %w", name, k, err)
 		}
-		z, w, err := pseudo(&a, base, task, f, folds, e, rng)
+		z, w, err := pseudo(&a, base, task, f, folds, e, rng, src)
 		if err != nil {
 			return nil, fmt.Errorf("%s: arm %d: %w", name, k, err)
 		}
-		m, err := final.Fit(a.x, z, w, Regression, metaSource(rng))
+		m, err := final.Fit(a.x, z, w, Regression, metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("%s: arm %d: effect model: %w", name, k, err)
 		}

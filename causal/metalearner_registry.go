@@ -267,15 +267,16 @@ func (r Registry) Learner(p *Params, param, def string) (Learner, error) {
 }
 
 // SeededEstimator fits Estimator with a source seeded from Seed, ignoring
-// the source given to FitUplift.
+// the draws of the source given to FitUplift (but keeping its stop signal,
+// see WithStop).
 type SeededEstimator struct {
 	Estimator UpliftEstimator
 	Seed      uint64
 }
 
 // FitUplift implements UpliftEstimator.
-func (s SeededEstimator) FitUplift(d UpliftData, _ rand.Source) (UpliftModel, error) {
-	return s.Estimator.FitUplift(d, rand.NewPCG(s.Seed, 0x9e3779b97f4a7c15))
+func (s SeededEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) {
+	return s.Estimator.FitUplift(d, derive(src, s.Seed, 0x9e3779b97f4a7c15))
 }
 
 func regNames[V any](m map[string]V) []string {

@@ -273,6 +273,8 @@ type netConfig struct {
 	learnRate, l2, alpha    float64
 	valFraction             float64
 	classification          bool
+	// stop, when set, is checked before each epoch (see WithStop).
+	stop func() error
 }
 
 // netParam is one parameter block with its gradient and Adam moments.
@@ -501,6 +503,11 @@ func trainNetwork(net *Network, x []float64, in int, y, w []float64, g []int, cf
 	var step float64
 	const b1, b2, eps = 0.9, 0.999, 1e-8
 	for epoch := 0; epoch < cfg.epochs; epoch++ {
+		if cfg.stop != nil {
+			if err := cfg.stop(); err != nil {
+				return err
+			}
+		}
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for start := 0; start < len(order); start += batch {
 			rows := order[start:min(start+batch, len(order))]

@@ -90,8 +90,9 @@ func metaFolds(t []float64, k int, rng *rand.Rand) []int {
 
 // metaCrossFit returns out-of-fold predictions: for each fold f, l is fitted
 // on the rows outside f for which include is true (nil means all) and
-// predicts every row in f.
-func metaCrossFit(l Learner, x *mat.Dense, y, w []float64, folds []int, k int, include func(r int) bool, task Task, rng *rand.Rand) ([]float64, error) {
+// predicts every row in f. The fits carry the stop signal of parent (see
+// WithStop; nil: none), which is checked before each fold.
+func metaCrossFit(l Learner, x *mat.Dense, y, w []float64, folds []int, k int, include func(r int) bool, task Task, rng *rand.Rand, parent rand.Source) ([]float64, error) {
 	n, _ := x.Dims()
 	out := make([]float64, n)
 	for f := 0; f < k; f++ {
@@ -110,7 +111,10 @@ func metaCrossFit(l Learner, x *mat.Dense, y, w []float64, folds []int, k int, i
 		if len(train) == 0 {
 			return nil, fmt.Errorf("%w: fold %d leaves no training rows", ErrInput, f)
 		}
-		m, err := metaFitRows(l, x, y, w, train, task, metaSource(rng))
+		if err := stopped(parent); err != nil {
+			return nil, err
+		}
+		m, err := metaFitRows(l, x, y, w, train, task, metaSource(parent, rng))
 		if err != nil {
 			return nil, fmt.Errorf("fold %d: %w", f, err)
 		}
@@ -125,13 +129,13 @@ func metaCrossFit(l Learner, x *mat.Dense, y, w []float64, folds []int, k int, i
 // metaPropensity returns the clipped propensity of arm k against control
 // for each subset row: the logged one when known, otherwise out-of-fold
 // predictions of l (a Classification fit of t on x).
-func metaPropensity(a *metaArm, l Learner, folds []int, k int, clip float64, rng *rand.Rand) ([]float64, error) {
+func metaPropensity(a *metaArm, l Learner, folds []int, k int, clip float64, rng *rand.Rand, src rand.Source) ([]float64, error) {
 	var e []float64
 	if a.e != nil {
 		e = append([]float64(nil), a.e...)
 	} else {
 		var err error
-		e, err = metaCrossFit(l, a.x, a.t, a.w, folds, k, nil, Classification, rng)
+		e, err = metaCrossFit(l, a.x, a.t, a.w, folds, k, nil, Classification, rng, src)
 		if err != nil {
 			return nil, fmt.Errorf("propensity model: %w", err)
 		}

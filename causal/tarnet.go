@@ -233,7 +233,9 @@ func (t TARNet) Fit(d UpliftData, src rand.Source) (*TARNetModel, error) {
 	}
 	for range o.Nets {
 		net := newNetwork(o.shape(in, d.Arms+1, classes), rng)
-		if err := trainNetwork(net, x, in, y, d.Weights, d.Treatment, o.config(len(d.Y), t.Alpha, m.Classification), rng); err != nil {
+		cfg := o.config(len(d.Y), t.Alpha, m.Classification)
+		cfg.stop = func() error { return stopped(src) }
+		if err := trainNetwork(net, x, in, y, d.Weights, d.Treatment, cfg, rng); err != nil {
 			return nil, fmt.Errorf("tarnet: %w", err)
 		}
 		if net.Propensity != nil {
@@ -397,7 +399,9 @@ func (m MLP) Fit(x *mat.Dense, y, weights []float64, task Task, src rand.Source)
 	g := make([]int, n)
 	for range o.Nets {
 		net := newNetwork(o.shape(in, 1, 0), rng)
-		if err := trainNetwork(net, z, in, yy, weights, g, o.config(n, 0, out.Classification), rng); err != nil {
+		cfg := o.config(n, 0, out.Classification)
+		cfg.stop = func() error { return stopped(src) }
+		if err := trainNetwork(net, z, in, yy, weights, g, cfg, rng); err != nil {
 			return nil, fmt.Errorf("mlp: %w", err)
 		}
 		out.Nets = append(out.Nets, net)

@@ -116,11 +116,17 @@ func (f UpliftForest) Fit(d UpliftData, src rand.Source) (*UpliftForestModel, er
 	n := in.bins.Rows
 	m := &UpliftForestModel{Arms: d.Arms, Features: in.bins.Cols, Trees: make([]*UpliftTreeModel, trees)}
 	parallelFor(trees, workers, func(b int) {
+		if stopped(src) != nil {
+			return
+		}
 		trng := rand.New(rand.NewPCG(seeds[b][0], seeds[b][1]))
 		idx := upliftBootstrap(n, !f.NoBootstrap, trng)
 		g := newUpliftGrower(cfg, in, trng, inner)
 		m.Trees[b] = &UpliftTreeModel{Arms: d.Arms, Features: in.bins.Cols, Nodes: g.growTree(idx)}
 	})
+	if err := stopped(src); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 

@@ -120,11 +120,19 @@ func fitHeaderFromProto(in *pb.FitHeader) FitRequest {
 	return out
 }
 
-// rowChunkToProto copies rows [start, end) of req into a chunk.
+// rowChunkToProto copies rows [start, end) of req into a chunk; without
+// X, FillX writes the chunk's features.
 func rowChunkToProto(req FitRequest, start, end int) *pb.RowChunk {
 	d := len(req.Features)
+	var x []float64
+	if req.X == nil && req.FillX != nil {
+		x = make([]float64, (end-start)*d)
+		req.FillX(x, start, end)
+	} else {
+		x = req.X[start*d : end*d]
+	}
 	out := &pb.RowChunk{
-		Features: req.X[start*d : end*d],
+		Features: x,
 		Arm:      make([]int32, end-start),
 		Outcome:  req.Outcome[start:end],
 	}

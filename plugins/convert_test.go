@@ -75,6 +75,50 @@ func TestFitChunksRoundTrip(t *testing.T) {
 	}
 }
 
+// TestFitChunksFromFillX: a request whose rows come from FillX sends the
+// same chunks as one with X, asking FillX only for each chunk's rows.
+func TestFitChunksFromFillX(t *testing.T) {
+	x := []float64{1, 0, 2, 1, 3, 0, 4, 1, 5, 1}
+	want := FitRequest{
+		Estimator: "t", Params: map[string]string{}, Arms: []string{"control", "a"},
+		Features: []Feature{{Name: "x", Kind: Numeric}, {Name: "y", Kind: Numeric}},
+		X:        x, Arm: []int{0, 1, 1, 0, 1}, Outcome: []float64{0, 1, 1, 0, 1},
+	}
+	var asked [][2]int
+	lazy := want
+	lazy.X = nil
+	lazy.FillX = func(dst []float64, start, end int) {
+		asked = append(asked, [2]int{start, end})
+		if len(dst) != (end-start)*2 {
+			t.Fatalf("FillX(%d, %d) got %d values of room", start, end, len(dst))
+		}
+		copy(dst, x[start*2:end*2])
+	}
+	if err := lazy.Validate(); err != nil {
+		t.Fatalf("a request with FillX and no X: %v", err)
+	}
+	got := fitHeaderFromProto(fitHeaderToProto(lazy))
+	for _, r := range [][2]int{{0, 2}, {2, 5}} {
+		if err := appendRowChunk(&got, rowChunkToProto(lazy, r[0], r[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("fit from FillX:\n got %+v\nwant %+v", got, want)
+	}
+	if !reflect.DeepEqual(asked, [][2]int{{0, 2}, {2, 5}}) {
+		t.Errorf("FillX was asked for %v", asked)
+	}
+	if w := lazy.WithX(); !reflect.DeepEqual(w.X, x) || w.FillX != nil {
+		t.Errorf("WithX: X %v, FillX set %v", w.X, w.FillX != nil)
+	}
+	short := want
+	short.X = x[:4]
+	if err := short.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a short X: %v, want ErrInvalid", err)
+	}
+}
+
 func TestAppendRowChunkRejectsMismatch(t *testing.T) {
 	req := FitRequest{Features: []Feature{{Name: "x"}, {Name: "y"}}}
 	bad := []*pb.RowChunk{

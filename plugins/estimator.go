@@ -70,6 +70,12 @@ type FitRequest struct {
 	Seed uint64
 	// X holds len(Arm) rows of len(Features) values, row-major.
 	X []float64
+	// FillX, when set and X is nil, stands for X: it writes rows [start,
+	// end) into dst, which holds (end-start)·len(Features) values. The
+	// client (EstimatorClient.Fit) calls it for each chunk of rows as it
+	// sends them, so that a caller with a large table need not hold its
+	// float64 values whole; a plugin always receives X. See WithX.
+	FillX func(dst []float64, start, end int) `json:"-"`
 	// Arm is each row's index into Arms.
 	Arm     []int
 	Outcome []float64
@@ -81,6 +87,18 @@ type FitRequest struct {
 // Rows returns the number of training rows.
 func (r FitRequest) Rows() int { return len(r.Arm) }
 
+// WithX returns r with X filled in from FillX when X is nil (and r as it
+// is otherwise), for the callers that need the whole matrix.
+func (r FitRequest) WithX() FitRequest {
+	if r.X != nil || r.FillX == nil {
+		return r
+	}
+	r.X = make([]float64, r.Rows()*len(r.Features))
+	r.FillX(r.X, 0, r.Rows())
+	r.FillX = nil
+	return r
+}
+
 // Validate checks that the lengths agree and the arms are in range.
 func (r FitRequest) Validate() error {
 	n, d := len(r.Arm), len(r.Features)
@@ -89,7 +107,7 @@ func (r FitRequest) Validate() error {
 		return fmt.Errorf("%w: need a control arm and at least one treated arm, got %d arms", ErrInvalid, len(r.Arms))
 	case d == 0:
 		return fmt.Errorf("%w: no features", ErrInvalid)
-	case len(r.X) != n*d:
+	case (r.X != nil || r.FillX == nil) && len(r.X) != n*d:
 		return fmt.Errorf("%w: %d feature values for %d rows of %d features", ErrInvalid, len(r.X), n, d)
 	case len(r.Outcome) != n:
 		return fmt.Errorf("%w: %d outcomes for %d rows", ErrInvalid, len(r.Outcome), n)

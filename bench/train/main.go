@@ -31,7 +31,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
@@ -69,6 +71,10 @@ type options struct {
 	workers   int
 	keep      bool
 	skipChild bool
+	onlyChild bool
+	baseline  string
+	reuse     string
+	ranker    string
 	profile   string
 }
 
@@ -84,6 +90,10 @@ func run() error {
 	flag.IntVar(&o.workers, "workers", 4, "concurrent ingestion calls")
 	flag.BoolVar(&o.keep, "keep", false, "keep the keys (print the prefix) instead of deleting them")
 	flag.BoolVar(&o.skipChild, "skip-child", false, "skip the end-to-end run of causalrec train")
+	flag.StringVar(&o.baseline, "baseline", "", "another causalrec binary (an earlier build) to run end to end on the same log after -causalrec, for a same-run comparison")
+	flag.StringVar(&o.ranker, "ranker", "", "ranker of the end-to-end training (default causalrec's, uplift); popularity builds the same table without a fit, to measure the training process without the estimator plugin's memory")
+	flag.StringVar(&o.reuse, "reuse", "", "a key prefix kept by an earlier run with -keep: run only causalrec train end to end on its log (no simulation, no import)")
+	flag.BoolVar(&o.onlyChild, "only-child", false, "after the import, skip the phases in this process and run only causalrec train end to end (for large logs: one fit instead of two)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the build-table phase to this file")
 	flag.Parse()
 	if o.redisURL == "" {
@@ -96,6 +106,21 @@ func run() error {
 	}
 	defer rdb.Close()
 	prefix := fmt.Sprintf("causalrec-bench-train:%d:", time.Now().UnixNano())
+	if o.reuse != "" {
+		fmt.Printf("machine: %d CPUs, GOMAXPROCS %d, %s, load average %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), loadavg.All())
+		for _, bin := range []string{o.bin, o.baseline} {
+			if bin == "" {
+				continue
+			}
+			b := o
+			b.bin = bin
+			if err := endToEnd(ctx, b, o.reuse); err != nil {
+				return err
+			}
+		}
+		fmt.Println("load average after the run:", loadavg.All())
+		return nil
+	}
 	sopts := store.DefaultOptions()
 	sopts.Prefix, sopts.BatchSize = prefix, o.batch
 	st, err := store.New(rdb, sopts)
@@ -136,7 +161,21 @@ func run() error {
 		return err
 	}
 	events = nil
-	runtime.GC()
+	debug.FreeOSMemory()
+	if o.onlyChild {
+		if err := endToEnd(ctx, o, prefix); err != nil {
+			return err
+		}
+		if o.baseline != "" {
+			b := o
+			b.bin = o.baseline
+			if err := endToEnd(ctx, b, prefix); err != nil {
+				return err
+			}
+		}
+		fmt.Println("load average after the run:", loadavg.All())
+		return nil
+	}
 	var readBase, readNew float64
 	if err := phase("read events, baseline reader", func() (string, error) {
 		n, err := readEventsBaseline(ctx, rdb, st.EventLogKeys(), o.batch)
@@ -231,6 +270,13 @@ func run() error {
 	if err := endToEnd(ctx, o, prefix); err != nil {
 		return err
 	}
+	if o.baseline != "" {
+		b := o
+		b.bin = o.baseline
+		if err := endToEnd(ctx, b, prefix); err != nil {
+			return err
+		}
+	}
 	fmt.Println("load average after the run:", loadavg.All())
 	return nil
 }
@@ -239,13 +285,62 @@ func run() error {
 // time and peak RSS.
 func endToEnd(ctx context.Context, o options, prefix string) error {
 	bin := o.bin
-	fmt.Printf("end to end: %s train --estimator %s --text-features %s (child process):\n", bin, o.estimator, o.text)
-	cmd := exec.CommandContext(ctx, bin, "train", "--redis", o.redisURL, "--prefix", prefix, "--estimator", o.estimator, "--text-features", o.text)
+	args := []string{"train", "--redis", o.redisURL, "--prefix", prefix, "--estimator", o.estimator, "--text-features", o.text}
+	if o.ranker != "" {
+		args = append(args, "--ranker", o.ranker)
+	}
+	fmt.Printf("end to end: %s %s (child process):\n", bin, strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
 	start := time.Now()
-	out, err := cmd.Output()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("causalrec train: %w", err)
+	}
+	// The training process's own peak (VmHWM), read while it runs: the
+	// rusage of wait4 also counts the plugin processes it waited for.
+	hwm := make(chan [2]float64, 1)
+	stop := make(chan struct{})
+	go func() {
+		var peak, plugin float64
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			pid := cmd.Process.Pid
+			if v, ok := vmHWM(pid); ok {
+				peak = max(peak, v)
+			}
+			// The plugins are children of any of its threads.
+			tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+			for _, task := range tasks {
+				b, err := os.ReadFile(task)
+				if err != nil {
+					continue
+				}
+				for _, f := range strings.Fields(string(b)) {
+					if c, err := strconv.Atoi(f); err == nil {
+						if v, ok := vmHWM(c); ok {
+							plugin = max(plugin, v)
+						}
+					}
+				}
+			}
+			select {
+			case <-stop:
+				hwm <- [2]float64{peak, plugin}
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
 	wall := time.Since(start)
+	close(stop)
+	peaks := <-hwm
+	ownPeak := peaks[0]
+	out := []byte(stdout.String())
 	if err != nil {
 		return fmt.Errorf("causalrec train: %w: %s", err, tail(stderr.String(), 2000))
 	}
@@ -261,7 +356,13 @@ func endToEnd(ctx context.Context, o options, prefix string) error {
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
 	fmt.Printf("  wall %.2fs (train's own %.2fs), %d events, %d rows (%d treated, %d control), %d features, propensity %s, text %v\n",
 		wall.Seconds(), res.Seconds, res.Events, res.Rows, res.Treated, res.Control, len(res.Features), res.Propensity, res.Text.Used)
-	fmt.Printf("  peak RSS: causalrec train %.0f MB; largest process so far (train or a plugin) %.0f MB\n", peak, float64(kids.Maxrss)/1024)
+	fmt.Printf("  peak RSS of the training process alone (VmHWM, sampled every 50ms): %.0f MB, %.0f bytes per event\n",
+		ownPeak, ownPeak*(1<<20)/float64(max(1, res.Events)))
+	fmt.Printf("  peak RSS of its largest plugin process (VmHWM, sampled every 50ms): %.0f MB, %.0f bytes per event\n",
+		peaks[1], peaks[1]*(1<<20)/float64(max(1, res.Events)))
+	fmt.Printf("  peak RSS from wait4 (the training process or a plugin it waited for) %.0f MB; largest child process of this run so far %.0f MB\n",
+		peak, float64(kids.Maxrss)/1024)
+	fmt.Printf("  time per event: %.2f µs (wall), %.2f µs (train's own)\n", wall.Seconds()*1e6/float64(max(1, res.Events)), res.Seconds*1e6/float64(max(1, res.Events)))
 	for _, l := range strings.Split(stderr.String(), "\n") {
 		if strings.Contains(l, "reading events") || strings.Contains(l, "table built") || strings.Contains(l, "texts scored") {
 			fmt.Println("  log:", l)
@@ -436,9 +537,12 @@ func importAll(ctx context.Context, st *store.Store, users []store.User, items [
 		go func() {
 			defer wg.Done()
 			for b := range work {
-				n, err := st.AddEvents(ctx, b)
+				// The events have random IDs, so a duplicate is a script
+				// call the client retried after it had run (a timeout
+				// under load): stored once, as the marks ensure.
+				res, err := st.AddEventBatch(ctx, b, "")
 				mu.Lock()
-				added += int64(n)
+				added += int64(res.Written + res.Duplicates)
 				if err != nil && first == nil {
 					first = err
 				}
@@ -471,4 +575,20 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// vmHWM reads the peak resident set size (MB) of process pid from
+// /proc/<pid>/status.
+func vmHWM(pid int) (float64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024, err == nil
+		}
+	}
+	return 0, false
 }

@@ -112,7 +112,11 @@ func grpcStatus(err error) error {
 		code = codes.InvalidArgument
 	case http.StatusConflict:
 		code = codes.FailedPrecondition
-		if errors.Is(err, store.ErrConflict) {
+		var tr *TrainingRunningError
+		switch {
+		case errors.As(err, &tr):
+			code = codes.Aborted // a training runs: retry later
+		case errors.Is(err, store.ErrConflict):
 			code = codes.AlreadyExists
 		}
 	case http.StatusServiceUnavailable:
@@ -220,6 +224,7 @@ func recommendFromProto(p *apiv1.RecommendRequest) recommend.Request {
 		User: p.GetUser(), Candidates: p.GetCandidates(), K: int(p.GetK()),
 		IncludeConsumed: p.GetIncludeConsumed(), MaxPerCategory: int(p.GetMaxPerCategory()), RelevanceWeight: p.GetRelevanceWeight(),
 		Policy: p.GetPolicy(), Epsilon: p.GetEpsilon(), Temperature: p.GetTemperature(), IntervalLevel: p.GetIntervalLevel(),
+		RequestID: p.GetRequestId(),
 	}
 }
 

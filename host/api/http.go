@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -26,10 +28,12 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /v1/users", true, s.handleUsers)
 	s.route(mux, "POST /v1/recommend", true, s.handleRecommend)
 	s.route(mux, "POST /v1/train", true, s.handleTrain)
+	s.route(mux, "GET /v1/train/jobs/{id}", true, s.handleTrainJob)
 	s.route(mux, "GET /v1/plugins", true, s.handlePlugins)
 	s.route(mux, "GET /v1/models", true, s.handleModels)
 	s.route(mux, "GET /v1/models/{id}", true, s.handleModel)
 	s.route(mux, "POST /v1/models/rollback", true, s.handleRollback)
+	s.route(mux, "GET /v1/models/{id}/explain", true, s.handleExplain)
 	s.route(mux, "POST /v1/ope", true, s.handleOPE)
 	s.route(mux, "GET /v1/health", false, s.handleHealth)
 	s.route(mux, "GET /v1/ready", false, s.handleReady)
@@ -176,6 +180,10 @@ func errorBody(err error) any {
 	if errors.As(err, &pe) {
 		return partialBody{Error: err.Error(), IngestResult: pe.Result, FirstUnwritten: pe.Next}
 	}
+	var tr *TrainingRunningError
+	if errors.As(err, &tr) {
+		return map[string]string{"error": err.Error(), "running_job": tr.Job}
+	}
 	return map[string]string{"error": err.Error()}
 }
 
@@ -192,10 +200,30 @@ func decodeOptional(r *http.Request, v any) error {
 }
 
 func decodeBody(r *http.Request, v any, optional bool) error {
-	dec := json.NewDecoder(r.Body)
+	raw, err := io.ReadAll(r.Body)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over the limit of %d bytes", mbe.Limit)}
+	}
+	if err != nil {
+		return badRequest("read request body: %v", err)
+	}
+	// JSON decoding would replace each invalid byte with U+FFFD and so
+	// store IDs other than the ones sent.
+	if !utf8.Valid(raw) {
+		i := 0
+		for i < len(raw) {
+			r, n := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			i += n
+		}
+		return badRequest("request body is not valid UTF-8 (at byte %d)", i)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
@@ -263,7 +291,14 @@ func (s *Server) handleTrain(_ http.ResponseWriter, r *http.Request) (any, error
 	if err := decodeOptional(r, &req); err != nil {
 		return nil, err
 	}
+	if req.Async {
+		return s.StartTrain(r.Context(), req)
+	}
 	return s.Train(r.Context(), req)
+}
+
+func (s *Server) handleTrainJob(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return s.TrainJob(r.Context(), r.PathValue("id"))
 }
 
 func (s *Server) handleModels(_ http.ResponseWriter, r *http.Request) (any, error) {

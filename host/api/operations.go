@@ -32,10 +32,20 @@ func (s *Server) IngestItems(ctx context.Context, items []store.Item) (IngestRes
 	if len(items) == 0 {
 		return IngestResult{}, badRequest("items: empty list")
 	}
+	names := map[string]bool{}
 	for i, it := range items {
 		if err := it.Validate(); err != nil {
 			return IngestResult{}, badRequest("items[%d]: %v", i, err)
 		}
+		if err := s.d.Limits.CheckItem(it); err != nil {
+			return IngestResult{}, badRequest("items[%d]: %v", i, err)
+		}
+		for n := range it.Features {
+			names[n] = true
+		}
+	}
+	if err := s.checkCatalog(ctx, store.FeaturesOfItems, names); err != nil {
+		return IngestResult{}, err
 	}
 	if _, err := s.d.Ingest.PutItems(ctx, items); err != nil {
 		return IngestResult{}, err
@@ -48,10 +58,20 @@ func (s *Server) IngestUsers(ctx context.Context, users []store.User) (IngestRes
 	if len(users) == 0 {
 		return IngestResult{}, badRequest("users: empty list")
 	}
+	names := map[string]bool{}
 	for i, u := range users {
 		if err := u.Validate(); err != nil {
 			return IngestResult{}, badRequest("users[%d]: %v", i, err)
 		}
+		if err := s.d.Limits.CheckUser(u); err != nil {
+			return IngestResult{}, badRequest("users[%d]: %v", i, err)
+		}
+		for n := range u.Features {
+			names[n] = true
+		}
+	}
+	if err := s.checkCatalog(ctx, store.FeaturesOfUsers, names); err != nil {
+		return IngestResult{}, err
 	}
 	if _, err := s.d.Ingest.PutUsers(ctx, users); err != nil {
 		return IngestResult{}, err
@@ -86,6 +106,9 @@ func (s *Server) IngestEvents(ctx context.Context, events []store.Event, key str
 		if err := events[i].Validate(); err != nil {
 			return IngestResult{}, badRequest("events[%d]: %v", i, err)
 		}
+		if err := s.d.Limits.CheckEvent(events[i], now); err != nil {
+			return IngestResult{}, badRequest("events[%d]: %v", i, err)
+		}
 	}
 	res, err := s.d.Ingest.AddEventBatch(ctx, events, key)
 	if err != nil {
@@ -105,6 +128,46 @@ func (s *Server) IngestEvents(ctx context.Context, events []store.Event, key str
 	return IngestResult{Received: len(events), Written: res.Written, Duplicates: res.Duplicates, Replayed: res.Replayed}, nil
 }
 
+// checkCatalog refuses a batch whose feature names would take the
+// catalogue's distinct feature names of kind over the limit. It is checked
+// before the write, so concurrent batches may together pass it by the
+// names they add.
+func (s *Server) checkCatalog(ctx context.Context, kind string, names map[string]bool) error {
+	if s.d.Features == nil || len(names) == 0 {
+		return nil
+	}
+	list := make([]string, 0, len(names))
+	for n := range names {
+		list = append(list, n)
+	}
+	slices.Sort(list)
+	have, unseen, err := s.d.Features.FeatureNames(ctx, kind, list)
+	if err != nil {
+		return err
+	}
+	if max := s.d.Limits.MaxCatalogFeatures; have+len(unseen) > max {
+		return badRequest("%s: the batch brings %d new feature names (%s) to the %d stored, over the limit of %d distinct names (max_catalog_features)",
+			kind, len(unseen), quoteNames(unseen, 5), have, max)
+	}
+	return nil
+}
+
+// quoteNames lists names quoted, the first limit of them, and how many
+// more.
+func quoteNames(names []string, limit int) string {
+	var b strings.Builder
+	for i, n := range names[:min(len(names), limit)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", n)
+	}
+	if len(names) > limit {
+		fmt.Fprintf(&b, " and %d more", len(names)-limit)
+	}
+	return b.String()
+}
+
 // PartialError is an event batch cut midway: the events before Next were
 // processed (Result counts them); those from Next on may or may not be
 // stored. Sending the batch again with the same idempotency key, or with
@@ -122,6 +185,12 @@ func (e *PartialError) Unwrap() error { return e.Err }
 
 // Recommend ranks items for a user (see recommend.Ranker.Recommend).
 func (s *Server) Recommend(ctx context.Context, req recommend.Request) (recommend.Response, error) {
+	if err := s.d.Limits.CheckID("user", req.User); err != nil && req.User != "" {
+		return recommend.Response{}, badRequest("%v", err)
+	}
+	if err := s.d.Limits.CheckCandidates(req.Candidates); err != nil {
+		return recommend.Response{}, badRequest("%v", err)
+	}
 	resp, err := s.d.Recommender.Recommend(ctx, req)
 	if err != nil {
 		return resp, err
@@ -216,23 +285,6 @@ func (s *Server) Rollback(ctx context.Context) (ModelList, error) {
 	}
 	s.d.Logger.Info("serving model rolled back", "model", list.Serving, "replaced", list.Previous)
 	return list, nil
-}
-
-// Train trains a serving model with the configured Trainer; an unknown
-// ranker is a bad request, too little data a conflict (409).
-func (s *Server) Train(ctx context.Context, req TrainRequest) (recommend.TrainResult, error) {
-	if s.d.Train == nil {
-		return recommend.TrainResult{}, &httpError{http.StatusNotImplemented, "training is not configured"}
-	}
-	if req.Ranker != "" && !slices.Contains(recommend.Rankers, req.Ranker) {
-		return recommend.TrainResult{}, badRequest("unknown ranker %q (want %s)", req.Ranker, strings.Join(recommend.Rankers, ", "))
-	}
-	res, err := s.d.Train(ctx, req)
-	if err != nil {
-		return recommend.TrainResult{}, err
-	}
-	s.d.Logger.Info("model trained and serving", "model", res.ModelID, "previous", res.Previous, "ranker", res.Ranker, "rows", res.Rows, "seconds", res.Seconds)
-	return res, nil
 }
 
 // Health is the answer of GET /v1/health (liveness: the process serves)

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/causalrec/causalrec/host/limits"
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
@@ -59,6 +61,13 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// FeatureCatalog counts the distinct feature names of the stored items or
+// users (kind store.FeaturesOfItems or store.FeaturesOfUsers) and says
+// which of names are new (see store.Store.FeatureNames).
+type FeatureCatalog interface {
+	FeatureNames(ctx context.Context, kind string, names []string) (count int, unseen []string, err error)
+}
+
 // PluginLister lists the plugins with their state.
 type PluginLister interface {
 	List() []pluginhost.Status
@@ -72,6 +81,9 @@ type TrainRequest struct {
 	Ranker string `json:"ranker,omitempty"`
 	// Estimator is the estimator of an uplift ranker.
 	Estimator string `json:"estimator,omitempty"`
+	// Async asks POST /v1/train to answer at once (202) with the job to
+	// poll instead of waiting for the training (see Server.StartTrain).
+	Async bool `json:"async,omitempty"`
 }
 
 // Trainer trains a serving model.
@@ -93,6 +105,13 @@ type Deps struct {
 	Plugins     PluginLister
 	// Train trains a serving model; nil answers POST /v1/train with 501.
 	Train Trainer
+	// Explain explains a stored model; nil answers GET
+	// /v1/models/{id}/explain with 501. ExplainCache, when set, keeps the
+	// explanations; ExplainTimeout bounds one computation (default
+	// DefaultExplainTimeout).
+	Explain        Explainer
+	ExplainCache   ExplainCache
+	ExplainTimeout time.Duration
 	// Replayer and OPE evaluate stored models on the logged exposures;
 	// either nil answers POST /v1/ope with 501.
 	Replayer Replayer
@@ -109,6 +128,19 @@ type Deps struct {
 	// Server hardens the HTTP and gRPC servers (timeouts, caps, rate
 	// limits); zero fields take DefaultServerOptions.
 	Server ServerOptions
+	// Jobs, when set, keeps one training at a time per store and the
+	// records of the trainings (needed for asynchronous training).
+	Jobs TrainJobs
+	// TrainLease is how long a training's lease lasts unless renewed
+	// (default DefaultTrainLease); TrainTimeout bounds an asynchronous
+	// training (default DefaultTrainTimeout).
+	TrainLease   time.Duration
+	TrainTimeout time.Duration
+	// Limits are the schema and value limits of what is ingested and
+	// asked (400s); the zero value means limits.Default().
+	Limits limits.Limits
+	// Features, when set, enforces Limits.MaxCatalogFeatures.
+	Features FeatureCatalog
 	// Required names the plugins that must be up for the service to be
 	// ready (GET /v1/ready).
 	Required []string
@@ -119,6 +151,12 @@ type Server struct {
 	d       Deps
 	metrics *metrics
 	guard   *guard
+	// bg is the context of the asynchronous trainings and explanations,
+	// which Close cancels; bgJobs counts them.
+	bg         context.Context
+	stopBG     context.CancelFunc
+	bgJobs     sync.WaitGroup
+	explaining explaining
 }
 
 // New returns a Server.
@@ -135,8 +173,28 @@ func New(d Deps) *Server {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = DefaultRequestTimeout
 	}
+	if d.ExplainTimeout <= 0 {
+		d.ExplainTimeout = DefaultExplainTimeout
+	}
 	d.Server = d.Server.withDefaults()
-	return &Server{d: d, metrics: newMetrics(d.Registry), guard: newGuard(d.Server)}
+	if d.Limits.MaxFeatures == 0 {
+		d.Limits = limits.Default()
+	}
+	if d.TrainLease <= 0 {
+		d.TrainLease = DefaultTrainLease
+	}
+	if d.TrainTimeout <= 0 {
+		d.TrainTimeout = DefaultTrainTimeout
+	}
+	bg, stop := context.WithCancel(context.Background())
+	return &Server{d: d, metrics: newMetrics(d.Registry), guard: newGuard(d.Server), bg: bg, stopBG: stop}
+}
+
+// Close cancels the asynchronous trainings and explanations and waits for
+// them to end.
+func (s *Server) Close() {
+	s.stopBG()
+	s.bgJobs.Wait()
 }
 
 // httpServer returns the HTTP server with the hardening of ServerOptions.

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -65,6 +66,12 @@ type Config struct {
 	// program's own executable with EnvBuiltinPlugin set to the plugin's
 	// name, which ServePlugin answers.
 	Launch Launcher
+	// Explain, when set, makes the explainer of GET
+	// /v1/models/{id}/explain from the host's store and plugin host; the
+	// explanations are cached in the store. `causalrec serve` sets it
+	// (the numeric work lives with the commands); without it the route
+	// answers 501.
+	Explain func(st *store.Store, plugins *pluginhost.Manager) api.Explainer
 	// OPE, when set, estimates policy values for POST /v1/ope and
 	// Host.OPE from the replayed log; the host's packages hold no
 	// estimator, so `causalrec serve` passes the one built on causal/ope.
@@ -183,8 +190,13 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		defer close(h.watching)
 		_ = m.Run(watch)
 	}()
+	var explain api.Explainer
+	if cfg.Explain != nil {
+		explain = cfg.Explain(st, m)
+	}
 	ranker := recommend.NewRanker(st, m, cfg.Logger)
 	h.api = api.New(api.Deps{
+		Explain: explain, ExplainCache: st,
 		Ingest: st, Models: st, Health: st, Plugins: m, Logger: cfg.Logger, Token: cfg.APIToken,
 		Recommender:    ranker,
 		Train:          h.train,
@@ -194,6 +206,10 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
 		Server:         cfg.ServerOptions(),
 		Required:       requiredPlugins(cfg.Config),
+		Limits:         cfg.Limits.Host(),
+		Features:       st,
+		Jobs:           st,
+		TrainLease:     time.Duration(cfg.TrainLease),
 	})
 	return h, nil
 }
@@ -320,12 +336,25 @@ func (h *Host) OPE(ctx context.Context, req api.OPERequest) (api.OPEResult, erro
 // train is the API's Trainer: it fits the ranker through the configured
 // estimator plugin.
 func (h *Host) train(ctx context.Context, req api.TrainRequest) (recommend.TrainResult, error) {
+	lease, _ := ctx.Value(servingLeaseKey{}).(*store.Lease)
+	return h.trainLeased(ctx, req, lease)
+}
+
+// servingLeaseKey is the context key of the lease on the serving name a
+// scheduled retraining holds while it trains through the API's Train (one
+// training at a time), so that the pointer moves only with the lease.
+type servingLeaseKey struct{}
+
+// trainLeased is train that, with a lease, moves the serving pointer only
+// while the lease is current (recommend.TrainOptions.Lease).
+func (h *Host) trainLeased(ctx context.Context, req api.TrainRequest, lease *store.Lease) (recommend.TrainResult, error) {
 	cfg := h.cfg
 	opts := recommend.TrainOptions{
 		Plugin: cfg.EstimatorPlugin, Estimator: cfg.Estimator, Params: cfg.EstimatorParams, Period: time.Duration(cfg.TrainPeriod),
 		Ranker:   cfg.Ranker,
 		Text:     recommend.TextOptions{Mode: cfg.TextFeatures, Scorers: cfg.TextScorers, Relevance: cfg.TextRelevance, Source: h.plugins},
 		Progress: cfg.TrainProgress,
+		Lease:    lease,
 	}
 	if req.Ranker != "" {
 		opts.Ranker = req.Ranker
@@ -406,13 +435,16 @@ func (h *Host) startFor(ctx context.Context, opts recommend.TrainOptions) error 
 
 // Serve serves the HTTP API on the configured HTTPAddr and, unless
 // GRPCAddr is empty, gRPC, until ctx ends, and retrains on RetrainEvery
-// when it is set. ready, when not nil, receives the bound addresses (the
-// gRPC one nil when gRPC is off) once both listen.
+// when it is set (see Retrain). ready, when not nil, receives the bound
+// addresses (the gRPC one nil when gRPC is off) once both listen. It
+// returns once the API and the retraining have stopped.
 func (h *Host) Serve(ctx context.Context, ready func(httpAddr, grpcAddr net.Addr)) error {
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: the retraining stops before Close
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if every := time.Duration(h.cfg.RetrainEvery); every > 0 {
-		go h.retrain(ctx, every)
+		wg.Go(func() { h.Retrain(ctx, every) })
 	}
 	err := h.api.Run(ctx, h.cfg.HTTPAddr, h.cfg.GRPCAddr, ready)
 	if errors.Is(err, context.Canceled) {
@@ -421,10 +453,24 @@ func (h *Host) Serve(ctx context.Context, ready func(httpAddr, grpcAddr net.Addr
 	return err
 }
 
-// retrain retrains on schedule until ctx ends; a failed training is
-// logged and the serving model stays.
-func (h *Host) retrain(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+// Retrain keeps the serving model no older than every until ctx ends,
+// with any number of processes doing the same on one store: one period
+// after the start, and then whenever the serving model is every old (or
+// there is none), it takes the lease on the serving name
+// (store.AcquireLease, for the configured TrainLease, renewed every
+// third of it while it trains), trains, moves the serving pointer with the
+// lease's fencing token (a write whose lease has expired and been taken
+// again is refused) and releases the lease. A process that finds the
+// lease held waits until it expires or is released and looks again, so
+// exactly one trains at a time, and when the holder dies another takes
+// over once its lease expires. A failed training is logged, the serving
+// model stays, and the process tries again a period later.
+func (h *Host) Retrain(ctx context.Context, every time.Duration) {
+	ttl := time.Duration(h.cfg.TrainLease)
+	if ttl <= 0 {
+		ttl = config.DefaultTrainLease
+	}
+	t := time.NewTimer(every)
 	defer t.Stop()
 	for {
 		select {
@@ -432,13 +478,95 @@ func (h *Host) retrain(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		res, err := h.Train(ctx, api.TrainRequest{})
-		if err != nil {
-			h.cfg.Logger.Error("scheduled retraining failed; the serving model stays", "error", err)
-			continue
-		}
-		h.cfg.Logger.Info("scheduled retraining done", "model", res.ModelID, "rows", res.Rows, "seconds", res.Seconds)
+		t.Reset(h.retrainOnce(ctx, every, ttl))
 	}
+}
+
+// retrainOnce trains when the serving model is due and the lease is free,
+// and returns how long to wait before looking again.
+func (h *Host) retrainOnce(ctx context.Context, every, ttl time.Duration) time.Duration {
+	log := h.cfg.Logger
+	if age, err := h.servingAge(ctx); err != nil {
+		log.Error("scheduled retraining: cannot read the serving model", "error", err)
+		return every
+	} else if age < every {
+		return every - age
+	}
+	lease, err := h.store.AcquireLease(ctx, recommend.ModelName, ttl)
+	var held *store.LeaseHeldError
+	if errors.As(err, &held) {
+		log.Info("scheduled retraining: another process holds the lease", "holder", held.Holder, "token", held.Token, "remaining", held.Remaining)
+		return held.Remaining + 10*time.Millisecond
+	}
+	if err != nil {
+		log.Error("scheduled retraining: cannot take the lease", "error", err)
+		return every
+	}
+	release := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := h.store.ReleaseLease(rctx, lease); err != nil {
+			log.Warn("scheduled retraining: releasing the lease", "error", err)
+		}
+	}
+	// Another process may have trained between the look and the lease.
+	if age, err := h.servingAge(ctx); err == nil && age < every {
+		release()
+		return every - age
+	}
+	log.Info("scheduled retraining: took the lease", "token", lease.Token, "holder", lease.Holder)
+	tctx, cancel := context.WithCancel(ctx)
+	renewing := make(chan struct{})
+	go func() {
+		defer close(renewing)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-tctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := h.store.RenewLease(tctx, lease); errors.Is(err, store.ErrFenced) {
+				log.Error("scheduled retraining: lost the lease; stopping the training", "token", lease.Token)
+				cancel()
+				return
+			} else if err != nil && tctx.Err() == nil {
+				log.Warn("scheduled retraining: renewing the lease", "error", err)
+			}
+		}
+	}()
+	// Through the API's Train, as a job, one training at a time.
+	res, err := h.api.Train(context.WithValue(tctx, servingLeaseKey{}, &lease), api.TrainRequest{})
+	cancel()
+	<-renewing
+	release()
+	var running *api.TrainingRunningError
+	if errors.As(err, &running) {
+		log.Info("scheduled retraining: another training is running; looking again later", "job", running.Job)
+		return ttl
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("scheduled retraining failed; the serving model stays", "token", lease.Token, "error", err)
+		}
+		return every
+	}
+	log.Info("scheduled retraining done", "model", res.ModelID, "rows", res.Rows, "seconds", res.Seconds, "token", lease.Token)
+	return every
+}
+
+// servingAge is the age of the serving model; with none it is longer
+// than any period.
+func (h *Host) servingAge(ctx context.Context) (time.Duration, error) {
+	m, err := h.store.ServingModel(ctx, recommend.ModelName)
+	if errors.Is(err, store.ErrNotFound) {
+		return time.Duration(math.MaxInt64), nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return time.Since(m.CreatedAt), nil
 }
 
 // Plugins returns the state of every plugin, as GET /v1/plugins.
@@ -449,6 +577,7 @@ func (h *Host) Plugins() []pluginhost.Status { return h.plugins.List() }
 // to stop; calling it again does nothing.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.api.Close()
 		h.stop()
 		<-h.watching
 		h.plugins.Close()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/causalrec/causalrec/host/api"
+	"github.com/causalrec/causalrec/host/limits"
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
 	"github.com/causalrec/causalrec/host/store"
@@ -84,6 +85,13 @@ type Config struct {
 	// RetrainEvery, when set, makes serve retrain the serving model on
 	// this schedule.
 	RetrainEvery Duration `json:"retrain_every"`
+	// TrainLease is how long the leases of a training last in Redis
+	// without renewal (the holder renews them every third of it): the
+	// one-training-at-a-time lease of every training, and the lease on the
+	// serving name a scheduled retraining takes, with which only its
+	// holder moves the serving model. When the holder dies, another serve
+	// process takes over once the lease expires.
+	TrainLease Duration `json:"train_lease"`
 	// CountsTTL is how long serve may reuse the popularity counts of an
 	// item read for an earlier request instead of reading them again
 	// (counts up to twice as old while one request reads them again;
@@ -114,6 +122,39 @@ type Config struct {
 	// Idempotency-Key of an event batch, are remembered: a retry within it
 	// stores nothing twice.
 	IdempotencyWindow Duration `json:"idempotency_window"`
+	// Limits are the schema and value limits of ingested records and
+	// recommend requests (a 400 over HTTP, InvalidArgument over gRPC);
+	// `causalrec check` reports stored data that breaks them.
+	Limits Limits `json:"limits"`
+}
+
+// Limits are the schema and value limits (limits.Limits) as the config
+// file writes them.
+type Limits struct {
+	MaxFeatures        int      `json:"max_features"`
+	MaxCatalogFeatures int      `json:"max_catalog_features"`
+	MaxIDBytes         int      `json:"max_id_bytes"`
+	MaxNameBytes       int      `json:"max_name_bytes"`
+	MaxAbsValue        float64  `json:"max_abs_value"`
+	MaxEventAge        Duration `json:"max_event_age"`
+	MaxEventAhead      Duration `json:"max_event_ahead"`
+	MinOutcomeValue    float64  `json:"min_outcome_value"`
+	MaxOutcomeValue    float64  `json:"max_outcome_value"`
+	Arms               []string `json:"arms"`
+	MinPropensity      float64  `json:"min_propensity"`
+}
+
+// Host returns the limits as the API takes them.
+func (l Limits) Host() limits.Limits {
+	return limits.Limits{MaxFeatures: l.MaxFeatures, MaxCatalogFeatures: l.MaxCatalogFeatures, MaxIDBytes: l.MaxIDBytes, MaxNameBytes: l.MaxNameBytes,
+		MaxAbsValue: l.MaxAbsValue, MaxEventAge: time.Duration(l.MaxEventAge), MaxEventAhead: time.Duration(l.MaxEventAhead),
+		MinOutcomeValue: l.MinOutcomeValue, MaxOutcomeValue: l.MaxOutcomeValue, Arms: slices.Clone(l.Arms), MinPropensity: l.MinPropensity}
+}
+
+func limitsConfig(l limits.Limits) Limits {
+	return Limits{MaxFeatures: l.MaxFeatures, MaxCatalogFeatures: l.MaxCatalogFeatures, MaxIDBytes: l.MaxIDBytes, MaxNameBytes: l.MaxNameBytes,
+		MaxAbsValue: l.MaxAbsValue, MaxEventAge: Duration(l.MaxEventAge), MaxEventAhead: Duration(l.MaxEventAhead),
+		MinOutcomeValue: l.MinOutcomeValue, MaxOutcomeValue: l.MaxOutcomeValue, Arms: slices.Clone(l.Arms), MinPropensity: l.MinPropensity}
 }
 
 // PluginTimeouts are the deadlines of plugin calls (pluginhost.Timeouts).
@@ -152,6 +193,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// DefaultTrainLease is the default of TrainLease: how long a crashed
+// trainer blocks training at most.
+const DefaultTrainLease = 30 * time.Second
+
 // Default returns the configuration used when nothing is set: the
 // defaults of the packages the settings go to (store, api, pluginhost,
 // recommend), and serve's own listen addresses and counts TTL.
@@ -175,6 +220,7 @@ func Default() Config {
 			Score: Duration(plugins.Timeouts.Score), Fit: Duration(plugins.Timeouts.Fit), Ping: Duration(plugins.Timeouts.Ping)},
 		PluginEjectAfter:      plugins.EjectAfter,
 		CountsTTL:             Duration(time.Second),
+		TrainLease:            Duration(DefaultTrainLease),
 		RequestTimeout:        Duration(api.DefaultRequestTimeout),
 		IdempotencyWindow:     Duration(store.DefaultDedupTTL),
 		ReadHeaderTimeout:     Duration(server.ReadHeaderTimeout),
@@ -184,6 +230,7 @@ func Default() Config {
 		MaxConcurrentRequests: server.MaxConcurrent,
 		MaxConnections:        server.MaxConnections,
 		RateLimitBy:           server.RateLimitBy,
+		Limits:                limitsConfig(limits.Default()),
 	}
 }
 
@@ -312,8 +359,14 @@ func (c Config) Validate() error {
 	if c.PluginEjectAfter < 1 {
 		errs = append(errs, fmt.Errorf("plugin_eject_after must be at least 1, got %d", c.PluginEjectAfter))
 	}
+	if err := c.Limits.Host().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("limits: %w", err))
+	}
 	if c.TrainPeriod < 0 || c.RetrainEvery < 0 || c.CountsTTL < 0 {
 		errs = append(errs, errors.New("train_period, retrain_every and counts_ttl must not be negative"))
+	}
+	if c.TrainLease < Duration(10*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("train_lease %v must be at least 10ms", time.Duration(c.TrainLease)))
 	}
 	return errors.Join(errs...)
 }

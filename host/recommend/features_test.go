@@ -131,3 +131,34 @@ func TestEventCountsBefore(t *testing.T) {
 		t.Errorf("unknown log: %v, %v", e, o)
 	}
 }
+
+func TestTableCountsBefore(t *testing.T) {
+	var c tableCounts
+	c.reset([]tableStamp{{t: 30, outcome: true, seq: 0}, {t: 10, seq: 1}, {t: 20, outcome: true, seq: 2}, {t: 20, seq: 3}, {t: 40, seq: 4}})
+	cases := []struct {
+		at                  int64
+		limit               int
+		exposures, outcomes uint32
+	}{
+		{5, 0, 0, 0},
+		{20, 0, 1, 0},  // strictly before: the events at 20 do not count
+		{21, 0, 2, 1},  // 10, 20, 20
+		{100, 0, 3, 2}, // all
+		{100, 2, 1, 1}, // the latest two: 30 (outcome), 40
+		{31, 1, 0, 1},  // the latest one before 31: 30
+	}
+	for _, tc := range cases {
+		e, o, _, _ := c.before(tc.at, tc.limit)
+		if e != tc.exposures || o != tc.outcomes {
+			t.Errorf("before(%d, %d) = %v exposures, %v outcomes; want %v, %v", tc.at, tc.limit, e, o, tc.exposures, tc.outcomes)
+		}
+	}
+	var empty tableCounts
+	if e, o, _, _ := empty.before(100, 0); e != 0 || o != 0 {
+		t.Errorf("empty log: %v, %v", e, o)
+	}
+	empty.reset(nil)
+	if e, o, _, _ := empty.before(100, 0); e != 0 || o != 0 {
+		t.Errorf("log of no events: %v, %v", e, o)
+	}
+}

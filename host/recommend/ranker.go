@@ -59,6 +59,9 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 	}
 	req = req.withDefaults()
 	id := uuid.New()
+	if req.RequestID != "" {
+		id = uuid.MustParse(req.RequestID) // checked by validate
+	}
 	resp := Response{RequestID: id.String(), User: req.User, Policy: req.Policy}
 	// The cached scores of the text scorers of the last serving model are
 	// read with the snapshot.

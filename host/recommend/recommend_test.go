@@ -58,7 +58,7 @@ func TestBuildTable(t *testing.T) {
 			t.Fatalf("features %v, want %v", tab.Features, want)
 		}
 	}
-	r := tab.Request
+	r := tab.Request.WithX()
 	// Rows sorted by (user, item): (u1,a) treated y=1; (u1,b) control y=0; (u2,b) control y=1.
 	if len(r.Arm) != 3 || tab.Treated != 1 || tab.Control != 2 {
 		t.Fatalf("arms %v treated %d control %d", r.Arm, tab.Treated, tab.Control)
@@ -95,6 +95,25 @@ func TestBuildTable(t *testing.T) {
 	if tab.LoggedPropensity || r.Propensity != nil || tab.Events != 7 {
 		t.Errorf("no propensities were logged, yet LoggedPropensity=%v (events %d)", tab.LoggedPropensity, tab.Events)
 	}
+	// The stored sample of the table: its rows' items and features as the
+	// table writes them.
+	s := sampleTable(tab, 2, 1)
+	if s.Rows() != 2 || len(s.Items) != 2 || s.TableRows != 3 {
+		t.Fatalf("sample of 2 rows: %+v", s)
+	}
+	d := len(tab.Features)
+	// Each sampled row is a row of the table: same item, same features.
+	for k := range s.Rows() {
+		found := false
+		for i := range 3 {
+			if tab.Item(i) == s.Items[k] && slices.Equal(s.X[k*d:(k+1)*d], r.X[i*d:(i+1)*d]) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("sample row %d (%s) %v is none of the table's rows", k, s.Items[k], s.X[k*d:(k+1)*d])
+		}
+	}
 }
 
 func TestBuildTablePeriodsAndPropensities(t *testing.T) {
@@ -120,7 +139,7 @@ func TestBuildTablePeriodsAndPropensities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := tab.Request
+	r := tab.Request.WithX()
 	if len(r.Arm) != 2 || r.Arm[0] != 1 || r.Outcome[0] != 1 || r.Arm[1] != 0 || r.Outcome[1] != 0 {
 		t.Fatalf("rows: arm %v outcome %v", r.Arm, r.Outcome)
 	}
@@ -197,7 +216,7 @@ func TestBuildTableSeesOnlyEarlierEvents(t *testing.T) {
 		t.Fatalf("%d rows, want %d", n, len(want))
 	}
 	for i, w := range want {
-		got := tab.Request.X[i*d : (i+1)*d]
+		got := tab.Request.WithX().X[i*d : (i+1)*d]
 		exp := []float64{math.Log1p(w.itemExp), math.Log1p(w.itemOut), math.Log1p(w.userExp), math.Log1p(w.userOut)}
 		if !slices.Equal(got, exp) {
 			t.Errorf("row %s: %v, want log1p of %v", w.row, got, []float64{w.itemExp, w.itemOut, w.userExp, w.userOut})

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // Request asks for a ranked list for one user.
@@ -38,6 +40,12 @@ type Request struct {
 	// IntervalLevel, in (0, 1), asks for confidence intervals of the
 	// uplift when the estimator gives them.
 	IntervalLevel float64 `json:"interval_level,omitempty"`
+	// RequestID, when set, names the request (a UUID): the response
+	// carries it and the policy's draws are seeded by it, so that the same
+	// request with the same id gets the same list from any replica over
+	// the same data and model (a retry through a load balancer, say).
+	// Empty: a new random id.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Ranked is one recommended item.
@@ -112,6 +120,11 @@ func (req Request) validate() error {
 		return fmt.Errorf("%w: relevance_weight must be a non-negative number", ErrBadRequest)
 	case req.IntervalLevel < 0 || req.IntervalLevel >= 1 || math.IsNaN(req.IntervalLevel):
 		return fmt.Errorf("%w: interval_level=%v must be in (0, 1)", ErrBadRequest, req.IntervalLevel)
+	}
+	if req.RequestID != "" {
+		if _, err := uuid.Parse(req.RequestID); err != nil {
+			return fmt.Errorf("%w: request_id %q is not a UUID", ErrBadRequest, req.RequestID)
+		}
 	}
 	switch req.Policy {
 	case "", PolicyGreedy:

@@ -26,6 +26,8 @@ func TestRequestValidate(t *testing.T) {
 		{Request{User: "u", RelevanceWeight: math.NaN()}, "relevance_weight"},
 		{Request{User: "u", IntervalLevel: 1.5}, "interval_level"},
 		{Request{User: "u", MaxPerCategory: -2}, "max_per_category"},
+		{Request{User: "u", RequestID: "6b0a1f5e-1111-4222-8333-944445555666"}, ""},
+		{Request{User: "u", RequestID: "r-1"}, "request_id \"r-1\" is not a UUID"},
 	} {
 		before := tc.req
 		err := tc.req.validate()

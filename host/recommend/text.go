@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sort"
 
 	"github.com/causalrec/causalrec/host/store"
@@ -170,25 +169,4 @@ func scoreAll(ctx context.Context, st *store.Store, src TextScorerSource, p stri
 		}
 	}
 	return out, version, uses, nil
-}
-
-// scoreRelevance scores the relevance of the items of rows to the context
-// texts into out.
-func scoreRelevance(ctx context.Context, ts plugins.TextScorer, rows []pairKey, context []string, items map[string]store.Item, out map[pairKey]float64) error {
-	req := plugins.ScoreRequest{Context: context, Items: make([]plugins.TextItem, len(rows))}
-	for i, k := range rows {
-		req.Items[i] = plugins.TextItem{ID: k.item, Text: items[k.item].Text}
-	}
-	resp, err := ts.Score(ctx, req)
-	if err != nil {
-		return fmt.Errorf("relevance: plugin lm: %w", err)
-	}
-	for i, s := range resp.Scores {
-		if i < len(rows) && s.Err == "" {
-			if v := s.Features["relevance"]; !math.IsNaN(v) && !math.IsInf(v, 0) {
-				out[rows[i]] = v
-			}
-		}
-	}
-	return nil
 }

@@ -278,11 +278,11 @@ func TestTableRelevanceUsesEarlierEngagement(t *testing.T) {
 	// Rows in (user, item) order: a has no engagement before it, b has
 	// a's, c has a's and b's.
 	want := []float64{0, 1, 2}
-	if n := len(tab.Request.X) / d; n != len(want) {
+	if n := len(tab.Request.WithX().X) / d; n != len(want) {
 		t.Fatalf("%d rows, want %d", n, len(want))
 	}
 	for i, w := range want {
-		if got := tab.Request.X[i*d+col]; got != w {
+		if got := tab.Request.WithX().X[i*d+col]; got != w {
 			t.Errorf("row %d relevance %v, want %v", i, got, w)
 		}
 	}

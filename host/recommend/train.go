@@ -2,6 +2,7 @@ package recommend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/causalrec/causalrec/host/fitcheck"
 	"github.com/causalrec/causalrec/host/store"
 	"github.com/causalrec/causalrec/plugins"
 )
@@ -44,6 +46,11 @@ type TrainOptions struct {
 	// Progress, when set, is told the stage of the training and its count
 	// of items (total 0 when unknown), e.g. ("reading events", 20000, 1e6).
 	Progress Progress
+	// Lease, when set, is the lease on the serving name ModelName the
+	// training holds: the model becomes the serving one only while the
+	// lease is current (store.SetServingFenced). A stale lease's model is
+	// stored but not served, and Train's error wraps store.ErrFenced.
+	Lease *store.Lease
 }
 
 // Progress receives the stages of a training and their counts.
@@ -163,6 +170,18 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 			return TrainResult{}, fmt.Errorf("fit %s with plugin %s: %w", estimator, opts.Plugin, err)
 		}
 		model, fitMeta = fit.Model, fit.Metadata
+		// A model that learned nothing ranks nobody: say so in the log
+		// and in its metadata.
+		if chk, err := fitcheck.Check(ctx, est, req, model); err != nil {
+			logger.Warn("the model was not checked for a constant effect", "estimator", estimator, "err", err)
+		} else if w := chk.Warning(); w != "" {
+			logger.Warn("model learned nothing", "estimator", estimator, "warning", w)
+			fitMeta = maps.Clone(fitMeta)
+			if fitMeta == nil {
+				fitMeta = map[string]string{}
+			}
+			maps.Copy(fitMeta, chk.Metadata())
+		}
 	}
 	opts.Progress.report("saving the model", 0, 0)
 	if err := st.PutNeighbors(ctx, t.Neighbors); err != nil {
@@ -182,7 +201,22 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 	if err != nil {
 		return TrainResult{}, err
 	}
-	if err := st.SetServing(ctx, ModelName, id); err != nil {
+	if plugin != "" {
+		// A sample of the table, so that the model can be explained later.
+		b, err := json.Marshal(sampleTable(t, SampleRows, opts.Seed))
+		if err != nil {
+			return TrainResult{}, fmt.Errorf("training sample: %w", err)
+		}
+		if err := st.PutModelSample(ctx, id, b); err != nil {
+			return TrainResult{}, err
+		}
+	}
+	if opts.Lease != nil {
+		err = st.SetServingFenced(ctx, ModelName, id, opts.Lease.Token)
+	} else {
+		err = st.SetServing(ctx, ModelName, id)
+	}
+	if err != nil {
 		return TrainResult{}, err
 	}
 	_, prev, err := st.Serving(ctx, ModelName)

@@ -12,7 +12,8 @@ import (
 
 // itemRecords is where items live: key item(id), IDs in the set items().
 func (s *Store) itemRecords() recordKind[Item] {
-	return recordKind[Item]{name: "items", one: "item", id: func(it Item) string { return it.ID }, validate: Item.Validate, key: s.k.item, all: s.k.items()}
+	return recordKind[Item]{name: "items", one: "item", id: func(it Item) string { return it.ID }, validate: Item.Validate, key: s.k.item, all: s.k.items(),
+		features: func(it Item) map[string]float64 { return it.Features }, names: s.k.featureNames(FeaturesOfItems)}
 }
 
 // PutItems stores items, replacing any stored under the same IDs, and

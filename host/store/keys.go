@@ -24,6 +24,12 @@ import (
 //	P modelnames                set of model names
 //	P serving:<name>            hash, "current" and "previous" model IDs
 //	P nbr:<item>                sorted set, item ID -> co-occurrence score with <item> (candidate generation)
+//	P features:<kind>           set of the feature names of the stored items (kind "items") or users ("users")
+//	P train:lease               string, the ID of the training job that holds the store's train lease (expires unless renewed)
+//	P trainjob:<id>             string, JSON of a TrainJob (expires)
+//	P{P model:<uuid>}:sample    string, a bounded random sample of the model's training table (see ModelSample),
+//	                            written with the model; the hash tag keeps a model's own keys in one slot
+//	P{P model:<uuid>}:explain   string, JSON of the model's explanation (GET /v1/models/{id}/explain), a cache
 //	P catalog                   string, a random token replaced by every write of items or text scores (see catalog.go)
 //	P batch:<key hash>          hash, the progress of an event batch sent with an idempotency key (see ingest.go):
 //	                            "h" batch digest, "n" events, "next" first event not done, "w" written, "d" duplicates
@@ -159,7 +165,12 @@ func (k keys) itemKeys(ids []string) []string {
 }
 func (k keys) user(id string) string { return k.p + "user:" + id }
 func (k keys) users() string         { return k.p + "users" }
-func (k keys) catalog() string       { return k.p + "catalog" }
+func (k keys) featureNames(kind string) string {
+	return k.p + "features:" + kind
+}
+func (k keys) trainLease() string        { return k.p + "train:lease" }
+func (k keys) trainJob(id string) string { return k.p + "trainjob:" + id }
+func (k keys) catalog() string           { return k.p + "catalog" }
 func (k keys) textScores(plugin string) string {
 	return k.p + "textscore:" + plugin
 }
@@ -167,7 +178,12 @@ func (k keys) model(id string) string          { return k.p + "model:" + id }
 func (k keys) modelsByName(name string) string { return k.p + "models:" + name }
 func (k keys) modelNames() string              { return k.p + "modelnames" }
 func (k keys) serving(name string) string      { return k.p + "serving:" + name }
-func (k keys) neighbors(item string) string    { return k.p + "nbr:" + item }
+
+// modelTag is the hash tag of a model's own keys besides its hash.
+func (k keys) modelTag(id string) string     { return k.p + "{" + k.p + "model:" + id + "}" }
+func (k keys) modelSample(id string) string  { return k.modelTag(id) + ":sample" }
+func (k keys) modelExplain(id string) string { return k.modelTag(id) + ":explain" }
+func (k keys) neighbors(item string) string  { return k.p + "nbr:" + item }
 
 // batch is the progress key of the batch with idempotency key key; the key
 // is hashed, so any key is safe and the Redis key short.

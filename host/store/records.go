@@ -24,6 +24,10 @@ type recordKind[T any] struct {
 	// key is the key of a record, all the set of every ID.
 	key func(id string) string
 	all string
+	// features returns a record's features, whose names go to the set
+	// names (the catalogue's feature names, see features.go).
+	features func(T) map[string]float64
+	names    string
 }
 
 // putRecords validates every record, then writes them in batches of
@@ -47,6 +51,13 @@ func putRecords[T any](ctx context.Context, s *Store, k recordKind[T], recs []T,
 			}
 			pipe.Set(ctx, k.key(k.id(r)), buf, 0)
 			adds[i] = pipe.SAdd(ctx, k.all, k.id(r))
+			if f := k.features(r); len(f) > 0 {
+				names := make([]any, 0, len(f))
+				for name := range f {
+					names = append(names, name)
+				}
+				pipe.SAdd(ctx, k.names, names...)
+			}
 		}
 		if after != nil {
 			after(pipe)
@@ -98,4 +109,29 @@ func getRecords[T any](ctx context.Context, s *Store, k recordKind[T], ids []str
 		return nil, nil, err
 	}
 	return found, missing, nil
+}
+
+// eachRecord calls fn with every stored record of the kind, in no order,
+// reading BatchSize at a time; an ID in the set without its record is
+// skipped.
+func eachRecord[T any](ctx context.Context, s *Store, k recordKind[T], fn func(T) error) error {
+	var cursor uint64
+	for {
+		ids, next, err := s.rdb.SScan(ctx, k.all, cursor, "", int64(s.opts.BatchSize)).Result()
+		if err != nil {
+			return s.wrap("scan "+k.name, err)
+		}
+		found, _, err := getRecords(ctx, s, k, ids)
+		if err != nil {
+			return err
+		}
+		for _, r := range found {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
 }

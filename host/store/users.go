@@ -4,7 +4,8 @@ import "context"
 
 // userRecords is where users live: key user(id), IDs in the set users().
 func (s *Store) userRecords() recordKind[User] {
-	return recordKind[User]{name: "users", one: "user", id: func(u User) string { return u.ID }, validate: User.Validate, key: s.k.user, all: s.k.users()}
+	return recordKind[User]{name: "users", one: "user", id: func(u User) string { return u.ID }, validate: User.Validate, key: s.k.user, all: s.k.users(),
+		features: func(u User) map[string]float64 { return u.Features }, names: s.k.featureNames(FeaturesOfUsers)}
 }
 
 // PutUsers stores users, replacing any stored under the same IDs, and

@@ -27,7 +27,7 @@ func runDemo(ctx context.Context, s stdio, args []string) error {
 			"fits an uplift model through the estimator plugin, evaluates it on a held-out half, then starts\n"+
 			"the API, ingests users, items and events through it, trains the serving model and asks for\n"+
 			"recommendations. With no Redis configured it uses an embedded in-memory Redis.")
-	hf := addHostFlags(fs)
+	hf := addHostFlags(fs, "an embedded in-memory Redis that does NOT persist")
 	users := fs.Int("users", 12000, "how many Hillstrom customers to ingest as users of the recommender")
 	estName := fs.String("estimator", "t", "estimator to fit")
 	if err := fs.Parse(args); err != nil {

@@ -52,7 +52,7 @@ func opeEstimate(ctx context.Context, s stdio, args []string) error {
 			"and warnings. The same as POST /v1/ope.")
 	logPath := fs.String("log", "", "logged bandit feedback CSV file")
 	polPath := fs.String("policy", "", "evaluation policy CSV file; with --model the placement policy: greedy (default), epsilon-greedy or plackett-luce")
-	hf := addHostFlags(fs)
+	hf := addHostFlags(fs, "an embedded in-memory Redis that does NOT persist")
 	modelRef := fs.String("model", "", "evaluate this stored model (an id, or a model name such as default for its serving model) on the exposures logged in Redis")
 	epsilon := fs.Float64("epsilon", 0, "with --model and --policy epsilon-greedy: the exploration probability, in (0, 1]")
 	temperature := fs.Float64("temperature", 0, "with --model and --policy plackett-luce: the temperature, > 0")

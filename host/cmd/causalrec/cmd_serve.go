@@ -28,10 +28,12 @@ type hostFlags struct {
 	config, redis, prefix *string
 }
 
-func addHostFlags(fs *flag.FlagSet) hostFlags {
+// addHostFlags adds the flags; without says what the command does when
+// neither --redis nor REDIS_URL names a Redis.
+func addHostFlags(fs *flag.FlagSet, without string) hostFlags {
 	return hostFlags{
 		config: fs.String("config", "", "JSON config file (see docs/config.md)"),
-		redis:  fs.String("redis", "", "Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://); default $REDIS_URL, else an embedded in-memory Redis that does NOT persist"),
+		redis:  fs.String("redis", "", "Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://); default $REDIS_URL, else "+without),
 		prefix: fs.String("prefix", "", "prefix of every Redis key (default causalrec:)"),
 	}
 }
@@ -53,12 +55,17 @@ func (h hostFlags) load() (config.Config, error) {
 func runServe(ctx context.Context, s stdio, args []string) error {
 	fs := newFlags(s, "serve", "[flags]",
 		"Serves the HTTP JSON API (and gRPC) over Redis with the plugins running.\n"+
-			"With no Redis configured it starts an embedded in-memory Redis that does not persist.")
-	hf := addHostFlags(fs)
+			"It needs a Redis (--redis, REDIS_URL or redis_url) unless --embedded asks for an in-memory one that\n"+
+			"does not persist, and an API token (--token, CAUSALREC_API_TOKEN or api_token) to listen on an\n"+
+			"address other than loopback unless --insecure-no-auth.")
+	hf := addHostFlags(fs, "refused unless --embedded")
+	embedded := fs.Bool("embedded", false, "serve from an embedded in-memory Redis whose data is lost when serve stops (to try it out); excludes --redis")
+	insecure := fs.Bool("insecure-no-auth", false, "listen on a non-loopback address without an API token: anyone who reaches the port may read, ingest, train and roll back (logged as a warning)")
 	httpAddr := fs.String("http", "", "HTTP listen address (default 127.0.0.1:8080)")
 	grpcAddr := fs.String("grpc", "", "gRPC listen address (default 127.0.0.1:9090; \"off\" disables it)")
 	token := fs.String("token", "", "API token required as Authorization: Bearer <token> (default $CAUSALREC_API_TOKEN)")
 	retrain := fs.Duration("retrain-every", 0, "retrain the serving model on this schedule, e.g. 1h (default from the config: off)")
+	lease := fs.Duration("train-lease", 0, "how long a training's leases last without renewal: with several serve processes on one store one trains at a time, and another takes over this long after the trainer dies (default from the config, 30s)")
 	pprofAddr := fs.String("pprof", "", "serve Go's runtime profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off; never expose it publicly)")
 	gogc := fs.Int("gogc", defaultServeGOGC, "garbage-collector target of the serve process, as Go's GOGC (a set GOGC environment variable wins); higher trades memory for less GC CPU")
 	if err := fs.Parse(args); err != nil {
@@ -90,7 +97,13 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 	if *retrain > 0 {
 		cfg.RetrainEvery = config.Duration(*retrain)
 	}
+	if *lease > 0 {
+		cfg.TrainLease = config.Duration(*lease)
+	}
 	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := safeServe(&cfg, *embedded, *hf.redis != "", *insecure, s.logger); err != nil {
 		return err
 	}
 	if *pprofAddr != "" {
@@ -101,6 +114,56 @@ func runServe(ctx context.Context, s stdio, args []string) error {
 		defer stop()
 	}
 	return serve(ctx, cfg, s.logger, nil)
+}
+
+// safeServe refuses the unsafe settings serve does not take without being
+// told: the embedded store without --embedded (data that does not
+// persist), and a non-loopback listen address without an API token
+// without --insecure-no-auth, which it then logs as a warning.
+func safeServe(cfg *config.Config, embedded, redisFlag, insecure bool, logger *slog.Logger) error {
+	switch {
+	case embedded && redisFlag:
+		return usageErr("--embedded and --redis exclude each other")
+	case embedded:
+		cfg.RedisURL = "" // over REDIS_URL and redis_url: the flag asks for it
+	case cfg.RedisURL == "":
+		return usageErr("serve needs a Redis to keep its data: give --redis URL, or set REDIS_URL or redis_url in the config; " +
+			"--embedded serves from an in-memory Redis that loses everything when serve stops")
+	}
+	if cfg.APIToken != "" {
+		return nil
+	}
+	var exposed []string
+	for _, a := range []string{cfg.HTTPAddr, cfg.GRPCAddr} {
+		if a != "" && !loopback(a) {
+			exposed = append(exposed, a)
+		}
+	}
+	if len(exposed) == 0 {
+		return nil
+	}
+	if !insecure {
+		return usageErr("serve listens on %s, beyond this machine, without an API token: set one (--token, CAUSALREC_API_TOKEN or api_token), "+
+			"listen on 127.0.0.1, or give --insecure-no-auth to serve everyone who reaches the port", strings.Join(exposed, " and "))
+	}
+	logger.Warn("SERVING WITHOUT AUTHENTICATION on a non-loopback address (--insecure-no-auth): anyone who reaches it may read, ingest, train and roll back models; set an API token",
+		"addrs", strings.Join(exposed, ","))
+	return nil
+}
+
+// loopback reports whether the listen address addr (host:port) is on the
+// loopback interface only: localhost or a loopback IP. An empty host (all
+// interfaces) and other names are not.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // servePprof serves the runtime profiles on addr until stop is called and
@@ -135,7 +198,7 @@ const defaultServeGOGC = 400
 // serve runs the API until ctx ends. ready, when set, is called with the
 // bound HTTP and gRPC addresses (nil when gRPC is off) once the API listens.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func(httpAddr, grpcAddr net.Addr)) error {
-	h, err := causalrec.Open(ctx, causalrec.Config{Config: cfg, Logger: logger, Launch: cliLauncher, OPE: serviceOPE(nil)})
+	h, err := causalrec.Open(ctx, causalrec.Config{Config: cfg, Logger: logger, Launch: cliLauncher, OPE: serviceOPE(nil), Explain: serveExplainer})
 	if err != nil {
 		return err
 	}
@@ -148,7 +211,7 @@ func runTrain(ctx context.Context, s stdio, args []string) error {
 		"Builds the training table from the events in Redis (with the text features of the lm and\n"+
 			"sentiment plugins, cached in Redis), fits the chosen ranker, stores the model and makes it\n"+
 			"the serving model (the previous one is kept for rollback). See docs/recommend.md.")
-	hf := addHostFlags(fs)
+	hf := addHostFlags(fs, "refused")
 	ranker := fs.String("ranker", "", "what to train: "+strings.Join(recommend.Rankers, ", ")+" (default from the config, uplift)")
 	estName := fs.String("estimator", "", "estimator of the uplift ranker, [plugin:]estimator[/base][:k=v...]; unqualified names are the built-in plugin's (default from the config, t)")
 	text := fs.String("text-features", "", "text features: auto, on or off (default from the config, auto)")

@@ -25,6 +25,7 @@ import (
 	"github.com/causalrec/causalrec/causal/plot"
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/dataset"
+	"github.com/causalrec/causalrec/host/fitcheck"
 	"github.com/causalrec/causalrec/host/progress"
 	"github.com/causalrec/causalrec/plugins"
 )
@@ -41,6 +42,7 @@ func upliftSubcommands() []subcommand {
 		{"eval", "Qini, AUUC and uplift@30% of scores with bootstrap intervals; Qini and decile plots", upliftEval},
 		{"compare", "cross-fit several estimators on the same folds and compare them, with a Qini plot", upliftCompare},
 		{"calibrate", "check scores against an experiment: BLP calibration test, AIPW bins, RATE", upliftCalibrate},
+		{"explain", "which features (and words of item texts) drive a model's uplift: BLP, importance, tree, terms", upliftExplain},
 	}
 }
 
@@ -202,6 +204,18 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	m := modelFile{
 		ID: uuid.New(), CreatedAt: time.Now().UTC(), Plugin: ref.Plugin, PluginVersion: info.Version,
 		Estimator: ref.Estimator, Params: ref.Params, Schema: schema, Metadata: resp.Metadata, Model: resp.Model, Balance: balance,
+	}
+	// A model that learned nothing (one effect for everybody) is written,
+	// but said so, in the log and in its metadata.
+	if chk, err := fitcheck.Check(ctx, est, req, resp.Model); err != nil {
+		fmt.Fprintf(s.err, "warning: the model was not checked for a constant effect: %v\n", err)
+	} else if w := chk.Warning(); w != "" {
+		fmt.Fprintf(s.err, "warning: %s\n", w)
+		m.Metadata = maps.Clone(m.Metadata)
+		if m.Metadata == nil {
+			m.Metadata = map[string]string{}
+		}
+		maps.Copy(m.Metadata, chk.Metadata())
 	}
 	if note := balance.metadata(); note != "" {
 		m.Metadata = maps.Clone(m.Metadata)

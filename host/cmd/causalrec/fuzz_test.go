@@ -72,6 +72,11 @@ func fuzzAPIBodies(f *testing.F, url, prefix string) {
 		{3, `{"users":[{"id":"u9","features":{"x":1e-320}}]}`},
 		{3, `{"users":[{"id":"u9","features":{"x":"1"}}]}`},
 		{3, ``},
+		{1, `{"events":[{"kind":"exposure","user":"u1","item":"a","arm":"banana","propensity":5e-324}]}`},
+		{1, `{"events":[{"kind":"outcome","user":"u1","item":"a","value":-5,"time":"9999-01-01T00:00:00Z"}]}`},
+		{2, `{"items":[{"id":"c","features":{"x":1.7e308}}]}`},
+		{2, "{\"items\":[{\"id\":\"c\xff\",\"features\":{\"\u0085\":1}}]}"},
+		{3, `{"users":[{"id":"u\u0000"}]}`},
 	} {
 		f.Add(s.route, []byte(s.body))
 	}

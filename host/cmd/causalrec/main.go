@@ -39,6 +39,7 @@ func commands() []command {
 		{"demo", "run causalrec end to end on the bundled Hillstrom experiment", runDemo},
 		{"serve", "serve the HTTP and gRPC API over Redis with the plugins", runServe},
 		{"train", "train the serving uplift model from the events in Redis", runTrain},
+		{"check", "report stored items, users and events that break the configured limits", runCheck},
 		{"import", "bulk-import items, events or users from CSV or JSONL into Redis", runImport},
 		{"migrate", "move a store of an earlier release into the sharded event layout", runMigrate},
 		{"uplift", "check balance, fit, predict, evaluate and compare uplift models on CSV files", runUplift},

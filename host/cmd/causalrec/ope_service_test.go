@@ -117,7 +117,7 @@ func newOPEWorld(t *testing.T) *opeWorld {
 		for _, it := range rec.Items {
 			w.served[u] = append(w.served[u], it.Item)
 			served = append(served, store.Event{ID: fmt.Sprintf("s:%s:%s", u, it.Item), Kind: store.Exposure, User: u, Item: it.Item,
-				Time: t1, Arm: "recommended", Propensity: it.Propensity, Position: it.Position, PolicyID: opeWorldPolicy})
+				Time: t1, Arm: store.DefaultArm, Propensity: it.Propensity, Position: it.Position, PolicyID: opeWorldPolicy})
 			w.rows++
 			if rng.Float64() < w.muT[u][it.Item] {
 				w.rewards++

@@ -67,7 +67,7 @@ func simIngest(sim *receval.Simulation) ([]store.User, []store.Item, []store.Eve
 				items[i].Features[name] = v
 			}
 		}
-		e := store.Event{ID: fmt.Sprintf("x:%d", r), Kind: store.Exposure, User: l.Users[u], Item: l.Items[i], Time: t0, Arm: "recommended", Propensity: l.Propensity[r]}
+		e := store.Event{ID: fmt.Sprintf("x:%d", r), Kind: store.Exposure, User: l.Users[u], Item: l.Items[i], Time: t0, Arm: store.DefaultArm, Propensity: l.Propensity[r]}
 		if l.Treated[r] == 0 {
 			e.Arm, e.Propensity = recommend.ControlArm, 1-l.Propensity[r]
 		}

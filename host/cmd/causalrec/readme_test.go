@@ -129,7 +129,10 @@ func TestREADMESession(t *testing.T) {
 	if err := json.Unmarshal([]byte(outputs["uplift eval"]), &rep); err != nil || rep.Qini <= 0 {
 		t.Errorf("eval: qini %v (%v)", rep.Qini, err)
 	}
-	for _, png := range []string{"qini.png", "deciles.png", "compare.png"} {
+	if !strings.Contains(outputs["uplift explain"], "Permutation importance") || !strings.Contains(outputs["uplift explain"], "  if ") {
+		t.Errorf("explain:\n%s", outputs["uplift explain"])
+	}
+	for _, png := range []string{"qini.png", "deciles.png", "explain.png", "compare.png"} {
 		checkPNG(t, png)
 	}
 	if !strings.Contains(outputs["uplift compare"], "uplift-forest") {

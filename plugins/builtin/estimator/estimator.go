@@ -118,15 +118,19 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 		ateErr error
 		err    error
 	}
+	// The fit runs in a goroutine of its own so that a cancelled call
+	// answers at once; the sources carry ctx as their stop signal, so the
+	// estimator's loops see the cancellation and the goroutine ends soon
+	// after, freeing the CPU (causal.WithStop).
 	done := make(chan result, 1)
 	go func() {
 		var r result
-		r.m, r.err = est.FitUplift(d, rand.NewPCG(req.Seed, 0x5eed))
+		r.m, r.err = est.FitUplift(d, causal.WithStop(rand.NewPCG(req.Seed, 0x5eed), ctx.Err))
 		if r.err == nil {
 			// AIPW with logged propensities, the difference in means
 			// otherwise. The ATE is a report: data too few for its
 			// cross-fitting leave it out, not the model.
-			r.ate, r.ateErr = causal.ATE(d, causal.ATEOptions{Randomised: d.Propensity == nil}, rand.NewPCG(req.Seed, 0xa7e))
+			r.ate, r.ateErr = causal.ATE(d, causal.ATEOptions{Randomised: d.Propensity == nil}, causal.WithStop(rand.NewPCG(req.Seed, 0xa7e), ctx.Err))
 		}
 		done <- r
 	}()

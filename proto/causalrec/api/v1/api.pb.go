@@ -478,6 +478,10 @@ type RecommendRequest struct {
 	Epsilon       float64 `protobuf:"fixed64,8,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
 	Temperature   float64 `protobuf:"fixed64,9,opt,name=temperature,proto3" json:"temperature,omitempty"`
 	IntervalLevel float64 `protobuf:"fixed64,10,opt,name=interval_level,json=intervalLevel,proto3" json:"interval_level,omitempty"`
+	// Names the request (a UUID): the answer carries it and the policy's
+	// draws are seeded by it, so that any replica answers the same request
+	// the same way. Empty: a new random id.
+	RequestId     string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -580,6 +584,13 @@ func (x *RecommendRequest) GetIntervalLevel() float64 {
 		return x.IntervalLevel
 	}
 	return 0
+}
+
+func (x *RecommendRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type ScoredItem struct {
@@ -2315,7 +2326,7 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\awritten\x18\x02 \x01(\x03R\awritten\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\x03R\n" +
-	"duplicates\"\xcf\x02\n" +
+	"duplicates\"\xee\x02\n" +
 	"\x10RecommendRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1e\n" +
 	"\n" +
@@ -2329,7 +2340,9 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\aepsilon\x18\b \x01(\x01R\aepsilon\x12 \n" +
 	"\vtemperature\x18\t \x01(\x01R\vtemperature\x12%\n" +
 	"\x0einterval_level\x18\n" +
-	" \x01(\x01R\rintervalLevel\"\xae\x02\n" +
+	" \x01(\x01R\rintervalLevel\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\v \x01(\tR\trequestId\"\xae\x02\n" +
 	"\n" +
 	"ScoredItem\x12\x12\n" +
 	"\x04item\x18\x01 \x01(\tR\x04item\x12\x14\n" +

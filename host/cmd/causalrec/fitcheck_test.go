@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causalrec/causalrec/host/config"
+	"github.com/causalrec/causalrec/host/recommend"
+	"github.com/causalrec/causalrec/host/store"
+)
+
+// TestUpliftFitWarnsConstant runs README's Hillstrom example (the bundled
+// data split 70/30 with seed 1) with a DR-learner over boosted trees whose
+// effect model stops early with no trees (seed 3): every customer gets the
+// same uplift, and fit says so on standard error and in the model's
+// metadata. The T-learner on the same rows learns, and gets no warning.
+func TestUpliftFitWarnsConstant(t *testing.T) {
+	dir := t.TempDir()
+	train, test := filepath.Join(dir, "train.csv"), filepath.Join(dir, "test.csv")
+	code, _, stderr := runCLI(t, "", "split", "--data", "../../../examples/hillstrom/hillstrom.csv.gz", "--test", "0.3", "--seed", "1",
+		"--stratify", "segment", "--train-out", train, "--test-out", test)
+	if code != 0 {
+		t.Fatalf("split: exit %d: %s", code, stderr)
+	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		constant bool
+	}{
+		{"dr/gbt seed 3", []string{"--estimator", "dr/gbt", "--param", "seed=3"}, true},
+		{"t", []string{"--estimator", "t"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			model := filepath.Join(dir, "m.json")
+			args := append([]string{"uplift", "fit", "--data", train, "--treatment", "segment", "--control", "No E-Mail",
+				"--treated", "Womens E-Mail", "--outcome", "visit", "--design", "rct",
+				"--features", "recency,history_segment,history,mens,womens,zip_code,newbie,channel", "--model-out", model}, tc.args...)
+			code, _, stderr := runCLI(t, "", args...)
+			if code != 0 {
+				t.Fatalf("fit: exit %d: %s", code, stderr)
+			}
+			warned := strings.Contains(stderr, "warning: the model predicts one constant uplift")
+			b, err := os.ReadFile(model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m modelFile
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			c, hasC := m.Metadata["constant_effect"]
+			if warned != tc.constant || hasC != tc.constant || (m.Metadata["warning"] != "") != tc.constant {
+				t.Fatalf("constant model %v: warned %v, metadata %v\n%s", tc.constant, warned, m.Metadata, stderr)
+			}
+			if !tc.constant {
+				return
+			}
+			// The constant is an uplift of the visit rate, near the
+			// trial's 0.045.
+			if v, err := strconv.ParseFloat(c, 64); err != nil || v < 0.02 || v > 0.07 {
+				t.Errorf("constant_effect %q", c)
+			}
+			pred := filepath.Join(dir, "pred.csv")
+			if code, _, stderr := runCLI(t, "", "uplift", "predict", "--model", model, "--data", test, "--out", pred); code != 0 {
+				t.Fatalf("predict: exit %d: %s", code, stderr)
+			}
+			rows := readCSVFile(t, pred)
+			for _, r := range rows[1:] {
+				if r[0] != rows[1][0] {
+					t.Fatalf("the model flagged constant predicts %s and %s", rows[1][0], r[0])
+				}
+			}
+		})
+	}
+}
+
+// TestTrainWarnsConstant trains the service on a log where every exposed
+// user engaged: no recommendation changed anything, the T-learner's two
+// boosted outcome models are the same constant, and the training logs a
+// warning and stores the constant in the model's fit metadata.
+func TestTrainWarnsConstant(t *testing.T) {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	var logs lockedBuffer
+	base, _ := startServeLogged(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	ingestUsers(t, base, "", 300)
+	var events []store.Event
+	for _, e := range simulatedEvents(300, 0) {
+		if e.Kind != store.Exposure {
+			continue
+		}
+		events = append(events, e, store.Event{ID: e.ID + ":o", Kind: store.Outcome, User: e.User, Item: e.Item, Time: e.Time.Add(time.Hour)})
+	}
+	postEvents(t, base, "", events)
+	var res recommend.TrainResult
+	if code, body := call(t, "POST", base+"/v1/train", "", map[string]string{"estimator": "t/gbt"}, &res); code != 200 {
+		t.Fatalf("train: %d %s", code, body)
+	}
+	if got := res.Metadata["fit.constant_effect"]; got != "0" {
+		t.Errorf("fit.constant_effect %q, want 0; metadata %v", got, res.Metadata)
+	}
+	if !strings.Contains(res.Metadata["fit.warning"], "one constant uplift") {
+		t.Errorf("fit.warning %q", res.Metadata["fit.warning"])
+	}
+	if !strings.Contains(logs.String(), `level=WARN msg="model learned nothing"`) {
+		t.Errorf("no warning in the log:\n%s", logs.String())
+	}
+}
