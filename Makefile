@@ -2,7 +2,7 @@
 GO ?= go
 PROTOS := $(wildcard proto/causalrec/*/v1/*.proto)
 
-.PHONY: build test race proto proto-python lint fmt clean bench
+.PHONY: build test test-cluster race proto proto-python lint fmt clean bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/causalrec ./host/cmd/causalrec
@@ -14,6 +14,17 @@ EXAMPLES := examples/ridge-estimator
 test:
 	$(GO) test -count=1 -timeout 20m ./...
 	for m in $(EXAMPLES); do (cd $$m && $(GO) test -count=1 ./...) || exit 1; done
+
+# test-cluster runs the Cluster variants against the Redis Cluster named by
+# REDIS_CLUSTER_URL (redis+cluster://host:port,...; .ci/redis-cluster starts
+# one): the store's conformance tests, the key-spread test, the pipeline
+# test and a short fuzz of the API. `make test` runs them too (without the
+# fuzzing) when REDIS_CLUSTER_URL is set, and skips them, saying so, when not.
+test-cluster:
+	test -n "$$REDIS_CLUSTER_URL" || (echo "set REDIS_CLUSTER_URL (see .ci/redis-cluster)" && false)
+	$(GO) test -count=1 -timeout 20m ./host/redistest ./host/store
+	$(GO) test -count=1 -timeout 20m ./host/cmd/causalrec ./bench/serve -run 'Cluster'
+	$(GO) test -count=1 -timeout 10m ./host/cmd/causalrec -run '^$$' -fuzz '^FuzzAPIBodiesCluster$$' -fuzztime 20s -parallel 1
 
 # race runs the tests of the host and the plugins, where the service's
 # caches, connections and plugin clients are shared between goroutines,

@@ -894,76 +894,75 @@ type trainResult struct {
 	} `json:"text"`
 }
 
-// load ingests users, items with texts, a simulated log with hold-outs
-// (logged propensities included), trains the serving model and returns
-// the item ids and the training result.
-func load(base string, o options) ([]string, trainResult, error) {
-	var trained trainResult
+// world is the benchmark's simulated data: items with texts, users and a
+// log with hold-outs (logged propensities included), in the API's JSON
+// form.
+type world struct {
+	ids                  []string
+	items, users, events []map[string]any
+}
+
+// newWorld builds the world of o.items items and o.users users, always
+// the same for the same sizes.
+func newWorld(o options) world {
+	var w world
 	rng := rand.New(rand.NewPCG(1, 1))
-	var items []map[string]any
-	var ids []string
 	for i := 0; i < o.items; i++ {
 		text := ""
-		for w := 0; w < 12; w++ {
+		for range 12 {
 			text += words[rng.IntN(len(words))] + " "
 		}
 		id := fmt.Sprintf("i%d", i)
-		ids = append(ids, id)
-		items = append(items, map[string]any{"id": id, "text": text, "category": fmt.Sprintf("c%d", i%10),
+		w.ids = append(w.ids, id)
+		w.items = append(w.items, map[string]any{"id": id, "text": text, "category": fmt.Sprintf("c%d", i%10),
 			"features": map[string]float64{"quality": rng.Float64(), "length": float64(len(text))}})
 	}
-	if err := post(base, "/v1/items", map[string]any{"items": items}, nil); err != nil {
-		return nil, trained, err
-	}
-	var users []map[string]any
 	for u := 0; u < o.users; u++ {
-		users = append(users, map[string]any{"id": fmt.Sprintf("u%d", u), "features": map[string]float64{"age": float64(18 + rng.IntN(50)), "activity": rng.Float64()}})
-		if len(users) == 1000 || u == o.users-1 {
-			if err := post(base, "/v1/users", map[string]any{"users": users}, nil); err != nil {
-				return nil, trained, err
-			}
-			users = users[:0]
-		}
+		w.users = append(w.users, map[string]any{"id": fmt.Sprintf("u%d", u), "features": map[string]float64{"age": float64(18 + rng.IntN(50)), "activity": rng.Float64()}})
 	}
-	var events []map[string]any
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	flush := func() error {
-		if len(events) == 0 {
-			return nil
-		}
-		err := post(base, "/v1/events", map[string]any{"events": events}, nil)
-		events = events[:0]
-		return err
-	}
 	for u := 0; u < o.users; u++ {
-		for k := 0; k < 10; k++ {
-			it := ids[rng.IntN(len(ids))]
+		for range 10 {
+			it := w.ids[rng.IntN(len(w.ids))]
 			arm, prop := "treated", 0.7
 			if rng.Float64() < 0.3 {
 				arm, prop = "control", 0.3
 			}
-			events = append(events, map[string]any{"kind": "exposure", "user": fmt.Sprintf("u%d", u), "item": it, "arm": arm, "propensity": prop, "time": t0})
+			w.events = append(w.events, map[string]any{"kind": "exposure", "user": fmt.Sprintf("u%d", u), "item": it, "arm": arm, "propensity": prop, "time": t0})
 			p := 0.05
 			if arm == "treated" {
 				p += 0.1
 			}
 			if rng.Float64() < p {
-				events = append(events, map[string]any{"kind": "outcome", "user": fmt.Sprintf("u%d", u), "item": it, "time": t0.Add(time.Hour)})
-			}
-		}
-		if len(events) >= 2000 {
-			if err := flush(); err != nil {
-				return nil, trained, err
+				w.events = append(w.events, map[string]any{"kind": "outcome", "user": fmt.Sprintf("u%d", u), "item": it, "time": t0.Add(time.Hour)})
 			}
 		}
 	}
-	if err := flush(); err != nil {
+	return w
+}
+
+// load ingests the world, trains the serving model and returns the item
+// ids and the training result.
+func load(base string, o options) ([]string, trainResult, error) {
+	var trained trainResult
+	w := newWorld(o)
+	if err := post(base, "/v1/items", map[string]any{"items": w.items}, nil); err != nil {
 		return nil, trained, err
+	}
+	for lo := 0; lo < len(w.users); lo += 1000 {
+		if err := post(base, "/v1/users", map[string]any{"users": w.users[lo:min(lo+1000, len(w.users))]}, nil); err != nil {
+			return nil, trained, err
+		}
+	}
+	for lo := 0; lo < len(w.events); lo += 2000 {
+		if err := post(base, "/v1/events", map[string]any{"events": w.events[lo:min(lo+2000, len(w.events))]}, nil); err != nil {
+			return nil, trained, err
+		}
 	}
 	if err := post(base, "/v1/train", struct{}{}, &trained); err != nil {
 		return nil, trained, err
 	}
-	return ids, trained, nil
+	return w.ids, trained, nil
 }
 
 // waitHealthy waits for the server's readiness check. A binary older than

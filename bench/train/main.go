@@ -130,6 +130,9 @@ func run() error {
 	if err := st.Ping(ctx); err != nil {
 		return err
 	}
+	if err := st.CheckLayout(ctx); err != nil {
+		return err
+	}
 	if o.keep {
 		fmt.Println("prefix:", prefix)
 	} else {
@@ -175,7 +178,7 @@ func run() error {
 	}
 	var readBase, readNew float64
 	if err := phase("read events, baseline reader", func() (string, error) {
-		n, err := readEventsBaseline(ctx, rdb, prefix, o.batch)
+		n, err := readEventsBaseline(ctx, rdb, st.EventLogKeys(), o.batch)
 		return fmt.Sprintf("%d events", n), err
 	}); err != nil {
 		return err
@@ -369,10 +372,22 @@ func endToEnd(ctx context.Context, o options, prefix string) error {
 }
 
 // readEventsBaseline reads the log as store.Events did before: XRANGE
-// one page at a time, each event decoded with encoding/json. The key is
-// the one docs/store.md gives for the event log.
-func readEventsBaseline(ctx context.Context, rdb redis.UniversalClient, prefix string, page int) (int, error) {
-	key := prefix + "{" + prefix + "events}:log"
+// one page at a time, each event decoded with encoding/json, shard after
+// shard (keys are the shards' streams).
+func readEventsBaseline(ctx context.Context, rdb redis.UniversalClient, keys []string, page int) (int, error) {
+	total := 0
+	for _, key := range keys {
+		n, err := readStreamBaseline(ctx, rdb, key, page)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// readStreamBaseline reads one stream of the log as readEventsBaseline.
+func readStreamBaseline(ctx context.Context, rdb redis.UniversalClient, key string, page int) (int, error) {
 	start, n := "-", 0
 	for {
 		msgs, err := rdb.XRangeN(ctx, key, start, "+", int64(page)).Result()

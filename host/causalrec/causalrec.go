@@ -266,6 +266,7 @@ func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*st
 	opts.Prefix = cfg.Prefix
 	opts.CountsTTL = time.Duration(cfg.CountsTTL)
 	opts.DedupTTL = time.Duration(cfg.IdempotencyWindow)
+	opts.EventShards = cfg.EventShards
 	st, err := store.New(rdb, opts)
 	if err != nil {
 		close()
@@ -274,6 +275,10 @@ func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*st
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := st.Ping(pctx); err != nil {
+		close()
+		return nil, nil, err
+	}
+	if err := st.CheckLayout(pctx); err != nil {
 		close()
 		return nil, nil, err
 	}

@@ -28,6 +28,10 @@ type Config struct {
 	RedisURL string `json:"redis_url"`
 	// Prefix is put before every Redis key.
 	Prefix string `json:"prefix"`
+	// EventShards is the number of shards of the event keys in Redis
+	// (1 to 1024). It is fixed when a store is created and recorded in
+	// Redis; a serve with another number is refused at start.
+	EventShards int `json:"event_shards"`
 	// HTTPAddr and GRPCAddr are the API's listen addresses; an empty
 	// GRPCAddr turns the gRPC API off.
 	HTTPAddr string `json:"http_addr"`
@@ -90,7 +94,8 @@ type Config struct {
 	TrainLease Duration `json:"train_lease"`
 	// CountsTTL is how long serve may reuse the popularity counts of an
 	// item read for an earlier request instead of reading them again
-	// (events ingested through the same serve process show at once; 0
+	// (counts up to twice as old while one request reads them again;
+	// events ingested through the same serve process show at once; 0
 	// reads them for every request).
 	CountsTTL Duration `json:"counts_ttl"`
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout bound
@@ -200,6 +205,7 @@ func Default() Config {
 	server := api.DefaultServerOptions()
 	return Config{
 		Prefix:             store.DefaultOptions().Prefix,
+		EventShards:        store.DefaultEventShards,
 		HTTPAddr:           "127.0.0.1:8080",
 		GRPCAddr:           "127.0.0.1:9090",
 		MaxBodyBytes:       api.DefaultMaxBodyBytes,
@@ -346,6 +352,9 @@ func (c Config) Validate() error {
 	}
 	if c.RateLimitBy != api.RateByAddress && c.RateLimitBy != api.RateByToken {
 		errs = append(errs, fmt.Errorf("rate_limit_by %q: want %q or %q", c.RateLimitBy, api.RateByAddress, api.RateByToken))
+	}
+	if c.EventShards < 1 || c.EventShards > store.MaxEventShards {
+		errs = append(errs, fmt.Errorf("event_shards %d: want 1 to %d", c.EventShards, store.MaxEventShards))
 	}
 	if c.PluginEjectAfter < 1 {
 		errs = append(errs, fmt.Errorf("plugin_eject_after must be at least 1, got %d", c.PluginEjectAfter))

@@ -43,6 +43,7 @@ func TestLoadBad(t *testing.T) {
 		"unknown-key.bad.json":    `unknown field "prefx"`,
 		"no-sha.bad.json":         "no sha256",
 		"bad-kind.bad.json":       `unknown kind "ranker"`,
+		"bad-shards.bad.json":     "event_shards 5000: want 1 to 1024",
 		"bad-addr.bad.json":       `http_addr "8080"`,
 		"bad-duration.bad.json":   "soon",
 		"bad-body.bad.json":       "max_body_bytes",

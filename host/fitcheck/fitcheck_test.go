@@ -3,6 +3,7 @@ package fitcheck
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,6 +75,13 @@ func TestCheck(t *testing.T) {
 			rep, err := Check(ctx, p, req, fit.Model)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The same rows written on demand (FillX, no X) give the
+			// same report.
+			lazy := req
+			lazy.X, lazy.FillX = nil, func(dst []float64, start, end int) { copy(dst, req.X[start*3:end*3]) }
+			if again, err := Check(ctx, p, lazy, fit.Model); err != nil || again.Rows != rep.Rows || !slices.Equal(again.Constant, rep.Constant) {
+				t.Fatalf("with FillX: %+v, %v; with X: %+v", again, err, rep)
 			}
 			if rep.Rows != min(tc.n, MaxRows) || len(rep.Constant) != tc.arms {
 				t.Fatalf("report of %d rows, %d arms; want %d and %d", rep.Rows, len(rep.Constant), min(tc.n, MaxRows), tc.arms)

@@ -271,9 +271,18 @@ func BenchmarkSnapshotTextScores(b *testing.B) {
 // eventsBaseline reads the log as Events did before: one page at a time,
 // each event decoded with json.Unmarshal.
 func eventsBaseline(ctx context.Context, s *Store, fn func(Event) error) error {
+	for k := range s.k.shards {
+		if err := eventsBaselineShard(ctx, s, k, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func eventsBaselineShard(ctx context.Context, s *Store, shard int, fn func(Event) error) error {
 	start := "-"
 	for {
-		msgs, err := s.rdb.XRangeN(ctx, s.k.eventLog(), start, "+", int64(s.opts.BatchSize)).Result()
+		msgs, err := s.rdb.XRangeN(ctx, s.k.eventLog(shard), start, "+", int64(s.opts.BatchSize)).Result()
 		if err != nil {
 			return err
 		}
@@ -360,4 +369,44 @@ func BenchmarkDecodeEvent(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSnapshotCounts measures a snapshot that reads the counts of 200
+// given candidates (no count cache): with one event shard (one ZMSCORE per
+// kind, as the unsharded layout), and with 16 shards read per shard (two
+// ZMSCOREs per shard, as on a Cluster) or summed in Redis by a script (a
+// single node).
+func BenchmarkSnapshotCounts(b *testing.B) {
+	const n = 200
+	ctx := context.Background()
+	evs := benchEvents(20_000)
+	items := make([]Item, n)
+	ids := make([]string, n)
+	for i := range items {
+		items[i] = Item{ID: fmt.Sprint("i", i)}
+		ids[i] = items[i].ID
+	}
+	for _, c := range []struct {
+		name     string
+		shards   int
+		perShard bool
+	}{{"shards=1", 1, false}, {"shards=16/per-shard", 16, true}, {"shards=16/summed", 16, false}} {
+		b.Run(fmt.Sprintf("candidates=%d/%s", n, c.name), func(b *testing.B) {
+			s := benchStore(b, Options{EventShards: c.shards})
+			s.countsPerShard = c.perShard
+			if _, err := s.PutItems(ctx, items); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.AddEvents(ctx, evs); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := s.ReadSnapshot(ctx, SnapshotRequest{User: "u1", Candidates: ids, History: 10}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

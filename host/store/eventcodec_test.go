@@ -135,7 +135,9 @@ func eventsEqual(a, b Event) bool {
 
 // TestEventsPages reads logs whose length is below, at and above multiples
 // of the page size, and stops early at the callback's error.
-func TestEventsPages(t *testing.T) {
+func TestEventsPages(t *testing.T) { onEachRedis(t, testEventsPages) }
+
+func testEventsPages(t *testing.T, b backend) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	errStop := errors.New("stop")
@@ -155,7 +157,7 @@ func TestEventsPages(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := newTestStore(t, Options{BatchSize: c.page})
+			s := b.store(t, Options{BatchSize: c.page})
 			evs := make([]Event, c.events)
 			for i := range evs {
 				evs[i] = Event{ID: fmt.Sprint("e", i), Kind: Exposure, User: "u", Item: fmt.Sprint("i", i), Time: t0.Add(time.Duration(i) * time.Second)}
@@ -185,7 +187,7 @@ func TestEventsPages(t *testing.T) {
 		})
 	}
 	// A cancelled context ends the walk with its error.
-	s := newTestStore(t, Options{BatchSize: 2})
+	s := b.store(t, Options{BatchSize: 2})
 	if _, err := s.AddEvents(ctx, []Event{{Kind: Outcome, User: "u", Item: "i", Time: t0}}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Events calls fn with every event in the global log, in ingestion order,
-// reading the log in pages of BatchSize entries; the next page is fetched
-// while fn runs on the current one. It stops at fn's first error and
-// returns it. Events added while it runs may or may not be seen.
+// Events calls fn with every event in the log, shard by shard (see keys.go)
+// and within a shard in ingestion order (so a user's events come in the
+// order they were ingested), reading the log in pages of BatchSize entries;
+// the next page is fetched while fn runs on the current one. It stops at
+// fn's first error and returns it. Events added while it runs may or may
+// not be seen.
 func (s *Store) Events(ctx context.Context, fn func(Event) error) error {
 	rctx, cancel := context.WithCancel(ctx)
 	type page struct {
@@ -38,29 +40,31 @@ func (s *Store) Events(ctx context.Context, fn func(Event) error) error {
 				return false
 			}
 		}
-		start := "-"
-		for {
-			msgs, err := s.rdb.XRangeN(rctx, s.k.eventLog(), start, "+", int64(s.opts.BatchSize)).Result()
-			if err != nil {
-				if send(page{err: s.wrap("read event log", err)}) {
-					complete = true
+		for shard := range s.k.shards {
+			start := "-"
+			for {
+				msgs, err := s.rdb.XRangeN(rctx, s.k.eventLog(shard), start, "+", int64(s.opts.BatchSize)).Result()
+				if err != nil {
+					if send(page{err: s.wrap("read event log", err)}) {
+						complete = true
+					}
+					return
 				}
-				return
-			}
-			if !send(page{msgs: msgs}) {
-				return
-			}
-			if len(msgs) < s.opts.BatchSize {
-				complete = true
-				return
-			}
-			if start, err = nextStreamID(msgs[len(msgs)-1].ID); err != nil {
-				if send(page{err: fmt.Errorf("read event log: %w", err)}) {
-					complete = true
+				if !send(page{msgs: msgs}) {
+					return
 				}
-				return
+				if len(msgs) < s.opts.BatchSize {
+					break
+				}
+				if start, err = nextStreamID(msgs[len(msgs)-1].ID); err != nil {
+					if send(page{err: fmt.Errorf("read event log: %w", err)}) {
+						complete = true
+					}
+					return
+				}
 			}
 		}
+		complete = true
 	}()
 	for p := range pages {
 		if p.err != nil {
@@ -87,10 +91,32 @@ func (s *Store) Events(ctx context.Context, fn func(Event) error) error {
 	return nil
 }
 
-// EventCount returns the number of events in the global log.
+// EventLogKeys returns the Redis keys of the event log's shards (streams,
+// field "e" = JSON of an Event), in the order Events reads them: for tools
+// that read the streams themselves.
+func (s *Store) EventLogKeys() []string {
+	keys := make([]string, len(s.k.shards))
+	for k := range keys {
+		keys[k] = s.k.eventLog(k)
+	}
+	return keys
+}
+
+// EventCount returns the number of events in the log (of every shard).
 func (s *Store) EventCount(ctx context.Context) (int64, error) {
-	n, err := s.rdb.XLen(ctx, s.k.eventLog()).Result()
-	return n, s.wrap("count events", err)
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(s.k.shards))
+	for k := range cmds {
+		cmds[k] = pipe.XLen(ctx, s.k.eventLog(k))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, s.wrap("count events", err)
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
+	}
+	return n, nil
 }
 
 // nextStreamID returns the smallest stream ID after id ("ms-seq").

@@ -21,7 +21,10 @@ import (
 //   - The event is stored at most once within the idempotency window
 //     (Options.DedupTTL): its ID mark is checked and set in the same Lua
 //     script as the event's own writes (log, history, popularity), so the
-//     mark and the event are written together or not at all.
+//     mark and the event are written together or not at all. All of them
+//     live in the event shard of the event's user (keys.go), so a retried
+//     event meets its own mark. (An ID reused for an event of a user of
+//     another shard is not seen: give events IDs unique across users.)
 //   - The mark holds a digest of the event's content. An event whose ID is
 //     marked with another content is a conflict (ErrConflict, naming the
 //     ID): the script refuses its whole call, and a pre-read of the marks
@@ -34,7 +37,7 @@ import (
 //     writes nothing and answers the recorded counts; the same key with other
 //     events is a conflict. Progress is recorded after each script call,
 //     not inside it, so the design does not need a batch's events to share
-//     a hash slot: a call whose progress was not recorded is sent again,
+//     a hash slot: a chunk whose progress was not recorded is sent again,
 //     and its events' marks answer it. Events of a keyed batch record the
 //     batch in their marks, so a resent event that an earlier attempt of the
 //     same batch stored counts as written, not as a duplicate.
@@ -162,8 +165,8 @@ func (e Event) Digest() string {
 
 // addEventsScript ingests events, each at most once, all or none of them.
 //
-// KEYS: log, pop:outcome, pop:exposure, then per event its id key and its
-// user's history key. ARGV: history limit, mark TTL in ms, batch tag (""
+// KEYS (all of one event shard): log, pop:outcome, pop:exposure, then per
+// event its id key and its user's history key. ARGV: history limit, mark TTL in ms, batch tag (""
 // for none), then per event: JSON, history score (unix ms), "o" or "e",
 // item ID, content digest.
 //
@@ -265,7 +268,9 @@ type preparedEvent struct {
 	e      Event
 	json   []byte
 	digest string
-	// idKey is the key of the event's mark.
+	// shard is the event shard of the event's user; idKey the key of its
+	// mark there.
+	shard int
 	idKey string
 	// dup marks a repeat, within the batch, of an earlier event with the
 	// same ID and content: it is counted as a duplicate and not sent.
@@ -281,7 +286,8 @@ type preparedEvent struct {
 //   - marks its ID as ingested for Options.DedupTTL, with the digest of its
 //     content (an event without an ID gets KeyedEventID(key, index) when
 //     key is set, else a random UUID),
-//   - appends it to the global event log (a stream read by Events),
+//   - appends it to the event log of its user's shard (a stream read by
+//     Events),
 //   - adds it to the user's history, which keeps the HistoryLimit latest
 //     events by event time,
 //   - counts it in the item's outcome or exposure popularity.
@@ -308,6 +314,9 @@ func (s *Store) AddEventBatch(ctx context.Context, events []Event, key string) (
 	var tag, bkey, digest string
 	if key != "" {
 		tag, bkey, digest = batchTag(key), s.k.batch(key), batchDigest(prep)
+	}
+	if err := s.CheckLayout(ctx); err != nil {
+		return res, &BatchError{Err: fmt.Errorf("add events: %w", err)}
 	}
 	if err := s.checkMarks(ctx, prep, key, bkey, digest); err != nil {
 		return res, err
@@ -396,7 +405,8 @@ func (s *Store) prepareEvents(events []Event, key string) ([]preparedEvent, erro
 		if err != nil {
 			return nil, fmt.Errorf("add events: event %d: encode %q: %w", i, e.ID, err)
 		}
-		p.e, p.json, p.idKey = e, buf, s.k.eventID(e.ID)
+		p.shard = s.k.shardOf(e.User)
+		p.e, p.json, p.idKey = e, buf, s.k.eventID(p.shard, e.ID)
 		prep[i] = p
 	}
 	return prep, nil
@@ -409,39 +419,40 @@ func keyConflict(key string) *ConflictError {
 // checkMarks reads, in one round trip, the marks of the events whose IDs
 // the caller chose and the batch key bkey (when set), and refuses the batch
 // when the key holds another batch or an ID was stored with other content.
-// The marks are read with one MGET per BatchSize events: the event keys
-// share one hash slot (keys.go); were they spread over slots, the MGETs
-// would go per slot.
+// The marks are read with one MGET per shard and BatchSize events: the
+// keys of a shard share one hash slot (keys.go).
 func (s *Store) checkMarks(ctx context.Context, prep []preparedEvent, key, bkey, digest string) error {
 	pipe := s.rdb.Pipeline()
 	type read struct {
-		idx []int
-		cmd *redis.SliceCmd
+		idx  []int
+		keys []string
+		cmd  *redis.SliceCmd
 	}
-	var reads []read
+	var reads []*read
 	size := s.opts.BatchSize
 	if size <= 0 {
 		size = len(prep)
 	}
-	var cur read
-	var keys []string
-	flush := func() {
-		if len(keys) > 0 {
-			cur.cmd = pipe.MGet(ctx, keys...)
-			reads = append(reads, cur)
-			cur, keys = read{}, nil
-		}
-	}
+	open := map[int]*read{}
 	for i, p := range prep {
-		if p.ownID && !p.dup {
-			cur.idx = append(cur.idx, i)
-			keys = append(keys, p.idKey)
-			if len(keys) == size {
-				flush()
-			}
+		if !p.ownID || p.dup {
+			continue
+		}
+		r := open[p.shard]
+		if r == nil {
+			r = &read{}
+			open[p.shard] = r
+			reads = append(reads, r)
+		}
+		r.idx = append(r.idx, i)
+		r.keys = append(r.keys, p.idKey)
+		if len(r.keys) == size {
+			delete(open, p.shard)
 		}
 	}
-	flush()
+	for _, r := range reads {
+		r.cmd = pipe.MGet(ctx, r.keys...)
+	}
 	var batch *redis.StringCmd
 	if bkey != "" {
 		batch = pipe.HGet(ctx, bkey, "h")
@@ -457,16 +468,21 @@ func (s *Store) checkMarks(ctx context.Context, prep []preparedEvent, key, bkey,
 			return keyConflict(key)
 		}
 	}
+	// The first conflict in batch order is reported.
+	first := -1
 	for _, r := range reads {
 		vals, err := r.cmd.Result()
 		if err != nil {
 			return &BatchError{Err: s.wrap("add events: read idempotency marks", err)}
 		}
 		for j, v := range vals {
-			if m, ok := v.(string); ok && !markMatches(m, prep[r.idx[j]].digest) {
-				return conflictAt(prep[r.idx[j]], r.idx[j])
+			if m, ok := v.(string); ok && !markMatches(m, prep[r.idx[j]].digest) && (first < 0 || r.idx[j] < first) {
+				first = r.idx[j]
 			}
 		}
+	}
+	if first >= 0 {
+		return conflictAt(prep[first], first)
 	}
 	return nil
 }
@@ -482,48 +498,103 @@ func markMatches(mark, digest string) bool {
 	return mark == "1" || len(mark) >= len(digest) && mark[:len(digest)] == digest
 }
 
-// writeChunk sends one script call for the events of chunk (whose first
-// is the batch's event offset) and returns how many were written and how
-// many were duplicates.
+// writeChunk sends, in one pipeline, one script call per shard for the
+// events of chunk (whose first is the batch's event offset) and returns how
+// many were written and how many were duplicates. A conflict found by a
+// script refuses that script's events; the other shards' calls of the
+// chunk are written.
 func (s *Store) writeChunk(ctx context.Context, chunk []preparedEvent, offset int, tag string) (written, dups int, err error) {
-	keys := make([]string, 0, 3+2*len(chunk))
-	keys = append(keys, s.k.eventLog(), s.k.popOutcome(), s.k.popExposure())
-	args := make([]any, 0, 3+5*len(chunk))
-	args = append(args, s.opts.HistoryLimit, s.ttlMillis(), tag)
-	var sent []int
+	type call struct {
+		keys []string
+		args []any
+		sent []int // indexes in chunk
+		cmd  *redis.Cmd
+	}
+	var calls []*call
+	byShard := map[int]*call{}
 	for i, p := range chunk {
 		if p.dup {
 			dups++
 			continue
 		}
+		c := byShard[p.shard]
+		if c == nil {
+			c = &call{
+				keys: []string{s.k.eventLog(p.shard), s.k.popOutcome(p.shard), s.k.popExposure(p.shard)},
+				args: []any{s.opts.HistoryLimit, s.ttlMillis(), tag},
+			}
+			byShard[p.shard] = c
+			calls = append(calls, c)
+		}
 		kind := "e"
 		if p.e.Kind == Outcome {
 			kind = "o"
 		}
-		keys = append(keys, p.idKey, s.k.history(p.e.User))
-		args = append(args, p.json, p.e.Time.UnixMilli(), kind, p.e.Item, p.digest)
-		sent = append(sent, i)
+		c.keys = append(c.keys, p.idKey, s.k.history(p.e.User))
+		c.args = append(c.args, p.json, p.e.Time.UnixMilli(), kind, p.e.Item, p.digest)
+		c.sent = append(c.sent, i)
 	}
-	if len(sent) == 0 {
+	if len(calls) == 0 {
 		return 0, dups, nil
 	}
-	res, err := addEventsScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
-	if err != nil {
-		return 0, 0, s.wrap("add events", err)
-	}
-	if len(res) == 2 && res[0] == -1 && res[1] >= 1 && int(res[1]) <= len(sent) {
-		i := sent[res[1]-1]
-		return 0, 0, conflictAt(chunk[i], offset+i)
-	}
-	if len(res) != len(sent) {
-		return 0, 0, fmt.Errorf("add events: script answered %d flags for %d events", len(res), len(sent))
-	}
-	for _, r := range res {
-		if r == 0 {
-			dups++
-		} else {
-			written++
+	run := func(calls []*call, load bool) error {
+		pipe := s.rdb.Pipeline()
+		for _, c := range calls {
+			if load {
+				c.cmd = addEventsScript.Eval(ctx, pipe, c.keys, c.args...)
+			} else {
+				c.cmd = addEventsScript.EvalSha(ctx, pipe, c.keys, c.args...)
+			}
 		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	if err := run(calls, false); err != nil {
+		// A server that does not know the script yet ran none of the
+		// calls it answered NOSCRIPT to: send those with the script.
+		var again []*call
+		for _, c := range calls {
+			if err := c.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				again = append(again, c)
+			}
+		}
+		if len(again) > 0 {
+			err = run(again, true)
+		}
+		for _, c := range calls {
+			if err := c.cmd.Err(); err != nil {
+				return 0, 0, s.wrap("add events", err)
+			}
+		}
+		if err != nil {
+			return 0, 0, s.wrap("add events", err)
+		}
+	}
+	first := -1 // the first conflict in chunk order
+	for _, c := range calls {
+		res, err := c.cmd.Int64Slice()
+		if err != nil {
+			return 0, 0, s.wrap("add events", err)
+		}
+		if len(res) == 2 && res[0] == -1 && res[1] >= 1 && int(res[1]) <= len(c.sent) {
+			if i := c.sent[res[1]-1]; first < 0 || i < first {
+				first = i
+			}
+			continue
+		}
+		if len(res) != len(c.sent) {
+			return 0, 0, fmt.Errorf("add events: script answered %d flags for %d events", len(res), len(c.sent))
+		}
+		for _, r := range res {
+			if r == 0 {
+				dups++
+			} else {
+				written++
+			}
+		}
+	}
+	if first >= 0 {
+		return 0, 0, conflictAt(chunk[first], offset+first)
 	}
 	return written, dups, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,8 +15,9 @@ import (
 	"github.com/causalrec/causalrec/host/redistest"
 )
 
-// loseReplies is a go-redis hook that lets the script calls after the
-// first ok run on the real server and then reports each as failed, as when
+// loseReplies is a go-redis hook that lets the script calls (or pipelines
+// of them) after the first ok run on the real server and then reports each
+// as failed, as when
 // the connection breaks after Redis executed a call and before its answer
 // came back (the hardest case for a client: it cannot tell what was
 // written).
@@ -26,8 +28,22 @@ type loseReplies struct {
 
 func (h *loseReplies) DialHook(next redis.DialHook) redis.DialHook { return next }
 
+// ProcessPipelineHook loses the answers of a whole pipeline of script
+// calls (one chunk of a batch, a call per shard).
 func (h *loseReplies) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if err != nil || !slices.ContainsFunc(cmds, isAddEvents) {
+			return err
+		}
+		if h.calls.Add(1) > h.ok {
+			err = fmt.Errorf("read tcp: connection reset by peer: %w", errFault)
+			for _, c := range cmds {
+				c.SetErr(err)
+			}
+		}
+		return err
+	}
 }
 
 func (h *loseReplies) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
@@ -83,10 +99,12 @@ func logIDs(t *testing.T, s *Store) map[string]bool {
 // midway, after Redis executed a call whose answer was lost, and sends it
 // again with the same key: each event is stored exactly once, and the
 // answers account for every event.
-func TestBatchResumesAfterLostReply(t *testing.T) {
+func TestBatchResumesAfterLostReply(t *testing.T) { onEachRedis(t, testBatchResumesAfterLostReply) }
+
+func testBatchResumesAfterLostReply(t *testing.T, b backend) {
 	ctx := context.Background()
-	prefix := redistest.Prefix(t)
-	rdb := redistest.Client(t)
+	prefix := redistest.PrefixOn(t, b.client(t))
+	rdb := b.client(t)
 	hook := &loseReplies{ok: 2}
 	rdb.AddHook(hook)
 	s, err := New(rdb, Options{Prefix: prefix, BatchSize: 10})
@@ -147,7 +165,7 @@ func TestBatchResumesAfterLostReply(t *testing.T) {
 	if err != nil || ttl <= DefaultDedupTTL-time.Minute || ttl > DefaultDedupTTL {
 		t.Errorf("batch key TTL %v, %v; want the default window %v", ttl, err, DefaultDedupTTL)
 	}
-	ttl, err = s.rdb.PTTL(ctx, s.k.eventID(KeyedEventID("batch-1", 0))).Result()
+	ttl, err = s.rdb.PTTL(ctx, s.markKey("u0", KeyedEventID("batch-1", 0))).Result()
 	if err != nil || ttl <= DefaultDedupTTL-time.Minute || ttl > DefaultDedupTTL {
 		t.Errorf("mark TTL %v, %v; want the default window %v", ttl, err, DefaultDedupTTL)
 	}
@@ -157,10 +175,12 @@ func TestBatchResumesAfterLostReply(t *testing.T) {
 // own IDs and no key: the retry stores the rest, and counts the events of
 // the lost answer as duplicates (without a key the store cannot tell
 // whose they were).
-func TestBatchWithIDsAfterLostReply(t *testing.T) {
+func TestBatchWithIDsAfterLostReply(t *testing.T) { onEachRedis(t, testBatchWithIDsAfterLostReply) }
+
+func testBatchWithIDsAfterLostReply(t *testing.T, b backend) {
 	ctx := context.Background()
-	prefix := redistest.Prefix(t)
-	rdb := redistest.Client(t)
+	prefix := redistest.PrefixOn(t, b.client(t))
+	rdb := b.client(t)
 	hook := &loseReplies{ok: 1}
 	rdb.AddHook(hook)
 	s, err := New(rdb, Options{Prefix: prefix, BatchSize: 10})
@@ -186,9 +206,11 @@ func TestBatchWithIDsAfterLostReply(t *testing.T) {
 // TestBatchConflicts checks that an ID used with other content is refused
 // before anything of the batch is written, naming the ID, and that a
 // repeat with the same content is a duplicate.
-func TestBatchConflicts(t *testing.T) {
+func TestBatchConflicts(t *testing.T) { onEachRedis(t, testBatchConflicts) }
+
+func testBatchConflicts(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := newTestStore(t, Options{BatchSize: 4})
+	s := b.store(t, Options{BatchSize: 4})
 	evs := testEvents(10, "c")
 	if res, err := s.AddEventBatch(ctx, evs[:5], ""); err != nil || res.Written != 5 {
 		t.Fatalf("first batch: %+v, %v", res, err)
@@ -217,24 +239,32 @@ func TestBatchConflicts(t *testing.T) {
 		})
 	}
 	// The script checks too: a conflict that the pre-read cannot see (an
-	// ID stored between it and the write) refuses the script's call.
-	if err := s.rdb.Set(ctx, s.k.eventID("c9"), "0123456789abcdef", 0).Err(); err != nil {
+	// ID stored between it and the write) refuses the script's call: the
+	// events of c9's shard. An event of another shard in the same chunk is
+	// written by its own call.
+	if err := s.rdb.Set(ctx, s.markKey(evs[9].User, "c9"), "0123456789abcdef", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	prep, err := s.prepareEvents(evs[8:10], "")
+	sameShard := evs[9]
+	sameShard.ID, sameShard.Item = "c9b", "other"
+	if s.k.shardOf(evs[8].User) == s.k.shardOf(evs[9].User) {
+		t.Fatalf("users %s and %s share a shard; the test needs two", evs[8].User, evs[9].User)
+	}
+	prep, err := s.prepareEvents([]Event{evs[9], sameShard, evs[8]}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.writeChunk(ctx, prep, 8, ""); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), `"c9"`) {
 		t.Errorf("script conflict: %v", err)
 	}
-	if n, _ := s.EventCount(ctx); n != 5 {
-		t.Errorf("the refused script call wrote %d events", n-5)
+	ids := logIDs(t, s)
+	if len(ids) != 6 || ids["c9"] || ids["c9b"] || !ids["c8"] {
+		t.Errorf("after the refused script call the log holds %v; want c0-c4 and c8", ids)
 	}
 	// A repeat with the same content, within a batch or across batches,
 	// is a duplicate; a mark from before digests were kept ("1") matches
 	// any content.
-	if err := s.rdb.Set(ctx, s.k.eventID("old"), "1", 0).Err(); err != nil {
+	if err := s.rdb.Set(ctx, s.markKey(evs[0].User, "old"), "1", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	old := evs[0]
@@ -284,8 +314,10 @@ func TestEventDigest(t *testing.T) {
 	}
 }
 
-func TestIdempotencyKeyChecked(t *testing.T) {
-	s := newTestStore(t, Options{})
+func TestIdempotencyKeyChecked(t *testing.T) { onEachRedis(t, testIdempotencyKeyChecked) }
+
+func testIdempotencyKeyChecked(t *testing.T, b backend) {
+	s := b.store(t, Options{})
 	for _, key := range []string{"", strings.Repeat("k", 256), "a\nb", "é"} {
 		if _, err := s.AddEventBatch(context.Background(), testEvents(1, ""), key); key != "" && err == nil {
 			t.Errorf("key %q accepted", key)

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 	"strings"
 )
 
@@ -41,28 +43,110 @@ import (
 //
 //	P{P asg:<user>}             hash, experiment ID -> "<arm> <unix ms>" of the user's first list in it
 //
-// The event keys are written together by one Lua script, so in a Cluster
-// they must share one hash slot. They carry the hash tag {P events}:
+//	P layout                    hash, "version" (2) and "event_shards" (S): the event layout, written when
+//	                            a store is first used and checked at every start (see layout.go)
 //
-//	P{P events}:log             stream, the global event log in ingestion order (field "e" = JSON of an Event)
-//	P{P events}:id:<event id>   string, marks an event ID as ingested (idempotency): the digest of the event's
+// The event keys are split into S shards (Options.EventShards, default 16).
+// A user's events all go to one shard, number FNV-1a(user) mod S, and the
+// keys of one shard carry one cluster hash tag, so the Lua script that
+// ingests a user's events touches one hash slot. With T the tag of shard k,
+// "P s<k>.<n>" with the smallest n ≥ 0 whose hash slot falls in the k-th
+// of S equal ranges of the 16384 slots (so that the shards spread evenly
+// over a Cluster's masters, whatever the prefix):
+//
+//	P{T}:log                    stream, the shard's event log in ingestion order (field "e" = JSON of an Event)
+//	P{T}:id:<event id>          string, marks an event ID as ingested (idempotency): the digest of the event's
 //	                            content (Event.Digest), then ":" and the batch tag for a batch with a key
-//	P{P events}:hist:<user>     sorted set, JSON of the user's last events scored by event time (unix ms)
-//	P{P events}:pop:outcome     sorted set, item ID -> number of outcome events
-//	P{P events}:pop:exposure    sorted set, item ID -> number of exposure events
+//	P{T}:hist:<user>            sorted set, JSON of the user's last events scored by event time (unix ms)
+//	P{T}:pop:outcome            sorted set, item ID -> number of outcome events of the shard's users
+//	P{T}:pop:exposure           sorted set, item ID -> number of exposure events of the shard's users
+//	P{T}:migrated               string, the last event of the earlier layout's log copied into the shard by
+//	                            causalrec migrate (see migrate.go); "pop:<n>" chunks of its counts on shard 0
+//
+// An item's popularity is the sum of its counts over the shards.
+//
+// Releases before the sharded layout kept every event key under the one
+// hash tag {P events} (P{P events}:log, :id:<id>, :hist:<user>,
+// :pop:outcome, :pop:exposure); Migrate moves them.
 //
 // Variable parts are always the last segment of a key or are followed only
 // by fixed text after a separator that cannot be confused, so any ID is safe.
 type keys struct {
-	p   string // prefix
-	tag string // prefix + "{" + prefix + "events}"
+	p string // prefix
+	// shards[k] is "P{T}" for the tag T of shard k.
+	shards []string
+	// legacy is "P{P events}", the tag of the earlier layout.
+	legacy string
 }
 
-func newKeys(prefix string) (keys, error) {
+// MaxEventShards bounds Options.EventShards.
+const MaxEventShards = 1024
+
+// clusterSlots is the number of hash slots of a Redis Cluster.
+const clusterSlots = 16384
+
+func newKeys(prefix string, shards int) (keys, error) {
 	if strings.ContainsAny(prefix, "{}") {
 		return keys{}, fmt.Errorf("store: prefix %q must not contain '{' or '}' (they are cluster hash tags)", prefix)
 	}
-	return keys{p: prefix, tag: prefix + "{" + prefix + "events}"}, nil
+	if shards < 1 || shards > MaxEventShards {
+		return keys{}, fmt.Errorf("store: %d event shards: want 1 to %d", shards, MaxEventShards)
+	}
+	k := keys{p: prefix, shards: make([]string, shards), legacy: prefix + "{" + prefix + "events}"}
+	for i := range shards {
+		k.shards[i] = prefix + "{" + shardTag(prefix, i, shards) + "}"
+	}
+	return k, nil
+}
+
+// shardTag is the hash tag of shard k of n: "<prefix>s<k>.<j>" with the
+// smallest j ≥ 0 whose slot lies in [k·16384/n, (k+1)·16384/n).
+func shardTag(prefix string, k, n int) string {
+	lo, hi := k*clusterSlots/n, (k+1)*clusterSlots/n
+	base := prefix + "s" + strconv.Itoa(k) + "."
+	for j := 0; ; j++ {
+		tag := base + strconv.Itoa(j)
+		if s := int(crc16(tag)) % clusterSlots; s >= lo && s < hi {
+			return tag
+		}
+	}
+}
+
+// keySlot is the Redis Cluster hash slot of key: CRC16 of its hash tag (the
+// text between the first '{' and the next '}', when not empty) or of the
+// whole key, mod 16384.
+func keySlot(key string) int {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	return int(crc16(key)) % clusterSlots
+}
+
+// crc16 is CRC-16/XMODEM (polynomial 0x1021, initial 0), the checksum of
+// Redis Cluster's key slots.
+func crc16(s string) uint16 {
+	var crc uint16
+	for i := 0; i < len(s); i++ {
+		crc ^= uint16(s[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}
+
+// shardOf is the shard of user's events: FNV-1a (32 bits) of the user ID,
+// mod the number of shards.
+func (k keys) shardOf(user string) int {
+	h := fnv.New32a()
+	h.Write([]byte(user))
+	return int(h.Sum32() % uint32(len(k.shards)))
 }
 
 func (k keys) item(id string) string { return k.p + "item:" + id }
@@ -126,8 +210,30 @@ func (k keys) decisions(exp string) string { return k.p + "exp:" + exp + ":log" 
 // to one slot.
 func (k keys) assignments(user string) string { return k.p + "{" + k.p + "asg:" + user + "}" }
 
-func (k keys) eventLog() string           { return k.tag + ":log" }
-func (k keys) eventID(id string) string   { return k.tag + ":id:" + id }
-func (k keys) history(user string) string { return k.tag + ":hist:" + user }
-func (k keys) popOutcome() string         { return k.tag + ":pop:outcome" }
-func (k keys) popExposure() string        { return k.tag + ":pop:exposure" }
+func (k keys) layout() string { return k.p + "layout" }
+
+func (k keys) eventLog(shard int) string           { return k.shards[shard] + ":log" }
+func (k keys) eventID(shard int, id string) string { return k.shards[shard] + ":id:" + id }
+func (k keys) history(user string) string {
+	return k.shards[k.shardOf(user)] + ":hist:" + user
+}
+func (k keys) popOutcome(shard int) string  { return k.shards[shard] + ":pop:outcome" }
+func (k keys) popExposure(shard int) string { return k.shards[shard] + ":pop:exposure" }
+func (k keys) migrated(shard int) string    { return k.shards[shard] + ":migrated" }
+
+// popKeys returns every shard's outcome counts, then every shard's
+// exposure counts.
+func (k keys) popKeys() []string {
+	out := make([]string, 2*len(k.shards))
+	for i := range k.shards {
+		out[i], out[len(k.shards)+i] = k.popOutcome(i), k.popExposure(i)
+	}
+	return out
+}
+
+// The keys of the earlier, unsharded layout (read by Migrate).
+func (k keys) legacyLog() string                { return k.legacy + ":log" }
+func (k keys) legacyID(id string) string        { return k.legacy + ":id:" + id }
+func (k keys) legacyHistory(user string) string { return k.legacy + ":hist:" + user }
+func (k keys) legacyPopOutcome() string         { return k.legacy + ":pop:outcome" }
+func (k keys) legacyPopExposure() string        { return k.legacy + ":pop:exposure" }

@@ -1,6 +1,9 @@
 package store
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
 func TestItemKeys(t *testing.T) {
 	cases := []struct {
@@ -12,7 +15,7 @@ func TestItemKeys(t *testing.T) {
 		{"p:", nil},
 	}
 	for _, c := range cases {
-		k, err := newKeys(c.prefix)
+		k, err := newKeys(c.prefix, DefaultEventShards)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,5 +53,56 @@ func TestItemDecoder(t *testing.T) {
 	}
 	if len(d.byID) != 2 {
 		t.Errorf("%d items kept, want 2", len(d.byID))
+	}
+}
+
+// TestKeySlot checks keySlot against the Cluster's own CLUSTER KEYSLOT.
+func TestKeySlot(t *testing.T) {
+	c := cluster.client(t)
+	k, err := newKeys("causalrec:", DefaultEventShards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"", "a", "causalrec:item:x", "{user1000}.following", "foo{}{bar}", "foo{{bar}}zap", "{}x", "ünï{code}"}
+	for i := range k.shards {
+		keys = append(keys, k.eventLog(i))
+	}
+	for _, key := range keys {
+		want, err := c.ClusterKeySlot(context.Background(), key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keySlot(key); int64(got) != want {
+			t.Errorf("keySlot(%q) = %d, want %d", key, got, want)
+		}
+	}
+}
+
+// TestShardTagsSpread checks that shard k's keys hash to the k-th of S
+// equal ranges of slots, for several prefixes and shard counts.
+func TestShardTagsSpread(t *testing.T) {
+	for _, prefix := range []string{"", "causalrec:", "p:7b3c:"} {
+		for _, n := range []int{1, 3, 16, 100} {
+			k, err := newKeys(prefix, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				lo, hi := i*clusterSlots/n, (i+1)*clusterSlots/n
+				for _, key := range []string{k.eventLog(i), k.eventID(i, "e"), k.popOutcome(i), k.popExposure(i)} {
+					if s := keySlot(key); s < lo || s >= hi {
+						t.Errorf("prefix %q, %d shards: %s in slot %d, want [%d, %d)", prefix, n, key, s, lo, hi)
+					}
+				}
+			}
+			for _, user := range []string{"u1", "x}y", "{z}"} {
+				if got, want := keySlot(k.history(user)), keySlot(k.eventLog(k.shardOf(user))); got != want {
+					t.Errorf("history of %q in slot %d, its shard's log in %d", user, got, want)
+				}
+			}
+		}
+	}
+	if _, err := newKeys("p:", 0); err == nil {
+		t.Error("newKeys accepted 0 shards")
 	}
 }

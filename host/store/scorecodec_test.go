@@ -164,7 +164,11 @@ func TestScoreDecoderSharesAndBounds(t *testing.T) {
 // of earlier releases are still hits, and that rescoring rewrites them in
 // the binary form.
 func TestTextScoreCacheReadsLegacyEntries(t *testing.T) {
-	s := newTestStore(t, Options{})
+	onEachRedis(t, testTextScoreCacheReadsLegacyEntries)
+}
+
+func testTextScoreCacheReadsLegacyEntries(t *testing.T, b backend) {
+	s := b.store(t, Options{})
 	ctx := context.Background()
 	items := []Item{{ID: "a", Text: "good film"}, {ID: "b", Text: "bad film"}}
 	if _, err := s.PutItems(ctx, items); err != nil {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +33,9 @@ type SnapshotRequest struct {
 }
 
 // Snapshot is what a recommendation reads, fetched in one pipelined round
-// trip when the candidates are given, else in at most three.
+// trip when the candidates are given, else in at most three. (On a Cluster
+// a pipeline goes to every master holding some of its keys, to each in
+// parallel: one round trip per master, at the same time.)
 type Snapshot struct {
 	User       User
 	KnownUser  bool
@@ -151,7 +155,32 @@ func (s Snapshot) TextScoreHit(plugin, version string, it Item) (map[string]floa
 // three (the user and the popular items; the neighbours of the user's
 // recent items; the candidates).
 func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot, error) {
+	if s.sumCountsInRedis() && !s.countsScriptLoaded.Load() {
+		if err := sumCountsScript.Load(ctx, s.rdb).Err(); err != nil {
+			return Snapshot{}, s.wrap("read snapshot: load a script", err)
+		}
+		s.countsScriptLoaded.Store(true)
+	}
+	snap, err := s.readSnapshot(ctx, req)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// The server forgot the script (SCRIPT FLUSH, a failover to a
+		// replica): load it again and read again.
+		if err := sumCountsScript.Load(ctx, s.rdb).Err(); err != nil {
+			return Snapshot{}, s.wrap("read snapshot: load a script", err)
+		}
+		snap, err = s.readSnapshot(ctx, req)
+	}
+	return snap, err
+}
+
+func (s *Store) readSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot, error) {
 	var snap Snapshot
+	var cr *candidateReads
+	defer func() {
+		if cr != nil && cr.refresh {
+			s.counts.doneRefreshing()
+		}
+	}()
 	if !s.uncachedScores {
 		snap.scores = &s.scores
 	}
@@ -167,11 +196,13 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 	if req.ModelName != "" {
 		servCmd = pipe.HMGet(ctx, s.k.serving(req.ModelName), "current")
 	}
-	var popCmd *redis.ZSliceCmd
+	var popCmds []*redis.ZSliceCmd
 	if len(req.Candidates) == 0 && req.Popular > 0 {
-		popCmd = pipe.ZRevRangeWithScores(ctx, s.k.popOutcome(), 0, int64(req.Popular)-1)
+		popCmds = make([]*redis.ZSliceCmd, len(s.k.shards))
+		for k := range popCmds {
+			popCmds[k] = pipe.ZRevRangeWithScores(ctx, s.k.popOutcome(k), 0, int64(req.Popular)-1)
+		}
 	}
-	var cr *candidateReads
 	if len(req.Candidates) > 0 {
 		cr = s.queueCandidates(ctx, pipe, req.Candidates, req.TextPlugins)
 	}
@@ -217,13 +248,13 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 				cands = append(cands, id)
 			}
 		}
-		if popCmd != nil {
-			zs, err := popCmd.Result()
-			if err != nil && !errors.Is(err, redis.Nil) {
+		if popCmds != nil {
+			top, err := mergePopular(popCmds, req.Popular)
+			if err != nil {
 				return snap, s.wrap("read snapshot", err)
 			}
-			for _, z := range zs {
-				add(z.Member.(string))
+			for _, id := range top {
+				add(id)
 			}
 		}
 		// Round trip 2: the neighbours of the items in the history.
@@ -279,15 +310,20 @@ type candidateReads struct {
 	hits     []*catalogEntry
 	tokenCmd *redis.StringCmd
 	// fetch are the candidates read from Redis.
-	fetch          *valueReads
-	outCmd, expCmd *redis.FloatSliceCmd
+	fetch *valueReads
+	// outCmds[k] and expCmds[k] read the counts of shard k (a Cluster);
+	// sumCmd reads them all summed (a single node, see sumCountsScript).
+	outCmds, expCmds []*redis.FloatSliceCmd
+	sumCmd           *redis.Cmd
 	// counts holds the candidates' counts served from the count cache
-	// (where cached is set); countIDs are the others, read with outCmd and
-	// expCmd at readAt.
+	// (where cached is set); countIDs are the others, read with outCmds and
+	// expCmds at readAt.
 	counts   []ItemCount
 	cached   []bool
 	countIDs []string
 	readAt   time.Time
+	// refresh says this snapshot refreshes stale counts (countCache.fresh).
+	refresh bool
 }
 
 // valueReads are the queued reads of the catalog values of some items.
@@ -321,7 +357,7 @@ func (s *Store) queueCandidates(ctx context.Context, pipe redis.Pipeliner, cands
 	if s.opts.CountsTTL > 0 {
 		cr.readAt = s.opts.Now()
 		var n int
-		cr.counts, cr.cached, n = s.counts.fresh(cands, cr.readAt.Add(-s.opts.CountsTTL))
+		cr.counts, cr.cached, n, cr.refresh = s.counts.fresh(cands, cr.readAt.Add(-s.opts.CountsTTL), cr.readAt.Add(-2*s.opts.CountsTTL))
 		if n > 0 {
 			cr.countIDs = make([]string, 0, len(cands)-n)
 			for i, id := range cands {
@@ -332,25 +368,128 @@ func (s *Store) queueCandidates(ctx context.Context, pipe redis.Pipeliner, cands
 		}
 	}
 	if len(cr.countIDs) > 0 {
-		cr.outCmd = pipe.ZMScore(ctx, s.k.popOutcome(), cr.countIDs...)
-		cr.expCmd = pipe.ZMScore(ctx, s.k.popExposure(), cr.countIDs...)
+		if s.sumCountsInRedis() {
+			args := make([]any, len(cr.countIDs))
+			for i, id := range cr.countIDs {
+				args[i] = id
+			}
+			cr.sumCmd = sumCountsScript.EvalSha(ctx, pipe, s.k.popKeys(), args...)
+			return cr
+		}
+		cr.outCmds = make([]*redis.FloatSliceCmd, len(s.k.shards))
+		cr.expCmds = make([]*redis.FloatSliceCmd, len(s.k.shards))
+		for k := range s.k.shards {
+			cr.outCmds[k] = pipe.ZMScore(ctx, s.k.popOutcome(k), cr.countIDs...)
+			cr.expCmds[k] = pipe.ZMScore(ctx, s.k.popExposure(k), cr.countIDs...)
+		}
 	}
 	return cr
+}
+
+// sumCountsScript sums the popularity counts of items over the shards, on
+// a single node (where a script may touch keys of any slot): one command
+// instead of two per shard.
+//
+// KEYS: every shard's outcome counts, then every shard's exposure counts.
+// ARGV: the item IDs. It answers, as strings, the items' summed outcome
+// counts, then their summed exposure counts.
+var sumCountsScript = redis.NewScript(`
+local n, m = #KEYS / 2, #ARGV
+local out = {}
+for i = 1, 2 * m do out[i] = 0 end
+for k = 1, 2 * n do
+  local base = 0
+  if k > n then base = m end
+  local v = redis.call('ZMSCORE', KEYS[k], unpack(ARGV))
+  for i = 1, m do
+    if v[i] then out[base + i] = out[base + i] + tonumber(v[i]) end
+  end
+end
+for i = 1, 2 * m do out[i] = tostring(out[i]) end
+return out
+`)
+
+// sumCountsInRedis reports whether snapshots sum the shards' counts in
+// Redis (a single node) rather than reading each shard's.
+func (s *Store) sumCountsInRedis() bool {
+	return !s.isCluster() && !s.countsPerShard
+}
+
+// mergePopular returns the n items with the most outcomes by the sum of
+// their counts in the shards' top-n lists, most first (ties by ID). An
+// item's sum counts only the shards where it is in the top n, so the merged
+// list is the exact top n when every shard's top n holds it, and close to
+// it otherwise; the candidates' exact counts are read afterwards.
+func mergePopular(cmds []*redis.ZSliceCmd, n int) ([]string, error) {
+	sum := map[string]float64{}
+	for _, c := range cmds {
+		zs, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		for _, z := range zs {
+			if id, ok := z.Member.(string); ok {
+				sum[id] += z.Score
+			}
+		}
+	}
+	ids := make([]string, 0, len(sum))
+	for id := range sum {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		if sum[a] != sum[b] {
+			if sum[a] > sum[b] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	return ids[:min(n, len(ids))], nil
+}
+
+// countsErr returns the first error of the reads of the counts (a
+// pipeline's error may be another command's redis.Nil).
+func (cr *candidateReads) countsErr() error {
+	if cr.sumCmd != nil {
+		return cr.sumCmd.Err()
+	}
+	for k := range cr.outCmds {
+		if err := cr.outCmds[k].Err(); err != nil {
+			return err
+		}
+		if err := cr.expCmds[k].Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // candidateCounts returns the counts of every candidate: cached ones and
 // those read, which it caches when the Store caches counts.
 func (cr *candidateReads) candidateCounts(s *Store) []ItemCount {
 	read := make([]ItemCount, len(cr.countIDs))
-	if cr.outCmd != nil {
-		outs, exps := cr.outCmd.Val(), cr.expCmd.Val()
-		for i, id := range cr.countIDs {
-			read[i].Item = id
+	for i, id := range cr.countIDs {
+		read[i].Item = id
+	}
+	if cr.sumCmd != nil {
+		vals, _ := cr.sumCmd.StringSlice()
+		if len(vals) == 2*len(read) {
+			for i := range read {
+				read[i].Outcomes, _ = strconv.ParseFloat(vals[i], 64)
+				read[i].Exposures, _ = strconv.ParseFloat(vals[len(read)+i], 64)
+			}
+		}
+	}
+	for k := range cr.outCmds {
+		outs, exps := cr.outCmds[k].Val(), cr.expCmds[k].Val()
+		for i := range read {
 			if i < len(outs) {
-				read[i].Outcomes = outs[i]
+				read[i].Outcomes += outs[i]
 			}
 			if i < len(exps) {
-				read[i].Exposures = exps[i]
+				read[i].Exposures += exps[i]
 			}
 		}
 	}
@@ -500,6 +639,9 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 		snap.CatalogToken = token
 	}
 
+	if err := cr.countsErr(); err != nil {
+		return s.wrap("read snapshot: popularity counts", err)
+	}
 	counts := cr.candidateCounts(s)
 	snap.Counts = make([]ItemCount, 0, len(cands))
 	snap.Candidates = make([]Item, 0, len(cands))

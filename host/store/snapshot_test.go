@@ -2,12 +2,17 @@ package store
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
-func TestReadSnapshot(t *testing.T) {
-	s := newTestStore(t, Options{})
+func TestReadSnapshot(t *testing.T) { onEachRedis(t, testReadSnapshot) }
+
+func testReadSnapshot(t *testing.T, b backend) {
+	s := b.store(t, Options{})
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	if _, err := s.PutUsers(ctx, []User{{ID: "u", Features: map[string]float64{"age": 3}}}); err != nil {
@@ -92,10 +97,12 @@ func countOf(snap Snapshot, id string) ItemCount {
 // serves the counts an earlier one read (a write by another process shows
 // only after the TTL), events written through the same Store show at once,
 // and a Store without a TTL reads them every time.
-func TestSnapshotCountsTTL(t *testing.T) {
+func TestSnapshotCountsTTL(t *testing.T) { onEachRedis(t, testSnapshotCountsTTL) }
+
+func testSnapshotCountsTTL(t *testing.T, b backend) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	s := newTestStore(t, Options{CountsTTL: time.Minute, Now: func() time.Time { return now }})
+	s := b.store(t, Options{CountsTTL: time.Minute, Now: func() time.Time { return now }})
 	// other writes to the same keys, as another process would.
 	other, err := New(s.rdb, Options{Prefix: s.opts.Prefix})
 	if err != nil {
@@ -144,5 +151,94 @@ func TestSnapshotCountsTTL(t *testing.T) {
 	}
 	if _, err := New(s.rdb, Options{CountsTTL: -time.Second}); err == nil {
 		t.Error("a negative CountsTTL is accepted")
+	}
+}
+
+// TestMergePopular checks the merge of the shards' top lists: counts of an
+// item summed over the shards, most first, ties by ID, cut at n.
+func TestMergePopular(t *testing.T) {
+	shard := func(zs ...redis.Z) *redis.ZSliceCmd {
+		c := redis.NewZSliceCmd(context.Background())
+		c.SetVal(zs)
+		return c
+	}
+	cases := []struct {
+		name   string
+		shards []*redis.ZSliceCmd
+		n      int
+		want   []string
+	}{
+		{"no shards", nil, 3, []string{}},
+		{"empty shards", []*redis.ZSliceCmd{shard(), shard()}, 3, []string{}},
+		{"sums across shards", []*redis.ZSliceCmd{shard(redis.Z{Score: 5, Member: "a"}, redis.Z{Score: 4, Member: "b"}), shard(redis.Z{Score: 3, Member: "b"}, redis.Z{Score: 1, Member: "c"})}, 3, []string{"b", "a", "c"}},
+		{"cut at n", []*redis.ZSliceCmd{shard(redis.Z{Score: 5, Member: "a"}, redis.Z{Score: 4, Member: "b"}), shard(redis.Z{Score: 3, Member: "b"})}, 1, []string{"b"}},
+		{"ties by id", []*redis.ZSliceCmd{shard(redis.Z{Score: 2, Member: "z"}), shard(redis.Z{Score: 2, Member: "y"})}, 2, []string{"y", "z"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := mergePopular(c.shards, c.n)
+			if err != nil || !slices.Equal(got, c.want) {
+				t.Errorf("mergePopular = %v, %v; want %v", got, err, c.want)
+			}
+		})
+	}
+}
+
+// TestSnapshotCountsSummed checks that a single node's snapshot, which
+// sums the shards' counts in Redis, reads what reading each shard gives,
+// and that it loads its script again when the server forgot it.
+func TestSnapshotCountsSummed(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t, Options{})
+	evs := benchEvents(3000)
+	items := []Item{{ID: "i0"}, {ID: "i1"}, {ID: "i7"}, {ID: "i499"}}
+	if _, err := s.PutItems(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	cands := []string{"i0", "i1", "i7", "i499", "never"}
+	read := func(s *Store) []ItemCount {
+		t.Helper()
+		snap, err := s.ReadSnapshot(ctx, SnapshotRequest{User: "u1", Candidates: cands})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap.Counts
+	}
+	summed := read(s)
+	s.countsPerShard = true
+	perShard := read(s)
+	s.countsPerShard = false
+	// Items i0..i499 each have 6 events (of users in several shards),
+	// every 4th event an outcome: i0's 6 are outcomes, i1's exposures.
+	want := []ItemCount{{Item: "i0", Outcomes: 6}, {Item: "i1", Exposures: 6}, {Item: "i7", Exposures: 6}, {Item: "i499", Exposures: 6}}
+	if !slices.Equal(summed, want) || !slices.Equal(perShard, want) {
+		t.Errorf("summed %+v, per shard %+v", summed, perShard)
+	}
+
+	// An embedded server whose script cache is flushed.
+	rdb, stop, err := StartEmbedded(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	e, err := New(rdb, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.PutItems(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.AddEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	first := read(e)
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if again := read(e); !slices.Equal(again, first) || !slices.Equal(first, summed) {
+		t.Errorf("after SCRIPT FLUSH: %+v, before %+v, real Redis %+v", again, first, summed)
 	}
 }

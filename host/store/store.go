@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,18 +43,28 @@ type Options struct {
 	Now func() time.Time
 	// CountsTTL, when positive, lets a snapshot serve the popularity
 	// counts of a candidate read by an earlier snapshot of this Store no
-	// longer ago than CountsTTL instead of reading them again (see
+	// longer ago than CountsTTL instead of reading them again, and counts
+	// up to twice as old while another snapshot reads them again (see
 	// counts.go). Zero reads them for every snapshot.
 	CountsTTL time.Duration
+	// EventShards is the number of shards of the event keys (see keys.go),
+	// 1 to MaxEventShards; zero takes DefaultEventShards. It is fixed when
+	// a store is first used and recorded in Redis: a Store with another
+	// number is refused (ErrLayout).
+	EventShards int
 }
+
+// DefaultEventShards is the default number of event shards.
+const DefaultEventShards = 16
 
 // DefaultDedupTTL is the default idempotency window: 7 days.
 const DefaultDedupTTL = 7 * 24 * time.Hour
 
 // DefaultOptions returns the defaults: prefix "causalrec:", histories of 500
-// events, batches of 500 records, event IDs remembered for DefaultDedupTTL.
+// events, batches of 500 records, event IDs remembered for DefaultDedupTTL,
+// DefaultEventShards event shards.
 func DefaultOptions() Options {
-	return Options{Prefix: "causalrec:", HistoryLimit: 500, BatchSize: 500, DedupTTL: DefaultDedupTTL}
+	return Options{Prefix: "causalrec:", HistoryLimit: 500, BatchSize: 500, DedupTTL: DefaultDedupTTL, EventShards: DefaultEventShards}
 }
 
 // Store keeps causalrec's data in Redis. It is safe for concurrent use.
@@ -69,10 +80,18 @@ type Store struct {
 	// baseline of the benchmarks).
 	catalog        catalogCache
 	noCatalogCache bool
-	rdb            redis.UniversalClient
-	k              keys
-	opts           Options
-	addr           string
+	// countsPerShard makes a single node's snapshots read each shard's
+	// counts, as a Cluster does, instead of summing them in Redis (the
+	// baseline of the benchmarks).
+	countsPerShard bool
+	// countsScriptLoaded is set once sumCountsScript is loaded.
+	countsScriptLoaded atomic.Bool
+	rdb                redis.UniversalClient
+	k                  keys
+	// layoutOK is set once the layout record is known to match (layout.go).
+	layoutOK atomic.Bool
+	opts     Options
+	addr     string
 }
 
 // New returns a Store over rdb. Zero fields of opts take the values of
@@ -91,6 +110,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.DedupTTL == 0 {
 		opts.DedupTTL = def.DedupTTL
 	}
+	if opts.EventShards == 0 {
+		opts.EventShards = def.EventShards
+	}
 	if opts.HistoryLimit < 0 || opts.BatchSize < 0 || opts.DedupTTL < 0 || opts.CountsTTL < 0 {
 		return nil, fmt.Errorf("store: negative option (history limit %d, batch size %d, dedup ttl %v, counts ttl %v)",
 			opts.HistoryLimit, opts.BatchSize, opts.DedupTTL, opts.CountsTTL)
@@ -98,7 +120,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	k, err := newKeys(opts.Prefix)
+	k, err := newKeys(opts.Prefix, opts.EventShards)
 	if err != nil {
 		return nil, err
 	}

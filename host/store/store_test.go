@@ -21,17 +21,48 @@ import (
 // the keys are deleted when the test ends.
 func newTestStore(tb testing.TB, opts Options) *Store {
 	tb.Helper()
-	opts.Prefix = redistest.Prefix(tb)
-	s, err := New(redistest.Client(tb), opts)
+	return singleNode.store(tb, opts)
+}
+
+// backend is a kind of Redis deployment the conformance tests run on.
+type backend struct {
+	name string
+	// client returns a new client of the backend, closed when the test
+	// ends; the Cluster backend skips the test when REDIS_CLUSTER_URL is
+	// unset.
+	client func(testing.TB) redis.UniversalClient
+}
+
+var (
+	singleNode = backend{"single", func(tb testing.TB) redis.UniversalClient { return redistest.Client(tb) }}
+	cluster    = backend{"cluster", func(tb testing.TB) redis.UniversalClient { return redistest.ClusterClient(tb) }}
+)
+
+// store returns a Store on the backend under a prefix owned by the test.
+func (b backend) store(tb testing.TB, opts Options) *Store {
+	tb.Helper()
+	rdb := b.client(tb)
+	opts.Prefix = redistest.PrefixOn(tb, rdb)
+	s, err := New(rdb, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return s
 }
 
-func TestItems(t *testing.T) {
+// onEachRedis runs the conformance test fn on a single node and on a
+// Redis Cluster (skipped when REDIS_CLUSTER_URL is unset).
+func onEachRedis(t *testing.T, fn func(*testing.T, backend)) {
+	for _, b := range []backend{singleNode, cluster} {
+		t.Run(b.name, func(t *testing.T) { fn(t, b) })
+	}
+}
+
+func TestItems(t *testing.T) { onEachRedis(t, testItems) }
+
+func testItems(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := newTestStore(t, Options{BatchSize: 2})
+	s := b.store(t, Options{BatchSize: 2})
 	items := []Item{
 		{ID: "a", Text: "alpha", Category: "c1", Features: map[string]float64{"price": 1.5}},
 		{ID: "b:with:colons", Text: "beta", Meta: map[string]string{"lang": "en"}},
@@ -76,9 +107,11 @@ func TestItems(t *testing.T) {
 	}
 }
 
-func TestUsers(t *testing.T) {
+func TestUsers(t *testing.T) { onEachRedis(t, testUsers) }
+
+func testUsers(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := newTestStore(t, Options{})
+	s := b.store(t, Options{})
 	if n, err := s.PutUsers(ctx, []User{{ID: "u1", Features: map[string]float64{"age": 31}}, {ID: "u2"}}); err != nil || n != 0 {
 		t.Fatalf("PutUsers replaced %d (%v), want 0", n, err)
 	}
@@ -94,9 +127,11 @@ func TestUsers(t *testing.T) {
 	}
 }
 
-func TestEvents(t *testing.T) {
+func TestEvents(t *testing.T) { onEachRedis(t, testEventLog) }
+
+func testEventLog(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := newTestStore(t, Options{HistoryLimit: 3, BatchSize: 4})
+	s := b.store(t, Options{HistoryLimit: 3, BatchSize: 4})
 	t0 := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	var evs []Event
 	for i := range 10 {
@@ -125,6 +160,17 @@ func TestEvents(t *testing.T) {
 	}
 	if n, err := s.EventCount(ctx); err != nil || n != int64(len(evs)) {
 		t.Errorf("EventCount = %d, %v; want %d", n, err, len(evs))
+	}
+	var streamed int64
+	for _, k := range s.EventLogKeys() {
+		n, err := s.rdb.XLen(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		streamed += n
+	}
+	if len(s.EventLogKeys()) != DefaultEventShards || streamed != int64(len(evs)) {
+		t.Errorf("%d event log keys hold %d events, want %d keys and %d events", len(s.EventLogKeys()), streamed, DefaultEventShards, len(evs))
 	}
 
 	// The log holds every event once, in ingestion order, with defaults.
@@ -201,9 +247,11 @@ func TestEvents(t *testing.T) {
 	}
 }
 
-func TestAddEventsConcurrentRetries(t *testing.T) {
+func TestAddEventsConcurrentRetries(t *testing.T) { onEachRedis(t, testAddEventsConcurrentRetries) }
+
+func testAddEventsConcurrentRetries(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := newTestStore(t, Options{BatchSize: 7})
+	s := b.store(t, Options{BatchSize: 7})
 	t0 := time.Unix(1_700_000_000, 0)
 	evs := make([]Event, 50)
 	for i := range evs {
@@ -229,28 +277,36 @@ func TestAddEventsConcurrentRetries(t *testing.T) {
 	if n, _ := s.EventCount(ctx); n != int64(len(evs)) {
 		t.Errorf("log has %d events, want %d", n, len(evs))
 	}
-	pop, _ := s.rdb.ZScore(ctx, s.k.popExposure(), "i").Result()
+	var pop float64
+	for k := range s.k.shards {
+		n, _ := s.rdb.ZScore(ctx, s.k.popExposure(k), "i").Result()
+		pop += n
+	}
 	if pop != float64(len(evs)) {
 		t.Errorf("exposure count %v, want %d", pop, len(evs))
 	}
 }
 
-func TestDedupTTL(t *testing.T) {
+func TestDedupTTL(t *testing.T) { onEachRedis(t, testDedupTTL) }
+
+func testDedupTTL(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := newTestStore(t, Options{DedupTTL: time.Hour})
+	s := b.store(t, Options{DedupTTL: time.Hour})
 	e := Event{ID: "ttl1", Kind: Exposure, User: "u", Item: "i", Time: time.Unix(1_700_000_000, 0)}
 	if n, err := s.AddEvents(ctx, []Event{e, e}); err != nil || n != 1 {
 		t.Fatalf("added %d, %v; want 1", n, err)
 	}
-	ttl, err := s.rdb.PTTL(ctx, s.k.eventID("ttl1")).Result()
+	ttl, err := s.rdb.PTTL(ctx, s.markKey("u", "ttl1")).Result()
 	if err != nil || ttl <= 0 || ttl > time.Hour {
 		t.Errorf("dedup key TTL %v, %v; want in (0, 1h]", ttl, err)
 	}
 }
 
-func TestTextScoreCache(t *testing.T) {
+func TestTextScoreCache(t *testing.T) { onEachRedis(t, testTextScoreCache) }
+
+func testTextScoreCache(t *testing.T, b backend) {
 	ctx := context.Background()
-	s := newTestStore(t, Options{})
+	s := b.store(t, Options{})
 	items := []Item{{ID: "a", Text: "good film"}, {ID: "b", Text: "bad film"}, {ID: "c", Text: "never scored"}}
 	scores := []TextScore{
 		{ItemID: "a", TextHash: TextHash("good film"), Features: map[string]float64{"sentiment": 0.8}},
@@ -298,10 +354,12 @@ func TestTextScoreCache(t *testing.T) {
 	}
 }
 
-func TestModelsServingRollback(t *testing.T) {
+func TestModelsServingRollback(t *testing.T) { onEachRedis(t, testModelsServingRollback) }
+
+func testModelsServingRollback(t *testing.T, b backend) {
 	ctx := context.Background()
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := newTestStore(t, Options{Now: func() time.Time { return now }})
+	s := b.store(t, Options{Now: func() time.Time { return now }})
 
 	id1, err := s.SaveModel(ctx, ModelRecord{Name: "uplift", Estimator: "tlearner", Metadata: map[string]string{"auuc": "0.61"}, Bytes: []byte{0, 1, 2, 255}})
 	if err != nil {
@@ -446,4 +504,54 @@ func eventIDs(evs []Event) []string {
 		out[i] = e.ID
 	}
 	return out
+}
+
+// TestLayout checks that a store records its number of event shards when
+// first used, that a Store with another number is refused, and that a
+// store holding events of the earlier layout is refused until migrated.
+func TestLayout(t *testing.T) { onEachRedis(t, testLayout) }
+
+func testLayout(t *testing.T, b backend) {
+	ctx := context.Background()
+	rdb := b.client(t)
+	prefix := redistest.PrefixOn(t, rdb)
+	open := func(shards int) *Store {
+		t.Helper()
+		s, err := New(rdb, Options{Prefix: prefix, EventShards: shards})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ev := []Event{{ID: "l1", Kind: Exposure, User: "u", Item: "i", Time: time.Unix(1_700_000_000, 0)}}
+	s := open(8)
+	if _, err := s.AddEvents(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.rdb.HGetAll(ctx, s.k.layout()).Result(); err != nil || got["event_shards"] != "8" || got["version"] != layoutVersion {
+		t.Fatalf("layout record %v, %v", got, err)
+	}
+	if err := open(8).CheckLayout(ctx); err != nil {
+		t.Errorf("same shards: %v", err)
+	}
+	other := open(16)
+	if err := other.CheckLayout(ctx); !errors.Is(err, ErrLayout) || !strings.Contains(err.Error(), "8 event shards, not 16") {
+		t.Errorf("other shards: %v, want ErrLayout naming both", err)
+	}
+	if _, err := other.AddEvents(ctx, ev); !errors.Is(err, ErrLayout) {
+		t.Errorf("AddEvents with other shards: %v, want ErrLayout", err)
+	}
+	// A store of the earlier layout (its event log under {P events}).
+	legacy := open(4)
+	legacy.k.p += "old:"
+	legacy.k.legacy = legacy.k.p + "{" + legacy.k.p + "events}"
+	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: legacy.k.legacyLog(), Values: []string{"e", "{}"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := legacy.CheckLayout(ctx); !errors.Is(err, ErrLayout) || !strings.Contains(err.Error(), "causalrec migrate") {
+		t.Errorf("legacy store: %v, want ErrLayout naming causalrec migrate", err)
+	}
+	if _, err := New(rdb, Options{Prefix: prefix, EventShards: MaxEventShards + 1}); err == nil {
+		t.Error("New accepted too many shards")
+	}
 }

@@ -24,11 +24,12 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 	redisURL := fs.String("redis", "", "Redis URL to import into (redis://, rediss://, redis+sentinel://, redis+cluster://); default REDIS_URL; one of them is required unless --embedded")
 	embedded := fs.Bool("embedded", false, "import into an embedded in-memory Redis that is discarded when the command ends (to check a file's format)")
 	prefix := fs.String("prefix", store.DefaultOptions().Prefix, "key prefix")
+	shards := fs.Int("event-shards", store.DefaultEventShards, "number of event shards of the store (fixed when a store is created; must match the store's, as serve's event_shards)")
 	kindFlag := fs.String("kind", "", "what the files hold: items, events or users (required)")
 	formatFlag := fs.String("format", "auto", "file format: csv, jsonl or auto (by extension, else by content)")
 	onErr := fs.String("on-error", "reject", "on a malformed line: reject (write nothing, exit 1) or skip (write the good lines, list the bad ones on stderr)")
 	fs.Usage = func() {
-		fmt.Fprintln(s.err, "Usage: causalrec import --kind items|events|users --redis URL|--embedded [--prefix P] [--format csv|jsonl|auto] [--on-error skip|reject] FILE... ('-' reads stdin)")
+		fmt.Fprintln(s.err, "Usage: causalrec import --kind items|events|users --redis URL|--embedded [--prefix P] [--event-shards N] [--format csv|jsonl|auto] [--on-error skip|reject] FILE... ('-' reads stdin)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -80,8 +81,8 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 		}
 		defer stop()
 		fmt.Fprintln(s.err, "--embedded: importing into an in-memory Redis; nothing is kept after this command exits.")
-		if st, err = store.New(rdb, store.Options{Prefix: *prefix}); err != nil {
-			return err
+		if st, err = store.New(rdb, store.Options{Prefix: *prefix, EventShards: *shards}); err != nil {
+			return usageErr("%v", err)
 		}
 	} else {
 		rdb, err := store.Connect(ctx, url)
@@ -89,10 +90,13 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 			return usageErr("--redis: %v", err)
 		}
 		defer rdb.Close()
-		if st, err = store.New(rdb, store.Options{Prefix: *prefix}); err != nil {
-			return usageErr("--prefix: %v", err)
+		if st, err = store.New(rdb, store.Options{Prefix: *prefix, EventShards: *shards}); err != nil {
+			return usageErr("%v", err)
 		}
 		if err := st.Ping(ctx); err != nil {
+			return err
+		}
+		if err := st.CheckLayout(ctx); err != nil {
 			return err
 		}
 	}

@@ -221,9 +221,10 @@ func TestWriteCompatFixture(t *testing.T) {
 }
 
 // TestStoredModelsStillServe restores the keyspace an earlier release
-// left after training every ranker (the outcome rankers included) and
-// checks that this build serves each stored model with that release's
-// answers: the same items in the same order with the same scores.
+// left after training every ranker (the outcome rankers included), moves
+// its events into the sharded layout with causalrec migrate and checks that
+// this build serves each stored model with that release's answers: the
+// same items in the same order with the same scores.
 func TestStoredModelsStillServe(t *testing.T) {
 	files, err := filepath.Glob("testdata/compat/*.json")
 	if err != nil || len(files) == 0 {
@@ -246,6 +247,11 @@ func TestStoredModelsStillServe(t *testing.T) {
 			ctx := context.Background()
 			if err := restoreKeyspace(ctx, rdb, cfg.Prefix, fx.Keys); err != nil {
 				t.Fatal(err)
+			}
+			// The earlier release kept its events unsharded: serve
+			// refuses the store until causalrec migrate moved them.
+			if code, out, stderr := runCLI(t, "", "migrate", "--redis", redisURL(), "--prefix", cfg.Prefix); code != 0 || !strings.Contains(out, "moved") {
+				t.Fatalf("migrate the fixture's store: exit %d, out %q, stderr %q", code, out, stderr)
 			}
 			base := startServe(t, cfg)
 			if len(fx.Models) != len(compatRankers) {

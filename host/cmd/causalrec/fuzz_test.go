@@ -22,8 +22,21 @@ var fuzzRoutes = []string{"/v1/recommend", "/v1/events", "/v1/items", "/v1/users
 //
 //	go test ./host/cmd/causalrec -run '^$' -fuzz FuzzAPIBodies -fuzztime 60s
 func FuzzAPIBodies(f *testing.F) {
+	fuzzAPIBodies(f, redisURL(), testPrefixB(f))
+}
+
+// FuzzAPIBodiesCluster is FuzzAPIBodies with serve on a Redis Cluster
+// (REDIS_CLUSTER_URL):
+//
+//	go test ./host/cmd/causalrec -run '^$' -fuzz FuzzAPIBodiesCluster -fuzztime 20s
+func FuzzAPIBodiesCluster(f *testing.F) {
+	url, prefix := clusterRedis(f)
+	fuzzAPIBodies(f, url, prefix)
+}
+
+func fuzzAPIBodies(f *testing.F, url, prefix string) {
 	cfg := config.Default()
-	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefixB(f)
+	cfg.RedisURL, cfg.Prefix = url, prefix
 	base, _ := startServeB(f, cfg)
 	ingestUsers(f, base, "", 60)
 	postEvents(f, base, "", simulatedEvents(60, 0))

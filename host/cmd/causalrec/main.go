@@ -41,6 +41,7 @@ func commands() []command {
 		{"train", "train the serving uplift model from the events in Redis", runTrain},
 		{"check", "report stored items, users and events that break the configured limits", runCheck},
 		{"import", "bulk-import items, events or users from CSV or JSONL into Redis", runImport},
+		{"migrate", "move a store of an earlier release into the sharded event layout", runMigrate},
 		{"uplift", "check balance, fit, predict, evaluate and compare uplift models on CSV files", runUplift},
 		{"split", "split a CSV file at random into training and test files (stratified on request)", runSplit},
 		{"plugins", "list the plugins (built-in and configured) and their health", runPlugins},

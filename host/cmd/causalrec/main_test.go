@@ -56,6 +56,15 @@ func testPrefix(t *testing.T) string {
 	return redistest.Prefix(t)
 }
 
+// clusterRedis returns the URL of the test Redis Cluster and a key prefix
+// owned by this test on it; it skips the test when REDIS_CLUSTER_URL is
+// unset (see package redistest).
+func clusterRedis(tb testing.TB) (url, prefix string) {
+	tb.Helper()
+	c := redistest.ClusterClient(tb)
+	return redistest.ClusterURL(), redistest.PrefixOn(tb, c)
+}
+
 // testPrefixB is testPrefix for tests and benchmarks.
 func testPrefixB(t testing.TB) string {
 	t.Helper()

@@ -84,6 +84,17 @@ func simIngest(sim *receval.Simulation) ([]store.User, []store.Item, []store.Eve
 // API, asks for every user's top 10 and scores the served lists by the
 // simulation's true effects.
 func TestPipelineRanksByTrueEffect(t *testing.T) {
+	testPipeline(t, redisURL(), testPrefix(t))
+}
+
+// TestPipelineRanksByTrueEffectCluster is the pipeline test on a Redis
+// Cluster (REDIS_CLUSTER_URL).
+func TestPipelineRanksByTrueEffectCluster(t *testing.T) {
+	url, prefix := clusterRedis(t)
+	testPipeline(t, url, prefix)
+}
+
+func testPipeline(t *testing.T, url, prefix string) {
 	if testing.Short() {
 		t.Skip("starts plugins and trains five models")
 	}
@@ -93,7 +104,7 @@ func TestPipelineRanksByTrueEffect(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
-	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	cfg.RedisURL, cfg.Prefix = url, prefix
 	wantText := []string{"text:lm:lm_logprob", "text:lm:log10_perplexity", "text:sentiment:sentiment", "text:missing", "text:lm:relevance"}
 	switch *pipelineText {
 	case "relevance":

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/causalrec/causalrec/host/config"
+	"github.com/causalrec/causalrec/host/store"
+)
+
+// freePorts returns n free TCP ports of 127.0.0.1.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// startRedisProc starts redis-server with args, waits until it answers on
+// port and kills it (SIGKILL) when the test ends; kill kills it earlier.
+func startRedisProc(t *testing.T, port int, args ...string) (kill func()) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("this test needs redis-server on PATH (Debian package redis-server): %v", err)
+	}
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	kill = func() {
+		if !done {
+			done = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	t.Cleanup(kill)
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1})
+	defer c.Close()
+	for i := 0; c.Ping(context.Background()).Err() != nil; i++ {
+		if i == 500 {
+			t.Fatalf("redis-server %v on port %d does not answer", args, port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return kill
+}
+
+// TestServeIngestsAcrossSentinelFailover runs a primary, a replica and
+// three Sentinels of its own and serve on the Sentinel URL
+// (redis+sentinel://.../mastername), kills the primary (SIGKILL) and checks
+// that serve keeps ingesting once the Sentinels promoted the replica, with
+// every acknowledged event stored.
+func TestServeIngestsAcrossSentinelFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs five Redis processes and waits for a failover")
+	}
+	ports := freePorts(t, 5)
+	primary, replica, sentinels := ports[0], ports[1], ports[2:]
+	dir := t.TempDir()
+	killPrimary := startRedisProc(t, primary, "--port", strconv.Itoa(primary), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	startRedisProc(t, replica, "--port", strconv.Itoa(replica), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+		"--replicaof", "127.0.0.1", strconv.Itoa(primary))
+	var addrs []string
+	for i, p := range sentinels {
+		conf := filepath.Join(dir, fmt.Sprintf("sentinel-%d.conf", i))
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor m 127.0.0.1 %d 2\nsentinel down-after-milliseconds m 1000\nsentinel failover-timeout m 10000\n", p, dir, primary)
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		startRedisProc(t, p, conf, "--sentinel")
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", p))
+	}
+
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix, cfg.TextFeatures = "redis+sentinel://"+strings.Join(addrs, ",")+"/m", "sentinel:", "off"
+	base := startServe(t, cfg)
+	ingestUsers(t, base, "", 10)
+	batch := func(n int) []store.Event {
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		evs := make([]store.Event, 50)
+		for i := range evs {
+			evs[i] = store.Event{ID: fmt.Sprintf("b%d-%d", n, i), Kind: store.Exposure, User: fmt.Sprint("u", i%10), Item: "a", Time: t0.Add(time.Duration(n) * time.Minute)}
+		}
+		return evs
+	}
+	for n := range 5 {
+		postEvents(t, base, "", batch(n))
+	}
+	// The replica has every acknowledged event before the primary dies.
+	rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", replica)})
+	defer rc.Close()
+	rst, err := store.New(rc, store.Options{Prefix: cfg.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if n, _ := rst.EventCount(context.Background()); n == 250 {
+			break
+		}
+		if i == 250 {
+			t.Fatal("the replica did not catch up with the primary")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	killPrimary()
+	start := time.Now()
+	// The same batch is sent again until it is acknowledged: while the
+	// Sentinels have not promoted the replica, serve answers 503.
+	var failures int
+	for n := 5; n < 10; n++ {
+		for {
+			code, body := call(t, "POST", base+"/v1/events", "", map[string]any{"events": batch(n)}, nil)
+			if code == 200 {
+				break
+			}
+			if code != 503 {
+				t.Fatalf("batch %d during the failover: %d %s (want 200 or 503)", n, code, body)
+			}
+			failures++
+			if time.Since(start) > 60*time.Second {
+				t.Fatalf("serve did not ingest within 60 s of the primary's death: %d %s", code, body)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	t.Logf("serve ingested again %v after the primary died (%d answers 503 meanwhile)", time.Since(start).Round(100*time.Millisecond), failures)
+
+	// The promoted replica holds every acknowledged event once.
+	info, err := rc.Info(context.Background(), "replication").Result()
+	if err != nil || !strings.Contains(info, "role:master") {
+		t.Fatalf("the replica was not promoted: %v %s", err, info)
+	}
+	seen := map[string]bool{}
+	if err := rst.Events(context.Background(), func(e store.Event) error {
+		if seen[e.ID] {
+			return fmt.Errorf("event %s stored twice", e.ID)
+		}
+		seen[e.ID] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 500 {
+		t.Errorf("the new primary holds %d events, want the 500 acknowledged", len(seen))
+	}
+	if code, body := call(t, "GET", base+"/v1/ready", "", nil, nil); code != 200 {
+		t.Errorf("readiness after the failover: %d %s", code, body)
+	}
+}
