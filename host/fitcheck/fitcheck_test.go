@@ -68,8 +68,8 @@ func TestCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			x := req.X
 			if tc.streamed {
-				x := req.X
 				req.X, req.FillX = nil, func(dst []float64, start, end int) { copy(dst, x[3*start:3*end]) }
 			}
 			rep, err := Check(ctx, p, req, fit.Model)
@@ -79,7 +79,7 @@ func TestCheck(t *testing.T) {
 			// The same rows written on demand (FillX, no X) give the
 			// same report.
 			lazy := req
-			lazy.X, lazy.FillX = nil, func(dst []float64, start, end int) { copy(dst, req.X[start*3:end*3]) }
+			lazy.X, lazy.FillX = nil, func(dst []float64, start, end int) { copy(dst, x[start*3:end*3]) }
 			if again, err := Check(ctx, p, lazy, fit.Model); err != nil || again.Rows != rep.Rows || !slices.Equal(again.Constant, rep.Constant) {
 				t.Fatalf("with FillX: %+v, %v; with X: %+v", again, err, rep)
 			}

@@ -58,7 +58,7 @@ func upliftCompare(ctx context.Context, s stdio, args []string) error {
 	case *folds < 2:
 		return usageErr("--folds must be at least 2")
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadOfflineConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -13,15 +13,10 @@ import (
 
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/plot"
-	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/dataset"
 	"github.com/causalrec/causalrec/host/progress"
 	"github.com/causalrec/causalrec/plugins"
 )
-
-// explainPredictTimeout is the least deadline of a Predict call of
-// uplift explain (the config's, when longer).
-const explainPredictTimeout = time.Minute
 
 // explainSettings are the knobs of an explanation shared by uplift
 // explain and the service.
@@ -130,14 +125,9 @@ func upliftExplain(ctx context.Context, s stdio, args []string) error {
 	if ctrl == "" {
 		ctrl = m.Schema.Arms[0]
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadOfflineConfig(*cfgPath)
 	if err != nil {
 		return err
-	}
-	// The permutations predict many batches of rows, offline: a batch
-	// gets the time of a batch, not of a served request.
-	if time.Duration(cfg.PluginTimeouts.Predict) < explainPredictTimeout {
-		cfg.PluginTimeouts.Predict = config.Duration(explainPredictTimeout)
 	}
 	fr, err := readFrame(*data)
 	if err != nil {

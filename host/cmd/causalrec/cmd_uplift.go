@@ -154,7 +154,7 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadOfflineConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func upliftPredict(ctx context.Context, s stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadOfflineConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

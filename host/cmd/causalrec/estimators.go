@@ -260,7 +260,7 @@ func recRankers(ctx context.Context, s stdio, names []string, reg causal.Registr
 			}
 			if ref.Qualified {
 				if ests == nil {
-					cfg, cerr := config.Load(cfgPath)
+					cfg, cerr := loadOfflineConfig(cfgPath)
 					if cerr != nil {
 						return nil, nil, nil, cerr
 					}
