@@ -136,6 +136,31 @@ func (t *CausalTree) leaf(x []float64) *cfLeaf {
 	return &t.leaves[^c]
 }
 
+// walk4 walks four rows down the tree together, so that their memory loads
+// overlap, and returns the complements (^index) of the leaves they reach.
+func (t *CausalTree) walk4(x0, x1, x2, x3 []float64) (c0, c1, c2, c3 int32) {
+	sp := t.split
+	for c0&c1&c2&c3 >= 0 {
+		if c0 >= 0 {
+			s := &sp[c0]
+			c0 = s.child[cfRight(x0[s.feature], s.threshold)]
+		}
+		if c1 >= 0 {
+			s := &sp[c1]
+			c1 = s.child[cfRight(x1[s.feature], s.threshold)]
+		}
+		if c2 >= 0 {
+			s := &sp[c2]
+			c2 = s.child[cfRight(x2[s.feature], s.threshold)]
+		}
+		if c3 >= 0 {
+			s := &sp[c3]
+			c3 = s.child[cfRight(x3[s.feature], s.threshold)]
+		}
+	}
+	return c0, c1, c2, c3
+}
+
 // leaves4 copies into out[r·outStride] the leaf that row r of x (n rows, a
 // stride apart) reaches, walking four rows at a time so that their memory
 // loads overlap.
@@ -146,29 +171,9 @@ func (t *CausalTree) leaves4(x []float64, stride, n int, out []cfLeaf, outStride
 		}
 		return
 	}
-	sp := t.split
 	r := 0
 	for ; r+4 <= n; r += 4 {
-		x0, x1, x2, x3 := x[r*stride:], x[(r+1)*stride:], x[(r+2)*stride:], x[(r+3)*stride:]
-		var c0, c1, c2, c3 int32
-		for c0&c1&c2&c3 >= 0 {
-			if c0 >= 0 {
-				s := &sp[c0]
-				c0 = s.child[cfRight(x0[s.feature], s.threshold)]
-			}
-			if c1 >= 0 {
-				s := &sp[c1]
-				c1 = s.child[cfRight(x1[s.feature], s.threshold)]
-			}
-			if c2 >= 0 {
-				s := &sp[c2]
-				c2 = s.child[cfRight(x2[s.feature], s.threshold)]
-			}
-			if c3 >= 0 {
-				s := &sp[c3]
-				c3 = s.child[cfRight(x3[s.feature], s.threshold)]
-			}
-		}
+		c0, c1, c2, c3 := t.walk4(x[r*stride:], x[(r+1)*stride:], x[(r+2)*stride:], x[(r+3)*stride:])
 		out[r*outStride] = t.leaves[^c0]
 		out[(r+1)*outStride] = t.leaves[^c1]
 		out[(r+2)*outStride] = t.leaves[^c2]
@@ -200,29 +205,9 @@ func (t *CausalTree) accumulate4(x []float64, stride, n int, sums []cfMoments, n
 		}
 		return
 	}
-	sp := t.split
 	r := 0
 	for ; r+4 <= n; r += 4 {
-		x0, x1, x2, x3 := x[r*stride:], x[(r+1)*stride:], x[(r+2)*stride:], x[(r+3)*stride:]
-		var c0, c1, c2, c3 int32
-		for c0&c1&c2&c3 >= 0 {
-			if c0 >= 0 {
-				s := &sp[c0]
-				c0 = s.child[cfRight(x0[s.feature], s.threshold)]
-			}
-			if c1 >= 0 {
-				s := &sp[c1]
-				c1 = s.child[cfRight(x1[s.feature], s.threshold)]
-			}
-			if c2 >= 0 {
-				s := &sp[c2]
-				c2 = s.child[cfRight(x2[s.feature], s.threshold)]
-			}
-			if c3 >= 0 {
-				s := &sp[c3]
-				c3 = s.child[cfRight(x3[s.feature], s.threshold)]
-			}
-		}
+		c0, c1, c2, c3 := t.walk4(x[r*stride:], x[(r+1)*stride:], x[(r+2)*stride:], x[(r+3)*stride:])
 		add(r, &t.leaves[^c0])
 		add(r+1, &t.leaves[^c1])
 		add(r+2, &t.leaves[^c2])
