@@ -772,76 +772,124 @@ func (l *cfLeaf) moments() cfMoments {
 	return cfMoments{float64(l[0]), float64(l[1]), float64(l[2]), float64(l[3])}
 }
 
-// estimate returns τ̂(x) and, when withVar, its little-bags variance, from
-// the leaves that x reached in the trees of one arm, ls[b] for tree b.
-func (m *CausalForestModel) estimate(ls []cfLeaf, withVar bool) (tau, v float64) {
-	var avg cfMoments
-	nt := 0
-	trees := len(ls)
-	for b := range ls {
-		l := &ls[b]
+// cfSym is a symmetric 4×4 matrix over the components (w̃, ỹ, w̃ỹ, w̃²) of
+// cfMoments, its upper triangle row by row.
+type cfSym [10]float64
+
+// addOuter adds d·dᵀ to s.
+func (s *cfSym) addOuter(d cfMoments) {
+	s[0] += d.w * d.w
+	s[1] += d.w * d.y
+	s[2] += d.w * d.wy
+	s[3] += d.w * d.ww
+	s[4] += d.y * d.y
+	s[5] += d.y * d.wy
+	s[6] += d.y * d.ww
+	s[7] += d.wy * d.wy
+	s[8] += d.wy * d.ww
+	s[9] += d.ww * d.ww
+}
+
+// quad returns uᵀ·s·u.
+func (s *cfSym) quad(u cfMoments) float64 {
+	return s[0]*u.w*u.w + s[4]*u.y*u.y + s[7]*u.wy*u.wy + s[9]*u.ww*u.ww +
+		2*(s[1]*u.w*u.y+s[2]*u.w*u.wy+s[3]*u.w*u.ww+s[5]*u.y*u.wy+s[6]*u.y*u.ww+s[8]*u.wy*u.ww)
+}
+
+func (m cfMoments) sub(o cfMoments) cfMoments {
+	return cfMoments{m.w - o.w, m.y - o.y, m.wy - o.wy, m.ww - o.ww}
+}
+
+func (m cfMoments) dot(o cfMoments) float64 {
+	return m.w*o.w + m.y*o.y + m.wy*o.wy + m.ww*o.ww
+}
+
+// cfRowStats accumulates, for one row and one arm, what its estimate and
+// little-bags variance need, one group of trees at a time, so that no
+// tree's leaf has to be kept: the sum of the non-empty leaves' means and
+// their number, and over the G groups whose every leaf is non-empty the
+// scatter of the group means ḡ_g around the first one's (B1, B2) and the
+// scatter of the leaves' means m_b around their group's mean (W).
+type cfRowStats struct {
+	sum    cfMoments
+	n      int32
+	groups int32
+	ref    cfMoments // the first full group's mean
+	b1     cfMoments // Σ_g (ḡ_g − ref)
+	b2     cfSym     // Σ_g (ḡ_g − ref)(ḡ_g − ref)ᵀ
+	w      cfSym     // Σ_g Σ_{b∈g} (m_b − ḡ_g)(m_b − ḡ_g)ᵀ
+}
+
+// addGroup adds the leaves ls of one group of trees (in tree order).
+func (s *cfRowStats) addGroup(ls []*cfLeaf) {
+	full := true
+	var g cfMoments
+	for _, l := range ls {
 		if l.empty() {
+			full = false
 			continue
 		}
 		mb := l.moments()
-		avg.w += mb.w
-		avg.y += mb.y
-		avg.wy += mb.wy
-		avg.ww += mb.ww
-		nt++
+		s.sum.w += mb.w
+		s.sum.y += mb.y
+		s.sum.wy += mb.wy
+		s.sum.ww += mb.ww
+		s.n++
+		g.w += mb.w
+		g.y += mb.y
+		g.wy += mb.wy
+		g.ww += mb.ww
 	}
-	if nt == 0 {
+	if !full || len(ls) < 2 {
+		return
+	}
+	inv := 1 / float64(len(ls))
+	g = cfMoments{g.w * inv, g.y * inv, g.wy * inv, g.ww * inv}
+	for _, l := range ls {
+		s.w.addOuter(l.moments().sub(g))
+	}
+	if s.groups == 0 {
+		s.ref = g
+	}
+	s.groups++
+	d := g.sub(s.ref)
+	s.b1.w += d.w
+	s.b1.y += d.y
+	s.b1.wy += d.wy
+	s.b1.ww += d.ww
+	s.b2.addOuter(d)
+}
+
+// estimate returns τ̂(x) and, when withVar, its little-bags variance, from
+// the statistics of the trees of one arm in groups of l.
+//
+// τ = (wy − w·y)/(ww − w²) is linearised around the forest average:
+// ψ_b = uᵀ(m_b − m̄)/q with u = (2w̄τ − ȳ, −w̄, 1, −τ) over (w̃, ỹ, w̃ỹ, w̃²)
+// and q = ww − w². Over the G full groups (T = G·l trees) the variance of
+// the group means of ψ and the within-group noise are
+//
+//	between = uᵀ(B2/G − (B1/G)(B1/G)ᵀ)u/q²,  noise = uᵀWu/(q²·T·(l−1)),
+//
+// which cfDebias turns into the variance estimate.
+func (s *cfRowStats) estimate(l int, withVar bool) (tau, v float64) {
+	if s.n == 0 {
 		return 0, math.Inf(1)
 	}
-	inv := 1 / float64(nt)
-	avg = cfMoments{avg.w * inv, avg.y * inv, avg.wy * inv, avg.ww * inv}
+	inv := 1 / float64(s.n)
+	avg := cfMoments{s.sum.w * inv, s.sum.y * inv, s.sum.wy * inv, s.sum.ww * inv}
 	tau, q := avg.tau()
 	if !withVar {
 		return tau, 0
 	}
-	if q <= 0 || m.GroupSize < 2 {
+	if q <= 0 || l < 2 || s.groups < 2 {
 		return tau, math.Inf(1)
 	}
-	// Linearise τ = (wy − w·y)/(ww − w²) around the forest average:
-	// ψ_b = [Δwy − w̄Δy + (2w̄τ − ȳ)Δw − τΔww]/q.
-	psi := func(mb cfMoments) float64 {
-		return ((mb.wy - avg.wy) - avg.w*(mb.y-avg.y) + (2*avg.w*tau-avg.y)*(mb.w-avg.w) - tau*(mb.ww-avg.ww)) / q
-	}
-	l := m.GroupSize
-	var between, total, psiSum float64
-	groups := 0
-	trees2 := 0
-	for g := 0; g+l <= trees; g += l {
-		good := true
-		for b := g; b < g+l; b++ {
-			if ls[b].empty() {
-				good = false
-				break
-			}
-		}
-		if !good {
-			continue
-		}
-		var gs float64
-		for b := g; b < g+l; b++ {
-			p := psi(ls[b].moments())
-			gs += p
-			total += p * p
-			psiSum += p
-		}
-		gm := gs / float64(l)
-		between += gm * gm
-		groups++
-		trees2 += l
-	}
-	if groups < 2 {
-		return tau, math.Inf(1)
-	}
-	mean := psiSum / float64(trees2)
-	between = between/float64(groups) - mean*mean
-	total = total/float64(trees2) - mean*mean
-	noise := (total - between) / float64(l-1)
-	return tau, cfDebias(between, noise, groups)
+	u := cfMoments{2*avg.w*tau - avg.y, -avg.w, 1, -tau}
+	g := float64(s.groups)
+	mean := u.dot(s.b1) / g
+	between := (s.b2.quad(u)/g - mean*mean) / (q * q)
+	noise := s.w.quad(u) / (q * q * g * float64(l) * float64(l-1))
+	return tau, cfDebias(between, noise, int(s.groups))
 }
 
 // cfDebias removes the Monte Carlo noise of finitely many groups from the
@@ -905,12 +953,8 @@ func (m *CausalForestModel) Intervals(lo, hi, x *mat.Dense, level float64) (*mat
 // leaves, 16 bytes per row and tree, are all the memory it needs.
 func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, tau, v float64)) {
 	n, p := x.Dims()
-	const chunk = 128
+	const chunk = 1024
 	chunks := (n + chunk - 1) / chunk
-	maxTrees := 0
-	for _, tr := range m.Forests {
-		maxTrees = max(maxTrees, len(tr))
-	}
 	raw := x.RawMatrix()
 	if !withVar {
 		// The point estimate needs only each row's running sums of the
@@ -944,19 +988,51 @@ func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, ta
 		})
 		return
 	}
+	// Per row the variance needs sums over the trees and over their
+	// groups (cfRowStats, 264 bytes); the block's rows walk the l trees
+	// of a group, keeping only the index of the leaf each reaches, and
+	// add them to their sums before the next group.
 	parallelWork(chunks, 0, func() func(int) {
-		leaves := make([]cfLeaf, min(n, chunk)*maxTrees)
+		stats := make([]cfRowStats, min(n, chunk))
+		l := max(m.GroupSize, 1)
+		idx := make([][]int32, l)
+		for b := range idx {
+			idx[b] = make([]int32, min(n, chunk))
+		}
+		ls := make([]*cfLeaf, l)
 		return func(c int) {
 			lo, hi := c*chunk, min(n, (c+1)*chunk)
 			nr := hi - lo
 			rows := raw.Data[lo*raw.Stride : (hi-1)*raw.Stride+p]
 			for k, trees := range m.Forests {
-				nt := len(trees)
-				for b := range trees {
-					trees[b].leaves4(rows, raw.Stride, nr, leaves[b:], nt)
+				clear(stats[:nr])
+				for g := 0; g < len(trees); g += l {
+					group := trees[g:min(g+l, len(trees))]
+					for b := range group {
+						group[b].leafIndex4(rows, raw.Stride, nr, idx[b])
+					}
+					gl := ls[:len(group)]
+					if len(group) < l {
+						// A last, incomplete group counts only towards
+						// the estimate.
+						for b := range group {
+							gl = ls[:1]
+							for r := range nr {
+								gl[0] = &group[b].leaves[idx[b][r]]
+								stats[r].addGroup(gl)
+							}
+						}
+						break
+					}
+					for r := range nr {
+						for b := range group {
+							gl[b] = &group[b].leaves[idx[b][r]]
+						}
+						stats[r].addGroup(gl)
+					}
 				}
 				for r := range nr {
-					tau, v := m.estimate(leaves[r*nt:(r+1)*nt], withVar)
+					tau, v := stats[r].estimate(l, withVar)
 					f(lo+r, k, tau, v)
 				}
 			}

@@ -612,11 +612,11 @@ func TestCausalTreeCompactWalk(t *testing.T) {
 				// The four-row walk over the first r+1 rows ends at
 				// the same leaves.
 				if r%37 == 0 || r == len(rows)-1 {
-					out := make([]cfLeaf, 2*(r+1))
-					tree.leaves4(flat, 4, r+1, out, 2)
+					out := make([]int32, r+1)
+					tree.leafIndex4(flat, 4, r+1, out)
 					for i := range r + 1 {
-						if out[2*i] != *tree.leaf(rows[i]) {
-							t.Fatalf("tree %d: leaves4 over %d rows: row %d ends at %v, want %v", b, r+1, i, out[2*i], *tree.leaf(rows[i]))
+						if got := &tree.leaves[out[i]]; got != tree.leaf(rows[i]) {
+							t.Fatalf("tree %d: leafIndex4 over %d rows: row %d ends at %v, want %v", b, r+1, i, *got, *tree.leaf(rows[i]))
 						}
 					}
 				}
@@ -732,7 +732,8 @@ func FuzzCausalTreeRead(f *testing.F) {
 
 // TestCausalForestEffectsPaths checks that Effects, which keeps running
 // sums per row, gives exactly the estimates of the path behind Intervals,
-// which keeps every tree's leaf, across its blocks of rows.
+// which also keeps the sums of its groups of trees, across their blocks of
+// rows.
 func TestCausalForestEffectsPaths(t *testing.T) {
 	d, _ := cfSimulate(1500, 3, 2, rand.NewPCG(4, 4))
 	m, err := CausalForest{Trees: 30, NuisanceTrees: 10}.Fit(d, rand.NewPCG(5, 5))
@@ -747,4 +748,111 @@ func TestCausalForestEffectsPaths(t *testing.T) {
 			t.Fatalf("row %d arm %d: Effects %v, the interval path %v", i, k+1, got, tau)
 		}
 	})
+}
+
+// cfVarianceDirect is the little-bags variance computed tree by tree from
+// the leaves ls[b] that a row reaches (grf's formula, as the code before
+// cfRowStats computed it): ψ_b linearised around the average of the
+// non-empty leaves, the between-group variance of the group means of ψ
+// over the groups of l non-empty leaves, and the within-group noise.
+func cfVarianceDirect(ls []cfLeaf, l int) (tau, v float64) {
+	var avg cfMoments
+	nt := 0
+	for b := range ls {
+		if ls[b].empty() {
+			continue
+		}
+		mb := ls[b].moments()
+		avg = cfMoments{avg.w + mb.w, avg.y + mb.y, avg.wy + mb.wy, avg.ww + mb.ww}
+		nt++
+	}
+	if nt == 0 {
+		return 0, math.Inf(1)
+	}
+	inv := 1 / float64(nt)
+	avg = cfMoments{avg.w * inv, avg.y * inv, avg.wy * inv, avg.ww * inv}
+	tau, q := avg.tau()
+	if q <= 0 || l < 2 {
+		return tau, math.Inf(1)
+	}
+	psi := func(mb cfMoments) float64 {
+		return ((mb.wy - avg.wy) - avg.w*(mb.y-avg.y) + (2*avg.w*tau-avg.y)*(mb.w-avg.w) - tau*(mb.ww-avg.ww)) / q
+	}
+	var between, total, psiSum float64
+	groups, trees := 0, 0
+	for g := 0; g+l <= len(ls); g += l {
+		full := true
+		for b := g; b < g+l; b++ {
+			full = full && !ls[b].empty()
+		}
+		if !full {
+			continue
+		}
+		var gs float64
+		for b := g; b < g+l; b++ {
+			p := psi(ls[b].moments())
+			gs += p
+			total += p * p
+			psiSum += p
+		}
+		between += (gs / float64(l)) * (gs / float64(l))
+		groups++
+		trees += l
+	}
+	if groups < 2 {
+		return tau, math.Inf(1)
+	}
+	mean := psiSum / float64(trees)
+	between = between/float64(groups) - mean*mean
+	total = total/float64(trees) - mean*mean
+	return tau, cfDebias(between, (total-between)/float64(l-1), groups)
+}
+
+// TestCausalForestVarianceSums checks the variance that Intervals computes
+// from per-row sums over groups of trees against the variance computed
+// tree by tree from every leaf a row reaches, for groups of 2 and 3, a
+// forest whose last group is incomplete, and rows with a NaN feature.
+func TestCausalForestVarianceSums(t *testing.T) {
+	d, _ := cfSimulate(1200, 3, 1, rand.NewPCG(8, 8))
+	x := cfGrid(1030, 3, rand.NewPCG(9, 9))
+	x.Set(3, 0, math.NaN())
+	for _, tc := range []struct {
+		name         string
+		group, trees int
+		drop         int // trees removed from the end
+	}{
+		{"groups of 2", 2, 40, 0},
+		{"groups of 3", 3, 30, 0},
+		{"incomplete last group", 3, 30, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := CausalForest{Trees: tc.trees, GroupSize: tc.group, NuisanceTrees: 10, MinLeaf: 2}.Fit(d, rand.NewPCG(5, 5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			trees := m.Forests[0][:len(m.Forests[0])-tc.drop]
+			m.Forests[0] = trees
+			n := 0
+			m.rows(x, true, func(i, _ int, tau, v float64) {
+				ls := make([]cfLeaf, len(trees))
+				row := mat.Row(nil, i, x)
+				for b := range trees {
+					ls[b] = *trees[b].leaf(row)
+				}
+				wantTau, wantV := cfVarianceDirect(ls, tc.group)
+				if !scalar.EqualWithinAbsOrRel(tau, wantTau, 1e-12, 1e-12) {
+					t.Fatalf("row %d: τ̂ %v, tree by tree %v", i, tau, wantTau)
+				}
+				if math.IsInf(wantV, 1) != math.IsInf(v, 1) || !math.IsInf(v, 1) && !scalar.EqualWithinAbsOrRel(v, wantV, 1e-12, 1e-8) {
+					t.Fatalf("row %d: variance %v, tree by tree %v", i, v, wantV)
+				}
+				if !math.IsInf(v, 1) && v > 0 {
+					n++
+				}
+			})
+			if n < 1000 {
+				t.Errorf("%d rows with a finite positive variance of %d: the comparison is vacuous", n, x.RawMatrix().Rows)
+			}
+		})
+	}
 }

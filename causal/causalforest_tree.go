@@ -161,26 +161,26 @@ func (t *CausalTree) walk4(x0, x1, x2, x3 []float64) (c0, c1, c2, c3 int32) {
 	return c0, c1, c2, c3
 }
 
-// leaves4 copies into out[r·outStride] the leaf that row r of x (n rows, a
-// stride apart) reaches, walking four rows at a time so that their memory
-// loads overlap.
-func (t *CausalTree) leaves4(x []float64, stride, n int, out []cfLeaf, outStride int) {
+// leafIndex4 writes to out[r] the index of the leaf that row r of x (n
+// rows, a stride apart) reaches, walking four rows at a time so that their
+// memory loads overlap.
+func (t *CausalTree) leafIndex4(x []float64, stride, n int, out []int32) {
 	if len(t.split) == 0 {
-		for r := range n {
-			out[r*outStride] = t.leaves[0]
-		}
+		clear(out[:n])
 		return
 	}
 	r := 0
 	for ; r+4 <= n; r += 4 {
 		c0, c1, c2, c3 := t.walk4(x[r*stride:], x[(r+1)*stride:], x[(r+2)*stride:], x[(r+3)*stride:])
-		out[r*outStride] = t.leaves[^c0]
-		out[(r+1)*outStride] = t.leaves[^c1]
-		out[(r+2)*outStride] = t.leaves[^c2]
-		out[(r+3)*outStride] = t.leaves[^c3]
+		out[r], out[r+1], out[r+2], out[r+3] = ^c0, ^c1, ^c2, ^c3
 	}
 	for ; r < n; r++ {
-		out[r*outStride] = *t.leaf(x[r*stride:])
+		c := int32(0)
+		for c >= 0 {
+			s := &t.split[c]
+			c = s.child[cfRight(x[r*stride+int(s.feature)], s.threshold)]
+		}
+		out[r] = ^c
 	}
 }
 
