@@ -947,6 +947,25 @@ func (m *CausalForestModel) Intervals(lo, hi, x *mat.Dense, level float64) (*mat
 	return lo, hi
 }
 
+// EffectsIntervals returns what Effects and Intervals return, from one walk
+// of the trees.
+func (m *CausalForestModel) EffectsIntervals(eff, lo, hi, x *mat.Dense, level float64) (*mat.Dense, *mat.Dense, *mat.Dense) {
+	if !(level > 0 && level < 1) {
+		panic(fmt.Sprintf("causal: interval level %v not in (0, 1)", level))
+	}
+	eff = upliftEffectsDst(eff, x, m.Features, m.Arms)
+	lo = upliftEffectsDst(lo, x, m.Features, m.Arms)
+	hi = upliftEffectsDst(hi, x, m.Features, m.Arms)
+	z := distuv.UnitNormal.Quantile((1 + level) / 2)
+	m.rows(x, true, func(i, k int, tau, v float64) {
+		h := z * math.Sqrt(v)
+		eff.Set(i, k, tau)
+		lo.Set(i, k, tau-h)
+		hi.Set(i, k, tau+h)
+	})
+	return eff, lo, hi
+}
+
 // rows calls f with the estimate (and variance) of every row and arm. It
 // takes the rows in blocks: every tree is walked for the whole block
 // before the next (so that the tree stays in cache), and the block's

@@ -748,6 +748,17 @@ func TestCausalForestEffectsPaths(t *testing.T) {
 			t.Fatalf("row %d arm %d: Effects %v, the interval path %v", i, k+1, got, tau)
 		}
 	})
+	// EffectsIntervals gives what Effects and Intervals give.
+	lo, hi := m.Intervals(nil, nil, x, 0.9)
+	e1, lo1, hi1 := m.EffectsIntervals(nil, nil, nil, x, 0.9)
+	for _, c := range []struct {
+		name      string
+		got, want *mat.Dense
+	}{{"effects", e1, eff}, {"lower", lo1, lo}, {"upper", hi1, hi}} {
+		if !mat.Equal(c.got, c.want) {
+			t.Errorf("EffectsIntervals: %s differ from those of Effects and Intervals", c.name)
+		}
+	}
 }
 
 // cfVarianceDirect is the little-bags variance computed tree by tree from

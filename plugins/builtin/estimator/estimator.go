@@ -229,16 +229,28 @@ func (p *Plugin) Predict(_ context.Context, req plugins.PredictRequest) (out plu
 		return plugins.PredictResponse{Arms: m.Arms, Effects: []float64{}}, nil
 	}
 	x := mat.NewDense(n, req.NFeatures, req.X)
+	im, ok := m.uplift.(causal.IntervalModel)
+	if ok && req.IntervalLevel >= 1 {
+		return plugins.PredictResponse{}, fmt.Errorf("%w: interval level %v is not in (0, 1)", plugins.ErrInvalid, req.IntervalLevel)
+	}
+	if one, ok := m.uplift.(effectsIntervals); ok && req.IntervalLevel > 0 {
+		eff, lo, hi := one.EffectsIntervals(nil, nil, nil, x, req.IntervalLevel)
+		return plugins.PredictResponse{Arms: m.Arms, Effects: eff.RawMatrix().Data, Lower: lo.RawMatrix().Data, Upper: hi.RawMatrix().Data}, nil
+	}
 	eff := m.uplift.Effects(nil, x)
 	out = plugins.PredictResponse{Arms: m.Arms, Effects: eff.RawMatrix().Data}
-	if im, ok := m.uplift.(causal.IntervalModel); ok && req.IntervalLevel > 0 {
-		if req.IntervalLevel >= 1 {
-			return plugins.PredictResponse{}, fmt.Errorf("%w: interval level %v is not in (0, 1)", plugins.ErrInvalid, req.IntervalLevel)
-		}
+	if ok && req.IntervalLevel > 0 {
 		lo, hi := im.Intervals(nil, nil, x, req.IntervalLevel)
 		out.Lower, out.Upper = lo.RawMatrix().Data, hi.RawMatrix().Data
 	}
 	return out, nil
+}
+
+// effectsIntervals is implemented by interval models that compute the
+// effects and the intervals in one pass (the causal forest walks its trees
+// once for both).
+type effectsIntervals interface {
+	EffectsIntervals(eff, lo, hi, x *mat.Dense, level float64) (*mat.Dense, *mat.Dense, *mat.Dense)
 }
 
 // decodeModel decodes the plugin's model format, or a bare model of
