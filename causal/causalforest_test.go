@@ -1,12 +1,15 @@
 package causal
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
+	"reflect"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/floats/scalar"
@@ -865,5 +868,61 @@ func TestCausalForestVarianceSums(t *testing.T) {
 				t.Errorf("%d rows with a finite positive variance of %d: the comparison is vacuous", n, x.RawMatrix().Rows)
 			}
 		})
+	}
+}
+
+// TestCausalForestDecodeBulk checks that a saved causal forest decodes to
+// the same model whether its forests' base64 strings are taken out of the
+// JSON directly (cfDecodeBulk) or, written with escapes, by encoding/json,
+// and that corrupt bytes are an error either way.
+func TestCausalForestDecodeBulk(t *testing.T) {
+	d, _ := cfSimulate(800, 3, 2, rand.NewPCG(2, 3))
+	m, err := CausalForest{Trees: 8, NuisanceTrees: 10}.Fit(d, rand.NewPCG(3, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfDecodeBulk(payload); !ok {
+		t.Fatal("cfDecodeBulk does not take the payload that Marshal writes")
+	}
+	// "\/" is "/" in a JSON string; base64 has slashes.
+	escaped := bytes.ReplaceAll(b, []byte("/"), []byte(`\/`))
+	if bytes.Equal(escaped, b) {
+		t.Fatal("no slash in the model: the test does not reach encoding/json")
+	}
+	if _, ok := cfDecodeBulk(bytes.ReplaceAll(payload, []byte("/"), []byte(`\/`))); ok {
+		t.Fatal("cfDecodeBulk takes a string with escapes")
+	}
+	fast, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := Unmarshal(escaped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Error("the two decodings differ")
+	}
+	if !reflect.DeepEqual(fast, m) {
+		t.Error("the decoded model differs from the saved one")
+	}
+	at := bytes.Index(b, []byte(`"forests":["`)) + len(`"forests":["`) + 20
+	for name, bad := range map[string][]byte{
+		"line break in a string": append(append(slices.Clone(b[:at]), '\n'), b[at:]...),
+		"a byte of a string":     append(append(slices.Clone(b[:at]), '!'), b[at+1:]...),
+		"truncated":              b[:len(b)-1],
+		"trailing bytes":         append(slices.Clone(b), 'x'),
+	} {
+		if _, err := Unmarshal(bad); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: error %v, want ErrFormat", name, err)
+		}
 	}
 }

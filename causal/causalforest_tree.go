@@ -1,11 +1,14 @@
 package causal
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/causalrec/causalrec/internal/jsonobj"
 )
 
 // CausalTree is one tree of a fitted causal forest in the form prediction
@@ -426,22 +429,24 @@ func readTree(b []byte, thresholds [][]float64, encoding int) (CausalTree, []byt
 // and the earlier one (every node with its sums), which it converts, and
 // checks that every tree is well formed.
 func (m *CausalForestModel) UnmarshalJSON(b []byte) error {
-	var probe struct {
-		Encoding int `json:"encoding"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return err
-	}
-	switch probe.Encoding {
-	case 0:
-		return m.unmarshalNodes(b)
-	case 2, cfEncoding:
-	default:
-		return fmt.Errorf("causal forest encoding %d, this build reads %d, 2 and 0", probe.Encoding, cfEncoding)
-	}
-	var in cfJSON
-	if err := json.Unmarshal(b, &in); err != nil {
-		return err
+	in, ok := cfDecodeBulk(b)
+	if !ok {
+		var probe struct {
+			Encoding int `json:"encoding"`
+		}
+		if err := json.Unmarshal(b, &probe); err != nil {
+			return err
+		}
+		switch probe.Encoding {
+		case 0:
+			return m.unmarshalNodes(b)
+		case 2, cfEncoding:
+		default:
+			return fmt.Errorf("causal forest encoding %d, this build reads %d, 2 and 0", probe.Encoding, cfEncoding)
+		}
+		if err := json.Unmarshal(b, &in); err != nil {
+			return err
+		}
 	}
 	if in.Arms < 1 || in.Features < 1 || in.GroupSize < 1 || len(in.Forests) != in.Arms || len(in.Thresholds) != in.Features {
 		return fmt.Errorf("causal forest with %d arms, %d features, group size %d, %d forests, %d threshold lists",
@@ -467,6 +472,37 @@ func (m *CausalForestModel) UnmarshalJSON(b []byte) error {
 		m.Forests[k] = trees
 	}
 	return nil
+}
+
+// cfDecodeBulk decodes the JSON of the compact encodings (2 and 3) with
+// the forests' base64 strings, nearly all of its bytes, taken out by
+// jsonobj and decoded directly. It returns false for anything else (the
+// encoding before, a string with escapes, corrupt bytes), which
+// encoding/json then decodes or rejects.
+func cfDecodeBulk(b []byte) (cfJSON, bool) {
+	forests, rest, ok := jsonobj.Split(b, "forests")
+	if !ok {
+		return cfJSON{}, false
+	}
+	var in cfJSON
+	if json.Unmarshal(rest, &in) != nil || (in.Encoding != 2 && in.Encoding != cfEncoding) {
+		return cfJSON{}, false
+	}
+	strs, ok := jsonobj.Strings(forests)
+	if !ok {
+		return cfJSON{}, false
+	}
+	in.Forests = make([][]byte, len(strs))
+	for k, s := range strs {
+		buf := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+		n, err := base64.StdEncoding.Decode(buf, s)
+		// Decode skips line breaks, which a JSON string cannot hold.
+		if err != nil || base64.StdEncoding.EncodedLen(n) != len(s) {
+			return cfJSON{}, false
+		}
+		in.Forests[k] = buf[:n]
+	}
+	return in, true
 }
 
 // unmarshalNodes reads the encoding before the compact one:

@@ -3,6 +3,8 @@ package causal
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/causalrec/causalrec/internal/jsonobj"
 )
 
 // FormatVersion is the version of the saved-model format. Loading a model
@@ -84,9 +86,18 @@ func Marshal(m Kinded) ([]byte, error) {
 // Unmarshal decodes bytes written by Marshal. A model type with a
 // Validate() error method is validated after decoding.
 func Unmarshal(b []byte) (any, error) {
+	// The payload is most of the bytes: encoding/json would scan it
+	// once to check the document and again to find its end, and the
+	// causal forest's decoder once more.
 	var e envelope
-	if err := json.Unmarshal(b, &e); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	payload, rest, fast := jsonobj.Split(b, "payload")
+	if fast && json.Unmarshal(rest, &e) == nil {
+		e.Payload = payload
+	} else {
+		fast, e = false, envelope{}
+		if err := json.Unmarshal(b, &e); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+		}
 	}
 	if e.Format != FormatVersion {
 		return nil, fmt.Errorf("%w: saved with format version %d, this build reads version %d", ErrFormat, e.Format, FormatVersion)
@@ -95,7 +106,14 @@ func Unmarshal(b []byte) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown model kind %q", ErrFormat, e.Kind)
 	}
-	if err := json.Unmarshal(e.Payload, v); err != nil {
+	var err error
+	if cf, ok := v.(*CausalForestModel); ok && fast {
+		// Its decoder checks every byte of the payload itself.
+		err = cf.UnmarshalJSON(e.Payload)
+	} else {
+		err = json.Unmarshal(e.Payload, v)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: %s payload: %v", ErrFormat, e.Kind, err)
 	}
 	// Models that can check their own structure (tree indexes in range,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/causalrec/causalrec/host/dataset"
+	"github.com/causalrec/causalrec/internal/jsonobj"
 )
 
 // Model files written by "causalrec uplift fit".
@@ -59,9 +61,14 @@ func readModelFile(path string) (modelFile, error) {
 	if err != nil {
 		return modelFile{}, fmt.Errorf("read model: %w", err)
 	}
+	// The model bytes, in base64, are most of the file: they are decoded
+	// directly, the rest with encoding/json.
 	var m modelFile
-	if err := json.Unmarshal(b, &m); err != nil {
-		return modelFile{}, fmt.Errorf("model %s is not a causalrec model file: %w", path, err)
+	if !decodeModelFileBulk(b, &m) {
+		m = modelFile{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return modelFile{}, fmt.Errorf("model %s is not a causalrec model file: %w", path, err)
+		}
 	}
 	switch {
 	case m.Format != modelFileFormat:
@@ -72,4 +79,26 @@ func readModelFile(path string) (modelFile, error) {
 		return modelFile{}, fmt.Errorf("model %s is incomplete", path)
 	}
 	return m, nil
+}
+
+// decodeModelFileBulk decodes a model file whose model bytes are a base64
+// string without escapes, as writeModelFile writes it. It returns false
+// for anything else, which encoding/json then decodes or rejects.
+func decodeModelFileBulk(b []byte, m *modelFile) bool {
+	raw, rest, ok := jsonobj.Split(b, "model")
+	if !ok {
+		return false
+	}
+	s, ok := jsonobj.String(raw)
+	if !ok || json.Unmarshal(rest, m) != nil {
+		return false
+	}
+	m.Model = make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+	n, err := base64.StdEncoding.Decode(m.Model, s)
+	// Decode skips line breaks, which a JSON string cannot hold.
+	if err != nil || base64.StdEncoding.EncodedLen(n) != len(s) {
+		return false
+	}
+	m.Model = m.Model[:n]
+	return true
 }

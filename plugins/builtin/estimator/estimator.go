@@ -17,6 +17,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/causalrec/causalrec/causal"
+	"github.com/causalrec/causalrec/internal/jsonobj"
 	"github.com/causalrec/causalrec/plugins"
 )
 
@@ -257,9 +258,15 @@ type effectsIntervals interface {
 // package causal as the host stored the models of the outcome rankers up
 // to release 0.1.0 (commit 80eca2c), which it serves as an outcome model.
 func decodeModel(b []byte) (*savedModel, error) {
+	// The causal model is most of the bytes; causal.Unmarshal checks it.
 	m := new(savedModel)
-	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("%w: model is not a %s plugin model: %v", plugins.ErrInvalid, Name, err)
+	if raw, rest, ok := jsonobj.Split(b, "model"); ok && json.Unmarshal(rest, m) == nil {
+		m.Model = raw
+	} else {
+		m = new(savedModel)
+		if err := json.Unmarshal(b, m); err != nil {
+			return nil, fmt.Errorf("%w: model is not a %s plugin model: %v", plugins.ErrInvalid, Name, err)
+		}
 	}
 	legacy := m.Model == nil
 	if legacy {
