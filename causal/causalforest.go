@@ -966,20 +966,25 @@ func (m *CausalForestModel) EffectsIntervals(eff, lo, hi, x *mat.Dense, level fl
 	return eff, lo, hi
 }
 
+// cfBlock is the number of rows that walk a tree before the next tree.
+// Every tree is read from memory once per block (a default forest on
+// Hillstrom holds 65 MB of trees), so a block must be large; its per-row
+// sums must stay in a core's cache.
+const cfBlock = 4096
+
 // rows calls f with the estimate (and variance) of every row and arm. It
-// takes the rows in blocks: every tree is walked for the whole block
-// before the next (so that the tree stays in cache), and the block's
-// leaves, 16 bytes per row and tree, are all the memory it needs.
+// takes the rows in blocks of cfBlock: every tree is walked for the whole
+// block before the next (so that the tree stays in cache), and the
+// block's per-row sums (32 bytes a row for the estimate, 264 with the
+// variance) are all the memory it needs.
 func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, tau, v float64)) {
 	n, p := x.Dims()
-	const chunk = 1024
+	const chunk, big = cfBlock, cfBlock
 	chunks := (n + chunk - 1) / chunk
 	raw := x.RawMatrix()
 	if !withVar {
 		// The point estimate needs only each row's running sums of the
-		// leaf means, so a block can be large: every tree is read once
-		// per 4096 rows.
-		const big = 4096
+		// leaf means.
 		parallelWork((n+big-1)/big, 0, func() func(int) {
 			sums := make([]cfMoments, min(n, big))
 			nt := make([]int32, min(n, big))

@@ -743,7 +743,7 @@ func TestCausalForestEffectsPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := cfGrid(4099, 3, rand.NewPCG(6, 6))
+	x := cfGrid(cfBlock+3, 3, rand.NewPCG(6, 6))
 	x.Set(7, 1, math.NaN())
 	eff := m.Effects(nil, x)
 	m.rows(x, true, func(i, k int, tau, _ float64) {
@@ -828,7 +828,7 @@ func cfVarianceDirect(ls []cfLeaf, l int) (tau, v float64) {
 // forest whose last group is incomplete, and rows with a NaN feature.
 func TestCausalForestVarianceSums(t *testing.T) {
 	d, _ := cfSimulate(1200, 3, 1, rand.NewPCG(8, 8))
-	x := cfGrid(1030, 3, rand.NewPCG(9, 9))
+	x := cfGrid(cfBlock+6, 3, rand.NewPCG(9, 9))
 	x.Set(3, 0, math.NaN())
 	for _, tc := range []struct {
 		name         string
@@ -864,7 +864,7 @@ func TestCausalForestVarianceSums(t *testing.T) {
 					n++
 				}
 			})
-			if n < 1000 {
+			if n < cfBlock {
 				t.Errorf("%d rows with a finite positive variance of %d: the comparison is vacuous", n, x.RawMatrix().Rows)
 			}
 		})
