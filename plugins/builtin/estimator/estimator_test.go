@@ -1,11 +1,13 @@
 package estimator
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -168,5 +170,42 @@ func TestTooLittleData(t *testing.T) {
 	req.X, req.Arm, req.Outcome = req.X[:n*d], []int{0, 1, 1}, []float64{0, 1, 0}
 	if _, err := p.Fit(context.Background(), req); !errors.Is(err, plugins.ErrInsufficientData) {
 		t.Fatalf("fit on %d rows: %v, want ErrInsufficientData", n, err)
+	}
+}
+
+// TestDecodeModelBulk checks that a causal forest's plugin model decodes
+// to the same model whether its payload is taken out of the JSON directly
+// or, written with escapes, by encoding/json, and that corrupt bytes are
+// ErrInvalid.
+func TestDecodeModelBulk(t *testing.T) {
+	req, _ := referenceRequest(400)
+	req.Estimator, req.Params = "causal-forest", map[string]string{"trees": "4", "nuisance_trees": "10"}
+	fit, err := New(causal.NewRegistry(), "test").Fit(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	escaped := bytes.ReplaceAll(fit.Model, []byte("/"), []byte(`\/`))
+	if bytes.Equal(escaped, fit.Model) {
+		t.Fatal("no slash in the model: the test does not reach encoding/json")
+	}
+	fast, err := decodeModel(fit.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := decodeModel(escaped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast.Model, slow.Model = nil, nil
+	if !reflect.DeepEqual(fast, slow) {
+		t.Errorf("the two decodings differ: %+v and %+v", fast, slow)
+	}
+	for name, bad := range map[string][]byte{
+		"truncated": fit.Model[:len(fit.Model)-1],
+		"trailing":  append(bytes.Clone(fit.Model), '}'),
+	} {
+		if _, err := decodeModel(bad); !errors.Is(err, plugins.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
 	}
 }
