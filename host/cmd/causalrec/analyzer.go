@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/abtest"
@@ -153,6 +154,10 @@ func (a analyzer) ope(d *experiment.OPEData, warnings []string) ([]experiment.OP
 				r.RelativeError = (e.Value - m.Value) / m.Value
 			}
 			r.Within = m.Value >= e.CI[0] && m.Value <= e.CI[1]
+			r.SE, r.MeasuredSE = e.SE, m.SE
+			d, h := e.Value-m.Value, distuv.UnitNormal.Quantile(1-alpha/2)*math.Hypot(e.SE, m.SE)
+			r.DiffCI = [2]float64{d - h, d + h}
+			r.Agrees = r.DiffCI[0] <= 0 && 0 <= r.DiffCI[1]
 			out = append(out, r)
 		}
 	}
