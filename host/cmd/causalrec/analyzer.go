@@ -102,7 +102,7 @@ func (a analyzer) Analyze(ctx context.Context, d experiment.Data) (experiment.Re
 		}
 	}
 	if d.OPE != nil {
-		rep.OPE, rep.Warnings = a.ope(d.OPE, rep.Warnings)
+		rep.OPE, rep.Warnings = a.ope(ctx, d.OPE, rep.Warnings)
 	}
 	if d.Calibration != nil {
 		rep.Calibration = a.calibrate(d.Calibration)
@@ -113,7 +113,7 @@ func (a analyzer) Analyze(ctx context.Context, d experiment.Data) (experiment.Re
 // ope estimates every arm's policy from every other arm's log, beside the
 // arm's measured mean reward per list in its own log (a ratio over users,
 // abtest.Ratio).
-func (a analyzer) ope(d *experiment.OPEData, warnings []string) ([]experiment.OPEResult, []string) {
+func (a analyzer) ope(ctx context.Context, d *experiment.OPEData, warnings []string) ([]experiment.OPEResult, []string) {
 	alpha := a.cfg.WithDefaults().Alpha
 	measured := map[string]abtest.RatioResult{}
 	for _, lg := range d.Logs {
@@ -141,7 +141,7 @@ func (a analyzer) ope(d *experiment.OPEData, warnings []string) ([]experiment.OP
 			}
 			dist := lg.Targets[target.Arm]
 			pol := &ope.RowPolicy{Start: dist.Start, Action: dist.Action, Prob: dist.Prob}
-			res, err := ope.Evaluate(l, pol, ope.Config{Estimators: []ope.Spec{{Name: opeEstimator}}, Level: 1 - alpha},
+			res, err := ope.EvaluateContext(ctx, l, pol, ope.Config{Estimators: []ope.Spec{{Name: opeEstimator}}, Level: 1 - alpha},
 				rand.NewPCG(a.seed, 1))
 			if err != nil {
 				warnings = append(warnings, fmt.Sprintf("ope: arm %s from arm %s's log: %v", target.Arm, lg.Arm, err))
