@@ -5,6 +5,9 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -320,5 +323,42 @@ func TestReadLabeled(t *testing.T) {
 		if !errors.Is(err, ErrData) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ReadLabeled(%q) err = %v, want ErrData containing %q", tt.in, err, tt.want)
 		}
+	}
+}
+
+// TestLoadVersion1 loads a model saved in file format version 1 (by the
+// package before version 2; testdata/SOURCE.md says how it was made) and
+// checks that it scores the sentences it scored then.
+func TestLoadVersion1(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "model_v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := LoadClassifier(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Options(), (TrainOptions{Epochs: 4, LearningRate: 0.1, L2: 0.01, MinCount: 2}); got != want {
+		t.Errorf("options %+v, want %+v", got, want)
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "model_v1_probs.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		k := strings.LastIndexByte(line, '\t')
+		want, err := strconv.ParseFloat(line[k+1:], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Prob(line[:k]); math.Abs(got-want) > 1e-12 {
+			t.Errorf("Prob(%q) = %.17g, want %.17g (version 1)", line[:k], got, want)
+		}
+		n++
+	}
+	if n != 100 {
+		t.Errorf("%d sentences in model_v1_probs.tsv, want 100", n)
 	}
 }
