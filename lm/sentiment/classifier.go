@@ -73,8 +73,8 @@ func (o TrainOptions) validate() error {
 type Classifier struct {
 	analyzer *Analyzer
 	afinn    map[string]float64
-	opinion  map[string]int8 // nil for a version-1 model
-	version  int             // model file format version (feature extraction)
+	opinion  map[string]int8  // nil for a version-1 model
+	version  int              // model file format version (feature extraction)
 	vocab    map[string]int32 // sparse feature name → index into w
 	names    []string         // sparse feature names by index
 	w        []float64
