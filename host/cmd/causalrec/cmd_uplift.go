@@ -192,10 +192,13 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 		return err
 	}
 	start := time.Now()
-	// A fit runs in the plugin process and reports nothing until it ends;
-	// slow ones (a causal forest, auto's selection) show their elapsed time.
-	task := startTask(s, "uplift fit", 0, progress.Options{Delay: time.Second})
+	// A fit runs in the plugin process; slow ones (a causal forest,
+	// auto's selection) show the steps the plugin reports (trees, rounds,
+	// epochs), or their elapsed time when it reports none (a plugin
+	// without FitStream).
+	task := startTask(s, "uplift fit", 0, progress.Options{Unit: "steps", Delay: time.Second})
 	task.Describe(fmt.Sprintf("fitting %s on %d rows", ref.Spec, req.Rows()))
+	req.Progress = func(done, total int) { task.Report(int64(done), int64(total)) }
 	resp, err := est.Fit(ctx, req)
 	task.Done()
 	if err != nil {
