@@ -17,7 +17,7 @@ import (
 //	GBT                      a boosting round                           the most rounds
 //	tarnet, dragonnet, MLP   an epoch of one network                    epochs × networks
 //	dlce                     an epoch                                   epochs
-//	t                        an outcome model                           arms + 1
+//	t                        an outcome model                           treated arms + 1
 //	x                        a model                                    5 × treated arms
 //	r, dr                    a stage: propensity, outcomes, effect      3 × treated arms
 //	auto                     the nuisances, a candidate, the refit      candidates + 2
@@ -27,7 +27,7 @@ import (
 //
 // The fits run inside it (a meta-learner's base learners, auto's
 // candidates) report nothing: the first fit that starts reporting owns
-// the callback. The calls come one at a time, in order, from the fit's
+// the callback, so it serves one fit (wrap a source for each fit). The calls come one at a time, in order, from the fit's
 // goroutines: total stays the same, done rises and ends at total when the
 // fit succeeds (a fit that stops early, such as boosting or a network at
 // its patience, jumps to the total). progress must return quickly.
