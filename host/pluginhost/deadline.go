@@ -39,8 +39,8 @@ type Timeouts struct {
 	Load time.Duration
 	// Score bounds each Score call (each chunk of up to 512 texts).
 	Score time.Duration
-	// Fit bounds a Fit; a Fit cut by its deadline is cancelled in the
-	// plugin.
+	// Fit bounds a Fit (or FitStream); a fit cut by its deadline is
+	// cancelled in the plugin.
 	Fit time.Duration
 	// Ping bounds the health ping.
 	Ping time.Duration
