@@ -37,7 +37,21 @@ func (toyEstimator) Info(context.Context, plugins.InfoRequest) (plugins.Estimato
 	return plugins.EstimatorInfo{Name: "toy", Version: "9.9"}, nil
 }
 
-func (toyEstimator) Fit(context.Context, plugins.FitRequest) (plugins.FitResponse, error) {
+// Fit of "steps" reports three steps 50 ms apart; "block" waits for the
+// call's context to end.
+func (toyEstimator) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitResponse, error) {
+	switch req.Estimator {
+	case "steps":
+		for k := 1; k <= 3; k++ {
+			time.Sleep(50 * time.Millisecond)
+			if req.Progress != nil {
+				req.Progress(k, 3)
+			}
+		}
+	case "block":
+		<-ctx.Done()
+		return plugins.FitResponse{}, ctx.Err()
+	}
 	return plugins.FitResponse{Model: []byte("m")}, nil
 }
 
