@@ -428,6 +428,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		return nil, fmt.Errorf("auto: %w", err)
 	}
 	rng := rand.New(src)
+	prog := startProgress(src, len(a.Candidates)+2) // nuisances, candidates, refit
 	n, _ := d.X.Dims()
 	sel := d
 	if a.MaxRows >= 0 {
@@ -450,6 +451,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		}
 		arms[k-1] = ar
 	}
+	prog.step()
 
 	// Out-of-fold effects of every candidate, on shared folds and seeds.
 	cvSeed := rng.Uint64()
@@ -459,6 +461,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	for c, ne := range a.Candidates {
 		scores[c] = AutoScore{Name: ne.Name, Loss: math.NaN(), SE: math.NaN()}
 		tau, err := autoCrossFit(sel, ne.Estimator, folds, derive(src, cvSeed, 0xa070))
+		prog.step()
 		if err != nil {
 			scores[c].Err = err.Error()
 			continue
@@ -527,6 +530,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		// Every refit was constant: the winner's is kept.
 		skipped = nil
 	}
+	prog.finish()
 	return &AutoModel{
 		Chosen: a.Candidates[chosen].Name, Model: savedUplift{fit}, Criterion: a.Criterion.String(),
 		Rows: n, SelectionRows: ns, Folds: folds, Scores: scores, ZeroLoss: zero, ConstantLoss: constant,

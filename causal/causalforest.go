@@ -221,6 +221,10 @@ func (f CausalForest) Fit(d UpliftData, src rand.Source) (*CausalForestModel, er
 	}
 	rng := rand.New(src)
 	m := &CausalForestModel{Arms: d.Arms, Features: p, GroupSize: cfg.GroupSize, Forests: make([][]CausalTree, d.Arms)}
+	// Progress counts the trees of every arm: the nuisance forests' (two
+	// at most) and the causal ones.
+	perArm := cfg.Trees + 2*cfg.NuisanceTrees
+	prog := startProgress(src, d.Arms*perArm)
 	for k := 1; k <= d.Arms; k++ {
 		var rows []int32
 		for i, t := range d.Treatment {
@@ -237,18 +241,20 @@ func (f CausalForest) Fit(d UpliftData, src rand.Source) (*CausalForestModel, er
 		if err := stopped(src); err != nil {
 			return nil, err
 		}
-		yt, wt, err := cfg.center(d, bins, rows, w, k, rng)
+		yt, wt, err := cfg.center(d, bins, rows, w, k, rng, prog)
 		if err != nil {
 			return nil, fmt.Errorf("causal forest: arm %d: %w", k, err)
 		}
 		if err := stopped(src); err != nil {
 			return nil, err
 		}
-		m.Forests[k-1] = cfg.grow(bins, rows, yt, wt, w, d.Weights, rng, src)
+		prog.to((k-1)*perArm + 2*cfg.NuisanceTrees)
+		m.Forests[k-1] = cfg.grow(bins, rows, yt, wt, w, d.Weights, rng, src, prog)
 	}
 	if err := stopped(src); err != nil {
 		return nil, err
 	}
+	prog.finish()
 	return m, nil
 }
 
@@ -306,8 +312,8 @@ func cfCheck(d UpliftData) error {
 }
 
 // center returns ỹ = y − m̂(x) and w̃ = w − ê(x) on rows (indexed by row
-// number; other entries are 0).
-func (f CausalForest) center(d UpliftData, bins *Bins, rows []int32, w []float64, arm int, rng *rand.Rand) (yt, wt []float64, err error) {
+// number; other entries are 0). prog counts the nuisance trees.
+func (f CausalForest) center(d UpliftData, bins *Bins, rows []int32, w []float64, arm int, rng *rand.Rand, prog *progress) (yt, wt []float64, err error) {
 	n := len(d.Y)
 	var mh, eh []float64
 	if f.Nuisance != nil {
@@ -316,9 +322,9 @@ func (f CausalForest) center(d UpliftData, bins *Bins, rows []int32, w []float64
 			return nil, nil, err
 		}
 	} else {
-		mh = f.oob(bins, rows, d.Y, d.Weights, rng)
+		mh = f.oob(bins, rows, d.Y, d.Weights, rng, prog)
 		if d.Propensity == nil || d.Arms > 1 {
-			eh = f.oob(bins, rows, w, d.Weights, rng)
+			eh = f.oob(bins, rows, w, d.Weights, rng, prog)
 		}
 	}
 	if d.Propensity != nil && d.Arms == 1 {
@@ -624,8 +630,8 @@ func cfSample(from []int32, k int, rng *rand.Rand) []int32 {
 	return out
 }
 
-// grow grows the causal trees of one arm on rows.
-func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64, rng *rand.Rand, src rand.Source) []CausalTree {
+// grow grows the causal trees of one arm on rows; prog counts them.
+func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64, rng *rand.Rand, src rand.Source, prog *progress) []CausalTree {
 	task := &cfTask{cfg: f, bins: bins, y: yt, w: wt, treat: treat, sw: sw, causal: true}
 	groups := f.Trees / f.GroupSize
 	seeds := make([][2]uint64, groups)
@@ -667,14 +673,15 @@ func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64
 			}
 			trees[gi*f.GroupSize+b] = compactTree(g.growTree(split, est))
 		}
+		prog.add(f.GroupSize)
 	})
 	return trees
 }
 
 // oob returns out-of-bag predictions of target on rows from an honest
 // regression forest of f.NuisanceTrees trees grown on half-samples
-// (indexed by row number).
-func (f CausalForest) oob(bins *Bins, rows []int32, target, sw []float64, rng *rand.Rand) []float64 {
+// (indexed by row number); prog counts the trees.
+func (f CausalForest) oob(bins *Bins, rows []int32, target, sw []float64, rng *rand.Rand, prog *progress) []float64 {
 	n := bins.Rows
 	task := &cfTask{cfg: f, bins: bins, y: target, sw: sw}
 	// grf's regression forest defaults: min leaf 5, imbalance alpha
@@ -725,6 +732,7 @@ func (f CausalForest) oob(bins *Bins, rows []int32, target, sw []float64, rng *r
 					counts[k][i]++
 				}
 			}
+			prog.step()
 		}
 	})
 	var total, tw float64

@@ -330,10 +330,12 @@ func (d DLCE) Fit(data UpliftData, src rand.Source) (*DLCEModel, error) {
 		return s
 	}
 	grad := make([]float64, k)
-	for range d.Epochs {
+	prog := startProgress(src, d.Epochs)
+	for e := range d.Epochs {
 		if err := stopped(src); err != nil {
 			return nil, err
 		}
+		prog.to(e) // the epochs done before this one
 		rng.Shuffle(len(rows), func(a, b int) { rows[a], rows[b] = rows[b], rows[a] })
 		for _, ps := range rows {
 			ri := ps.row
@@ -376,6 +378,7 @@ func (d DLCE) Fit(data UpliftData, src rand.Source) (*DLCEModel, error) {
 			}
 		}
 	}
+	prog.finish()
 	return m, nil
 }
 

@@ -130,6 +130,7 @@ func (f Forest) FitForest(x *mat.Dense, y, weights []float64, task Task, src ran
 	}
 	draws := max(1, int(math.Round(cfg.SampleFraction*float64(n))))
 	model := &ForestModel{Task: task, Features: p, Trees: make([][]TreeNode, cfg.Trees)}
+	prog := startProgress(src, cfg.Trees)
 
 	parallelWork(cfg.Trees, 0, func() func(k int) {
 		count := make([]int32, n)
@@ -166,11 +167,13 @@ func (f Forest) FitForest(x *mat.Dense, y, weights []float64, task Task, src ran
 			tg.setRows(rows, g, h)
 			tg.grow(feats)
 			model.Trees[k] = append([]TreeNode(nil), tg.nodes...)
+			prog.step()
 		}
 	})
 	if err := stopped(src); err != nil {
 		return nil, err
 	}
+	prog.finish()
 	return model, nil
 }
 

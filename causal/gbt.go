@@ -273,6 +273,7 @@ func (g GBT) FitGBT(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 
 	bestLoss := gbtLoss(task, raw, y, weights, val)
 	bestIter := 0
+	prog := startProgress(src, cfg.MaxIter)
 	for iter := 0; iter < cfg.MaxIter; iter++ {
 		if err := stopped(src); err != nil {
 			return nil, err
@@ -299,6 +300,7 @@ func (g GBT) FitGBT(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 		nodes := slices.Clone(grower.nodes)
 		bthr := slices.Clone(grower.bthr)
 		model.Trees = append(model.Trees, nodes)
+		prog.step()
 
 		// Update the raw predictions: sampled rows from the leaf ranges,
 		// the other rows by walking the binned tree.
@@ -330,6 +332,7 @@ func (g GBT) FitGBT(x *mat.Dense, y, weights []float64, task Task, src rand.Sour
 	if early {
 		model.Trees = model.Trees[:bestIter]
 	}
+	prog.finish()
 	return model, nil
 }
 

@@ -127,10 +127,12 @@ func (b Bootstrapped) Fit(d UpliftData, src rand.Source) (*BootstrappedModel, er
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	rng := rand.New(src)
+	prog := startProgress(src, reps+1)
 	point, err := b.Estimator.FitUplift(d, metaSource(src, rng))
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: point fit: %w", err)
 	}
+	prog.step()
 	if _, ok := point.(Kinded); !ok {
 		return nil, fmt.Errorf("bootstrap: model %T cannot be saved", point)
 	}
@@ -156,6 +158,7 @@ func (b Bootstrapped) Fit(d UpliftData, src rand.Source) (*BootstrappedModel, er
 			return nil, fmt.Errorf("bootstrap: replicate %d: %w", r+1, err)
 		}
 		m.Replicates[r] = savedUplift{fit}
+		prog.step()
 	}
 	return m, nil
 }

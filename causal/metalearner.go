@@ -223,6 +223,7 @@ func (l TLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) 
 	base := metaBase(l.Base, d.Categorical)
 	rng := rand.New(src)
 	m := &TModel{Treated: make([]savedModel, d.Arms)}
+	prog := startProgress(src, d.Arms+1) // an outcome model per arm
 	for k := 0; k <= d.Arms; k++ {
 		idx := metaArmRows(d.Treatment, k)
 		fit, err := metaFitRows(base, d.X, d.Y, d.Weights, idx, task, metaSource(src, rng))
@@ -234,6 +235,7 @@ func (l TLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) 
 		} else {
 			m.Treated[k-1] = savedModel{fit}
 		}
+		prog.step()
 	}
 	return m, nil
 }

@@ -101,6 +101,9 @@ func (l XLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) 
 	base, prop, final := metaStages(l.Base, l.Propensity, l.Final, d.Categorical)
 	rng := rand.New(src)
 	m := &XModel{Arms: make([]XArm, d.Arms), Clip: clip}
+	// Five models per arm: two outcome models, two effect models and the
+	// propensity.
+	prog := startProgress(src, 5*d.Arms)
 	for k := 1; k <= d.Arms; k++ {
 		a := metaSplitArm(d, k)
 		ctl, trt := a.rows(0), a.rows(1)
@@ -108,10 +111,12 @@ func (l XLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) 
 		if err != nil {
 			return nil, fmt.Errorf("x-learner: arm %d: control outcome model: %w", k, err)
 		}
+		prog.step()
 		muk, err := metaFitRows(base, a.x, a.y, a.w, trt, task, metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("x-learner: arm %d: treated outcome model: %w", k, err)
 		}
+		prog.step()
 		xc, xt := metaRows(a.x, ctl), metaRows(a.x, trt)
 		d0 := muk.Predict(nil, xc)
 		for r, i := range ctl {
@@ -125,15 +130,18 @@ func (l XLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) 
 		if err != nil {
 			return nil, fmt.Errorf("x-learner: arm %d: control effect model: %w", k, err)
 		}
+		prog.step()
 		tau1, err := final.Fit(xt, d1, metaPick(a.w, trt), Regression, metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("x-learner: arm %d: treated effect model: %w", k, err)
 		}
+		prog.step()
 		e, err := prop.Fit(a.x, a.t, a.w, Classification, metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("x-learner: arm %d: propensity model: %w", k, err)
 		}
 		m.Arms[k-1] = XArm{Tau0: savedModel{tau0}, Tau1: savedModel{tau1}, Propensity: savedModel{e}}
+		prog.step()
 	}
 	return m, nil
 }
@@ -319,6 +327,9 @@ func crossFitEffects(d UpliftData, src rand.Source, name string, base, prop, fin
 	base, prop, final = metaStages(base, prop, final, d.Categorical)
 	rng := rand.New(src)
 	tau := make([]savedModel, d.Arms)
+	// Three stages per arm: the propensity, the outcome models of the
+	// pseudo-outcome and the effect model.
+	prog := startProgress(src, 3*d.Arms)
 	for k := 1; k <= d.Arms; k++ {
 		a := metaSplitArm(d, k)
 		f := metaFolds(a.t, folds, rng)
@@ -326,15 +337,18 @@ func crossFitEffects(d UpliftData, src rand.Source, name string, base, prop, fin
 		if err != nil {
 			return nil, fmt.Errorf("%s: arm %d: %w", name, k, err)
 		}
+		prog.step()
 		z, w, err := pseudo(&a, base, task, f, folds, e, rng, src)
 		if err != nil {
 			return nil, fmt.Errorf("%s: arm %d: %w", name, k, err)
 		}
+		prog.step()
 		m, err := final.Fit(a.x, z, w, Regression, metaSource(src, rng))
 		if err != nil {
 			return nil, fmt.Errorf("%s: arm %d: effect model: %w", name, k, err)
 		}
 		tau[k-1] = savedModel{m}
+		prog.step()
 	}
 	return tau, nil
 }

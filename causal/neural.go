@@ -275,6 +275,8 @@ type netConfig struct {
 	classification          bool
 	// stop, when set, is checked before each epoch (see WithStop).
 	stop func() error
+	// epochDone, when set, is called after each epoch (see WithProgress).
+	epochDone func()
 }
 
 // netParam is one parameter block with its gradient and Adam moments.
@@ -530,6 +532,9 @@ func trainNetwork(net *Network, x []float64, in int, y, w []float64, g []int, cf
 					p.w[j] -= cfg.learnRate * (p.m[j] / c1) / (math.Sqrt(p.v[j]/c2) + eps)
 				}
 			}
+		}
+		if cfg.epochDone != nil {
+			cfg.epochDone()
 		}
 		if len(val) == 0 {
 			continue

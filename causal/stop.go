@@ -10,10 +10,12 @@ import (
 // fired (see WithStop); check with errors.Is.
 var ErrStopped = errors.New("fit stopped")
 
-// stopSource is a rand.Source that carries a stop signal.
+// stopSource is a rand.Source that carries a fit's stop signal and
+// progress callback (either may be nil).
 type stopSource struct {
 	rand.Source
-	stop func() error
+	stop     func() error
+	progress *progressHook
 }
 
 // WithStop returns a source that draws from src and carries stop, a
@@ -22,10 +24,24 @@ type stopSource struct {
 // this package given such a source, and the sources they derive from it,
 // checks stop between its steps — each Newton iteration, boosting round,
 // tree, epoch and cross-fitting fold — and then returns an error wrapping
-// ErrStopped and stop's error. The draws are those of src.
+// ErrStopped and stop's error. The draws are those of src; a progress
+// callback src carries (WithProgress) is kept.
 func WithStop(src rand.Source, stop func() error) rand.Source {
 	if stop == nil {
 		return src
+	}
+	if s, ok := src.(stopSource); ok {
+		if prev := s.stop; prev != nil {
+			s.stop = func() error {
+				if err := prev(); err != nil {
+					return err
+				}
+				return stop()
+			}
+		} else {
+			s.stop = stop
+		}
+		return s
 	}
 	return stopSource{Source: src, stop: stop}
 }
@@ -34,7 +50,7 @@ func WithStop(src rand.Source, stop func() error) rand.Source {
 // wrapping ErrStopped once its stop signal fired.
 func stopped(src rand.Source) error {
 	s, ok := src.(stopSource) // a nil src is no stopSource
-	if !ok {
+	if !ok || s.stop == nil {
 		return nil
 	}
 	if err := s.stop(); err != nil {
@@ -44,11 +60,11 @@ func stopped(src rand.Source) error {
 }
 
 // derive returns a PCG source seeded with s1 and s2 that carries the stop
-// signal of parent, if any.
+// signal and the progress callback of parent, if any.
 func derive(parent rand.Source, s1, s2 uint64) rand.Source {
 	pcg := rand.NewPCG(s1, s2)
 	if s, ok := parent.(stopSource); ok {
-		return stopSource{Source: pcg, stop: s.stop}
+		return stopSource{Source: pcg, stop: s.stop, progress: s.progress}
 	}
 	return pcg
 }

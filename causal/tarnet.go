@@ -231,13 +231,17 @@ func (t TARNet) Fit(d UpliftData, src rand.Source) (*TARNetModel, error) {
 	if t.Alpha > 0 {
 		classes = d.Arms + 1
 	}
-	for range o.Nets {
+	epochs := o.config(len(d.Y), t.Alpha, m.Classification).epochs
+	prog := startProgress(src, o.Nets*epochs)
+	for k := range o.Nets {
 		net := newNetwork(o.shape(in, d.Arms+1, classes), rng)
 		cfg := o.config(len(d.Y), t.Alpha, m.Classification)
 		cfg.stop = func() error { return stopped(src) }
+		cfg.epochDone = prog.step
 		if err := trainNetwork(net, x, in, y, d.Weights, d.Treatment, cfg, rng); err != nil {
 			return nil, fmt.Errorf("tarnet: %w", err)
 		}
+		prog.to((k + 1) * epochs) // the epochs early stopping left out
 		if net.Propensity != nil {
 			net.Propensity = nil // not needed to predict effects
 		}
@@ -397,13 +401,17 @@ func (m MLP) Fit(x *mat.Dense, y, weights []float64, task Task, src rand.Source)
 		yy, out.YMean, out.YScale = netTarget(y, weights)
 	}
 	g := make([]int, n)
-	for range o.Nets {
+	epochs := o.config(n, 0, out.Classification).epochs
+	prog := startProgress(src, o.Nets*epochs)
+	for k := range o.Nets {
 		net := newNetwork(o.shape(in, 1, 0), rng)
 		cfg := o.config(n, 0, out.Classification)
 		cfg.stop = func() error { return stopped(src) }
+		cfg.epochDone = prog.step
 		if err := trainNetwork(net, z, in, yy, weights, g, cfg, rng); err != nil {
 			return nil, fmt.Errorf("mlp: %w", err)
 		}
+		prog.to((k + 1) * epochs) // the epochs early stopping left out
 		out.Nets = append(out.Nets, net)
 	}
 	return out, nil

@@ -115,6 +115,7 @@ func (f UpliftForest) Fit(d UpliftData, src rand.Source) (*UpliftForestModel, er
 	inner := max(1, workers/trees)
 	n := in.bins.Rows
 	m := &UpliftForestModel{Arms: d.Arms, Features: in.bins.Cols, Trees: make([]*UpliftTreeModel, trees)}
+	prog := startProgress(src, trees)
 	parallelFor(trees, workers, func(b int) {
 		if stopped(src) != nil {
 			return
@@ -123,10 +124,12 @@ func (f UpliftForest) Fit(d UpliftData, src rand.Source) (*UpliftForestModel, er
 		idx := upliftBootstrap(n, !f.NoBootstrap, trng)
 		g := newUpliftGrower(cfg, in, trng, inner)
 		m.Trees[b] = &UpliftTreeModel{Arms: d.Arms, Features: in.bins.Cols, Nodes: g.growTree(idx)}
+		prog.step()
 	})
 	if err := stopped(src); err != nil {
 		return nil, err
 	}
+	prog.finish()
 	return m, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -82,6 +83,16 @@ type FitRequest struct {
 	// Weight and Propensity are optional (nil or one per row).
 	Weight     []float64
 	Propensity []float64
+	// Progress, when set, is told how far the fit has got: done of total
+	// steps, total 0 when unknown. On the host side EstimatorClient.Fit
+	// then calls the plugin's FitStream and passes on its reports, in
+	// order, from the calling goroutine; a plugin built without FitStream
+	// reports nothing and the fit goes on as without Progress. On the
+	// plugin side the SDK sets it for a FitStream call and leaves it nil
+	// for a Fit call: an implementation may call it from any goroutine, as
+	// often as it likes (the SDK sends the latest report and drops the
+	// ones the host has not taken yet), or never. See docs/plugins.md.
+	Progress func(done, total int) `json:"-"`
 }
 
 // Rows returns the number of training rows.
@@ -214,36 +225,62 @@ func (s *estimatorServer) Info(ctx context.Context, _ *pb.EstimatorInfoRequest) 
 }
 
 func (s *estimatorServer) Fit(stream grpc.ClientStreamingServer[pb.FitRequest, pb.FitResponse]) error {
+	req, err := recvFitRequest(stream.Recv, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.fit(stream.Context(), req)
+	if err != nil {
+		return err
+	}
+	return stream.SendAndClose(fitResponseToProto(resp))
+}
+
+// recvFitRequest reads a Fit stream (a header, then chunks of rows) into
+// a validated request; onHeader, when set, is called once the header has
+// arrived. Its errors are gRPC statuses.
+func recvFitRequest(recv func() (*pb.FitRequest, error), onHeader func() error) (FitRequest, error) {
 	var req FitRequest
 	first := true
 	for {
-		msg, err := stream.Recv()
+		msg, err := recv()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return err
+			return FitRequest{}, err
 		}
 		if first {
 			if msg.GetHeader() == nil {
-				return toStatus(fmt.Errorf("%w: the first Fit message must carry the header", ErrInvalid))
+				return FitRequest{}, toStatus(fmt.Errorf("%w: the first Fit message must carry the header", ErrInvalid))
 			}
 			req = fitHeaderFromProto(msg.GetHeader())
 			first = false
+			if onHeader != nil {
+				if err := onHeader(); err != nil {
+					return FitRequest{}, err
+				}
+			}
 		}
 		if err := appendRowChunk(&req, msg.GetRows()); err != nil {
-			return toStatus(err)
+			return FitRequest{}, toStatus(err)
 		}
 	}
 	if first {
-		return toStatus(fmt.Errorf("%w: empty Fit stream", ErrInvalid))
+		return FitRequest{}, toStatus(fmt.Errorf("%w: empty Fit stream", ErrInvalid))
 	}
 	if err := req.Validate(); err != nil {
-		return toStatus(err)
+		return FitRequest{}, toStatus(err)
 	}
-	resp, err := s.impl.Fit(stream.Context(), req)
+	return req, nil
+}
+
+// fit runs the implementation's Fit and keeps the new model. Its errors
+// are gRPC statuses.
+func (s *estimatorServer) fit(ctx context.Context, req FitRequest) (FitResponse, error) {
+	resp, err := s.impl.Fit(ctx, req)
 	if err != nil {
-		return toStatus(err)
+		return FitResponse{}, toStatus(err)
 	}
 	// Keep the new model: the Predict calls that follow a fit then carry
 	// its digest only, instead of being refused and sent again, rows and
@@ -251,7 +288,7 @@ func (s *estimatorServer) Fit(stream grpc.ClientStreamingServer[pb.FitRequest, p
 	if len(resp.Model) > 0 {
 		s.models.put(sha256.Sum256(resp.Model), resp.Model)
 	}
-	return stream.SendAndClose(fitResponseToProto(resp))
+	return resp, nil
 }
 
 func (s *estimatorServer) Predict(ctx context.Context, in *pb.PredictRequest) (*pb.PredictResponse, error) {
@@ -283,6 +320,9 @@ func (s *estimatorServer) Predict(ctx context.Context, in *pb.PredictRequest) (*
 type EstimatorClient struct {
 	client  pb.UpliftEstimatorClient
 	digests *digestMemo
+	// noFitStream is set once the plugin answered FitStream with
+	// UNIMPLEMENTED.
+	noFitStream atomic.Bool
 }
 
 var _ Estimator = (*EstimatorClient)(nil)
@@ -296,10 +336,20 @@ func (c *EstimatorClient) Info(ctx context.Context, _ InfoRequest) (EstimatorInf
 	return estimatorInfoFromProto(resp), nil
 }
 
-// Fit implements Estimator.
+// Fit implements Estimator. With req.Progress set it calls the plugin's
+// FitStream, and Fit when the plugin answers that it has none (a plugin
+// built before FitStream; the client remembers and calls Fit from then
+// on).
 func (c *EstimatorClient) Fit(ctx context.Context, req FitRequest) (FitResponse, error) {
 	if err := req.Validate(); err != nil {
 		return FitResponse{}, err
+	}
+	if req.Progress != nil && !c.noFitStream.Load() {
+		resp, err := c.fitStream(ctx, req)
+		if !errors.Is(err, errNoFitStream) {
+			return resp, err
+		}
+		c.noFitStream.Store(true)
 	}
 	stream, err := c.client.Fit(ctx, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
 	if err != nil {

@@ -24,7 +24,17 @@ import (
 const servePluginEnv = "CAUSALREC_SDK_TEST_SERVE"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(servePluginEnv) != "" {
+	switch os.Getenv(servePluginEnv) {
+	case "":
+	case "legacy":
+		// A plugin built before FitStream.
+		cfg := plugins.ServeConfig(plugins.Set{})
+		cfg.VersionedPlugins = map[int]goplugin.PluginSet{plugins.ProtocolVersion: {
+			plugins.KindEstimator: &plugins.LegacyEstimatorPlugin{Impl: meanDiff{}},
+		}}
+		goplugin.Serve(cfg)
+		return
+	default:
 		plugins.Serve(plugins.Set{TextScorer: lengthScorer{}, Estimator: meanDiff{}})
 		return
 	}
@@ -77,6 +87,14 @@ func (meanDiff) Fit(_ context.Context, req plugins.FitRequest) (plugins.FitRespo
 		cnt[a]++
 		checksum += req.X[i*len(req.Features)+len(req.Features)-1]
 	}
+	// Progress: steps 1 to progressSteps-1 of progressSteps, faster than
+	// they can be sent (the SDK drops the ones not taken yet); the last
+	// step is left to the SDK, which reports the total when a fit ends.
+	if req.Progress != nil {
+		for k := 1; k < progressSteps; k++ {
+			req.Progress(k, progressSteps)
+		}
+	}
 	model := make([]byte, 8*(len(req.Arms)-1))
 	ate := make([]float64, len(req.Arms)-1)
 	for k := 1; k < len(req.Arms); k++ {
@@ -101,11 +119,21 @@ func (meanDiff) Predict(_ context.Context, req plugins.PredictRequest) (plugins.
 	return out, nil
 }
 
+// progressSteps is the total of meanDiff's progress reports.
+const progressSteps = 5000
+
 // startPlugin runs this test binary as a plugin process and dispenses kind.
 func startPlugin(t *testing.T, kind string) any {
 	t.Helper()
+	return startPluginAs(t, kind, "1")
+}
+
+// startPluginAs is startPlugin with the value of servePluginEnv: "legacy"
+// serves a plugin built before FitStream.
+func startPluginAs(t *testing.T, kind, serve string) any {
+	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), servePluginEnv+"=1")
+	cmd.Env = append(os.Environ(), servePluginEnv+"="+serve)
 	client := goplugin.NewClient(plugins.ClientConfig(cmd, hclog.NewNullLogger()))
 	t.Cleanup(client.Kill)
 	rpc, err := client.Client()

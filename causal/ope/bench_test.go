@@ -20,7 +20,7 @@ func BenchmarkResampleSums(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				resampleSums(vals, n, 8, R, rand.NewPCG(3, 4), 1, nil)
+				resampleSums(vals, n, 8, R, rand.NewPCG(3, 4), 1, nil, nil)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(R*n), "ns/draw")
 		})

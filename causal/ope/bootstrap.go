@@ -33,8 +33,9 @@ const (
 // access stays inside one block. Resample b uses its own PCG stream seeded
 // from src before any work starts, so the result does not depend on
 // workers (0 means GOMAXPROCS). progress, when not nil, is called with
-// the number of resamples finished (from one goroutine at a time).
-func resampleSums(vals []float64, n, nc, R int, src rand.Source, workers int, progress func(done, total int)) []float64 {
+// the number of resamples finished (from one goroutine at a time). Once
+// stop is closed the groups not yet begun are skipped (their sums stay 0).
+func resampleSums(vals []float64, n, nc, R int, src rand.Source, workers int, progress func(done, total int), stop <-chan struct{}) []float64 {
 	seeds := make([][2]uint64, R)
 	for b := range seeds {
 		seeds[b] = [2]uint64{src.Uint64(), src.Uint64()}
@@ -72,6 +73,11 @@ func resampleSums(vals []float64, n, nc, R int, src rand.Source, workers int, pr
 				st.pcgs[g] = rand.NewPCG(0, 0)
 			}
 			states[worker] = st
+		}
+		select {
+		case <-stop:
+			return // the caller discards the sums
+		default:
 		}
 		lo, hi := grp*bootGroup, min((grp+1)*bootGroup, R)
 		m := hi - lo

@@ -1,6 +1,7 @@
 package ope
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -150,6 +151,17 @@ func num(x float64) *float64 {
 // of the rows (the same resamples for every estimator, λ held at its
 // choice). src drives the folds, the model and the resampling.
 func Evaluate(l *Log, pol Policy, cfg Config, src rand.Source) (*Result, error) {
+	return EvaluateContext(context.Background(), l, pol, cfg, src)
+}
+
+// EvaluateContext is Evaluate that stops when ctx ends: it checks ctx
+// before and after the reward model's fit and between groups of bootstrap
+// resamples, and then returns ctx's error (wrapped). The result of a run
+// that ctx does not end is Evaluate's.
+func EvaluateContext(ctx context.Context, l *Log, pol Policy, cfg Config, src rand.Source) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ope: %w", err)
+	}
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
@@ -193,6 +205,9 @@ func Evaluate(l *Log, pol Policy, cfg Config, src rand.Source) (*Result, error) 
 			if q, err = FitRewards(l, pol, cfg.Model, cfg.Folds, rand.NewPCG(rng.Uint64(), rng.Uint64())); err != nil {
 				return nil, err
 			}
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("ope: after the reward model: %w", err)
+			}
 		} else if len(q.Factual) != n || len(q.Policy) != n {
 			return nil, fmt.Errorf("%w: rewards for %d and %d rows, the log has %d", ErrInput, len(q.Factual), len(q.Policy), n)
 		}
@@ -210,7 +225,10 @@ func Evaluate(l *Log, pol Policy, cfg Config, src rand.Source) (*Result, error) 
 	z := distuv.UnitNormal.Quantile((1 + level) / 2)
 	var sums []float64
 	if cfg.Resamples > 0 {
-		sums = resampleSums(ev.matrix(), n, len(ev.names), cfg.Resamples, rand.NewPCG(rng.Uint64(), rng.Uint64()), cfg.Workers, cfg.Progress)
+		sums = resampleSums(ev.matrix(), n, len(ev.names), cfg.Resamples, rand.NewPCG(rng.Uint64(), rng.Uint64()), cfg.Workers, cfg.Progress, ctx.Done())
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("ope: during the bootstrap: %w", err)
+		}
 	}
 	vals := make([]float64, cfg.Resamples)
 	nc := len(ev.names)

@@ -1,6 +1,7 @@
 package ope
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -75,7 +76,7 @@ func snBootstrapSD(s *Synthetic, R int, renormalise bool, src rand.Source) float
 	for i := range n {
 		vals[2*i], vals[2*i+1] = w[i]*l.Reward[i], w[i]
 	}
-	sums := resampleSums(vals, n, 2, R, src, 0, nil)
+	sums := resampleSums(vals, n, 2, R, src, 0, nil, nil)
 	wbar := mean(w)
 	reps := make([]float64, R)
 	for b := range reps {
@@ -262,9 +263,9 @@ func TestResampleSums(t *testing.T) {
 		vals[3*i+1] = float64(i % 2)    // odd rows
 		vals[3*i+2] = float64(i) / 1000 // a ramp
 	}
-	one := resampleSums(vals, n, 3, R, rand.NewPCG(9, 9), 1, nil)
+	one := resampleSums(vals, n, 3, R, rand.NewPCG(9, 9), 1, nil, nil)
 	var calls int
-	many := resampleSums(vals, n, 3, R, rand.NewPCG(9, 9), 3, func(done, total int) { calls++ })
+	many := resampleSums(vals, n, 3, R, rand.NewPCG(9, 9), 3, func(done, total int) { calls++ }, nil)
 	for i := range one {
 		if one[i] != many[i] {
 			t.Fatalf("sum %d differs between 1 and 3 workers: %v vs %v", i, one[i], many[i])
@@ -429,5 +430,48 @@ func TestEstimateJSON(t *testing.T) {
 	b, _ = json.Marshal(Estimate{Estimator: "dr", Lambda: math.NaN()})
 	if strings.Contains(string(b), "lambda") || !strings.Contains(string(b), `"warnings":[]`) {
 		t.Errorf("JSON %s: want no lambda and empty warnings", b)
+	}
+}
+
+// TestEvaluateContextStops: an ended context stops Evaluate before any
+// work, and one ended during the bootstrap stops it there with the
+// context's error; an open one gives Evaluate's result.
+func TestEvaluateContextStops(t *testing.T) {
+	env, _ := NewSyntheticEnv(SyntheticConfig{Intercept: 1.5, LoggingBeta: 1}, rand.NewPCG(3, 1))
+	s := env.Sample(5000, rand.NewPCG(3, 99))
+	cfg := Config{Estimators: []Spec{{Name: SNIPW}, {Name: DR}}, Resamples: 2000, Workers: 1}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := EvaluateContext(done, s.Log, s.Policy, cfg, rand.NewPCG(4, 4)); !errors.Is(err, context.Canceled) {
+		t.Errorf("ended context: error %v, want context.Canceled", err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var seen int
+	mid := cfg
+	mid.Progress = func(done, total int) {
+		seen = done
+		if done >= total/10 {
+			stop()
+		}
+	}
+	if _, err := EvaluateContext(ctx, s.Log, s.Policy, mid, rand.NewPCG(4, 4)); !errors.Is(err, context.Canceled) {
+		t.Errorf("context ended in the bootstrap: error %v, want context.Canceled", err)
+	}
+	if seen >= cfg.Resamples {
+		t.Errorf("the bootstrap ran all %d resamples after its context ended", seen)
+	}
+	a, err := EvaluateContext(context.Background(), s.Log, s.Policy, cfg, rand.NewPCG(4, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Evaluate(s.Log, s.Policy, cfg, rand.NewPCG(4, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j := range a.Estimates {
+		if a.Estimates[j].Value != b.Estimates[j].Value || a.Estimates[j].CI != b.Estimates[j].CI {
+			t.Errorf("%s: EvaluateContext %v %v, Evaluate %v %v", a.Estimates[j].Estimator, a.Estimates[j].Value, a.Estimates[j].CI, b.Estimates[j].Value, b.Estimates[j].CI)
+		}
 	}
 }

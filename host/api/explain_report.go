@@ -4,63 +4,99 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 )
 
-// ExplainReport is the JSON an Explainer returns (the report of `causalrec
-// uplift explain`, docs/explain.md), read back for the answers that are
-// not JSON (gRPC). Numbers JSON writes as null are NaN; fields it does not
-// know are ignored.
+// Num is a number of an explanation's JSON: NaN and ±Inf are written as
+// null, and null is read as NaN (an interval without data, a p-value that
+// could not be computed).
+type Num float64
+
+// MarshalJSON writes NaN and ±Inf as null.
+func (v Num) MarshalJSON() ([]byte, error) {
+	f := float64(v)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON reads null as NaN.
+func (v *Num) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*v = Num(math.NaN())
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("number %s: %w", b, err)
+	}
+	*v = Num(f)
+	return nil
+}
+
+// Nums returns c as a pair of Num.
+func Nums(c [2]float64) [2]Num { return [2]Num{Num(c[0]), Num(c[1])} }
+
+// ExplainReport is the JSON of an explanation: what `causalrec uplift
+// explain` prints and GET /v1/models/{id}/explain answers (docs/explain.md),
+// written by the command and read back here for the answers that are not
+// JSON (gRPC). Fields it does not know are ignored.
 type ExplainReport struct {
 	BLP []ExplainCoef `json:"blp"`
 	// BLPIntercept is nil without treatment and outcome.
-	BLPIntercept *ExplainCoef        `json:"blp_intercept"`
+	BLPIntercept *ExplainCoef        `json:"blp_intercept,omitempty"`
 	Importance   []ExplainImportance `json:"importance"`
 	Tree         *ExplainNode        `json:"tree"`
 	Terms        []ExplainTerm       `json:"terms"`
-	N            int                 `json:"n"`
-	Arm          string              `json:"arm"`
-	Level        float64             `json:"level"`
-	Notes        []string            `json:"notes"`
+	// N is the number of rows explained, Arm the treated arm whose effect
+	// is explained, Level the confidence level of every interval.
+	N     int     `json:"n"`
+	Arm   string  `json:"arm,omitempty"`
+	Level float64 `json:"level"`
+	// Notes say what was left out and why.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // ExplainCoef is a term of the best linear projection of the effect.
 type ExplainCoef struct {
-	Feature string     `json:"feature"`
-	Coef    float64    `json:"coef"`
-	CI      [2]float64 `json:"ci"`
-	PValue  float64    `json:"p_value"`
-	SE      float64    `json:"se"`
+	Feature string `json:"feature"`
+	Coef    Num    `json:"coef"`
+	CI      [2]Num `json:"ci"`
+	PValue  Num    `json:"p_value"`
+	SE      Num    `json:"se"`
 }
 
 // ExplainImportance is a feature's permutation importance.
 type ExplainImportance struct {
-	Feature string     `json:"feature"`
-	Value   float64    `json:"value"`
-	CI      [2]float64 `json:"ci"`
+	Feature string `json:"feature"`
+	Value   Num    `json:"value"`
+	CI      [2]Num `json:"ci"`
 }
 
 // ExplainNode is a node of the tree of the predicted effects. A leaf has
 // neither Left nor Right; an inner node splits on Feature, rows with
 // Feature ≤ *Threshold (numeric) or of level *Level (categorical) going
-// left.
+// left. Every node gives its rows' count, mean predicted effect (Tau) and
+// effect (the mean doubly robust score) with its interval.
 type ExplainNode struct {
-	Feature   string       `json:"feature"`
-	Threshold *float64     `json:"threshold"`
-	Level     *string      `json:"level"`
-	Left      *ExplainNode `json:"left"`
-	Right     *ExplainNode `json:"right"`
+	Feature   string       `json:"feature,omitempty"`
+	Threshold *Num         `json:"threshold,omitempty"`
+	Level     *string      `json:"level,omitempty"`
+	Left      *ExplainNode `json:"left,omitempty"`
+	Right     *ExplainNode `json:"right,omitempty"`
 	N         int          `json:"n"`
-	Effect    float64      `json:"effect"`
-	CI        [2]float64   `json:"ci"`
-	Tau       float64      `json:"tau"`
+	Effect    Num          `json:"effect"`
+	CI        [2]Num       `json:"ci"`
+	Tau       Num          `json:"tau"`
 }
 
 // ExplainTerm is a term of the item texts with its effect.
 type ExplainTerm struct {
-	Term   string     `json:"term"`
-	Effect float64    `json:"effect"`
-	CI     [2]float64 `json:"ci"`
-	N      int        `json:"n"`
+	Term   string `json:"term"`
+	Effect Num    `json:"effect"`
+	CI     [2]Num `json:"ci"`
+	N      int    `json:"n"`
 }
 
 // DecodeExplainReport reads an explanation's JSON.
@@ -72,14 +108,14 @@ func DecodeExplainReport(b []byte) (ExplainReport, error) {
 	return r, nil
 }
 
-// JSON leaves a number it reads as null untouched: the decoders below
-// start from NaN, so that a null is NaN.
+// An absent number reads as NaN, as a null does: the decoders below start
+// from NaN.
 
-var nan2 = [2]float64{math.NaN(), math.NaN()}
+var nan = Num(math.NaN())
 
 func (c *ExplainCoef) UnmarshalJSON(b []byte) error {
 	type plain ExplainCoef
-	p := plain{Coef: math.NaN(), CI: nan2, PValue: math.NaN(), SE: math.NaN()}
+	p := plain{Coef: nan, CI: [2]Num{nan, nan}, PValue: nan, SE: nan}
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
@@ -89,7 +125,7 @@ func (c *ExplainCoef) UnmarshalJSON(b []byte) error {
 
 func (f *ExplainImportance) UnmarshalJSON(b []byte) error {
 	type plain ExplainImportance
-	p := plain{Value: math.NaN(), CI: nan2}
+	p := plain{Value: nan, CI: [2]Num{nan, nan}}
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
@@ -99,7 +135,7 @@ func (f *ExplainImportance) UnmarshalJSON(b []byte) error {
 
 func (n *ExplainNode) UnmarshalJSON(b []byte) error {
 	type plain ExplainNode
-	p := plain{Effect: math.NaN(), CI: nan2, Tau: math.NaN()}
+	p := plain{Effect: nan, CI: [2]Num{nan, nan}, Tau: nan}
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
@@ -109,7 +145,7 @@ func (n *ExplainNode) UnmarshalJSON(b []byte) error {
 
 func (t *ExplainTerm) UnmarshalJSON(b []byte) error {
 	type plain ExplainTerm
-	p := plain{Effect: math.NaN(), CI: nan2}
+	p := plain{Effect: nan, CI: [2]Num{nan, nan}}
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}

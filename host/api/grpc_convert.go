@@ -106,10 +106,10 @@ func explainToProto(id string, r ExplainReport) *apiv1.ExplainResponse {
 		out.Blp = append(out.Blp, explainCoefToProto(&c))
 	}
 	for _, f := range r.Importance {
-		out.Importance = append(out.Importance, &apiv1.ExplainImportance{Feature: f.Feature, Value: f.Value, CiLower: f.CI[0], CiUpper: f.CI[1]})
+		out.Importance = append(out.Importance, &apiv1.ExplainImportance{Feature: f.Feature, Value: float64(f.Value), CiLower: float64(f.CI[0]), CiUpper: float64(f.CI[1])})
 	}
 	for _, t := range r.Terms {
-		out.Terms = append(out.Terms, &apiv1.ExplainTerm{Term: t.Term, Effect: t.Effect, CiLower: t.CI[0], CiUpper: t.CI[1], N: int64(t.N)})
+		out.Terms = append(out.Terms, &apiv1.ExplainTerm{Term: t.Term, Effect: float64(t.Effect), CiLower: float64(t.CI[0]), CiUpper: float64(t.CI[1]), N: int64(t.N)})
 	}
 	return out
 }
@@ -118,16 +118,22 @@ func explainCoefToProto(c *ExplainCoef) *apiv1.ExplainCoef {
 	if c == nil {
 		return nil
 	}
-	return &apiv1.ExplainCoef{Feature: c.Feature, Coef: c.Coef, CiLower: c.CI[0], CiUpper: c.CI[1], PValue: c.PValue, Se: c.SE}
+	return &apiv1.ExplainCoef{Feature: c.Feature, Coef: float64(c.Coef), CiLower: float64(c.CI[0]), CiUpper: float64(c.CI[1]),
+		PValue: float64(c.PValue), Se: float64(c.SE)}
 }
 
 func explainNodeToProto(n *ExplainNode) *apiv1.ExplainNode {
 	if n == nil {
 		return nil
 	}
-	return &apiv1.ExplainNode{Feature: n.Feature, Threshold: copyOf(n.Threshold), Level: copyOf(n.Level),
+	var th *float64
+	if n.Threshold != nil {
+		v := float64(*n.Threshold)
+		th = &v
+	}
+	return &apiv1.ExplainNode{Feature: n.Feature, Threshold: th, Level: copyOf(n.Level),
 		Left: explainNodeToProto(n.Left), Right: explainNodeToProto(n.Right),
-		N: int64(n.N), Effect: n.Effect, CiLower: n.CI[0], CiUpper: n.CI[1], Tau: n.Tau}
+		N: int64(n.N), Effect: float64(n.Effect), CiLower: float64(n.CI[0]), CiUpper: float64(n.CI[1]), Tau: float64(n.Tau)}
 }
 
 // copyOf returns a pointer to a copy of *p, or nil.

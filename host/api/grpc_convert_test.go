@@ -184,7 +184,7 @@ func TestExplainToProto(t *testing.T) {
 // TestExplainToProtoCopies checks that the answer shares no memory with
 // the report it was made of.
 func TestExplainToProtoCopies(t *testing.T) {
-	th, lv := 1.0, "a"
+	th, lv := Num(1), "a"
 	rep := ExplainReport{Tree: &ExplainNode{Feature: "x", Threshold: &th, Level: &lv, Left: &ExplainNode{}, Right: &ExplainNode{}}}
 	got := explainToProto("m", rep)
 	th, lv = 2, "b"

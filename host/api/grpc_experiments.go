@@ -131,7 +131,8 @@ func reportToProto(r experiment.Report) (*apiv1.ExperimentReportResponse, error)
 	for _, o := range r.OPE {
 		out.Ope = append(out.Ope, &apiv1.OPEAgainstReality{Target: o.Target, Logged: o.Logged, Rounds: int64(o.Rounds), Estimator: o.Estimator,
 			Estimate: o.Estimate, Ci: interval(o.CI), Measured: o.Measured, MeasuredCi: interval(o.MeasuredCI),
-			RelativeError: o.RelativeError, Within: o.Within})
+			RelativeError: o.RelativeError, Within: o.Within,
+			Se: o.SE, MeasuredSe: o.MeasuredSE, DiffCi: interval(o.DiffCI), Agrees: o.Agrees})
 	}
 	return out, nil
 }

@@ -60,7 +60,8 @@ func TestReportToProto(t *testing.T) {
 		Arms:        []experiment.ArmReport{{Name: "c", ModelID: "m", Weight: 0.5, Users: 10, Outcomes: 4, Mean: 0.4, Variance: 0.3, Exposures: 12}},
 		Comparisons: []experiment.Comparison{{Arm: "t", Baseline: "c", Metric: "outcomes", Lift: 0.2, CI: [2]float64{0.1, 0.3}, PValue: 0.01, PValueHolm: 0.02, RelativeLift: &rel, SequentialCI: [2]float64{0, 0.4}, CUPED: &experiment.Adjusted{Lift: 0.21, CI: [2]float64{0.15, 0.27}, VarianceReduction: 0.3}}},
 		SRM:         experiment.SRM{Chi2: 1, PValue: 0.3},
-		OPE:         []experiment.OPEResult{{Target: "t", Logged: "c", Rounds: 5, Estimator: "snipw", Estimate: 0.3, CI: [2]float64{0.2, 0.4}, Measured: 0.35, MeasuredCI: [2]float64{0.3, 0.4}, RelativeError: -0.14, Within: true}}}
+		OPE: []experiment.OPEResult{{Target: "t", Logged: "c", Rounds: 5, Estimator: "snipw", Estimate: 0.3, CI: [2]float64{0.2, 0.4}, Measured: 0.35, MeasuredCI: [2]float64{0.3, 0.4}, RelativeError: -0.14, Within: true,
+			SE: 0.05, MeasuredSE: 0.02, DiffCI: [2]float64{-0.16, 0.06}, Agrees: true}}}
 	got, err := reportToProto(in)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +74,8 @@ func TestReportToProto(t *testing.T) {
 			CupedCi: &apiv1.Interval{Lo: 0.15, Hi: 0.27}, CupedVarianceReduction: 0.3}},
 		Srm: &apiv1.SRMCheck{Chi2: 1, PValue: 0.3},
 		Ope: []*apiv1.OPEAgainstReality{{Target: "t", Logged: "c", Rounds: 5, Estimator: "snipw", Estimate: 0.3, Ci: &apiv1.Interval{Lo: 0.2, Hi: 0.4},
-			Measured: 0.35, MeasuredCi: &apiv1.Interval{Lo: 0.3, Hi: 0.4}, RelativeError: -0.14, Within: true}}}
+			Measured: 0.35, MeasuredCi: &apiv1.Interval{Lo: 0.3, Hi: 0.4}, RelativeError: -0.14, Within: true,
+			Se: 0.05, MeasuredSe: 0.02, DiffCi: &apiv1.Interval{Lo: -0.16, Hi: 0.06}, Agrees: true}}}
 	if !proto.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}

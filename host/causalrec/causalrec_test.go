@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,5 +165,55 @@ func TestHostErrors(t *testing.T) {
 	}
 	if _, err := h.Recommend(ctx, recommend.Request{}); !errors.Is(err, recommend.ErrBadRequest) {
 		t.Errorf("recommend without a user: %v, want ErrBadRequest", err)
+	}
+}
+
+// TestTrainProgress trains a causal forest through the built-in estimator
+// plugin (a real process) with TrainProgress set: the fit's stage counts
+// the forest's trees (40 causal and 2 × 50 nuisance ones), in order, to
+// the total.
+func TestTrainProgress(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	type report struct {
+		stage       string
+		done, total int64
+	}
+	var mu sync.Mutex
+	var got []report
+	cfg.TrainProgress = func(stage string, done, total int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, report{stage, done, total})
+	}
+	h, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := h.Ingest(ctx, loggedExperiment(300)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Train(ctx, api.TrainRequest{Estimator: "causal-forest:trees=40"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var fit []report
+	for _, r := range got {
+		if strings.HasPrefix(r.stage, "fitting causal-forest on ") && r.done > 0 {
+			fit = append(fit, r)
+		}
+	}
+	if len(fit) == 0 {
+		t.Fatalf("no fit progress among %v", got)
+	}
+	for i, r := range fit {
+		if r.total != 140 || (i > 0 && r.done <= fit[i-1].done) {
+			t.Fatalf("report %d %+v after %+v: want rising counts of 140", i, r, fit[max(0, i-1)])
+		}
+	}
+	if last := fit[len(fit)-1]; last.done != 140 {
+		t.Fatalf("last fit report %+v, want 140 of 140", last)
 	}
 }

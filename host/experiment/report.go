@@ -124,9 +124,19 @@ type OPEResult struct {
 	MeasuredCI    [2]float64 `json:"measured_ci"`
 	RelativeError float64    `json:"relative_error"`
 	// Within says the measured value lies in the estimate's CI.
-	Within   bool     `json:"within"`
-	ESS      float64  `json:"ess"`
-	Warnings []string `json:"warnings,omitempty"`
+	Within bool `json:"within"`
+	// SE and MeasuredSE are the two values' standard errors; DiffCI is
+	// the interval of Estimate − Measured at the report's level,
+	// ± z·√(SE² + MeasuredSE²) (the two logs hold different users, so
+	// their variances add), and Agrees says it holds 0: the estimate and
+	// the measurement differ by no more than their noise. Within ignores
+	// the measurement's own noise and so misses more often than its level.
+	SE         float64    `json:"se"`
+	MeasuredSE float64    `json:"measured_se"`
+	DiffCI     [2]float64 `json:"diff_ci"`
+	Agrees     bool       `json:"agrees"`
+	ESS        float64    `json:"ess"`
+	Warnings   []string   `json:"warnings,omitempty"`
 }
 
 // CalibrationResult checks an arm's uplift scores against random

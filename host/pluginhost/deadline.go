@@ -39,8 +39,8 @@ type Timeouts struct {
 	Load time.Duration
 	// Score bounds each Score call (each chunk of up to 512 texts).
 	Score time.Duration
-	// Fit bounds a Fit; a Fit cut by its deadline is cancelled in the
-	// plugin.
+	// Fit bounds a Fit (or FitStream); a fit cut by its deadline is
+	// cancelled in the plugin.
 	Fit time.Duration
 	// Ping bounds the health ping.
 	Ping time.Duration
@@ -114,11 +114,13 @@ func (p *managed) unaryDeadline(gen uint64) grpc.UnaryClientInterceptor {
 	}
 }
 
-// streamDeadline bounds the Fit stream by the Fit deadline. A missed one
-// does not count towards ejection: a long fit is busy, not hung.
+// streamDeadline bounds the Fit and FitStream streams by the Fit
+// deadline. A missed one does not count towards ejection: a long fit is
+// busy, not hung.
 func (p *managed) streamDeadline() grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-		if !strings.HasPrefix(method, "/causalrec.plugin.") || !strings.HasSuffix(method, "/Fit") {
+		fit := strings.HasSuffix(method, "/Fit") || strings.HasSuffix(method, "/FitStream")
+		if !strings.HasPrefix(method, "/causalrec.plugin.") || !fit {
 			return streamer(ctx, desc, cc, method, opts...)
 		}
 		cctx, cancel := context.WithTimeout(ctx, p.opts.Timeouts.Fit)
@@ -127,20 +129,24 @@ func (p *managed) streamDeadline() grpc.StreamClientInterceptor {
 			cancel()
 			return nil, err
 		}
-		return &boundStream{ClientStream: cs, cancel: cancel}, nil
+		return &boundStream{ClientStream: cs, cancel: cancel, many: desc.ServerStreams}, nil
 	}
 }
 
-// boundStream releases a client-streaming call's deadline once its answer
-// was received.
+// boundStream releases a fit call's deadline once its answer was
+// received: the one message of a client-streaming call (Fit), or the end
+// of a stream of answers (FitStream: io.EOF or an error).
 type boundStream struct {
 	grpc.ClientStream
 	cancel context.CancelFunc
+	many   bool
 }
 
 func (s *boundStream) RecvMsg(m any) error {
 	err := s.ClientStream.RecvMsg(m)
-	s.cancel()
+	if !s.many || err != nil {
+		s.cancel()
+	}
 	return err
 }
 

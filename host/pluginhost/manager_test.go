@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,7 +39,21 @@ func (toyEstimator) Info(context.Context, plugins.InfoRequest) (plugins.Estimato
 	return plugins.EstimatorInfo{Name: "toy", Version: "9.9"}, nil
 }
 
-func (toyEstimator) Fit(context.Context, plugins.FitRequest) (plugins.FitResponse, error) {
+// Fit of "steps" reports three steps 50 ms apart; "block" waits for the
+// call's context to end.
+func (toyEstimator) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitResponse, error) {
+	switch req.Estimator {
+	case "steps":
+		for k := 1; k <= 3; k++ {
+			time.Sleep(50 * time.Millisecond)
+			if req.Progress != nil {
+				req.Progress(k, 3)
+			}
+		}
+	case "block":
+		<-ctx.Done()
+		return plugins.FitResponse{}, ctx.Err()
+	}
 	return plugins.FitResponse{Model: []byte("m")}, nil
 }
 
@@ -322,14 +338,13 @@ func TestHungPluginEjected(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := m.List()[0].PID
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	stopProcess(t, pid)
 	for i := range 3 {
 		start := time.Now()
 		err := predictOne(ctx, est)
-		if d := time.Since(start); err == nil || d > 450*time.Millisecond || d < 150*time.Millisecond {
+		// The upper bound leaves room for a loaded machine; a call that
+		// the deadline did not bound would wait for the stopped plugin.
+		if d := time.Since(start); err == nil || d > 1500*time.Millisecond || d < 150*time.Millisecond {
 			t.Fatalf("call %d to the stopped plugin: %v after %v; want a missed deadline after about 200ms", i+1, err, d)
 		}
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "within 200ms") {
@@ -340,7 +355,7 @@ func TestHungPluginEjected(t *testing.T) {
 	start := time.Now()
 	err = predictOne(ctx, est)
 	var down *DownError
-	if !errors.As(err, &down) || time.Since(start) > 50*time.Millisecond || !strings.Contains(err.Error(), "ejected: missed 3 deadlines") {
+	if !errors.As(err, &down) || time.Since(start) > 150*time.Millisecond || !strings.Contains(err.Error(), "ejected: missed 3 deadlines") {
 		t.Fatalf("after 3 missed deadlines: %v after %v; want a *DownError at once saying it was ejected", err, time.Since(start))
 	}
 	deadline := time.Now().Add(15 * time.Second)
@@ -375,10 +390,7 @@ func TestHungPluginEjectedByPings(t *testing.T) {
 	}
 	go m.Run(ctx)
 	pid := m.List()[0].PID
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	stopProcess(t, pid)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		st := m.List()[0]
@@ -391,6 +403,46 @@ func TestHungPluginEjectedByPings(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	waitGone(t, pid)
+}
+
+// stopProcess stops process pid (SIGSTOP, continued at the test's end)
+// and waits until every thread of it is stopped: kill returns before the
+// signal has reached threads running on other CPUs, which can still
+// answer a call sent right after it.
+func stopProcess(t *testing.T, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	deadline := time.Now().Add(5 * time.Second)
+	for !allThreadsStopped(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped 5s after SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// allThreadsStopped reports whether every thread of process pid is in
+// state T (stopped) in /proc.
+func allThreadsStopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ...: the state follows the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
 }
 
 // waitGone waits until the process pid has exited and was reaped.

@@ -83,6 +83,9 @@ type Task struct {
 
 	done  atomic.Int64
 	total atomic.Int64
+	// part is the share of the current item done (see Part), as the bits
+	// of a float64.
+	part atomic.Uint64
 
 	mu       sync.Mutex
 	what     string // the current sub-step
@@ -151,8 +154,19 @@ func (t *Task) loop() {
 	}
 }
 
-// Add counts n more items done.
-func (t *Task) Add(n int64) { t.done.Add(n) }
+// Add counts n more items done; it ends the current item's Part.
+func (t *Task) Add(n int64) {
+	if t.part.Load() == 0 {
+		t.done.Add(n)
+		return
+	}
+	// Under the lock that draw holds, so that no line shows the new
+	// count with the old item's part.
+	t.mu.Lock()
+	t.done.Add(n)
+	t.part.Store(0)
+	t.mu.Unlock()
+}
 
 // Set sets the count of items done.
 func (t *Task) Set(n int64) { t.done.Store(n) }
@@ -165,6 +179,23 @@ func (t *Task) SetTotal(n int64) { t.total.Store(n) }
 func (t *Task) Report(done, total int64) {
 	t.total.Store(total)
 	t.done.Store(done)
+}
+
+// Part tells how far the item being worked on has got: done of total
+// steps of its own (a fit of several that reports its trees, say). The
+// share, the bar and the time left then move within the item; the count
+// of items does not change. Add and Part(0, 0) clear it.
+func (t *Task) Part(done, total int64) {
+	f := 0.0
+	if total > 0 {
+		f = math.Min(1, math.Max(0, float64(done)/float64(total)))
+	}
+	t.part.Store(math.Float64bits(f))
+}
+
+// progressed is done plus the share of the current item.
+func (t *Task) progressed(done int64) float64 {
+	return float64(done) + math.Float64frombits(t.part.Load())
 }
 
 // Describe names the current sub-step, e.g. "fitting uplift:x"; in Lines
@@ -278,7 +309,7 @@ func (t *Task) status(elapsed time.Duration, final bool) string {
 		if t.opt.Unit == "B" {
 			of = t.count(done)
 		}
-		fmt.Fprintf(&b, "%3.0f%% (%s of %s)", 100*math.Min(1, float64(done)/float64(total)), of, t.count(total))
+		fmt.Fprintf(&b, "%3.0f%% (%s of %s)", 100*math.Min(1, t.progressed(done)/float64(total)), of, t.count(total))
 	case done > 0:
 		b.WriteString(t.count(done))
 	default:
@@ -287,10 +318,10 @@ func (t *Task) status(elapsed time.Duration, final bool) string {
 	}
 	if secs := elapsed.Seconds(); secs > 0.5 && done > 0 {
 		fmt.Fprintf(&b, ", %s/s", t.count(int64(float64(done)/secs)))
-		if total > done {
-			left := time.Duration(float64(total-done) / (float64(done) / secs) * float64(time.Second))
-			fmt.Fprintf(&b, ", %s left", clock(left))
-		}
+	}
+	if secs, got := elapsed.Seconds(), t.progressed(done); secs > 0.5 && got > 0 && float64(total) > got {
+		left := time.Duration((float64(total) - got) / (got / secs) * float64(time.Second))
+		fmt.Fprintf(&b, ", %s left", clock(left))
 	}
 	return b.String()
 }
@@ -306,7 +337,7 @@ func (t *Task) barLine(elapsed time.Duration, final bool) string {
 	switch {
 	case total > 0 && room >= 8:
 		cells := min(room, 30)
-		full := int(math.Min(1, float64(done)/float64(total)) * float64(cells))
+		full := int(math.Min(1, t.progressed(done)/float64(total)) * float64(cells))
 		line += " [" + strings.Repeat("█", full) + strings.Repeat("░", cells-full) + "]"
 	case total <= 0 && !final && room >= 2:
 		spin := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}

@@ -157,3 +157,41 @@ func TestReaderAndFormats(t *testing.T) {
 		t.Error("ParseMode accepted a bad mode")
 	}
 }
+
+// TestPart moves the share within an item: one fit of four done and half
+// of the second is 37.5%, and the time left counts the half.
+func TestPart(t *testing.T) {
+	task := &Task{label: "uplift compare", opt: Options{Unit: "fits", Width: 200}}
+	task.total.Store(4)
+	task.done.Store(1)
+	for _, tc := range []struct {
+		done, total int64
+		want        string
+	}{
+		{50, 100, "uplift compare:  38% (1 of 4 fits), 0 fits/s, 5.0s left"},
+		{0, 0, "uplift compare:  25% (1 of 4 fits), 0 fits/s, 9.0s left"},
+		{7, 0, "uplift compare:  25% (1 of 4 fits), 0 fits/s, 9.0s left"}, // an unknown total is no share
+		{200, 100, "uplift compare:  50% (1 of 4 fits), 0 fits/s, 3.0s left"},
+	} {
+		task.Part(tc.done, tc.total)
+		if got := task.status(3*time.Second, false); got != tc.want {
+			t.Errorf("part %d of %d: %q, want %q", tc.done, tc.total, got, tc.want)
+		}
+	}
+	task.Part(1, 2)
+	want := "[" + strings.Repeat("█", 11) + strings.Repeat("░", 19) + "]" // 37.5% of 30 cells
+	if got := task.barLine(3*time.Second, false); !strings.HasSuffix(got, want) {
+		t.Errorf("bar %q, want it to end %q", got, want)
+	}
+}
+
+// TestAddEndsPart: counting the item done clears its part.
+func TestAddEndsPart(t *testing.T) {
+	task := &Task{label: "uplift compare", opt: Options{Unit: "fits"}}
+	task.total.Store(4)
+	task.Part(3, 4)
+	task.Add(1)
+	if got, want := task.status(time.Second, false), "uplift compare:  25% (1 of 4 fits), 1 fits/s, 3.0s left"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}

@@ -157,7 +157,13 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 			return TrainResult{}, fmt.Errorf("estimator plugin %s: %w", opts.Plugin, err)
 		}
 		pluginVersion = info.Version
-		opts.Progress.report(fmt.Sprintf("fitting %s on %d rows", estimator, len(req.Arm)), 0, 0)
+		stage := fmt.Sprintf("fitting %s on %d rows", estimator, len(req.Arm))
+		opts.Progress.report(stage, 0, 0)
+		if opts.Progress != nil {
+			// The plugin's own steps (trees, rounds, epochs), when it
+			// reports them.
+			req.Progress = func(done, total int) { opts.Progress.report(stage, int64(done), int64(total)) }
+		}
 		fit, err := est.Fit(ctx, req)
 		if errors.Is(err, plugins.ErrInsufficientData) {
 			return TrainResult{}, fmt.Errorf("%w: fit %s with plugin %s: %w", ErrNoData, estimator, opts.Plugin, err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causalrec/causalrec/host/limits"
 	"github.com/causalrec/causalrec/host/store"
 )
 
@@ -224,4 +225,45 @@ func FuzzParseJSONL(f *testing.F) {
 		}
 		checkParsed(t, data, recs, bad)
 	})
+}
+
+// TestParseChecked passes every well-formed record to the checker: a
+// record it refuses is a bad line with its number and is left out, and
+// the records around it are kept.
+func TestParseChecked(t *testing.T) {
+	l := limits.Default()
+	tests := []struct {
+		name   string
+		kind   RecordKind
+		format Format
+		in     string
+		want   int // records kept
+		bad    []int
+		reason string
+	}{
+		{"items csv", KindItems, FormatCSV, "id,x\ni1,1\ni2,1e12\ni3,2\n", 2, []int{3}, "1e+12"},
+		{"users jsonl", KindUsers, FormatJSONL, `{"id":"u1","features":{"x":1}}` + "\n\n" + `{"id":"u2","features":{"x":-5e9}}` + "\n", 1, []int{3}, "-5e+09"},
+		{"events csv arm", KindEvents, FormatCSV, "kind,user,item,time,arm\nexposure,u1,i1,2024-05-01T10:00:00Z,treated\nexposure,u1,i2,2024-05-01T10:00:00Z,bogus\n", 1, []int{3}, `"bogus"`},
+		{"events jsonl future", KindEvents, FormatJSONL, `{"kind":"outcome","user":"u1","item":"i1","time":"2999-01-01T00:00:00Z"}` + "\n", 0, []int{1}, "outside the accepted window"},
+		{"all good", KindItems, FormatJSONL, `{"id":"i1","features":{"x":1}}` + "\n", 1, nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			recs, bad, err := ParseChecked(strings.NewReader(tc.in), tc.kind, tc.format, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if recs.Len() != tc.want || !slices.Equal(badLines(bad), tc.bad) {
+				t.Fatalf("kept %d, bad lines %v (%v); want %d, %v", recs.Len(), badLines(bad), bad, tc.want, tc.bad)
+			}
+			if len(bad) > 0 && !strings.Contains(bad[0].Error(), tc.reason) {
+				t.Errorf("reason %q, want it to name %s", bad[0].Error(), tc.reason)
+			}
+			// Without a checker every line is kept.
+			recs, bad, err = Parse(strings.NewReader(tc.in), tc.kind, tc.format)
+			if err != nil || len(bad) != 0 || recs.Len() != tc.want+len(tc.bad) {
+				t.Errorf("unchecked: kept %d, bad %v, err %v", recs.Len(), bad, err)
+			}
+		})
+	}
 }

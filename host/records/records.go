@@ -70,6 +70,18 @@ type ImportOptions struct {
 	// BatchSize is how many records one write carries with Skip (0 means
 	// the store's default).
 	BatchSize int
+	// Check, when set, validates every record beyond its format (the
+	// limits the API applies, host/limits); a record it refuses is a bad
+	// line, as a malformed one is.
+	Check Checker
+}
+
+// Checker validates one record beyond its format; host/limits.Limits is
+// one. now is the time event times are judged against.
+type Checker interface {
+	CheckItem(it store.Item) error
+	CheckUser(u store.User) error
+	CheckEvent(e store.Event, now time.Time) error
 }
 
 // LineError is a malformed input line.
@@ -147,10 +159,17 @@ func (r *Records) Append(o Records) {
 // item, time, arm, propensity, position, policy, value), so importing the
 // same file twice adds its events once.
 func Parse(r io.Reader, kind RecordKind, format Format) (Records, []LineError, error) {
+	return ParseChecked(r, kind, format, nil)
+}
+
+// ParseChecked is Parse with every well-formed record also passed to check
+// (nil checks nothing): a record it refuses is a LineError.
+func ParseChecked(r io.Reader, kind RecordKind, format Format, check Checker) (Records, []LineError, error) {
 	d, err := newDecoder(r, kind, format)
 	if err != nil {
 		return Records{}, nil, err
 	}
+	d.check, d.now = check, time.Now()
 	recs := Records{Kind: kind}
 	var bad []LineError
 	for {
@@ -210,7 +229,7 @@ func Write(ctx context.Context, w Writer, recs Records) (ImportSummary, error) {
 // are written as they are read and the bad ones are listed in the summary.
 func Import(ctx context.Context, w Writer, r io.Reader, opts ImportOptions) (ImportSummary, error) {
 	if opts.OnError == Reject {
-		recs, bad, err := Parse(r, opts.Kind, opts.Format)
+		recs, bad, err := ParseChecked(r, opts.Kind, opts.Format, opts.Check)
 		if err != nil {
 			return ImportSummary{Read: recs.Len() + len(bad), Skipped: len(bad), Bad: bad}, fmt.Errorf("import %s: %w", opts.Kind, err)
 		}
@@ -231,6 +250,7 @@ func Import(ctx context.Context, w Writer, r io.Reader, opts ImportOptions) (Imp
 	if err != nil {
 		return ImportSummary{}, fmt.Errorf("import %s: %w", opts.Kind, err)
 	}
+	d.check, d.now = opts.Check, time.Now()
 	batch := opts.BatchSize
 	if batch <= 0 {
 		batch = store.DefaultOptions().BatchSize
@@ -304,6 +324,9 @@ type decoder struct {
 
 	br   *bufio.Reader
 	line int // JSONL: number of the last line read
+
+	check Checker // nil: none
+	now   time.Time
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -411,10 +434,44 @@ func (d *decoder) setHeader(header []string) error {
 // next appends the next record to dst. It returns io.EOF at the end, a
 // LineError for a bad line, or another error that ends the input.
 func (d *decoder) next(dst *Records) error {
+	var err error
 	if d.cr != nil {
-		return d.nextCSV(dst)
+		err = d.nextCSV(dst)
+	} else {
+		err = d.nextJSONL(dst)
 	}
-	return d.nextJSONL(dst)
+	if err != nil || d.check == nil {
+		return err
+	}
+	if err := d.checkLast(dst); err != nil {
+		line := d.line
+		if d.cr != nil {
+			line, _ = d.cr.FieldPos(0)
+		}
+		return LineError{Line: line, Err: err}
+	}
+	return nil
+}
+
+// checkLast passes the record next appended to d.check and takes it out
+// of dst when refused.
+func (d *decoder) checkLast(dst *Records) error {
+	var err error
+	switch d.kind {
+	case KindEvents:
+		if err = d.check.CheckEvent(dst.Events[len(dst.Events)-1], d.now); err != nil {
+			dst.Events = dst.Events[:len(dst.Events)-1]
+		}
+	case KindItems:
+		if err = d.check.CheckItem(dst.Items[len(dst.Items)-1]); err != nil {
+			dst.Items = dst.Items[:len(dst.Items)-1]
+		}
+	case KindUsers:
+		if err = d.check.CheckUser(dst.Users[len(dst.Users)-1]); err != nil {
+			dst.Users = dst.Users[:len(dst.Users)-1]
+		}
+	}
+	return err
 }
 
 func (d *decoder) nextCSV(dst *Records) error {

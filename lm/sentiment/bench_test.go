@@ -1,6 +1,7 @@
 package sentiment
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -44,7 +45,10 @@ func BenchmarkAnalyzer(b *testing.B) {
 }
 
 // BenchmarkClassifier scores the UCI sentences with a classifier trained on
-// them; one op is one sentence.
+// them (one op of "prob" is one sentence) and trains on them (one op of
+// "train" is a whole training run), with the features of model format
+// version 1 (no opinion lexicon) and of the current version, for the ratio
+// of the two in one run.
 func BenchmarkClassifier(b *testing.B) {
 	texts := benchTexts(b)
 	var labels []int
@@ -52,27 +56,30 @@ func BenchmarkClassifier(b *testing.B) {
 		_, l := readUCIRaw(b, f)
 		labels = append(labels, l...)
 	}
-	c, err := Train(texts, labels, nil, TrainOptions{}, rand.NewPCG(1, 1), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run("prob", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			c.Prob(texts[i%len(texts)])
-			i++
+	a := NewAnalyzer()
+	for _, version := range []int{1, modelVersion} {
+		c, err := train(texts, labels, nil, TrainOptions{}, rand.NewPCG(1, 1), a, version)
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sentences/s")
-	})
-	b.Run("train/n=3000", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := Train(texts, labels, nil, TrainOptions{}, rand.NewPCG(1, 1), nil); err != nil {
-				b.Fatal(err)
+		b.Run(fmt.Sprintf("prob/version=%d", version), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				c.Prob(texts[i%len(texts)])
+				i++
 			}
-		}
-	})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sentences/s")
+		})
+		b.Run(fmt.Sprintf("train/n=3000/version=%d", version), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := train(texts, labels, nil, TrainOptions{}, rand.NewPCG(1, 1), a, version); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 // BenchmarkNewAnalyzer measures parsing the embedded lexicons.

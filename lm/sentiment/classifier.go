@@ -65,13 +65,16 @@ func (o TrainOptions) validate() error {
 //	P(positive | text) = σ(b + Σ_j w_j x_j + Σ_k v_k d_k),  σ(z) = 1 / (1 + e^(−z)),
 //
 // over binary sparse features x (words and word pairs with negation
-// marking, word prefixes, VADER valence bins) and dense lexicon features d
-// (VADER scores and word statistics, AFINN-165 sums).
+// marking, word prefixes, VADER valence bins, opinion-lexicon polarities)
+// and dense lexicon features d (VADER scores and word statistics, AFINN-165
+// sums, opinion-lexicon counts).
 //
 // A Classifier is safe for concurrent use.
 type Classifier struct {
 	analyzer *Analyzer
 	afinn    map[string]float64
+	opinion  map[string]int8  // nil for a version-1 model
+	version  int              // model file format version (feature extraction)
 	vocab    map[string]int32 // sparse feature name → index into w
 	names    []string         // sparse feature names by index
 	w        []float64
@@ -81,7 +84,9 @@ type Classifier struct {
 	pool     sync.Pool
 }
 
-func newClassifier(a *Analyzer) (*Classifier, error) {
+// newClassifier returns an empty Classifier whose features are those of
+// model format version (1 or 2).
+func newClassifier(a *Analyzer, version int) (*Classifier, error) {
 	if a == nil {
 		a = NewAnalyzer()
 	}
@@ -89,7 +94,12 @@ func newClassifier(a *Analyzer) (*Classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded AFINN lexicon: %w", err)
 	}
-	c := &Classifier{analyzer: a, afinn: afinn, vocab: map[string]int32{}}
+	c := &Classifier{analyzer: a, afinn: afinn, vocab: map[string]int32{}, version: version}
+	if version >= 2 {
+		if c.opinion, err = opinionLexicon(); err != nil {
+			return nil, fmt.Errorf("embedded opinion lexicon: %w", err)
+		}
+	}
 	c.pool.New = func() any { return new(featScratch) }
 	return c, nil
 }
@@ -110,6 +120,12 @@ func newClassifier(a *Analyzer) (*Classifier, error) {
 // nil (programmer errors) and returns an error for bad labels, weights or
 // options.
 func Train(texts []string, labels []int, weights []float64, opts TrainOptions, src rand.Source, a *Analyzer) (*Classifier, error) {
+	return train(texts, labels, weights, opts, src, a, modelVersion)
+}
+
+// train is Train with the features of model format version (the
+// benchmarks compare version 1 with the current one).
+func train(texts []string, labels []int, weights []float64, opts TrainOptions, src rand.Source, a *Analyzer, version int) (*Classifier, error) {
 	if len(labels) != len(texts) {
 		panic("sentiment: len(labels) != len(texts)")
 	}
@@ -143,7 +159,7 @@ func Train(texts []string, labels []int, weights []float64, opts TrainOptions, s
 	if !(sumW > 0) {
 		return nil, errors.New("train: weights sum to zero")
 	}
-	c, err := newClassifier(a)
+	c, err := newClassifier(a, version)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -156,7 +172,7 @@ func Train(texts []string, labels []int, weights []float64, opts TrainOptions, s
 	var seen []string
 	for _, t := range texts {
 		seen = seen[:0]
-		eachSparse(sc, c.analyzer.lex, t, func(name []byte) {
+		eachSparse(sc, c.analyzer.lex, c.opinion, t, func(name []byte) {
 			seen = append(seen, string(name))
 		})
 		slices.Sort(seen)
@@ -265,7 +281,7 @@ func sigmoid(z float64) float64 {
 // features of text (in sc.idx) and writes its dense features into d.
 func (c *Classifier) features(sc *featScratch, d *[numDense]float64, text string) []int32 {
 	idx := sc.idx[:0]
-	eachSparse(sc, c.analyzer.lex, text, func(name []byte) {
+	eachSparse(sc, c.analyzer.lex, c.opinion, text, func(name []byte) {
 		if j, ok := c.vocab[string(name)]; ok {
 			idx = append(idx, j)
 		}
@@ -273,7 +289,7 @@ func (c *Classifier) features(sc *featScratch, d *[numDense]float64, text string
 	slices.Sort(idx)
 	idx = slices.Compact(idx)
 	sc.idx = idx
-	denseFeatures(d, c.analyzer, c.afinn, sc, text)
+	denseFeatures(d, c.analyzer, c.afinn, c.opinion, sc, text)
 	return idx
 }
 

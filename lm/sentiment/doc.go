@@ -8,9 +8,11 @@
 // concurrent use and does not allocate per call.
 //
 // Classifier is a trained binary classifier (logistic regression over word,
-// word-pair and word-prefix features with negation marking, plus VADER and
-// AFINN-165 lexicon scores). Train fits it deterministically given a random
-// source; Save and LoadClassifier store it as versioned JSON.
+// word-pair and word-prefix features with negation marking, plus VADER,
+// AFINN-165 and Hu–Liu opinion-lexicon features). Train fits it
+// deterministically given a random source; Save and LoadClassifier store it
+// as versioned JSON, and LoadClassifier still reads the models of older
+// versions.
 //
 // ReadLabeled parses "text<TAB>label" training data.
 //

@@ -7,8 +7,12 @@ import (
 	"unicode/utf8"
 )
 
-// Feature extraction of the classifier (model format version 1). Changing
-// anything here changes what a saved model means: bump modelVersion.
+// Feature extraction of the classifier (model format version 2). Changing
+// anything here changes what a saved model means: bump modelVersion, and
+// keep reading the older versions. Version 2 adds to version 1 the features
+// of the opinion lexicon of Hu and Liu (the sparse "ol:" features and the
+// last three dense features); a version-1 model has no opinion lexicon and
+// gets neither, so it scores as it did.
 
 // negPrefix marks a word in the scope of a negation: "not good." gives the
 // features "not" and "~good". The scope runs from the negation to the next
@@ -118,10 +122,12 @@ type featScratch struct {
 //   - the pair of the word and the one before it ("not ~good");
 //   - the word's first prefixRunes letters when it is longer ("p:disapp");
 //   - the VADER valence of the word rounded to an integer ("lex:2",
-//     "lex:~2" when negated).
+//     "lex:~2" when negated);
+//   - the word's polarity in the opinion lexicon, if opinion is not nil
+//     ("ol:1", "ol:-1", "ol:~1" when negated).
 //
 // The name is valid only during the call.
-func eachSparse(sc *featScratch, vader map[string]float64, text string, fn func(name []byte)) {
+func eachSparse(sc *featScratch, vader map[string]float64, opinion map[string]int8, text string, fn func(name []byte)) {
 	sc.buf, sc.words = appendWords(sc.buf[:0], sc.words[:0], text)
 	for k, wr := range sc.words {
 		word := sc.buf[wr[0]:wr[1]]
@@ -155,11 +161,20 @@ func eachSparse(sc *featScratch, vader map[string]float64, text string, fn func(
 			sc.key = strconv.AppendInt(sc.key, int64(math.Round(v)), 10)
 			fn(sc.key)
 		}
+		if v, ok := opinion[string(base)]; ok {
+			sc.key = append(sc.key[:0], "ol:"...)
+			if neg {
+				sc.key = append(sc.key, negPrefix...)
+			}
+			sc.key = strconv.AppendInt(sc.key, int64(v), 10)
+			fn(sc.key)
+		}
 	}
 }
 
 // denseNames names the dense features every text gets, in order: VADER
-// scores and word statistics, then AFINN-165 word scores.
+// scores and word statistics, AFINN-165 word scores, then (from version 2)
+// counts of the opinion lexicon's words.
 var denseNames = [...]string{
 	"vader_compound",
 	"vader_pos",
@@ -176,13 +191,24 @@ var denseNames = [...]string{
 	"afinn_sum",
 	"afinn_pos_count",
 	"afinn_neg_count",
+	"opinion_pos_count",
+	"opinion_neg_count",
+	"opinion_diff",
 }
 
-const numDense = len(denseNames)
+const (
+	numDense = len(denseNames)
+	// numDenseV1 is the number of dense features of a version-1 model: the
+	// first numDenseV1 of denseNames.
+	numDenseV1 = 15
+)
 
 // denseFeatures writes the dense features of text into dst. sc must hold
-// the words of text (from eachSparse).
-func denseFeatures(dst *[numDense]float64, a *Analyzer, afinn map[string]float64, sc *featScratch, text string) {
+// the words of text (from eachSparse). With opinion nil (a version-1 model)
+// the opinion features are 0; otherwise, with P and N the numbers of
+// positive and negative opinion words (a negated word counting for the
+// other polarity), they are log(1+P), log(1+N) and (P−N)/2.
+func denseFeatures(dst *[numDense]float64, a *Analyzer, afinn map[string]float64, opinion map[string]int8, sc *featScratch, text string) {
 	var st wordStats
 	s := a.analyze(text, &st)
 	b := func(ok bool) float64 {
@@ -208,7 +234,33 @@ func denseFeatures(dst *[numDense]float64, a *Analyzer, afinn map[string]float64
 		afSum / 10,
 		math.Log1p(float64(afPos)),
 		math.Log1p(float64(afNeg)),
+		0, 0, 0,
 	}
+	if opinion != nil {
+		p, n := opinionCounts(opinion, sc)
+		dst[numDenseV1] = math.Log1p(float64(p))
+		dst[numDenseV1+1] = math.Log1p(float64(n))
+		dst[numDenseV1+2] = float64(p-n) / 2
+	}
+}
+
+// opinionCounts counts the positive and the negative words of sc in the
+// opinion lexicon; a negated word counts for the other polarity.
+func opinionCounts(opinion map[string]int8, sc *featScratch) (nPos, nNeg int) {
+	for _, wr := range sc.words {
+		w, neg := splitNeg(sc.buf[wr[0]:wr[1]])
+		v := opinion[string(w)]
+		if neg {
+			v = -v
+		}
+		switch {
+		case v > 0:
+			nPos++
+		case v < 0:
+			nNeg++
+		}
+	}
+	return nPos, nNeg
 }
 
 // afinnScore sums the AFINN valences of the words in sc, a negated word with

@@ -10,12 +10,14 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
 // The VADER lexicons (MIT licence, see lexicon/LICENSE.txt and
-// lexicon/SOURCE.md) are compiled into the package so that NewAnalyzer needs
-// no files.
+// lexicon/SOURCE.md), AFINN-165 and the opinion lexicon of Hu and Liu
+// (lexicon/SOURCE.md) are compiled into the package so that NewAnalyzer and
+// the classifier need no files.
 var (
 	//go:embed lexicon/vader_lexicon.txt
 	embeddedLexicon []byte
@@ -23,7 +25,14 @@ var (
 	embeddedEmoji []byte
 	//go:embed lexicon/AFINN-en-165.txt
 	embeddedAFINN []byte
+	//go:embed lexicon/opinion_lexicon_hu_liu.tsv
+	embeddedOpinion []byte
 )
+
+// opinionLexicon parses the embedded opinion lexicon of Hu and Liu once.
+var opinionLexicon = sync.OnceValues(func() (map[string]int8, error) {
+	return ReadOpinionLexicon(bytes.NewReader(embeddedOpinion))
+})
 
 // ErrLexicon is wrapped by every error about a malformed lexicon file.
 // Check with errors.Is.
@@ -101,6 +110,47 @@ func ReadEmojiLexicon(r io.Reader) (map[rune]string, error) {
 		return nil, err
 	}
 	return emoji, nil
+}
+
+// ReadOpinionLexicon parses a polarity word list such as the opinion
+// lexicon of Hu and Liu (KDD 2004): one entry per line,
+// "word<TAB>positive" or "word<TAB>negative". It returns +1 for a positive
+// word and −1 for a negative one; a word listed with both polarities is
+// dropped. Blank lines are skipped.
+func ReadOpinionLexicon(r io.Reader) (map[string]int8, error) {
+	lex := make(map[string]int8, 8192)
+	both := map[string]bool{}
+	err := eachLine(r, func(n int, line string) error {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			return nil
+		}
+		word, pol, ok := strings.Cut(line, "\t")
+		if !ok {
+			return fmt.Errorf("%w: line %d: no tab between word and polarity", ErrLexicon, n)
+		}
+		var v int8
+		switch strings.TrimSpace(pol) {
+		case "positive":
+			v = 1
+		case "negative":
+			v = -1
+		default:
+			return fmt.Errorf("%w: line %d: polarity %q is not positive or negative", ErrLexicon, n, pol)
+		}
+		if old, ok := lex[word]; ok && old != v {
+			both[word] = true
+		}
+		lex[word] = v
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for w := range both {
+		delete(lex, w)
+	}
+	return lex, nil
 }
 
 // eachLine calls fn with every line of r (1-based line numbers, without the

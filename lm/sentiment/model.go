@@ -11,15 +11,27 @@ import (
 
 // Saved classifier format. A model file is JSON:
 //
-//	{"format": "causalrec-sentiment-classifier", "version": 1,
+//	{"format": "causalrec-sentiment-classifier", "version": 2,
 //	 "options": {...}, "bias": b, "dense": {name: weight}, "sparse": {name: weight}}
 //
-// The version names the feature extraction; a model of another version is
-// refused with ErrModelVersion.
+// The version names the feature extraction. Version 1 lacks the opinion
+// lexicon features (three dense weights and the "ol:" sparse features); it
+// is still read, scores as it did, and is saved again as version 1. A
+// model of any other version is refused with ErrModelVersion.
 const (
 	modelFormat  = "causalrec-sentiment-classifier"
-	modelVersion = 1
+	modelVersion = 2
+	// minModelVersion is the oldest version LoadClassifier reads.
+	minModelVersion = 1
 )
+
+// numDenseOf returns the number of dense features of a model version.
+func numDenseOf(version int) int {
+	if version == 1 {
+		return numDenseV1
+	}
+	return numDense
+}
 
 // ErrModelVersion is returned by LoadClassifier for a model file of a
 // version this package cannot read. Check with errors.Is.
@@ -43,13 +55,13 @@ type modelFile struct {
 func (c *Classifier) Save(w io.Writer) error {
 	m := modelFile{
 		Format:  modelFormat,
-		Version: modelVersion,
+		Version: c.version,
 		Options: c.opts,
 		Bias:    c.bias,
 		Dense:   make(map[string]float64, numDense),
 		Sparse:  make(map[string]float64, len(c.names)),
 	}
-	for k, name := range denseNames {
+	for k, name := range denseNames[:numDenseOf(c.version)] {
 		m.Dense[name] = c.dense[k]
 	}
 	for j, name := range c.names {
@@ -64,8 +76,9 @@ func (c *Classifier) Save(w io.Writer) error {
 
 // LoadClassifier reads a model written by Save. a supplies the VADER
 // features (nil means NewAnalyzer()); it must use the lexicon the model was
-// trained with. A file of another format version gives ErrModelVersion; a
-// malformed one ErrModelFormat.
+// trained with. A file of format version 1 or 2 is read (see the format
+// above); another version gives ErrModelVersion; a malformed file
+// ErrModelFormat.
 func LoadClassifier(r io.Reader, a *Analyzer) (*Classifier, error) {
 	var m modelFile
 	dec := json.NewDecoder(r)
@@ -75,8 +88,8 @@ func LoadClassifier(r io.Reader, a *Analyzer) (*Classifier, error) {
 	if m.Format != modelFormat {
 		return nil, fmt.Errorf("load sentiment model: %w: format %q, want %q", ErrModelFormat, m.Format, modelFormat)
 	}
-	if m.Version != modelVersion {
-		return nil, fmt.Errorf("load sentiment model: %w: file has version %d, this program reads version %d", ErrModelVersion, m.Version, modelVersion)
+	if m.Version < minModelVersion || m.Version > modelVersion {
+		return nil, fmt.Errorf("load sentiment model: %w: file has version %d, this program reads versions %d to %d", ErrModelVersion, m.Version, minModelVersion, modelVersion)
 	}
 	if err := m.Options.validate(); err != nil {
 		return nil, fmt.Errorf("load sentiment model: %w: options: %w", ErrModelFormat, err)
@@ -85,15 +98,16 @@ func LoadClassifier(r io.Reader, a *Analyzer) (*Classifier, error) {
 	if !finite(m.Bias) {
 		return nil, fmt.Errorf("load sentiment model: %w: bias %v is not finite", ErrModelFormat, m.Bias)
 	}
-	c, err := newClassifier(a)
+	c, err := newClassifier(a, m.Version)
 	if err != nil {
 		return nil, fmt.Errorf("load sentiment model: %w", err)
 	}
 	c.opts, c.bias = m.Options, m.Bias
-	if len(m.Dense) != numDense {
-		return nil, fmt.Errorf("load sentiment model: %w: %d dense weights, want %d", ErrModelFormat, len(m.Dense), numDense)
+	nd := numDenseOf(m.Version)
+	if len(m.Dense) != nd {
+		return nil, fmt.Errorf("load sentiment model: %w: %d dense weights, want %d for version %d", ErrModelFormat, len(m.Dense), nd, m.Version)
 	}
-	for k, name := range denseNames {
+	for k, name := range denseNames[:nd] {
 		x, ok := m.Dense[name]
 		if !ok {
 			return nil, fmt.Errorf("load sentiment model: %w: dense weight %q missing", ErrModelFormat, name)

@@ -2,6 +2,7 @@ package python_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -247,6 +248,7 @@ func TestSklearnPlugin(t *testing.T) {
 	m, logs, est := startSklearn(t, pluginhost.Options{})
 	t.Run("matches scikit-learn", func(t *testing.T) { testMatchesScikitLearn(t, est) })
 	t.Run("bad requests", func(t *testing.T) { testBadRequests(t, m, est) })
+	t.Run("progress without FitStream", func(t *testing.T) { testProgressFallback(t, est) })
 	// The plugin's log lines reach the host at their level, and the host's
 	// Close makes it exit through the controller's Shutdown.
 	m.Close()
@@ -308,6 +310,33 @@ func testMatchesScikitLearn(t *testing.T, est plugins.Estimator) {
 			}
 			t.Logf("%d rows × %d arms: largest difference %g; model %d bytes", len(xTest)/d, len(req.Arms)-1, maxDiff, len(fit.Model))
 		})
+	}
+}
+
+// testProgressFallback fits with a progress callback: the Python SDK has
+// no FitStream, so the host falls back to Fit, the fit succeeds with no
+// report, and the model is the one a fit without the callback gives.
+func testProgressFallback(t *testing.T, est plugins.Estimator) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, _ := skFit(t, skCases[1])
+	want, err := est.Fit(ctx, req)
+	if err != nil {
+		t.Fatalf("fit: %v", err)
+	}
+	var got [][2]int
+	req.Progress = func(done, total int) { got = append(got, [2]int{done, total}) }
+	for round := range 2 {
+		fit, err := est.Fit(ctx, req)
+		if err != nil {
+			t.Fatalf("round %d: fit with progress: %v", round, err)
+		}
+		if len(got) != 0 {
+			t.Fatalf("round %d: reports %v from a plugin without FitStream", round, got)
+		}
+		if !bytes.Equal(fit.Model, want.Model) {
+			t.Fatalf("round %d: the model differs from the fit without progress", round)
+		}
 	}
 }
 

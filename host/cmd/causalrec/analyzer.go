@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/abtest"
@@ -101,7 +102,7 @@ func (a analyzer) Analyze(ctx context.Context, d experiment.Data) (experiment.Re
 		}
 	}
 	if d.OPE != nil {
-		rep.OPE, rep.Warnings = a.ope(d.OPE, rep.Warnings)
+		rep.OPE, rep.Warnings = a.ope(ctx, d.OPE, rep.Warnings)
 	}
 	if d.Calibration != nil {
 		rep.Calibration = a.calibrate(d.Calibration)
@@ -112,7 +113,7 @@ func (a analyzer) Analyze(ctx context.Context, d experiment.Data) (experiment.Re
 // ope estimates every arm's policy from every other arm's log, beside the
 // arm's measured mean reward per list in its own log (a ratio over users,
 // abtest.Ratio).
-func (a analyzer) ope(d *experiment.OPEData, warnings []string) ([]experiment.OPEResult, []string) {
+func (a analyzer) ope(ctx context.Context, d *experiment.OPEData, warnings []string) ([]experiment.OPEResult, []string) {
 	alpha := a.cfg.WithDefaults().Alpha
 	measured := map[string]abtest.RatioResult{}
 	for _, lg := range d.Logs {
@@ -140,7 +141,7 @@ func (a analyzer) ope(d *experiment.OPEData, warnings []string) ([]experiment.OP
 			}
 			dist := lg.Targets[target.Arm]
 			pol := &ope.RowPolicy{Start: dist.Start, Action: dist.Action, Prob: dist.Prob}
-			res, err := ope.Evaluate(l, pol, ope.Config{Estimators: []ope.Spec{{Name: opeEstimator}}, Level: 1 - alpha},
+			res, err := ope.EvaluateContext(ctx, l, pol, ope.Config{Estimators: []ope.Spec{{Name: opeEstimator}}, Level: 1 - alpha},
 				rand.NewPCG(a.seed, 1))
 			if err != nil {
 				warnings = append(warnings, fmt.Sprintf("ope: arm %s from arm %s's log: %v", target.Arm, lg.Arm, err))
@@ -153,6 +154,10 @@ func (a analyzer) ope(d *experiment.OPEData, warnings []string) ([]experiment.OP
 				r.RelativeError = (e.Value - m.Value) / m.Value
 			}
 			r.Within = m.Value >= e.CI[0] && m.Value <= e.CI[1]
+			r.SE, r.MeasuredSE = e.SE, m.SE
+			d, h := e.Value-m.Value, distuv.UnitNormal.Quantile(1-alpha/2)*math.Hypot(e.SE, m.SE)
+			r.DiffCI = [2]float64{d - h, d + h}
+			r.Agrees = r.DiffCI[0] <= 0 && 0 <= r.DiffCI[1]
 			out = append(out, r)
 		}
 	}

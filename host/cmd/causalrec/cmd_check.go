@@ -16,7 +16,8 @@ func runCheck(ctx context.Context, s stdio, args []string) error {
 		"Reads every item, user and event stored in Redis and reports those that break the schema and\n"+
 			"value limits of the config (\"limits\", docs/config.md): too many features, overlong or invalid\n"+
 			"IDs and names, values out of range, event times outside the window around now, unknown arms,\n"+
-			"propensities under the floor, catalogues with too many feature names. Exits 1 when any does.")
+			"propensities under the floor, catalogues with too many feature names. Exits 1 when any does, and\n"+
+			"when the store is in another layout than the config's (event_shards, or an unmigrated store).")
 	hf := addHostFlags(fs, "refused")
 	show := fs.Int("show", 20, "list at most this many problems of each kind (items, users, events)")
 	if err := fs.Parse(args); err != nil {
@@ -35,9 +36,14 @@ func runCheck(ctx context.Context, s stdio, args []string) error {
 	}
 	defer rdb.Close()
 	opts := store.DefaultOptions()
-	opts.Prefix = cfg.Prefix
+	opts.Prefix, opts.EventShards = cfg.Prefix, cfg.EventShards
 	st, err := store.New(rdb, opts)
 	if err != nil {
+		return err
+	}
+	// A store in another layout (another shard count, or events of an
+	// earlier release not yet migrated) would read as empty: say so.
+	if err := st.CheckLayout(ctx); err != nil {
 		return err
 	}
 	l := cfg.Limits.Host()

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +72,35 @@ func TestCheckReportsStoredViolations(t *testing.T) {
 	}
 	if code, out, errs := runCLI(t, "", "check", "--redis", redisURL(), "--prefix", clean); code != 0 || !strings.Contains(out, "all stored data is within the limits") {
 		t.Errorf("clean data: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestCheckRefusesAnotherLayout: a store with another number of event
+// shards than the config's would read as empty; check says so and exits 1,
+// and passes with the config's event_shards set to the store's.
+func TestCheckRefusesAnotherLayout(t *testing.T) {
+	ctx := context.Background()
+	prefix := testPrefix(t)
+	st, err := store.New(redistest.Client(t), store.Options{Prefix: prefix, EventShards: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CheckLayout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddEvents(ctx, []store.Event{{ID: "e1", Kind: store.Outcome, User: "u", Item: "i", Time: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "", "check", "--redis", redisURL(), "--prefix", prefix)
+	if code != 1 || !strings.Contains(errs, "layout") || strings.Contains(out, "within the limits") {
+		t.Errorf("check of a 4-shard store with 16 configured: exit %d\n%s%s", code, out, errs)
+	}
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(cfg, []byte(`{"event_shards": 4}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCLI(t, "", "check", "--redis", redisURL(), "--prefix", prefix, "--config", cfg)
+	if code != 0 || !strings.Contains(out, "and 1 events") {
+		t.Errorf("check with event_shards 4: exit %d\n%s%s", code, out, errs)
 	}
 }

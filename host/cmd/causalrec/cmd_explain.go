@@ -13,6 +13,7 @@ import (
 
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/plot"
+	"github.com/causalrec/causalrec/host/api"
 	"github.com/causalrec/causalrec/host/dataset"
 	"github.com/causalrec/causalrec/host/progress"
 	"github.com/causalrec/causalrec/plugins"
@@ -259,7 +260,7 @@ func upliftExplain(ctx context.Context, s stdio, args []string) error {
 	}
 	if *plotPath != "" {
 		var img bytes.Buffer
-		if err := rep.writePlot(&img, pformat, fmt.Sprintf("%s, arm %s", m.Estimator, armName)); err != nil {
+		if err := writeExplainPlot(&img, rep, pformat, fmt.Sprintf("%s, arm %s", m.Estimator, armName)); err != nil {
 			return err
 		}
 		if err := writeFileAtomic(*plotPath, img.Bytes()); err != nil {
@@ -267,9 +268,9 @@ func upliftExplain(ctx context.Context, s stdio, args []string) error {
 		}
 	}
 	if *format == "text" {
-		return rep.writeText(s.out)
+		return writeExplainText(s.out, rep)
 	}
-	return rep.writeJSON(s.out)
+	return writeExplainJSON(s.out, rep)
 }
 
 // predictor is what an explanation needs of an estimator plugin.
@@ -321,7 +322,7 @@ func pluginEffect(ctx context.Context, est predictor, model []byte, arm string, 
 
 // explainModel explains a model's arm on d through its plugin and, with
 // document keys, the terms of the documents' texts.
-func explainModel(ctx context.Context, est predictor, model []byte, arm string, d causal.ExplainData, fs []explainFeature, docKeys []string, docText func(string) string, set explainSettings) (*explainReport, error) {
+func explainModel(ctx context.Context, est predictor, model []byte, arm string, d causal.ExplainData, fs []explainFeature, docKeys []string, docText func(string) string, set explainSettings) (*api.ExplainReport, error) {
 	ex, err := causal.Explain(d, pluginEffect(ctx, est, model, arm, set.chunk), set.cfg, rand.NewPCG(set.seed, 0xe1))
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/progress"
 	"github.com/causalrec/causalrec/host/records"
 	"github.com/causalrec/causalrec/host/store"
@@ -27,9 +28,10 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 	shards := fs.Int("event-shards", store.DefaultEventShards, "number of event shards of the store (fixed when a store is created; must match the store's, as serve's event_shards)")
 	kindFlag := fs.String("kind", "", "what the files hold: items, events or users (required)")
 	formatFlag := fs.String("format", "auto", "file format: csv, jsonl or auto (by extension, else by content)")
-	onErr := fs.String("on-error", "reject", "on a malformed line: reject (write nothing, exit 1) or skip (write the good lines, list the bad ones on stderr)")
+	onErr := fs.String("on-error", "reject", "on a malformed line or one that breaks the limits: reject (write nothing, exit 1) or skip (write the good lines, list the bad ones on stderr)")
+	configFile := fs.String("config", "", "JSON config file whose \"limits\" every record is checked against, as the API checks them (docs/config.md); default: the default limits")
 	fs.Usage = func() {
-		fmt.Fprintln(s.err, "Usage: causalrec import --kind items|events|users --redis URL|--embedded [--prefix P] [--event-shards N] [--format csv|jsonl|auto] [--on-error skip|reject] FILE... ('-' reads stdin)")
+		fmt.Fprintln(s.err, "Usage: causalrec import --kind items|events|users --redis URL|--embedded [--prefix P] [--event-shards N] [--format csv|jsonl|auto] [--on-error skip|reject] [--config FILE] FILE... ('-' reads stdin)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -62,6 +64,14 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 	if len(files) == 0 {
 		return usageErr("no input files (use - for stdin)")
 	}
+	cfg, err := config.Load(*configFile)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return usageErr("--config: %v", err)
+	}
+	check := cfg.Limits.Host()
 
 	url := *redisURL
 	switch {
@@ -113,9 +123,9 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 	task := startTask(s, "import "+string(kind), size, progress.Options{Unit: "B", Delay: time.Second})
 	var total records.ImportSummary
 	if mode == records.Reject {
-		err = importReject(ctx, s, st, files, kind, format, &total, task)
+		err = importReject(ctx, s, st, files, kind, format, check, &total, task)
 	} else {
-		err = importSkip(ctx, s, st, files, kind, format, &total, task)
+		err = importSkip(ctx, s, st, files, kind, format, check, &total, task)
 	}
 	task.Done()
 	fmt.Fprintf(s.out, "import %s: read %d, written %d, skipped %d, duplicates %d\n",
@@ -125,7 +135,7 @@ func runImport(ctx context.Context, s stdio, args []string) error {
 
 // importReject parses every file before writing anything; one bad line in
 // any file means nothing is written.
-func importReject(ctx context.Context, s stdio, st *store.Store, files []string, kind records.RecordKind, format records.Format, total *records.ImportSummary, task *progress.Task) error {
+func importReject(ctx context.Context, s stdio, st *store.Store, files []string, kind records.RecordKind, format records.Format, check records.Checker, total *records.ImportSummary, task *progress.Task) error {
 	all := records.Records{Kind: kind}
 	bad := 0
 	for _, name := range files {
@@ -134,7 +144,7 @@ func importReject(ctx context.Context, s stdio, st *store.Store, files []string,
 		task.Describe("reading " + displayName(name))
 		err := withInput(s, name, func(r io.Reader) error {
 			var err error
-			recs, lineErrs, err = records.Parse(task.Reader(r), kind, fileFormat(name, format))
+			recs, lineErrs, err = records.ParseChecked(task.Reader(r), kind, fileFormat(name, format), check)
 			return err
 		})
 		if err != nil {
@@ -158,11 +168,11 @@ func importReject(ctx context.Context, s stdio, st *store.Store, files []string,
 }
 
 // importSkip streams each file into the store, listing bad lines on stderr.
-func importSkip(ctx context.Context, s stdio, st *store.Store, files []string, kind records.RecordKind, format records.Format, total *records.ImportSummary, task *progress.Task) error {
+func importSkip(ctx context.Context, s stdio, st *store.Store, files []string, kind records.RecordKind, format records.Format, check records.Checker, total *records.ImportSummary, task *progress.Task) error {
 	for _, name := range files {
 		task.Describe(displayName(name))
 		err := withInput(s, name, func(r io.Reader) error {
-			sum, err := records.Import(ctx, st, task.Reader(r), records.ImportOptions{Kind: kind, Format: fileFormat(name, format), OnError: records.Skip})
+			sum, err := records.Import(ctx, st, task.Reader(r), records.ImportOptions{Kind: kind, Format: fileFormat(name, format), OnError: records.Skip, Check: check})
 			total.Add(sum)
 			for _, le := range sum.Bad {
 				fmt.Fprintf(s.err, "%s:%d: %v (skipped)\n", displayName(name), le.Line, le.Err)

@@ -153,7 +153,7 @@ func opeEstimate(ctx context.Context, s stdio, args []string) error {
 		task = startTask(s, "ope bootstrap", int64(*resamples), progress.Options{Unit: "resamples", Delay: time.Second})
 		cfg.Progress = func(done, total int) { task.Report(int64(done), int64(total)) }
 	}
-	res, err := ope.Evaluate(l, pol, cfg, rand.NewPCG(*seed, 0x09e))
+	res, err := ope.EvaluateContext(ctx, l, pol, cfg, rand.NewPCG(*seed, 0x09e))
 	if task != nil {
 		task.Done()
 	}

@@ -25,8 +25,8 @@ line in [-1, 1]: the VADER compound score, or with --model the trained
 classifier's 2p-1 (p = probability that the text is positive).
 
 train fits a classifier (logistic regression over words, word pairs and
-VADER/AFINN lexicon features) to "text<TAB>label" lines, label 0 (negative)
-or 1 (positive), and writes the model (JSON) to --out.
+VADER, AFINN and opinion-lexicon features) to "text<TAB>label" lines, label
+0 (negative) or 1 (positive), and writes the model (JSON) to --out.
 `
 
 // runSentiment implements "causalrec sentiment".

@@ -123,7 +123,10 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	fs := newFlags(s, "uplift fit", "--data train.csv --treatment COL --outcome COL --model-out FILE [flags]",
 		"Fits an uplift model with an estimator plugin. Features default to every column but the\n"+
 			"treatment, outcome, weight and propensity columns; text columns are categorical.\n"+
-			"Every treatment value other than --control is a treated arm unless --treated keeps only some.")
+			"Every treatment value other than --control is a treated arm unless --treated keeps only some.\n"+
+			"A fit that takes more than a second shows on standard error the steps the plugin reports\n"+
+			"(trees, boosting rounds, epochs, stages, candidates), or the time elapsed when it reports none:\n"+
+			"a bar on a terminal, lines otherwise; CAUSALREC_PROGRESS (auto, bar, lines, off) overrides.")
 	data := fs.String("data", "", "training CSV file with a header row (.csv.gz is read too)")
 	treatment := fs.String("treatment", "", "treatment column")
 	outcome := fs.String("outcome", "", "outcome column (numeric)")
@@ -192,10 +195,13 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 		return err
 	}
 	start := time.Now()
-	// A fit runs in the plugin process and reports nothing until it ends;
-	// slow ones (a causal forest, auto's selection) show their elapsed time.
-	task := startTask(s, "uplift fit", 0, progress.Options{Delay: time.Second})
+	// A fit runs in the plugin process; slow ones (a causal forest,
+	// auto's selection) show the steps the plugin reports (trees, rounds,
+	// epochs), or their elapsed time when it reports none (a plugin
+	// without FitStream).
+	task := startTask(s, "uplift fit", 0, progress.Options{Unit: "steps", Delay: time.Second})
 	task.Describe(fmt.Sprintf("fitting %s on %d rows", ref.Spec, req.Rows()))
+	req.Progress = func(done, total int) { task.Report(int64(done), int64(total)) }
 	resp, err := est.Fit(ctx, req)
 	task.Done()
 	if err != nil {

@@ -148,13 +148,18 @@ func (p *pluginUplift) FitUplift(d causal.UpliftData, src rand.Source) (causal.U
 	}
 	if p.task != nil {
 		p.task.Describe("fitting " + p.name)
+		// The plugin's steps move the share within this fit.
+		req.Progress = func(done, total int) { p.task.Part(int64(done), int64(total)) }
 	}
 	resp, err := p.est.Fit(p.ctx, req)
 	if err != nil {
+		if p.task != nil {
+			p.task.Part(0, 0)
+		}
 		return nil, err
 	}
 	if p.task != nil {
-		p.task.Add(1)
+		p.task.Add(1) // and the fit's part ends
 	}
 	return &pluginModel{u: p, model: resp.Model}, nil
 }

@@ -18,29 +18,9 @@ import (
 
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/causal/plot"
+	"github.com/causalrec/causalrec/host/api"
 	"github.com/causalrec/causalrec/lm"
 )
-
-// num is a float that is null in JSON when it is NaN or infinite.
-type num float64
-
-func (v num) MarshalJSON() ([]byte, error) {
-	f := float64(v)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return []byte("null"), nil
-	}
-	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
-}
-
-func (v *num) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*v = num(math.NaN())
-		return nil
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	*v = num(f)
-	return err
-}
 
 // explainFeature names a column of the explained matrix: a numeric
 // feature, or a categorical one with its levels by code.
@@ -48,62 +28,6 @@ type explainFeature struct {
 	Name   string
 	Levels []string // nil for a numeric feature
 }
-
-// explainReport is the JSON of an explanation.
-type explainReport struct {
-	BLP          []blpJSON        `json:"blp"`
-	BLPIntercept *blpJSON         `json:"blp_intercept,omitempty"`
-	Importance   []importanceJSON `json:"importance"`
-	Tree         *treeJSON        `json:"tree"`
-	Terms        []termJSON       `json:"terms"`
-	// N is the number of rows explained, Arm the treated arm whose effect
-	// is explained, Level the confidence level of every interval.
-	N     int     `json:"n"`
-	Arm   string  `json:"arm,omitempty"`
-	Level float64 `json:"level"`
-	// Notes say what was left out and why.
-	Notes []string `json:"notes,omitempty"`
-}
-
-type blpJSON struct {
-	Feature string `json:"feature"`
-	Coef    num    `json:"coef"`
-	CI      [2]num `json:"ci"`
-	PValue  num    `json:"p_value"`
-	SE      num    `json:"se"`
-}
-
-type importanceJSON struct {
-	Feature string `json:"feature"`
-	Value   num    `json:"value"`
-	CI      [2]num `json:"ci"`
-}
-
-// treeJSON is a node: an inner node names its split (Threshold for a
-// numeric feature, x ≤ threshold going left; Level for a categorical one,
-// that level going left); every node gives its units' count, mean
-// predicted effect (tau) and effect (the mean doubly robust score) with
-// its interval.
-type treeJSON struct {
-	Feature   string    `json:"feature,omitempty"`
-	Threshold *num      `json:"threshold,omitempty"`
-	Level     *string   `json:"level,omitempty"`
-	Left      *treeJSON `json:"left,omitempty"`
-	Right     *treeJSON `json:"right,omitempty"`
-	N         int       `json:"n"`
-	Effect    num       `json:"effect"`
-	CI        [2]num    `json:"ci"`
-	Tau       num       `json:"tau"`
-}
-
-type termJSON struct {
-	Term   string `json:"term"`
-	Effect num    `json:"effect"`
-	CI     [2]num `json:"ci"`
-	N      int    `json:"n"`
-}
-
-func ci2(c [2]float64) [2]num { return [2]num{num(c[0]), num(c[1])} }
 
 // termName is the name of a BLP term: the feature, or feature=level.
 func termName(fs []explainFeature, feature, level int) string {
@@ -120,11 +44,11 @@ func termName(fs []explainFeature, feature, level int) string {
 // newExplainReport names the parts of ex. top, when positive, keeps the
 // top largest importances and the top BLP terms of smallest p-value (in
 // feature order).
-func newExplainReport(ex *causal.Explanation, fs []explainFeature, terms []causal.TermEffect, top int, level float64) *explainReport {
-	r := &explainReport{BLP: []blpJSON{}, Importance: []importanceJSON{}, Terms: []termJSON{}, N: len(ex.Tau), Level: level}
+func newExplainReport(ex *causal.Explanation, fs []explainFeature, terms []causal.TermEffect, top int, level float64) *api.ExplainReport {
+	r := &api.ExplainReport{BLP: []api.ExplainCoef{}, Importance: []api.ExplainImportance{}, Terms: []api.ExplainTerm{}, N: len(ex.Tau), Level: level}
 	if ex.BLP != nil {
 		ic := ex.Intercept
-		r.BLPIntercept = &blpJSON{Feature: "(intercept)", Coef: num(ic.Coef), CI: ci2(ic.CI), PValue: num(ic.PValue), SE: num(ic.SE)}
+		r.BLPIntercept = &api.ExplainCoef{Feature: "(intercept)", Coef: api.Num(ic.Coef), CI: api.Nums(ic.CI), PValue: api.Num(ic.PValue), SE: api.Num(ic.SE)}
 		keep := slices.Clone(ex.BLP)
 		if top > 0 && len(keep) > top {
 			slices.SortStableFunc(keep, func(a, b causal.ProjectionCoef) int { return cmpNaNLast(a.PValue, b.PValue) })
@@ -137,7 +61,7 @@ func newExplainReport(ex *causal.Explanation, fs []explainFeature, terms []causa
 			})
 		}
 		for _, c := range keep {
-			r.BLP = append(r.BLP, blpJSON{Feature: termName(fs, c.Feature, c.Level), Coef: num(c.Coef), CI: ci2(c.CI), PValue: num(c.PValue), SE: num(c.SE)})
+			r.BLP = append(r.BLP, api.ExplainCoef{Feature: termName(fs, c.Feature, c.Level), Coef: api.Num(c.Coef), CI: api.Nums(c.CI), PValue: api.Num(c.PValue), SE: api.Num(c.SE)})
 		}
 	}
 	for _, f := range fs {
@@ -149,11 +73,11 @@ func newExplainReport(ex *causal.Explanation, fs []explainFeature, terms []causa
 		if top > 0 && k >= top {
 			break
 		}
-		r.Importance = append(r.Importance, importanceJSON{Feature: fs[f.Feature].Name, Value: num(f.Value), CI: ci2(f.CI)})
+		r.Importance = append(r.Importance, api.ExplainImportance{Feature: fs[f.Feature].Name, Value: api.Num(f.Value), CI: api.Nums(f.CI)})
 	}
 	r.Tree = treeOf(ex.Tree, fs)
 	for _, t := range terms {
-		r.Terms = append(r.Terms, termJSON{Term: t.Term, Effect: num(t.Effect), CI: ci2(t.CI), N: t.N})
+		r.Terms = append(r.Terms, api.ExplainTerm{Term: t.Term, Effect: api.Num(t.Effect), CI: api.Nums(t.CI), N: t.N})
 	}
 	return r
 }
@@ -175,11 +99,11 @@ func cmpNaNLast(a, b float64) int {
 	return 0
 }
 
-func treeOf(nd *causal.EffectNode, fs []explainFeature) *treeJSON {
+func treeOf(nd *causal.EffectNode, fs []explainFeature) *api.ExplainNode {
 	if nd == nil {
 		return nil
 	}
-	t := &treeJSON{N: nd.N, Effect: num(nd.Effect), CI: ci2(nd.CI), Tau: num(nd.Tau)}
+	t := &api.ExplainNode{N: nd.N, Effect: api.Num(nd.Effect), CI: api.Nums(nd.CI), Tau: api.Num(nd.Tau)}
 	if nd.Leaf() {
 		return t
 	}
@@ -188,7 +112,7 @@ func treeOf(nd *causal.EffectNode, fs []explainFeature) *treeJSON {
 		l := termName(fs, nd.Feature, nd.Level)[len(t.Feature)+1:]
 		t.Level = &l
 	} else {
-		th := num(nd.Threshold)
+		th := api.Num(nd.Threshold)
 		t.Threshold = &th
 	}
 	t.Left, t.Right = treeOf(nd.Left, fs), treeOf(nd.Right, fs)
@@ -196,7 +120,7 @@ func treeOf(nd *causal.EffectNode, fs []explainFeature) *treeJSON {
 }
 
 // writeJSON writes the report as indented JSON.
-func (r *explainReport) writeJSON(w io.Writer) error {
+func writeExplainJSON(w io.Writer, r *api.ExplainReport) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -206,7 +130,7 @@ func (r *explainReport) writeJSON(w io.Writer) error {
 }
 
 // fmtNum formats a number of the text report.
-func fmtExplainNum(v num) string {
+func fmtExplainNum(v api.Num) string {
 	f := float64(v)
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return "-"
@@ -214,11 +138,11 @@ func fmtExplainNum(v num) string {
 	return strconv.FormatFloat(f, 'g', 4, 64)
 }
 
-func fmtCI(c [2]num) string { return "[" + fmtExplainNum(c[0]) + ", " + fmtExplainNum(c[1]) + "]" }
+func fmtCI(c [2]api.Num) string { return "[" + fmtExplainNum(c[0]) + ", " + fmtExplainNum(c[1]) + "]" }
 
 // writeText writes the report for a reader: the tables, and the tree as
 // one rule per leaf.
-func (r *explainReport) writeText(w io.Writer) error {
+func writeExplainText(w io.Writer, r *api.ExplainReport) error {
 	var b bytes.Buffer
 	pct := fmt.Sprintf("%g%%", 100*r.Level)
 	what := "the effect"
@@ -233,7 +157,7 @@ func (r *explainReport) writeText(w io.Writer) error {
 		fmt.Fprintf(&b, "\nBest linear projection of the doubly robust scores on the standardised features (HC3):\n")
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "feature\tcoef\tinterval\tp-value\t\n")
-		for _, c := range append([]blpJSON{*r.BLPIntercept}, r.BLP...) {
+		for _, c := range append([]api.ExplainCoef{*r.BLPIntercept}, r.BLP...) {
 			star := ""
 			if float64(c.CI[0]) > 0 || float64(c.CI[1]) < 0 {
 				star = "*"
@@ -254,7 +178,7 @@ func (r *explainReport) writeText(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(&b, "\nTree of the predicted effects (one rule per leaf; effect = mean doubly robust score):\n")
-	r.Tree.rules(&b, nil)
+	writeRules(&b, r.Tree, nil)
 	if len(r.Terms) > 0 {
 		fmt.Fprintf(&b, "\nTerms of the item texts (effect = mean effect of items with the term minus without):\n")
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -275,13 +199,13 @@ func (r *explainReport) writeText(w io.Writer) error {
 type ruleCond struct {
 	feature string
 	le      bool
-	value   num
+	value   api.Num
 	level   *string
 }
 
 // rules writes one line per leaf: the conditions from the root (the
 // tightest bounds of each numeric feature), the leaf's rows and effects.
-func (t *treeJSON) rules(w io.Writer, conds []ruleCond) {
+func writeRules(w io.Writer, t *api.ExplainNode, conds []ruleCond) {
 	if t == nil {
 		return
 	}
@@ -301,8 +225,8 @@ func (t *treeJSON) rules(w io.Writer, conds []ruleCond) {
 	if t.Threshold != nil {
 		l.value, r.value = *t.Threshold, *t.Threshold
 	}
-	t.Left.rules(w, append(slices.Clip(conds), l))
-	t.Right.rules(w, append(slices.Clip(conds), r))
+	writeRules(w, t.Left, append(slices.Clip(conds), l))
+	writeRules(w, t.Right, append(slices.Clip(conds), r))
 }
 
 // ruleText joins a leaf's conditions, one per feature and kind in the
@@ -310,7 +234,7 @@ func (t *treeJSON) rules(w io.Writer, conds []ruleCond) {
 // numeric feature, each level test of a categorical one.
 func ruleText(conds []ruleCond) string {
 	type bounds struct {
-		lo, hi       num
+		lo, hi       api.Num
 		hasLo, hasHi bool
 	}
 	var order []string
@@ -359,7 +283,7 @@ func ruleText(conds []ruleCond) string {
 
 // writePlot draws the importances and the BLP coefficients with their
 // intervals.
-func (r *explainReport) writePlot(w io.Writer, format plot.Format, title string) error {
+func writeExplainPlot(w io.Writer, r *api.ExplainReport, format plot.Format, title string) error {
 	var imp, blp []plot.Estimate
 	for _, f := range r.Importance {
 		imp = append(imp, plot.Estimate{Name: f.Feature, Value: float64(f.Value), Lo: float64(f.CI[0]), Hi: float64(f.CI[1])})

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -25,6 +26,9 @@ type stdio struct {
 	out    io.Writer
 	err    io.Writer
 	logger *slog.Logger
+	// progressEvery, when positive, shows every progress task at once and
+	// redraws it at this interval (tests; see startTask).
+	progressEvery time.Duration
 }
 
 // command is one subcommand of the CLI.

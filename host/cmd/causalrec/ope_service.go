@@ -22,11 +22,11 @@ import (
 
 // serviceOPE is the OPE of serve (POST /v1/ope) and of `ope --redis`: it
 // turns the replayed log into causal/ope's log and row policy and runs
-// ope.Evaluate. It lives in the command because the host's packages do not
+// ope.EvaluateContext (which stops when the request ends). It lives in the command because the host's packages do not
 // import causal/ (host/imports_test.go). progress, when set, is told the
 // bootstrap's progress.
 func serviceOPE(progress func(done, total int)) api.OPEFunc {
-	return func(_ context.Context, rp *recommend.Replay, o api.OPEOptions) (api.OPEResult, error) {
+	return func(ctx context.Context, rp *recommend.Replay, o api.OPEOptions) (api.OPEResult, error) {
 		names := o.Estimators
 		if len(names) == 0 {
 			names = ope.DefaultEstimators
@@ -45,7 +45,10 @@ func serviceOPE(progress func(done, total int)) api.OPEFunc {
 		}
 		l, pol := replayLog(rp)
 		cfg := ope.Config{Estimators: specs, Model: model, Folds: o.Folds, Resamples: o.Bootstrap, Level: o.Level, Progress: progress}
-		res, err := ope.Evaluate(l, pol, cfg, rand.NewPCG(o.Seed, 0x09e))
+		res, err := ope.EvaluateContext(ctx, l, pol, cfg, rand.NewPCG(o.Seed, 0x09e))
+		if err != nil && ctx.Err() != nil {
+			return api.OPEResult{}, err // the request's deadline or cancellation
+		}
 		if errors.Is(err, ope.ErrInput) {
 			return api.OPEResult{}, fmt.Errorf("%w: the logged exposures: %v", recommend.ErrBadRequest, err)
 		}

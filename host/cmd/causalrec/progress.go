@@ -13,5 +13,8 @@ func startTask(s stdio, label string, total int64, opt progress.Options) *progre
 	if mode, err := progress.ParseMode(os.Getenv("CAUSALREC_PROGRESS")); err == nil && mode != progress.Auto {
 		opt.Mode = mode
 	}
+	if s.progressEvery > 0 {
+		opt.Delay, opt.Interval = 0, s.progressEvery
+	}
 	return progress.Start(s.err, label, total, opt)
 }

@@ -120,3 +120,39 @@ func TestCancelledFitFreesCPU(t *testing.T) {
 		t.Errorf("a fit after the cancelled one: %v", err)
 	}
 }
+
+// TestFitProgressInProcess fits in a real plugin process with a progress
+// callback: the reports of the causal forest (a tree a step, the
+// nuisance forests' too) and of the T-learner (an outcome model a step)
+// arrive in order and end at the fit's total.
+func TestFitProgressInProcess(t *testing.T) {
+	est, _ := startProcessPID(t)
+	for _, tc := range []struct {
+		estimator string
+		params    map[string]string
+		total     int
+	}{
+		{"causal-forest", map[string]string{"trees": "40"}, 40 + 2*50},
+		{"t", map[string]string{"base": "gbt"}, 2},
+	} {
+		req, _ := referenceRequest(3000)
+		req.Estimator, req.Params = tc.estimator, tc.params
+		var got [][2]int
+		req.Progress = func(done, total int) { got = append(got, [2]int{done, total}) }
+		if _, err := est.Fit(context.Background(), req); err != nil {
+			t.Fatalf("%s: %v", tc.estimator, err)
+		}
+		if len(got) == 0 {
+			t.Fatalf("%s: no progress", tc.estimator)
+		}
+		for i, r := range got {
+			if r[1] != tc.total || r[0] < 1 || (i > 0 && r[0] <= got[i-1][0]) {
+				t.Fatalf("%s: report %d = %v after %v, want rising counts of %d", tc.estimator, i, r, got[max(0, i-1)], tc.total)
+			}
+		}
+		if last := got[len(got)-1]; last[0] != tc.total {
+			t.Fatalf("%s: last report %v, want %d of %d", tc.estimator, last, tc.total, tc.total)
+		}
+		t.Logf("%s: %d reports, last %v", tc.estimator, len(got), got[len(got)-1])
+	}
+}

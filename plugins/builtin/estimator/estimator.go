@@ -122,11 +122,13 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 	// The fit runs in a goroutine of its own so that a cancelled call
 	// answers at once; the sources carry ctx as their stop signal, so the
 	// estimator's loops see the cancellation and the goroutine ends soon
-	// after, freeing the CPU (causal.WithStop).
+	// after, freeing the CPU (causal.WithStop). The fit's source also
+	// carries the request's progress callback, if any (causal.WithProgress).
+	src := causal.WithProgress(causal.WithStop(rand.NewPCG(req.Seed, 0x5eed), ctx.Err), req.Progress)
 	done := make(chan result, 1)
 	go func() {
 		var r result
-		r.m, r.err = est.FitUplift(d, causal.WithStop(rand.NewPCG(req.Seed, 0x5eed), ctx.Err))
+		r.m, r.err = est.FitUplift(d, src)
 		if r.err == nil {
 			// AIPW with logged propensities, the difference in means
 			// otherwise. The ATE is a report: data too few for its

@@ -3757,6 +3757,13 @@ type OPEAgainstReality struct {
 	MeasuredCi    *Interval              `protobuf:"bytes,8,opt,name=measured_ci,json=measuredCi,proto3" json:"measured_ci,omitempty"`
 	RelativeError float64                `protobuf:"fixed64,9,opt,name=relative_error,json=relativeError,proto3" json:"relative_error,omitempty"`
 	Within        bool                   `protobuf:"varint,10,opt,name=within,proto3" json:"within,omitempty"`
+	// The estimate's and the measured value's standard errors, and the
+	// interval of estimate − measured at the report's level (the two logs
+	// hold different users, so their variances add); agrees says it holds 0.
+	Se            float64   `protobuf:"fixed64,11,opt,name=se,proto3" json:"se,omitempty"`
+	MeasuredSe    float64   `protobuf:"fixed64,12,opt,name=measured_se,json=measuredSe,proto3" json:"measured_se,omitempty"`
+	DiffCi        *Interval `protobuf:"bytes,13,opt,name=diff_ci,json=diffCi,proto3" json:"diff_ci,omitempty"`
+	Agrees        bool      `protobuf:"varint,14,opt,name=agrees,proto3" json:"agrees,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3857,6 +3864,34 @@ func (x *OPEAgainstReality) GetRelativeError() float64 {
 func (x *OPEAgainstReality) GetWithin() bool {
 	if x != nil {
 		return x.Within
+	}
+	return false
+}
+
+func (x *OPEAgainstReality) GetSe() float64 {
+	if x != nil {
+		return x.Se
+	}
+	return 0
+}
+
+func (x *OPEAgainstReality) GetMeasuredSe() float64 {
+	if x != nil {
+		return x.MeasuredSe
+	}
+	return 0
+}
+
+func (x *OPEAgainstReality) GetDiffCi() *Interval {
+	if x != nil {
+		return x.DiffCi
+	}
+	return nil
+}
+
+func (x *OPEAgainstReality) GetAgrees() bool {
+	if x != nil {
+		return x.Agrees
 	}
 	return false
 }
@@ -4352,7 +4387,7 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"\bSRMCheck\x12\x12\n" +
 	"\x04chi2\x18\x01 \x01(\x01R\x04chi2\x12\x17\n" +
 	"\ap_value\x18\x02 \x01(\x01R\x06pValue\x12\x12\n" +
-	"\x04flag\x18\x03 \x01(\bR\x04flag\"\xd9\x02\n" +
+	"\x04flag\x18\x03 \x01(\bR\x04flag\"\xd7\x03\n" +
 	"\x11OPEAgainstReality\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x16\n" +
 	"\x06logged\x18\x02 \x01(\tR\x06logged\x12\x16\n" +
@@ -4365,7 +4400,12 @@ const file_causalrec_api_v1_api_proto_rawDesc = "" +
 	"measuredCi\x12%\n" +
 	"\x0erelative_error\x18\t \x01(\x01R\rrelativeError\x12\x16\n" +
 	"\x06within\x18\n" +
-	" \x01(\bR\x06within\"\xea\x02\n" +
+	" \x01(\bR\x06within\x12\x0e\n" +
+	"\x02se\x18\v \x01(\x01R\x02se\x12\x1f\n" +
+	"\vmeasured_se\x18\f \x01(\x01R\n" +
+	"measuredSe\x123\n" +
+	"\adiff_ci\x18\r \x01(\v2\x1a.causalrec.api.v1.IntervalR\x06diffCi\x12\x16\n" +
+	"\x06agrees\x18\x0e \x01(\bR\x06agrees\"\xea\x02\n" +
 	"\x18ExperimentReportResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x16\n" +
@@ -4502,49 +4542,50 @@ var file_causalrec_api_v1_api_proto_depIdxs = []int32{
 	44, // 31: causalrec.api.v1.ExperimentComparison.cuped_ci:type_name -> causalrec.api.v1.Interval
 	44, // 32: causalrec.api.v1.OPEAgainstReality.ci:type_name -> causalrec.api.v1.Interval
 	44, // 33: causalrec.api.v1.OPEAgainstReality.measured_ci:type_name -> causalrec.api.v1.Interval
-	43, // 34: causalrec.api.v1.ExperimentReportResponse.arms:type_name -> causalrec.api.v1.ArmReport
-	45, // 35: causalrec.api.v1.ExperimentReportResponse.comparisons:type_name -> causalrec.api.v1.ExperimentComparison
-	46, // 36: causalrec.api.v1.ExperimentReportResponse.srm:type_name -> causalrec.api.v1.SRMCheck
-	47, // 37: causalrec.api.v1.ExperimentReportResponse.ope:type_name -> causalrec.api.v1.OPEAgainstReality
-	4,  // 38: causalrec.api.v1.Recommender.IngestItems:input_type -> causalrec.api.v1.IngestItemsRequest
-	5,  // 39: causalrec.api.v1.Recommender.IngestEvents:input_type -> causalrec.api.v1.IngestEventsRequest
-	3,  // 40: causalrec.api.v1.Recommender.IngestUsers:input_type -> causalrec.api.v1.IngestUsersRequest
-	7,  // 41: causalrec.api.v1.Recommender.Recommend:input_type -> causalrec.api.v1.RecommendRequest
-	11, // 42: causalrec.api.v1.Recommender.Health:input_type -> causalrec.api.v1.HealthRequest
-	14, // 43: causalrec.api.v1.Recommender.Train:input_type -> causalrec.api.v1.TrainRequest
-	17, // 44: causalrec.api.v1.Recommender.ListModels:input_type -> causalrec.api.v1.ListModelsRequest
-	20, // 45: causalrec.api.v1.Recommender.GetModel:input_type -> causalrec.api.v1.GetModelRequest
-	21, // 46: causalrec.api.v1.Recommender.Rollback:input_type -> causalrec.api.v1.RollbackRequest
-	22, // 47: causalrec.api.v1.Recommender.ListPlugins:input_type -> causalrec.api.v1.ListPluginsRequest
-	25, // 48: causalrec.api.v1.Recommender.OPE:input_type -> causalrec.api.v1.OPERequest
-	29, // 49: causalrec.api.v1.Recommender.Explain:input_type -> causalrec.api.v1.ExplainRequest
-	36, // 50: causalrec.api.v1.Recommender.CreateExperiment:input_type -> causalrec.api.v1.CreateExperimentRequest
-	38, // 51: causalrec.api.v1.Recommender.ListExperiments:input_type -> causalrec.api.v1.ListExperimentsRequest
-	40, // 52: causalrec.api.v1.Recommender.GetExperiment:input_type -> causalrec.api.v1.GetExperimentRequest
-	41, // 53: causalrec.api.v1.Recommender.StopExperiment:input_type -> causalrec.api.v1.StopExperimentRequest
-	42, // 54: causalrec.api.v1.Recommender.ExperimentReport:input_type -> causalrec.api.v1.ExperimentReportRequest
-	6,  // 55: causalrec.api.v1.Recommender.IngestItems:output_type -> causalrec.api.v1.IngestResponse
-	6,  // 56: causalrec.api.v1.Recommender.IngestEvents:output_type -> causalrec.api.v1.IngestResponse
-	6,  // 57: causalrec.api.v1.Recommender.IngestUsers:output_type -> causalrec.api.v1.IngestResponse
-	9,  // 58: causalrec.api.v1.Recommender.Recommend:output_type -> causalrec.api.v1.RecommendResponse
-	13, // 59: causalrec.api.v1.Recommender.Health:output_type -> causalrec.api.v1.HealthResponse
-	16, // 60: causalrec.api.v1.Recommender.Train:output_type -> causalrec.api.v1.TrainResponse
-	19, // 61: causalrec.api.v1.Recommender.ListModels:output_type -> causalrec.api.v1.ModelList
-	18, // 62: causalrec.api.v1.Recommender.GetModel:output_type -> causalrec.api.v1.Model
-	19, // 63: causalrec.api.v1.Recommender.Rollback:output_type -> causalrec.api.v1.ModelList
-	24, // 64: causalrec.api.v1.Recommender.ListPlugins:output_type -> causalrec.api.v1.ListPluginsResponse
-	28, // 65: causalrec.api.v1.Recommender.OPE:output_type -> causalrec.api.v1.OPEResponse
-	34, // 66: causalrec.api.v1.Recommender.Explain:output_type -> causalrec.api.v1.ExplainResponse
-	37, // 67: causalrec.api.v1.Recommender.CreateExperiment:output_type -> causalrec.api.v1.Experiment
-	39, // 68: causalrec.api.v1.Recommender.ListExperiments:output_type -> causalrec.api.v1.ListExperimentsResponse
-	37, // 69: causalrec.api.v1.Recommender.GetExperiment:output_type -> causalrec.api.v1.Experiment
-	37, // 70: causalrec.api.v1.Recommender.StopExperiment:output_type -> causalrec.api.v1.Experiment
-	48, // 71: causalrec.api.v1.Recommender.ExperimentReport:output_type -> causalrec.api.v1.ExperimentReportResponse
-	55, // [55:72] is the sub-list for method output_type
-	38, // [38:55] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	44, // 34: causalrec.api.v1.OPEAgainstReality.diff_ci:type_name -> causalrec.api.v1.Interval
+	43, // 35: causalrec.api.v1.ExperimentReportResponse.arms:type_name -> causalrec.api.v1.ArmReport
+	45, // 36: causalrec.api.v1.ExperimentReportResponse.comparisons:type_name -> causalrec.api.v1.ExperimentComparison
+	46, // 37: causalrec.api.v1.ExperimentReportResponse.srm:type_name -> causalrec.api.v1.SRMCheck
+	47, // 38: causalrec.api.v1.ExperimentReportResponse.ope:type_name -> causalrec.api.v1.OPEAgainstReality
+	4,  // 39: causalrec.api.v1.Recommender.IngestItems:input_type -> causalrec.api.v1.IngestItemsRequest
+	5,  // 40: causalrec.api.v1.Recommender.IngestEvents:input_type -> causalrec.api.v1.IngestEventsRequest
+	3,  // 41: causalrec.api.v1.Recommender.IngestUsers:input_type -> causalrec.api.v1.IngestUsersRequest
+	7,  // 42: causalrec.api.v1.Recommender.Recommend:input_type -> causalrec.api.v1.RecommendRequest
+	11, // 43: causalrec.api.v1.Recommender.Health:input_type -> causalrec.api.v1.HealthRequest
+	14, // 44: causalrec.api.v1.Recommender.Train:input_type -> causalrec.api.v1.TrainRequest
+	17, // 45: causalrec.api.v1.Recommender.ListModels:input_type -> causalrec.api.v1.ListModelsRequest
+	20, // 46: causalrec.api.v1.Recommender.GetModel:input_type -> causalrec.api.v1.GetModelRequest
+	21, // 47: causalrec.api.v1.Recommender.Rollback:input_type -> causalrec.api.v1.RollbackRequest
+	22, // 48: causalrec.api.v1.Recommender.ListPlugins:input_type -> causalrec.api.v1.ListPluginsRequest
+	25, // 49: causalrec.api.v1.Recommender.OPE:input_type -> causalrec.api.v1.OPERequest
+	29, // 50: causalrec.api.v1.Recommender.Explain:input_type -> causalrec.api.v1.ExplainRequest
+	36, // 51: causalrec.api.v1.Recommender.CreateExperiment:input_type -> causalrec.api.v1.CreateExperimentRequest
+	38, // 52: causalrec.api.v1.Recommender.ListExperiments:input_type -> causalrec.api.v1.ListExperimentsRequest
+	40, // 53: causalrec.api.v1.Recommender.GetExperiment:input_type -> causalrec.api.v1.GetExperimentRequest
+	41, // 54: causalrec.api.v1.Recommender.StopExperiment:input_type -> causalrec.api.v1.StopExperimentRequest
+	42, // 55: causalrec.api.v1.Recommender.ExperimentReport:input_type -> causalrec.api.v1.ExperimentReportRequest
+	6,  // 56: causalrec.api.v1.Recommender.IngestItems:output_type -> causalrec.api.v1.IngestResponse
+	6,  // 57: causalrec.api.v1.Recommender.IngestEvents:output_type -> causalrec.api.v1.IngestResponse
+	6,  // 58: causalrec.api.v1.Recommender.IngestUsers:output_type -> causalrec.api.v1.IngestResponse
+	9,  // 59: causalrec.api.v1.Recommender.Recommend:output_type -> causalrec.api.v1.RecommendResponse
+	13, // 60: causalrec.api.v1.Recommender.Health:output_type -> causalrec.api.v1.HealthResponse
+	16, // 61: causalrec.api.v1.Recommender.Train:output_type -> causalrec.api.v1.TrainResponse
+	19, // 62: causalrec.api.v1.Recommender.ListModels:output_type -> causalrec.api.v1.ModelList
+	18, // 63: causalrec.api.v1.Recommender.GetModel:output_type -> causalrec.api.v1.Model
+	19, // 64: causalrec.api.v1.Recommender.Rollback:output_type -> causalrec.api.v1.ModelList
+	24, // 65: causalrec.api.v1.Recommender.ListPlugins:output_type -> causalrec.api.v1.ListPluginsResponse
+	28, // 66: causalrec.api.v1.Recommender.OPE:output_type -> causalrec.api.v1.OPEResponse
+	34, // 67: causalrec.api.v1.Recommender.Explain:output_type -> causalrec.api.v1.ExplainResponse
+	37, // 68: causalrec.api.v1.Recommender.CreateExperiment:output_type -> causalrec.api.v1.Experiment
+	39, // 69: causalrec.api.v1.Recommender.ListExperiments:output_type -> causalrec.api.v1.ListExperimentsResponse
+	37, // 70: causalrec.api.v1.Recommender.GetExperiment:output_type -> causalrec.api.v1.Experiment
+	37, // 71: causalrec.api.v1.Recommender.StopExperiment:output_type -> causalrec.api.v1.Experiment
+	48, // 72: causalrec.api.v1.Recommender.ExperimentReport:output_type -> causalrec.api.v1.ExperimentReportResponse
+	56, // [56:73] is the sub-list for method output_type
+	39, // [39:56] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_causalrec_api_v1_api_proto_init() }

@@ -1030,6 +1030,146 @@ func (x *FitResponse) GetAteSe() []float64 {
 	return nil
 }
 
+// How far a fit has got: done of total steps (trees, boosting rounds,
+// epochs, stages, candidates: the estimator's own unit). total is 0 when
+// the plugin does not know it; a fit may change its total as it learns
+// more (auto, say, once it knows its candidates).
+type FitProgress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Done          int64                  `protobuf:"varint,1,opt,name=done,proto3" json:"done,omitempty"`
+	Total         int64                  `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FitProgress) Reset() {
+	*x = FitProgress{}
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FitProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FitProgress) ProtoMessage() {}
+
+func (x *FitProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FitProgress.ProtoReflect.Descriptor instead.
+func (*FitProgress) Descriptor() ([]byte, []int) {
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *FitProgress) GetDone() int64 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *FitProgress) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+// One message of FitStream's answer: a progress report, or the fitted
+// model (the last message).
+type FitEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*FitEvent_Progress
+	//	*FitEvent_Result
+	Event         isFitEvent_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FitEvent) Reset() {
+	*x = FitEvent{}
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FitEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FitEvent) ProtoMessage() {}
+
+func (x *FitEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FitEvent.ProtoReflect.Descriptor instead.
+func (*FitEvent) Descriptor() ([]byte, []int) {
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *FitEvent) GetEvent() isFitEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *FitEvent) GetProgress() *FitProgress {
+	if x != nil {
+		if x, ok := x.Event.(*FitEvent_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+func (x *FitEvent) GetResult() *FitResponse {
+	if x != nil {
+		if x, ok := x.Event.(*FitEvent_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+type isFitEvent_Event interface {
+	isFitEvent_Event()
+}
+
+type FitEvent_Progress struct {
+	Progress *FitProgress `protobuf:"bytes,1,opt,name=progress,proto3,oneof"`
+}
+
+type FitEvent_Result struct {
+	Result *FitResponse `protobuf:"bytes,2,opt,name=result,proto3,oneof"`
+}
+
+func (*FitEvent_Progress) isFitEvent_Event() {}
+
+func (*FitEvent_Result) isFitEvent_Event() {}
+
 type PredictRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// sha256 of model_bytes.
@@ -1046,7 +1186,7 @@ type PredictRequest struct {
 
 func (x *PredictRequest) Reset() {
 	*x = PredictRequest{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1198,7 @@ func (x *PredictRequest) String() string {
 func (*PredictRequest) ProtoMessage() {}
 
 func (x *PredictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1211,7 @@ func (x *PredictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictRequest.ProtoReflect.Descriptor instead.
 func (*PredictRequest) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PredictRequest) GetModelDigest() []byte {
@@ -1122,7 +1262,7 @@ type PredictResponse struct {
 
 func (x *PredictResponse) Reset() {
 	*x = PredictResponse{}
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1274,7 @@ func (x *PredictResponse) String() string {
 func (*PredictResponse) ProtoMessage() {}
 
 func (x *PredictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_causalrec_plugin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1287,7 @@ func (x *PredictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictResponse.ProtoReflect.Descriptor instead.
 func (*PredictResponse) Descriptor() ([]byte, []int) {
-	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_causalrec_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PredictResponse) GetEffects() []float64 {
@@ -1260,7 +1400,14 @@ const file_causalrec_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x06ate_se\x18\x04 \x03(\x01R\x05ateSe\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb6\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"7\n" +
+	"\vFitProgress\x12\x12\n" +
+	"\x04done\x18\x01 \x01(\x03R\x04done\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x03R\x05total\"\x8f\x01\n" +
+	"\bFitEvent\x12>\n" +
+	"\bprogress\x18\x01 \x01(\v2 .causalrec.plugin.v1.FitProgressH\x00R\bprogress\x12:\n" +
+	"\x06result\x18\x02 \x01(\v2 .causalrec.plugin.v1.FitResponseH\x00R\x06resultB\a\n" +
+	"\x05event\"\xb6\x01\n" +
 	"\x0ePredictRequest\x12!\n" +
 	"\fmodel_digest\x18\x01 \x01(\fR\vmodelDigest\x12\x1f\n" +
 	"\vmodel_bytes\x18\x02 \x01(\fR\n" +
@@ -1281,11 +1428,12 @@ const file_causalrec_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"TextScorer\x12_\n" +
 	"\x04Info\x12*.causalrec.plugin.v1.TextScorerInfoRequest\x1a+.causalrec.plugin.v1.TextScorerInfoResponse\x12N\n" +
-	"\x05Score\x12!.causalrec.plugin.v1.ScoreRequest\x1a\".causalrec.plugin.v1.ScoreResponse2\x92\x02\n" +
+	"\x05Score\x12!.causalrec.plugin.v1.ScoreRequest\x1a\".causalrec.plugin.v1.ScoreResponse2\xe3\x02\n" +
 	"\x0fUpliftEstimator\x12]\n" +
 	"\x04Info\x12).causalrec.plugin.v1.EstimatorInfoRequest\x1a*.causalrec.plugin.v1.EstimatorInfoResponse\x12J\n" +
 	"\x03Fit\x12\x1f.causalrec.plugin.v1.FitRequest\x1a .causalrec.plugin.v1.FitResponse(\x01\x12T\n" +
-	"\aPredict\x12#.causalrec.plugin.v1.PredictRequest\x1a$.causalrec.plugin.v1.PredictResponseBCZAgithub.com/causalrec/causalrec/proto/causalrec/plugin/v1;pluginv1b\x06proto3"
+	"\aPredict\x12#.causalrec.plugin.v1.PredictRequest\x1a$.causalrec.plugin.v1.PredictResponse\x12O\n" +
+	"\tFitStream\x12\x1f.causalrec.plugin.v1.FitRequest\x1a\x1d.causalrec.plugin.v1.FitEvent(\x010\x01BCZAgithub.com/causalrec/causalrec/proto/causalrec/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_causalrec_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -1300,7 +1448,7 @@ func file_causalrec_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_causalrec_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_causalrec_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_causalrec_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_causalrec_plugin_v1_plugin_proto_goTypes = []any{
 	(FeatureKind)(0),               // 0: causalrec.plugin.v1.FeatureKind
 	(*ParamSpec)(nil),              // 1: causalrec.plugin.v1.ParamSpec
@@ -1318,39 +1466,45 @@ var file_causalrec_plugin_v1_plugin_proto_goTypes = []any{
 	(*RowChunk)(nil),               // 13: causalrec.plugin.v1.RowChunk
 	(*FitRequest)(nil),             // 14: causalrec.plugin.v1.FitRequest
 	(*FitResponse)(nil),            // 15: causalrec.plugin.v1.FitResponse
-	(*PredictRequest)(nil),         // 16: causalrec.plugin.v1.PredictRequest
-	(*PredictResponse)(nil),        // 17: causalrec.plugin.v1.PredictResponse
-	nil,                            // 18: causalrec.plugin.v1.TextScore.FeaturesEntry
-	nil,                            // 19: causalrec.plugin.v1.FitHeader.ParamsEntry
-	nil,                            // 20: causalrec.plugin.v1.FitResponse.MetadataEntry
+	(*FitProgress)(nil),            // 16: causalrec.plugin.v1.FitProgress
+	(*FitEvent)(nil),               // 17: causalrec.plugin.v1.FitEvent
+	(*PredictRequest)(nil),         // 18: causalrec.plugin.v1.PredictRequest
+	(*PredictResponse)(nil),        // 19: causalrec.plugin.v1.PredictResponse
+	nil,                            // 20: causalrec.plugin.v1.TextScore.FeaturesEntry
+	nil,                            // 21: causalrec.plugin.v1.FitHeader.ParamsEntry
+	nil,                            // 22: causalrec.plugin.v1.FitResponse.MetadataEntry
 }
 var file_causalrec_plugin_v1_plugin_proto_depIdxs = []int32{
 	4,  // 0: causalrec.plugin.v1.TextScorerInfoResponse.feature_uses:type_name -> causalrec.plugin.v1.FeatureUse
 	5,  // 1: causalrec.plugin.v1.ScoreRequest.items:type_name -> causalrec.plugin.v1.TextItem
-	18, // 2: causalrec.plugin.v1.TextScore.features:type_name -> causalrec.plugin.v1.TextScore.FeaturesEntry
+	20, // 2: causalrec.plugin.v1.TextScore.features:type_name -> causalrec.plugin.v1.TextScore.FeaturesEntry
 	7,  // 3: causalrec.plugin.v1.ScoreResponse.scores:type_name -> causalrec.plugin.v1.TextScore
 	1,  // 4: causalrec.plugin.v1.EstimatorInfoResponse.params:type_name -> causalrec.plugin.v1.ParamSpec
 	0,  // 5: causalrec.plugin.v1.Feature.kind:type_name -> causalrec.plugin.v1.FeatureKind
-	19, // 6: causalrec.plugin.v1.FitHeader.params:type_name -> causalrec.plugin.v1.FitHeader.ParamsEntry
+	21, // 6: causalrec.plugin.v1.FitHeader.params:type_name -> causalrec.plugin.v1.FitHeader.ParamsEntry
 	11, // 7: causalrec.plugin.v1.FitHeader.features:type_name -> causalrec.plugin.v1.Feature
 	12, // 8: causalrec.plugin.v1.FitRequest.header:type_name -> causalrec.plugin.v1.FitHeader
 	13, // 9: causalrec.plugin.v1.FitRequest.rows:type_name -> causalrec.plugin.v1.RowChunk
-	20, // 10: causalrec.plugin.v1.FitResponse.metadata:type_name -> causalrec.plugin.v1.FitResponse.MetadataEntry
-	2,  // 11: causalrec.plugin.v1.TextScorer.Info:input_type -> causalrec.plugin.v1.TextScorerInfoRequest
-	6,  // 12: causalrec.plugin.v1.TextScorer.Score:input_type -> causalrec.plugin.v1.ScoreRequest
-	9,  // 13: causalrec.plugin.v1.UpliftEstimator.Info:input_type -> causalrec.plugin.v1.EstimatorInfoRequest
-	14, // 14: causalrec.plugin.v1.UpliftEstimator.Fit:input_type -> causalrec.plugin.v1.FitRequest
-	16, // 15: causalrec.plugin.v1.UpliftEstimator.Predict:input_type -> causalrec.plugin.v1.PredictRequest
-	3,  // 16: causalrec.plugin.v1.TextScorer.Info:output_type -> causalrec.plugin.v1.TextScorerInfoResponse
-	8,  // 17: causalrec.plugin.v1.TextScorer.Score:output_type -> causalrec.plugin.v1.ScoreResponse
-	10, // 18: causalrec.plugin.v1.UpliftEstimator.Info:output_type -> causalrec.plugin.v1.EstimatorInfoResponse
-	15, // 19: causalrec.plugin.v1.UpliftEstimator.Fit:output_type -> causalrec.plugin.v1.FitResponse
-	17, // 20: causalrec.plugin.v1.UpliftEstimator.Predict:output_type -> causalrec.plugin.v1.PredictResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	22, // 10: causalrec.plugin.v1.FitResponse.metadata:type_name -> causalrec.plugin.v1.FitResponse.MetadataEntry
+	16, // 11: causalrec.plugin.v1.FitEvent.progress:type_name -> causalrec.plugin.v1.FitProgress
+	15, // 12: causalrec.plugin.v1.FitEvent.result:type_name -> causalrec.plugin.v1.FitResponse
+	2,  // 13: causalrec.plugin.v1.TextScorer.Info:input_type -> causalrec.plugin.v1.TextScorerInfoRequest
+	6,  // 14: causalrec.plugin.v1.TextScorer.Score:input_type -> causalrec.plugin.v1.ScoreRequest
+	9,  // 15: causalrec.plugin.v1.UpliftEstimator.Info:input_type -> causalrec.plugin.v1.EstimatorInfoRequest
+	14, // 16: causalrec.plugin.v1.UpliftEstimator.Fit:input_type -> causalrec.plugin.v1.FitRequest
+	18, // 17: causalrec.plugin.v1.UpliftEstimator.Predict:input_type -> causalrec.plugin.v1.PredictRequest
+	14, // 18: causalrec.plugin.v1.UpliftEstimator.FitStream:input_type -> causalrec.plugin.v1.FitRequest
+	3,  // 19: causalrec.plugin.v1.TextScorer.Info:output_type -> causalrec.plugin.v1.TextScorerInfoResponse
+	8,  // 20: causalrec.plugin.v1.TextScorer.Score:output_type -> causalrec.plugin.v1.ScoreResponse
+	10, // 21: causalrec.plugin.v1.UpliftEstimator.Info:output_type -> causalrec.plugin.v1.EstimatorInfoResponse
+	15, // 22: causalrec.plugin.v1.UpliftEstimator.Fit:output_type -> causalrec.plugin.v1.FitResponse
+	19, // 23: causalrec.plugin.v1.UpliftEstimator.Predict:output_type -> causalrec.plugin.v1.PredictResponse
+	17, // 24: causalrec.plugin.v1.UpliftEstimator.FitStream:output_type -> causalrec.plugin.v1.FitEvent
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_causalrec_plugin_v1_plugin_proto_init() }
@@ -1358,13 +1512,17 @@ func file_causalrec_plugin_v1_plugin_proto_init() {
 	if File_causalrec_plugin_v1_plugin_proto != nil {
 		return
 	}
+	file_causalrec_plugin_v1_plugin_proto_msgTypes[16].OneofWrappers = []any{
+		(*FitEvent_Progress)(nil),
+		(*FitEvent_Result)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_causalrec_plugin_v1_plugin_proto_rawDesc), len(file_causalrec_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -177,9 +177,10 @@ var TextScorer_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	UpliftEstimator_Info_FullMethodName    = "/causalrec.plugin.v1.UpliftEstimator/Info"
-	UpliftEstimator_Fit_FullMethodName     = "/causalrec.plugin.v1.UpliftEstimator/Fit"
-	UpliftEstimator_Predict_FullMethodName = "/causalrec.plugin.v1.UpliftEstimator/Predict"
+	UpliftEstimator_Info_FullMethodName      = "/causalrec.plugin.v1.UpliftEstimator/Info"
+	UpliftEstimator_Fit_FullMethodName       = "/causalrec.plugin.v1.UpliftEstimator/Fit"
+	UpliftEstimator_Predict_FullMethodName   = "/causalrec.plugin.v1.UpliftEstimator/Predict"
+	UpliftEstimator_FitStream_FullMethodName = "/causalrec.plugin.v1.UpliftEstimator/FitStream"
 )
 
 // UpliftEstimatorClient is the client API for UpliftEstimator service.
@@ -198,6 +199,17 @@ type UpliftEstimatorClient interface {
 	// with gRPC status NOT_FOUND and the host sends the request again with
 	// model_bytes set.
 	Predict(ctx context.Context, in *PredictRequest, opts ...grpc.CallOption) (*PredictResponse, error)
+	// FitStream is Fit that reports the fit's progress as it goes. The host
+	// sends what it sends to Fit (a header, then chunks of rows) and closes
+	// its side; the plugin answers the header at once with a FitEvent whose
+	// progress is done 0 (before the rows are sent, so that a host learns
+	// early that the plugin has this call), sends FitEvents with progress
+	// while it fits, then one with the result, and ends the call. Progress
+	// events come in order: done never decreases, and the last one before
+	// the result has done equal to total when the total is known. A plugin
+	// built before this call answers UNIMPLEMENTED; the host then calls Fit
+	// and shows only the time elapsed.
+	FitStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[FitRequest, FitEvent], error)
 }
 
 type upliftEstimatorClient struct {
@@ -241,6 +253,19 @@ func (c *upliftEstimatorClient) Predict(ctx context.Context, in *PredictRequest,
 	return out, nil
 }
 
+func (c *upliftEstimatorClient) FitStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[FitRequest, FitEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &UpliftEstimator_ServiceDesc.Streams[1], UpliftEstimator_FitStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FitRequest, FitEvent]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type UpliftEstimator_FitStreamClient = grpc.BidiStreamingClient[FitRequest, FitEvent]
+
 // UpliftEstimatorServer is the server API for UpliftEstimator service.
 // All implementations must embed UnimplementedUpliftEstimatorServer
 // for forward compatibility.
@@ -257,6 +282,17 @@ type UpliftEstimatorServer interface {
 	// with gRPC status NOT_FOUND and the host sends the request again with
 	// model_bytes set.
 	Predict(context.Context, *PredictRequest) (*PredictResponse, error)
+	// FitStream is Fit that reports the fit's progress as it goes. The host
+	// sends what it sends to Fit (a header, then chunks of rows) and closes
+	// its side; the plugin answers the header at once with a FitEvent whose
+	// progress is done 0 (before the rows are sent, so that a host learns
+	// early that the plugin has this call), sends FitEvents with progress
+	// while it fits, then one with the result, and ends the call. Progress
+	// events come in order: done never decreases, and the last one before
+	// the result has done equal to total when the total is known. A plugin
+	// built before this call answers UNIMPLEMENTED; the host then calls Fit
+	// and shows only the time elapsed.
+	FitStream(grpc.BidiStreamingServer[FitRequest, FitEvent]) error
 	mustEmbedUnimplementedUpliftEstimatorServer()
 }
 
@@ -275,6 +311,9 @@ func (UnimplementedUpliftEstimatorServer) Fit(grpc.ClientStreamingServer[FitRequ
 }
 func (UnimplementedUpliftEstimatorServer) Predict(context.Context, *PredictRequest) (*PredictResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Predict not implemented")
+}
+func (UnimplementedUpliftEstimatorServer) FitStream(grpc.BidiStreamingServer[FitRequest, FitEvent]) error {
+	return status.Error(codes.Unimplemented, "method FitStream not implemented")
 }
 func (UnimplementedUpliftEstimatorServer) mustEmbedUnimplementedUpliftEstimatorServer() {}
 func (UnimplementedUpliftEstimatorServer) testEmbeddedByValue()                         {}
@@ -340,6 +379,13 @@ func _UpliftEstimator_Predict_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UpliftEstimator_FitStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(UpliftEstimatorServer).FitStream(&grpc.GenericServerStream[FitRequest, FitEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type UpliftEstimator_FitStreamServer = grpc.BidiStreamingServer[FitRequest, FitEvent]
+
 // UpliftEstimator_ServiceDesc is the grpc.ServiceDesc for UpliftEstimator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -360,6 +406,12 @@ var UpliftEstimator_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Fit",
 			Handler:       _UpliftEstimator_Fit_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "FitStream",
+			Handler:       _UpliftEstimator_FitStream_Handler,
+			ServerStreams: true,
 			ClientStreams: true,
 		},
 	},
