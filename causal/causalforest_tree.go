@@ -8,7 +8,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/causalrec/causalrec/internal/jsonobj"
+	"github.com/causalrec/causalrec/causal/jsonobj"
 )
 
 // CausalTree is one tree of a fitted causal forest in the form prediction

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/causalrec/causalrec/internal/jsonobj"
+	"github.com/causalrec/causalrec/causal/jsonobj"
 )
 
 // FormatVersion is the version of the saved-model format. Loading a model

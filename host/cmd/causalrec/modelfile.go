@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/causalrec/causalrec/host/dataset"
-	"github.com/causalrec/causalrec/internal/jsonobj"
+	"github.com/causalrec/causalrec/causal/jsonobj"
 )
 
 // Model files written by "causalrec uplift fit".

@@ -17,7 +17,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/causalrec/causalrec/causal"
-	"github.com/causalrec/causalrec/internal/jsonobj"
+	"github.com/causalrec/causalrec/causal/jsonobj"
 	"github.com/causalrec/causalrec/plugins"
 )
 
