@@ -21,7 +21,9 @@ have at most max_bins levels; otherwise as numbers. Row weights, when the
 host sends them, are the models' sample weights.
 
 The fit reports its progress in steps, one per arm's model: 0 of arms
-before the first model, a of arms once a models are fitted.
+before the first model, a of arms once a models are fitted. (Not per
+boosting iteration: HistGradientBoosting has no callback, and fitting in
+chunks with warm_start gives other trees when early stopping is on.)
 
 Models are stored in tree_format (not pickle): the plugin writes and reads
 its own bytes and refuses any it did not write. The fit also reports each
