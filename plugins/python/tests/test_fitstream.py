@@ -190,9 +190,9 @@ class FitStreamTest(unittest.TestCase):
     def test_fit_deadline(self):
         fit, started, stopped = self.cancelled_fit()
         with self.assertRaises(grpc.RpcError) as cm:
-            self.serve(fit).fit(_requests(), timeout=0.5)
+            self.serve(fit).fit(_requests(), timeout=2)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
-        self.assertTrue(started.is_set())
+        self.assertTrue(started.is_set(), "the fit did not start within the deadline")
         self.assertTrue(stopped.wait(10), "the Fit call's fit did not stop after its deadline")
 
 
