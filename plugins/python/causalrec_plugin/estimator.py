@@ -374,7 +374,8 @@ def _cancel_check(active):
     """The progress callback of a Fit call: it reports nothing, and raises
     FitCancelled once active() is false (the client went away)."""
     def progress(done, total):
-        operator.index(done), operator.index(total)
+        operator.index(done)  # integers only, as in a FitStream call
+        operator.index(total)
         if not active():
             raise FitCancelled("the client went away")
     return progress
