@@ -248,7 +248,7 @@ func TestSklearnPlugin(t *testing.T) {
 	m, logs, est := startSklearn(t, pluginhost.Options{})
 	t.Run("matches scikit-learn", func(t *testing.T) { testMatchesScikitLearn(t, est) })
 	t.Run("bad requests", func(t *testing.T) { testBadRequests(t, m, est) })
-	t.Run("progress without FitStream", func(t *testing.T) { testProgressFallback(t, est) })
+	t.Run("progress through FitStream", func(t *testing.T) { testProgressStream(t, est) })
 	// The plugin's log lines reach the host at their level, and the host's
 	// Close makes it exit through the controller's Shutdown.
 	m.Close()
@@ -313,30 +313,41 @@ func testMatchesScikitLearn(t *testing.T, est plugins.Estimator) {
 	}
 }
 
-// testProgressFallback fits with a progress callback: the Python SDK has
-// no FitStream, so the host falls back to Fit, the fit succeeds with no
-// report, and the model is the one a fit without the callback gives.
-func testProgressFallback(t *testing.T, est plugins.Estimator) {
+// testProgressStream fits with a progress callback, through the plugin's
+// FitStream: the plugin reports one step per arm's model, in order, ending
+// at all of them done, and the model is the one Fit (no callback) gives.
+func testProgressStream(t *testing.T, est plugins.Estimator) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	req, _ := skFit(t, skCases[1])
-	want, err := est.Fit(ctx, req)
-	if err != nil {
-		t.Fatalf("fit: %v", err)
-	}
-	var got [][2]int
-	req.Progress = func(done, total int) { got = append(got, [2]int{done, total}) }
-	for round := range 2 {
-		fit, err := est.Fit(ctx, req)
-		if err != nil {
-			t.Fatalf("round %d: fit with progress: %v", round, err)
-		}
-		if len(got) != 0 {
-			t.Fatalf("round %d: reports %v from a plugin without FitStream", round, got)
-		}
-		if !bytes.Equal(fit.Model, want.Model) {
-			t.Fatalf("round %d: the model differs from the fit without progress", round)
-		}
+	for _, c := range skCases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := skFit(t, c)
+			want, err := est.Fit(ctx, req)
+			if err != nil {
+				t.Fatalf("fit: %v", err)
+			}
+			arms := len(req.Arms)
+			for round := range 2 {
+				var got [][2]int
+				req.Progress = func(done, total int) { got = append(got, [2]int{done, total}) }
+				fit, err := est.Fit(ctx, req)
+				if err != nil {
+					t.Fatalf("round %d: fit with progress: %v", round, err)
+				}
+				if !bytes.Equal(fit.Model, want.Model) {
+					t.Fatalf("round %d: the model differs from the fit without progress", round)
+				}
+				if len(got) == 0 || got[len(got)-1] != [2]int{arms, arms} {
+					t.Fatalf("round %d: reports %v, want them to end at %d of %d", round, got, arms, arms)
+				}
+				for i, r := range got {
+					if r[1] != arms || r[0] < 0 || r[0] > arms || (i > 0 && r[0] <= got[i-1][0]) {
+						t.Fatalf("round %d: reports %v: want done rising within [0,%d] of %d", round, got, arms, arms)
+					}
+				}
+				t.Logf("round %d: reports %v", round, got)
+			}
+		})
 	}
 }
 

@@ -90,3 +90,50 @@ func TestUpliftCompareProgressLines(t *testing.T) {
 		t.Fatalf("no share within a fit: %v\n%s", shares, stderr)
 	}
 }
+
+// TestUpliftFitProgressLinesPython fits through the Python plugin
+// py-sklearn with the progress shown as lines: the plugin's FitStream
+// reports one step per arm's model, so the lines count 2 steps (control
+// and one treated arm) with rising shares, and the last one says both
+// were done, after a line at 1 of 2.
+func TestUpliftFitProgressLinesPython(t *testing.T) {
+	cfg := sklearnConfig(t)
+	t.Setenv("CAUSALREC_PROGRESS", "lines")
+	var out, errb bytes.Buffer
+	s := stdio{in: strings.NewReader(""), out: &out, err: &errb, progressEvery: 5 * time.Millisecond}
+	code := run(context.Background(), []string{"uplift", "fit", "--config", cfg, "--data", hillstromSample, "--treatment", "segment",
+		"--outcome", "visit", "--control", "No E-Mail", "--treated", "Womens E-Mail", "--estimator", "py-sklearn:t:max_iter=60",
+		"--model-out", filepath.Join(t.TempDir(), "m.json")}, s)
+	stderr := errb.String()
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	step := regexp.MustCompile(`^uplift fit: fitting py-sklearn:t\S* on \d+ rows: +(\d+)% \((\d) of 2 steps\)`)
+	var shares []int
+	final := false
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(line, "\r") {
+			t.Fatalf("a bar with CAUSALREC_PROGRESS=lines: %q", line)
+		}
+		if m := step.FindStringSubmatch(line); m != nil {
+			v, _ := strconv.Atoi(m[1])
+			shares = append(shares, v)
+		}
+		final = final || strings.HasPrefix(line, "uplift fit: done, 2 steps in ")
+	}
+	if !final {
+		t.Fatalf("no final line of 2 steps done:\n%s", stderr)
+	}
+	if len(shares) == 0 {
+		t.Fatalf("no line with a share of the 2 steps:\n%s", stderr)
+	}
+	for i := 1; i < len(shares); i++ {
+		if shares[i] < shares[i-1] {
+			t.Fatalf("shares fall: %v\n%s", shares, stderr)
+		}
+	}
+	if !slices.Contains(shares, 50) {
+		t.Fatalf("no line at 1 of 2 steps (the first model fitted): %v\n%s", shares, stderr)
+	}
+	t.Logf("shares: %v", shares)
+}

@@ -3,7 +3,10 @@
 An estimator is any object with four methods:
 
     info() -> EstimatorInfo
-    fit(request: FitRequest) -> FitResult
+    fit(request: FitRequest[, progress]) -> FitResult
+        progress, when fit() takes a parameter of that name, is a
+        function progress(done, total): call it as the fit goes (total 0
+        when it is not known), from any thread and as often as you like
     load(model: bytes) -> object
         decode a model that fit() wrote; raise ValueError for any bytes
         this plugin did not write (they come back from the host's store)
@@ -21,6 +24,17 @@ Fit     reads the stream (a header, then chunks of rows), checks that the
         model fit() returns is loaded at once and kept, so a fit that
         cannot be read back fails here and the Predict calls after it need
         not carry the model's bytes.
+FitStream
+        Fit with progress reports (see "Fit progress" in docs/plugins.md):
+        the header is answered at once with progress 0 of 0, before the
+        rows arrive; then the rows are read and checked as Fit does, fit()
+        runs in a thread of its own, and the handler sends its reports
+        while it runs: the latest one, so a fit never waits for the network
+        and reports made faster than they are sent are dropped, as are
+        reports that would move done back at the same total. When fit()
+        returns, a known total is reported done (a fit() without the
+        progress parameter counts as one step: 0 of 0 at the header, 1 of 1
+        at the end), and the result is the last message.
 Predict the model travels by its sha256 digest. The handler keeps the
         decoded models of the last max_models digests used; for a digest it
         does not hold (the plugin restarted, or the model was evicted) it
@@ -28,10 +42,17 @@ Predict the model travels by its sha256 digest. The handler keeps the
         bytes. Bytes whose sha256 is not the digest sent with them are
         INVALID_ARGUMENT, as are bytes load() refuses.
 
+When the client of a Fit or FitStream call goes away (it cancelled, or its
+deadline passed), the progress callback raises FitCancelled, so a fit that
+reports its progress stops at its next report (in a Fit call the callback
+reports nothing and only does this). A fit that never calls it runs to its
+end, and its result is dropped.
+
 Errors map to gRPC codes as status.py says: ValueError is INVALID_ARGUMENT
 with the error's message, NotImplementedError is UNIMPLEMENTED, anything
-else INTERNAL. A result that breaks the contract (the wrong number of
-effects, say) is INTERNAL with a message naming the rule.
+else INTERNAL; the same for Fit and FitStream. A result that breaks the
+contract (the wrong number of effects, say) is INTERNAL with a message
+naming the rule.
 
 The module needs numpy (Debian's python3-numpy); the text scorer service
 does not, which is why the package's __init__ does not import this module.
@@ -40,7 +61,10 @@ does not, which is why the package's __init__ does not import this module.
 import collections
 import dataclasses
 import hashlib
+import inspect
+import itertools
 import math
+import operator
 import threading
 import time
 from typing import Optional
@@ -50,7 +74,7 @@ import numpy as np
 
 from . import log
 from .gen.causalrec.plugin.v1 import plugin_pb2
-from .status import ModelNotLoaded, guarded
+from .status import FitCancelled, ModelNotLoaded, guarded, guarded_stream
 
 SERVICE = "causalrec.plugin.v1.UpliftEstimator"
 
@@ -331,20 +355,148 @@ def _short(digest):
     return digest[:8].hex()
 
 
+def takes_progress(fit):
+    """Whether fit, an estimator's fit method, takes the progress callback:
+    a parameter named progress that can be passed by keyword, or **kwargs."""
+    try:
+        sig = inspect.signature(fit)
+    except (TypeError, ValueError):
+        return False
+    for p in sig.parameters.values():
+        if p.kind == p.VAR_KEYWORD:
+            return True
+        if p.name == "progress" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            return True
+    return False
+
+
+def _cancel_check(active):
+    """The progress callback of a Fit call: it reports nothing, and raises
+    FitCancelled once active() is false (the client went away)."""
+    def progress(done, total):
+        operator.index(done)  # integers only, as in a FitStream call
+        operator.index(total)
+        if not active():
+            raise FitCancelled("the client went away")
+    return progress
+
+
+class FitProgress:
+    """The progress of one FitStream call (the Go SDK's progressSender).
+
+    The fit calls report(done, total) from its thread; the handler's
+    thread takes each new state from updates() and sends it. Only the
+    latest state is kept, so a fit never waits for the network and reports
+    made faster than they are sent are dropped; a report that would move
+    done back at the same total is dropped too, so the states go out in
+    order. active() tells whether the client is still there: once it is
+    not (or cancel() was called), report raises FitCancelled.
+    """
+
+    def __init__(self, active=lambda: True):
+        self._active = active
+        self._cond = threading.Condition()
+        self._done = self._total = 0
+        self._sent = True  # the current state was taken by updates()
+        self._closed = False
+        self._cancelled = False
+
+    def report(self, done, total):
+        """Record done of total steps (total 0 when not known)."""
+        done, total = operator.index(done), operator.index(total)
+        if self._cancelled or not self._active():
+            self.cancel()
+            raise FitCancelled("the client went away")
+        self._set(done, total)
+
+    def _set(self, done, total):
+        with self._cond:
+            if self._closed or (total == self._total and done <= self._done):
+                return
+            self._done, self._total, self._sent = done, total, False
+            self._cond.notify_all()
+
+    def finish(self, steps=0):
+        """Report the fit complete: done is raised to a known total; with
+        no total known and steps > 0, steps of steps are reported."""
+        with self._cond:
+            done, total = self._done, self._total
+        if total > 0 and done < total:
+            self._set(total, total)
+        elif total <= 0 and steps > 0:
+            self._set(steps, steps)
+
+    def close(self):
+        """End the reports; updates() gives the last state not yet taken and stops."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def cancel(self):
+        """The client went away: updates() stops and report raises FitCancelled."""
+        with self._cond:
+            self._cancelled = True
+            self._cond.notify_all()
+
+    @property
+    def cancelled(self):
+        return self._cancelled
+
+    def updates(self, poll=1.0):
+        """Yield each new (done, total) until close() or cancel().
+
+        Every poll seconds without news it also asks active(), in case the
+        call ended without the termination callback that calls cancel().
+        active() is called without the lock held: gRPC may hold its own
+        lock while it runs that callback, which takes this one.
+        """
+        while True:
+            with self._cond:
+                if self._sent and not self._closed and not self._cancelled:
+                    self._cond.wait(poll)
+                cancelled, closed, fresh = self._cancelled, self._closed, not self._sent
+                state = (self._done, self._total)
+                self._sent = True
+            if cancelled:
+                return
+            if fresh:
+                yield state
+            if closed:
+                return
+            if not fresh and not self._active():
+                self.cancel()
+
+
+def _progress_event(done, total):
+    return plugin_pb2.FitEvent(progress=plugin_pb2.FitProgress(done=done, total=total))
+
+
+def _first_fit_message(messages):
+    """The first message of a Fit stream, which must carry the header."""
+    first = next(messages, None)
+    if first is None:
+        raise ValueError("empty Fit stream")
+    if not first.HasField("header"):
+        raise ValueError("the first Fit message must carry the header")
+    return first
+
+
 class _Handler:
     def __init__(self, estimator, name, max_models):
         self.est = estimator
         self.name = name
         self.models = ModelRegistry(max_models)
+        self.takes_progress = takes_progress(estimator.fit)
 
     def info(self, _req, _context):
         return info_to_proto(_check_info(self.est.info()))
 
-    def fit(self, messages, _context):
-        info = _check_info(self.est.info())
-        start = time.monotonic()
-        req = read_fit_stream(messages, info)
-        res = self.est.fit(req)
+    def _fit(self, req, progress, start):
+        """Call fit(), load and keep its model, and return the FitResponse."""
+        if self.takes_progress:
+            res = self.est.fit(req, progress=progress)
+        else:
+            res = self.est.fit(req)
         if not isinstance(res, FitResult):
             raise TypeError("fit() returned %s, want FitResult" % type(res).__name__)
         model = bytes(res.model)
@@ -360,6 +512,64 @@ class _Handler:
         return plugin_pb2.FitResponse(
             model=model, metadata={str(k): str(v) for k, v in res.metadata.items()},
             ate=[float(v) for v in res.ate], ate_se=[float(v) for v in res.ate_se])
+
+    def fit(self, messages, context):
+        info = _check_info(self.est.info())
+        start = time.monotonic()
+        req = read_fit_stream(messages, info)
+        try:
+            return self._fit(req, _cancel_check(context.is_active), start)
+        except FitCancelled:
+            self._log_cancelled(req, start)
+            raise
+
+    @staticmethod
+    def _log_cancelled(req, start):
+        log.info("fit cancelled: the client went away", estimator=req.estimator, rows=req.rows,
+                 seconds=round(time.monotonic() - start, 3))
+
+    def fit_stream(self, messages, context):
+        info = _check_info(self.est.info())
+        start = time.monotonic()
+        first = _first_fit_message(messages)
+        yield _progress_event(0, 0)
+        req = read_fit_stream(itertools.chain((first,), messages), info)
+        progress = FitProgress(context.is_active)
+        context.add_callback(progress.cancel)
+        outcome = {}
+
+        def run():
+            try:
+                outcome["result"] = self._fit(req, progress.report, start)
+                progress.finish(steps=0 if self.takes_progress else 1)
+            except FitCancelled as e:
+                # Logged here: gRPC may have dropped the handler already.
+                self._log_cancelled(req, start)
+                outcome["error"] = e
+            except BaseException as e:  # noqa: BLE001 - handed to the handler's thread
+                outcome["error"] = e
+            finally:
+                progress.close()
+
+        worker = threading.Thread(target=run, name=self.name + "-fit", daemon=True)
+        worker.start()
+        try:
+            for done, total in progress.updates():
+                yield _progress_event(done, total)
+        except BaseException:
+            # gRPC closed this generator: the client went away. The fit
+            # stops at its next report.
+            progress.cancel()
+            raise
+        worker.join()
+        err = outcome.get("error")
+        if err is None and progress.cancelled:
+            # The fit ended without a report after the client went away.
+            self._log_cancelled(req, start)
+            err = FitCancelled("the client went away")
+        if err is not None:
+            raise err
+        yield plugin_pb2.FitEvent(result=outcome["result"])
 
     def _model(self, req):
         if req.model_bytes:
@@ -421,6 +631,10 @@ def estimator_handler(estimator, name="plugin", max_models=DEFAULT_MAX_MODELS):
             guarded(h.fit, name),
             request_deserializer=plugin_pb2.FitRequest.FromString,
             response_serializer=plugin_pb2.FitResponse.SerializeToString),
+        "FitStream": grpc.stream_stream_rpc_method_handler(
+            guarded_stream(h.fit_stream, name),
+            request_deserializer=plugin_pb2.FitRequest.FromString,
+            response_serializer=plugin_pb2.FitEvent.SerializeToString),
         "Predict": grpc.unary_unary_rpc_method_handler(
             guarded(h.predict, name),
             request_deserializer=plugin_pb2.PredictRequest.FromString,

@@ -20,6 +20,11 @@ passed to scikit-learn as categorical when categorical is true and they
 have at most max_bins levels; otherwise as numbers. Row weights, when the
 host sends them, are the models' sample weights.
 
+The fit reports its progress in steps, one per arm's model: 0 of arms
+before the first model, a of arms once a models are fitted. (Not per
+boosting iteration: HistGradientBoosting has no callback, and fitting in
+chunks with warm_start gives other trees when early stopping is on.)
+
 Models are stored in tree_format (not pickle): the plugin writes and reads
 its own bytes and refuses any it did not write. The fit also reports each
 treated arm's difference in mean outcomes with its standard error.
@@ -163,7 +168,11 @@ class TLearner:
         return EstimatorInfo(name=NAME, version=VERSION, estimators=list(ESTIMATORS),
                              capabilities=["multi_arm", "categorical", "weights"], params=list(PARAMS))
 
-    def fit(self, req):
+    def fit(self, req, progress=None):
+        """Fit one model per arm; progress(done, total), when given, is
+        told of each model fitted (and raises when the client went away,
+        which ends the fit)."""
+        progress = progress or (lambda done, total: None)
         v = req.values
         _check_ranges(v, req.params)
         y, arm, w = req.outcome, req.arm, req.weight
@@ -184,6 +193,7 @@ class TLearner:
             as_numbers = [f.name for f in req.features if f.categorical and len(f.levels) > v["max_bins"]]
         kwargs = sklearn_kwargs(v, req.seed, mask)
         ensembles, meta = [], {}
+        progress(0, len(req.arms))
         for a, name in enumerate(req.arms):
             rows = arm == a
             n = int(rows.sum())
@@ -199,6 +209,7 @@ class TLearner:
             ensembles.append(_ensemble(model, "logit" if task == "classification" else "identity"))
             meta["iterations_" + name] = str(model.n_iter_)
             meta["rows_" + name] = str(n)
+            progress(a + 1, len(req.arms))
         header = {"plugin": NAME, "estimator": req.estimator, "task": task, "arms": req.arms,
                   "params": req.params, "sklearn": sklearn.__version__}
         model_bytes = tree_format.encode(header, req.x.shape[1], ensembles)
