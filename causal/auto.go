@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -93,6 +94,12 @@ type AutoEstimator struct {
 	// Clip bounds the propensity in the loss to [Clip, 1−Clip]; zero
 	// means 0.05.
 	Clip float64
+	// Combine says whether the best candidate is refitted (AutoSelect,
+	// the zero value) or the candidates are stacked (AutoStack).
+	Combine AutoCombine
+	// Members bounds the candidates a stack keeps (0 means
+	// DefaultAutoMembers).
+	Members int
 }
 
 // AutoScore is one candidate's validation result.
@@ -107,17 +114,27 @@ type AutoScore struct {
 	SE float64 `json:"-"`
 	// Err is the fit error of a skipped candidate.
 	Err string `json:"err,omitempty"`
+	// Seconds is the wall time of the candidate's cross-fitting on the
+	// selection rows, and RefitSeconds that of its refit on all rows
+	// (zero when it was not refitted).
+	Seconds, RefitSeconds float64 `json:"-"`
+	// Weights holds the candidate's stacking weight per treated arm (nil
+	// when it is not in the stack).
+	Weights []float64 `json:"-"`
 }
 
 // MarshalJSON writes NaN losses as null.
 func (s AutoScore) MarshalJSON() ([]byte, error) {
 	type plain struct {
-		Name string   `json:"name"`
-		Loss *float64 `json:"loss"`
-		SE   *float64 `json:"se"`
-		Err  string   `json:"err,omitempty"`
+		Name         string    `json:"name"`
+		Loss         *float64  `json:"loss"`
+		SE           *float64  `json:"se"`
+		Err          string    `json:"err,omitempty"`
+		Seconds      float64   `json:"seconds,omitempty"`
+		RefitSeconds float64   `json:"refit_seconds,omitempty"`
+		Weights      []float64 `json:"weights,omitempty"`
 	}
-	return json.Marshal(plain{s.Name, jsonNum(s.Loss), jsonNum(s.SE), s.Err})
+	return json.Marshal(plain{s.Name, jsonNum(s.Loss), jsonNum(s.SE), s.Err, s.Seconds, s.RefitSeconds, s.Weights})
 }
 
 // UnmarshalJSON reads null losses as NaN.
@@ -127,11 +144,16 @@ func (s *AutoScore) UnmarshalJSON(b []byte) error {
 		Loss *float64 `json:"loss"`
 		SE   *float64 `json:"se"`
 		Err  string   `json:"err"`
+
+		Seconds      float64   `json:"seconds"`
+		RefitSeconds float64   `json:"refit_seconds"`
+		Weights      []float64 `json:"weights"`
 	}
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
 	s.Name, s.Err, s.Loss, s.SE = p.Name, p.Err, math.NaN(), math.NaN()
+	s.Seconds, s.RefitSeconds, s.Weights = p.Seconds, p.RefitSeconds, p.Weights
 	if p.Loss != nil {
 		s.Loss = *p.Loss
 	}
@@ -166,6 +188,17 @@ type AutoModel struct {
 	// whose refit on all rows predicted one constant effect and so was
 	// passed over.
 	SkippedConstant []string `json:"skipped_constant,omitempty"`
+	// Combine is "stack" when Model is a StackModel of the candidates
+	// with Weights, "select" (or empty, in files saved before stacking)
+	// when it is the single candidate Chosen.
+	Combine string `json:"combine,omitempty"`
+	// StackLoss is the stack's validation loss on the selection rows
+	// (weights fitted on the same rows); StackCVLoss and SelectCVLoss are
+	// the nested cross-validated losses of stacking and of choosing one
+	// candidate, by which Combine was decided (zero when not computed).
+	StackLoss    float64 `json:"stack_loss,omitempty"`
+	StackCVLoss  float64 `json:"stack_cv_loss,omitempty"`
+	SelectCVLoss float64 `json:"select_cv_loss,omitempty"`
 }
 
 // Kind implements Kinded.
@@ -189,9 +222,17 @@ func (m *AutoModel) Unwrap() UpliftModel { return m.Model.UpliftModel }
 
 // Report returns the selection record as flat metadata: auto_chosen,
 // auto_criterion, auto_rows, auto_selection_rows, auto_folds,
-// auto_reason and one auto_loss.NAME entry per candidate ("loss ± se" of
-// the difference to the winner, or the fit error).
+// auto_combine, auto_reason, one auto_loss.NAME entry per candidate
+// ("loss ± se" of the difference to the best candidate, or the fit error),
+// auto_seconds.NAME (its cross-fitting time, plus its refit time when
+// refitted) and, for a stack, auto_weight.NAME for every member (one
+// weight per treated arm), auto_constant and the nested losses
+// auto_stack_cv_loss and auto_select_cv_loss.
 func (m *AutoModel) Report() map[string]string {
+	combine := m.Combine
+	if combine == "" {
+		combine = AutoSelect.String()
+	}
 	out := map[string]string{
 		"auto_chosen":         m.Chosen,
 		"auto_criterion":      m.Criterion,
@@ -200,36 +241,76 @@ func (m *AutoModel) Report() map[string]string {
 		"auto_folds":          strconv.Itoa(m.Folds),
 		"auto_loss.zero":      autoFmt(m.ZeroLoss),
 		"auto_loss.constant":  autoFmt(m.ConstantLoss),
+		"auto_combine":        combine,
 	}
 	var tried []string
-	best := math.NaN()
+	best, bestName := math.Inf(1), ""
+	chosen := math.NaN()
 	second, secondName := math.Inf(1), ""
 	for _, s := range m.Scores {
 		tried = append(tried, s.Name)
-		if s.Err != "" {
+		if s.Seconds > 0 || s.RefitSeconds > 0 {
+			v := strconv.FormatFloat(s.Seconds, 'f', 3, 64) + "s cross-fitting"
+			if s.RefitSeconds > 0 {
+				v += ", " + strconv.FormatFloat(s.RefitSeconds, 'f', 3, 64) + "s refit"
+			}
+			out["auto_seconds."+s.Name] = v
+		}
+		if s.Err != "" && math.IsNaN(s.Loss) {
 			out["auto_loss."+s.Name] = "failed: " + s.Err
 			continue
 		}
 		out["auto_loss."+s.Name] = autoFmt(s.Loss) + " (diff se " + autoFmt(s.SE) + ")"
+		if s.Loss < best {
+			best, bestName = s.Loss, s.Name
+		}
 		if s.Name == m.Chosen {
-			best = s.Loss
+			chosen = s.Loss
 		} else if s.Loss < second {
 			second, secondName = s.Loss, s.Name
 		}
 	}
 	out["auto_tried"] = strings.Join(tried, ",")
-	reason := fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds)", m.Criterion, autoFmt(best), m.SelectionRows, m.Rows, m.Folds)
-	if len(m.SkippedConstant) > 0 {
-		out["auto_skipped_constant"] = strings.Join(m.SkippedConstant, ",")
-		reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds) among the candidates whose refit ranks (%s, better, predicted one constant effect)",
-			m.Criterion, autoFmt(best), m.SelectionRows, m.Rows, m.Folds, strings.Join(m.SkippedConstant, ", "))
-	}
-	if secondName != "" {
-		reason += fmt.Sprintf("; runner-up %s %s", secondName, autoFmt(second))
+	var reason string
+	if combine == AutoStack.String() {
+		var parts []string
+		if st, ok := m.Model.UpliftModel.(*StackModel); ok {
+			for _, mem := range st.Members {
+				out["auto_weight."+mem.Name] = autoFmts(mem.Weights)
+				parts = append(parts, mem.Name+" "+autoFmts(mem.Weights))
+			}
+			out["auto_constant"] = autoFmts(st.Constant)
+			parts = append(parts, "constant "+autoFmts(st.Constant))
+		}
+		out["auto_stack_cv_loss"] = autoFmt(m.StackCVLoss)
+		out["auto_select_cv_loss"] = autoFmt(m.SelectCVLoss)
+		reason = fmt.Sprintf("stack of %s: %s %s on %d of %d rows (%d folds), nested cross-validated %s (against %s choosing one candidate); best single candidate %s %s",
+			strings.Join(parts, ", "), m.Criterion, autoFmt(m.StackLoss), m.SelectionRows, m.Rows, m.Folds, autoFmt(m.StackCVLoss), autoFmt(m.SelectCVLoss), bestName, autoFmt(best))
+	} else {
+		reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds)", m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.Folds)
+		if len(m.SkippedConstant) > 0 {
+			out["auto_skipped_constant"] = strings.Join(m.SkippedConstant, ",")
+			reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds) among the candidates whose refit ranks (%s, better, predicted one constant effect)",
+				m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.Folds, strings.Join(m.SkippedConstant, ", "))
+		}
+		if m.SelectCVLoss > 0 {
+			reason += fmt.Sprintf("; nested cross-validated %s of choosing one candidate %s, of stacking %s", m.Criterion, autoFmt(m.SelectCVLoss), autoFmt(m.StackCVLoss))
+		}
+		if secondName != "" {
+			reason += fmt.Sprintf("; runner-up %s %s", secondName, autoFmt(second))
+		}
 	}
 	reason += fmt.Sprintf("; constant effect %s, zero effect %s", autoFmt(m.ConstantLoss), autoFmt(m.ZeroLoss))
 	out["auto_reason"] = reason
 	return out
+}
+
+func autoFmts(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = autoFmt(x)
+	}
+	return strings.Join(s, ",")
 }
 
 func autoFmt(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
@@ -273,6 +354,31 @@ func DefaultAutoCandidates(binary bool) []AutoCandidate {
 		out[i] = c
 	}
 	return out
+}
+
+// DefaultAutoCandidatesFor returns the candidates AutoEstimator tries by
+// default when it selects on rows rows: DefaultAutoCandidates, with the
+// causal forest at 200 trees on up to 2,000 rows (its out-of-fold effects
+// change little beyond that on so few rows, and its cost is linear in the
+// trees), plus a strongly regularised linear T-learner
+// ("t/linear:l2=R", R = max(rows, 100)), whose penalty on the summed loss
+// is as strong as the data.
+func DefaultAutoCandidatesFor(rows int, binary bool) []AutoCandidate {
+	out := DefaultAutoCandidates(binary)
+	if rows <= 2000 {
+		for i, c := range out {
+			if c.Estimator == "causal-forest" {
+				c.Params["trees"] = "200"
+				c.Name = "causal-forest:trees=200"
+				out[i] = c
+			}
+		}
+	}
+	c, err := ParseAutoCandidate("t/linear:l2=" + strconv.Itoa(max(rows, 100)))
+	if err != nil {
+		panic(err)
+	}
+	return append([]AutoCandidate{c}, out...)
 }
 
 // ParseAutoCandidate reads a candidate spec: an estimator name, optionally
@@ -326,7 +432,18 @@ type autoEstimator struct {
 func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) {
 	specs := a.specs
 	if specs == nil {
-		specs = DefaultAutoCandidates(metricIsBinary(d.Y))
+		n := 0
+		if d.X != nil {
+			n, _ = d.X.Dims()
+		}
+		if a.MaxRows >= 0 {
+			limit := a.MaxRows
+			if limit == 0 {
+				limit = DefaultAutoRows
+			}
+			n = min(n, limit)
+		}
+		specs = DefaultAutoCandidatesFor(n, metricIsBinary(d.Y))
 	}
 	a.Candidates = nil
 	for _, c := range specs {
@@ -380,6 +497,15 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	}
 	if a.Clip, err = p.Float("clip", 0.05); err != nil {
 		return nil, err
+	}
+	if a.Combine, err = ParseAutoCombine(p.String("combine", "stack")); err != nil {
+		return nil, err
+	}
+	if a.Members, err = p.Int("members", DefaultAutoMembers); err != nil {
+		return nil, err
+	}
+	if a.Members < 1 {
+		return nil, fmt.Errorf("%w: members=%d, want at least 1", ErrParam, a.Members)
 	}
 	if !(a.Clip > 0 && a.Clip < 0.5) {
 		return nil, fmt.Errorf("%w: clip=%v, want 0 < clip < 0.5", ErrParam, a.Clip)
@@ -455,14 +581,18 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	cvSeed := rng.Uint64()
 	scores := make([]AutoScore, len(a.Candidates))
 	terms := make([][]float64, len(a.Candidates))
+	taus := make([]*mat.Dense, len(a.Candidates))
 	best := -1
 	for c, ne := range a.Candidates {
 		scores[c] = AutoScore{Name: ne.Name, Loss: math.NaN(), SE: math.NaN()}
+		start := time.Now()
 		tau, err := autoCrossFit(sel, ne.Estimator, folds, derive(src, cvSeed, 0xa070))
+		scores[c].Seconds = time.Since(start).Seconds()
 		if err != nil {
 			scores[c].Err = err.Error()
 			continue
 		}
+		taus[c] = tau
 		terms[c] = autoLossTerms(arms, tau, a.Criterion)
 		scores[c].Loss = autoMean(terms[c], nil)
 		if best < 0 || scores[c].Loss < scores[best].Loss {
@@ -487,6 +617,41 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		scores[c].SE = se
 	}
 	zero, constant := autoReference(arms, a.Criterion)
+	out := &AutoModel{
+		Criterion: a.Criterion.String(), Rows: n, SelectionRows: ns, Folds: folds,
+		Scores: scores, ZeroLoss: zero, ConstantLoss: constant, Combine: AutoSelect.String(),
+	}
+
+	if a.Combine == AutoStack {
+		members := a.Members
+		if members <= 0 {
+			members = DefaultAutoMembers
+		}
+		sarms := autoStackArms(arms, taus, a.Criterion)
+		use := make([]bool, len(taus))
+		for c := range taus {
+			use[c] = taus[c] != nil
+		}
+		out.StackCVLoss, out.SelectCVLoss = autoNested(sarms, terms, use, members, folds, rng)
+		if out.StackCVLoss <= out.SelectCVLoss {
+			stack, beta, err := a.fitStack(d, sarms, use, members, scores, src, rng)
+			if err != nil {
+				return nil, err
+			}
+			if stack != nil && !constantEffects(stack, d.X) {
+				var st []float64
+				for k, s := range sarms {
+					st = autoStackTerms(s, beta[k], st)
+				}
+				out.StackLoss = autoMean(st, nil)
+				out.Chosen, out.Model, out.Combine = "stack", savedUplift{stack}, AutoStack.String()
+				return out, nil
+			}
+			for c := range scores {
+				scores[c].Weights, scores[c].RefitSeconds = nil, 0
+			}
+		}
+	}
 
 	// The winner is refitted on all rows. A refit that predicts one
 	// constant effect ranks nobody: the next candidate by loss is
@@ -504,7 +669,9 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	ranks := false
 	var skipped []string
 	for _, c := range order {
+		start := time.Now()
 		f, err := a.Candidates[c].Estimator.FitUplift(d, metaSource(src, rng))
+		scores[c].RefitSeconds = time.Since(start).Seconds()
 		if err != nil {
 			if c == best {
 				return nil, fmt.Errorf("auto: refit %s on all rows: %w", a.Candidates[c].Name, err)
@@ -527,11 +694,69 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		// Every refit was constant: the winner's is kept.
 		skipped = nil
 	}
-	return &AutoModel{
-		Chosen: a.Candidates[chosen].Name, Model: savedUplift{fit}, Criterion: a.Criterion.String(),
-		Rows: n, SelectionRows: ns, Folds: folds, Scores: scores, ZeroLoss: zero, ConstantLoss: constant,
-		SkippedConstant: skipped,
-	}, nil
+	out.Chosen, out.Model, out.SkippedConstant = a.Candidates[chosen].Name, savedUplift{fit}, skipped
+	return out, nil
+}
+
+// fitStack fits the stack's weights on the selection rows and refits its
+// members on all rows of d. A member whose refit fails is dropped and the
+// weights are fitted again without it. It returns nil when no candidate
+// has a positive weight.
+func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, members int, scores []AutoScore, src rand.Source, rng *rand.Rand) (*StackModel, [][]float64, error) {
+	use = append([]bool(nil), use...)
+	refits := make([]UpliftModel, len(use))
+	for {
+		beta := autoStackFit(sarms, use, nil, members)
+		nc := len(use)
+		var in []int
+		for c := range use {
+			for k := range sarms {
+				if beta[k][c] > 0 {
+					in = append(in, c)
+					break
+				}
+			}
+		}
+		if len(in) == 0 {
+			return nil, nil, nil
+		}
+		failed := false
+		for _, c := range in {
+			if refits[c] != nil {
+				continue
+			}
+			start := time.Now()
+			f, err := a.Candidates[c].Estimator.FitUplift(d, metaSource(src, rng))
+			scores[c].RefitSeconds = time.Since(start).Seconds()
+			if err == nil {
+				if _, ok := f.(Kinded); !ok {
+					err = fmt.Errorf("model %T cannot be saved", f)
+				}
+			}
+			if err != nil {
+				use[c], failed = false, true
+				scores[c].Err = "refit on all rows: " + err.Error()
+				continue
+			}
+			refits[c] = f
+		}
+		if failed {
+			continue
+		}
+		m := &StackModel{Constant: make([]float64, len(sarms))}
+		for k := range sarms {
+			m.Constant[k] = beta[k][nc]
+		}
+		for _, c := range in {
+			w := make([]float64, len(sarms))
+			for k := range sarms {
+				w[k] = beta[k][c]
+			}
+			scores[c].Weights = w
+			m.Members = append(m.Members, StackMember{Name: a.Candidates[c].Name, Weights: w, Model: savedUplift{refits[c]}})
+		}
+		return m, beta, nil
+	}
 }
 
 // constantEffects says whether m predicts, for every treated arm, one

@@ -228,7 +228,7 @@ func TestAutoDefaultFit(t *testing.T) {
 	}
 	d := SimulateReference(3000, rand.NewPCG(11, 12))
 	m := fitAuto(t, d, map[string]string{"seed": "1", "select_rows": "2000"})
-	if len(m.Scores) != len(DefaultAutoCandidates(true)) {
+	if len(m.Scores) != len(DefaultAutoCandidatesFor(2000, true)) {
 		t.Errorf("tried %d candidates", len(m.Scores))
 	}
 	for _, s := range m.Scores {
@@ -302,5 +302,153 @@ func TestAutoSkipsConstant(t *testing.T) {
 	}
 	if m.Chosen != "s/linear" || m.SkippedConstant != nil {
 		t.Errorf("only a constant candidate: chosen %v, skipped %v", m.Chosen, m.SkippedConstant)
+	}
+}
+
+// TestAutoNNLS checks the constrained least squares against the
+// unconstrained solution on the columns left free or positive: with
+// y = 2·z0 − 0.5·z1 + 3·z2 + noise and β1 ≥ 0, β1 is 0 and (β0, β2) are
+// the least-squares fit on z0 and z2 alone.
+func TestAutoNNLS(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := 400
+	z := [][]float64{make([]float64, n), make([]float64, n), make([]float64, n)}
+	y := make([]float64, n)
+	w := make([]float64, n)
+	for i := range n {
+		z[0][i], z[1][i], z[2][i] = rng.NormFloat64(), rng.NormFloat64(), 1
+		z[1][i] += 0.3 * z[0][i]
+		y[i] = 2*z[0][i] - 0.5*z[1][i] + 3 + 0.1*rng.NormFloat64()
+		w[i] = 0.5 + rng.Float64()
+	}
+	got := autoNNLS(z, y, w, nil, []bool{true, true, false})
+	// Weighted least squares on z0 and z2 by the normal equations.
+	var a00, a02, a22, b0, b2 float64
+	for i := range n {
+		a00 += w[i] * z[0][i] * z[0][i]
+		a02 += w[i] * z[0][i]
+		a22 += w[i]
+		b0 += w[i] * z[0][i] * y[i]
+		b2 += w[i] * y[i]
+	}
+	det := a00*a22 - a02*a02
+	want := []float64{(b0*a22 - a02*b2) / det, 0, (a00*b2 - a02*b0) / det}
+	for j := range want {
+		if math.Abs(got[j]-want[j]) > 1e-6 {
+			t.Errorf("β = %v, want %v", got, want)
+			break
+		}
+	}
+	// Without the constraint the negative coefficient is found.
+	free := autoNNLS(z, y, nil, nil, []bool{false, false, false})
+	if math.Abs(free[1]+0.5) > 0.05 || math.Abs(free[0]-2) > 0.05 {
+		t.Errorf("unconstrained β = %v, want about (2, −0.5, 3)", free)
+	}
+}
+
+// TestAutoStack fits a stack of candidates and checks that it predicts
+// the weighted sum of its members plus the constant, records the weights
+// in the scores and the report, and survives a save/load round trip.
+func TestAutoStack(t *testing.T) {
+	d, tau := autoTestData(2000, 4, 11)
+	for _, crit := range []AutoCriterion{RLoss, DRLoss} {
+		t.Run(crit.String(), func(t *testing.T) {
+			a := AutoEstimator{
+				Candidates: []NamedEstimator{
+					{Name: "s/linear", Estimator: SLearner{}},
+					{Name: "t/linear", Estimator: TLearner{}},
+					{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 30, MaxDepth: 2}}},
+				},
+				Criterion: crit,
+				Nuisance:  Linear{},
+				Combine:   AutoStack,
+			}
+			m, err := a.Fit(d, rand.NewPCG(5, 6))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !(m.StackCVLoss > 0 && m.SelectCVLoss > 0) {
+				t.Fatalf("nested losses %v, %v", m.StackCVLoss, m.SelectCVLoss)
+			}
+			if (m.Combine == "stack") != (m.StackCVLoss <= m.SelectCVLoss) {
+				t.Errorf("combine %s with stack %v, select %v", m.Combine, m.StackCVLoss, m.SelectCVLoss)
+			}
+			if m.Combine != "stack" {
+				t.Fatalf("the stack lost (%v vs %v): the test shows nothing", m.StackCVLoss, m.SelectCVLoss)
+			}
+			st, ok := m.Unwrap().(*StackModel)
+			if !ok || m.Chosen != "stack" {
+				t.Fatalf("chosen %s, model %T", m.Chosen, m.Unwrap())
+			}
+			want := mat.NewDense(2000, 1, nil)
+			for i := range 2000 {
+				want.Set(i, 0, st.Constant[0])
+			}
+			for _, mem := range st.Members {
+				if mem.Weights[0] <= 0 {
+					t.Errorf("member %s has weight %v", mem.Name, mem.Weights[0])
+				}
+				var sc *AutoScore
+				for i := range m.Scores {
+					if m.Scores[i].Name == mem.Name {
+						sc = &m.Scores[i]
+					}
+				}
+				if sc == nil || len(sc.Weights) != 1 || sc.Weights[0] != mem.Weights[0] || !(sc.RefitSeconds > 0) {
+					t.Errorf("score of member %s: %+v", mem.Name, sc)
+				}
+				e := mem.Model.Effects(nil, d.X)
+				for i := range 2000 {
+					want.Set(i, 0, want.At(i, 0)+mem.Weights[0]*e.At(i, 0))
+				}
+			}
+			got := m.Effects(nil, d.X)
+			if !mat.EqualApprox(got, want, 1e-12) {
+				t.Error("stack effects differ from the weighted sum of its members")
+			}
+			if mse := effectMSE(m, d.X, tau); mse > 0.05 {
+				t.Errorf("in-sample effect MSE %.3f, want below 0.05", mse)
+			}
+			rep := m.Report()
+			if rep["auto_combine"] != "stack" || !strings.Contains(rep["auto_reason"], "stack of") || rep["auto_weight."+st.Members[0].Name] == "" {
+				t.Errorf("report = %v", rep)
+			}
+			v := reload(t, m).(*AutoModel)
+			if v.Combine != "stack" || !mat.Equal(v.Effects(nil, d.X), got) || len(v.Scores[1].Weights) != len(m.Scores[1].Weights) {
+				t.Error("the stack differs after a save/load round trip")
+			}
+		})
+	}
+	for _, bad := range []string{
+		`{"format":1,"kind":"stack","payload":{"members":[],"constant":[0]}}`,
+		`{"format":1,"kind":"stack","payload":{"members":[{"name":"a","weights":[1,2],"model":null}],"constant":[0]}}`,
+	} {
+		if _, err := Unmarshal([]byte(bad)); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: err = %v, want ErrFormat", bad, err)
+		}
+	}
+}
+
+// TestAutoOldFile reads an auto model saved before stacking (no combine
+// field, one chosen model) and predicts through the chosen model.
+func TestAutoOldFile(t *testing.T) {
+	d, _ := autoTestData(300, 3, 2)
+	lin, err := TLearner{}.FitUplift(d, rand.NewPCG(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := Marshal(lin.(Kinded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := `{"format":1,"kind":"auto","payload":{"chosen":"t/linear","model":` + string(inner) +
+		`,"criterion":"r-loss","rows":300,"selection_rows":300,"folds":3,"scores":[{"name":"t/linear","loss":1.5,"se":0}],"zero_loss":2,"constant_loss":1.8}}`
+	v, err := Unmarshal([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := v.(*AutoModel)
+	if !mat.Equal(m.Effects(nil, d.X), lin.Effects(nil, d.X)) || m.Report()["auto_chosen"] != "t/linear" {
+		t.Errorf("old auto file: chosen %s, report %v", m.Chosen, m.Report())
 	}
 }
