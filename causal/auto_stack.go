@@ -126,17 +126,20 @@ func (m *StackModel) Effects(dst, x *mat.Dense) *mat.Dense {
 // autoNNLS minimises Σ_i w_i·(y_i − Σ_j z_j[i]·β_j)² over β with β_j ≥ 0
 // where nonneg[j], by cyclic coordinate descent on the normal equations
 // (a tiny ridge, 1e-9 of the largest diagonal, keeps collinear columns
-// solvable). w nil means 1; rows with keep[i] false are left out (keep nil
-// means all).
-func autoNNLS(z [][]float64, y, w []float64, keep []bool, nonneg []bool) []float64 {
+// solvable). w nil means 1; every row's weight is multiplied by count[i]
+// (count nil means 1; 0 leaves the row out).
+func autoNNLS(z [][]float64, y, w []float64, count []float64, nonneg []bool) []float64 {
 	p := len(z)
 	g := make([]float64, p*p)
 	b := make([]float64, p)
 	for i := range y {
-		if keep != nil && !keep[i] {
-			continue
-		}
 		wi := autoW(w, i)
+		if count != nil {
+			if count[i] == 0 {
+				continue
+			}
+			wi *= count[i]
+		}
 		for j := range p {
 			zj := wi * z[j][i]
 			b[j] += zj * y[i]
@@ -228,7 +231,7 @@ func autoStackArms(arms []autoArm, taus []*mat.Dense, c AutoCriterion) []autoSta
 
 // autoStackWeights fits one arm's weights of the candidates in use (the
 // last entry is the constant) on the rows kept.
-func autoStackWeights(s autoStackArm, use []bool, keep []bool) []float64 {
+func autoStackWeights(s autoStackArm, use []bool, keep []float64) []float64 {
 	var z [][]float64
 	var nonneg []bool
 	var cols []int
@@ -255,18 +258,43 @@ func autoStackWeights(s autoStackArm, use []bool, keep []bool) []float64 {
 	return out
 }
 
-// autoStackFit fits the weights of every arm on the rows kept, then keeps
+// autoStackFit fits the weights of every arm on the rows kept (keep[k][r]
+// is 1 for a row in use, 0 for one left out; nil means all), then keeps
 // at most members candidates (by their largest contribution β·sd(τ̂)
-// over the arms) and refits the weights of those.
-func autoStackFit(arms []autoStackArm, use []bool, keep [][]bool, members int) [][]float64 {
+// over the arms) and fits the weights of those again. With bags > 0 the
+// weights are the mean of the fits on bags bootstrap resamples of the
+// rows kept (bagged stacking, which steadies the weights of nearly
+// collinear candidates).
+func autoStackFit(arms []autoStackArm, use []bool, keep [][]float64, members, bags int, rng *rand.Rand) [][]float64 {
 	fit := func(use []bool) [][]float64 {
 		out := make([][]float64, len(arms))
 		for k, s := range arms {
-			var kp []bool
+			var kp []float64
 			if keep != nil {
 				kp = keep[k]
 			}
-			out[k] = autoStackWeights(s, use, kp)
+			if bags <= 0 {
+				out[k] = autoStackWeights(s, use, kp)
+				continue
+			}
+			var rows []int
+			for r := range s.target {
+				if kp == nil || kp[r] > 0 {
+					rows = append(rows, r)
+				}
+			}
+			count := make([]float64, len(s.target))
+			mean := make([]float64, len(s.tau)+1)
+			for range bags {
+				clear(count)
+				for range rows {
+					count[rows[rng.IntN(len(rows))]]++
+				}
+				for j, v := range autoStackWeights(s, use, count) {
+					mean[j] += v / float64(bags)
+				}
+			}
+			out[k] = mean
 		}
 		return out
 	}
@@ -328,7 +356,7 @@ func autoStackTerms(s autoStackArm, beta []float64, dst []float64) []float64 {
 // cross-validation on the loss rows: each fold's rows are scored by the
 // stack fitted, and by the candidate chosen, on the other folds. It
 // returns the two mean losses.
-func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, folds int, rng *rand.Rand) (stack, sel float64) {
+func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bags, folds int, rng *rand.Rand) (stack, sel float64) {
 	fold := make([][]int, len(arms))
 	for k, s := range arms {
 		fold[k] = make([]int, len(s.target))
@@ -340,14 +368,16 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, fol
 	var stackSum, selSum float64
 	count := 0
 	for f := range folds {
-		keep := make([][]bool, len(arms))
+		keep := make([][]float64, len(arms))
 		for k := range arms {
-			keep[k] = make([]bool, len(fold[k]))
+			keep[k] = make([]float64, len(fold[k]))
 			for r, g := range fold[k] {
-				keep[k][r] = g != f
+				if g != f {
+					keep[k][r] = 1
+				}
 			}
 		}
-		beta := autoStackFit(arms, use, keep, members)
+		beta := autoStackFit(arms, use, keep, members, bags, rng)
 		// Choose one candidate on the other folds. terms[c] concatenates
 		// the arms in order.
 		best, bestLoss := -1, math.Inf(1)

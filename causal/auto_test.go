@@ -158,6 +158,9 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 		{"folds": "1"},
 		{"clip": "0.7"},
 		{"nuisance": "nosuch"},
+		{"combine": "mix"},
+		{"members": "0"},
+		{"bags": "-1"},
 		{"colour": "red"},
 	} {
 		est, err := r.NewEstimator("auto", bad)
@@ -346,22 +349,34 @@ func TestAutoNNLS(t *testing.T) {
 	}
 }
 
-// TestAutoStack fits a stack of candidates and checks that it predicts
-// the weighted sum of its members plus the constant, records the weights
-// in the scores and the report, and survives a save/load round trip.
+// TestAutoStack fits a stack of candidates on an effect with a linear and
+// a step part, τ(x) = 1 + 2·x_1 + 2·1{x_2 > 0}, which neither a linear
+// nor a shallow-tree T-learner gets alone, and checks that the stack wins
+// the nested cross-validation, predicts the weighted sum of its members
+// plus the constant, records the weights in the scores and the report,
+// and survives a save/load round trip.
 func TestAutoStack(t *testing.T) {
 	d, tau := autoTestData(2000, 4, 11)
+	for i := range tau {
+		step := 0.0
+		if d.X.At(i, 2) > 0 {
+			step = 2
+		}
+		tau[i] += step
+		d.Y[i] += step * float64(d.Treatment[i])
+	}
 	for _, crit := range []AutoCriterion{RLoss, DRLoss} {
 		t.Run(crit.String(), func(t *testing.T) {
 			a := AutoEstimator{
 				Candidates: []NamedEstimator{
 					{Name: "s/linear", Estimator: SLearner{}},
 					{Name: "t/linear", Estimator: TLearner{}},
-					{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 30, MaxDepth: 2}}},
+					{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 40, MaxDepth: 1}}},
 				},
 				Criterion: crit,
 				Nuisance:  Linear{},
 				Combine:   AutoStack,
+				Bags:      10,
 			}
 			m, err := a.Fit(d, rand.NewPCG(5, 6))
 			if err != nil {
@@ -377,7 +392,7 @@ func TestAutoStack(t *testing.T) {
 				t.Fatalf("the stack lost (%v vs %v): the test shows nothing", m.StackCVLoss, m.SelectCVLoss)
 			}
 			st, ok := m.Unwrap().(*StackModel)
-			if !ok || m.Chosen != "stack" {
+			if !ok || m.Chosen != "stack" || len(st.Members) < 2 {
 				t.Fatalf("chosen %s, model %T", m.Chosen, m.Unwrap())
 			}
 			want := mat.NewDense(2000, 1, nil)
@@ -406,8 +421,12 @@ func TestAutoStack(t *testing.T) {
 			if !mat.EqualApprox(got, want, 1e-12) {
 				t.Error("stack effects differ from the weighted sum of its members")
 			}
-			if mse := effectMSE(m, d.X, tau); mse > 0.05 {
-				t.Errorf("in-sample effect MSE %.3f, want below 0.05", mse)
+			// The stack is closer to τ than any of its members alone.
+			mse := effectMSE(m, d.X, tau)
+			for _, mem := range st.Members {
+				if alone := effectMSE(mem.Model, d.X, tau); !(mse < alone) {
+					t.Errorf("in-sample effect MSE of the stack %.3f, of %s alone %.3f", mse, mem.Name, alone)
+				}
 			}
 			rep := m.Report()
 			if rep["auto_combine"] != "stack" || !strings.Contains(rep["auto_reason"], "stack of") || rep["auto_weight."+st.Members[0].Name] == "" {
