@@ -210,7 +210,12 @@ type AutoModel struct {
 	// (weights fitted on the same rows); StackCVLoss and SelectCVLoss are
 	// the nested cross-validated losses of stacking and of choosing one
 	// candidate, by which Combine was decided (zero when not computed).
-	StackLoss    float64 `json:"stack_loss,omitempty"`
+	StackLoss float64 `json:"stack_loss,omitempty"`
+	// StackShrink is the factor λ by which the stack was shrunk toward
+	// the constant effect: λ·(c + Σ β_k τ̂_k) + (1 − λ)·c0, with c0 the
+	// constant fitted alone; the weights and the constant saved are the
+	// shrunk ones.
+	StackShrink  float64 `json:"stack_shrink,omitempty"`
 	StackCVLoss  float64 `json:"stack_cv_loss,omitempty"`
 	SelectCVLoss float64 `json:"select_cv_loss,omitempty"`
 }
@@ -298,8 +303,9 @@ func (m *AutoModel) Report() map[string]string {
 		}
 		out["auto_stack_cv_loss"] = autoFmt(m.StackCVLoss)
 		out["auto_select_cv_loss"] = autoFmt(m.SelectCVLoss)
-		reason = fmt.Sprintf("stack of %s: %s %s on %d of %d rows (%d folds), nested cross-validated %s (against %s choosing one candidate); best single candidate %s %s",
-			strings.Join(parts, ", "), m.Criterion, autoFmt(m.StackLoss), m.SelectionRows, m.Rows, m.Folds, autoFmt(m.StackCVLoss), autoFmt(m.SelectCVLoss), bestName, autoFmt(best))
+		out["auto_stack_shrink"] = autoFmt(m.StackShrink)
+		reason = fmt.Sprintf("stack of %s (shrunk by %s toward the constant effect): %s %s on %d of %d rows (%d folds), nested cross-validated %s (against %s choosing one candidate); best single candidate %s %s",
+			strings.Join(parts, ", "), autoFmt(m.StackShrink), m.Criterion, autoFmt(m.StackLoss), m.SelectionRows, m.Rows, m.Folds, autoFmt(m.StackCVLoss), autoFmt(m.SelectCVLoss), bestName, autoFmt(best))
 	} else {
 		reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds)", m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.Folds)
 		if len(m.SkippedConstant) > 0 {
@@ -372,7 +378,8 @@ func DefaultAutoCandidates(binary bool) []AutoCandidate {
 
 // DefaultAutoCandidatesFor returns the candidates AutoEstimator tries by
 // default when it selects on rows rows: a strongly regularised linear
-// R-learner ("r/gbt…:final=linear:l2=R", shallow boosted nuisances and a
+// R-learner ("r/gbt…:propensity=gbt:final=linear:l2=R", shallow boosted
+// nuisances (outcome and propensity) and a
 // linear effect whose ridge penalty R = max(rows, 100) outweighs the
 // data's Σ(t − ê)² ≤ rows/4), then DefaultAutoCandidates. On up to 2,000
 // rows the causal forest has 200 trees instead of 500 (its cost is linear
@@ -381,7 +388,7 @@ func DefaultAutoCandidates(binary bool) []AutoCandidate {
 // n ≤ 1,000 they were never the best candidate.
 func DefaultAutoCandidatesFor(rows int, binary bool) []AutoCandidate {
 	var out []AutoCandidate
-	c, err := ParseAutoCandidate("r/gbt" + AutoShallowGBT + ":final=linear:l2=" + strconv.Itoa(max(rows, 100)))
+	c, err := ParseAutoCandidate("r/gbt" + AutoShallowGBT + ":propensity=gbt:final=linear:l2=" + strconv.Itoa(max(rows, 100)))
 	if err != nil {
 		panic(err)
 	}
@@ -658,11 +665,32 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		for c := range taus {
 			use[c] = taus[c] != nil
 		}
-		out.StackCVLoss, out.SelectCVLoss = autoNested(sarms, terms, use, members, a.Bags, folds, rng)
+		var shrinkLoss []float64
+		shrinkLoss, out.SelectCVLoss = autoNested(sarms, terms, use, members, a.Bags, folds, rng)
+		shrink := 0
+		for j := range shrinkLoss {
+			if shrinkLoss[j] < shrinkLoss[shrink] {
+				shrink = j
+			}
+		}
+		out.StackCVLoss = shrinkLoss[shrink]
 		if out.StackCVLoss <= out.SelectCVLoss {
 			stack, beta, err := a.fitStack(d, sarms, use, members, scores, src, rng)
 			if err != nil {
 				return nil, err
+			}
+			if stack != nil {
+				lambda := autoShrinks[shrink]
+				for k, s := range sarms {
+					beta[k] = autoShrink(beta[k], autoConstant(s, nil), lambda)
+					stack.Constant[k] = beta[k][len(beta[k])-1]
+				}
+				for i := range stack.Members {
+					for k := range stack.Members[i].Weights {
+						stack.Members[i].Weights[k] *= lambda
+					}
+				}
+				out.StackShrink = lambda
 			}
 			if stack != nil && !constantEffects(stack, d.X) {
 				var st []float64
@@ -676,6 +704,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			for c := range scores {
 				scores[c].Weights, scores[c].RefitSeconds = nil, 0
 			}
+			out.StackShrink = 0
 		}
 	}
 

@@ -352,11 +352,34 @@ func autoStackTerms(s autoStackArm, beta []float64, dst []float64) []float64 {
 	return dst
 }
 
+// autoShrinks are the factors λ by which the nested cross-validation may
+// shrink a stack toward the constant effect (see autoShrink).
+var autoShrinks = []float64{1, 0.8, 0.6, 0.4, 0.2, 0.1}
+
+// autoShrink returns the stack beta shrunk by λ toward the constant
+// effect c0: τ_λ(x) = λ·(c + Σ_k β_k τ̂_k(x)) + (1 − λ)·c0.
+func autoShrink(beta []float64, c0, lambda float64) []float64 {
+	out := make([]float64, len(beta))
+	for j, b := range beta {
+		out[j] = lambda * b
+	}
+	out[len(beta)-1] += (1 - lambda) * c0
+	return out
+}
+
+// autoConstant returns arm s's constant effect fitted alone on the rows
+// kept.
+func autoConstant(s autoStackArm, keep []float64) float64 {
+	b := autoNNLS([][]float64{s.mult}, s.target, s.w, keep, []bool{false})
+	return b[0]
+}
+
 // autoNested compares stacking with choosing one candidate by nested
 // cross-validation on the loss rows: each fold's rows are scored by the
-// stack fitted, and by the candidate chosen, on the other folds. It
-// returns the two mean losses.
-func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bags, folds int, rng *rand.Rand) (stack, sel float64) {
+// stack fitted, and by the candidate chosen, on the other folds. The
+// stack is scored at every shrinkage factor of autoShrinks. It returns
+// the stack's mean loss at each factor and the choice's mean loss.
+func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bags, folds int, rng *rand.Rand) (stack []float64, sel float64) {
 	fold := make([][]int, len(arms))
 	for k, s := range arms {
 		fold[k] = make([]int, len(s.target))
@@ -365,7 +388,8 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 			fold[k][i] = r % folds
 		}
 	}
-	var stackSum, selSum float64
+	stackSum := make([]float64, len(autoShrinks))
+	var selSum float64
 	count := 0
 	for f := range folds {
 		keep := make([][]float64, len(arms))
@@ -402,10 +426,17 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 		}
 		off := 0
 		for k, s := range arms {
-			st := autoStackTerms(s, beta[k], nil)
+			c0 := autoConstant(s, keep[k])
+			for j, lambda := range autoShrinks {
+				st := autoStackTerms(s, autoShrink(beta[k], c0, lambda), nil)
+				for r, g := range fold[k] {
+					if g == f {
+						stackSum[j] += st[r]
+					}
+				}
+			}
 			for r, g := range fold[k] {
 				if g == f {
-					stackSum += st[r]
 					selSum += terms[best][off+r]
 					count++
 				}
@@ -413,5 +444,8 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 			off += len(fold[k])
 		}
 	}
-	return stackSum / float64(count), selSum / float64(count)
+	for j := range stackSum {
+		stackSum[j] /= float64(count)
+	}
+	return stackSum, selSum / float64(count)
 }
