@@ -195,33 +195,61 @@ func TestAutoDefaultCandidates(t *testing.T) {
 	}
 }
 
-// TestAutoChoosesTARNet checks that the selection prefers TARNet over a
-// T-learner OLS when the effect is nonlinear, and records both losses.
+// TestAutoChoosesTARNet checks that auto prefers TARNet over a T-learner
+// OLS when the effect is nonlinear, and records both losses: chosen alone
+// (combine=select), or, by default, as the stack's member with the
+// largest weight (or its only member).
 func TestAutoChoosesTARNet(t *testing.T) {
 	d, tau := tarnetData(1200, 21)
-	m := fitAuto(t, d, map[string]string{"seed": "3", "candidates": "t/linear,tarnet"})
-	if m.Chosen != "tarnet" {
-		t.Errorf("auto chose %s, want tarnet; scores %+v", m.Chosen, m.Scores)
-	}
-	if _, ok := m.Unwrap().(*TARNetModel); !ok {
-		t.Errorf("chosen model is %T, want *TARNetModel", m.Unwrap())
-	}
-	rep := m.Report()
-	for _, k := range []string{"auto_loss.tarnet", "auto_loss.t/linear"} {
-		if v := rep[k]; v == "" || strings.HasPrefix(v, "failed") {
-			t.Errorf("%s = %q, want a loss", k, v)
-		}
-	}
-	if rep["auto_tried"] != "t/linear,tarnet" {
-		t.Errorf("auto_tried = %q", rep["auto_tried"])
-	}
-	if got := effectMSE(m, d.X, tau); got > 0.15 {
-		t.Errorf("in-sample effect MSE of the chosen model %.3f, want below 0.15", got)
-	}
-	// The saved model round-trips with its selection record.
-	v := reload(t, m)
-	if got := v.(*AutoModel); got.Chosen != "tarnet" || !mat.Equal(got.Effects(nil, d.X), m.Effects(nil, d.X)) {
-		t.Error("loaded auto model differs")
+	for _, combine := range []string{"select", "stack"} {
+		t.Run(combine, func(t *testing.T) {
+			m := fitAuto(t, d, map[string]string{"seed": "3", "candidates": "t/linear,tarnet", "combine": combine})
+			var lead UpliftModel
+			switch st, ok := m.Unwrap().(*StackModel); {
+			case ok:
+				best := -1
+				for i, mem := range st.Members {
+					if best < 0 || mem.Weights[0] > st.Members[best].Weights[0] {
+						best = i
+					}
+				}
+				if m.Chosen != "stack" || st.Members[best].Name != "tarnet" {
+					t.Fatalf("auto stacked %+v, want tarnet with the largest weight", st.Members)
+				}
+				lead = st.Members[best].Model.UpliftModel
+			case combine == "select":
+				if m.Chosen != "tarnet" {
+					t.Fatalf("auto chose %s, want tarnet; scores %+v", m.Chosen, m.Scores)
+				}
+				lead = m.Unwrap()
+			default:
+				// The nested cross-validation may prefer one candidate.
+				if m.Chosen != "tarnet" || m.StackCVLoss <= m.SelectCVLoss {
+					t.Fatalf("auto chose %s (stack %v, select %v), want tarnet", m.Chosen, m.StackCVLoss, m.SelectCVLoss)
+				}
+				lead = m.Unwrap()
+			}
+			if _, ok := lead.(*TARNetModel); !ok {
+				t.Errorf("leading model is %T, want *TARNetModel", lead)
+			}
+			rep := m.Report()
+			for _, k := range []string{"auto_loss.tarnet", "auto_loss.t/linear"} {
+				if v := rep[k]; v == "" || strings.HasPrefix(v, "failed") {
+					t.Errorf("%s = %q, want a loss", k, v)
+				}
+			}
+			if rep["auto_tried"] != "t/linear,tarnet" {
+				t.Errorf("auto_tried = %q", rep["auto_tried"])
+			}
+			if got := effectMSE(m, d.X, tau); got > 0.15 {
+				t.Errorf("in-sample effect MSE of the chosen model %.3f, want below 0.15", got)
+			}
+			// The saved model round-trips with its selection record.
+			v := reload(t, m)
+			if got := v.(*AutoModel); got.Chosen != m.Chosen || !mat.Equal(got.Effects(nil, d.X), m.Effects(nil, d.X)) {
+				t.Error("loaded auto model differs")
+			}
+		})
 	}
 }
 
