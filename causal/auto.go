@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,6 +54,11 @@ func ParseAutoCriterion(s string) (AutoCriterion, error) {
 	}
 	return 0, fmt.Errorf("%w: criterion %q, want r-loss or dr-loss", ErrParam, s)
 }
+
+// autoTieWeight is the weight of the candidate with the lowest loss in a
+// stack where no candidate earns a weight: small enough to leave the
+// constant effect's accuracy, large enough to order the units.
+const autoTieWeight = 0.01
 
 // autoNuisanceGBT is AutoEstimator's default nuisance learner: shallow
 // boosting as in AutoShallowGBT. Deeper trees fit noise in the
@@ -383,9 +389,12 @@ func DefaultAutoCandidates(binary bool) []AutoCandidate {
 // linear effect whose ridge penalty R = max(rows, 100) outweighs the
 // data's Σ(t − ê)² ≤ rows/4), then DefaultAutoCandidates. On up to 2,000
 // rows the causal forest has 200 trees instead of 500 (its cost is linear
-// in the trees), and t/gbt and s/gbt with gbt's defaults are left out:
-// deep boosting overfits so few rows, and on the Nie and Wager setups at
-// n ≤ 1,000 they were never the best candidate.
+// in the trees), and t/gbt and s/gbt with gbt's defaults, the DR-learners
+// and the shallow-boosted R-learner are left out: deep boosting overfits so
+// few rows, the DR-learners' inverse-propensity pseudo-outcomes and the
+// R-learner's boosted final stage are noisy on them, and on the Nie and
+// Wager setups at n ≤ 1,000 none of them was the best candidate of a
+// cell.
 func DefaultAutoCandidatesFor(rows int, binary bool) []AutoCandidate {
 	var out []AutoCandidate
 	c, err := ParseAutoCandidate("r/gbt" + AutoShallowGBT + ":propensity=gbt:final=linear:l2=" + strconv.Itoa(max(rows, 100)))
@@ -396,7 +405,7 @@ func DefaultAutoCandidatesFor(rows int, binary bool) []AutoCandidate {
 	for _, c := range DefaultAutoCandidates(binary) {
 		if rows <= 2000 {
 			switch c.Name {
-			case "t/gbt", "s/gbt":
+			case "t/gbt", "s/gbt", "dr/linear", "r/gbt" + AutoShallowGBT, "dr/gbt" + AutoShallowGBT:
 				continue
 			case "causal-forest:trees=500":
 				c.Params["trees"] = "200"
@@ -665,16 +674,15 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		for c := range taus {
 			use[c] = taus[c] != nil
 		}
-		var shrinkLoss []float64
-		shrinkLoss, out.SelectCVLoss = autoNested(sarms, terms, use, members, a.Bags, folds, rng)
-		shrink := 0
-		for j := range shrinkLoss {
-			if shrinkLoss[j] < shrinkLoss[shrink] {
-				shrink = j
-			}
+		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
+		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms)
+		out.SelectCVLoss = selLoss
+		if shrink >= 0 {
+			out.StackCVLoss = shrinkLoss[shrink]
+		} else {
+			out.StackCVLoss = slices.Min(shrinkLoss)
 		}
-		out.StackCVLoss = shrinkLoss[shrink]
-		if out.StackCVLoss <= out.SelectCVLoss {
+		if shrink >= 0 {
 			stack, beta, err := a.fitStack(d, sarms, use, members, scores, src, rng)
 			if err != nil {
 				return nil, err
@@ -685,11 +693,35 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 					beta[k] = autoShrink(beta[k], autoConstant(s, nil), lambda)
 					stack.Constant[k] = beta[k][len(beta[k])-1]
 				}
-				for i := range stack.Members {
-					for k := range stack.Members[i].Weights {
-						stack.Members[i].Weights[k] *= lambda
+				lead := -1
+				var kept []StackMember
+				for _, mem := range stack.Members {
+					c := slices.IndexFunc(scores, func(s AutoScore) bool { return s.Name == mem.Name })
+					if lead < 0 || scores[c].Loss < scores[lead].Loss {
+						lead = c
 					}
+					if lambda == 0 {
+						scores[c].Weights = nil
+						continue
+					}
+					for k := range mem.Weights {
+						mem.Weights[k] *= lambda
+					}
+					kept = append(kept, mem)
 				}
+				if len(kept) == 0 {
+					// The constant effect alone won: autoTieWeight times
+					// the member with the lowest loss orders the units.
+					i := slices.IndexFunc(stack.Members, func(m StackMember) bool { return m.Name == scores[lead].Name })
+					mem := stack.Members[i]
+					for k := range mem.Weights {
+						mem.Weights[k] = autoTieWeight
+						beta[k][lead] = autoTieWeight
+					}
+					scores[lead].Weights = mem.Weights
+					kept = append(kept, mem)
+				}
+				stack.Members = kept
 				out.StackShrink = lambda
 			}
 			if stack != nil && !constantEffects(stack, d.X) {
@@ -755,8 +787,8 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 
 // fitStack fits the stack's weights on the selection rows and refits its
 // members on all rows of d. A member whose refit fails is dropped and the
-// weights are fitted again without it. It returns nil when no candidate
-// has a positive weight.
+// weights are fitted again without it. It returns nil when every
+// candidate failed.
 func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, members int, scores []AutoScore, src rand.Source, rng *rand.Rand) (*StackModel, [][]float64, error) {
 	use = append([]bool(nil), use...)
 	refits := make([]UpliftModel, len(use))
@@ -773,7 +805,22 @@ func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, 
 			}
 		}
 		if len(in) == 0 {
-			return nil, nil, nil
+			// No candidate earns a weight: the stack is the constant
+			// effect plus autoTieWeight times the candidate with the
+			// lowest loss, which then orders the units.
+			lead := -1
+			for c := range use {
+				if use[c] && (lead < 0 || scores[c].Loss < scores[lead].Loss) {
+					lead = c
+				}
+			}
+			if lead < 0 {
+				return nil, nil, nil
+			}
+			for k := range sarms {
+				beta[k][lead] = autoTieWeight
+			}
+			in = []int{lead}
 		}
 		failed := false
 		for _, c := range in {

@@ -353,8 +353,9 @@ func autoStackTerms(s autoStackArm, beta []float64, dst []float64) []float64 {
 }
 
 // autoShrinks are the factors λ by which the nested cross-validation may
-// shrink a stack toward the constant effect (see autoShrink).
-var autoShrinks = []float64{1, 0.8, 0.6, 0.4, 0.2, 0.1}
+// shrink a stack toward the constant effect (see autoShrink); 0 is the
+// constant effect alone.
+var autoShrinks = []float64{1, 0.8, 0.6, 0.4, 0.2, 0.1, 0}
 
 // autoShrink returns the stack beta shrunk by λ toward the constant
 // effect c0: τ_λ(x) = λ·(c + Σ_k β_k τ̂_k(x)) + (1 − λ)·c0.
@@ -378,19 +379,24 @@ func autoConstant(s autoStackArm, keep []float64) float64 {
 // cross-validation on the loss rows: each fold's rows are scored by the
 // stack fitted, and by the candidate chosen, on the other folds. The
 // stack is scored at every shrinkage factor of autoShrinks. It returns
-// the stack's mean loss at each factor and the choice's mean loss.
-func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bags, folds int, rng *rand.Rand) (stack []float64, sel float64) {
+// the held-out loss terms of the stack at each factor and of the choice,
+// row by row.
+func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bags, folds int, rng *rand.Rand) (stack [][]float64, sel []float64) {
 	fold := make([][]int, len(arms))
+	total := 0
 	for k, s := range arms {
 		fold[k] = make([]int, len(s.target))
 		perm := rng.Perm(len(s.target))
 		for r, i := range perm {
 			fold[k][i] = r % folds
 		}
+		total += len(s.target)
 	}
-	stackSum := make([]float64, len(autoShrinks))
-	var selSum float64
-	count := 0
+	stack = make([][]float64, len(autoShrinks))
+	for j := range stack {
+		stack[j] = make([]float64, total)
+	}
+	sel = make([]float64, total)
 	for f := range folds {
 		keep := make([][]float64, len(arms))
 		for k := range arms {
@@ -431,21 +437,50 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 				st := autoStackTerms(s, autoShrink(beta[k], c0, lambda), nil)
 				for r, g := range fold[k] {
 					if g == f {
-						stackSum[j] += st[r]
+						stack[j][off+r] = st[r]
 					}
 				}
 			}
 			for r, g := range fold[k] {
 				if g == f {
-					selSum += terms[best][off+r]
-					count++
+					sel[off+r] = terms[best][off+r]
 				}
 			}
 			off += len(fold[k])
 		}
 	}
-	for j := range stackSum {
-		stackSum[j] /= float64(count)
+	return stack, sel
+}
+
+// autoOneSE picks, by the one-standard-error rule, between the stack at
+// the factors of autoShrinks and the single choice from their nested loss
+// terms: the most shrunk stack whose mean loss is within one standard
+// error (of the per-row difference) of the lowest mean, or the single
+// choice when it has the lowest mean and no stack is within one standard
+// error of it. It returns the index of the factor (−1 for the choice) and
+// the means.
+func autoOneSE(stack [][]float64, sel []float64) (pick int, stackMean []float64, selMean float64) {
+	stackMean = make([]float64, len(stack))
+	for j, t := range stack {
+		stackMean[j] = autoMean(t, nil)
 	}
-	return stackSum, selSum / float64(count)
+	selMean = autoMean(sel, nil)
+	best, bestTerms := selMean, sel
+	for j, m := range stackMean {
+		if m < best {
+			best, bestTerms = m, stack[j]
+		}
+	}
+	pick = -1
+	diff := make([]float64, len(sel))
+	for j := len(stack) - 1; j >= 0; j-- { // from λ = 0 upward
+		for i := range diff {
+			diff[i] = stack[j][i] - bestTerms[i]
+		}
+		m, se := MeanSE(diff, nil)
+		if m <= se {
+			return j, stackMean, selMean
+		}
+	}
+	return pick, stackMean, selMean
 }
