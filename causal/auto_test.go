@@ -496,3 +496,43 @@ func TestAutoOldFile(t *testing.T) {
 		t.Errorf("old auto file: chosen %s, report %v", m.Chosen, m.Report())
 	}
 }
+
+// TestAutoStackConstant: on data whose effect is the same for everybody
+// and noisy, the one-standard-error rule shrinks the stack to the
+// constant effect; the model still orders the units through the member
+// with the lowest loss at autoTieWeight.
+func TestAutoStackConstant(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 1))
+	n := 2000
+	x := mat.NewDense(n, 4, nil)
+	tr := make([]int, n)
+	y := make([]float64, n)
+	for i := range n {
+		for j := range 4 {
+			x.Set(i, j, rng.NormFloat64())
+		}
+		tr[i] = rng.IntN(2)
+		y[i] = x.At(i, 0) + 0.5*float64(tr[i]) + 3*rng.NormFloat64()
+	}
+	d := UpliftData{X: x, Treatment: tr, Arms: 1, Y: y}
+	a := AutoEstimator{
+		Candidates: []NamedEstimator{{Name: "t/linear", Estimator: TLearner{}}, {Name: "x/linear", Estimator: XLearner{}}},
+		Nuisance:   Linear{},
+		Combine:    AutoStack,
+		Bags:       5,
+	}
+	m, err := a.Fit(d, rand.NewPCG(3, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := m.Unwrap().(*StackModel)
+	if !ok || m.StackShrink != 0 {
+		t.Fatalf("combine %s, shrink %v: the test shows nothing", m.Combine, m.StackShrink)
+	}
+	if len(st.Members) != 1 || st.Members[0].Weights[0] != autoTieWeight || constantEffects(m, x) {
+		t.Errorf("members %+v of a constant stack", st.Members)
+	}
+	if math.Abs(st.Constant[0]-0.5) > 0.3 {
+		t.Errorf("constant %v, want about 0.5", st.Constant[0])
+	}
+}

@@ -94,10 +94,11 @@ func (g *grid) estimators(n int) []string {
 
 func (g *grid) run(outPath string) error {
 	var cells []cell
-	for _, s := range []byte(g.setups) {
-		for _, n := range g.ns {
-			for _, d := range g.ds {
-				for _, sigma := range g.sigmas {
+	// Every (n, d, σ) runs all the setups before the next.
+	for _, n := range g.ns {
+		for _, d := range g.ds {
+			for _, sigma := range g.sigmas {
+				for _, s := range []byte(g.setups) {
 					cells = append(cells, cell{s, n, d, sigma})
 				}
 			}
