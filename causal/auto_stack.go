@@ -452,35 +452,28 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 	return stack, sel
 }
 
-// autoOneSE picks, by the one-standard-error rule, between the stack at
-// the factors of autoShrinks and the single choice from their nested loss
-// terms: the most shrunk stack whose mean loss is within one standard
-// error (of the per-row difference) of the lowest mean, or the single
-// choice when it has the lowest mean and no stack is within one standard
-// error of it. It returns the index of the factor (−1 for the choice) and
-// the means.
+// autoOneSE picks between the stack at the factors of autoShrinks and
+// the single choice from their nested loss terms: the stack at the factor
+// with the lowest mean loss, unless the single choice beats it by more
+// than one standard error (of the per-row difference), a one-standard-
+// error rule against betting on one candidate. It returns the index of
+// the factor (−1 for the choice) and the means.
 func autoOneSE(stack [][]float64, sel []float64) (pick int, stackMean []float64, selMean float64) {
 	stackMean = make([]float64, len(stack))
+	pick = 0
 	for j, t := range stack {
 		stackMean[j] = autoMean(t, nil)
+		if stackMean[j] < stackMean[pick] {
+			pick = j
+		}
 	}
 	selMean = autoMean(sel, nil)
-	best, bestTerms := selMean, sel
-	for j, m := range stackMean {
-		if m < best {
-			best, bestTerms = m, stack[j]
-		}
-	}
-	pick = -1
 	diff := make([]float64, len(sel))
-	for j := len(stack) - 1; j >= 0; j-- { // from λ = 0 upward
-		for i := range diff {
-			diff[i] = stack[j][i] - bestTerms[i]
-		}
-		m, se := MeanSE(diff, nil)
-		if m <= se {
-			return j, stackMean, selMean
-		}
+	for i := range diff {
+		diff[i] = stack[pick][i] - sel[i]
+	}
+	if m, se := MeanSE(diff, nil); m > se {
+		return -1, stackMean, selMean
 	}
 	return pick, stackMean, selMean
 }
