@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -53,6 +55,21 @@ func ParseAutoCriterion(s string) (AutoCriterion, error) {
 	return 0, fmt.Errorf("%w: criterion %q, want r-loss or dr-loss", ErrParam, s)
 }
 
+// autoTieWeight is the weight of the candidate with the lowest loss in a
+// stack where no candidate earns a weight: small enough to leave the
+// constant effect's accuracy, large enough to order the units.
+const autoTieWeight = 0.01
+
+// autoNuisanceGBT is AutoEstimator's default nuisance learner: shallow
+// boosting as in AutoShallowGBT. Deeper trees fit noise in the
+// propensity, and an error ê − e in the R-loss's (t − ê)·τ̂ rewards
+// candidates that shrink τ̂.
+var autoNuisanceGBT = GBT{MaxDepth: 2, LearningRate: 0.05, MaxIter: 200, MinSamplesLeaf: 40}
+
+// DefaultAutoBags is the registry's default number of bootstrap
+// resamples of the stacking weights (AutoEstimator.Bags).
+const DefaultAutoBags = 20
+
 // DefaultAutoRows is AutoEstimator's default limit on the rows used for
 // selection.
 const DefaultAutoRows = 20000
@@ -83,7 +100,8 @@ type AutoEstimator struct {
 	Candidates []NamedEstimator
 	// Criterion is the validation loss (RLoss by default).
 	Criterion AutoCriterion
-	// Nuisance fits the nuisance models of the loss (nil means GBT{}).
+	// Nuisance fits the nuisance models of the loss (nil means shallow
+	// boosting: GBT with the settings of AutoShallowGBT).
 	Nuisance Learner
 	// Folds is the number of cross-validation folds (0 means 3).
 	Folds int
@@ -93,6 +111,15 @@ type AutoEstimator struct {
 	// Clip bounds the propensity in the loss to [Clip, 1−Clip]; zero
 	// means 0.05.
 	Clip float64
+	// Combine says whether the best candidate is refitted (AutoSelect,
+	// the zero value) or the candidates are stacked (AutoStack).
+	Combine AutoCombine
+	// Members bounds the candidates a stack keeps (0 means
+	// DefaultAutoMembers).
+	Members int
+	// Bags is the number of bootstrap resamples whose stacking weights
+	// are averaged (0 means none: one fit on all selection rows).
+	Bags int
 }
 
 // AutoScore is one candidate's validation result.
@@ -107,17 +134,27 @@ type AutoScore struct {
 	SE float64 `json:"-"`
 	// Err is the fit error of a skipped candidate.
 	Err string `json:"err,omitempty"`
+	// Seconds is the wall time of the candidate's cross-fitting on the
+	// selection rows, and RefitSeconds that of its refit on all rows
+	// (zero when it was not refitted).
+	Seconds, RefitSeconds float64 `json:"-"`
+	// Weights holds the candidate's stacking weight per treated arm (nil
+	// when it is not in the stack).
+	Weights []float64 `json:"-"`
 }
 
 // MarshalJSON writes NaN losses as null.
 func (s AutoScore) MarshalJSON() ([]byte, error) {
 	type plain struct {
-		Name string   `json:"name"`
-		Loss *float64 `json:"loss"`
-		SE   *float64 `json:"se"`
-		Err  string   `json:"err,omitempty"`
+		Name         string    `json:"name"`
+		Loss         *float64  `json:"loss"`
+		SE           *float64  `json:"se"`
+		Err          string    `json:"err,omitempty"`
+		Seconds      float64   `json:"seconds,omitempty"`
+		RefitSeconds float64   `json:"refit_seconds,omitempty"`
+		Weights      []float64 `json:"weights,omitempty"`
 	}
-	return json.Marshal(plain{s.Name, jsonNum(s.Loss), jsonNum(s.SE), s.Err})
+	return json.Marshal(plain{s.Name, jsonNum(s.Loss), jsonNum(s.SE), s.Err, s.Seconds, s.RefitSeconds, s.Weights})
 }
 
 // UnmarshalJSON reads null losses as NaN.
@@ -127,11 +164,16 @@ func (s *AutoScore) UnmarshalJSON(b []byte) error {
 		Loss *float64 `json:"loss"`
 		SE   *float64 `json:"se"`
 		Err  string   `json:"err"`
+
+		Seconds      float64   `json:"seconds"`
+		RefitSeconds float64   `json:"refit_seconds"`
+		Weights      []float64 `json:"weights"`
 	}
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
 	s.Name, s.Err, s.Loss, s.SE = p.Name, p.Err, math.NaN(), math.NaN()
+	s.Seconds, s.RefitSeconds, s.Weights = p.Seconds, p.RefitSeconds, p.Weights
 	if p.Loss != nil {
 		s.Loss = *p.Loss
 	}
@@ -166,6 +208,22 @@ type AutoModel struct {
 	// whose refit on all rows predicted one constant effect and so was
 	// passed over.
 	SkippedConstant []string `json:"skipped_constant,omitempty"`
+	// Combine is "stack" when Model is a StackModel of the candidates
+	// with Weights, "select" (or empty, in files saved before stacking)
+	// when it is the single candidate Chosen.
+	Combine string `json:"combine,omitempty"`
+	// StackLoss is the stack's validation loss on the selection rows
+	// (weights fitted on the same rows); StackCVLoss and SelectCVLoss are
+	// the nested cross-validated losses of stacking and of choosing one
+	// candidate, by which Combine was decided (zero when not computed).
+	StackLoss float64 `json:"stack_loss,omitempty"`
+	// StackShrink is the factor λ by which the stack was shrunk toward
+	// the constant effect: λ·(c + Σ β_k τ̂_k) + (1 − λ)·c0, with c0 the
+	// constant fitted alone; the weights and the constant saved are the
+	// shrunk ones.
+	StackShrink  float64 `json:"stack_shrink,omitempty"`
+	StackCVLoss  float64 `json:"stack_cv_loss,omitempty"`
+	SelectCVLoss float64 `json:"select_cv_loss,omitempty"`
 }
 
 // Kind implements Kinded.
@@ -189,9 +247,17 @@ func (m *AutoModel) Unwrap() UpliftModel { return m.Model.UpliftModel }
 
 // Report returns the selection record as flat metadata: auto_chosen,
 // auto_criterion, auto_rows, auto_selection_rows, auto_folds,
-// auto_reason and one auto_loss.NAME entry per candidate ("loss ± se" of
-// the difference to the winner, or the fit error).
+// auto_combine, auto_reason, one auto_loss.NAME entry per candidate
+// ("loss ± se" of the difference to the best candidate, or the fit error),
+// auto_seconds.NAME (its cross-fitting time, plus its refit time when
+// refitted) and, for a stack, auto_weight.NAME for every member (one
+// weight per treated arm), auto_constant and the nested losses
+// auto_stack_cv_loss and auto_select_cv_loss.
 func (m *AutoModel) Report() map[string]string {
+	combine := m.Combine
+	if combine == "" {
+		combine = AutoSelect.String()
+	}
 	out := map[string]string{
 		"auto_chosen":         m.Chosen,
 		"auto_criterion":      m.Criterion,
@@ -200,36 +266,77 @@ func (m *AutoModel) Report() map[string]string {
 		"auto_folds":          strconv.Itoa(m.Folds),
 		"auto_loss.zero":      autoFmt(m.ZeroLoss),
 		"auto_loss.constant":  autoFmt(m.ConstantLoss),
+		"auto_combine":        combine,
 	}
 	var tried []string
-	best := math.NaN()
+	best, bestName := math.Inf(1), ""
+	chosen := math.NaN()
 	second, secondName := math.Inf(1), ""
 	for _, s := range m.Scores {
 		tried = append(tried, s.Name)
-		if s.Err != "" {
+		if s.Seconds > 0 || s.RefitSeconds > 0 {
+			v := strconv.FormatFloat(s.Seconds, 'f', 3, 64) + "s cross-fitting"
+			if s.RefitSeconds > 0 {
+				v += ", " + strconv.FormatFloat(s.RefitSeconds, 'f', 3, 64) + "s refit"
+			}
+			out["auto_seconds."+s.Name] = v
+		}
+		if s.Err != "" && math.IsNaN(s.Loss) {
 			out["auto_loss."+s.Name] = "failed: " + s.Err
 			continue
 		}
 		out["auto_loss."+s.Name] = autoFmt(s.Loss) + " (diff se " + autoFmt(s.SE) + ")"
+		if s.Loss < best {
+			best, bestName = s.Loss, s.Name
+		}
 		if s.Name == m.Chosen {
-			best = s.Loss
+			chosen = s.Loss
 		} else if s.Loss < second {
 			second, secondName = s.Loss, s.Name
 		}
 	}
 	out["auto_tried"] = strings.Join(tried, ",")
-	reason := fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds)", m.Criterion, autoFmt(best), m.SelectionRows, m.Rows, m.Folds)
-	if len(m.SkippedConstant) > 0 {
-		out["auto_skipped_constant"] = strings.Join(m.SkippedConstant, ",")
-		reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds) among the candidates whose refit ranks (%s, better, predicted one constant effect)",
-			m.Criterion, autoFmt(best), m.SelectionRows, m.Rows, m.Folds, strings.Join(m.SkippedConstant, ", "))
-	}
-	if secondName != "" {
-		reason += fmt.Sprintf("; runner-up %s %s", secondName, autoFmt(second))
+	var reason string
+	if combine == AutoStack.String() {
+		var parts []string
+		if st, ok := m.Model.UpliftModel.(*StackModel); ok {
+			for _, mem := range st.Members {
+				out["auto_weight."+mem.Name] = autoFmts(mem.Weights)
+				parts = append(parts, mem.Name+" "+autoFmts(mem.Weights))
+			}
+			out["auto_constant"] = autoFmts(st.Constant)
+			parts = append(parts, "constant "+autoFmts(st.Constant))
+		}
+		out["auto_stack_cv_loss"] = autoFmt(m.StackCVLoss)
+		out["auto_select_cv_loss"] = autoFmt(m.SelectCVLoss)
+		out["auto_stack_shrink"] = autoFmt(m.StackShrink)
+		reason = fmt.Sprintf("stack of %s (shrunk by %s toward the constant effect): %s %s on %d of %d rows (%d folds), nested cross-validated %s (against %s choosing one candidate); best single candidate %s %s",
+			strings.Join(parts, ", "), autoFmt(m.StackShrink), m.Criterion, autoFmt(m.StackLoss), m.SelectionRows, m.Rows, m.Folds, autoFmt(m.StackCVLoss), autoFmt(m.SelectCVLoss), bestName, autoFmt(best))
+	} else {
+		reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds)", m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.Folds)
+		if len(m.SkippedConstant) > 0 {
+			out["auto_skipped_constant"] = strings.Join(m.SkippedConstant, ",")
+			reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds) among the candidates whose refit ranks (%s, better, predicted one constant effect)",
+				m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.Folds, strings.Join(m.SkippedConstant, ", "))
+		}
+		if m.SelectCVLoss > 0 {
+			reason += fmt.Sprintf("; nested cross-validated %s of choosing one candidate %s, of stacking %s", m.Criterion, autoFmt(m.SelectCVLoss), autoFmt(m.StackCVLoss))
+		}
+		if secondName != "" {
+			reason += fmt.Sprintf("; runner-up %s %s", secondName, autoFmt(second))
+		}
 	}
 	reason += fmt.Sprintf("; constant effect %s, zero effect %s", autoFmt(m.ConstantLoss), autoFmt(m.ZeroLoss))
 	out["auto_reason"] = reason
 	return out
+}
+
+func autoFmts(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = autoFmt(x)
+	}
+	return strings.Join(s, ",")
 }
 
 func autoFmt(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
@@ -271,6 +378,41 @@ func DefaultAutoCandidates(binary bool) []AutoCandidate {
 			panic(err)
 		}
 		out[i] = c
+	}
+	return out
+}
+
+// DefaultAutoCandidatesFor returns the candidates AutoEstimator tries by
+// default when it selects on rows rows: a strongly regularised linear
+// R-learner ("r/gbt…:propensity=gbt:final=linear:l2=R", shallow boosted
+// nuisances (outcome and propensity) and a
+// linear effect whose ridge penalty R = max(rows, 100) outweighs the
+// data's Σ(t − ê)² ≤ rows/4), then DefaultAutoCandidates. On up to 2,000
+// rows the causal forest has 200 trees instead of 500 (its cost is linear
+// in the trees), and t/gbt and s/gbt with gbt's defaults, the DR-learners
+// and the shallow-boosted R-learner are left out: deep boosting overfits so
+// few rows, the DR-learners' inverse-propensity pseudo-outcomes and the
+// R-learner's boosted final stage are noisy on them, and on the Nie and
+// Wager setups at n ≤ 1,000 none of them was the best candidate of a
+// cell.
+func DefaultAutoCandidatesFor(rows int, binary bool) []AutoCandidate {
+	var out []AutoCandidate
+	c, err := ParseAutoCandidate("r/gbt" + AutoShallowGBT + ":propensity=gbt:final=linear:l2=" + strconv.Itoa(max(rows, 100)))
+	if err != nil {
+		panic(err)
+	}
+	out = append(out, c)
+	for _, c := range DefaultAutoCandidates(binary) {
+		if rows <= 2000 {
+			switch c.Name {
+			case "t/gbt", "s/gbt", "dr/linear", "r/gbt" + AutoShallowGBT, "dr/gbt" + AutoShallowGBT:
+				continue
+			case "causal-forest:trees=500":
+				c.Params["trees"] = "200"
+				c.Name = "causal-forest:trees=200"
+			}
+		}
+		out = append(out, c)
 	}
 	return out
 }
@@ -326,7 +468,18 @@ type autoEstimator struct {
 func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) {
 	specs := a.specs
 	if specs == nil {
-		specs = DefaultAutoCandidates(metricIsBinary(d.Y))
+		n := 0
+		if d.X != nil {
+			n, _ = d.X.Dims()
+		}
+		if a.MaxRows >= 0 {
+			limit := a.MaxRows
+			if limit == 0 {
+				limit = DefaultAutoRows
+			}
+			n = min(n, limit)
+		}
+		specs = DefaultAutoCandidatesFor(n, metricIsBinary(d.Y))
 	}
 	a.Candidates = nil
 	for _, c := range specs {
@@ -381,6 +534,21 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.Clip, err = p.Float("clip", 0.05); err != nil {
 		return nil, err
 	}
+	if a.Combine, err = ParseAutoCombine(p.String("combine", "stack")); err != nil {
+		return nil, err
+	}
+	if a.Members, err = p.Int("members", DefaultAutoMembers); err != nil {
+		return nil, err
+	}
+	if a.Members < 1 {
+		return nil, fmt.Errorf("%w: members=%d, want at least 1", ErrParam, a.Members)
+	}
+	if a.Bags, err = p.Int("bags", DefaultAutoBags); err != nil {
+		return nil, err
+	}
+	if a.Bags < 0 {
+		return nil, fmt.Errorf("%w: bags=%d, want at least 0", ErrParam, a.Bags)
+	}
 	if !(a.Clip > 0 && a.Clip < 0.5) {
 		return nil, fmt.Errorf("%w: clip=%v, want 0 < clip < 0.5", ErrParam, a.Clip)
 	}
@@ -420,7 +588,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	}
 	nuis := a.Nuisance
 	if nuis == nil {
-		nuis = GBT{}
+		nuis = autoNuisanceGBT
 	}
 	nuis = metaBase(nuis, d.Categorical)
 	task, err := AutoOutcome.resolve(d.Y)
@@ -457,15 +625,19 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	cvSeed := rng.Uint64()
 	scores := make([]AutoScore, len(a.Candidates))
 	terms := make([][]float64, len(a.Candidates))
+	taus := make([]*mat.Dense, len(a.Candidates))
 	best := -1
 	for c, ne := range a.Candidates {
 		scores[c] = AutoScore{Name: ne.Name, Loss: math.NaN(), SE: math.NaN()}
+		start := time.Now()
 		tau, err := autoCrossFit(sel, ne.Estimator, folds, derive(src, cvSeed, 0xa070))
 		prog.step()
+		scores[c].Seconds = time.Since(start).Seconds()
 		if err != nil {
 			scores[c].Err = err.Error()
 			continue
 		}
+		taus[c] = tau
 		terms[c] = autoLossTerms(arms, tau, a.Criterion)
 		scores[c].Loss = autoMean(terms[c], nil)
 		if best < 0 || scores[c].Loss < scores[best].Loss {
@@ -490,6 +662,87 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		scores[c].SE = se
 	}
 	zero, constant := autoReference(arms, a.Criterion)
+	out := &AutoModel{
+		Criterion: a.Criterion.String(), Rows: n, SelectionRows: ns, Folds: folds,
+		Scores: scores, ZeroLoss: zero, ConstantLoss: constant, Combine: AutoSelect.String(),
+	}
+
+	if a.Combine == AutoStack {
+		members := a.Members
+		if members <= 0 {
+			members = DefaultAutoMembers
+		}
+		sarms := autoStackArms(arms, taus, a.Criterion)
+		use := make([]bool, len(taus))
+		for c := range taus {
+			use[c] = taus[c] != nil
+		}
+		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
+		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms)
+		out.SelectCVLoss = selLoss
+		if shrink >= 0 {
+			out.StackCVLoss = shrinkLoss[shrink]
+		} else {
+			out.StackCVLoss = slices.Min(shrinkLoss)
+		}
+		if shrink >= 0 {
+			stack, beta, err := a.fitStack(d, sarms, use, members, scores, src, rng)
+			if err != nil {
+				return nil, err
+			}
+			if stack != nil {
+				lambda := autoShrinks[shrink]
+				for k, s := range sarms {
+					beta[k] = autoShrink(beta[k], autoConstant(s, nil), lambda)
+					stack.Constant[k] = beta[k][len(beta[k])-1]
+				}
+				lead := -1
+				var kept []StackMember
+				for _, mem := range stack.Members {
+					c := slices.IndexFunc(scores, func(s AutoScore) bool { return s.Name == mem.Name })
+					if lead < 0 || scores[c].Loss < scores[lead].Loss {
+						lead = c
+					}
+					if lambda == 0 {
+						scores[c].Weights = nil
+						continue
+					}
+					for k := range mem.Weights {
+						mem.Weights[k] *= lambda
+					}
+					kept = append(kept, mem)
+				}
+				if len(kept) == 0 {
+					// The constant effect alone won: autoTieWeight times
+					// the member with the lowest loss orders the units.
+					i := slices.IndexFunc(stack.Members, func(m StackMember) bool { return m.Name == scores[lead].Name })
+					mem := stack.Members[i]
+					for k := range mem.Weights {
+						mem.Weights[k] = autoTieWeight
+						beta[k][lead] = autoTieWeight
+					}
+					scores[lead].Weights = mem.Weights
+					kept = append(kept, mem)
+				}
+				stack.Members = kept
+				out.StackShrink = lambda
+			}
+			if stack != nil && !constantEffects(stack, d.X) {
+				var st []float64
+				for k, s := range sarms {
+					st = autoStackTerms(s, beta[k], st)
+				}
+				out.StackLoss = autoMean(st, nil)
+				out.Chosen, out.Model, out.Combine = "stack", savedUplift{stack}, AutoStack.String()
+				prog.finish()
+				return out, nil
+			}
+			for c := range scores {
+				scores[c].Weights, scores[c].RefitSeconds = nil, 0
+			}
+			out.StackShrink = 0
+		}
+	}
 
 	// The winner is refitted on all rows. A refit that predicts one
 	// constant effect ranks nobody: the next candidate by loss is
@@ -507,7 +760,9 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	ranks := false
 	var skipped []string
 	for _, c := range order {
+		start := time.Now()
 		f, err := a.Candidates[c].Estimator.FitUplift(d, metaSource(src, rng))
+		scores[c].RefitSeconds = time.Since(start).Seconds()
 		if err != nil {
 			if c == best {
 				return nil, fmt.Errorf("auto: refit %s on all rows: %w", a.Candidates[c].Name, err)
@@ -531,11 +786,84 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		skipped = nil
 	}
 	prog.finish()
-	return &AutoModel{
-		Chosen: a.Candidates[chosen].Name, Model: savedUplift{fit}, Criterion: a.Criterion.String(),
-		Rows: n, SelectionRows: ns, Folds: folds, Scores: scores, ZeroLoss: zero, ConstantLoss: constant,
-		SkippedConstant: skipped,
-	}, nil
+	out.Chosen, out.Model, out.SkippedConstant = a.Candidates[chosen].Name, savedUplift{fit}, skipped
+	return out, nil
+}
+
+// fitStack fits the stack's weights on the selection rows and refits its
+// members on all rows of d. A member whose refit fails is dropped and the
+// weights are fitted again without it. It returns nil when every
+// candidate failed.
+func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, members int, scores []AutoScore, src rand.Source, rng *rand.Rand) (*StackModel, [][]float64, error) {
+	use = append([]bool(nil), use...)
+	refits := make([]UpliftModel, len(use))
+	for {
+		beta := autoStackFit(sarms, use, nil, members, a.Bags, rng)
+		nc := len(use)
+		var in []int
+		for c := range use {
+			for k := range sarms {
+				if beta[k][c] > 0 {
+					in = append(in, c)
+					break
+				}
+			}
+		}
+		if len(in) == 0 {
+			// No candidate earns a weight: the stack is the constant
+			// effect plus autoTieWeight times the candidate with the
+			// lowest loss, which then orders the units.
+			lead := -1
+			for c := range use {
+				if use[c] && (lead < 0 || scores[c].Loss < scores[lead].Loss) {
+					lead = c
+				}
+			}
+			if lead < 0 {
+				return nil, nil, nil
+			}
+			for k := range sarms {
+				beta[k][lead] = autoTieWeight
+			}
+			in = []int{lead}
+		}
+		failed := false
+		for _, c := range in {
+			if refits[c] != nil {
+				continue
+			}
+			start := time.Now()
+			f, err := a.Candidates[c].Estimator.FitUplift(d, metaSource(src, rng))
+			scores[c].RefitSeconds = time.Since(start).Seconds()
+			if err == nil {
+				if _, ok := f.(Kinded); !ok {
+					err = fmt.Errorf("model %T cannot be saved", f)
+				}
+			}
+			if err != nil {
+				use[c], failed = false, true
+				scores[c].Err = "refit on all rows: " + err.Error()
+				continue
+			}
+			refits[c] = f
+		}
+		if failed {
+			continue
+		}
+		m := &StackModel{Constant: make([]float64, len(sarms))}
+		for k := range sarms {
+			m.Constant[k] = beta[k][nc]
+		}
+		for _, c := range in {
+			w := make([]float64, len(sarms))
+			for k := range sarms {
+				w[k] = beta[k][c]
+			}
+			scores[c].Weights = w
+			m.Members = append(m.Members, StackMember{Name: a.Candidates[c].Name, Weights: w, Model: savedUplift{refits[c]}})
+		}
+		return m, beta, nil
+	}
 }
 
 // constantEffects says whether m predicts, for every treated arm, one

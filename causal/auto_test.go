@@ -158,6 +158,9 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 		{"folds": "1"},
 		{"clip": "0.7"},
 		{"nuisance": "nosuch"},
+		{"combine": "mix"},
+		{"members": "0"},
+		{"bags": "-1"},
 		{"colour": "red"},
 	} {
 		est, err := r.NewEstimator("auto", bad)
@@ -192,33 +195,61 @@ func TestAutoDefaultCandidates(t *testing.T) {
 	}
 }
 
-// TestAutoChoosesTARNet checks that the selection prefers TARNet over a
-// T-learner OLS when the effect is nonlinear, and records both losses.
+// TestAutoChoosesTARNet checks that auto prefers TARNet over a T-learner
+// OLS when the effect is nonlinear, and records both losses: chosen alone
+// (combine=select), or, by default, as the stack's member with the
+// largest weight (or its only member).
 func TestAutoChoosesTARNet(t *testing.T) {
 	d, tau := tarnetData(1200, 21)
-	m := fitAuto(t, d, map[string]string{"seed": "3", "candidates": "t/linear,tarnet"})
-	if m.Chosen != "tarnet" {
-		t.Errorf("auto chose %s, want tarnet; scores %+v", m.Chosen, m.Scores)
-	}
-	if _, ok := m.Unwrap().(*TARNetModel); !ok {
-		t.Errorf("chosen model is %T, want *TARNetModel", m.Unwrap())
-	}
-	rep := m.Report()
-	for _, k := range []string{"auto_loss.tarnet", "auto_loss.t/linear"} {
-		if v := rep[k]; v == "" || strings.HasPrefix(v, "failed") {
-			t.Errorf("%s = %q, want a loss", k, v)
-		}
-	}
-	if rep["auto_tried"] != "t/linear,tarnet" {
-		t.Errorf("auto_tried = %q", rep["auto_tried"])
-	}
-	if got := effectMSE(m, d.X, tau); got > 0.15 {
-		t.Errorf("in-sample effect MSE of the chosen model %.3f, want below 0.15", got)
-	}
-	// The saved model round-trips with its selection record.
-	v := reload(t, m)
-	if got := v.(*AutoModel); got.Chosen != "tarnet" || !mat.Equal(got.Effects(nil, d.X), m.Effects(nil, d.X)) {
-		t.Error("loaded auto model differs")
+	for _, combine := range []string{"select", "stack"} {
+		t.Run(combine, func(t *testing.T) {
+			m := fitAuto(t, d, map[string]string{"seed": "3", "candidates": "t/linear,tarnet", "combine": combine})
+			var lead UpliftModel
+			switch st, ok := m.Unwrap().(*StackModel); {
+			case ok:
+				best := -1
+				for i, mem := range st.Members {
+					if best < 0 || mem.Weights[0] > st.Members[best].Weights[0] {
+						best = i
+					}
+				}
+				if m.Chosen != "stack" || st.Members[best].Name != "tarnet" {
+					t.Fatalf("auto stacked %+v, want tarnet with the largest weight", st.Members)
+				}
+				lead = st.Members[best].Model.UpliftModel
+			case combine == "select":
+				if m.Chosen != "tarnet" {
+					t.Fatalf("auto chose %s, want tarnet; scores %+v", m.Chosen, m.Scores)
+				}
+				lead = m.Unwrap()
+			default:
+				// The nested cross-validation may prefer one candidate.
+				if m.Chosen != "tarnet" {
+					t.Fatalf("auto chose %s (stack %v, select %v), want tarnet", m.Chosen, m.StackCVLoss, m.SelectCVLoss)
+				}
+				lead = m.Unwrap()
+			}
+			if _, ok := lead.(*TARNetModel); !ok {
+				t.Errorf("leading model is %T, want *TARNetModel", lead)
+			}
+			rep := m.Report()
+			for _, k := range []string{"auto_loss.tarnet", "auto_loss.t/linear"} {
+				if v := rep[k]; v == "" || strings.HasPrefix(v, "failed") {
+					t.Errorf("%s = %q, want a loss", k, v)
+				}
+			}
+			if rep["auto_tried"] != "t/linear,tarnet" {
+				t.Errorf("auto_tried = %q", rep["auto_tried"])
+			}
+			if got := effectMSE(m, d.X, tau); got > 0.15 {
+				t.Errorf("in-sample effect MSE of the chosen model %.3f, want below 0.15", got)
+			}
+			// The saved model round-trips with its selection record.
+			v := reload(t, m)
+			if got := v.(*AutoModel); got.Chosen != m.Chosen || !mat.Equal(got.Effects(nil, d.X), m.Effects(nil, d.X)) {
+				t.Error("loaded auto model differs")
+			}
+		})
 	}
 }
 
@@ -228,7 +259,7 @@ func TestAutoDefaultFit(t *testing.T) {
 	}
 	d := SimulateReference(3000, rand.NewPCG(11, 12))
 	m := fitAuto(t, d, map[string]string{"seed": "1", "select_rows": "2000"})
-	if len(m.Scores) != len(DefaultAutoCandidates(true)) {
+	if len(m.Scores) != len(DefaultAutoCandidatesFor(2000, true)) {
 		t.Errorf("tried %d candidates", len(m.Scores))
 	}
 	for _, s := range m.Scores {
@@ -303,4 +334,240 @@ func TestAutoSkipsConstant(t *testing.T) {
 	if m.Chosen != "s/linear" || m.SkippedConstant != nil {
 		t.Errorf("only a constant candidate: chosen %v, skipped %v", m.Chosen, m.SkippedConstant)
 	}
+}
+
+// TestAutoNNLS checks the constrained least squares against the
+// unconstrained solution on the columns left free or positive: with
+// y = 2·z0 − 0.5·z1 + 3·z2 + noise and β1 ≥ 0, β1 is 0 and (β0, β2) are
+// the least-squares fit on z0 and z2 alone.
+func TestAutoNNLS(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := 400
+	z := [][]float64{make([]float64, n), make([]float64, n), make([]float64, n)}
+	y := make([]float64, n)
+	w := make([]float64, n)
+	for i := range n {
+		z[0][i], z[1][i], z[2][i] = rng.NormFloat64(), rng.NormFloat64(), 1
+		z[1][i] += 0.3 * z[0][i]
+		y[i] = 2*z[0][i] - 0.5*z[1][i] + 3 + 0.1*rng.NormFloat64()
+		w[i] = 0.5 + rng.Float64()
+	}
+	got := autoNNLS(z, y, w, nil, []bool{true, true, false})
+	// Weighted least squares on z0 and z2 by the normal equations.
+	var a00, a02, a22, b0, b2 float64
+	for i := range n {
+		a00 += w[i] * z[0][i] * z[0][i]
+		a02 += w[i] * z[0][i]
+		a22 += w[i]
+		b0 += w[i] * z[0][i] * y[i]
+		b2 += w[i] * y[i]
+	}
+	det := a00*a22 - a02*a02
+	want := []float64{(b0*a22 - a02*b2) / det, 0, (a00*b2 - a02*b0) / det}
+	for j := range want {
+		if math.Abs(got[j]-want[j]) > 1e-6 {
+			t.Errorf("β = %v, want %v", got, want)
+			break
+		}
+	}
+	// Without the constraint the negative coefficient is found.
+	free := autoNNLS(z, y, nil, nil, []bool{false, false, false})
+	if math.Abs(free[1]+0.5) > 0.05 || math.Abs(free[0]-2) > 0.05 {
+		t.Errorf("unconstrained β = %v, want about (2, −0.5, 3)", free)
+	}
+}
+
+// TestAutoStack fits a stack of candidates on an effect with a linear and
+// a step part, τ(x) = 1 + 2·x_1 + 2·1{x_2 > 0}, which neither a linear
+// nor a shallow-tree T-learner gets alone, and checks that the stack wins
+// the nested cross-validation, predicts the weighted sum of its members
+// plus the constant, records the weights in the scores and the report,
+// and survives a save/load round trip.
+func TestAutoStack(t *testing.T) {
+	d, tau := autoTestData(2000, 4, 11)
+	for i := range tau {
+		step := 0.0
+		if d.X.At(i, 2) > 0 {
+			step = 2
+		}
+		tau[i] += step
+		d.Y[i] += step * float64(d.Treatment[i])
+	}
+	for _, crit := range []AutoCriterion{RLoss, DRLoss} {
+		t.Run(crit.String(), func(t *testing.T) {
+			a := AutoEstimator{
+				Candidates: []NamedEstimator{
+					{Name: "s/linear", Estimator: SLearner{}},
+					{Name: "t/linear", Estimator: TLearner{}},
+					{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 40, MaxDepth: 1}}},
+				},
+				Criterion: crit,
+				Nuisance:  Linear{},
+				Combine:   AutoStack,
+				Bags:      10,
+			}
+			m, err := a.Fit(d, rand.NewPCG(5, 6))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !(m.StackCVLoss > 0 && m.SelectCVLoss > 0) {
+				t.Fatalf("nested losses %v, %v", m.StackCVLoss, m.SelectCVLoss)
+			}
+			if m.Combine != "stack" || !(m.StackShrink > 0) {
+				t.Fatalf("the stack lost (%v vs %v): the test shows nothing", m.StackCVLoss, m.SelectCVLoss)
+			}
+			st, ok := m.Unwrap().(*StackModel)
+			if !ok || m.Chosen != "stack" || len(st.Members) < 2 {
+				t.Fatalf("chosen %s, model %T", m.Chosen, m.Unwrap())
+			}
+			want := mat.NewDense(2000, 1, nil)
+			for i := range 2000 {
+				want.Set(i, 0, st.Constant[0])
+			}
+			for _, mem := range st.Members {
+				if mem.Weights[0] <= 0 {
+					t.Errorf("member %s has weight %v", mem.Name, mem.Weights[0])
+				}
+				var sc *AutoScore
+				for i := range m.Scores {
+					if m.Scores[i].Name == mem.Name {
+						sc = &m.Scores[i]
+					}
+				}
+				if sc == nil || len(sc.Weights) != 1 || sc.Weights[0] != mem.Weights[0] || !(sc.RefitSeconds > 0) {
+					t.Errorf("score of member %s: %+v", mem.Name, sc)
+				}
+				e := mem.Model.Effects(nil, d.X)
+				for i := range 2000 {
+					want.Set(i, 0, want.At(i, 0)+mem.Weights[0]*e.At(i, 0))
+				}
+			}
+			got := m.Effects(nil, d.X)
+			if !mat.EqualApprox(got, want, 1e-12) {
+				t.Error("stack effects differ from the weighted sum of its members")
+			}
+			// The stack is closer to τ than any of its members alone.
+			mse := effectMSE(m, d.X, tau)
+			for _, mem := range st.Members {
+				if alone := effectMSE(mem.Model, d.X, tau); !(mse < alone) {
+					t.Errorf("in-sample effect MSE of the stack %.3f, of %s alone %.3f", mse, mem.Name, alone)
+				}
+			}
+			rep := m.Report()
+			if rep["auto_combine"] != "stack" || !strings.Contains(rep["auto_reason"], "stack of") || rep["auto_weight."+st.Members[0].Name] == "" {
+				t.Errorf("report = %v", rep)
+			}
+			v := reload(t, m).(*AutoModel)
+			if v.Combine != "stack" || !mat.Equal(v.Effects(nil, d.X), got) || len(v.Scores[1].Weights) != len(m.Scores[1].Weights) {
+				t.Error("the stack differs after a save/load round trip")
+			}
+		})
+	}
+	for _, bad := range []string{
+		`{"format":1,"kind":"stack","payload":{"members":[],"constant":[0]}}`,
+		`{"format":1,"kind":"stack","payload":{"members":[{"name":"a","weights":[1,2],"model":null}],"constant":[0]}}`,
+	} {
+		if _, err := Unmarshal([]byte(bad)); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: err = %v, want ErrFormat", bad, err)
+		}
+	}
+}
+
+// TestAutoOldFile reads an auto model saved before stacking (no combine
+// field, one chosen model) and predicts through the chosen model.
+func TestAutoOldFile(t *testing.T) {
+	d, _ := autoTestData(300, 3, 2)
+	lin, err := TLearner{}.FitUplift(d, rand.NewPCG(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := Marshal(lin.(Kinded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := `{"format":1,"kind":"auto","payload":{"chosen":"t/linear","model":` + string(inner) +
+		`,"criterion":"r-loss","rows":300,"selection_rows":300,"folds":3,"scores":[{"name":"t/linear","loss":1.5,"se":0}],"zero_loss":2,"constant_loss":1.8}}`
+	v, err := Unmarshal([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := v.(*AutoModel)
+	if !mat.Equal(m.Effects(nil, d.X), lin.Effects(nil, d.X)) || m.Report()["auto_chosen"] != "t/linear" {
+		t.Errorf("old auto file: chosen %s, report %v", m.Chosen, m.Report())
+	}
+}
+
+// TestAutoStackConstant: on data whose effect is the same for everybody
+// and noisy, the one-standard-error rule shrinks the stack to the
+// constant effect; the model still orders the units through the member
+// with the lowest loss at autoTieWeight.
+func TestAutoStackConstant(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 1))
+	n := 2000
+	x := mat.NewDense(n, 4, nil)
+	tr := make([]int, n)
+	y := make([]float64, n)
+	for i := range n {
+		for j := range 4 {
+			x.Set(i, j, rng.NormFloat64())
+		}
+		tr[i] = rng.IntN(2)
+		y[i] = x.At(i, 0) + 0.5*float64(tr[i]) + 3*rng.NormFloat64()
+	}
+	d := UpliftData{X: x, Treatment: tr, Arms: 1, Y: y}
+	a := AutoEstimator{
+		Candidates: []NamedEstimator{{Name: "t/linear", Estimator: TLearner{}}, {Name: "x/linear", Estimator: XLearner{}}},
+		Nuisance:   Linear{},
+		Combine:    AutoStack,
+		Bags:       5,
+	}
+	m, err := a.Fit(d, rand.NewPCG(3, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := m.Unwrap().(*StackModel)
+	if !ok || m.StackShrink != 0 {
+		t.Fatalf("combine %s, shrink %v: the test shows nothing", m.Combine, m.StackShrink)
+	}
+	if len(st.Members) != 1 || st.Members[0].Weights[0] != autoTieWeight || constantEffects(m, x) {
+		t.Errorf("members %+v of a constant stack", st.Members)
+	}
+	if math.Abs(st.Constant[0]-0.5) > 0.3 {
+		t.Errorf("constant %v, want about 0.5", st.Constant[0])
+	}
+}
+
+// BenchmarkStackEffects compares a stack's Effects on 10,000 rows with
+// those of its members alone (the baseline: the sum of the members'
+// times).
+func BenchmarkStackEffects(b *testing.B) {
+	d, _ := autoTestData(2000, 6, 3)
+	var members []StackMember
+	for _, e := range []struct {
+		name string
+		est  UpliftEstimator
+	}{{"t/linear", TLearner{}}, {"t/gbt", TLearner{Base: GBT{MaxIter: 50, MaxDepth: 3}}}} {
+		m, err := e.est.FitUplift(d, rand.NewPCG(1, 1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		members = append(members, StackMember{Name: e.name, Weights: []float64{0.5}, Model: savedUplift{m}})
+	}
+	st := &StackModel{Members: members, Constant: []float64{0.1}}
+	x, _ := autoTestData(10000, 6, 4)
+	b.Run("members", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			for _, m := range members {
+				m.Model.Effects(nil, x.X)
+			}
+		}
+	})
+	b.Run("stack", func(b *testing.B) {
+		b.ReportAllocs()
+		dst := mat.NewDense(10000, 1, nil)
+		for range b.N {
+			st.Effects(dst, x.X)
+		}
+	})
 }

@@ -59,6 +59,8 @@ func newByKind(kind string) (any, bool) {
 		return new(DRModel), true
 	case "auto":
 		return new(AutoModel), true
+	case "stack":
+		return new(StackModel), true
 	case "bootstrap":
 		return new(BootstrappedModel), true
 	case "tarnet":

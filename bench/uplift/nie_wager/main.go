@@ -16,9 +16,18 @@
 // mean squared error of τ̂ on an independent test set of n units, averaged
 // over the draws.
 //
+// With -grid it instead runs the grid of n, d and σ values (-grid-n,
+// -grid-d, -grid-sigma) over the setups: every draw fits auto (each of the
+// -auto variants) and, for the comparison in hindsight, every default
+// candidate of auto on its own; each cell prints auto's mean test MSE, the
+// candidate with the lowest mean test MSE in that cell and its mean, their
+// ratio, and auto's largest draw over its median draw. -out writes every
+// fit's test MSE as CSV.
+//
 // Usage (from the repository root):
 //
 //	go run ./bench/uplift/nie_wager [-n 1000] [-d 6] [-sigma 1] [-draws 20] [-setups ABCD] [-estimators ...]
+//	go run ./bench/uplift/nie_wager -grid [-draws 10] [-grid-n 500,1000] [-grid-d 6,12] [-grid-sigma 0.5,1,2,4] [-workers 2] [-auto auto] [-out fits.csv]
 package main
 
 import (
@@ -44,10 +53,28 @@ func main() {
 	setups := flag.String("setups", "ABCD", "setups to run")
 	list := flag.String("estimators", "t/gbt,s/gbt,x/gbt,r/gbt,dr/gbt,x/linear,r/linear,causal-forest,tarnet,dragonnet,auto",
 		"comma-separated estimators: name or name/base, as in auto's candidates")
+	grid := flag.Bool("grid", false, "run the grid of -grid-n, -grid-d and -grid-sigma (see the package doc)")
+	gridN := flag.String("grid-n", "500,1000", "grid: comma-separated n values")
+	gridD := flag.String("grid-d", "6,12", "grid: comma-separated d values")
+	gridSigma := flag.String("grid-sigma", "0.5,1,2,4", "grid: comma-separated σ values")
+	workers := flag.Int("workers", 2, "grid: draws fitted in parallel")
+	autos := flag.String("auto", "auto", "grid: comma-separated auto variants, as estimator specs (e.g. auto,auto:combine=select)")
+	out := flag.String("out", "", "grid: write every fit's test MSE to this CSV file")
 	flag.Parse()
 	if *d < 5 || *n < 50 || *draws < 1 {
 		fmt.Fprintln(os.Stderr, "nie_wager: need d >= 5, n >= 50, draws >= 1")
 		os.Exit(2)
+	}
+	if *grid {
+		g, err := parseGrid(*gridN, *gridD, *gridSigma, *setups, *draws, *workers, *autos)
+		if err == nil {
+			err = g.run(*out)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "nie_wager:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(*n, *d, *sigma, *draws, *setups, strings.Split(*list, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "nie_wager:", err)
