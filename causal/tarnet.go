@@ -36,8 +36,28 @@ type NetOptions struct {
 	// means 0.2; negative means none: all epochs run on all rows).
 	ValFraction float64
 	// Nets is the number of networks averaged, each from its own
-	// initialisation and validation split (0 means 1).
+	// initialisation and validation split (0 means DefaultNets for the
+	// number of rows for TARNet and DragonNet, 1 for the MLP).
 	Nets int
+}
+
+// DefaultNets is the default number of networks TARNet and DragonNet
+// average on n training rows: as many as fit in 1,000,000 row visits at
+// DefaultEpochs(n) epochs each, between 1 and 5 — 5 on up to 6,666 rows,
+// 1 from 16,667 rows on. Averaging networks from different
+// initialisations and validation splits cuts the variance of the
+// effects, which dominates on small data; on large data one network is
+// kept so the fit time does not grow.
+func DefaultNets(n int) int {
+	return max(1, min(5, 1_000_000/(max(n, 1)*DefaultEpochs(n))))
+}
+
+// nets returns the number of networks to fit on n rows.
+func (o NetOptions) nets(n int) int {
+	if o.Nets == 0 {
+		return DefaultNets(n)
+	}
+	return o.Nets
 }
 
 // DefaultEpochs is the default bound on the epochs for n training rows:
@@ -74,7 +94,6 @@ func (o NetOptions) withDefaults() (NetOptions, error) {
 	defInt(&o.HeadLayers, 1)
 	defInt(&o.Batch, 64)
 	defInt(&o.Patience, 30)
-	defInt(&o.Nets, 1)
 	if o.LearnRate == 0 {
 		o.LearnRate = 0.001
 	}
@@ -84,7 +103,7 @@ func (o NetOptions) withDefaults() (NetOptions, error) {
 	switch {
 	case o.Hidden < 1 || o.Layers < 1 || o.HeadHidden < 1:
 		return o, fmt.Errorf("%w: hidden=%d layers=%d head_hidden=%d, want positive sizes", ErrParam, o.Hidden, o.Layers, o.HeadHidden)
-	case o.Epochs < 0 || o.Batch < 1 || o.Patience < 1 || o.Nets < 1:
+	case o.Epochs < 0 || o.Batch < 1 || o.Patience < 1 || o.Nets < 0:
 		return o, fmt.Errorf("%w: epochs=%d batch=%d patience=%d nets=%d, want positive counts", ErrParam, o.Epochs, o.Batch, o.Patience, o.Nets)
 	case math.IsNaN(o.L2) || math.IsInf(o.L2, 0):
 		return o, fmt.Errorf("%w: l2=%v, want a number", ErrParam, o.L2)
@@ -232,8 +251,9 @@ func (t TARNet) Fit(d UpliftData, src rand.Source) (*TARNetModel, error) {
 		classes = d.Arms + 1
 	}
 	epochs := o.config(len(d.Y), t.Alpha, m.Classification).epochs
-	prog := startProgress(src, o.Nets*epochs)
-	for k := range o.Nets {
+	nets := o.nets(len(d.Y))
+	prog := startProgress(src, nets*epochs)
+	for k := range nets {
 		net := newNetwork(o.shape(in, d.Arms+1, classes), rng)
 		cfg := o.config(len(d.Y), t.Alpha, m.Classification)
 		cfg.stop = func() error { return stopped(src) }
@@ -402,8 +422,9 @@ func (m MLP) Fit(x *mat.Dense, y, weights []float64, task Task, src rand.Source)
 	}
 	g := make([]int, n)
 	epochs := o.config(n, 0, out.Classification).epochs
-	prog := startProgress(src, o.Nets*epochs)
-	for k := range o.Nets {
+	nets := max(o.Nets, 1)
+	prog := startProgress(src, nets*epochs)
+	for k := range nets {
 		net := newNetwork(o.shape(in, 1, 0), rng)
 		cfg := o.config(n, 0, out.Classification)
 		cfg.stop = func() error { return stopped(src) }

@@ -364,3 +364,40 @@ func TestNetL2Default(t *testing.T) {
 		t.Errorf("l2 NaN: got %v, want ErrParam", err)
 	}
 }
+
+func TestNetsDefault(t *testing.T) {
+	for _, tc := range []struct {
+		n, want int
+	}{
+		{1, 5}, {672, 5}, {6_666, 5}, {10_000, 3}, {16_666, 2}, {16_667, 1}, {1_000_000, 1},
+	} {
+		if got := DefaultNets(tc.n); got != tc.want {
+			t.Errorf("DefaultNets(%d) = %d, want %d", tc.n, got, tc.want)
+		}
+		// More than one network only within 1,000,000 row visits.
+		if v := DefaultNets(tc.n) * tc.n * DefaultEpochs(tc.n); DefaultNets(tc.n) > 1 && v > 1_000_000 {
+			t.Errorf("%d rows: %d row visits", tc.n, v)
+		}
+	}
+	d, _ := tarnetData(200, 3)
+	for _, tc := range []struct {
+		nets, want int
+	}{
+		{0, DefaultNets(200)}, {2, 2},
+	} {
+		m, err := TARNet{NetOptions: NetOptions{Epochs: 2, Nets: tc.nets}}.Fit(d, rand.NewPCG(1, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Nets) != tc.want {
+			t.Errorf("nets %d: fitted %d networks, want %d", tc.nets, len(m.Nets), tc.want)
+		}
+	}
+	mlp, err := MLP{NetOptions: NetOptions{Epochs: 2}}.Fit(d.X, d.Y, nil, Regression, rand.NewPCG(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(mlp.(*MLPModel).Nets); got != 1 {
+		t.Errorf("mlp fitted %d networks by default, want 1", got)
+	}
+}
