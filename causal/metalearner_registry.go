@@ -175,14 +175,14 @@ type Registry struct {
 //	dlce       DLCE        dim (10), epochs (60), negatives (5), learn_rate (0.003), l2 (0.1), cap (0.05), user_col, item_col (-1)
 //	outcome    Outcome     base (linear), outcome (auto): the predicted outcome, not an effect (a recommender's baseline)
 //	outcome-ips Outcome    as outcome, fitted on the treated rows weighted by 1/max(propensity, cap); cap (0.01)
-//	tarnet     TARNet      hidden (64), layers (2), head_hidden (32), head_layers (1), epochs (DefaultEpochs), batch (64), learn_rate (0.001), l2 (DefaultNetL2), patience (30), val_fraction (0.2), nets (1), outcome (auto)
+//	tarnet     TARNet      hidden (64), layers (2), head_hidden (32), head_layers (1), epochs (DefaultEpochs), batch (DefaultNetBatch), learn_rate (DefaultNetLearnRate), l2 (DefaultNetL2), patience (30), val_fraction (0.2), nets (DefaultNets), outcome (auto)
 //	dragonnet  TARNet      as tarnet, plus alpha (1), the weight of the propensity head
 //
 //	learner    type        parameters (defaults)
 //	linear     Linear      l2 (DefaultL2)
 //	gbt        GBT         histogram gradient-boosted trees (see registry_trees.go)
 //	forest     Forest      random forest (see registry_trees.go)
-//	mlp        MLP         hidden (64), layers (2), epochs, batch, learn_rate, l2, patience, val_fraction, nets (as tarnet)
+//	mlp        MLP         hidden (64), layers (2), epochs, batch, learn_rate, l2, patience, val_fraction, nets (as tarnet, but batch 64, learn_rate 0.001, nets 1)
 //
 // base, propensity and final name registered learners; outcome is auto,
 // regression or classification (see OutcomeTask); folds is the number of

@@ -401,3 +401,31 @@ func TestNetsDefault(t *testing.T) {
 		t.Errorf("mlp fitted %d networks by default, want 1", got)
 	}
 }
+
+func TestNetStepDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want float64
+	}{
+		{1, 0.003}, {672, 0.003}, {6_666, 0.003}, {6_667, 0.001}, {1_000_000, 0.001},
+	} {
+		if got := DefaultNetLearnRate(tc.n); got != tc.want {
+			t.Errorf("DefaultNetLearnRate(%d) = %v, want %v", tc.n, got, tc.want)
+		}
+		wantBatch := 64
+		if tc.want == 0.003 {
+			wantBatch = 32
+		}
+		if got := DefaultNetBatch(tc.n); got != wantBatch {
+			t.Errorf("DefaultNetBatch(%d) = %v, want %v", tc.n, got, wantBatch)
+		}
+	}
+	if _, err := (NetOptions{Batch: -1}).withDefaults(); !errors.Is(err, ErrParam) {
+		t.Errorf("batch -1: got %v, want ErrParam", err)
+	}
+	for _, lr := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if _, err := (NetOptions{LearnRate: lr}).withDefaults(); !errors.Is(err, ErrParam) {
+			t.Errorf("learn rate %v: got %v, want ErrParam", lr, err)
+		}
+	}
+}
