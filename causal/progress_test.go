@@ -70,7 +70,7 @@ func TestWithProgress(t *testing.T) {
 		{"s", map[string]string{"base": "gbt", "trees": "9"}, d, 9},
 		{"outcome", map[string]string{"base": "forest", "trees": "4"}, d, 4},
 		{"tarnet", map[string]string{"epochs": "4", "nets": "2", "hidden": "8", "head_hidden": "4"}, d, 8},
-		{"dragonnet", map[string]string{"epochs": "3", "hidden": "8", "head_hidden": "4"}, d, 3},
+		{"dragonnet", map[string]string{"epochs": "3", "hidden": "8", "head_hidden": "4"}, d, 3 * DefaultNets(len(d.Y))},
 		{"s", map[string]string{"base": "mlp", "epochs": "5", "hidden": "8"}, d, 5},
 		{"dlce", map[string]string{"epochs": "3"}, d, 3},
 		{"auto", map[string]string{"candidates": "t,s", "folds": "2"}, d, 4},
