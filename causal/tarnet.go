@@ -44,14 +44,16 @@ type NetOptions struct {
 }
 
 // DefaultNets is the default number of networks TARNet and DragonNet
-// average on n training rows: as many as fit in 1,000,000 row visits at
-// DefaultEpochs(n) epochs each, between 1 and 5 — 5 on up to 6,666 rows,
-// 1 from 16,667 rows on. Averaging networks from different
-// initialisations and validation splits cuts the variance of the
-// effects, which dominates on small data; on large data one network is
-// kept so the fit time does not grow.
+// average on n training rows: 5 on up to 6,666 rows, where DefaultEpochs
+// bounds each to about 200,000 row visits, so that a fit makes at most
+// about 1,000,000; 1 on more, so that the fit time on large data does not
+// grow. Averaging networks from different initialisations and validation
+// splits cuts the variance of the effects, which dominates on small data.
 func DefaultNets(n int) int {
-	return max(1, min(5, 1_000_000/(max(n, 1)*DefaultEpochs(n))))
+	if n < smallNet {
+		return 5
+	}
+	return 1
 }
 
 // DefaultNetLearnRate is TARNet's and DragonNet's default Adam step size

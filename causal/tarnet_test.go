@@ -369,7 +369,7 @@ func TestNetsDefault(t *testing.T) {
 	for _, tc := range []struct {
 		n, want int
 	}{
-		{1, 5}, {672, 5}, {6_666, 5}, {10_000, 3}, {16_666, 2}, {16_667, 1}, {1_000_000, 1},
+		{1, 5}, {672, 5}, {6_666, 5}, {6_667, 1}, {13_334, 1}, {1_000_000, 1},
 	} {
 		if got := DefaultNets(tc.n); got != tc.want {
 			t.Errorf("DefaultNets(%d) = %d, want %d", tc.n, got, tc.want)
