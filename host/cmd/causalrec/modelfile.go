@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/causalrec/causalrec/host/dataset"
 	"github.com/causalrec/causalrec/causal/jsonobj"
+	"github.com/causalrec/causalrec/host/dataset"
 )
 
 // Model files written by "causalrec uplift fit".
