@@ -295,19 +295,7 @@ func FuzzParseAutoCandidate(f *testing.F) {
 // ranks nobody; auto refits the next candidate, a T-learner that ranks,
 // and records the skip. With no candidate that ranks it keeps the winner.
 func TestAutoSkipsConstant(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 1))
-	n := 3000
-	x := mat.NewDense(n, 4, nil)
-	tr := make([]int, n)
-	y := make([]float64, n)
-	for i := range n {
-		for j := range 4 {
-			x.Set(i, j, rng.NormFloat64())
-		}
-		tr[i] = rng.IntN(2)
-		y[i] = x.At(i, 0) + 0.5*float64(tr[i]) + rng.NormFloat64()
-	}
-	d := UpliftData{X: x, Treatment: tr, Arms: 1, Y: y}
+	d := constantEffectData(rand.NewPCG(5, 1), 3000, 1)
 	a := AutoEstimator{
 		Candidates: []NamedEstimator{{Name: "s/linear", Estimator: SLearner{}}, {Name: "t/linear", Estimator: TLearner{}}},
 		Nuisance:   Linear{},
@@ -324,7 +312,7 @@ func TestAutoSkipsConstant(t *testing.T) {
 		rep["auto_skipped_constant"] != "s/linear" || !strings.Contains(rep["auto_reason"], "predicted one constant effect") {
 		t.Errorf("chosen %s, skipped %v, report %v", m.Chosen, m.SkippedConstant, rep)
 	}
-	if constantEffects(m, x) {
+	if constantEffects(m, d.X) {
 		t.Error("the chosen model predicts one constant effect")
 	}
 	a.Candidates = a.Candidates[:1]
@@ -502,19 +490,7 @@ func TestAutoOldFile(t *testing.T) {
 // constant effect; the model still orders the units through the member
 // with the lowest loss at autoTieWeight.
 func TestAutoStackConstant(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 1))
-	n := 2000
-	x := mat.NewDense(n, 4, nil)
-	tr := make([]int, n)
-	y := make([]float64, n)
-	for i := range n {
-		for j := range 4 {
-			x.Set(i, j, rng.NormFloat64())
-		}
-		tr[i] = rng.IntN(2)
-		y[i] = x.At(i, 0) + 0.5*float64(tr[i]) + 3*rng.NormFloat64()
-	}
-	d := UpliftData{X: x, Treatment: tr, Arms: 1, Y: y}
+	d := constantEffectData(rand.NewPCG(9, 1), 2000, 3)
 	a := AutoEstimator{
 		Candidates: []NamedEstimator{{Name: "t/linear", Estimator: TLearner{}}, {Name: "x/linear", Estimator: XLearner{}}},
 		Nuisance:   Linear{},
@@ -529,7 +505,7 @@ func TestAutoStackConstant(t *testing.T) {
 	if !ok || m.StackShrink != 0 {
 		t.Fatalf("combine %s, shrink %v: the test shows nothing", m.Combine, m.StackShrink)
 	}
-	if len(st.Members) != 1 || st.Members[0].Weights[0] != autoTieWeight || constantEffects(m, x) {
+	if len(st.Members) != 1 || st.Members[0].Weights[0] != autoTieWeight || constantEffects(m, d.X) {
 		t.Errorf("members %+v of a constant stack", st.Members)
 	}
 	if math.Abs(st.Constant[0]-0.5) > 0.3 {
@@ -570,4 +546,21 @@ func BenchmarkStackEffects(b *testing.B) {
 			st.Effects(dst, x.X)
 		}
 	})
+}
+
+// constantEffectData draws n rows of a randomised trial whose effect is
+// 0.5 for everybody: four N(0, 1) features, y = x₁ + 0.5·t + noise·ε.
+func constantEffectData(src rand.Source, n int, noise float64) UpliftData {
+	rng := rand.New(src)
+	x := mat.NewDense(n, 4, nil)
+	tr := make([]int, n)
+	y := make([]float64, n)
+	for i := range n {
+		for j := range 4 {
+			x.Set(i, j, rng.NormFloat64())
+		}
+		tr[i] = rng.IntN(2)
+		y[i] = x.At(i, 0) + 0.5*float64(tr[i]) + noise*rng.NormFloat64()
+	}
+	return UpliftData{X: x, Treatment: tr, Arms: 1, Y: y}
 }
