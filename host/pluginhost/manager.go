@@ -108,11 +108,11 @@ type Options struct {
 }
 
 // DefaultOptions returns the defaults of the zero fields of Options: a
-// start timeout of 15s, a ping every second, restarts 100ms to 30s apart,
+// start timeout of 30s, a ping every second, restarts 100ms to 30s apart,
 // the call deadlines of DefaultTimeouts and ejection after 3 missed
 // deadlines in a row.
 func DefaultOptions() Options {
-	return Options{StartTimeout: 15 * time.Second, PingInterval: time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second,
+	return Options{StartTimeout: 30 * time.Second, PingInterval: time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second,
 		Timeouts: DefaultTimeouts(), EjectAfter: 3}
 }
 
