@@ -528,6 +528,7 @@ func (h *Host) retrainOnce(ctx context.Context, every, ttl time.Duration) time.D
 	}
 	// Another process may have trained between the look and the lease.
 	if age, err := h.servingAge(ctx); err == nil && age < every {
+		log.Info("scheduled retraining: another process trained meanwhile; giving the lease back", "token", lease.Token)
 		release()
 		return every - age
 	}

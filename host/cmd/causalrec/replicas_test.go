@@ -432,14 +432,16 @@ func TestReplicasRetrainWithOneLeaseHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline = time.Now().Add(30 * time.Second)
-	for stopped.count("lost the lease") == 0 && stopped.count("fenced out") == 0 {
+	// Stopped between taking the lease and training, it finds the
+	// model the other trained and gives the lease back instead.
+	for stopped.count("lost the lease") == 0 && stopped.count("fenced out") == 0 && stopped.count("trained meanwhile") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the resumed holder did not report losing its lease within 30s:\n%s", stopped.logText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	for _, l := range strings.Split(stopped.logText(), "\n") {
-		if strings.Contains(l, "lost the lease") || strings.Contains(l, "fenced out") {
+		if strings.Contains(l, "lost the lease") || strings.Contains(l, "fenced out") || strings.Contains(l, "trained meanwhile") {
 			t.Logf("the resumed holder: %s", l)
 		}
 	}
