@@ -193,7 +193,8 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, store: st, closeRedis: closeRedis, plugins: m, stop: stop, watching: make(chan struct{})}
 	ranker := recommend.NewRanker(st, m, cfg.Logger)
 	exps := experiment.NewService(st, experiment.Options{Logger: cfg.Logger, Reports: st,
-		Analyzer: cfg.Analyzer, Ranker: ranker, LogBuffer: experimentLogBuffer})
+		Analyzer: cfg.Analyzer, Ranker: ranker, LogBuffer: experimentLogBuffer,
+		CandidatesPerSecond: cfg.ExperimentCandidatesPerSecond})
 	go func() {
 		defer close(h.watching)
 		logged := make(chan struct{})

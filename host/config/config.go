@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/causalrec/causalrec/host/api"
+	"github.com/causalrec/causalrec/host/experiment"
 	"github.com/causalrec/causalrec/host/limits"
 	"github.com/causalrec/causalrec/host/pluginhost"
 	"github.com/causalrec/causalrec/host/recommend"
@@ -98,6 +99,11 @@ type Config struct {
 	// events ingested through the same serve process show at once; 0
 	// reads them for every request).
 	CountsTTL Duration `json:"counts_ttl"`
+	// ExperimentCandidatesPerSecond bounds how many experiment lists a
+	// second, per serve process, are logged with their candidates and
+	// every arm's ranking of them (what the report's off-policy
+	// evaluation and calibration use); the other lists are logged without.
+	ExperimentCandidatesPerSecond int `json:"experiment_candidates_per_second"`
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout bound
 	// the HTTP server's reading of a request's headers, of a whole
 	// request, the writing of an answer (from the end of the headers) and
@@ -218,19 +224,20 @@ func Default() Config {
 		PluginPingInterval: Duration(plugins.PingInterval),
 		PluginTimeouts: PluginTimeouts{Info: Duration(plugins.Timeouts.Info), Predict: Duration(plugins.Timeouts.Predict), Load: Duration(plugins.Timeouts.Load),
 			Score: Duration(plugins.Timeouts.Score), Fit: Duration(plugins.Timeouts.Fit), Ping: Duration(plugins.Timeouts.Ping)},
-		PluginEjectAfter:      plugins.EjectAfter,
-		CountsTTL:             Duration(time.Second),
-		TrainLease:            Duration(DefaultTrainLease),
-		RequestTimeout:        Duration(api.DefaultRequestTimeout),
-		IdempotencyWindow:     Duration(store.DefaultDedupTTL),
-		ReadHeaderTimeout:     Duration(server.ReadHeaderTimeout),
-		ReadTimeout:           Duration(server.ReadTimeout),
-		WriteTimeout:          Duration(server.WriteTimeout),
-		IdleTimeout:           Duration(server.IdleTimeout),
-		MaxConcurrentRequests: server.MaxConcurrent,
-		MaxConnections:        server.MaxConnections,
-		RateLimitBy:           server.RateLimitBy,
-		Limits:                limitsConfig(limits.Default()),
+		PluginEjectAfter:              plugins.EjectAfter,
+		CountsTTL:                     Duration(time.Second),
+		ExperimentCandidatesPerSecond: experiment.DefaultCandidatesPerSecond,
+		TrainLease:                    Duration(DefaultTrainLease),
+		RequestTimeout:                Duration(api.DefaultRequestTimeout),
+		IdempotencyWindow:             Duration(store.DefaultDedupTTL),
+		ReadHeaderTimeout:             Duration(server.ReadHeaderTimeout),
+		ReadTimeout:                   Duration(server.ReadTimeout),
+		WriteTimeout:                  Duration(server.WriteTimeout),
+		IdleTimeout:                   Duration(server.IdleTimeout),
+		MaxConcurrentRequests:         server.MaxConcurrent,
+		MaxConnections:                server.MaxConnections,
+		RateLimitBy:                   server.RateLimitBy,
+		Limits:                        limitsConfig(limits.Default()),
 	}
 }
 
@@ -364,6 +371,9 @@ func (c Config) Validate() error {
 	}
 	if c.TrainPeriod < 0 || c.RetrainEvery < 0 || c.CountsTTL < 0 {
 		errs = append(errs, errors.New("train_period, retrain_every and counts_ttl must not be negative"))
+	}
+	if c.ExperimentCandidatesPerSecond < 1 {
+		errs = append(errs, fmt.Errorf("experiment_candidates_per_second must be at least 1, got %d", c.ExperimentCandidatesPerSecond))
 	}
 	if c.TrainLease < Duration(10*time.Millisecond) {
 		errs = append(errs, fmt.Errorf("train_lease %v must be at least 10ms", time.Duration(c.TrainLease)))

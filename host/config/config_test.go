@@ -26,10 +26,10 @@ func TestLoadGood(t *testing.T) {
 	if c.Prefix != "shop:" || c.GRPCAddr != "" || time.Duration(c.PluginPingInterval) != 500*time.Millisecond || len(c.Plugins) != 1 || c.RequestTimeout != Default().RequestTimeout ||
 		time.Duration(c.PluginTimeouts.Predict) != 150*time.Millisecond || time.Duration(c.PluginTimeouts.Fit) != time.Hour ||
 		c.PluginTimeouts.Ping != Default().PluginTimeouts.Ping || c.PluginEjectAfter != 5 || time.Duration(c.IdempotencyWindow) != 24*time.Hour ||
-		c.Limits.MaxFeatures != 50 || len(c.Limits.Arms) != 3 || c.Limits.MaxCatalogFeatures != Default().Limits.MaxCatalogFeatures || c.Limits.Host().MaxEventAge != 8760*time.Hour {
+		c.Limits.MaxFeatures != 50 || len(c.Limits.Arms) != 3 || c.ExperimentCandidatesPerSecond != 500 || c.Limits.MaxCatalogFeatures != Default().Limits.MaxCatalogFeatures || c.Limits.Host().MaxEventAge != 8760*time.Hour {
 		t.Errorf("full config read wrong: %+v", c)
 	}
-	if d := Default(); d.Ranker != "uplift" || d.TextFeatures != "auto" || strings.Join(d.TextScorers, ",") != "lm,sentiment" || d.TextRelevance {
+	if d := Default(); d.ExperimentCandidatesPerSecond != 100 || d.Ranker != "uplift" || d.TextFeatures != "auto" || strings.Join(d.TextScorers, ",") != "lm,sentiment" || d.TextRelevance {
 		t.Errorf("default ranker and text features: %+v", d)
 	}
 	c, err = Load("testdata/text.good.json")
@@ -53,6 +53,7 @@ func TestLoadBad(t *testing.T) {
 		"slow-predict.bad.json":   "plugin_timeouts.predict 800ms must be at most half of request_timeout 1s",
 		"bad-lease.bad.json":      "train_lease 1ms must be at least 10ms",
 		"bad-limits.bad.json":     "limits: max_abs_value 0 must be positive and finite",
+		"bad-candidates.bad.json": "experiment_candidates_per_second must be at least 1, got 0",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.json")
 	if len(files) != len(want) {

@@ -17,8 +17,9 @@ import (
 	"github.com/causalrec/causalrec/host/store"
 )
 
-// Ranker ranks candidates with a given model (*recommend.Ranker is one);
-// the report uses it to replay every arm's policy on the logged lists.
+// Ranker ranks candidates with a given model (*recommend.Ranker is one):
+// every arm ranks the candidates of a logged list when it is logged, and
+// the report ranks again the lists logged without those rankings.
 type Ranker interface {
 	Recommend(ctx context.Context, req recommend.Request) (recommend.Response, error)
 }
@@ -212,9 +213,11 @@ func armData(e store.Experiment, users []store.Assignment, evs map[string]*userE
 	return d
 }
 
-// opeData replays every arm's policy on the latest OPERounds logged lists
-// of each arm (their candidates, with the arm's model through the Ranker)
-// and builds the OPE logs and the calibration units.
+// opeData takes every arm's policy on the latest OPERounds logged lists of
+// each arm, from the arms' rankings logged with each list (those of the
+// time it was served), or, for a list logged without them, by ranking its
+// candidates again now with the arm's model through the Ranker; and builds
+// the OPE logs and the calibration units.
 func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[string]*userEvents, at time.Time, warnings *[]string) (*OPEData, *CalibrationData, error) {
 	if s.opts.Ranker == nil {
 		return nil, nil, nil
@@ -257,18 +260,31 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 			byArm[i] = byArm[i][len(byArm[i])-s.opts.OPERounds:]
 		}
 	}
-	// Replay: every arm ranks every kept list's candidates.
+	// Every arm's ranking of every kept list's candidates: as logged with
+	// the list, else (a list logged without them) ranked again now.
 	type job struct{ logArm, row, arm int }
-	scores := make([][][]recommend.Response, len(e.Arms))
+	ranks := make([][][]store.ArmScores, len(e.Arms))
 	var jobs []job
 	for la := range byArm {
-		scores[la] = make([][]recommend.Response, len(byArm[la]))
-		for r := range byArm[la] {
-			scores[la][r] = make([]recommend.Response, len(e.Arms))
+		ranks[la] = make([][]store.ArmScores, len(byArm[la]))
+		for r, dec := range byArm[la] {
+			ranks[la][r] = make([]store.ArmScores, len(e.Arms))
+			logged := true
+			for a, arm := range e.Arms {
+				as, ok := dec.Arms[arm.Name]
+				logged = logged && ok && len(as.Score) == len(dec.Candidates)
+				ranks[la][r][a] = as
+			}
+			if logged {
+				continue
+			}
 			for a := range e.Arms {
 				jobs = append(jobs, job{la, r, a})
 			}
 		}
+	}
+	if n := len(jobs) / max(len(e.Arms), 1); n > 0 {
+		*warnings = append(*warnings, fmt.Sprintf("ope: %d logged lists carry no rankings of their time and were ranked again with the models and data of the report's time", n))
 	}
 	failed := make([][]bool, len(e.Arms))
 	for la := range failed {
@@ -279,15 +295,11 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 	work := make(chan job)
 	var wg sync.WaitGroup
 	for range replayWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for j := range work {
 				dec := byArm[j.logArm][j.row]
-				arm := e.Arms[j.arm]
-				id, _ := uuid.Parse(arm.ModelID)
-				resp, err := s.opts.Ranker.Recommend(ctx, recommend.Request{User: dec.User, Candidates: dec.Candidates,
-					K: min(len(dec.Candidates), recommend.MaxK), IncludeConsumed: true, ModelID: id})
+				id, _ := uuid.Parse(e.Arms[j.arm].ModelID)
+				resp, err := s.opts.Ranker.Recommend(ctx, rankRequest(dec.User, dec.Candidates, id))
 				mu.Lock()
 				if err != nil {
 					failed[j.logArm][j.row] = true
@@ -295,11 +307,11 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 						firstErr = err
 					}
 				} else {
-					scores[j.logArm][j.row][j.arm] = resp
+					ranks[j.logArm][j.row][j.arm] = armScores(resp, dec.Candidates)
 				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	for _, j := range jobs {
 		if ctx.Err() != nil {
@@ -325,16 +337,16 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 	}
 	fallbacks := map[string]bool{}
 	uplift := -1
-	for la := range scores {
-		for r := range scores[la] {
-			for a, resp := range scores[la][r] {
+	for la := range ranks {
+		for r := range ranks[la] {
+			for a, as := range ranks[la][r] {
 				if failed[la][r] {
 					continue
 				}
-				if resp.FallbackReason != "" {
+				if as.Fallback {
 					fallbacks[e.Arms[a].Name] = true
 				}
-				if uplift < 0 && strings.HasPrefix(resp.Ranker, recommend.RankUplift) && resp.FallbackReason == "" {
+				if uplift < 0 && strings.HasPrefix(as.Ranker, recommend.RankUplift) && !as.Fallback {
 					uplift = a
 				}
 			}
@@ -342,7 +354,7 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 	}
 	for _, a := range e.Arms {
 		if fallbacks[a.Name] {
-			*warnings = append(*warnings, fmt.Sprintf("ope: arm %s's model fell back to popularity on some replayed lists", a.Name))
+			*warnings = append(*warnings, fmt.Sprintf("ope: arm %s's model fell back to popularity on some logged lists", a.Name))
 		}
 	}
 	// The action set: every kept candidate.
@@ -398,29 +410,21 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 			lg.PScore = append(lg.PScore, dec.Propensity[0])
 			probs := make([][]float64, len(e.Arms))
 			for a := range e.Arms {
-				resp := scores[la][r][a]
-				p := policyDist(e.Arms[a], resp, dec.Candidates)
+				as := ranks[la][r][a]
+				p := policyDist(e.Arms[a], as)
 				probs[a] = p
 				rd := &dists[a]
 				if rd.Start == nil {
 					rd.Start = []int{0}
 				}
-				byItem := map[string]float64{}
-				for _, it := range resp.Items {
-					byItem[it.Item] = it.Score
-				}
 				for c, item := range dec.Candidates {
 					rd.Action = append(rd.Action, action(item))
 					rd.Prob = append(rd.Prob, p[c])
-					rd.Score = append(rd.Score, byItem[item])
+					rd.Score = append(rd.Score, float64(as.Score[c]))
 				}
 				rd.Start = append(rd.Start, len(rd.Action))
 			}
 			if cal != nil && explores {
-				byItem := map[string]float64{}
-				for _, it := range scores[la][r][uplift].Items {
-					byItem[it.Item] = it.Score
-				}
 				for c, item := range dec.Candidates {
 					t := 0
 					if item == top {
@@ -428,7 +432,7 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 					}
 					cal.T = append(cal.T, t)
 					cal.Y = append(cal.Y, reward(item))
-					cal.Score = append(cal.Score, byItem[item])
+					cal.Score = append(cal.Score, float64(ranks[la][r][uplift].Score[c]))
 					cal.Propensity = append(cal.Propensity, min(max(probs[la][c], 1e-3), 1-1e-3))
 				}
 			}
@@ -452,38 +456,40 @@ const minOPELists = 100
 const replayWorkers = 4
 
 // policyDist returns arm's probability of placing each candidate on top,
-// given the arm model's ranking resp of the candidates: greedy puts the
-// first ranked item there; epsilon-greedy mixes that with a uniform draw;
-// plackett-luce draws ∝ exp(score/temperature). A candidate the ranking
-// left out (an unknown item) gets 0 before the mixing.
-func policyDist(arm store.ExperimentArm, resp recommend.Response, cands []string) []float64 {
-	n := len(cands)
+// given the arm model's ranking as of the candidates: greedy puts the
+// first ranked candidate there; epsilon-greedy mixes that with a uniform
+// draw; plackett-luce draws ∝ exp(score/temperature). A candidate the
+// ranking left out (an unknown item) gets 0 before the mixing.
+func policyDist(arm store.ExperimentArm, as store.ArmScores) []float64 {
+	n := len(as.Score)
 	p := make([]float64, n)
-	pos := make(map[string]int, n)
-	for i, c := range cands {
-		pos[c] = i
-	}
 	switch arm.Policy {
 	case recommend.PolicyPlackettLuce:
+		left := make([]bool, n)
+		for _, i := range as.Missing {
+			left[i] = true
+		}
 		hi := math.Inf(-1)
-		for _, it := range resp.Items {
-			hi = max(hi, it.Score)
+		for i, v := range as.Score {
+			if !left[i] {
+				hi = max(hi, float64(v))
+			}
 		}
 		var sum float64
-		for _, it := range resp.Items {
-			if i, ok := pos[it.Item]; ok {
-				p[i] = math.Exp((it.Score - hi) / arm.Temperature)
+		for i, v := range as.Score {
+			if !left[i] {
+				p[i] = math.Exp((float64(v) - hi) / arm.Temperature)
 				sum += p[i]
 			}
 		}
-		for i := range p {
-			p[i] /= sum
+		if sum > 0 {
+			for i := range p {
+				p[i] /= sum
+			}
 		}
 	default:
-		if len(resp.Items) > 0 {
-			if i, ok := pos[resp.Items[0].Item]; ok {
-				p[i] = 1
-			}
+		if as.Top >= 0 && as.Top < n {
+			p[as.Top] = 1
 		}
 		if arm.Policy == recommend.PolicyEpsilonGreedy {
 			for i := range p {

@@ -38,9 +38,11 @@ type Options struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	// Reports, Analyzer and Ranker make reports (Report): what they read,
-	// the statistics, and the replay of logged lists with every arm's
-	// model. Without Reports or Analyzer Report fails with ErrNoAnalyzer;
-	// without Ranker the report has no OPE and no calibration.
+	// the statistics, and every arm's ranking of the logged lists' candidates
+	// (taken when a list is logged with its candidates; the report ranks
+	// again the lists logged without them). Without Reports or Analyzer
+	// Report fails with ErrNoAnalyzer; without Ranker the report has no OPE
+	// and no calibration.
 	Reports  ReportStore
 	Analyzer Analyzer
 	Ranker   Ranker
@@ -112,15 +114,22 @@ type Service struct {
 	// counts those that found it full.
 	pending chan pendingDecision
 	dropped int
+	// ranking carries the lists whose arms are to rank them first;
+	// unranked counts those that found it full.
+	ranking  chan pendingDecision
+	unranked int
 	// candSecond and candLists count the lists of the current second
 	// that keep their candidates.
 	candSecond int64
 	candLists  int
 }
 
+// pendingDecision is a list to log; arms, when set, are to rank it
+// first.
 type pendingDecision struct {
-	exp string
-	d   store.Decision
+	exp  string
+	d    store.Decision
+	arms []store.ExperimentArm
 }
 
 type assignKey struct{ exp, user string }
@@ -130,6 +139,7 @@ func NewService(st Store, opts Options) *Service {
 	s := &Service{st: st, opts: opts.withDefaults(), known: map[assignKey]int{}}
 	if s.opts.LogBuffer > 0 {
 		s.pending = make(chan pendingDecision, s.opts.LogBuffer)
+		s.ranking = make(chan pendingDecision, rankQueue)
 	}
 	return s
 }
@@ -154,6 +164,30 @@ type DecisionLogger interface {
 func (s *Service) Run(ctx context.Context) error {
 	if s.pending == nil {
 		return nil
+	}
+	// The rankers hand the lists they ranked to the writer below; when
+	// ctx ends they hand over what is left unranked, before the writer
+	// drains the buffer.
+	var rankers sync.WaitGroup
+	for range rankWorkers {
+		rankers.Go(func() {
+			for {
+				select {
+				case p := <-s.ranking:
+					s.rankArms(ctx, p.arms, &p.d)
+					s.enqueue(p)
+				case <-ctx.Done():
+					for {
+						select {
+						case p := <-s.ranking:
+							s.enqueue(p)
+						default:
+							return
+						}
+					}
+				}
+			}
+		})
 	}
 	bl, _ := s.st.(DecisionLogger)
 	var exps []string
@@ -184,6 +218,10 @@ func (s *Service) Run(ctx context.Context) error {
 			s.opts.Logger.Warn("experiment lists dropped: the log buffer was full", "lists", s.dropped)
 			s.dropped = 0
 		}
+		if s.unranked > 0 {
+			s.opts.Logger.Warn("experiment lists logged without the arms' rankings: their queue was full", "lists", s.unranked)
+			s.unranked = 0
+		}
 		s.mu.Unlock()
 		exps, ds = exps[:0], ds[:0]
 	}
@@ -207,6 +245,7 @@ func (s *Service) Run(ctx context.Context) error {
 			linger.Stop()
 			flush(ctx)
 		case <-ctx.Done():
+			rankers.Wait()
 			for {
 				select {
 				case p := <-s.pending:
@@ -298,8 +337,10 @@ type Route struct {
 	Arm        store.ExperimentArm
 	ModelID    uuid.UUID
 	// Candidates says the list's candidates are to be logged (within
-	// CandidatesPerSecond).
+	// CandidatesPerSecond), and with them every arm's ranking of them,
+	// for which Arms holds the experiment's arms.
 	Candidates bool
+	Arms       []store.ExperimentArm
 }
 
 // Route returns the running experiment and arm user is in, recording the
@@ -326,7 +367,11 @@ func (s *Service) Route(ctx context.Context, user string) (*Route, error) {
 		if err != nil {
 			return nil, fmt.Errorf("experiment %q arm %q: model id %q: %w", e.ID, arm.Name, arm.ModelID, err)
 		}
-		return &Route{Experiment: e.ID, Arm: arm, ModelID: id, Candidates: s.candidatesBudget()}, nil
+		r := &Route{Experiment: e.ID, Arm: arm, ModelID: id, Candidates: s.candidatesBudget()}
+		if r.Candidates {
+			r.Arms = e.Arms
+		}
+		return r, nil
 	}
 	return nil, nil
 }
@@ -401,15 +446,104 @@ func (s *Service) Log(ctx context.Context, r *Route, resp *recommend.Response) e
 	for i, it := range resp.Items {
 		d.Items[i], d.Propensity[i] = it.Item, it.Propensity
 	}
+	p := pendingDecision{r.Experiment, d, nil}
+	if len(d.Candidates) >= 2 && len(d.Candidates) <= store.MaxLoggedCandidates && s.opts.Ranker != nil {
+		p.arms = r.Arms
+	}
 	if s.pending != nil {
-		select {
-		case s.pending <- pendingDecision{r.Experiment, d}:
-		default:
-			s.mu.Lock()
-			s.dropped++
-			s.mu.Unlock()
+		// The arms rank the list off the request path, in Run; a list
+		// that finds their queue full is logged without the rankings.
+		if p.arms != nil {
+			select {
+			case s.ranking <- p:
+				return nil
+			default:
+				p.arms = nil
+				s.mu.Lock()
+				s.unranked++
+				s.mu.Unlock()
+			}
 		}
+		s.enqueue(p)
 		return nil
 	}
-	return s.st.LogDecision(ctx, r.Experiment, d)
+	if p.arms != nil {
+		s.rankArms(ctx, p.arms, &p.d)
+	}
+	return s.st.LogDecision(ctx, r.Experiment, p.d)
+}
+
+// enqueue hands p to Run's writer, or counts it dropped when the buffer
+// is full.
+func (s *Service) enqueue(p pendingDecision) {
+	select {
+	case s.pending <- p:
+	default:
+		s.mu.Lock()
+		s.dropped++
+		s.mu.Unlock()
+	}
+}
+
+// rankTimeout bounds the arms' rankings of one logged list, rankWorkers
+// is how many lists are ranked at once and rankQueue how many may wait.
+const (
+	rankTimeout = 2 * time.Second
+	rankWorkers = 2
+	rankQueue   = 256
+)
+
+// rankArms ranks d's candidates with every arm's model, as the report's
+// off-policy evaluation and calibration need them: taken now, with the
+// user's history and the counts the served list met, not at the time of
+// the report. When any arm's ranking fails d keeps none (the report then
+// ranks the list again itself).
+func (s *Service) rankArms(ctx context.Context, arms []store.ExperimentArm, d *store.Decision) {
+	ctx, cancel := context.WithTimeout(ctx, rankTimeout)
+	defer cancel()
+	out := make(map[string]store.ArmScores, len(arms))
+	for _, a := range arms {
+		id, err := uuid.Parse(a.ModelID)
+		if err == nil {
+			var resp recommend.Response
+			if resp, err = s.opts.Ranker.Recommend(ctx, rankRequest(d.User, d.Candidates, id)); err == nil {
+				out[a.Name] = armScores(resp, d.Candidates)
+				continue
+			}
+		}
+		s.opts.Logger.Debug("experiment list logged without the arms' rankings", "arm", a.Name, "error", err)
+		return
+	}
+	d.Arms = out
+}
+
+// rankRequest asks for model id's greedy ranking of every candidate.
+func rankRequest(user string, cands []string, id uuid.UUID) recommend.Request {
+	return recommend.Request{User: user, Candidates: cands, K: min(len(cands), recommend.MaxK), IncludeConsumed: true, ModelID: id}
+}
+
+// armScores returns resp's ranking of cands.
+func armScores(resp recommend.Response, cands []string) store.ArmScores {
+	pos := make(map[string]int, len(cands))
+	for i, c := range cands {
+		pos[c] = i
+	}
+	a := store.ArmScores{Ranker: resp.Ranker, Top: -1, Score: make([]float32, len(cands)), Fallback: resp.FallbackReason != ""}
+	seen := make([]bool, len(cands))
+	for k, it := range resp.Items {
+		i, ok := pos[it.Item]
+		if !ok {
+			continue
+		}
+		if k == 0 {
+			a.Top = i
+		}
+		a.Score[i], seen[i] = store.Float32(it.Score), true
+	}
+	for i, ok := range seen {
+		if !ok {
+			a.Missing = append(a.Missing, i)
+		}
+	}
+	return a
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,16 +67,47 @@ type Assignment struct {
 // Decision is one list served to a user of an experiment, kept for
 // off-policy evaluation: the arm, the candidates the policy chose from (in
 // the order given to it, empty when there were more than MaxLoggedCandidates),
-// and the items placed with their positions and propensities.
+// the items placed with their positions and propensities, and, for a list
+// with candidates, every arm's ranking of them taken when the list was
+// served (by arm name; empty when it could not be taken).
 type Decision struct {
-	Request    string    `json:"r"`
-	User       string    `json:"u"`
-	Arm        string    `json:"a"`
-	Time       time.Time `json:"t"`
-	Candidates []string  `json:"c,omitempty"`
-	NCand      int       `json:"n"`
-	Items      []string  `json:"i"`
-	Propensity []float64 `json:"p"`
+	Request    string               `json:"r"`
+	User       string               `json:"u"`
+	Arm        string               `json:"a"`
+	Time       time.Time            `json:"t"`
+	Candidates []string             `json:"c,omitempty"`
+	NCand      int                  `json:"n"`
+	Items      []string             `json:"i"`
+	Propensity []float64            `json:"p"`
+	Arms       map[string]ArmScores `json:"x,omitempty"`
+}
+
+// ArmScores are one arm's ranking of a logged list's candidates: its
+// ranker, the index (in the list's Candidates) of the candidate its model
+// ranks first (-1 for none), each candidate's score (float32, saturated at
+// ±math.MaxFloat32; 0 for a candidate the ranking left out), the indexes of
+// the candidates it left out (unknown to the model), and whether it fell
+// back to popularity.
+type ArmScores struct {
+	Ranker   string    `json:"k"`
+	Top      int       `json:"g"`
+	Score    []float32 `json:"s"`
+	Missing  []int     `json:"m,omitempty"`
+	Fallback bool      `json:"f,omitempty"`
+}
+
+// Float32 returns v as a float32, saturated at ±math.MaxFloat32 (NaN gives
+// 0), so that it always encodes as JSON.
+func Float32(v float64) float32 {
+	switch {
+	case math.IsNaN(v):
+		return 0
+	case v > math.MaxFloat32:
+		return math.MaxFloat32
+	case v < -math.MaxFloat32:
+		return -math.MaxFloat32
+	}
+	return float32(v)
 }
 
 // MaxLoggedCandidates bounds the candidates a Decision keeps.
@@ -310,7 +342,7 @@ func (s *Store) LogDecisions(ctx context.Context, exps []string, ds []Decision) 
 	pipe := s.rdb.Pipeline()
 	for i, d := range ds {
 		if len(d.Candidates) > MaxLoggedCandidates {
-			d.Candidates = nil
+			d.Candidates, d.Arms = nil, nil
 		}
 		raw, err := json.Marshal(d)
 		if err != nil {

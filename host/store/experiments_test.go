@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -131,7 +133,13 @@ func TestDecisions(t *testing.T) {
 	s := newTestStore(t, Options{BatchSize: 2})
 	for i := range 5 {
 		d := Decision{Request: fmt.Sprint("r", i), User: "u", Arm: "a", Time: time.UnixMilli(int64(i)).UTC(),
-			Candidates: []string{"x", "y"}, NCand: 2, Items: []string{"y"}, Propensity: []float64{0.95}}
+			Candidates: []string{"x", "y"}, NCand: 2, Items: []string{"y"}, Propensity: []float64{0.95},
+			Arms: map[string]ArmScores{"a": {Ranker: "uplift:t", Top: 1, Score: []float32{Float32(-1e300), Float32(0.25)}},
+				"b": {Ranker: "popularity", Top: -1, Score: []float32{0, 0}, Missing: []int{0, 1}, Fallback: true}}}
+		if i == 4 {
+			// Over MaxLoggedCandidates: neither candidates nor rankings.
+			d.Candidates = make([]string, MaxLoggedCandidates+1)
+		}
 		if err := s.LogDecision(ctx, "ab1", d); err != nil {
 			t.Fatal(err)
 		}
@@ -142,5 +150,13 @@ func TestDecisions(t *testing.T) {
 	}
 	if len(got) != 5 || got[4].Request != "r4" || got[2].Propensity[0] != 0.95 || got[3].Candidates[1] != "y" {
 		t.Errorf("Decisions = %+v", got)
+	}
+	a, b := got[3].Arms["a"], got[3].Arms["b"]
+	if a.Ranker != "uplift:t" || a.Top != 1 || a.Score[0] != -math.MaxFloat32 || a.Score[1] != 0.25 || a.Fallback ||
+		b.Top != -1 || !slices.Equal(b.Missing, []int{0, 1}) || !b.Fallback {
+		t.Errorf("arms of a logged list = %+v", got[3].Arms)
+	}
+	if got[4].Candidates != nil || got[4].Arms != nil {
+		t.Errorf("a list over MaxLoggedCandidates kept candidates %d and arms %v", len(got[4].Candidates), got[4].Arms)
 	}
 }
