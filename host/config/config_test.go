@@ -29,7 +29,7 @@ func TestLoadGood(t *testing.T) {
 		c.Limits.MaxFeatures != 50 || len(c.Limits.Arms) != 3 || c.ExperimentCandidatesPerSecond != 500 || c.Limits.MaxCatalogFeatures != Default().Limits.MaxCatalogFeatures || c.Limits.Host().MaxEventAge != 8760*time.Hour {
 		t.Errorf("full config read wrong: %+v", c)
 	}
-	if d := Default(); d.ExperimentCandidatesPerSecond != 100 || d.Ranker != "uplift" || d.TextFeatures != "auto" || strings.Join(d.TextScorers, ",") != "lm,sentiment" || d.TextRelevance {
+	if d := Default(); d.ExperimentCandidatesPerSecond != 25 || d.Ranker != "uplift" || d.TextFeatures != "auto" || strings.Join(d.TextScorers, ",") != "lm,sentiment" || d.TextRelevance {
 		t.Errorf("default ranker and text features: %+v", d)
 	}
 	c, err = Load("testdata/text.good.json")

@@ -98,8 +98,15 @@ func TestLoggedRankings(t *testing.T) {
 				if err != nil || r == nil || !r.Candidates || len(r.Arms) != 2 {
 					t.Fatalf("route %s: %+v, %v", user, r, err)
 				}
-				resp := recommend.Response{RequestID: uuid.NewString(), User: user, Considered: cands,
-					Items: []recommend.Ranked{{Item: "c", Propensity: 0.5, Position: 1}}}
+				// The served list's scores rank as the arm's model does
+				// (control's prefers a, uplift's b): the served arm's
+				// ranking is taken from them, the other arm ranks.
+				scores := []float64{1, 0.2, 0.1}
+				if r.Arm.Name == "uplift" {
+					scores = []float64{0.1, 1, 0.2}
+				}
+				resp := recommend.Response{RequestID: uuid.NewString(), User: user, Ranker: "uplift:t", Considered: cands,
+					ConsideredScores: scores, Items: []recommend.Ranked{{Item: "c", Propensity: 0.5, Position: 1}}}
 				if u == users-1 {
 					resp.Considered = nil // logged without candidates: nothing to rank
 				}
@@ -109,7 +116,7 @@ func TestLoggedRankings(t *testing.T) {
 			}
 			// Run ranks the lists off the request path; they are all ranked
 			// before it stops (a list still queued then is logged unranked).
-			for deadline := time.Now().Add(10 * time.Second); rk.nCalls() < 2*(users-1) && time.Now().Before(deadline); {
+			for deadline := time.Now().Add(10 * time.Second); rk.nCalls() < users-1 && time.Now().Before(deadline); {
 				time.Sleep(5 * time.Millisecond)
 			}
 			cancel()
@@ -117,8 +124,8 @@ func TestLoggedRankings(t *testing.T) {
 				t.Fatal(err)
 			}
 			logged := rk.nCalls()
-			if logged != 2*(users-1) {
-				t.Errorf("%d rankings when logging, want %d (two arms, %d lists with candidates)", logged, 2*(users-1), users-1)
+			if logged != users-1 {
+				t.Errorf("%d rankings when logging, want %d (the arm not served, %d lists with candidates)", logged, users-1, users-1)
 			}
 			var decs []store.Decision
 			if err := st.Decisions(ctx, "ab1", func(d store.Decision) error { decs = append(decs, d); return nil }); err != nil {
@@ -135,7 +142,7 @@ func TestLoggedRankings(t *testing.T) {
 					continue
 				}
 				c, u := d.Arms["control"], d.Arms["uplift"]
-				if c.Top != 0 || u.Top != 1 || c.Ranker != "uplift:t" || len(c.Score) != 3 || c.Score[0] != 1 || c.Missing != nil {
+				if c.Top != 0 || u.Top != 1 || c.Ranker != "uplift:t" || u.Ranker != "uplift:t" || len(c.Score) != 3 || c.Score[0] != 1 || u.Score[1] != 1 || c.Missing != nil {
 					t.Errorf("logged rankings %+v", d.Arms)
 				}
 			}
@@ -249,5 +256,27 @@ func TestArmScores(t *testing.T) {
 	resp = recommend.Response{Ranker: "popularity", FallbackReason: "down", Items: []recommend.Ranked{{Item: "zz"}}}
 	if got := armScores(resp, []string{"a"}); got.Top != -1 || !got.Fallback || !slices.Equal(got.Missing, []int{0}) {
 		t.Errorf("armScores = %+v", got)
+	}
+}
+
+func TestServedScores(t *testing.T) {
+	tests := []struct {
+		name   string
+		cands  []string
+		scores []float64
+		top    int
+		ok     bool
+	}{
+		{"highest", []string{"a", "b", "c"}, []float64{0.1, 0.3, 0.2}, 1, true},
+		{"ties by item id", []string{"c", "a", "b"}, []float64{0.5, 0.5, 0.1}, 1, true},
+		{"no scores", []string{"a", "b"}, nil, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			as, ok := servedScores(&recommend.Response{Ranker: "dlce", Considered: tt.cands, ConsideredScores: tt.scores})
+			if ok != tt.ok || (ok && (as.Top != tt.top || as.Ranker != "dlce" || len(as.Score) != len(tt.cands))) {
+				t.Errorf("servedScores = %+v, %v; want top %d, %v", as, ok, tt.top, tt.ok)
+			}
+		})
 	}
 }

@@ -69,7 +69,7 @@ const (
 	DefaultRefresh             = time.Second
 	DefaultRemembered          = 1 << 18
 	DefaultOPERounds           = 1000
-	DefaultCandidatesPerSecond = 100
+	DefaultCandidatesPerSecond = 25
 	DefaultSeriesPoints        = 14
 )
 
@@ -448,7 +448,12 @@ func (s *Service) Log(ctx context.Context, r *Route, resp *recommend.Response) e
 	}
 	p := pendingDecision{r.Experiment, d, nil}
 	if len(d.Candidates) >= 2 && len(d.Candidates) <= store.MaxLoggedCandidates && s.opts.Ranker != nil {
+		// The served arm's ranking is the one served; the other arms
+		// rank the candidates.
 		p.arms = r.Arms
+		if served, ok := servedScores(resp); ok {
+			p.d.Arms = map[string]store.ArmScores{r.Arm.Name: served}
+		}
 	}
 	if s.pending != nil {
 		// The arms rank the list off the request path, in Run; a list
@@ -458,7 +463,7 @@ func (s *Service) Log(ctx context.Context, r *Route, resp *recommend.Response) e
 			case s.ranking <- p:
 				return nil
 			default:
-				p.arms = nil
+				p.arms, p.d.Arms = nil, nil
 				s.mu.Lock()
 				s.unranked++
 				s.mu.Unlock()
@@ -503,6 +508,10 @@ func (s *Service) rankArms(ctx context.Context, arms []store.ExperimentArm, d *s
 	defer cancel()
 	out := make(map[string]store.ArmScores, len(arms))
 	for _, a := range arms {
+		if as, ok := d.Arms[a.Name]; ok {
+			out[a.Name] = as
+			continue
+		}
 		id, err := uuid.Parse(a.ModelID)
 		if err == nil {
 			var resp recommend.Response
@@ -512,9 +521,28 @@ func (s *Service) rankArms(ctx context.Context, arms []store.ExperimentArm, d *s
 			}
 		}
 		s.opts.Logger.Debug("experiment list logged without the arms' rankings", "arm", a.Name, "error", err)
+		d.Arms = nil
 		return
 	}
 	d.Arms = out
+}
+
+// servedScores returns the served list's ranking of its candidates, when
+// resp carries the scores they were ranked by.
+func servedScores(resp *recommend.Response) (store.ArmScores, bool) {
+	cands, sc := resp.Considered, resp.ConsideredScores
+	if len(sc) != len(cands) || len(cands) == 0 {
+		return store.ArmScores{}, false
+	}
+	a := store.ArmScores{Ranker: resp.Ranker, Top: 0, Score: make([]float32, len(cands)), Fallback: resp.FallbackReason != ""}
+	for i, v := range sc {
+		a.Score[i] = store.Float32(v)
+		// The greedy order: highest score first, ties by item id.
+		if v > sc[a.Top] || (v == sc[a.Top] && cands[i] < cands[a.Top]) {
+			a.Top = i
+		}
+	}
+	return a, true
 }
 
 // rankRequest asks for model id's greedy ranking of every candidate.

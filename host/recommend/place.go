@@ -10,6 +10,22 @@ import (
 	"github.com/causalrec/causalrec/host/store"
 )
 
+// rankScore is the number item i is ranked by: the model's score (with
+// the relevance blend when asked for), or its outcome count in a fallback.
+func rankScore(req Request, sc scores, counts []store.ItemCount, i int) float64 {
+	if sc.values != nil {
+		s := sc.values[i]
+		if sc.relevanceBlend != nil {
+			s += req.RelevanceWeight * sc.relevanceBlend[i]
+		}
+		return s
+	}
+	if i < len(counts) {
+		return counts[i].Outcomes
+	}
+	return 0
+}
+
 // place orders the items by the request's policy and returns the first K
 // with the propensity of each placement.
 func place(req Request, items []store.Item, sc scores, counts []store.ItemCount, seed uint64) []Ranked {
@@ -19,17 +35,7 @@ func place(req Request, items []store.Item, sc scores, counts []store.ItemCount,
 	}
 	cs := make([]cand, len(items))
 	for i := range items {
-		var s float64
-		if i < len(counts) {
-			s = counts[i].Outcomes
-		}
-		if sc.values != nil {
-			s = sc.values[i]
-			if sc.relevanceBlend != nil {
-				s += req.RelevanceWeight * sc.relevanceBlend[i]
-			}
-		}
-		cs[i] = cand{i, s}
+		cs[i] = cand{i, rankScore(req, sc, counts, i)}
 	}
 	slices.SortStableFunc(cs, func(a, b cand) int {
 		if a.score != b.score {

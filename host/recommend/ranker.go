@@ -110,6 +110,12 @@ func (r *Ranker) Recommend(ctx context.Context, req Request) (Response, error) {
 		resp.Ranker, resp.FallbackReason = RankPopularity, reason
 	}
 	resp.Warnings = sc.warnings
+	if req.KeepCandidates {
+		resp.ConsideredScores = make([]float64, len(items))
+		for i := range items {
+			resp.ConsideredScores[i] = rankScore(req, sc, counts, i)
+		}
+	}
 	resp.Items = place(req, items, sc, counts, seedOf(id))
 	return resp, nil
 }

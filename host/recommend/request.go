@@ -103,6 +103,10 @@ type Response struct {
 	// Considered are the candidates the policy chose from, in order, when
 	// the request asked for them (KeepCandidates).
 	Considered []string `json:"-"`
+	// ConsideredScores are the numbers the Considered candidates were
+	// ranked by (the greedy order: highest first, ties by item id), in
+	// the same order.
+	ConsideredScores []float64 `json:"-"`
 }
 
 // ErrBadRequest reports a request that cannot be answered as asked.

@@ -94,9 +94,18 @@ func TestServingWithTextScorerDown(t *testing.T) {
 			// Twice: the first request learns the model's text scorers,
 			// the second reads their cache with the snapshot.
 			for range 2 {
-				resp, err := r.Recommend(ctx, Request{User: "u", Candidates: []string{"a", "b", "c"}, K: 3})
+				resp, err := r.Recommend(ctx, Request{User: "u", Candidates: []string{"a", "b", "c"}, K: 3, KeepCandidates: true})
 				if err != nil {
 					t.Fatal(err)
+				}
+				// The kept candidates carry the scores they were ranked by.
+				if len(resp.Considered) != 3 || len(resp.ConsideredScores) != 3 {
+					t.Fatalf("considered %v, scores %v", resp.Considered, resp.ConsideredScores)
+				}
+				for _, it := range resp.Items {
+					if i := slices.Index(resp.Considered, it.Item); resp.ConsideredScores[i] != it.Score {
+						t.Errorf("%s: considered score %v, ranked by %v", it.Item, resp.ConsideredScores[i], it.Score)
+					}
 				}
 				if resp.Ranker != "uplift:t" || resp.FallbackReason != "" || len(resp.Warnings) != 1 ||
 					!strings.Contains(resp.Warnings[0], "text scorer sentiment unavailable: 1 of 3 items") {
