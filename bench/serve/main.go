@@ -35,6 +35,11 @@
 //	git -C ../main worktree add /tmp/main-src main   # or any checkout of main
 //	(cd /tmp/main-src && go build -o /tmp/causalrec-main ./host/cmd/causalrec)
 //	make build && go run ./bench/serve -causalrec bin/causalrec -baseline /tmp/causalrec-main -rounds 3
+//
+// -config and -baseline-config give each side's serve a config file, so
+// one binary can be measured against itself with another setting:
+//
+//	go run ./bench/serve -causalrec bin/causalrec -config one-shard.json -baseline bin/causalrec -rounds 3
 package main
 
 import (
@@ -89,6 +94,9 @@ type options struct {
 	serverLog  string
 	cpuProfile string
 	memProfile string
+	// config is serve's --config for -causalrec, baseConfig for
+	// -baseline (empty: none).
+	config, baseConfig string
 }
 
 func run() error {
@@ -111,22 +119,28 @@ func run() error {
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "closed-loop warm-up before measuring")
 	baseline := flag.String("baseline", "", "a second causalrec binary (say, built from main into /tmp) measured in the same run, alternating with -causalrec; the run ends with a comparison")
 	rounds := flag.Int("rounds", 1, "with -baseline: how many times each binary is measured (baseline first, then alternating)")
+	flag.StringVar(&o.config, "config", "", "a config file for -causalrec's serve (--config; docs/config.md), e.g. to measure one setting against another with the same binary as -baseline")
+	flag.StringVar(&o.baseConfig, "baseline-config", "", "a config file for -baseline's serve (--config)")
 	flag.Parse()
 	if o.redisURL == "" {
 		o.redisURL = "redis://127.0.0.1:6379"
 	}
 	if *baseline == "" {
-		_, err := measure(o, o.bin)
+		_, err := measure(o, o.bin, o.config)
 		return err
 	}
 	var base, cur []summary
 	for r := range *rounds {
 		for _, b := range []struct {
-			bin string
-			out *[]summary
-		}{{*baseline, &base}, {o.bin, &cur}} {
-			fmt.Printf("=== round %d of %d: %s\n", r+1, *rounds, b.bin)
-			s, err := measure(o, b.bin)
+			bin, config string
+			out         *[]summary
+		}{{*baseline, o.baseConfig, &base}, {o.bin, o.config, &cur}} {
+			label := b.bin
+			if b.config != "" {
+				label += " --config " + b.config
+			}
+			fmt.Printf("=== round %d of %d: %s\n", r+1, *rounds, label)
+			s, err := measure(o, b.bin, b.config)
 			if err != nil {
 				return fmt.Errorf("%s: %w", b.bin, err)
 			}
@@ -171,7 +185,7 @@ type summary struct{ open, closed result }
 
 // measure starts bin serve under a fresh prefix, loads it and runs the
 // measurements.
-func measure(o options, bin string) (summary, error) {
+func measure(o options, bin, config string) (summary, error) {
 	var sum summary
 	prefix := fmt.Sprintf("causalrec-bench:%d:", time.Now().UnixNano())
 	defer cleanup(o.redisURL, prefix)
@@ -184,6 +198,9 @@ func measure(o options, bin string) (summary, error) {
 	args := []string{"serve", "--redis", o.redisURL, "--prefix", prefix, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--grpc", "off"}
 	if o.gogc > 0 {
 		args = append(args, "--gogc", strconv.Itoa(o.gogc))
+	}
+	if config != "" {
+		args = append(args, "--config", config)
 	}
 	pprofBase := ""
 	if o.cpuProfile != "" || o.memProfile != "" {
