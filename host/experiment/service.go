@@ -337,8 +337,8 @@ type Route struct {
 	Arm        store.ExperimentArm
 	ModelID    uuid.UUID
 	// Candidates says the list's candidates are to be logged (within
-	// CandidatesPerSecond), and with them every arm's ranking of them,
-	// for which Arms holds the experiment's arms.
+	// CandidatesPerSecond), and with them the ranking of each of the
+	// experiment's Arms.
 	Candidates bool
 	Arms       []store.ExperimentArm
 }
@@ -367,11 +367,7 @@ func (s *Service) Route(ctx context.Context, user string) (*Route, error) {
 		if err != nil {
 			return nil, fmt.Errorf("experiment %q arm %q: model id %q: %w", e.ID, arm.Name, arm.ModelID, err)
 		}
-		r := &Route{Experiment: e.ID, Arm: arm, ModelID: id, Candidates: s.candidatesBudget()}
-		if r.Candidates {
-			r.Arms = e.Arms
-		}
-		return r, nil
+		return &Route{Experiment: e.ID, Arm: arm, ModelID: id, Candidates: s.candidatesBudget(), Arms: e.Arms}, nil
 	}
 	return nil, nil
 }
@@ -534,13 +530,10 @@ func servedScores(resp *recommend.Response) (store.ArmScores, bool) {
 	if len(sc) != len(cands) || len(cands) == 0 {
 		return store.ArmScores{}, false
 	}
-	a := store.ArmScores{Ranker: resp.Ranker, Top: 0, Score: make([]float32, len(cands)), Fallback: resp.FallbackReason != ""}
+	a := store.ArmScores{Ranker: resp.Ranker, Top: recommend.GreedyFirst(cands, sc), Score: make([]float32, len(cands)),
+		Fallback: resp.FallbackReason != ""}
 	for i, v := range sc {
 		a.Score[i] = store.Float32(v)
-		// The greedy order: highest score first, ties by item id.
-		if v > sc[a.Top] || (v == sc[a.Top] && cands[i] < cands[a.Top]) {
-			a.Top = i
-		}
 	}
 	return a, true
 }

@@ -26,6 +26,28 @@ func rankScore(req Request, sc scores, counts []store.ItemCount, i int) float64 
 	return 0
 }
 
+// greedyCompare orders two candidates as greedy placement does: the
+// higher score first, ties by item id.
+func greedyCompare(scoreA, scoreB float64, idA, idB string) int {
+	if scoreA != scoreB {
+		return cmp.Compare(scoreB, scoreA)
+	}
+	return strings.Compare(idA, idB)
+}
+
+// GreedyFirst returns the index of the candidate that greedy placement
+// puts first, given each candidate's score (Response.ConsideredScores), or
+// -1 when there are none.
+func GreedyFirst(ids []string, scores []float64) int {
+	top := -1
+	for i := range ids {
+		if top < 0 || greedyCompare(scores[i], scores[top], ids[i], ids[top]) < 0 {
+			top = i
+		}
+	}
+	return top
+}
+
 // place orders the items by the request's policy and returns the first K
 // with the propensity of each placement.
 func place(req Request, items []store.Item, sc scores, counts []store.ItemCount, seed uint64) []Ranked {
@@ -38,10 +60,7 @@ func place(req Request, items []store.Item, sc scores, counts []store.ItemCount,
 		cs[i] = cand{i, rankScore(req, sc, counts, i)}
 	}
 	slices.SortStableFunc(cs, func(a, b cand) int {
-		if a.score != b.score {
-			return cmp.Compare(b.score, a.score)
-		}
-		return strings.Compare(items[a.i].ID, items[b.i].ID)
+		return greedyCompare(a.score, b.score, items[a.i].ID, items[b.i].ID)
 	})
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	perCat := map[string]int{}

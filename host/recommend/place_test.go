@@ -93,3 +93,20 @@ func TestPlacePropensities(t *testing.T) {
 		}
 	}
 }
+
+func TestGreedyFirst(t *testing.T) {
+	tests := []struct {
+		ids    []string
+		scores []float64
+		want   int
+	}{
+		{[]string{"a", "b", "c"}, []float64{0.1, 0.3, 0.2}, 1},
+		{[]string{"c", "a", "b"}, []float64{0.5, 0.5, 0.1}, 1},
+		{nil, nil, -1},
+	}
+	for _, tt := range tests {
+		if got := GreedyFirst(tt.ids, tt.scores); got != tt.want {
+			t.Errorf("GreedyFirst(%v, %v) = %d, want %d", tt.ids, tt.scores, got, tt.want)
+		}
+	}
+}
