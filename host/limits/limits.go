@@ -16,6 +16,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -118,13 +119,27 @@ func (l Limits) checkName(what, s string, max int) error {
 		return fmt.Errorf("empty %s", what)
 	case len(s) > max:
 		return fmt.Errorf("%s %s is %d bytes, over the limit of %d", what, quote(s), len(s), max)
-	case !utf8.ValidString(s):
+	case printableASCII(s):
+		return nil
+	}
+	if !utf8.ValidString(s) {
 		return fmt.Errorf("%s %s is not valid UTF-8", what, quote(s))
 	}
 	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
 		return fmt.Errorf("%s %s holds the control character %U at byte %d", what, quote(s), []rune(s[i:])[0], i)
 	}
 	return nil
+}
+
+// printableASCII reports whether s holds only printable ASCII: valid
+// UTF-8 without control characters, the common case checked fast.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // quote quotes s for a message, cut to 64 bytes.
@@ -223,18 +238,30 @@ func (l Limits) CheckEvent(e store.Event, now time.Time) error {
 // CheckCandidates reports a candidate list with an invalid or a repeated
 // ID.
 func (l Limits) CheckCandidates(ids []string) error {
-	seen := make(map[string]int, len(ids))
 	for i, id := range ids {
 		if err := l.CheckID("candidate", id); err != nil {
 			return fmt.Errorf("candidates[%d]: %w", i, err)
 		}
-		if j, ok := seen[id]; ok {
+	}
+	// The set of IDs seen is reused from list to list: a recommend request
+	// checks one list, and would otherwise build a map of it each time.
+	seen := seenSets.Get().(map[string]struct{})
+	defer func() {
+		clear(seen)
+		seenSets.Put(seen)
+	}()
+	for i, id := range ids {
+		if _, ok := seen[id]; ok {
+			j := slices.Index(ids, id)
 			return fmt.Errorf("candidates[%d] repeats candidates[%d] %s", i, j, quote(id))
 		}
-		seen[id] = i
+		seen[id] = struct{}{}
 	}
 	return nil
 }
+
+// seenSets holds sets for CheckCandidates.
+var seenSets = sync.Pool{New: func() any { return map[string]struct{}{} }}
 
 func quoteList(s []string) string {
 	q := make([]string, len(s))

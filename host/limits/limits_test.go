@@ -94,6 +94,13 @@ func TestCheckCandidates(t *testing.T) {
 	check(t, "distinct", l.CheckCandidates([]string{"a", "b", "c"}), "")
 	check(t, "repeated", l.CheckCandidates([]string{"a", "b", "a"}), `candidates[2] repeats candidates[0] "a"`)
 	check(t, "empty", l.CheckCandidates([]string{"a", ""}), "candidates[1]: empty candidate")
+	// The set of a list checked before holds nothing of it.
+	check(t, "after a repeat", l.CheckCandidates([]string{"b", "a"}), "")
+	check(t, "repeat later", l.CheckCandidates([]string{"x", "y", "z", "y"}), `candidates[3] repeats candidates[1] "y"`)
+	check(t, "not ASCII", l.CheckCandidates([]string{"café", "été"}), "")
+	check(t, "DEL", l.CheckCandidates([]string{"a\x7f"}), "control character U+007F")
+	check(t, "C1 control", l.CheckCandidates([]string{"a\u0085"}), "control character U+0085")
+	check(t, "not UTF-8", l.CheckCandidates([]string{"a\xff"}), "not valid UTF-8")
 }
 
 func TestValidate(t *testing.T) {
