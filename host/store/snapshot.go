@@ -643,7 +643,9 @@ func (cr *candidateReads) collect(ctx context.Context, s *Store, snap *Snapshot)
 		return s.wrap("read snapshot: popularity counts", err)
 	}
 	counts := cr.candidateCounts(s)
-	snap.Counts = make([]ItemCount, 0, len(cands))
+	// The counts of the stored candidates, filtered in place: counts is
+	// this snapshot's own and entry i is read before any write past it.
+	snap.Counts = counts[:0]
 	snap.Candidates = make([]Item, 0, len(cands))
 	var st *snapshotText
 	if len(plugins) > 0 {

@@ -80,6 +80,14 @@ func testReadSnapshot(t *testing.T, b backend) {
 	if f, ok := snap.TextScoreHit("lm", "v1", snap.Candidates[0]); !ok || f["perplexity"] != 9 {
 		t.Errorf("cached text score of a with given candidates: %v %v", f, ok)
 	}
+	// A missing candidate before stored ones: the counts stay parallel.
+	snap, err = s.ReadSnapshot(ctx, SnapshotRequest{User: "u", Candidates: []string{"zz", "a", "yy", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Candidates) != 2 || len(snap.Counts) != 2 || countOf(snap, "b").Outcomes != 2 || len(snap.Missing) != 2 {
+		t.Fatalf("snapshot with missing candidates: candidates %+v, counts %+v, missing %v", snap.Candidates, snap.Counts, snap.Missing)
+	}
 }
 
 // countOf returns the counts of candidate id of snap (zero when absent),
