@@ -600,6 +600,7 @@ func (h *Host) Close() error {
 		h.stop()
 		<-h.watching
 		h.plugins.Close()
+		h.store.Wait()
 		h.closeRedis()
 	})
 	return nil

@@ -9,10 +9,11 @@ import (
 // The popularity counts of items change with every event, so a snapshot
 // reads them from Redis, unless Options.CountsTTL allows it to serve counts
 // read by an earlier snapshot no longer ago than the TTL. Counts older than
-// the TTL but not than twice the TTL are stale: one snapshot at a time
-// reads its stale candidates' counts again while the others serve the stale
-// ones (as the event shards make a read of counts cost two commands per
-// shard, only that snapshot pays it). Events written through the same Store
+// the TTL but not than twice the TTL are stale but served: the first
+// snapshot to meet them has them read again in the background, with those
+// of its candidates older than half the TTL, in small batches (as the event
+// shards make a read of counts cost two commands per shard, on a single node
+// one script that holds Redis while it runs). Events written through the same Store
 // drop the cached counts of their items at once; events written by other
 // processes show after at most twice the TTL.
 
@@ -21,7 +22,7 @@ import (
 type countCache struct {
 	mu   sync.Mutex
 	byID map[string]cachedCount
-	// refreshing is held by the snapshot that reads stale counts again.
+	// refreshing is held while stale counts are read again.
 	refreshing atomic.Bool
 }
 
@@ -33,27 +34,34 @@ type cachedCount struct {
 // maxCounts bounds the cached counts; the cache is emptied when full.
 const maxCounts = 100_000
 
-// fresh returns, for each id, its cached counts read after since, and
-// whether it had them; n counts the hits. Counts read after staleSince but
-// not after since are stale: when no other snapshot refreshes stale counts,
-// they are misses and refresh says the caller now does (it calls
-// doneRefreshing after its read); else they are hits.
-func (c *countCache) fresh(ids []string, since, staleSince time.Time) (counts []ItemCount, ok []bool, n int, refresh bool) {
+// fresh returns, for each id, its cached counts read after staleSince,
+// and whether it had them; n counts the hits. Counts read before since are
+// stale but served: when a candidate's counts are stale and no other
+// snapshot refreshes, refresh lists the candidates whose counts were read
+// before earlySince, which the caller has read again in the background
+// (Store.refreshCounts, which calls doneRefreshing at its end). Refreshing
+// the nearly stale ones with the stale ones makes refreshes fewer and
+// larger: a read of counts costs two commands per event shard whatever the
+// number of items.
+func (c *countCache) fresh(ids []string, since, staleSince, earlySince time.Time) (counts []ItemCount, ok []bool, n int, refresh []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	counts, ok = make([]ItemCount, len(ids)), make([]bool, len(ids))
+	var early []string
+	stale := false
 	for i, id := range ids {
 		e, hit := c.byID[id]
-		switch {
-		case !hit || !e.at.After(staleSince):
+		if !hit || !e.at.After(staleSince) {
 			continue
-		case !e.at.After(since):
-			if refresh || c.refreshing.CompareAndSwap(false, true) {
-				refresh = true
-				continue
-			}
+		}
+		if !e.at.After(earlySince) {
+			early = append(early, id)
+			stale = stale || !e.at.After(since)
 		}
 		counts[i], ok[i], n = e.c, true, n+1
+	}
+	if stale && c.refreshing.CompareAndSwap(false, true) {
+		refresh = early
 	}
 	return counts, ok, n, refresh
 }

@@ -1,22 +1,23 @@
 package store
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
 
 // TestCountCacheStale checks the count cache's ages: fresh counts are hits;
-// stale ones (older than the TTL, not than twice it) are misses for the one
-// snapshot that refreshes them and hits for the others meanwhile; older
-// ones are misses.
+// stale ones (older than the TTL, not than twice it) are hits, and the
+// first snapshot to meet them is told to refresh them, no other meanwhile;
+// older ones are misses.
 func TestCountCacheStale(t *testing.T) {
 	const ttl = time.Second
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var c countCache
 	c.put([]ItemCount{{Item: "a", Outcomes: 1}, {Item: "b", Outcomes: 2}}, t0)
 	at := func(now time.Time) (hits int, refresh bool) {
-		_, _, hits, refresh = c.fresh([]string{"a", "b", "new"}, now.Add(-ttl), now.Add(-2*ttl))
-		return hits, refresh
+		_, _, hits, ids := c.fresh([]string{"a", "b", "new"}, now.Add(-ttl), now.Add(-2*ttl), now.Add(-ttl/2))
+		return hits, ids != nil
 	}
 	steps := []struct {
 		name    string
@@ -25,7 +26,7 @@ func TestCountCacheStale(t *testing.T) {
 		refresh bool
 	}{
 		{"fresh", t0.Add(ttl / 2), 2, false},
-		{"stale: this snapshot refreshes", t0.Add(3 * ttl / 2), 0, true},
+		{"stale: this snapshot refreshes", t0.Add(3 * ttl / 2), 2, true},
 		{"stale: another serves them meanwhile", t0.Add(3 * ttl / 2), 2, false},
 		{"too old", t0.Add(5 * ttl / 2), 0, false},
 	}
@@ -35,7 +36,46 @@ func TestCountCacheStale(t *testing.T) {
 		}
 	}
 	c.doneRefreshing()
-	if hits, refresh := at(t0.Add(3 * ttl / 2)); hits != 0 || !refresh {
+	if hits, refresh := at(t0.Add(3 * ttl / 2)); hits != 2 || !refresh {
 		t.Errorf("after the refresh is done: %d hits, refresh %v; want a new refresher", hits, refresh)
+	}
+}
+
+// TestCountCacheEarlyRefresh checks that the snapshot told to refresh is
+// given its candidates older than half the TTL, stale or not, and that
+// nothing is refreshed while no candidate is stale.
+func TestCountCacheEarlyRefresh(t *testing.T) {
+	const ttl = time.Second
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0.Add(10 * ttl)
+	var c countCache
+	ages := map[string]time.Duration{"young": ttl / 4, "old": 3 * ttl / 4, "stale": 3 * ttl / 2, "gone": 3 * ttl}
+	for id, age := range ages {
+		c.put([]ItemCount{{Item: id, Outcomes: float64(age)}}, now.Add(-age))
+	}
+	fresh := func(ids ...string) (hits map[string]bool, refresh []string) {
+		counts, ok, n, refresh := c.fresh(ids, now.Add(-ttl), now.Add(-2*ttl), now.Add(-ttl/2))
+		hits = map[string]bool{}
+		for i, id := range ids {
+			if ok[i] {
+				hits[id] = true
+				if counts[i].Outcomes != float64(ages[id]) {
+					t.Errorf("%s served %+v", id, counts[i])
+				}
+			}
+		}
+		if n != len(hits) {
+			t.Errorf("n = %d, %d hits", n, len(hits))
+		}
+		return hits, refresh
+	}
+	if hits, refresh := fresh("young", "old"); refresh != nil || len(hits) != 2 {
+		t.Errorf("nothing stale: hits %v, refresh %v; want both hits, no refresh", hits, refresh)
+	}
+	if hits, refresh := fresh("young", "old", "stale", "gone"); !slices.Equal(refresh, []string{"old", "stale"}) || len(hits) != 3 || hits["gone"] {
+		t.Errorf("refresher: hits %v, refresh %v; want all but gone hits, refresh [old stale]", hits, refresh)
+	}
+	if hits, refresh := fresh("young", "old", "stale", "gone"); refresh != nil || len(hits) != 3 {
+		t.Errorf("while refreshing: hits %v, refresh %v; want all but gone hits, no refresh", hits, refresh)
 	}
 }

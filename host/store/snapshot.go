@@ -176,11 +176,6 @@ func (s *Store) ReadSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 func (s *Store) readSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot, error) {
 	var snap Snapshot
 	var cr *candidateReads
-	defer func() {
-		if cr != nil && cr.refresh {
-			s.counts.doneRefreshing()
-		}
-	}()
 	if !s.uncachedScores {
 		snap.scores = &s.scores
 	}
@@ -322,8 +317,6 @@ type candidateReads struct {
 	cached   []bool
 	countIDs []string
 	readAt   time.Time
-	// refresh says this snapshot refreshes stale counts (countCache.fresh).
-	refresh bool
 }
 
 // valueReads are the queued reads of the catalog values of some items.
@@ -356,8 +349,13 @@ func (s *Store) queueCandidates(ctx context.Context, pipe redis.Pipeliner, cands
 	cr.countIDs = cands
 	if s.opts.CountsTTL > 0 {
 		cr.readAt = s.opts.Now()
+		ttl := s.opts.CountsTTL
 		var n int
-		cr.counts, cr.cached, n, cr.refresh = s.counts.fresh(cands, cr.readAt.Add(-s.opts.CountsTTL), cr.readAt.Add(-2*s.opts.CountsTTL))
+		var refresh []string
+		cr.counts, cr.cached, n, refresh = s.counts.fresh(cands, cr.readAt.Add(-ttl), cr.readAt.Add(-2*ttl), cr.readAt.Add(-ttl/2))
+		if refresh != nil {
+			s.refreshCounts(refresh)
+		}
 		if n > 0 {
 			cr.countIDs = make([]string, 0, len(cands)-n)
 			for i, id := range cands {
@@ -367,24 +365,99 @@ func (s *Store) queueCandidates(ctx context.Context, pipe redis.Pipeliner, cands
 			}
 		}
 	}
-	if len(cr.countIDs) > 0 {
-		if s.sumCountsInRedis() {
-			args := make([]any, len(cr.countIDs))
-			for i, id := range cr.countIDs {
-				args[i] = id
-			}
-			cr.sumCmd = sumCountsScript.EvalSha(ctx, pipe, s.k.popKeys(), args...)
-			return cr
-		}
-		cr.outCmds = make([]*redis.FloatSliceCmd, len(s.k.shards))
-		cr.expCmds = make([]*redis.FloatSliceCmd, len(s.k.shards))
-		for k := range s.k.shards {
-			cr.outCmds[k] = pipe.ZMScore(ctx, s.k.popOutcome(k), cr.countIDs...)
-			cr.expCmds[k] = pipe.ZMScore(ctx, s.k.popExposure(k), cr.countIDs...)
-		}
-	}
+	s.queueCounts(ctx, pipe, cr)
 	return cr
 }
+
+// queueCounts queues the reads of the counts of cr.countIDs.
+func (s *Store) queueCounts(ctx context.Context, pipe redis.Pipeliner, cr *candidateReads) {
+	if len(cr.countIDs) == 0 {
+		return
+	}
+	if s.sumCountsInRedis() {
+		args := make([]any, len(cr.countIDs))
+		for i, id := range cr.countIDs {
+			args[i] = id
+		}
+		cr.sumCmd = sumCountsScript.EvalSha(ctx, pipe, s.k.popKeys(), args...)
+		return
+	}
+	cr.outCmds = make([]*redis.FloatSliceCmd, len(s.k.shards))
+	cr.expCmds = make([]*redis.FloatSliceCmd, len(s.k.shards))
+	for k := range s.k.shards {
+		cr.outCmds[k] = pipe.ZMScore(ctx, s.k.popOutcome(k), cr.countIDs...)
+		cr.expCmds[k] = pipe.ZMScore(ctx, s.k.popExposure(k), cr.countIDs...)
+	}
+}
+
+// refreshBatch is the most items whose counts one background read reads.
+const refreshBatch = 128
+
+// refreshCounts reads the counts of ids again in the background, in
+// batches, and caches them; it ends the refresh (doneRefreshing) when done.
+// A failed read ends it early: the counts stay stale, and past twice the
+// TTL snapshots read them themselves. Wait waits for it.
+func (s *Store) refreshCounts(ids []string) {
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		defer s.counts.doneRefreshing()
+		for len(ids) > 0 {
+			batch := ids[:min(refreshBatch, len(ids))]
+			ids = ids[len(batch):]
+			at := s.opts.Now()
+			counts, err := s.readCounts(batch)
+			if err != nil {
+				return
+			}
+			s.counts.put(counts, at)
+		}
+	}()
+}
+
+// readCounts reads the counts of ids, summed over the shards, one shard a
+// round trip. Unlike a snapshot's read (one script on a single node, which
+// holds Redis while it runs its two commands per shard), it lets other
+// clients' commands in between: it runs off the request path, where more
+// round trips cost nothing.
+func (s *Store) readCounts(ids []string) ([]ItemCount, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+	defer cancel()
+	read := make([]ItemCount, len(ids))
+	for i, id := range ids {
+		read[i].Item = id
+	}
+	for k := range s.k.shards {
+		pipe := s.rdb.Pipeline()
+		outCmd := pipe.ZMScore(ctx, s.k.popOutcome(k), ids...)
+		expCmd := pipe.ZMScore(ctx, s.k.popExposure(k), ids...)
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		addCounts(read, outCmd.Val(), expCmd.Val())
+	}
+	return read, nil
+}
+
+// addCounts adds one shard's outcome and exposure counts, in the order of
+// read, to read.
+func addCounts(read []ItemCount, outs, exps []float64) {
+	for i := range read {
+		if i < len(outs) {
+			read[i].Outcomes += outs[i]
+		}
+		if i < len(exps) {
+			read[i].Exposures += exps[i]
+		}
+	}
+}
+
+// refreshTimeout bounds a background read of counts.
+const refreshTimeout = 5 * time.Second
+
+// Wait waits for the Store's background reads to end. Call it before
+// closing the Redis client.
+func (s *Store) Wait() { s.background.Wait() }
 
 // sumCountsScript sums the popularity counts of items over the shards, on
 // a single node (where a script may touch keys of any slot): one command
@@ -469,30 +542,7 @@ func (cr *candidateReads) countsErr() error {
 // candidateCounts returns the counts of every candidate: cached ones and
 // those read, which it caches when the Store caches counts.
 func (cr *candidateReads) candidateCounts(s *Store) []ItemCount {
-	read := make([]ItemCount, len(cr.countIDs))
-	for i, id := range cr.countIDs {
-		read[i].Item = id
-	}
-	if cr.sumCmd != nil {
-		vals, _ := cr.sumCmd.StringSlice()
-		if len(vals) == 2*len(read) {
-			for i := range read {
-				read[i].Outcomes, _ = strconv.ParseFloat(vals[i], 64)
-				read[i].Exposures, _ = strconv.ParseFloat(vals[len(read)+i], 64)
-			}
-		}
-	}
-	for k := range cr.outCmds {
-		outs, exps := cr.outCmds[k].Val(), cr.expCmds[k].Val()
-		for i := range read {
-			if i < len(outs) {
-				read[i].Outcomes += outs[i]
-			}
-			if i < len(exps) {
-				read[i].Exposures += exps[i]
-			}
-		}
-	}
+	read := cr.countsRead()
 	if s.opts.CountsTTL <= 0 {
 		return read
 	}
@@ -509,6 +559,27 @@ func (cr *candidateReads) candidateCounts(s *Store) []ItemCount {
 		}
 	}
 	return out
+}
+
+// countsRead returns the answered reads of the counts of cr.countIDs.
+func (cr *candidateReads) countsRead() []ItemCount {
+	read := make([]ItemCount, len(cr.countIDs))
+	for i, id := range cr.countIDs {
+		read[i].Item = id
+	}
+	if cr.sumCmd != nil {
+		vals, _ := cr.sumCmd.StringSlice()
+		if len(vals) == 2*len(read) {
+			for i := range read {
+				read[i].Outcomes, _ = strconv.ParseFloat(vals[i], 64)
+				read[i].Exposures, _ = strconv.ParseFloat(vals[len(read)+i], 64)
+			}
+		}
+	}
+	for k := range cr.outCmds {
+		addCounts(read, cr.outCmds[k].Val(), cr.expCmds[k].Val())
+	}
+	return read
 }
 
 // queueValues queues the reads of the items ids and of their text-score

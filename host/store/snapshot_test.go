@@ -136,26 +136,32 @@ func testSnapshotCountsTTL(t *testing.T, b backend) {
 		}
 		return map[string]float64{"a": countOf(snap, "a").Outcomes, "b": countOf(snap, "b").Outcomes}
 	}
+	// Each step reads twice, the second time after the Store's background
+	// reads have ended.
 	steps := []struct {
-		name   string
-		change func()
-		want   map[string]float64
+		name        string
+		change      func()
+		first, then map[string]float64
 	}{
-		{"first read", func() { outcome(s, "a") }, map[string]float64{"a": 1, "b": 0}},
-		{"another process writes: cached", func() { outcome(other, "a"); outcome(other, "b") }, map[string]float64{"a": 1, "b": 0}},
-		{"the TTL passes", func() { now = now.Add(61 * time.Second) }, map[string]float64{"a": 2, "b": 1}},
-		{"this Store writes: at once", func() { outcome(s, "b") }, map[string]float64{"a": 2, "b": 2}},
+		{"first read", func() { outcome(s, "a") }, map[string]float64{"a": 1, "b": 0}, map[string]float64{"a": 1, "b": 0}},
+		{"another process writes: cached", func() { outcome(other, "a"); outcome(other, "b") }, map[string]float64{"a": 1, "b": 0}, map[string]float64{"a": 1, "b": 0}},
+		{"the TTL passes: served stale, read again in the background", func() { now = now.Add(61 * time.Second) }, map[string]float64{"a": 1, "b": 0}, map[string]float64{"a": 2, "b": 1}},
+		{"this Store writes: at once", func() { outcome(s, "b") }, map[string]float64{"a": 2, "b": 2}, map[string]float64{"a": 2, "b": 2}},
+		{"another process writes, twice the TTL passes: read at once", func() { outcome(other, "a"); now = now.Add(121 * time.Second) }, map[string]float64{"a": 3, "b": 2}, map[string]float64{"a": 3, "b": 2}},
 	}
 	for _, st := range steps {
 		st.change()
-		for range 2 {
-			if got := outcomes(s); got["a"] != st.want["a"] || got["b"] != st.want["b"] {
-				t.Errorf("%s: outcomes %v, want %v", st.name, got, st.want)
-			}
+		if got := outcomes(s); got["a"] != st.first["a"] || got["b"] != st.first["b"] {
+			t.Errorf("%s: outcomes %v, want %v", st.name, got, st.first)
+		}
+		s.Wait()
+		if got := outcomes(s); got["a"] != st.then["a"] || got["b"] != st.then["b"] {
+			t.Errorf("%s, then: outcomes %v, want %v", st.name, got, st.then)
 		}
 	}
-	if got := outcomes(other); got["a"] != 2 || got["b"] != 2 {
-		t.Errorf("without a TTL: outcomes %v, want a 2, b 2", got)
+	s.Wait()
+	if got := outcomes(other); got["a"] != 3 || got["b"] != 2 {
+		t.Errorf("without a TTL: outcomes %v, want a 3, b 2", got)
 	}
 	if _, err := New(s.rdb, Options{CountsTTL: -time.Second}); err == nil {
 		t.Error("a negative CountsTTL is accepted")

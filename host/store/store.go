@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -72,6 +73,8 @@ type Store struct {
 	items  itemDecoder
 	scores scoreDecoder
 	counts countCache
+	// background counts the background reads of counts (Wait).
+	background sync.WaitGroup
 	// uncachedScores makes snapshots decode text-score entries on every
 	// lookup, as earlier releases did (the baseline of the benchmarks).
 	uncachedScores bool
