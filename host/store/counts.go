@@ -22,6 +22,10 @@ import (
 type countCache struct {
 	mu   sync.Mutex
 	byID map[string]cachedCount
+	// dropped holds when the counts of an item were dropped, until counts
+	// read after that are put: a read that began before the drop may
+	// predate the events that caused it, and is not cached.
+	dropped map[string]time.Time
 	// refreshing is held while stale counts are read again.
 	refreshing atomic.Bool
 }
@@ -69,7 +73,8 @@ func (c *countCache) fresh(ids []string, since, staleSince, earlySince time.Time
 // doneRefreshing lets another snapshot refresh stale counts.
 func (c *countCache) doneRefreshing() { c.refreshing.Store(false) }
 
-// put records counts read at time at.
+// put records counts read at time at (when the read began), except those
+// of items dropped since.
 func (c *countCache) put(counts []ItemCount, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -77,15 +82,27 @@ func (c *countCache) put(counts []ItemCount, at time.Time) {
 		c.byID = make(map[string]cachedCount, len(counts))
 	}
 	for _, k := range counts {
+		if d, ok := c.dropped[k.Item]; ok {
+			if !at.After(d) {
+				continue
+			}
+			delete(c.dropped, k.Item)
+		}
 		c.byID[k.Item] = cachedCount{k, at}
 	}
 }
 
-// drop forgets the counts of the events' items.
-func (c *countCache) drop(events []Event) {
+// drop forgets the counts of the events' items, written by time at, and
+// keeps counts read before at from being cached.
+func (c *countCache) drop(events []Event, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.dropped == nil || len(c.dropped)+len(events) > maxCounts {
+		// Emptied when full, as byID is: its entries go with it.
+		c.dropped, c.byID = make(map[string]time.Time, len(events)), nil
+	}
 	for _, e := range events {
 		delete(c.byID, e.Item)
+		c.dropped[e.Item] = at
 	}
 }

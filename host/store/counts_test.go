@@ -79,3 +79,28 @@ func TestCountCacheEarlyRefresh(t *testing.T) {
 		t.Errorf("while refreshing: hits %v, refresh %v; want all but gone hits, no refresh", hits, refresh)
 	}
 }
+
+// TestCountCacheDropRace checks that counts read before a drop of their
+// item are not cached (they may predate the events that caused it), and
+// that counts read after it are.
+func TestCountCacheDropRace(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var c countCache
+	c.put([]ItemCount{{Item: "a", Outcomes: 1}, {Item: "b", Outcomes: 1}}, t0)
+	c.drop([]Event{{Item: "a"}}, t0.Add(2*time.Millisecond))
+	// A read that began before the drop and ended after it.
+	c.put([]ItemCount{{Item: "a", Outcomes: 1}, {Item: "b", Outcomes: 2}}, t0.Add(time.Millisecond))
+	_, ok, _, _ := c.fresh([]string{"a", "b"}, t0.Add(-time.Second), t0.Add(-2*time.Second), t0.Add(-time.Second/2))
+	if ok[0] || !ok[1] {
+		t.Fatalf("after a read begun before the drop: cached %v, want a not cached, b cached", ok)
+	}
+	// A read begun after the drop is cached.
+	c.put([]ItemCount{{Item: "a", Outcomes: 2}}, t0.Add(3*time.Millisecond))
+	counts, ok, _, _ := c.fresh([]string{"a"}, t0.Add(-time.Second), t0.Add(-2*time.Second), t0.Add(-time.Second/2))
+	if !ok[0] || counts[0].Outcomes != 2 {
+		t.Fatalf("after a read begun after the drop: %+v cached %v, want 2 outcomes cached", counts[0], ok[0])
+	}
+	if len(c.dropped) != 0 {
+		t.Errorf("drop times kept after a later read: %v", c.dropped)
+	}
+}

@@ -322,9 +322,8 @@ func (s *Store) AddEventBatch(ctx context.Context, events []Event, key string) (
 		return res, err
 	}
 	// The cached counts of these items are stale once the events are
-	// written. (A snapshot racing the write may still cache a count read
-	// before it; the TTL bounds that.)
-	defer s.counts.drop(events)
+	// written; a read of counts that began before the drop is not cached.
+	defer func() { s.counts.drop(events, s.opts.Now()) }()
 
 	next := 0
 	if key != "" {
