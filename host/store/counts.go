@@ -11,11 +11,12 @@ import (
 // read by an earlier snapshot no longer ago than the TTL. Counts older than
 // the TTL but not than twice the TTL are stale but served: the first
 // snapshot to meet them has them read again in the background, with those
-// of its candidates older than half the TTL, in small batches (as the event
-// shards make a read of counts cost two commands per shard, on a single node
-// one script that holds Redis while it runs). Events written through the same Store
-// drop the cached counts of their items at once; events written by other
-// processes show after at most twice the TTL.
+// of its candidates older than half the TTL, in batches (the event shards
+// make a read of counts cost two commands per shard; on a single node a
+// snapshot's read is one script that holds Redis while it runs). Events
+// written through the same Store drop the cached counts of their items at
+// once, and a read begun before the drop is not cached; events written by
+// other processes show after at most twice the TTL.
 
 // countCache holds the counts read by snapshots with the time they were
 // read.

@@ -72,7 +72,7 @@ func TestExperimentEndToEnd(t *testing.T) {
 	cfg.RequestTimeout = config.Duration(time.Minute)
 	cfg.WriteTimeout = config.Duration(2 * time.Minute)
 	// Every list keeps its candidates and the arms' rankings (the client
-	// sends more than the default 100 a second), so that OPE has the
+	// sends more than the default 25 a second), so that OPE has the
 	// report's 1,000 latest lists of each arm: with ε = 0.5 over 8 items
 	// a list where the logging arm placed the other arm's choice on top
 	// is one in 16, and a few hundred lists hold too few such rows with a
