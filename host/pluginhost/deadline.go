@@ -23,7 +23,10 @@ import (
 // ping has one too. A plugin that misses Options.EjectAfter deadlines in a
 // row (calls other than Fit, and pings) is ejected: marked down at once, so
 // calls fail fast and callers fall back as for a crash, killed (SIGKILL: a
-// hung process would not shut down) and restarted with backoff.
+// hung process would not shut down) and restarted with backoff. Pings
+// missed while a fit runs in the process do not count: a process busy
+// fitting (receiving millions of rows, collecting a heap of gigabytes) may
+// answer them late, and the fit has a deadline of its own.
 
 // Timeouts are the deadlines of the calls to a plugin, by kind.
 type Timeouts struct {
@@ -63,6 +66,9 @@ func (t Timeouts) withDefaults() Timeouts {
 	return t
 }
 
+// healthCheck is the method of the health ping.
+const healthCheck = "/grpc.health.v1.Health/Check"
+
 // shutdownTimeout bounds go-plugin's request that a plugin shut down; a
 // plugin that does not answer is killed.
 const shutdownTimeout = time.Second
@@ -72,7 +78,7 @@ const shutdownTimeout = time.Second
 // own services but Shutdown (the stdio and broker streams) get none.
 func (t Timeouts) deadline(method string, req any) (time.Duration, bool) {
 	switch {
-	case method == "/grpc.health.v1.Health/Check":
+	case method == healthCheck:
 		return t.Ping, true
 	case method == "/plugin.GRPCController/Shutdown":
 		return shutdownTimeout, false
@@ -105,7 +111,7 @@ func (p *managed) unaryDeadline(gen uint64) grpc.UnaryClientInterceptor {
 		// The deadline is missed when it fired, not the caller's.
 		missed := err != nil && ctx.Err() == nil && cctx.Err() == context.DeadlineExceeded
 		if counts {
-			p.observe(gen, err == nil, missed)
+			p.observe(gen, err == nil, missed, method == healthCheck)
 		}
 		if missed {
 			return status.Errorf(codes.DeadlineExceeded, "plugin %q: %s did not answer within %v", p.spec.Name, method[strings.LastIndex(method, "/")+1:], d)
@@ -114,16 +120,22 @@ func (p *managed) unaryDeadline(gen uint64) grpc.UnaryClientInterceptor {
 	}
 }
 
-// streamDeadline bounds the Fit and FitStream streams by the Fit
-// deadline. A missed one does not count towards ejection: a long fit is
-// busy, not hung.
-func (p *managed) streamDeadline() grpc.StreamClientInterceptor {
+// streamDeadline bounds the Fit and FitStream streams to the process of
+// launch gen by the Fit deadline. A missed one does not count towards
+// ejection: a long fit is busy, not hung. The fit counts as in flight
+// until its deadline is released (its answer came, or it ended).
+func (p *managed) streamDeadline(gen uint64) grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 		fit := strings.HasSuffix(method, "/Fit") || strings.HasSuffix(method, "/FitStream")
 		if !strings.HasPrefix(method, "/causalrec.plugin.") || !fit {
 			return streamer(ctx, desc, cc, method, opts...)
 		}
 		cctx, cancel := context.WithTimeout(ctx, p.opts.Timeouts.Fit)
+		p.fitting(gen, 1)
+		go func() {
+			<-cctx.Done()
+			p.fitting(gen, -1)
+		}()
 		cs, err := streamer(cctx, desc, cc, method, opts...)
 		if err != nil {
 			cancel()
@@ -150,10 +162,21 @@ func (s *boundStream) RecvMsg(m any) error {
 	return err
 }
 
+// fitting adds d to the count of fits in flight on the process of launch
+// gen.
+func (p *managed) fitting(gen uint64, d int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if gen == p.gen {
+		p.fits += d
+	}
+}
+
 // observe counts a call's outcome for the process of launch gen: a
 // success clears the count of missed deadlines; the EjectAfter-th miss in
-// a row ejects the plugin.
-func (p *managed) observe(gen uint64, ok, missed bool) {
+// a row ejects the plugin. A ping missed while a fit is in flight does not
+// count.
+func (p *managed) observe(gen uint64, ok, missed, ping bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if gen != p.gen || p.impl == nil {
@@ -162,6 +185,7 @@ func (p *managed) observe(gen uint64, ok, missed bool) {
 	switch {
 	case ok:
 		p.missed = 0
+	case missed && ping && p.fits > 0:
 	case missed:
 		p.missed++
 		if p.missed >= p.opts.EjectAfter {

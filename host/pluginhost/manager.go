@@ -342,6 +342,8 @@ type managed struct {
 	gen uint64
 	// missed counts deadlines missed in a row; ejections the ejections.
 	missed, ejections int
+	// fits counts the fits in flight on the process of launch gen.
+	fits int
 }
 
 func (p *managed) logger() *slog.Logger {
@@ -374,7 +376,7 @@ func (p *managed) start(ctx context.Context) error {
 	done := make(chan struct{})
 	p.started = done
 	gen := p.gen + 1
-	p.gen = gen
+	p.gen, p.fits = gen, 0
 	p.mu.Unlock()
 
 	client, rpc, impl, version, proc, err := p.launch(ctx, gen)
@@ -424,7 +426,7 @@ func (p *managed) launch(ctx context.Context, gen uint64) (*goplugin.Client, gop
 	cfg := plugins.ClientConfig(cmd, newSlogAdapter(p.opts.Logger, s.Name))
 	cfg.StartTimeout = p.opts.StartTimeout
 	cfg.GRPCDialOptions = append(cfg.GRPCDialOptions,
-		grpc.WithChainUnaryInterceptor(p.unaryDeadline(gen)), grpc.WithChainStreamInterceptor(p.streamDeadline()))
+		grpc.WithChainUnaryInterceptor(p.unaryDeadline(gen)), grpc.WithChainStreamInterceptor(p.streamDeadline(gen)))
 	sha := s.SHA256
 	if sha == "" && !s.Builtin {
 		// Development mode (New refuses a missing checksum otherwise):

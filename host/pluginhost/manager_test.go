@@ -543,3 +543,64 @@ func TestSocketRemoved(t *testing.T) {
 		t.Errorf("socket directory %s left after Close: %v", newDir, err)
 	}
 }
+
+// TestPingsDuringFitDoNotEject stops a plugin while a fit runs in it: the
+// pings it misses meanwhile do not eject it (a process busy fitting may
+// answer late; the fit has its own deadline). Once the fit has ended,
+// missed pings eject it again.
+func TestPingsDuringFitDoNotEject(t *testing.T) {
+	m, err := New([]Spec{toySpec(t)}, Options{
+		PingInterval: 100 * time.Millisecond, MinBackoff: 50 * time.Millisecond, StartTimeout: 20 * time.Second,
+		Timeouts: Timeouts{Ping: 100 * time.Millisecond}, EjectAfter: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go m.Run(ctx)
+	est, err := m.Estimator("toy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fitCtx, endFit := context.WithCancel(ctx)
+	fitDone := make(chan error, 1)
+	go func() {
+		_, err := est.Fit(fitCtx, plugins.FitRequest{Estimator: "block", Arms: []string{"c", "t"},
+			Features: []plugins.Feature{{Name: "x", Kind: plugins.Numeric}}, X: []float64{1, 2}, Arm: []int{0, 1}, Outcome: []float64{0, 1}})
+		fitDone <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the fit reaches the plugin
+	pid := m.List()[0].PID
+	stopProcess(t, pid)
+	time.Sleep(time.Second) // ten pings missed
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if st := m.List()[0]; !st.Healthy || st.PID != pid || st.Ejections != 0 {
+		t.Fatalf("a plugin that missed pings while fitting: %+v, want it healthy, not ejected (pid %d)", st, pid)
+	}
+	endFit()
+	if err := <-fitDone; err == nil {
+		t.Fatal("the cancelled fit succeeded")
+	}
+	// No fit in flight: missed pings eject it.
+	stopProcess(t, pid)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st := m.List()[0]
+		if st.Ejections == 1 && st.PID != pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stopped plugin without a fit not ejected by its pings: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitGone(t, pid)
+}
