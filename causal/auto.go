@@ -2,6 +2,7 @@ package causal
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -120,6 +121,22 @@ type AutoEstimator struct {
 	// Bags is the number of bootstrap resamples whose stacking weights
 	// are averaged (0 means none: one fit on all selection rows).
 	Bags int
+	// Budget bounds the fit's time on data with more rows than MaxRows
+	// (0 means no bound; see DefaultAutoBudget): the whole fit aims at
+	// Budget times the full-data fit time of the candidate with the
+	// lowest loss so far. The first candidate, the anchor, is then
+	// fitted on all rows before the selection, which measures the unit;
+	// every other candidate's full-data fit time is predicted from its
+	// cross-fitting time, scaled as the anchor's. A candidate's
+	// cross-fitting is stopped, and the candidate skipped, when it would
+	// take the fit past 0.8·Budget units (the margin covers the
+	// predictions' error) with the lead's refit still to come; the
+	// candidates after it are skipped without being started, and a stack
+	// keeps only members whose refits fit in what is left. List the
+	// candidates cheapest first: the registry's auto sorts them by their
+	// usual cost (autoCostRank). On data no larger than MaxRows the
+	// budget plays no part.
+	Budget float64
 }
 
 // AutoScore is one candidate's validation result.
@@ -134,6 +151,10 @@ type AutoScore struct {
 	SE float64 `json:"-"`
 	// Err is the fit error of a skipped candidate.
 	Err string `json:"err,omitempty"`
+	// Skipped says why a candidate was not scored although it did not
+	// fail: its cross-fitting was stopped, or never started, to keep
+	// the fit within its time budget.
+	Skipped string `json:"-"`
 	// Seconds is the wall time of the candidate's cross-fitting on the
 	// selection rows, and RefitSeconds that of its refit on all rows
 	// (zero when it was not refitted).
@@ -150,11 +171,12 @@ func (s AutoScore) MarshalJSON() ([]byte, error) {
 		Loss         *float64  `json:"loss"`
 		SE           *float64  `json:"se"`
 		Err          string    `json:"err,omitempty"`
+		Skipped      string    `json:"skipped,omitempty"`
 		Seconds      float64   `json:"seconds,omitempty"`
 		RefitSeconds float64   `json:"refit_seconds,omitempty"`
 		Weights      []float64 `json:"weights,omitempty"`
 	}
-	return json.Marshal(plain{s.Name, jsonNum(s.Loss), jsonNum(s.SE), s.Err, s.Seconds, s.RefitSeconds, s.Weights})
+	return json.Marshal(plain{s.Name, jsonNum(s.Loss), jsonNum(s.SE), s.Err, s.Skipped, s.Seconds, s.RefitSeconds, s.Weights})
 }
 
 // UnmarshalJSON reads null losses as NaN.
@@ -165,6 +187,7 @@ func (s *AutoScore) UnmarshalJSON(b []byte) error {
 		SE   *float64 `json:"se"`
 		Err  string   `json:"err"`
 
+		Skipped      string    `json:"skipped"`
 		Seconds      float64   `json:"seconds"`
 		RefitSeconds float64   `json:"refit_seconds"`
 		Weights      []float64 `json:"weights"`
@@ -172,7 +195,7 @@ func (s *AutoScore) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
-	s.Name, s.Err, s.Loss, s.SE = p.Name, p.Err, math.NaN(), math.NaN()
+	s.Name, s.Err, s.Skipped, s.Loss, s.SE = p.Name, p.Err, p.Skipped, math.NaN(), math.NaN()
 	s.Seconds, s.RefitSeconds, s.Weights = p.Seconds, p.RefitSeconds, p.Weights
 	if p.Loss != nil {
 		s.Loss = *p.Loss
@@ -224,6 +247,12 @@ type AutoModel struct {
 	StackShrink  float64 `json:"stack_shrink,omitempty"`
 	StackCVLoss  float64 `json:"stack_cv_loss,omitempty"`
 	SelectCVLoss float64 `json:"select_cv_loss,omitempty"`
+	// Budget is the time budget's factor when one applied (see
+	// AutoEstimator.Budget), BudgetUnit the anchor's full-data fit time
+	// in seconds, and Seconds the fit's own wall time.
+	Budget     float64 `json:"budget,omitempty"`
+	BudgetUnit float64 `json:"budget_unit_seconds,omitempty"`
+	Seconds    float64 `json:"seconds,omitempty"`
 }
 
 // Kind implements Kinded.
@@ -268,18 +297,25 @@ func (m *AutoModel) Report() map[string]string {
 		"auto_loss.constant":  autoFmt(m.ConstantLoss),
 		"auto_combine":        combine,
 	}
-	var tried []string
+	var tried, skipped []string
 	best, bestName := math.Inf(1), ""
 	chosen := math.NaN()
 	second, secondName := math.Inf(1), ""
 	for _, s := range m.Scores {
-		tried = append(tried, s.Name)
+		if s.Skipped == "" {
+			tried = append(tried, s.Name)
+		}
 		if s.Seconds > 0 || s.RefitSeconds > 0 {
 			v := strconv.FormatFloat(s.Seconds, 'f', 3, 64) + "s cross-fitting"
 			if s.RefitSeconds > 0 {
 				v += ", " + strconv.FormatFloat(s.RefitSeconds, 'f', 3, 64) + "s refit"
 			}
 			out["auto_seconds."+s.Name] = v
+		}
+		if s.Skipped != "" {
+			out["auto_loss."+s.Name] = "skipped: " + s.Skipped
+			skipped = append(skipped, s.Name)
+			continue
 		}
 		if s.Err != "" && math.IsNaN(s.Loss) {
 			out["auto_loss."+s.Name] = "failed: " + s.Err
@@ -296,6 +332,17 @@ func (m *AutoModel) Report() map[string]string {
 		}
 	}
 	out["auto_tried"] = strings.Join(tried, ",")
+	if m.Budget > 0 && len(m.Scores) > 0 {
+		v := fmt.Sprintf("%s × the full-data fit of the candidate with the lowest loss (unit: %s on all rows, %ss)",
+			autoFmt(m.Budget), m.Scores[0].Name, strconv.FormatFloat(m.BudgetUnit, 'f', 3, 64))
+		if len(skipped) > 0 {
+			v += "; skipped: " + strings.Join(skipped, ",")
+		}
+		out["auto_budget"] = v
+	}
+	if m.Seconds > 0 {
+		out["auto_seconds"] = strconv.FormatFloat(m.Seconds, 'f', 3, 64) + "s"
+	}
 	var reason string
 	if combine == AutoStack.String() {
 		var parts []string
@@ -467,19 +514,23 @@ type autoEstimator struct {
 // FitUplift implements UpliftEstimator.
 func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) {
 	specs := a.specs
+	n := 0
+	if d.X != nil {
+		n, _ = d.X.Dims()
+	}
+	ns := n
+	if a.MaxRows >= 0 {
+		limit := a.MaxRows
+		if limit == 0 {
+			limit = DefaultAutoRows
+		}
+		ns = min(n, limit)
+	}
 	if specs == nil {
-		n := 0
-		if d.X != nil {
-			n, _ = d.X.Dims()
-		}
-		if a.MaxRows >= 0 {
-			limit := a.MaxRows
-			if limit == 0 {
-				limit = DefaultAutoRows
-			}
-			n = min(n, limit)
-		}
-		specs = DefaultAutoCandidatesFor(n, metricIsBinary(d.Y))
+		specs = DefaultAutoCandidatesFor(ns, metricIsBinary(d.Y))
+	}
+	if a.Budget > 0 && ns < n {
+		specs = autoByCost(specs)
 	}
 	a.Candidates = nil
 	for _, c := range specs {
@@ -494,7 +545,10 @@ func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, er
 
 // newAutoEstimator builds the "auto" registry entry from candidates (a
 // comma-separated list of ParseAutoCandidate specs), criterion, folds,
-// select_rows, nuisance (a learner name) and clip.
+// select_rows, nuisance (a learner name), clip, combine, members, bags and
+// budget (DefaultAutoBudget; "off" for none). With a budget, on data
+// larger than select_rows, the candidates are tried cheapest first
+// (autoCostRank).
 func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	var a autoEstimator
 	a.registry = r
@@ -549,6 +603,12 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.Bags < 0 {
 		return nil, fmt.Errorf("%w: bags=%d, want at least 0", ErrParam, a.Bags)
 	}
+	a.Budget = DefaultAutoBudget
+	if p.Has("budget") {
+		if a.Budget, err = ParseAutoBudget(p.String("budget", "")); err != nil {
+			return nil, err
+		}
+	}
 	if !(a.Clip > 0 && a.Clip < 0.5) {
 		return nil, fmt.Errorf("%w: clip=%v, want 0 < clip < 0.5", ErrParam, a.Clip)
 	}
@@ -566,6 +626,7 @@ func (a AutoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, er
 
 // Fit selects and fits the best candidate (see AutoEstimator).
 func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
+	began := time.Now()
 	if err := metaCheck(d); err != nil {
 		return nil, fmt.Errorf("auto: %w", err)
 	}
@@ -609,6 +670,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		}
 	}
 	ns, _ := sel.X.Dims()
+	bud := a.anchor(d, n, ns, folds, began, src, rng)
 
 	// Nuisances and the per-arm loss terms.
 	arms := make([]autoArm, sel.Arms)
@@ -629,19 +691,39 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	best := -1
 	for c, ne := range a.Candidates {
 		scores[c] = AutoScore{Name: ne.Name, Loss: math.NaN(), SE: math.NaN()}
+		cvSrc := derive(src, cvSeed, 0xa070)
+		if bud != nil && c > 0 {
+			left := bud.left()
+			if left <= 0 {
+				scores[c].Skipped = "not started, the time budget was spent"
+				prog.step()
+				continue
+			}
+			cvSrc = bud.within(cvSrc, left)
+		}
 		start := time.Now()
-		tau, err := autoCrossFit(sel, ne.Estimator, folds, derive(src, cvSeed, 0xa070))
+		tau, err := autoCrossFit(sel, ne.Estimator, folds, cvSrc)
 		prog.step()
 		scores[c].Seconds = time.Since(start).Seconds()
 		if err != nil {
+			if bud != nil && errors.Is(err, errAutoBudget) {
+				scores[c].Skipped = "stopped after " + strconv.FormatFloat(scores[c].Seconds, 'f', 3, 64) + "s, over the time budget"
+				continue
+			}
 			scores[c].Err = err.Error()
 			continue
+		}
+		if bud != nil && c == 0 {
+			bud.calibrate(scores[c].Seconds)
 		}
 		taus[c] = tau
 		terms[c] = autoLossTerms(arms, tau, a.Criterion)
 		scores[c].Loss = autoMean(terms[c], nil)
 		if best < 0 || scores[c].Loss < scores[best].Loss {
 			best = c
+			if bud != nil {
+				bud.lead(c, scores[c].Seconds)
+			}
 		}
 	}
 	if best < 0 {
@@ -666,6 +748,11 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		Criterion: a.Criterion.String(), Rows: n, SelectionRows: ns, Folds: folds,
 		Scores: scores, ZeroLoss: zero, ConstantLoss: constant, Combine: AutoSelect.String(),
 	}
+	var anchor UpliftModel
+	if bud != nil {
+		out.Budget, out.BudgetUnit, anchor = bud.factor, bud.anchorSeconds, bud.anchor
+		scores[0].RefitSeconds = bud.anchorSeconds
+	}
 
 	if a.Combine == AutoStack {
 		members := a.Members
@@ -677,6 +764,16 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		for c := range taus {
 			use[c] = taus[c] != nil
 		}
+		if bud != nil {
+			// Besides the lead, whose refit is reserved, a member's
+			// refit may take a members-th of what is left.
+			per := bud.left() / float64(members)
+			for c := range use {
+				if use[c] && c != 0 && c != best && bud.predict(scores[c].Seconds) > per {
+					use[c] = false
+				}
+			}
+		}
 		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
 		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms)
 		out.SelectCVLoss = selLoss
@@ -686,7 +783,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			out.StackCVLoss = slices.Min(shrinkLoss)
 		}
 		if shrink >= 0 {
-			stack, beta, err := a.fitStack(d, sarms, use, members, scores, src, rng)
+			stack, beta, err := a.fitStack(d, sarms, use, members, scores, anchor, src, rng)
 			if err != nil {
 				return nil, err
 			}
@@ -734,11 +831,15 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 				}
 				out.StackLoss = autoMean(st, nil)
 				out.Chosen, out.Model, out.Combine = "stack", savedUplift{stack}, AutoStack.String()
+				out.Seconds = time.Since(began).Seconds()
 				prog.finish()
 				return out, nil
 			}
 			for c := range scores {
-				scores[c].Weights, scores[c].RefitSeconds = nil, 0
+				scores[c].Weights = nil
+				if c > 0 || anchor == nil {
+					scores[c].RefitSeconds = 0
+				}
 			}
 			out.StackShrink = 0
 		}
@@ -760,9 +861,12 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	ranks := false
 	var skipped []string
 	for _, c := range order {
-		start := time.Now()
-		f, err := a.Candidates[c].Estimator.FitUplift(d, metaSource(src, rng))
-		scores[c].RefitSeconds = time.Since(start).Seconds()
+		f, err := anchor, error(nil)
+		if c > 0 || anchor == nil {
+			start := time.Now()
+			f, err = a.Candidates[c].Estimator.FitUplift(d, metaSource(src, rng))
+			scores[c].RefitSeconds = time.Since(start).Seconds()
+		}
 		if err != nil {
 			if c == best {
 				return nil, fmt.Errorf("auto: refit %s on all rows: %w", a.Candidates[c].Name, err)
@@ -787,16 +891,19 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	}
 	prog.finish()
 	out.Chosen, out.Model, out.SkippedConstant = a.Candidates[chosen].Name, savedUplift{fit}, skipped
+	out.Seconds = time.Since(began).Seconds()
 	return out, nil
 }
 
 // fitStack fits the stack's weights on the selection rows and refits its
-// members on all rows of d. A member whose refit fails is dropped and the
+// members on all rows of d (the first candidate's refit is anchor when
+// that is not nil). A member whose refit fails is dropped and the
 // weights are fitted again without it. It returns nil when every
 // candidate failed.
-func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, members int, scores []AutoScore, src rand.Source, rng *rand.Rand) (*StackModel, [][]float64, error) {
+func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, members int, scores []AutoScore, anchor UpliftModel, src rand.Source, rng *rand.Rand) (*StackModel, [][]float64, error) {
 	use = append([]bool(nil), use...)
 	refits := make([]UpliftModel, len(use))
+	refits[0] = anchor
 	for {
 		beta := autoStackFit(sarms, use, nil, members, a.Bags, rng)
 		nc := len(use)
@@ -864,6 +971,28 @@ func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, 
 		}
 		return m, beta, nil
 	}
+}
+
+// anchor starts the time budget on data of n rows whose selection uses
+// ns: it fits the first candidate on all rows and returns the budget, or
+// nil when no budget applies (Budget is 0, or every row is used for
+// selection) or the anchor's fit failed (its cross-fitting will report
+// the error).
+func (a AutoEstimator) anchor(d UpliftData, n, ns, folds int, began time.Time, src rand.Source, rng *rand.Rand) *autoBudget {
+	if a.Budget <= 0 || ns >= n {
+		return nil
+	}
+	start := time.Now()
+	f, err := a.Candidates[0].Estimator.FitUplift(d, metaSource(src, rng))
+	if err != nil {
+		return nil
+	}
+	if _, ok := f.(Kinded); !ok {
+		return nil
+	}
+	secs := time.Since(start).Seconds()
+	rows := float64(n) / float64(ns*(folds-1))
+	return &autoBudget{factor: a.Budget, start: began, rows: rows, scale: rows, unit: secs, anchor: f, anchorSeconds: secs}
 }
 
 // constantEffects says whether m predicts, for every treated arm, one

@@ -131,7 +131,7 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 	r := NewRegistry()
 	m := fitAuto(t, d, map[string]string{
 		"candidates": "s/linear,t/linear,dr/linear", "criterion": "dr", "folds": "2",
-		"select_rows": "500", "nuisance": "linear", "seed": "5",
+		"select_rows": "500", "nuisance": "linear", "seed": "5", "budget": "off",
 	})
 	if m.Folds != 2 || m.Criterion != "dr-loss" || len(m.Scores) != 3 || m.SelectionRows > 510 {
 		t.Errorf("model record = %+v", m)
@@ -161,6 +161,8 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 		{"combine": "mix"},
 		{"members": "0"},
 		{"bags": "-1"},
+		{"budget": "1"},
+		{"budget": "fast"},
 		{"colour": "red"},
 	} {
 		est, err := r.NewEstimator("auto", bad)
@@ -258,7 +260,7 @@ func TestAutoDefaultFit(t *testing.T) {
 		t.Skip("fits every default candidate; skipped with -short")
 	}
 	d := SimulateReference(3000, rand.NewPCG(11, 12))
-	m := fitAuto(t, d, map[string]string{"seed": "1", "select_rows": "2000"})
+	m := fitAuto(t, d, map[string]string{"seed": "1", "select_rows": "2000", "budget": "off"})
 	if len(m.Scores) != len(DefaultAutoCandidatesFor(2000, true)) {
 		t.Errorf("tried %d candidates", len(m.Scores))
 	}

@@ -94,13 +94,14 @@ type PairedDifference struct {
 // the held-out fold. The result is n×Arms. Fold f is fitted with the
 // source rand.NewPCG(seeds[f], f), where seeds are drawn from src before
 // any fit, so the same src gives every estimator the same folds and the
-// same fold seeds.
+// same fold seeds. A stop signal src carries (WithStop) reaches every
+// fold's fit.
 func CrossFitEffects(d UpliftData, est UpliftEstimator, folds int, src rand.Source) (*mat.Dense, error) {
 	fold, seeds, err := cmpFolds(d, folds, src)
 	if err != nil {
 		return nil, err
 	}
-	return cmpCrossFit(d, est, fold, seeds)
+	return cmpCrossFit(d, est, fold, seeds, src)
 }
 
 // cmpCheck validates the data of a comparison.
@@ -160,10 +161,13 @@ func cmpFolds(d UpliftData, folds int, src rand.Source) ([]int, []uint64, error)
 }
 
 // cmpCrossFit fits est once per fold and collects the held-out effects.
-func cmpCrossFit(d UpliftData, est UpliftEstimator, fold []int, seeds []uint64) (*mat.Dense, error) {
+func cmpCrossFit(d UpliftData, est UpliftEstimator, fold []int, seeds []uint64, src rand.Source) (*mat.Dense, error) {
 	n, _ := d.X.Dims()
 	out := mat.NewDense(n, d.Arms, nil)
 	for f := range seeds {
+		if err := stopped(src); err != nil {
+			return nil, err
+		}
 		var train, test []int
 		for i, g := range fold {
 			if g == f {
@@ -172,7 +176,7 @@ func cmpCrossFit(d UpliftData, est UpliftEstimator, fold []int, seeds []uint64) 
 				train = append(train, i)
 			}
 		}
-		m, err := est.FitUplift(cmpSubset(d, train), rand.NewPCG(seeds[f], uint64(f)))
+		m, err := est.FitUplift(cmpSubset(d, train), derive(src, seeds[f], uint64(f)))
 		if err != nil {
 			return nil, fmt.Errorf("fold %d of %d: %w", f+1, len(seeds), err)
 		}
@@ -281,7 +285,7 @@ func CompareEstimators(d UpliftData, ests []NamedEstimator, cfg CompareConfig, s
 	}
 	effects := make([]*mat.Dense, len(ests))
 	for i, e := range ests {
-		if effects[i], err = cmpCrossFit(d, e.Estimator, fold, seeds); err != nil {
+		if effects[i], err = cmpCrossFit(d, e.Estimator, fold, seeds, src); err != nil {
 			return nil, fmt.Errorf("estimator %q: %w", e.Name, err)
 		}
 	}
