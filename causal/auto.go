@@ -121,8 +121,9 @@ type AutoEstimator struct {
 	// Bags is the number of bootstrap resamples whose stacking weights
 	// are averaged (0 means none: one fit on all selection rows).
 	Bags int
-	// Budget bounds the fit's time on data with more rows than MaxRows
-	// (0 means no bound; see DefaultAutoBudget): the whole fit aims at
+	// Budget bounds the fit's time on data with more than ten times the
+	// selection rows (0 means no bound; see DefaultAutoBudget and
+	// autoBudgetRows): the whole fit aims at
 	// Budget times the full-data fit time of the candidate with the
 	// lowest loss so far. The first candidate, the anchor, is then
 	// fitted on all rows before the selection, which measures the unit;
@@ -134,8 +135,8 @@ type AutoEstimator struct {
 	// candidates after it are skipped without being started, and a stack
 	// keeps only members whose refits fit in what is left. List the
 	// candidates cheapest first: the registry's auto sorts them by their
-	// usual cost (autoCostRank). On data no larger than MaxRows the
-	// budget plays no part.
+	// usual cost (autoCostRank). On smaller data the budget plays no
+	// part.
 	Budget float64
 }
 
@@ -529,7 +530,7 @@ func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, er
 	if specs == nil {
 		specs = DefaultAutoCandidatesFor(ns, metricIsBinary(d.Y))
 	}
-	if a.Budget > 0 && ns < n {
+	if autoBudgets(a.Budget, n, ns) {
 		specs = autoByCost(specs)
 	}
 	a.Candidates = nil
@@ -547,8 +548,8 @@ func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, er
 // comma-separated list of ParseAutoCandidate specs), criterion, folds,
 // select_rows, nuisance (a learner name), clip, combine, members, bags and
 // budget (DefaultAutoBudget; "off" for none). With a budget, on data
-// larger than select_rows, the candidates are tried cheapest first
-// (autoCostRank).
+// of more than ten times the selection rows, the candidates are tried
+// cheapest first (autoCostRank).
 func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	var a autoEstimator
 	a.registry = r
@@ -975,11 +976,11 @@ func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, 
 
 // anchor starts the time budget on data of n rows whose selection uses
 // ns: it fits the first candidate on all rows and returns the budget, or
-// nil when no budget applies (Budget is 0, or every row is used for
-// selection) or the anchor's fit failed (its cross-fitting will report
+// nil when no budget applies (Budget is 0, or the data hold no more than
+// autoBudgetRows times the selection rows) or the anchor's fit failed (its cross-fitting will report
 // the error).
 func (a AutoEstimator) anchor(d UpliftData, n, ns, folds int, began time.Time, src rand.Source, rng *rand.Rand) *autoBudget {
-	if a.Budget <= 0 || ns >= n {
+	if !autoBudgets(a.Budget, n, ns) {
 		return nil
 	}
 	start := time.Now()

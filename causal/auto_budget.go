@@ -16,6 +16,20 @@ import (
 // fit of the candidate it would choose.
 const DefaultAutoBudget = 3
 
+// autoBudgetRows is how many times the selection rows the data must hold
+// for the time budget to apply. Below it a candidate's fit on all rows
+// costs less than about five times its cross-fitting on the subsample, so
+// the selection, bounded by the subsample, is most of the cost, and a
+// budget would only cut the search (on 100,000 rows of the reference
+// data, five times the default selection rows, it left only the anchor).
+const autoBudgetRows = 10
+
+// autoBudgets says whether the time budget applies to n rows of which ns
+// are used for selection.
+func autoBudgets(budget float64, n, ns int) bool {
+	return budget > 0 && int64(ns)*autoBudgetRows < int64(n)
+}
+
 // autoBudgetAim is the share of the budget the selection plans for. The
 // full-data fit times it plans with are predicted from times on the
 // subsample and are rough (a fixed cost per fit grows with the rows in the

@@ -96,19 +96,21 @@ func TestAutoBudgetStack(t *testing.T) {
 	}
 }
 
-// TestAutoBudgetSmallData: on no more rows than the selection uses the
-// budget plays no part, and the fit is the same with and without it.
+// TestAutoBudgetSmallData: on no more than ten times the selection rows
+// the budget plays no part, and the fit is the same with and without it.
 func TestAutoBudgetSmallData(t *testing.T) {
 	d, _ := autoTestData(600, 3, 23)
-	fit := func(budget string) *AutoModel {
-		return fitAuto(t, d, map[string]string{"candidates": "t/linear,x/linear,s/linear", "nuisance": "linear", "seed": "3", "budget": budget})
-	}
-	on, off := fit("3"), fit("off")
-	if on.Budget != 0 || on.BudgetUnit != 0 || on.Report()["auto_budget"] != "" {
-		t.Errorf("budget recorded on small data: %v, %v", on.Budget, on.Report()["auto_budget"])
-	}
-	if !mat.Equal(on.Effects(nil, d.X), off.Effects(nil, d.X)) || on.Chosen != off.Chosen {
-		t.Errorf("fits differ: %s against %s", on.Chosen, off.Chosen)
+	for _, rows := range []string{"20000", "600", "60"} {
+		fit := func(budget string) *AutoModel {
+			return fitAuto(t, d, map[string]string{"candidates": "x/linear,s/linear,t/linear", "nuisance": "linear", "seed": "3", "select_rows": rows, "budget": budget})
+		}
+		on, off := fit("3"), fit("off")
+		if on.Budget != 0 || on.BudgetUnit != 0 || on.Report()["auto_budget"] != "" {
+			t.Errorf("select_rows=%s: budget recorded: %v, %v", rows, on.Budget, on.Report()["auto_budget"])
+		}
+		if !mat.Equal(on.Effects(nil, d.X), off.Effects(nil, d.X)) || on.Chosen != off.Chosen || on.Scores[0].Name != "x/linear" {
+			t.Errorf("select_rows=%s: fits differ: %s against %s, first tried %s", rows, on.Chosen, off.Chosen, on.Scores[0].Name)
+		}
 	}
 }
 
