@@ -150,7 +150,7 @@ type AutoScore struct {
 	// SE is the standard error of the loss difference between this
 	// candidate and the winner (zero for the winner).
 	SE float64 `json:"-"`
-	// Err is the fit error of a skipped candidate.
+	// Err is the fit error of a candidate that failed.
 	Err string `json:"err,omitempty"`
 	// Skipped says why a candidate was not scored although it did not
 	// fail: its cross-fitting was stopped, or never started, to keep
@@ -375,6 +375,9 @@ func (m *AutoModel) Report() map[string]string {
 		}
 	}
 	reason += fmt.Sprintf("; constant effect %s, zero effect %s", autoFmt(m.ConstantLoss), autoFmt(m.ZeroLoss))
+	if len(skipped) > 0 {
+		reason += fmt.Sprintf("; %d of %d candidates skipped to keep within the time budget (auto_budget)", len(skipped), len(m.Scores))
+	}
 	out["auto_reason"] = reason
 	return out
 }

@@ -53,8 +53,8 @@ func TestAutoBudgetStopsSlowCandidate(t *testing.T) {
 	}
 	rep := m.Report()
 	if !strings.Contains(rep["auto_budget"], "skipped: slow,x/linear") || !strings.HasPrefix(rep["auto_loss.slow"], "skipped: stopped after") ||
-		rep["auto_tried"] != "t/gbt" {
-		t.Errorf("report: budget %q, slow %q, tried %q", rep["auto_budget"], rep["auto_loss.slow"], rep["auto_tried"])
+		rep["auto_tried"] != "t/gbt" || !strings.Contains(rep["auto_reason"], "2 of 3 candidates skipped") {
+		t.Errorf("report: budget %q, slow %q, tried %q, reason %q", rep["auto_budget"], rep["auto_loss.slow"], rep["auto_tried"], rep["auto_reason"])
 	}
 	v := reload(t, m)
 	if got := v.(*AutoModel).Scores[1].Skipped; got != m.Scores[1].Skipped {
