@@ -22,10 +22,10 @@ var slowGBT = TLearner{Base: GBT{MaxIter: 1_000_000, LearningRate: 1e-4, MaxDept
 func TestAutoBudgetStopsSlowCandidate(t *testing.T) {
 	// The anchor is boosting, whose fit time grows with the rows, so that
 	// the budget leaves time to start the slow candidate.
-	d, _ := autoTestData(20000, 3, 21)
+	d, _ := autoTestData(40000, 3, 21)
 	a := AutoEstimator{
 		Candidates: []NamedEstimator{
-			{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 50, MaxDepth: 3, EarlyStopping: EarlyStoppingOff}}},
+			{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 200, MaxDepth: 3, EarlyStopping: EarlyStoppingOff}}},
 			{Name: "slow", Estimator: slowGBT},
 			{Name: "x/linear", Estimator: XLearner{}},
 		},
