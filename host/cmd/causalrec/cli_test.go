@@ -93,6 +93,21 @@ func TestUpliftMultiArmHeader(t *testing.T) {
 	}
 }
 
+// TestUpliftFitAutoLog: an auto fit says on standard error what it chose
+// and why, the runner-up included.
+func TestUpliftFitAutoLog(t *testing.T) {
+	model := filepath.Join(t.TempDir(), "m.json")
+	code, _, stderr := runCLI(t, "", "uplift", "fit", "--data", hillstromSample, "--treatment", "segment", "--outcome", "visit",
+		"--control", "No E-Mail", "--treated", "Womens E-Mail", "--features", "recency,history,mens,womens,newbie",
+		"--estimator", "auto", "--param", "candidates=s/linear,t/linear", "--param", "combine=select", "--model-out", model)
+	if code != 0 {
+		t.Fatalf("fit: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "auto chose ") || !strings.Contains(stderr, "runner-up ") {
+		t.Errorf("no choice in the log: %s", stderr)
+	}
+}
+
 func readCSVFile(t *testing.T, path string) [][]string {
 	t.Helper()
 	f, err := os.Open(path)

@@ -235,6 +235,11 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 		return err
 	}
 	fmt.Fprintf(s.err, "fitted %s in %.2fs; model %s written to %s (%d bytes)\n", ref.Spec, time.Since(start).Seconds(), m.ID, *out, size)
+	if reason := resp.Metadata["auto_reason"]; reason != "" {
+		// auto's choice, its runner-up and what its time budget skipped;
+		// each candidate's loss and time are in the model's metadata.
+		fmt.Fprintf(s.err, "auto chose %s: %s\n", resp.Metadata["auto_chosen"], reason)
+	}
 	for k, ate := range resp.ATE {
 		if k+1 < len(schema.Arms) && k < len(resp.ATESE) {
 			fmt.Fprintf(s.err, "ATE of %q vs %q: %.6g ± %.3g (SE)\n", schema.Arms[k+1], schema.Arms[0], ate, resp.ATESE[k])
