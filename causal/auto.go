@@ -358,7 +358,7 @@ func (m *AutoModel) Report() map[string]string {
 		out["auto_stack_cv_loss"] = autoFmt(m.StackCVLoss)
 		out["auto_select_cv_loss"] = autoFmt(m.SelectCVLoss)
 		out["auto_stack_shrink"] = autoFmt(m.StackShrink)
-		reason = fmt.Sprintf("stack of %s (shrunk by %s toward the constant effect): %s %s on %d of %d rows (%d folds), nested cross-validated %s (against %s choosing one candidate); best single candidate %s %s",
+		reason = fmt.Sprintf("stack of %s (share λ = %s of the stack against the constant effect, after shrinking): %s %s on %d of %d rows (%d folds), nested cross-validated %s (against %s choosing one candidate); best single candidate %s %s",
 			strings.Join(parts, ", "), autoFmt(m.StackShrink), m.Criterion, autoFmt(m.StackLoss), m.SelectionRows, m.Rows, m.Folds, autoFmt(m.StackCVLoss), autoFmt(m.SelectCVLoss), bestName, autoFmt(best))
 	} else {
 		reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds)", m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.Folds)

@@ -357,8 +357,9 @@ func autoStackTerms(s autoStackArm, beta []float64, dst []float64) []float64 {
 // constant effect alone.
 var autoShrinks = []float64{1, 0.8, 0.6, 0.4, 0.2, 0.1, 0}
 
-// autoShrink returns the stack beta shrunk by λ toward the constant
-// effect c0: τ_λ(x) = λ·(c + Σ_k β_k τ̂_k(x)) + (1 − λ)·c0.
+// autoShrink returns the stack beta shrunk toward the constant effect c0,
+// λ being the share of the stack kept:
+// τ_λ(x) = λ·(c + Σ_k β_k τ̂_k(x)) + (1 − λ)·c0.
 func autoShrink(beta []float64, c0, lambda float64) []float64 {
 	out := make([]float64, len(beta))
 	for j, b := range beta {
