@@ -33,15 +33,16 @@ func autoBudgets(budget float64, n, ns int) bool {
 // autoBudgetAim is the share of the budget the selection plans for. The
 // full-data fit times it plans with are predicted from times on the
 // subsample and are rough (a fixed cost per fit grows with the rows in the
-// prediction, a network's epochs do not), so it leaves a margin.
+// prediction; on fewer than 6,666 training rows a network runs more
+// epochs than on all rows), so it leaves a margin.
 const autoBudgetAim = 0.8
 
 // errAutoBudget ends a candidate's cross-fitting that would take the fit
 // over its time budget.
 var errAutoBudget = errors.New("over the time budget")
 
-// autoBudget is AutoEstimator's time budget on data larger than its
-// selection rows. The unit is the predicted full-data fit time of the
+// autoBudget is AutoEstimator's time budget on data of more than
+// autoBudgetRows times its selection rows. The unit is the predicted full-data fit time of the
 // lead, the candidate with the lowest loss so far (measured for the
 // anchor, the first candidate, which is fitted on all rows first); the
 // fit plans for autoBudgetAim·factor units in all, the lead's refit
