@@ -515,6 +515,19 @@ type autoEstimator struct {
 	registry Registry
 }
 
+// selectionRows returns the rows selection aims at on data of n rows:
+// at most MaxRows (DefaultAutoRows when it is 0), or n when MaxRows is
+// negative. The stratified subsample may differ from it by a row per arm.
+func (a AutoEstimator) selectionRows(n int) int {
+	switch {
+	case a.MaxRows < 0:
+		return n
+	case a.MaxRows == 0:
+		return min(n, DefaultAutoRows)
+	}
+	return min(n, a.MaxRows)
+}
+
 // FitUplift implements UpliftEstimator.
 func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) {
 	specs := a.specs
@@ -522,14 +535,7 @@ func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, er
 	if d.X != nil {
 		n, _ = d.X.Dims()
 	}
-	ns := n
-	if a.MaxRows >= 0 {
-		limit := a.MaxRows
-		if limit == 0 {
-			limit = DefaultAutoRows
-		}
-		ns = min(n, limit)
-	}
+	ns := a.selectionRows(n)
 	if specs == nil {
 		specs = DefaultAutoCandidatesFor(ns, metricIsBinary(d.Y))
 	}
@@ -664,14 +670,8 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	prog := startProgress(src, len(a.Candidates)+2) // nuisances, candidates, refit
 	n, _ := d.X.Dims()
 	sel := d
-	if a.MaxRows >= 0 {
-		limit := a.MaxRows
-		if limit == 0 {
-			limit = DefaultAutoRows
-		}
-		if n > limit {
-			sel = cmpSubset(d, autoSubsample(d.Treatment, d.Arms, limit, rng))
-		}
+	if limit := a.selectionRows(n); limit < n {
+		sel = cmpSubset(d, autoSubsample(d.Treatment, d.Arms, limit, rng))
 	}
 	ns, _ := sel.X.Dims()
 	bud := a.anchor(d, n, ns, folds, began, src, rng)
@@ -980,10 +980,10 @@ func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, 
 // anchor starts the time budget on data of n rows whose selection uses
 // ns: it fits the first candidate on all rows and returns the budget, or
 // nil when no budget applies (Budget is 0, or the data hold no more than
-// autoBudgetRows times the selection rows) or the anchor's fit failed (its cross-fitting will report
-// the error).
+// autoBudgetRows times selectionRows, as FitUplift's ordering decides) or
+// the anchor's fit failed (its cross-fitting will report the error).
 func (a AutoEstimator) anchor(d UpliftData, n, ns, folds int, began time.Time, src rand.Source, rng *rand.Rand) *autoBudget {
-	if !autoBudgets(a.Budget, n, ns) {
+	if !autoBudgets(a.Budget, n, a.selectionRows(n)) {
 		return nil
 	}
 	start := time.Now()
