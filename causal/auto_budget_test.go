@@ -14,18 +14,25 @@ import (
 // budget of a few linear fits always stops it.
 var slowGBT = TLearner{Base: GBT{MaxIter: 1_000_000, LearningRate: 1e-4, MaxDepth: 2, EarlyStopping: EarlyStoppingOff}}
 
+// budgetAnchor is the first candidate of the budget tests, fitted on
+// budgetRows rows with selection on 1,000: boosting, whose fit time grows
+// with the rows, so that on all rows it takes about ten times its
+// cross-fitting on the subsample and the budget leaves time to start the
+// candidates after it.
+var budgetAnchor = NamedEstimator{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 200, MaxDepth: 3, EarlyStopping: EarlyStoppingOff}}}
+
+const budgetRows = 40000
+
 // TestAutoBudgetStopsSlowCandidate: on more rows than the selection uses,
 // a candidate whose cross-fitting would take far past the budget is
 // stopped and reported as skipped, the ones after it are not started, and
 // the anchor (the first candidate, fitted on all rows before the
 // selection) is chosen without a second fit.
 func TestAutoBudgetStopsSlowCandidate(t *testing.T) {
-	// The anchor is boosting, whose fit time grows with the rows, so that
-	// the budget leaves time to start the slow candidate.
-	d, _ := autoTestData(40000, 3, 21)
+	d, _ := autoTestData(budgetRows, 3, 21)
 	a := AutoEstimator{
 		Candidates: []NamedEstimator{
-			{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 200, MaxDepth: 3, EarlyStopping: EarlyStoppingOff}}},
+			budgetAnchor,
 			{Name: "slow", Estimator: slowGBT},
 			{Name: "x/linear", Estimator: XLearner{}},
 		},
@@ -66,10 +73,10 @@ func TestAutoBudgetStopsSlowCandidate(t *testing.T) {
 // single choice) reuses the anchor's fit and leaves out the skipped
 // candidate.
 func TestAutoBudgetStack(t *testing.T) {
-	d, _ := autoTestData(20000, 3, 22)
+	d, _ := autoTestData(budgetRows, 3, 22)
 	a := AutoEstimator{
 		Candidates: []NamedEstimator{
-			{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 50, MaxDepth: 3, EarlyStopping: EarlyStoppingOff}}},
+			budgetAnchor,
 			{Name: "x/linear", Estimator: XLearner{}},
 			{Name: "slow", Estimator: slowGBT},
 		},
