@@ -3,6 +3,7 @@ package causal
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -50,6 +51,10 @@ func ParseParams(kv []string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// Values returns a copy of every parameter, read or not, without marking
+// any read.
+func (p *Params) Values() map[string]string { return maps.Clone(p.values) }
 
 // Has reports whether the parameter is set, without marking it read.
 func (p *Params) Has(name string) bool {

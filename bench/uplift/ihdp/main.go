@@ -7,7 +7,7 @@
 //
 // Usage (from the repository root):
 //
-//	go run ./bench/uplift/ihdp [-data ../shared/data/ihdp_npci_csv] [-reps 50] [-estimators t/linear,tarnet,auto] [-per-rep]
+//	go run ./bench/uplift/ihdp [-data ../shared/data/ihdp_npci_csv] [-reps 50] [-estimators t/linear,tarnet,auto] [-per-rep] [-share-fits]
 //
 // The data are ihdp_npci_1..50.csv (where to get them: docs/data.md) with
 // the test rows listed in cfrnet_test_rows_rep1-50.csv: the copy in the
@@ -26,11 +26,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/causalrec/causalrec/bench/internal/fitshare"
 	"github.com/causalrec/causalrec/causal"
 	"gonum.org/v1/gonum/mat"
 )
@@ -47,8 +49,9 @@ func main() {
 	list := flag.String("estimators", "t/linear,t/gbt,s/gbt,x/linear,x/gbt,r/linear,r/gbt,dr/linear,dr/gbt,causal-forest,tarnet,dragonnet,auto",
 		"comma-separated estimators: name or name/base, as in auto's candidates")
 	perRep := flag.Bool("per-rep", false, "also print each replication's sqrt(PEHE) per estimator on stderr")
+	share := flag.Bool("share-fits", false, "fit the estimators other than auto first and let auto variants reuse their fits on the same rows within a replication (fast comparison of combination rules; auto's fit time then omits them)")
 	flag.Parse()
-	if err := run(*dir, *reps, strings.Split(*list, ","), *perRep); err != nil {
+	if err := run(*dir, *reps, strings.Split(*list, ","), *perRep, *share); err != nil {
 		fmt.Fprintln(os.Stderr, "ihdp:", err)
 		os.Exit(1)
 	}
@@ -60,7 +63,7 @@ func main() {
 //go:embed cfrnet_test_rows_rep1-50.csv
 var testRowsCSV []byte
 
-func run(dir string, reps int, names []string, perRep bool) error {
+func run(dir string, reps int, names []string, perRep, share bool) error {
 	if _, err := os.Stat(filepath.Join(dir, "ihdp_npci_1.csv")); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("IHDP data not found under %s (it is not part of the repository; docs/data.md says where to get it): %w", dir, err)
 	}
@@ -76,7 +79,16 @@ func run(dir string, reps int, names []string, perRep bool) error {
 	if err != nil {
 		return err
 	}
-	reg := causal.NewRegistry()
+	order := make([]int, len(names))
+	for i := range order {
+		order[i] = i
+	}
+	if share {
+		// The candidates first: auto's refits on all rows reuse them.
+		sort.SliceStable(order, func(i, j int) bool {
+			return !strings.HasPrefix(names[order[i]], "auto") && strings.HasPrefix(names[order[j]], "auto")
+		})
+	}
 	type stat struct{ pehe, ate, secs float64 }
 	stats := make([]stat, len(names))
 	for r := 1; r <= reps; r++ {
@@ -84,7 +96,12 @@ func run(dir string, reps int, names []string, perRep bool) error {
 		if err != nil {
 			return err
 		}
-		for e, name := range names {
+		reg := causal.NewRegistry()
+		if share {
+			reg = new(fitshare.Cache).Registry()
+		}
+		for _, e := range order {
+			name := names[e]
 			c, err := causal.ParseAutoCandidate(name)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/causalrec/causalrec/bench/internal/fitshare"
 	"github.com/causalrec/causalrec/causal"
 )
 
@@ -24,6 +25,7 @@ type grid struct {
 	draws   int
 	workers int
 	autos   []string
+	share   bool // share fits within a draw (see fitshare.Cache)
 }
 
 func parseGrid(ns, ds, sigmas, setups string, draws, workers int, autos string) (*grid, error) {
@@ -80,6 +82,7 @@ type fitResult struct {
 	name string
 	mse  float64
 	secs float64
+	note string // auto's auto_reason
 }
 
 // estimators returns the auto variants followed by auto's default
@@ -113,7 +116,7 @@ func (g *grid) run(outPath string) error {
 		defer f.Close()
 		out = csv.NewWriter(f)
 		defer out.Flush()
-		if err := out.Write([]string{"setup", "n", "d", "sigma", "draw", "estimator", "mse", "seconds"}); err != nil {
+		if err := out.Write([]string{"setup", "n", "d", "sigma", "draw", "estimator", "mse", "seconds", "note"}); err != nil {
 			return err
 		}
 	}
@@ -126,7 +129,6 @@ func (g *grid) run(outPath string) error {
 	done := make([]int, len(cells))
 	var mu sync.Mutex
 	var firstErr error
-	reg := causal.NewRegistry()
 	fmt.Printf("%-22s %9s %9s  %-46s %9s %6s %7s %8s\n", "cell", "auto", "median", "best candidate in hindsight", "its mean", "ratio", "max/med", "auto s")
 	var wg sync.WaitGroup
 	for range g.workers {
@@ -135,7 +137,7 @@ func (g *grid) run(outPath string) error {
 			defer wg.Done()
 			for j := range jobs {
 				c := cells[j.cell]
-				res, err := g.fitDraw(reg, c, j.draw)
+				res, err := g.fitDraw(c, j.draw)
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
@@ -148,7 +150,7 @@ func (g *grid) run(outPath string) error {
 				if out != nil {
 					for _, r := range res {
 						_ = out.Write([]string{string(c.setup), strconv.Itoa(c.n), strconv.Itoa(c.d), strconv.FormatFloat(c.sigma, 'g', -1, 64),
-							strconv.Itoa(j.draw), r.name, strconv.FormatFloat(r.mse, 'g', 8, 64), strconv.FormatFloat(r.secs, 'f', 3, 64)})
+							strconv.Itoa(j.draw), r.name, strconv.FormatFloat(r.mse, 'g', 8, 64), strconv.FormatFloat(r.secs, 'f', 3, 64), r.note})
 					}
 					out.Flush()
 				}
@@ -211,13 +213,26 @@ func (g *grid) printCell(c cell, draws [][]fitResult) {
 }
 
 // fitDraw simulates one draw of the cell and fits every estimator.
-func (g *grid) fitDraw(reg causal.Registry, c cell, draw int) ([]fitResult, error) {
+// With g.share the candidates are fitted first and every fit is shared
+// (fitshare.Cache).
+func (g *grid) fitDraw(c cell, draw int) ([]fitResult, error) {
 	rng := rand.New(rand.NewPCG(uint64(draw), c.seed()))
 	train, _ := simulate(c.setup, c.n, c.d, c.sigma, rng)
 	test, tau := simulate(c.setup, c.n, c.d, c.sigma, rng)
 	names := g.estimators(c.n)
 	out := make([]fitResult, len(names))
-	for e, name := range names {
+	reg := causal.NewRegistry()
+	order := make([]int, len(names))
+	for i := range order {
+		order[i] = i
+	}
+	if g.share {
+		reg = new(fitshare.Cache).Registry()
+		// The candidates first: auto's refits on all rows reuse them.
+		order = append(order[len(g.autos):], order[:len(g.autos)]...)
+	}
+	for _, e := range order {
+		name := names[e]
 		spec, err := causal.ParseAutoCandidate(name)
 		if err != nil {
 			return nil, err
@@ -240,6 +255,9 @@ func (g *grid) fitDraw(reg causal.Registry, c cell, draw int) ([]fitResult, erro
 			se += dv * dv
 		}
 		out[e] = fitResult{name: name, mse: se / float64(len(tau)), secs: secs}
+		if r, ok := m.(interface{ Report() map[string]string }); ok {
+			out[e].note = r.Report()["auto_reason"]
+		}
 	}
 	return out, nil
 }

@@ -1,0 +1,78 @@
+package fitshare
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/causalrec/causalrec/causal"
+	"gonum.org/v1/gonum/mat"
+)
+
+func data(seed uint64, n int) causal.UpliftData {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	x := mat.NewDense(n, 3, nil)
+	t := make([]int, n)
+	y := make([]float64, n)
+	for i := range n {
+		for j := range 3 {
+			x.Set(i, j, rng.NormFloat64())
+		}
+		t[i] = rng.IntN(2)
+		y[i] = x.At(i, 0) + float64(t[i])*(1+x.At(i, 1)) + rng.NormFloat64()
+	}
+	return causal.UpliftData{X: x, Treatment: t, Arms: 1, Y: y}
+}
+
+func fit(t *testing.T, reg causal.Registry, name string, params map[string]string, d causal.UpliftData) causal.UpliftModel {
+	t.Helper()
+	if _, ok := params["seed"]; !ok {
+		params["seed"] = "7"
+	}
+	est, err := reg.NewEstimator(name, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := est.FitUplift(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestCacheShares(t *testing.T) {
+	var c Cache
+	reg := c.Registry()
+	d := data(1, 300)
+	a := fit(t, reg, "t", map[string]string{"base": "gbt", "seed": "1"}, d)
+	b := fit(t, reg, "t", map[string]string{"base": "gbt", "seed": "2"}, d)
+	if a != b {
+		t.Error("the same estimator on the same rows was fitted twice")
+	}
+	if o := fit(t, reg, "t", map[string]string{"base": "gbt", "depth": "2"}, d); o == a {
+		t.Error("other parameters got the shared fit")
+	}
+	if o := fit(t, reg, "t", map[string]string{"base": "gbt"}, data(2, 300)); o == a {
+		t.Error("other rows got the shared fit")
+	}
+	if o := fit(t, reg, "x", map[string]string{"base": "gbt"}, d); o == a {
+		t.Error("another estimator got the shared fit")
+	}
+}
+
+// An auto variant fitted through the cache refits its chosen candidates
+// by reusing their fits: its effects equal a combination of the
+// candidates' own effects.
+func TestCacheAutoReusesRefits(t *testing.T) {
+	var c Cache
+	reg := c.Registry()
+	d := data(3, 400)
+	alone := fit(t, reg, "t", map[string]string{"base": "linear"}, d)
+	m := fit(t, reg, "auto", map[string]string{"candidates": "t/linear", "combine": "select", "budget": "off"}, d)
+	am, ok := m.(*causal.AutoModel)
+	if !ok {
+		t.Fatalf("auto fitted %T", m)
+	}
+	if am.Unwrap() != alone {
+		t.Errorf("auto's refit of t/linear is %p, want the shared fit %p", am.Unwrap(), alone)
+	}
+}
