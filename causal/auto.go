@@ -121,6 +121,10 @@ type AutoEstimator struct {
 	// Bags is the number of bootstrap resamples whose stacking weights
 	// are averaged (0 means none: one fit on all selection rows).
 	Bags int
+	// LinearTier also stacks the candidates whose effect model is linear
+	// (autoLinearTier) on their own, and takes that stack when its nested
+	// loss is within one standard error of the stack of all candidates.
+	LinearTier bool
 	// Budget bounds the fit's time on data with more than ten times the
 	// selection rows (0 means no bound; see DefaultAutoBudget and
 	// autoBudgetRows): the whole fit aims at
@@ -245,7 +249,11 @@ type AutoModel struct {
 	// the constant effect: λ·(c + Σ β_k τ̂_k) + (1 − λ)·c0, with c0 the
 	// constant fitted alone; the weights and the constant saved are the
 	// shrunk ones.
-	StackShrink  float64 `json:"stack_shrink,omitempty"`
+	StackShrink float64 `json:"stack_shrink,omitempty"`
+	// StackTier is "linear" when the stack was fitted on the candidates
+	// with a linear effect model only (AutoEstimator.LinearTier), "all"
+	// when that tier was tried and not taken, empty otherwise.
+	StackTier    string  `json:"stack_tier,omitempty"`
 	StackCVLoss  float64 `json:"stack_cv_loss,omitempty"`
 	SelectCVLoss float64 `json:"select_cv_loss,omitempty"`
 	// Budget is the time budget's factor when one applied (see
@@ -360,6 +368,15 @@ func (m *AutoModel) Report() map[string]string {
 		out["auto_stack_shrink"] = autoFmt(m.StackShrink)
 		reason = fmt.Sprintf("stack of %s (share λ = %s of the stack against the constant effect, after shrinking): %s %s on %d of %d rows (%d folds), nested cross-validated %s (against %s choosing one candidate); best single candidate %s %s",
 			strings.Join(parts, ", "), autoFmt(m.StackShrink), m.Criterion, autoFmt(m.StackLoss), m.SelectionRows, m.Rows, m.Folds, autoFmt(m.StackCVLoss), autoFmt(m.SelectCVLoss), bestName, autoFmt(best))
+		switch m.StackTier {
+		case "linear":
+			reason += "; the candidates with a linear effect only, within one standard error of stacking all"
+		case "all":
+			reason += "; stacking all candidates beat those with a linear effect by more than one standard error"
+		}
+		if m.StackTier != "" {
+			out["auto_stack_tier"] = m.StackTier
+		}
 	} else {
 		reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds)", m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.Folds)
 		if len(m.SkippedConstant) > 0 {
@@ -613,6 +630,13 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.Bags < 0 {
 		return nil, fmt.Errorf("%w: bags=%d, want at least 0", ErrParam, a.Bags)
 	}
+	switch v := p.String("tiers", "none"); v {
+	case "none":
+	case "linear":
+		a.LinearTier = true
+	default:
+		return nil, fmt.Errorf("%w: tiers=%s, want none or linear", ErrParam, v)
+	}
 	a.Budget = DefaultAutoBudget
 	if p.Has("budget") {
 		if a.Budget, err = ParseAutoBudget(p.String("budget", "")); err != nil {
@@ -778,13 +802,26 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 				}
 			}
 		}
-		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
-		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms)
+		tiers := [][]bool{use}
+		if a.LinearTier {
+			if lin := autoLinearTier(a.Candidates, use); lin != nil {
+				tiers = [][]bool{lin, use}
+			}
+		}
+		stackTerms, selTerms := autoNested(sarms, terms, tiers, members, a.Bags, folds, rng)
+		tier, shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms)
+		use = tiers[tier]
+		if len(tiers) > 1 {
+			out.StackTier = "all"
+			if tier == 0 {
+				out.StackTier = "linear"
+			}
+		}
 		out.SelectCVLoss = selLoss
 		if shrink >= 0 {
-			out.StackCVLoss = shrinkLoss[shrink]
+			out.StackCVLoss = shrinkLoss[tier][shrink]
 		} else {
-			out.StackCVLoss = slices.Min(shrinkLoss)
+			out.StackCVLoss = slices.Min(shrinkLoss[tier])
 		}
 		if shrink >= 0 {
 			stack, beta, err := a.fitStack(d, sarms, use, members, scores, anchor, src, rng)
@@ -997,6 +1034,40 @@ func (a AutoEstimator) anchor(d UpliftData, n, ns, folds int, began time.Time, s
 	secs := time.Since(start).Seconds()
 	rows := float64(n) / float64(ns*(folds-1))
 	return &autoBudget{factor: a.Budget, start: began, rows: rows, scale: rows, unit: secs, anchor: f, anchorSeconds: secs}
+}
+
+// autoLinearTier returns the candidates in use whose effect model is
+// linear: the T-, X-, R- and DR-learners whose final (or, without one,
+// base) learner is linear, by their names read as ParseAutoCandidate
+// specs. It returns nil when none is, or all are.
+func autoLinearTier(cands []NamedEstimator, use []bool) []bool {
+	lin := make([]bool, len(use))
+	n, all := 0, 0
+	for c, ne := range cands {
+		if !use[c] {
+			continue
+		}
+		all++
+		spec, err := ParseAutoCandidate(ne.Name)
+		if err != nil {
+			continue
+		}
+		final := spec.Params["final"]
+		if final == "" {
+			final = spec.Params["base"]
+		}
+		switch spec.Estimator {
+		case "t", "x", "r", "dr":
+			if final == "linear" {
+				lin[c] = true
+				n++
+			}
+		}
+	}
+	if n == 0 || n == all {
+		return nil
+	}
+	return lin
 }
 
 // constantEffects says whether m predicts, for every treated arm, one

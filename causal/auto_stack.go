@@ -378,11 +378,14 @@ func autoConstant(s autoStackArm, keep []float64) float64 {
 
 // autoNested compares stacking with choosing one candidate by nested
 // cross-validation on the loss rows: each fold's rows are scored by the
-// stack fitted, and by the candidate chosen, on the other folds. The
-// stack is scored at every shrinkage factor of autoShrinks. It returns
-// the held-out loss terms of the stack at each factor and of the choice,
-// row by row.
-func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bags, folds int, rng *rand.Rand) (stack [][]float64, sel []float64) {
+// stack fitted, and by the candidate chosen, on the other folds. A stack
+// is fitted for every tier (a set of candidates in use; the choice is
+// among the candidates of the last tier) and scored at every shrinkage
+// factor of autoShrinks. It returns the held-out loss terms of each
+// tier's stack at each factor, stack[tier][factor][row], and of the
+// choice, row by row.
+func autoNested(arms []autoStackArm, terms [][]float64, tiers [][]bool, members, bags, folds int, rng *rand.Rand) (stack [][][]float64, sel []float64) {
+	use := tiers[len(tiers)-1]
 	fold := make([][]int, len(arms))
 	total := 0
 	for k, s := range arms {
@@ -393,9 +396,12 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 		}
 		total += len(s.target)
 	}
-	stack = make([][]float64, len(autoShrinks))
-	for j := range stack {
-		stack[j] = make([]float64, total)
+	stack = make([][][]float64, len(tiers))
+	for t := range stack {
+		stack[t] = make([][]float64, len(autoShrinks))
+		for j := range stack[t] {
+			stack[t][j] = make([]float64, total)
+		}
 	}
 	sel = make([]float64, total)
 	for f := range folds {
@@ -408,7 +414,10 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 				}
 			}
 		}
-		beta := autoStackFit(arms, use, keep, members, bags, rng)
+		betas := make([][][]float64, len(tiers))
+		for t, u := range tiers {
+			betas[t] = autoStackFit(arms, u, keep, members, bags, rng)
+		}
 		// Choose one candidate on the other folds. terms[c] concatenates
 		// the arms in order.
 		best, bestLoss := -1, math.Inf(1)
@@ -434,11 +443,13 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 		off := 0
 		for k, s := range arms {
 			c0 := autoConstant(s, keep[k])
-			for j, lambda := range autoShrinks {
-				st := autoStackTerms(s, autoShrink(beta[k], c0, lambda), nil)
-				for r, g := range fold[k] {
-					if g == f {
-						stack[j][off+r] = st[r]
+			for t, beta := range betas {
+				for j, lambda := range autoShrinks {
+					st := autoStackTerms(s, autoShrink(beta[k], c0, lambda), nil)
+					for r, g := range fold[k] {
+						if g == f {
+							stack[t][j][off+r] = st[r]
+						}
 					}
 				}
 			}
@@ -453,28 +464,46 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 	return stack, sel
 }
 
-// autoOneSE picks between the stack at the factors of autoShrinks and
-// the single choice from their nested loss terms: the stack at the factor
-// with the lowest mean loss, unless the single choice beats it by more
-// than one standard error (of the per-row difference), a one-standard-
-// error rule against betting on one candidate. It returns the index of
-// the factor (−1 for the choice) and the means.
-func autoOneSE(stack [][]float64, sel []float64) (pick int, stackMean []float64, selMean float64) {
-	stackMean = make([]float64, len(stack))
-	pick = 0
-	for j, t := range stack {
-		stackMean[j] = autoMean(t, nil)
-		if stackMean[j] < stackMean[pick] {
-			pick = j
+// autoOneSE picks between the tiers' stacks at the factors of
+// autoShrinks and the single choice from their nested loss terms
+// (autoNested): the stack at the factor with the lowest mean loss, of the
+// first (simplest) tier whose lowest loss is within one standard error
+// (of the per-row difference) of the lowest over the tiers, unless the
+// single choice beats it by more than one standard error, a
+// one-standard-error rule against betting on one candidate. It returns
+// the tier, the index of the factor (−1 for the choice) and the means.
+func autoOneSE(stack [][][]float64, sel []float64) (tier, pick int, stackMean [][]float64, selMean float64) {
+	stackMean = make([][]float64, len(stack))
+	picks := make([]int, len(stack))
+	for t := range stack {
+		stackMean[t] = make([]float64, len(stack[t]))
+		for j, v := range stack[t] {
+			stackMean[t][j] = autoMean(v, nil)
+			if stackMean[t][j] < stackMean[t][picks[t]] {
+				picks[t] = j
+			}
+		}
+		if stackMean[t][picks[t]] < stackMean[tier][picks[tier]] {
+			tier = t
 		}
 	}
-	selMean = autoMean(sel, nil)
 	diff := make([]float64, len(sel))
+	for t := range stack {
+		for i := range diff {
+			diff[i] = stack[t][picks[t]][i] - stack[tier][picks[tier]][i]
+		}
+		if m, se := MeanSE(diff, nil); m <= se {
+			tier = t
+			break
+		}
+	}
+	pick = picks[tier]
+	selMean = autoMean(sel, nil)
 	for i := range diff {
-		diff[i] = stack[pick][i] - sel[i]
+		diff[i] = stack[tier][pick][i] - sel[i]
 	}
 	if m, se := MeanSE(diff, nil); m > se {
-		return -1, stackMean, selMean
+		return tier, -1, stackMean, selMean
 	}
-	return pick, stackMean, selMean
+	return tier, pick, stackMean, selMean
 }

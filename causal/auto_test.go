@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -161,6 +162,7 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 		{"combine": "mix"},
 		{"members": "0"},
 		{"bags": "-1"},
+		{"tiers": "quadratic"},
 		{"budget": "1"},
 		{"budget": "fast"},
 		{"colour": "red"},
@@ -565,4 +567,76 @@ func constantEffectData(src rand.Source, n int, noise float64) UpliftData {
 		y[i] = x.At(i, 0) + 0.5*float64(tr[i]) + noise*rng.NormFloat64()
 	}
 	return UpliftData{X: x, Treatment: tr, Arms: 1, Y: y}
+}
+
+func TestAutoLinearTierNames(t *testing.T) {
+	names := []string{"t/linear", "x/linear", "r/gbt:depth=2:final=linear", "dr/linear", "s/linear", "t/gbt", "x/linear:final=gbt", "causal-forest", "tarnet", "not a spec/"}
+	want := []bool{true, true, true, true, false, false, false, false, false, false}
+	cands := make([]NamedEstimator, len(names))
+	use := make([]bool, len(names))
+	for i, n := range names {
+		cands[i], use[i] = NamedEstimator{Name: n}, true
+	}
+	got := autoLinearTier(cands, use)
+	if !slices.Equal(got, want) {
+		t.Errorf("linear tier %v, want %v", got, want)
+	}
+	use[0], use[1], use[2], use[3] = false, false, false, false
+	if got := autoLinearTier(cands, use); got != nil {
+		t.Errorf("no linear candidate in use: tier %v, want nil", got)
+	}
+	if got := autoLinearTier(cands[:2], []bool{false, false}); got != nil {
+		t.Errorf("no candidate in use: tier %v, want nil", got)
+	}
+	if got := autoLinearTier(cands[:2], []bool{true, true}); got != nil {
+		t.Errorf("every candidate linear: tier %v, want nil (one tier)", got)
+	}
+}
+
+// With LinearTier, a linear effect is stacked from the linear candidates
+// alone, and a step in the effect from all of them.
+func TestAutoLinearTier(t *testing.T) {
+	for _, tc := range []struct {
+		step float64
+		want string
+	}{{0, "linear"}, {3, "all"}} {
+		t.Run(tc.want, func(t *testing.T) {
+			d, _ := autoTestData(2000, 4, 12)
+			for i := range d.Y {
+				if d.X.At(i, 2) > 0 {
+					d.Y[i] += tc.step * float64(d.Treatment[i])
+				}
+			}
+			a := AutoEstimator{
+				Candidates: []NamedEstimator{
+					{Name: "t/linear", Estimator: TLearner{}},
+					{Name: "x/linear", Estimator: XLearner{}},
+					{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 60, MaxDepth: 3}}},
+				},
+				Nuisance:   Linear{},
+				Combine:    AutoStack,
+				Bags:       10,
+				LinearTier: true,
+			}
+			m, err := a.Fit(d, rand.NewPCG(3, 4))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.StackTier != tc.want {
+				t.Fatalf("tier %q, want %q (combine %s, reason %s)", m.StackTier, tc.want, m.Combine, m.Report()["auto_reason"])
+			}
+			// The nested comparison may still prefer one candidate.
+			st, ok := m.Unwrap().(*StackModel)
+			if !ok {
+				return
+			}
+			if m.Report()["auto_stack_tier"] != tc.want {
+				t.Errorf("report %v", m.Report())
+			}
+			gbt := slices.ContainsFunc(st.Members, func(mem StackMember) bool { return mem.Name == "t/gbt" })
+			if gbt != (tc.want == "all") {
+				t.Errorf("tier %s, members %v", m.StackTier, st.Members)
+			}
+		})
+	}
 }

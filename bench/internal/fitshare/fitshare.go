@@ -4,10 +4,15 @@
 package fitshare
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"fmt"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -23,7 +28,15 @@ import (
 // nuisances and its combination rule; the models differ from separate
 // fits only in the seed of the fit that ran. A Cache holds every model it
 // fitted: use one per data set. The zero value is ready to use.
+//
+// With Dir set, the models are also saved there (causal.Marshal, one file
+// per estimator and rows) and read back by later runs, so that a changed
+// combination rule is compared on the same candidate fits in seconds. The
+// files are keyed by the estimator's registry name, its parameters and a
+// hash of the rows, not by the code that fitted them: empty Dir after
+// changing an estimator.
 type Cache struct {
+	Dir    string
 	mu     sync.Mutex
 	models map[string]*cachedFit
 }
@@ -86,8 +99,57 @@ func (e cachedEstimator) FitUplift(d causal.UpliftData, src rand.Source) (causal
 		e.cache.models[key] = f
 	}
 	e.cache.mu.Unlock()
-	f.once.Do(func() { f.model, f.err = e.est.FitUplift(d, src) })
+	f.once.Do(func() { f.model, f.err = e.cache.fit(e.est, key, d, src) })
 	return f.model, f.err
+}
+
+// fit reads the model of key from Dir, or fits it and saves it there.
+func (c *Cache) fit(est causal.UpliftEstimator, key string, d causal.UpliftData, src rand.Source) (causal.UpliftModel, error) {
+	if c.Dir == "" {
+		return est.FitUplift(d, src)
+	}
+	sum := sha256.Sum256([]byte(key))
+	path := filepath.Join(c.Dir, hex.EncodeToString(sum[:16])+".json")
+	if b, err := os.ReadFile(path); err == nil {
+		v, err := causal.Unmarshal(b)
+		if err != nil {
+			return nil, fmt.Errorf("cached fit %s: %w", path, err)
+		}
+		m, ok := v.(causal.UpliftModel)
+		if !ok {
+			return nil, fmt.Errorf("cached fit %s holds %T, not an uplift model", path, v)
+		}
+		return m, nil
+	}
+	m, err := est.FitUplift(d, src)
+	if err != nil {
+		return nil, err
+	}
+	k, ok := m.(causal.Kinded)
+	if !ok {
+		return m, nil
+	}
+	b, err := causal.Marshal(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(c.Dir, "fit-*")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	return m, os.Rename(tmp.Name(), path)
 }
 
 // fingerprint hashes the rows of d.

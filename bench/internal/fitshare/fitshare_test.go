@@ -2,6 +2,8 @@ package fitshare
 
 import (
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/causalrec/causalrec/causal"
@@ -74,5 +76,42 @@ func TestCacheAutoReusesRefits(t *testing.T) {
 	}
 	if am.Unwrap() != alone {
 		t.Errorf("auto's refit of t/linear is %p, want the shared fit %p", am.Unwrap(), alone)
+	}
+}
+
+// With Dir, a later cache reads the saved fit instead of fitting again.
+func TestCacheDir(t *testing.T) {
+	dir := t.TempDir()
+	d := data(4, 300)
+	first := Cache{Dir: dir}
+	a := fit(t, first.Registry(), "causal-forest", map[string]string{"trees": "10", "seed": "1"}, d)
+	files, err := os.ReadDir(dir)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("saved %d files (%v), want 1", len(files), err)
+	}
+	second := Cache{Dir: dir}
+	b := fit(t, second.Registry(), "causal-forest", map[string]string{"trees": "10", "seed": "2"}, d)
+	if a == b {
+		t.Fatal("the second cache returned the first one's model")
+	}
+	ea, eb := a.Effects(nil, d.X), b.Effects(nil, d.X)
+	if !mat.Equal(ea, eb) {
+		t.Error("the saved fit predicts otherwise than the fit")
+	}
+	// Without the cache the second seed gives another forest, so the
+	// equal effects above mean the file was read.
+	c := fit(t, causal.NewRegistry(), "causal-forest", map[string]string{"trees": "10", "seed": "2"}, d)
+	if mat.Equal(ea, c.Effects(nil, d.X)) {
+		t.Fatal("the causal forest fitted alike for seeds 1 and 2: the test cannot tell a read from a refit")
+	}
+	if err := os.WriteFile(filepath.Join(dir, files[0].Name()), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	est, err := (&Cache{Dir: dir}).Registry().NewEstimator("causal-forest", map[string]string{"trees": "10", "seed": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := est.FitUplift(d, nil); err == nil {
+		t.Error("a corrupt cached fit gave no error")
 	}
 }

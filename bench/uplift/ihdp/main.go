@@ -7,7 +7,7 @@
 //
 // Usage (from the repository root):
 //
-//	go run ./bench/uplift/ihdp [-data ../shared/data/ihdp_npci_csv] [-reps 50] [-estimators t/linear,tarnet,auto] [-per-rep] [-share-fits]
+//	go run ./bench/uplift/ihdp [-data ../shared/data/ihdp_npci_csv] [-reps 50] [-estimators t/linear,tarnet,auto] [-per-rep] [-share-fits] [-fit-cache DIR]
 //
 // The data are ihdp_npci_1..50.csv (where to get them: docs/data.md) with
 // the test rows listed in cfrnet_test_rows_rep1-50.csv: the copy in the
@@ -49,9 +49,10 @@ func main() {
 	list := flag.String("estimators", "t/linear,t/gbt,s/gbt,x/linear,x/gbt,r/linear,r/gbt,dr/linear,dr/gbt,causal-forest,tarnet,dragonnet,auto",
 		"comma-separated estimators: name or name/base, as in auto's candidates")
 	perRep := flag.Bool("per-rep", false, "also print each replication's sqrt(PEHE) per estimator on stderr")
+	cacheDir := flag.String("fit-cache", "", "like -share-fits, and also save the fits in this folder and read them back in later runs (empty it after changing an estimator)")
 	share := flag.Bool("share-fits", false, "fit the estimators other than auto first and let auto variants reuse their fits on the same rows within a replication (fast comparison of combination rules; auto's fit time then omits them)")
 	flag.Parse()
-	if err := run(*dir, *reps, strings.Split(*list, ","), *perRep, *share); err != nil {
+	if err := run(*dir, *reps, strings.Split(*list, ","), *perRep, *share || *cacheDir != "", *cacheDir); err != nil {
 		fmt.Fprintln(os.Stderr, "ihdp:", err)
 		os.Exit(1)
 	}
@@ -63,7 +64,7 @@ func main() {
 //go:embed cfrnet_test_rows_rep1-50.csv
 var testRowsCSV []byte
 
-func run(dir string, reps int, names []string, perRep, share bool) error {
+func run(dir string, reps int, names []string, perRep, share bool, cacheDir string) error {
 	if _, err := os.Stat(filepath.Join(dir, "ihdp_npci_1.csv")); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("IHDP data not found under %s (it is not part of the repository; docs/data.md says where to get it): %w", dir, err)
 	}
@@ -98,7 +99,7 @@ func run(dir string, reps int, names []string, perRep, share bool) error {
 		}
 		reg := causal.NewRegistry()
 		if share {
-			reg = new(fitshare.Cache).Registry()
+			reg = (&fitshare.Cache{Dir: cacheDir}).Registry()
 		}
 		for _, e := range order {
 			name := names[e]

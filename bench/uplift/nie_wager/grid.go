@@ -18,14 +18,15 @@ import (
 
 // grid is the -grid mode: cells of setup × n × d × σ, draws per cell.
 type grid struct {
-	ns      []int
-	ds      []int
-	sigmas  []float64
-	setups  string
-	draws   int
-	workers int
-	autos   []string
-	share   bool // share fits within a draw (see fitshare.Cache)
+	ns       []int
+	ds       []int
+	sigmas   []float64
+	setups   string
+	draws    int
+	workers  int
+	autos    []string
+	share    bool   // share fits within a draw (see fitshare.Cache)
+	cacheDir string // and save them here
 }
 
 func parseGrid(ns, ds, sigmas, setups string, draws, workers int, autos string) (*grid, error) {
@@ -227,7 +228,7 @@ func (g *grid) fitDraw(c cell, draw int) ([]fitResult, error) {
 		order[i] = i
 	}
 	if g.share {
-		reg = new(fitshare.Cache).Registry()
+		reg = (&fitshare.Cache{Dir: g.cacheDir}).Registry()
 		// The candidates first: auto's refits on all rows reuse them.
 		order = append(order[len(g.autos):], order[:len(g.autos)]...)
 	}

@@ -27,12 +27,13 @@
 // folds of variants with the same seed and folds, and the refits on all
 // rows, which are the candidates' own fits): comparing combination rules
 // then costs about one auto fit per draw, and the variants differ from
-// separate fits only in the seeds of the shared fits.
+// separate fits only in the seeds of the shared fits. -fit-cache DIR also
+// saves the fits and reads them back in later runs.
 //
 // Usage (from the repository root):
 //
 //	go run ./bench/uplift/nie_wager [-n 1000] [-d 6] [-sigma 1] [-draws 20] [-setups ABCD] [-estimators ...]
-//	go run ./bench/uplift/nie_wager -grid [-draws 10] [-grid-n 500,1000] [-grid-d 6,12] [-grid-sigma 0.5,1,2,4] [-workers 2] [-auto auto] [-share-fits] [-out fits.csv]
+//	go run ./bench/uplift/nie_wager -grid [-draws 10] [-grid-n 500,1000] [-grid-d 6,12] [-grid-sigma 0.5,1,2,4] [-workers 2] [-auto auto] [-share-fits] [-fit-cache DIR] [-out fits.csv]
 package main
 
 import (
@@ -65,6 +66,7 @@ func main() {
 	workers := flag.Int("workers", 2, "grid: draws fitted in parallel")
 	autos := flag.String("auto", "auto", "grid: comma-separated auto variants, as estimator specs (e.g. auto,auto:combine=select)")
 	out := flag.String("out", "", "grid: write every fit's test MSE to this CSV file")
+	cacheDir := flag.String("fit-cache", "", "grid: like -share-fits, and also save the fits in this folder and read them back in later runs (empty it after changing an estimator)")
 	share := flag.Bool("share-fits", false, "grid: the auto variants reuse the candidates' fits on the same rows within a draw (fast comparison of combination rules; auto's fit time then omits them)")
 	flag.Parse()
 	if *d < 5 || *n < 50 || *draws < 1 {
@@ -74,7 +76,7 @@ func main() {
 	if *grid {
 		g, err := parseGrid(*gridN, *gridD, *gridSigma, *setups, *draws, *workers, *autos)
 		if err == nil {
-			g.share = *share
+			g.share, g.cacheDir = *share || *cacheDir != "", *cacheDir
 			err = g.run(*out)
 		}
 		if err != nil {
