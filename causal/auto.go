@@ -121,10 +121,12 @@ type AutoEstimator struct {
 	// Bags is the number of bootstrap resamples whose stacking weights
 	// are averaged (0 means none: one fit on all selection rows).
 	Bags int
-	// LinearTier also stacks the candidates whose effect model is linear
-	// (autoLinearTier) on their own, and takes that stack when its nested
-	// loss is within one standard error of the stack of all candidates.
-	LinearTier bool
+	// Convex makes the stack a convex combination: the candidates'
+	// weights and the weight of the constant effect fitted alone sum to
+	// 1 (the registry's default, weights=convex). Otherwise (the zero
+	// value, weights=nonneg) the weights are any non-negative values and
+	// the constant effect is free.
+	Convex bool
 	// Budget bounds the fit's time on data with more than ten times the
 	// selection rows (0 means no bound; see DefaultAutoBudget and
 	// autoBudgetRows): the whole fit aims at
@@ -232,6 +234,9 @@ type AutoModel struct {
 	// the ATE), for reference.
 	ZeroLoss     float64 `json:"zero_loss"`
 	ConstantLoss float64 `json:"constant_loss"`
+	// ATE is that DR estimate of the average effect of each treated arm
+	// on the selection rows (absent in files saved before it was kept).
+	ATE []float64 `json:"ate,omitempty"`
 	// SkippedConstant lists the candidates, better by loss than Chosen,
 	// whose refit on all rows predicted one constant effect and so was
 	// passed over.
@@ -249,11 +254,7 @@ type AutoModel struct {
 	// the constant effect: λ·(c + Σ β_k τ̂_k) + (1 − λ)·c0, with c0 the
 	// constant fitted alone; the weights and the constant saved are the
 	// shrunk ones.
-	StackShrink float64 `json:"stack_shrink,omitempty"`
-	// StackTier is "linear" when the stack was fitted on the candidates
-	// with a linear effect model only (AutoEstimator.LinearTier), "all"
-	// when that tier was tried and not taken, empty otherwise.
-	StackTier    string  `json:"stack_tier,omitempty"`
+	StackShrink  float64 `json:"stack_shrink,omitempty"`
 	StackCVLoss  float64 `json:"stack_cv_loss,omitempty"`
 	SelectCVLoss float64 `json:"select_cv_loss,omitempty"`
 	// Budget is the time budget's factor when one applied (see
@@ -304,6 +305,7 @@ func (m *AutoModel) Report() map[string]string {
 		"auto_folds":          strconv.Itoa(m.Folds),
 		"auto_loss.zero":      autoFmt(m.ZeroLoss),
 		"auto_loss.constant":  autoFmt(m.ConstantLoss),
+		"auto_ate":            autoFmts(m.ATE),
 		"auto_combine":        combine,
 	}
 	var tried, skipped []string
@@ -368,15 +370,6 @@ func (m *AutoModel) Report() map[string]string {
 		out["auto_stack_shrink"] = autoFmt(m.StackShrink)
 		reason = fmt.Sprintf("stack of %s (share λ = %s of the stack against the constant effect, after shrinking): %s %s on %d of %d rows (%d folds), nested cross-validated %s (against %s choosing one candidate); best single candidate %s %s",
 			strings.Join(parts, ", "), autoFmt(m.StackShrink), m.Criterion, autoFmt(m.StackLoss), m.SelectionRows, m.Rows, m.Folds, autoFmt(m.StackCVLoss), autoFmt(m.SelectCVLoss), bestName, autoFmt(best))
-		switch m.StackTier {
-		case "linear":
-			reason += "; the candidates with a linear effect only, within one standard error of stacking all"
-		case "all":
-			reason += "; stacking all candidates beat those with a linear effect by more than one standard error"
-		}
-		if m.StackTier != "" {
-			out["auto_stack_tier"] = m.StackTier
-		}
 	} else {
 		reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds)", m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.Folds)
 		if len(m.SkippedConstant) > 0 {
@@ -572,7 +565,8 @@ func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, er
 
 // newAutoEstimator builds the "auto" registry entry from candidates (a
 // comma-separated list of ParseAutoCandidate specs), criterion, folds,
-// select_rows, nuisance (a learner name), clip, combine, members, bags and
+// select_rows, nuisance (a learner name), clip, combine, members, bags,
+// weights ("convex", the default, or "nonneg"; see AutoEstimator.Convex) and
 // budget (DefaultAutoBudget; "off" for none). With a budget, on data
 // of more than ten times the selection rows, the candidates are tried
 // cheapest first (autoCostRank).
@@ -630,12 +624,12 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.Bags < 0 {
 		return nil, fmt.Errorf("%w: bags=%d, want at least 0", ErrParam, a.Bags)
 	}
-	switch v := p.String("tiers", "none"); v {
-	case "none":
-	case "linear":
-		a.LinearTier = true
+	switch v := p.String("weights", "convex"); v {
+	case "convex":
+		a.Convex = true
+	case "nonneg":
 	default:
-		return nil, fmt.Errorf("%w: tiers=%s, want none or linear", ErrParam, v)
+		return nil, fmt.Errorf("%w: weights=%s, want convex or nonneg", ErrParam, v)
 	}
 	a.Budget = DefaultAutoBudget
 	if p.Has("budget") {
@@ -776,6 +770,9 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		Criterion: a.Criterion.String(), Rows: n, SelectionRows: ns, Folds: folds,
 		Scores: scores, ZeroLoss: zero, ConstantLoss: constant, Combine: AutoSelect.String(),
 	}
+	for _, ar := range arms {
+		out.ATE = append(out.ATE, autoMean(ar.phi, ar.w))
+	}
 	var anchor UpliftModel
 	if bud != nil {
 		out.Budget, out.BudgetUnit, anchor = bud.factor, bud.anchorSeconds, bud.anchor
@@ -787,7 +784,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		if members <= 0 {
 			members = DefaultAutoMembers
 		}
-		sarms := autoStackArms(arms, taus, a.Criterion)
+		sarms := autoStackArms(arms, taus, a.Criterion, a.Convex)
 		use := make([]bool, len(taus))
 		for c := range taus {
 			use[c] = taus[c] != nil
@@ -802,26 +799,13 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 				}
 			}
 		}
-		tiers := [][]bool{use}
-		if a.LinearTier {
-			if lin := autoLinearTier(a.Candidates, use); lin != nil {
-				tiers = [][]bool{lin, use}
-			}
-		}
-		stackTerms, selTerms := autoNested(sarms, terms, tiers, members, a.Bags, folds, rng)
-		tier, shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms)
-		use = tiers[tier]
-		if len(tiers) > 1 {
-			out.StackTier = "all"
-			if tier == 0 {
-				out.StackTier = "linear"
-			}
-		}
+		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
+		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms)
 		out.SelectCVLoss = selLoss
 		if shrink >= 0 {
-			out.StackCVLoss = shrinkLoss[tier][shrink]
+			out.StackCVLoss = shrinkLoss[shrink]
 		} else {
-			out.StackCVLoss = slices.Min(shrinkLoss[tier])
+			out.StackCVLoss = slices.Min(shrinkLoss)
 		}
 		if shrink >= 0 {
 			stack, beta, err := a.fitStack(d, sarms, use, members, scores, anchor, src, rng)
@@ -1036,40 +1020,6 @@ func (a AutoEstimator) anchor(d UpliftData, n, ns, folds int, began time.Time, s
 	return &autoBudget{factor: a.Budget, start: began, rows: rows, scale: rows, unit: secs, anchor: f, anchorSeconds: secs}
 }
 
-// autoLinearTier returns the candidates in use whose effect model is
-// linear: the T-, X-, R- and DR-learners whose final (or, without one,
-// base) learner is linear, by their names read as ParseAutoCandidate
-// specs. It returns nil when none is, or all are.
-func autoLinearTier(cands []NamedEstimator, use []bool) []bool {
-	lin := make([]bool, len(use))
-	n, all := 0, 0
-	for c, ne := range cands {
-		if !use[c] {
-			continue
-		}
-		all++
-		spec, err := ParseAutoCandidate(ne.Name)
-		if err != nil {
-			continue
-		}
-		final := spec.Params["final"]
-		if final == "" {
-			final = spec.Params["base"]
-		}
-		switch spec.Estimator {
-		case "t", "x", "r", "dr":
-			if final == "linear" {
-				lin[c] = true
-				n++
-			}
-		}
-	}
-	if n == 0 || n == all {
-		return nil
-	}
-	return lin
-}
-
 // constantEffects says whether m predicts, for every treated arm, one
 // effect on up to 5000 rows of x (evenly spaced), within a relative 1e-9.
 func constantEffects(m UpliftModel, x *mat.Dense) bool {
@@ -1205,7 +1155,8 @@ func autoLossTerms(arms []autoArm, tau *mat.Dense, c AutoCriterion) []float64 {
 }
 
 func autoTerm(ar autoArm, r int, tau float64, c AutoCriterion) float64 {
-	if c == DRLoss {
+	switch c {
+	case DRLoss:
 		e := ar.phi[r] - tau
 		return e * e
 	}

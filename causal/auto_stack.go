@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -129,37 +130,10 @@ func (m *StackModel) Effects(dst, x *mat.Dense) *mat.Dense {
 // solvable). w nil means 1; every row's weight is multiplied by count[i]
 // (count nil means 1; 0 leaves the row out).
 func autoNNLS(z [][]float64, y, w []float64, count []float64, nonneg []bool) []float64 {
+	g, b, maxd := autoGram(z, y, w, count)
 	p := len(z)
-	g := make([]float64, p*p)
-	b := make([]float64, p)
-	for i := range y {
-		wi := autoW(w, i)
-		if count != nil {
-			if count[i] == 0 {
-				continue
-			}
-			wi *= count[i]
-		}
-		for j := range p {
-			zj := wi * z[j][i]
-			b[j] += zj * y[i]
-			for k := j; k < p; k++ {
-				g[j*p+k] += zj * z[k][i]
-			}
-		}
-	}
-	maxd := 0.0
-	for j := range p {
-		for k := 0; k < j; k++ {
-			g[j*p+k] = g[k*p+j]
-		}
-		maxd = max(maxd, g[j*p+j])
-	}
 	if maxd == 0 {
 		return make([]float64, p)
-	}
-	for j := range p {
-		g[j*p+j] += 1e-9 * maxd
 	}
 	beta := make([]float64, p)
 	for range 10000 {
@@ -183,6 +157,195 @@ func autoNNLS(z [][]float64, y, w []float64, count []float64, nonneg []bool) []f
 	return beta
 }
 
+// autoGram returns the weighted normal equations of the least squares of
+// y on the columns z, G = Zᵀ W Z (p×p, row-major, with a ridge of 1e-9
+// of its largest diagonal) and b = Zᵀ W y, and the largest diagonal
+// before the ridge (0 when every column is zero on the rows in use).
+func autoGram(z [][]float64, y, w []float64, count []float64) (g, b []float64, maxd float64) {
+	p := len(z)
+	g = make([]float64, p*p)
+	b = make([]float64, p)
+	for i := range y {
+		wi := autoW(w, i)
+		if count != nil {
+			if count[i] == 0 {
+				continue
+			}
+			wi *= count[i]
+		}
+		for j := range p {
+			zj := wi * z[j][i]
+			b[j] += zj * y[i]
+			for k := j; k < p; k++ {
+				g[j*p+k] += zj * z[k][i]
+			}
+		}
+	}
+	for j := range p {
+		for k := 0; k < j; k++ {
+			g[j*p+k] = g[k*p+j]
+		}
+		maxd = max(maxd, g[j*p+j])
+	}
+	for j := range p {
+		g[j*p+j] += 1e-9 * maxd
+	}
+	return g, b, maxd
+}
+
+// autoSimplexLS minimises Σ_i w_i·(y_i − Σ_j z_j[i]·β_j)² over β whose
+// entries in simplex are non-negative and sum to 1 (a convex combination)
+// while the others are free. The free coefficients are profiled out
+// (their least-squares values given the convex ones, a Schur complement
+// of the normal equations), and the convex ones found by accelerated
+// projected gradient descent (FISTA) on the simplex. w and count are as
+// in autoNNLS. Without a convex column it is plain least squares.
+func autoSimplexLS(z [][]float64, y, w []float64, count []float64, simplex []bool) []float64 {
+	g, b, maxd := autoGram(z, y, w, count)
+	p := len(z)
+	var cv, fr []int
+	for j := range p {
+		if simplex[j] {
+			cv = append(cv, j)
+		} else {
+			fr = append(fr, j)
+		}
+	}
+	beta := make([]float64, p)
+	if maxd == 0 {
+		for _, j := range cv {
+			beta[j] = 1 / float64(len(cv))
+		}
+		return beta
+	}
+	// Free block F, convex block C: β_F = G_FF⁻¹(b_F − G_FC β_C), and the
+	// reduced problem in β_C has S = G_CC − G_CF G_FF⁻¹ G_FC and
+	// r = b_C − G_CF G_FF⁻¹ b_F.
+	nf, nc := len(fr), len(cv)
+	var gffInv *mat.Dense
+	if nf > 0 {
+		gff := mat.NewDense(nf, nf, nil)
+		for a, i := range fr {
+			for c, j := range fr {
+				gff.Set(a, c, g[i*p+j])
+			}
+		}
+		gffInv = mat.NewDense(nf, nf, nil)
+		if err := gffInv.Inverse(gff); err != nil {
+			gffInv.Zero()
+		}
+	}
+	solveF := func(v []float64) []float64 { // G_FF⁻¹ v
+		out := make([]float64, nf)
+		for a := range nf {
+			for c := range nf {
+				out[a] += gffInv.At(a, c) * v[c]
+			}
+		}
+		return out
+	}
+	s := make([]float64, nc*nc)
+	r := make([]float64, nc)
+	bf := make([]float64, nf)
+	for a, i := range fr {
+		bf[a] = b[i]
+	}
+	hb := solveF(bf)
+	for a, i := range cv {
+		col := make([]float64, nf)
+		for c, j := range fr {
+			col[c] = g[j*p+i]
+		}
+		h := solveF(col) // G_FF⁻¹ G_F,i
+		r[a] = b[i]
+		for c, j := range fr {
+			r[a] -= g[i*p+j] * hb[c]
+		}
+		for e, k := range cv {
+			v := g[k*p+i]
+			for c, j := range fr {
+				v -= g[k*p+j] * h[c]
+			}
+			s[e*nc+a] = v
+		}
+	}
+	// Step 1/L with L bounding S's largest eigenvalue (Gershgorin).
+	lip := 0.0
+	for a := range nc {
+		row := 0.0
+		for e := range nc {
+			row += math.Abs(s[a*nc+e])
+		}
+		lip = max(lip, row)
+	}
+	x := make([]float64, nc)
+	for a := range x {
+		x[a] = 1 / float64(nc)
+	}
+	if nc > 1 && lip > 0 {
+		yv := slices.Clone(x)
+		prev := slices.Clone(x)
+		grad := make([]float64, nc)
+		t := 1.0
+		for range 5000 {
+			for a := range nc {
+				grad[a] = -r[a]
+				for e := range nc {
+					grad[a] += s[a*nc+e] * yv[e]
+				}
+			}
+			copy(prev, x)
+			for a := range nc {
+				x[a] = yv[a] - grad[a]/lip
+			}
+			autoProjectSimplex(x)
+			tn := (1 + math.Sqrt(1+4*t*t)) / 2
+			change := 0.0
+			for a := range nc {
+				yv[a] = x[a] + (t-1)/tn*(x[a]-prev[a])
+				change = max(change, math.Abs(x[a]-prev[a]))
+			}
+			t = tn
+			if change <= 1e-10 {
+				break
+			}
+		}
+	}
+	for a, j := range cv {
+		beta[j] = x[a]
+	}
+	if nf > 0 {
+		v := slices.Clone(bf)
+		for c, j := range fr {
+			for a, i := range cv {
+				v[c] -= g[j*p+i] * x[a]
+			}
+		}
+		for c, v := range solveF(v) {
+			beta[fr[c]] = v
+		}
+	}
+	return beta
+}
+
+// autoProjectSimplex replaces v by its Euclidean projection onto the
+// probability simplex {v ≥ 0, Σ v = 1} (Held, Wolfe and Crowder 1974).
+func autoProjectSimplex(v []float64) {
+	u := slices.Clone(v)
+	slices.Sort(u)
+	slices.Reverse(u)
+	sum, theta := 0.0, 0.0
+	for i, x := range u {
+		sum += x
+		if t := (sum - 1) / float64(i+1); x-t > 0 {
+			theta = t
+		}
+	}
+	for i := range v {
+		v[i] = max(v[i]-theta, 0)
+	}
+}
+
 // autoStackArm holds one arm's stacking columns: the target (y − m̂ for
 // the R-loss, φ for the DR-loss), the multiplier of τ (t − ê, or 1) and
 // the candidates' out-of-fold effects.
@@ -190,23 +353,27 @@ type autoStackArm struct {
 	target, mult, w []float64
 	tau             [][]float64 // [candidate][row]; nil for failed candidates
 	scale           float64     // the arm's factor in autoLossTerms
+	// convex makes the stack a convex combination of the candidates and
+	// the constant effect fitted alone (AutoEstimator.Convex).
+	convex bool
 }
 
-func autoStackArms(arms []autoArm, taus []*mat.Dense, c AutoCriterion) []autoStackArm {
+func autoStackArms(arms []autoArm, taus []*mat.Dense, c AutoCriterion, convex bool) []autoStackArm {
 	total := 0
 	for _, a := range arms {
 		total += len(a.idx)
 	}
 	out := make([]autoStackArm, len(arms))
 	for k, ar := range arms {
-		s := autoStackArm{w: ar.w, tau: make([][]float64, len(taus))}
-		if c == DRLoss {
+		s := autoStackArm{w: ar.w, tau: make([][]float64, len(taus)), convex: convex}
+		switch c {
+		case DRLoss:
 			s.target = ar.phi
 			s.mult = make([]float64, len(ar.idx))
 			for r := range s.mult {
 				s.mult[r] = 1
 			}
-		} else {
+		default:
 			s.target, s.mult = ar.ry, ar.rt
 		}
 		sw := 0.0
@@ -247,14 +414,30 @@ func autoStackWeights(s autoStackArm, use []bool, keep []float64) []float64 {
 		nonneg = append(nonneg, true)
 		cols = append(cols, j)
 	}
-	z = append(z, s.mult)
-	nonneg = append(nonneg, false)
-	beta := autoNNLS(z, s.target, s.w, keep, nonneg)
+	var beta []float64
+	c0 := 1.0
+	if s.convex {
+		// The constant effect fitted alone on the same rows is one more
+		// member, and the weights sum to 1.
+		c0 = autoConstant(s, keep)
+		col := make([]float64, len(s.mult))
+		for r, m := range s.mult {
+			col[r] = m * c0
+		}
+		z = append(z, col)
+		nonneg = append(nonneg, true)
+		beta = autoSimplexLS(z, s.target, s.w, keep, nonneg)
+	} else {
+		// A free constant effect.
+		z = append(z, s.mult)
+		nonneg = append(nonneg, false)
+		beta = autoNNLS(z, s.target, s.w, keep, nonneg)
+	}
 	out := make([]float64, len(s.tau)+1)
 	for i, j := range cols {
 		out[j] = beta[i]
 	}
-	out[len(s.tau)] = beta[len(beta)-1]
+	out[len(s.tau)] = beta[len(beta)-1] * c0
 	return out
 }
 
@@ -378,14 +561,11 @@ func autoConstant(s autoStackArm, keep []float64) float64 {
 
 // autoNested compares stacking with choosing one candidate by nested
 // cross-validation on the loss rows: each fold's rows are scored by the
-// stack fitted, and by the candidate chosen, on the other folds. A stack
-// is fitted for every tier (a set of candidates in use; the choice is
-// among the candidates of the last tier) and scored at every shrinkage
-// factor of autoShrinks. It returns the held-out loss terms of each
-// tier's stack at each factor, stack[tier][factor][row], and of the
-// choice, row by row.
-func autoNested(arms []autoStackArm, terms [][]float64, tiers [][]bool, members, bags, folds int, rng *rand.Rand) (stack [][][]float64, sel []float64) {
-	use := tiers[len(tiers)-1]
+// stack fitted, and by the candidate chosen, on the other folds. The
+// stack is scored at every shrinkage factor of autoShrinks. It returns
+// the held-out loss terms of the stack at each factor and of the choice,
+// row by row.
+func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bags, folds int, rng *rand.Rand) (stack [][]float64, sel []float64) {
 	fold := make([][]int, len(arms))
 	total := 0
 	for k, s := range arms {
@@ -396,12 +576,9 @@ func autoNested(arms []autoStackArm, terms [][]float64, tiers [][]bool, members,
 		}
 		total += len(s.target)
 	}
-	stack = make([][][]float64, len(tiers))
-	for t := range stack {
-		stack[t] = make([][]float64, len(autoShrinks))
-		for j := range stack[t] {
-			stack[t][j] = make([]float64, total)
-		}
+	stack = make([][]float64, len(autoShrinks))
+	for j := range stack {
+		stack[j] = make([]float64, total)
 	}
 	sel = make([]float64, total)
 	for f := range folds {
@@ -414,10 +591,7 @@ func autoNested(arms []autoStackArm, terms [][]float64, tiers [][]bool, members,
 				}
 			}
 		}
-		betas := make([][][]float64, len(tiers))
-		for t, u := range tiers {
-			betas[t] = autoStackFit(arms, u, keep, members, bags, rng)
-		}
+		beta := autoStackFit(arms, use, keep, members, bags, rng)
 		// Choose one candidate on the other folds. terms[c] concatenates
 		// the arms in order.
 		best, bestLoss := -1, math.Inf(1)
@@ -443,13 +617,11 @@ func autoNested(arms []autoStackArm, terms [][]float64, tiers [][]bool, members,
 		off := 0
 		for k, s := range arms {
 			c0 := autoConstant(s, keep[k])
-			for t, beta := range betas {
-				for j, lambda := range autoShrinks {
-					st := autoStackTerms(s, autoShrink(beta[k], c0, lambda), nil)
-					for r, g := range fold[k] {
-						if g == f {
-							stack[t][j][off+r] = st[r]
-						}
+			for j, lambda := range autoShrinks {
+				st := autoStackTerms(s, autoShrink(beta[k], c0, lambda), nil)
+				for r, g := range fold[k] {
+					if g == f {
+						stack[j][off+r] = st[r]
 					}
 				}
 			}
@@ -464,46 +636,28 @@ func autoNested(arms []autoStackArm, terms [][]float64, tiers [][]bool, members,
 	return stack, sel
 }
 
-// autoOneSE picks between the tiers' stacks at the factors of
-// autoShrinks and the single choice from their nested loss terms
-// (autoNested): the stack at the factor with the lowest mean loss, of the
-// first (simplest) tier whose lowest loss is within one standard error
-// (of the per-row difference) of the lowest over the tiers, unless the
-// single choice beats it by more than one standard error, a
-// one-standard-error rule against betting on one candidate. It returns
-// the tier, the index of the factor (−1 for the choice) and the means.
-func autoOneSE(stack [][][]float64, sel []float64) (tier, pick int, stackMean [][]float64, selMean float64) {
-	stackMean = make([][]float64, len(stack))
-	picks := make([]int, len(stack))
-	for t := range stack {
-		stackMean[t] = make([]float64, len(stack[t]))
-		for j, v := range stack[t] {
-			stackMean[t][j] = autoMean(v, nil)
-			if stackMean[t][j] < stackMean[t][picks[t]] {
-				picks[t] = j
-			}
-		}
-		if stackMean[t][picks[t]] < stackMean[tier][picks[tier]] {
-			tier = t
+// autoOneSE picks between the stack at the factors of autoShrinks and
+// the single choice from their nested loss terms: the stack at the factor
+// with the lowest mean loss, unless the single choice beats it by more
+// than one standard error (of the per-row difference), a one-standard-
+// error rule against betting on one candidate. It returns the index of
+// the factor (−1 for the choice) and the means.
+func autoOneSE(stack [][]float64, sel []float64) (pick int, stackMean []float64, selMean float64) {
+	stackMean = make([]float64, len(stack))
+	pick = 0
+	for j, t := range stack {
+		stackMean[j] = autoMean(t, nil)
+		if stackMean[j] < stackMean[pick] {
+			pick = j
 		}
 	}
-	diff := make([]float64, len(sel))
-	for t := range stack {
-		for i := range diff {
-			diff[i] = stack[t][picks[t]][i] - stack[tier][picks[tier]][i]
-		}
-		if m, se := MeanSE(diff, nil); m <= se {
-			tier = t
-			break
-		}
-	}
-	pick = picks[tier]
 	selMean = autoMean(sel, nil)
+	diff := make([]float64, len(sel))
 	for i := range diff {
-		diff[i] = stack[tier][pick][i] - sel[i]
+		diff[i] = stack[pick][i] - sel[i]
 	}
 	if m, se := MeanSE(diff, nil); m > se {
-		return tier, -1, stackMean, selMean
+		return -1, stackMean, selMean
 	}
-	return tier, pick, stackMean, selMean
+	return pick, stackMean, selMean
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"testing"
 
@@ -162,7 +161,7 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 		{"combine": "mix"},
 		{"members": "0"},
 		{"bags": "-1"},
-		{"tiers": "quadratic"},
+		{"weights": "any"},
 		{"budget": "1"},
 		{"budget": "fast"},
 		{"colour": "red"},
@@ -569,74 +568,142 @@ func constantEffectData(src rand.Source, n int, noise float64) UpliftData {
 	return UpliftData{X: x, Treatment: tr, Arms: 1, Y: y}
 }
 
-func TestAutoLinearTierNames(t *testing.T) {
-	names := []string{"t/linear", "x/linear", "r/gbt:depth=2:final=linear", "dr/linear", "s/linear", "t/gbt", "x/linear:final=gbt", "causal-forest", "tarnet", "not a spec/"}
-	want := []bool{true, true, true, true, false, false, false, false, false, false}
-	cands := make([]NamedEstimator, len(names))
-	use := make([]bool, len(names))
-	for i, n := range names {
-		cands[i], use[i] = NamedEstimator{Name: n}, true
+// TestAutoSimplexLS checks the convex least squares against a brute-force
+// search over the simplex of three columns, with a free constant.
+func TestAutoSimplexLS(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := 300
+	z := [][]float64{make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)}
+	y := make([]float64, n)
+	for i := range n {
+		z[0][i], z[1][i], z[2][i], z[3][i] = rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), 1
+		z[1][i] += 0.9 * z[0][i]
+		y[i] = 1.5*z[0][i] + 0.4*z[1][i] - 0.3*z[2][i] + 2 + rng.NormFloat64()
 	}
-	got := autoLinearTier(cands, use)
-	if !slices.Equal(got, want) {
-		t.Errorf("linear tier %v, want %v", got, want)
+	got := autoSimplexLS(z, y, nil, nil, []bool{true, true, true, false})
+	sse := func(b []float64) float64 {
+		s := 0.0
+		for i := range n {
+			e := y[i]
+			for j := range b {
+				e -= b[j] * z[j][i]
+			}
+			s += e * e
+		}
+		return s
 	}
-	use[0], use[1], use[2], use[3] = false, false, false, false
-	if got := autoLinearTier(cands, use); got != nil {
-		t.Errorf("no linear candidate in use: tier %v, want nil", got)
+	if sum := got[0] + got[1] + got[2]; math.Abs(sum-1) > 1e-9 || got[0] < 0 || got[1] < 0 || got[2] < 0 {
+		t.Fatalf("β = %v: not on the simplex", got)
 	}
-	if got := autoLinearTier(cands[:2], []bool{false, false}); got != nil {
-		t.Errorf("no candidate in use: tier %v, want nil", got)
+	best := math.Inf(1)
+	for a := 0.0; a <= 1; a += 0.005 {
+		for b := 0.0; a+b <= 1+1e-12; b += 0.005 {
+			c := max(0, 1-a-b)
+			// The free constant's least-squares value given the rest.
+			m := 0.0
+			for i := range n {
+				m += y[i] - a*z[0][i] - b*z[1][i] - c*z[2][i]
+			}
+			best = min(best, sse([]float64{a, b, c, m / float64(n)}))
+		}
 	}
-	if got := autoLinearTier(cands[:2], []bool{true, true}); got != nil {
-		t.Errorf("every candidate linear: tier %v, want nil (one tier)", got)
+	if g := sse(got); g > best+1e-9*best {
+		t.Errorf("β = %v has SSE %v, the grid found %v", got, g, best)
+	}
+	if got[2] > 1e-6 {
+		t.Errorf("β = %v: the negatively related column got weight", got)
+	}
+	// One convex column takes all the weight; none leaves least squares.
+	if one := autoSimplexLS(z[2:], y, nil, nil, []bool{true, false}); math.Abs(one[0]-1) > 1e-12 {
+		t.Errorf("one convex column: β = %v", one)
+	}
+	free := autoSimplexLS(z[3:], y, nil, nil, []bool{false})
+	if m := autoMean(y, nil); math.Abs(free[0]-m) > 1e-6 {
+		t.Errorf("constant alone: %v, want the mean %v", free[0], m)
+	}
+	v := []float64{0.5, 2, -1}
+	autoProjectSimplex(v)
+	if math.Abs(v[0]) > 1e-12 || math.Abs(v[1]-1) > 1e-12 || v[2] != 0 {
+		t.Errorf("projection %v, want (0, 1, 0)", v)
 	}
 }
 
-// With LinearTier, a linear effect is stacked from the linear candidates
-// alone, and a step in the effect from all of them.
-func TestAutoLinearTier(t *testing.T) {
-	for _, tc := range []struct {
-		step float64
-		want string
-	}{{0, "linear"}, {3, "all"}} {
-		t.Run(tc.want, func(t *testing.T) {
-			d, _ := autoTestData(2000, 4, 12)
-			for i := range d.Y {
-				if d.X.At(i, 2) > 0 {
-					d.Y[i] += tc.step * float64(d.Treatment[i])
-				}
-			}
-			a := AutoEstimator{
-				Candidates: []NamedEstimator{
-					{Name: "t/linear", Estimator: TLearner{}},
-					{Name: "x/linear", Estimator: XLearner{}},
-					{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 60, MaxDepth: 3}}},
-				},
-				Nuisance:   Linear{},
-				Combine:    AutoStack,
-				Bags:       10,
-				LinearTier: true,
-			}
-			m, err := a.Fit(d, rand.NewPCG(3, 4))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.StackTier != tc.want {
-				t.Fatalf("tier %q, want %q (combine %s, reason %s)", m.StackTier, tc.want, m.Combine, m.Report()["auto_reason"])
-			}
-			// The nested comparison may still prefer one candidate.
-			st, ok := m.Unwrap().(*StackModel)
-			if !ok {
-				return
-			}
-			if m.Report()["auto_stack_tier"] != tc.want {
-				t.Errorf("report %v", m.Report())
-			}
-			gbt := slices.ContainsFunc(st.Members, func(mem StackMember) bool { return mem.Name == "t/gbt" })
-			if gbt != (tc.want == "all") {
-				t.Errorf("tier %s, members %v", m.StackTier, st.Members)
-			}
-		})
+// With Convex the stack is a convex combination of its members and the
+// constant effect fitted alone: per arm, on the same rows, the weights
+// of the members and of the constant sum to 1, and the constant is the
+// constant effect's share of it.
+func TestAutoConvexWeights(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	n := 600
+	s := autoStackArm{target: make([]float64, n), mult: make([]float64, n), tau: make([][]float64, 3), convex: true}
+	for j := range s.tau {
+		s.tau[j] = make([]float64, n)
+	}
+	for r := range n {
+		x := rng.NormFloat64()
+		tau := 1 + x
+		s.mult[r] = float64(rng.IntN(2)) - 0.5
+		s.tau[0][r] = tau + 0.5*rng.NormFloat64() // noisy but right
+		s.tau[1][r] = 3 * tau                     // stretched
+		s.tau[2][r] = rng.NormFloat64()           // noise
+		s.target[r] = s.mult[r]*tau + rng.NormFloat64()
+	}
+	use := []bool{true, true, true}
+	beta := autoStackWeights(s, use, nil)
+	c0 := autoConstant(s, nil)
+	sum := beta[3] / c0
+	for j := range 3 {
+		if beta[j] < 0 {
+			t.Errorf("β = %v: negative weight", beta)
+		}
+		sum += beta[j]
+	}
+	if math.Abs(sum-1) > 1e-6 {
+		t.Errorf("β = %v, c0 = %v: weights and constant share sum to %v, want 1", beta, c0, sum)
+	}
+	// Without the constraint the stretched member can be scaled down
+	// and the weights need not sum to 1.
+	s.convex = false
+	free := autoStackWeights(s, use, nil)
+	if math.Abs(free[0]+free[1]+free[2]+free[3]/c0-1) < 1e-3 {
+		t.Errorf("non-negative weights %v sum to 1 with the constant share too: the test shows nothing", free)
+	}
+}
+
+// The registry's default stack is convex: on a fitted stack the
+// members' weights are at most 1 in all.
+func TestAutoConvexFit(t *testing.T) {
+	d, _ := autoTestData(1500, 4, 21)
+	for i := range d.Y {
+		if d.X.At(i, 2) > 0 {
+			d.Y[i] += 2 * float64(d.Treatment[i])
+		}
+	}
+	est, err := NewRegistry().NewEstimator("auto", map[string]string{
+		"candidates": "t/linear,t/gbt:trees=40:depth=2", "nuisance": "linear", "bags": "10", "seed": "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit, err := est.FitUplift(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fit.(*AutoModel)
+	st, ok := m.Unwrap().(*StackModel)
+	if !ok {
+		t.Fatalf("model %T (%s): the stack lost, the test shows nothing", m.Unwrap(), m.Report()["auto_reason"])
+	}
+	sum := 0.0
+	for _, mem := range st.Members {
+		if mem.Weights[0] < 0 {
+			t.Errorf("member %s has weight %v", mem.Name, mem.Weights[0])
+		}
+		sum += mem.Weights[0]
+	}
+	if sum > 1+1e-9 {
+		t.Errorf("members' weights sum to %v, above 1", sum)
+	}
+	if len(m.ATE) != 1 || m.Report()["auto_ate"] == "" {
+		t.Errorf("ATE %v, report %v", m.ATE, m.Report())
 	}
 }

@@ -132,8 +132,13 @@ func run(dir string, reps int, names []string, perRep, share bool, cacheDir stri
 				fmt.Fprintf(os.Stderr, "replication %d: %s sqrt(PEHE) %.3f\n", r, name, math.Sqrt(se/n))
 			}
 			stats[e].ate += math.Abs(mh-mt) / n
-			if am, ok := m.(*causal.AutoModel); ok && r <= 5 {
-				fmt.Fprintf(os.Stderr, "replication %d: auto chose %s\n", r, am.Chosen)
+			if am, ok := m.(*causal.AutoModel); ok {
+				switch {
+				case perRep:
+					fmt.Fprintf(os.Stderr, "replication %d: %s chose %s: %s\n", r, name, am.Chosen, am.Report()["auto_reason"])
+				case r <= 5:
+					fmt.Fprintf(os.Stderr, "replication %d: auto chose %s\n", r, am.Chosen)
+				}
 			}
 		}
 	}
