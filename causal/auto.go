@@ -305,8 +305,10 @@ func (m *AutoModel) Report() map[string]string {
 		"auto_folds":          strconv.Itoa(m.Folds),
 		"auto_loss.zero":      autoFmt(m.ZeroLoss),
 		"auto_loss.constant":  autoFmt(m.ConstantLoss),
-		"auto_ate":            autoFmts(m.ATE),
 		"auto_combine":        combine,
+	}
+	if len(m.ATE) > 0 {
+		out["auto_ate"] = autoFmts(m.ATE)
 	}
 	var tried, skipped []string
 	best, bestName := math.Inf(1), ""
@@ -1155,8 +1157,7 @@ func autoLossTerms(arms []autoArm, tau *mat.Dense, c AutoCriterion) []float64 {
 }
 
 func autoTerm(ar autoArm, r int, tau float64, c AutoCriterion) float64 {
-	switch c {
-	case DRLoss:
+	if c == DRLoss {
 		e := ar.phi[r] - tau
 		return e * e
 	}
