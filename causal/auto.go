@@ -32,7 +32,22 @@ const (
 	//
 	// with out-of-fold nuisances μ̂_0, μ̂_1 and ê.
 	DRLoss
+	// MixedLoss mixes the R-loss and the DR-loss, each divided by its
+	// loss at the constant effect (s_R, s_D): per row
+	//
+	//	(1 − α)·((y − m̂) − (t − ê)τ)²/s_R + α·(φ − τ)²/s_D,
+	//
+	// with α = AutoEstimator.Mix, a square in τ with weight
+	// W = (1 − α)(t − ê)²/s_R + α/s_D around the weighted mean of the
+	// two targets (plus a term free of τ, left out). The R-loss weighs
+	// each unit by about ê(1 − ê) and so barely sees the units whose
+	// treatment is nearly certain, where the error is also measured; the
+	// DR-loss sees them but is noisy where the noise is large.
+	MixedLoss
 )
+
+// DefaultAutoMix is the registry's default DR-loss share of MixedLoss.
+const DefaultAutoMix = 0.25
 
 // String returns "r-loss" or "dr-loss".
 func (c AutoCriterion) String() string {
@@ -41,6 +56,8 @@ func (c AutoCriterion) String() string {
 		return "r-loss"
 	case DRLoss:
 		return "dr-loss"
+	case MixedLoss:
+		return "mixed-loss"
 	}
 	return "criterion(" + strconv.Itoa(int(c)) + ")"
 }
@@ -52,8 +69,10 @@ func ParseAutoCriterion(s string) (AutoCriterion, error) {
 		return RLoss, nil
 	case "dr", "dr-loss":
 		return DRLoss, nil
+	case "mixed", "mixed-loss":
+		return MixedLoss, nil
 	}
-	return 0, fmt.Errorf("%w: criterion %q, want r-loss or dr-loss", ErrParam, s)
+	return 0, fmt.Errorf("%w: criterion %q, want r-loss, dr-loss or mixed-loss", ErrParam, s)
 }
 
 // autoTieWeight is the weight of the candidate with the lowest loss in a
@@ -99,7 +118,8 @@ type AutoEstimator struct {
 	// Candidates are the estimators to choose among (nil means
 	// DefaultAutoCandidates for the data).
 	Candidates []NamedEstimator
-	// Criterion is the validation loss (RLoss by default).
+	// Criterion is the validation loss (RLoss, the zero value; the
+	// registry's default is MixedLoss with Mix 0.25).
 	Criterion AutoCriterion
 	// Nuisance fits the nuisance models of the loss (nil means shallow
 	// boosting: GBT with the settings of AutoShallowGBT).
@@ -127,6 +147,9 @@ type AutoEstimator struct {
 	// value, weights=nonneg) the weights are any non-negative values and
 	// the constant effect is free.
 	Convex bool
+	// Mix is the DR-loss's share α of MixedLoss, (1 − α)·R/s_R +
+	// α·DR/s_D (0 means DefaultAutoMix).
+	Mix float64
 	// Budget bounds the fit's time on data with more than ten times the
 	// selection rows (0 means no bound; see DefaultAutoBudget and
 	// autoBudgetRows): the whole fit aims at
@@ -220,7 +243,8 @@ type AutoModel struct {
 	Chosen string `json:"chosen"`
 	// Model is the winner refitted on all rows.
 	Model savedUplift `json:"model"`
-	// Criterion is the validation loss ("r-loss" or "dr-loss").
+	// Criterion is the validation loss ("r-loss", "dr-loss" or
+	// "mixed-loss").
 	Criterion string `json:"criterion"`
 	// Rows is the number of training rows; SelectionRows the number
 	// used for selection; Folds the cross-validation folds.
@@ -588,7 +612,7 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 			a.specs = append(a.specs, c)
 		}
 	}
-	if a.Criterion, err = ParseAutoCriterion(p.String("criterion", "r-loss")); err != nil {
+	if a.Criterion, err = ParseAutoCriterion(p.String("criterion", "mixed-loss")); err != nil {
 		return nil, err
 	}
 	if a.Folds, err = p.Int("folds", 3); err != nil {
@@ -625,6 +649,12 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	}
 	if a.Bags < 0 {
 		return nil, fmt.Errorf("%w: bags=%d, want at least 0", ErrParam, a.Bags)
+	}
+	if a.Mix, err = p.Float("mix", DefaultAutoMix); err != nil {
+		return nil, err
+	}
+	if !(a.Mix > 0 && a.Mix < 1) {
+		return nil, fmt.Errorf("%w: mix=%v, want 0 < mix < 1", ErrParam, a.Mix)
 	}
 	switch v := p.String("weights", "convex"); v {
 	case "convex":
@@ -702,6 +732,13 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		ar, err := autoNuisance(sel, k, nuis, task, folds, clip, rng, src)
 		if err != nil {
 			return nil, fmt.Errorf("auto: arm %d nuisance: %w", k, err)
+		}
+		if a.Criterion == MixedLoss {
+			mix := a.Mix
+			if mix == 0 {
+				mix = DefaultAutoMix
+			}
+			ar.mixed(mix)
 		}
 		arms[k-1] = ar
 	}
@@ -1082,6 +1119,9 @@ type autoArm struct {
 	ry, rt []float64
 	// DR-loss: the AIPW pseudo-outcome.
 	phi []float64
+	// Mixed loss: the square's target and the square root of its
+	// weight (see MixedLoss).
+	mt, mm []float64
 }
 
 // autoNuisance cross-fits m̂, μ̂_0, μ̂_1 and ê for arm k.
@@ -1156,9 +1196,46 @@ func autoLossTerms(arms []autoArm, tau *mat.Dense, c AutoCriterion) []float64 {
 	return out
 }
 
+// mixed sets the mixed loss's columns: with s_R and s_D the R- and
+// DR-loss of the constant effect fitted by each, row r's loss
+// (1 − α)(ry − rt·τ)²/s_R + α(φ − τ)²/s_D is W(τ* − τ)² plus a term
+// free of τ, W = (1 − α)rt²/s_R + α/s_D and
+// τ* = ((1 − α)ry·rt/s_R + αφ/s_D)/W; mt = √W·τ* and mm = √W.
+func (ar *autoArm) mixed(alpha float64) {
+	n := len(ar.ry)
+	var sw, rr, rtt, ph float64
+	for r := range n {
+		w := autoW(ar.w, r)
+		sw += w
+		rr += w * ar.ry[r] * ar.rt[r]
+		rtt += w * ar.rt[r] * ar.rt[r]
+		ph += w * ar.phi[r]
+	}
+	cr, cd := rr/max(rtt, 1e-300), ph/sw
+	var sr, sd float64
+	for r := range n {
+		w := autoW(ar.w, r)
+		e := ar.ry[r] - ar.rt[r]*cr
+		sr += w * e * e
+		e = ar.phi[r] - cd
+		sd += w * e * e
+	}
+	sr, sd = max(sr/sw, 1e-300), max(sd/sw, 1e-300)
+	ar.mt, ar.mm = make([]float64, n), make([]float64, n)
+	for r := range n {
+		w := (1-alpha)*ar.rt[r]*ar.rt[r]/sr + alpha/sd
+		ar.mt[r] = ((1-alpha)*ar.ry[r]*ar.rt[r]/sr + alpha*ar.phi[r]/sd) / math.Sqrt(w)
+		ar.mm[r] = math.Sqrt(w)
+	}
+}
+
 func autoTerm(ar autoArm, r int, tau float64, c AutoCriterion) float64 {
-	if c == DRLoss {
+	switch c {
+	case DRLoss:
 		e := ar.phi[r] - tau
+		return e * e
+	case MixedLoss:
+		e := ar.mt[r] - ar.mm[r]*tau
 		return e * e
 	}
 	e := ar.ry[r] - ar.rt[r]*tau

@@ -373,6 +373,8 @@ func autoStackArms(arms []autoArm, taus []*mat.Dense, c AutoCriterion, convex bo
 			for r := range s.mult {
 				s.mult[r] = 1
 			}
+		case MixedLoss:
+			s.target, s.mult = ar.mt, ar.mm
 		default:
 			s.target, s.mult = ar.ry, ar.rt
 		}

@@ -162,6 +162,8 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 		{"members": "0"},
 		{"bags": "-1"},
 		{"weights": "any"},
+		{"mix": "0"},
+		{"mix": "1"},
 		{"budget": "1"},
 		{"budget": "fast"},
 		{"colour": "red"},
@@ -705,5 +707,54 @@ func TestAutoConvexFit(t *testing.T) {
 	}
 	if len(m.ATE) != 1 || m.Report()["auto_ate"] == "" {
 		t.Errorf("ATE %v, report %v", m.ATE, m.Report())
+	}
+}
+
+// The mixed loss's per-row square differs from (1 − α)·R/s_R + α·DR/s_D
+// only by a term free of τ.
+func TestAutoMixedLoss(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	n := 200
+	ar := autoArm{ry: make([]float64, n), rt: make([]float64, n), phi: make([]float64, n), w: make([]float64, n)}
+	for r := range n {
+		e := 0.1 + 0.8*rng.Float64()
+		tr := float64(rng.IntN(2))
+		ar.rt[r] = tr - e
+		ar.ry[r] = 2*ar.rt[r] + rng.NormFloat64()
+		ar.phi[r] = 2 + 3*rng.NormFloat64()
+		ar.w[r] = 0.5 + rng.Float64()
+	}
+	const alpha = 0.3
+	ar.mixed(alpha)
+	// s_R and s_D: each loss at its own best constant.
+	var sw, num, den, mphi float64
+	for r := range n {
+		sw += ar.w[r]
+		num += ar.w[r] * ar.ry[r] * ar.rt[r]
+		den += ar.w[r] * ar.rt[r] * ar.rt[r]
+		mphi += ar.w[r] * ar.phi[r]
+	}
+	cr, cd := num/den, mphi/sw
+	var sr, sd float64
+	for r := range n {
+		sr += ar.w[r] * (ar.ry[r] - ar.rt[r]*cr) * (ar.ry[r] - ar.rt[r]*cr) / sw
+		sd += ar.w[r] * (ar.phi[r] - cd) * (ar.phi[r] - cd) / sw
+	}
+	direct := func(r int, tau float64) float64 {
+		a := ar.ry[r] - ar.rt[r]*tau
+		b := ar.phi[r] - tau
+		return (1-alpha)*a*a/sr + alpha*b*b/sd
+	}
+	for r := range n {
+		for _, pair := range [][2]float64{{0, 1}, {-1, 3}, {2.5, 0.5}} {
+			got := autoTerm(ar, r, pair[0], MixedLoss) - autoTerm(ar, r, pair[1], MixedLoss)
+			want := direct(r, pair[0]) - direct(r, pair[1])
+			if math.Abs(got-want) > 1e-9*(1+math.Abs(want)) {
+				t.Fatalf("row %d, τ %v: difference %v, want %v", r, pair, got, want)
+			}
+		}
+	}
+	if c, err := ParseAutoCriterion("mixed"); err != nil || c != MixedLoss || c.String() != "mixed-loss" {
+		t.Errorf("ParseAutoCriterion(mixed) = %v, %v", c, err)
 	}
 }
