@@ -76,7 +76,7 @@ func (p *Plugin) Info(context.Context, plugins.InfoRequest) (plugins.EstimatorIn
 			{Name: "seed", Type: "int", Default: "", Description: "random seed; the same seed gives the same model"},
 			{Name: "folds", Type: "int", Default: "5", Description: "cross-fitting folds (r, dr)"},
 			{Name: "l2", Type: "float", Default: "", Description: "L2 penalty of the linear learner (default 0) and of the network weights (tarnet, dragonnet, mlp: 0.01)"},
-			{Name: "criterion", Type: "string", Default: "", Description: "split criterion KL, ED, Chi or DDP (uplift-tree, uplift-forest); selection loss r-loss or dr (auto)"},
+			{Name: "criterion", Type: "string", Default: "", Description: "split criterion KL, ED, Chi or DDP (uplift-tree, uplift-forest); selection loss of auto: mixed-loss (its default; mix, 0.25, is the DR-loss share), r-loss or dr-loss"},
 			{Name: "trees", Type: "int", Default: "", Description: "number of trees (uplift-forest, causal-forest, forest learner)"},
 			{Name: "depth", Type: "int", Default: "", Description: "maximum tree depth"},
 			{Name: "min_leaf", Type: "int", Default: "", Description: "minimum rows per leaf"},
