@@ -193,139 +193,57 @@ func autoGram(z [][]float64, y, w []float64, count []float64) (g, b []float64, m
 	return g, b, maxd
 }
 
-// autoSimplexLS minimises Σ_i w_i·(y_i − Σ_j z_j[i]·β_j)² over β whose
-// entries in simplex are non-negative and sum to 1 (a convex combination)
-// while the others are free. The free coefficients are profiled out
-// (their least-squares values given the convex ones, a Schur complement
-// of the normal equations), and the convex ones found by accelerated
-// projected gradient descent (FISTA) on the simplex. w and count are as
-// in autoNNLS. Without a convex column it is plain least squares.
-func autoSimplexLS(z [][]float64, y, w []float64, count []float64, simplex []bool) []float64 {
+// autoSimplexLS minimises Σ_i w_i·(y_i − Σ_j z_j[i]·β_j)² over the
+// convex combinations β (β ≥ 0, Σ_j β_j = 1), by accelerated projected
+// gradient descent (FISTA) on the simplex with step 1/L, L bounding the
+// largest eigenvalue of the normal equations' matrix. w and count are as
+// in autoNNLS.
+func autoSimplexLS(z [][]float64, y, w []float64, count []float64) []float64 {
 	g, b, maxd := autoGram(z, y, w, count)
 	p := len(z)
-	var cv, fr []int
+	x := make([]float64, p)
+	for j := range x {
+		x[j] = 1 / float64(p)
+	}
+	if p < 2 || maxd == 0 {
+		return x
+	}
+	lip := 0.0 // Gershgorin
 	for j := range p {
-		if simplex[j] {
-			cv = append(cv, j)
-		} else {
-			fr = append(fr, j)
-		}
-	}
-	beta := make([]float64, p)
-	if maxd == 0 {
-		for _, j := range cv {
-			beta[j] = 1 / float64(len(cv))
-		}
-		return beta
-	}
-	// Free block F, convex block C: β_F = G_FF⁻¹(b_F − G_FC β_C), and the
-	// reduced problem in β_C has S = G_CC − G_CF G_FF⁻¹ G_FC and
-	// r = b_C − G_CF G_FF⁻¹ b_F.
-	nf, nc := len(fr), len(cv)
-	var gffInv *mat.Dense
-	if nf > 0 {
-		gff := mat.NewDense(nf, nf, nil)
-		for a, i := range fr {
-			for c, j := range fr {
-				gff.Set(a, c, g[i*p+j])
-			}
-		}
-		gffInv = mat.NewDense(nf, nf, nil)
-		if err := gffInv.Inverse(gff); err != nil {
-			gffInv.Zero()
-		}
-	}
-	solveF := func(v []float64) []float64 { // G_FF⁻¹ v
-		out := make([]float64, nf)
-		for a := range nf {
-			for c := range nf {
-				out[a] += gffInv.At(a, c) * v[c]
-			}
-		}
-		return out
-	}
-	s := make([]float64, nc*nc)
-	r := make([]float64, nc)
-	bf := make([]float64, nf)
-	for a, i := range fr {
-		bf[a] = b[i]
-	}
-	hb := solveF(bf)
-	for a, i := range cv {
-		col := make([]float64, nf)
-		for c, j := range fr {
-			col[c] = g[j*p+i]
-		}
-		h := solveF(col) // G_FF⁻¹ G_F,i
-		r[a] = b[i]
-		for c, j := range fr {
-			r[a] -= g[i*p+j] * hb[c]
-		}
-		for e, k := range cv {
-			v := g[k*p+i]
-			for c, j := range fr {
-				v -= g[k*p+j] * h[c]
-			}
-			s[e*nc+a] = v
-		}
-	}
-	// Step 1/L with L bounding S's largest eigenvalue (Gershgorin).
-	lip := 0.0
-	for a := range nc {
 		row := 0.0
-		for e := range nc {
-			row += math.Abs(s[a*nc+e])
+		for k := range p {
+			row += math.Abs(g[j*p+k])
 		}
 		lip = max(lip, row)
 	}
-	x := make([]float64, nc)
-	for a := range x {
-		x[a] = 1 / float64(nc)
-	}
-	if nc > 1 && lip > 0 {
-		yv := slices.Clone(x)
-		prev := slices.Clone(x)
-		grad := make([]float64, nc)
-		t := 1.0
-		for range 5000 {
-			for a := range nc {
-				grad[a] = -r[a]
-				for e := range nc {
-					grad[a] += s[a*nc+e] * yv[e]
-				}
-			}
-			copy(prev, x)
-			for a := range nc {
-				x[a] = yv[a] - grad[a]/lip
-			}
-			autoProjectSimplex(x)
-			tn := (1 + math.Sqrt(1+4*t*t)) / 2
-			change := 0.0
-			for a := range nc {
-				yv[a] = x[a] + (t-1)/tn*(x[a]-prev[a])
-				change = max(change, math.Abs(x[a]-prev[a]))
-			}
-			t = tn
-			if change <= 1e-10 {
-				break
+	yv := slices.Clone(x)
+	prev := slices.Clone(x)
+	grad := make([]float64, p)
+	t := 1.0
+	for range 5000 {
+		for j := range p {
+			grad[j] = -b[j]
+			for k := range p {
+				grad[j] += g[j*p+k] * yv[k]
 			}
 		}
-	}
-	for a, j := range cv {
-		beta[j] = x[a]
-	}
-	if nf > 0 {
-		v := slices.Clone(bf)
-		for c, j := range fr {
-			for a, i := range cv {
-				v[c] -= g[j*p+i] * x[a]
-			}
+		copy(prev, x)
+		for j := range p {
+			x[j] = yv[j] - grad[j]/lip
 		}
-		for c, v := range solveF(v) {
-			beta[fr[c]] = v
+		autoProjectSimplex(x)
+		tn := (1 + math.Sqrt(1+4*t*t)) / 2
+		change := 0.0
+		for j := range p {
+			yv[j] = x[j] + (t-1)/tn*(x[j]-prev[j])
+			change = max(change, math.Abs(x[j]-prev[j]))
+		}
+		t = tn
+		if change <= 1e-10 {
+			break
 		}
 	}
-	return beta
+	return x
 }
 
 // autoProjectSimplex replaces v by its Euclidean projection onto the
@@ -428,7 +346,7 @@ func autoStackWeights(s autoStackArm, use []bool, keep []float64) []float64 {
 		}
 		z = append(z, col)
 		nonneg = append(nonneg, true)
-		beta = autoSimplexLS(z, s.target, s.w, keep, nonneg)
+		beta = autoSimplexLS(z, s.target, s.w, keep)
 	} else {
 		// A free constant effect.
 		z = append(z, s.mult)
