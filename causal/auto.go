@@ -804,13 +804,10 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		}
 		scores[c].SE = se
 	}
-	zero, constant := autoReference(arms, a.Criterion)
+	zero, constant, ate := autoReference(arms, a.Criterion)
 	out := &AutoModel{
 		Criterion: a.Criterion.String(), Rows: n, SelectionRows: ns, Folds: folds,
-		Scores: scores, ZeroLoss: zero, ConstantLoss: constant, Combine: AutoSelect.String(),
-	}
-	for _, ar := range arms {
-		out.ATE = append(out.ATE, autoMean(ar.phi, ar.w))
+		Scores: scores, ZeroLoss: zero, ConstantLoss: constant, ATE: ate, Combine: AutoSelect.String(),
 	}
 	var anchor UpliftModel
 	if bud != nil {
@@ -1255,10 +1252,12 @@ func autoMean(x, w []float64) float64 {
 }
 
 // autoReference returns the losses of a zero effect and of the constant
-// effect equal to the weighted mean of φ per arm.
-func autoReference(arms []autoArm, c AutoCriterion) (zero, constant float64) {
+// effect equal to the weighted mean of φ per arm, and those means (the DR
+// estimates of each arm's average effect).
+func autoReference(arms []autoArm, c AutoCriterion) (zero, constant float64, ates []float64) {
 	for _, ar := range arms {
 		ate := autoMean(ar.phi, ar.w)
+		ates = append(ates, ate)
 		var sw, z, k float64
 		for r := range ar.idx {
 			w := autoW(ar.w, r)
@@ -1269,7 +1268,7 @@ func autoReference(arms []autoArm, c AutoCriterion) (zero, constant float64) {
 		zero += z / sw
 		constant += k / sw
 	}
-	return zero / float64(len(arms)), constant / float64(len(arms))
+	return zero / float64(len(arms)), constant / float64(len(arms)), ates
 }
 
 // savedUplift holds a nested UpliftModel inside another model's JSON.
