@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -62,16 +63,9 @@ func (c *Cache) Registry() causal.Registry {
 				return nil, err
 			}
 			delete(vals, "seed")
-			keys := slices.Sorted(func(yield func(string) bool) {
-				for k := range vals {
-					if !yield(k) {
-						return
-					}
-				}
-			})
 			var b strings.Builder
 			b.WriteString(name)
-			for _, k := range keys {
+			for _, k := range slices.Sorted(maps.Keys(vals)) {
 				b.WriteString(":" + k + "=" + vals[k])
 			}
 			return cachedEstimator{cache: c, spec: b.String(), est: est}, nil
