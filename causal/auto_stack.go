@@ -345,7 +345,6 @@ func autoStackWeights(s autoStackArm, use []bool, keep []float64) []float64 {
 			col[r] = m * c0
 		}
 		z = append(z, col)
-		nonneg = append(nonneg, true)
 		beta = autoSimplexLS(z, s.target, s.w, keep)
 	} else {
 		// A free constant effect.
