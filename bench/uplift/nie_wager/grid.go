@@ -130,7 +130,7 @@ func (g *grid) run(outPath string) error {
 	done := make([]int, len(cells))
 	var mu sync.Mutex
 	var firstErr error
-	fmt.Printf("%-22s %9s %9s  %-46s %9s %6s %7s %8s\n", "cell", "auto", "median", "best candidate in hindsight", "its mean", "ratio", "max/med", "auto s")
+	fmt.Printf("%-22s %9s %9s  %-46s %9s %6s %7s %8s %9s\n", "cell", "auto", "median", "best candidate in hindsight", "its mean", "ratio", "max/med", "auto s", "its m/m")
 	var wg sync.WaitGroup
 	for range g.workers {
 		wg.Add(1)
@@ -173,7 +173,7 @@ func (g *grid) run(outPath string) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	fmt.Printf("test MSE of τ (n test units), mean over %d draws a cell; ratio = auto / best candidate; max/med = auto's largest draw / its median draw\n", g.draws)
+	fmt.Printf("test MSE of τ (n test units), mean over %d draws a cell; ratio = auto / best candidate; max/med = auto's largest draw / its median draw; its m/m = the same for the best candidate\n", g.draws)
 	return nil
 }
 
@@ -194,23 +194,31 @@ func (g *grid) printCell(c cell, draws [][]fitResult) {
 			best = e
 		}
 	}
+	_, bestSpread := medianSpread(draws, best)
 	for a, name := range g.autos {
-		v := make([]float64, len(draws))
-		for r, res := range draws {
-			v[r] = res[a].mse
-		}
-		slices.Sort(v)
-		med := v[len(v)/2]
-		if len(v)%2 == 0 {
-			med = (v[len(v)/2-1] + v[len(v)/2]) / 2
-		}
+		med, spread := medianSpread(draws, a)
 		label := c.String()
 		if len(g.autos) > 1 {
 			label += " " + name
 		}
-		fmt.Printf("%-22s %9.4f %9.4f  %-46s %9.4f %6.3f %7.2f %8.2f\n", label, mean[a], med, draws[0][best].name, mean[best],
-			mean[a]/mean[best], v[len(v)-1]/med, secs[a])
+		fmt.Printf("%-22s %9.4f %9.4f  %-46s %9.4f %6.3f %7.2f %8.2f %9.2f\n", label, mean[a], med, draws[0][best].name, mean[best],
+			mean[a]/mean[best], spread, secs[a], bestSpread)
 	}
+}
+
+// medianSpread returns the median over the draws of estimator e's test
+// MSE and its largest draw over that median.
+func medianSpread(draws [][]fitResult, e int) (med, spread float64) {
+	v := make([]float64, len(draws))
+	for r, res := range draws {
+		v[r] = res[e].mse
+	}
+	slices.Sort(v)
+	med = v[len(v)/2]
+	if len(v)%2 == 0 {
+		med = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return med, v[len(v)-1] / med
 }
 
 // fitDraw simulates one draw of the cell and fits every estimator.
