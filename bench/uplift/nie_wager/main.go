@@ -21,7 +21,9 @@
 // -auto variants) and, for the comparison in hindsight, every default
 // candidate of auto on its own; each cell prints auto's mean test MSE, the
 // candidate with the lowest mean test MSE in that cell and its mean, their
-// ratio, and auto's largest draw over its median draw. -out writes every
+// ratio, and auto's largest draw over its median draw (and the best
+// candidate's; see spread_test.go for what that spread is for an
+// estimator whose error is one normal deviate). -out writes every
 // fit's test MSE as CSV. With -share-fits the auto variants reuse, within
 // a draw, every fit of a candidate on the same rows (the cross-fitting
 // folds of variants with the same seed and folds, and the refits on all
