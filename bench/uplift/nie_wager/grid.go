@@ -213,6 +213,12 @@ func medianSpread(draws [][]fitResult, e int) (med, spread float64) {
 	for r, res := range draws {
 		v[r] = res[e].mse
 	}
+	return spreadOf(v)
+}
+
+// spreadOf sorts v and returns its median and its largest value over
+// that median.
+func spreadOf(v []float64) (med, spread float64) {
 	slices.Sort(v)
 	med = v[len(v)/2]
 	if len(v)%2 == 0 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -22,12 +21,7 @@ func spreadRate(k float64, draws, trials int, limit float64, src rand.Source) fl
 		for i := range v {
 			v[i] = chi.Rand()
 		}
-		slices.Sort(v)
-		med := v[draws/2]
-		if draws%2 == 0 {
-			med = (v[draws/2-1] + v[draws/2]) / 2
-		}
-		if v[draws-1] > limit*med {
+		if _, spread := spreadOf(v); spread > limit {
 			over++
 		}
 	}
