@@ -1220,9 +1220,8 @@ func (ar *autoArm) mixed(alpha float64) {
 	sr, sd = max(sr/sw, 1e-300), max(sd/sw, 1e-300)
 	ar.mt, ar.mm = make([]float64, n), make([]float64, n)
 	for r := range n {
-		w := (1-alpha)*ar.rt[r]*ar.rt[r]/sr + alpha/sd
-		ar.mt[r] = ((1-alpha)*ar.ry[r]*ar.rt[r]/sr + alpha*ar.phi[r]/sd) / math.Sqrt(w)
-		ar.mm[r] = math.Sqrt(w)
+		ar.mm[r] = math.Sqrt((1-alpha)*ar.rt[r]*ar.rt[r]/sr + alpha/sd)
+		ar.mt[r] = ((1-alpha)*ar.ry[r]*ar.rt[r]/sr + alpha*ar.phi[r]/sd) / ar.mm[r]
 	}
 }
 
