@@ -94,6 +94,27 @@ const DefaultAutoBags = 20
 // selection.
 const DefaultAutoRows = 20000
 
+// AutoSmallRows is the most selection rows on which AutoEstimator's
+// default folds are 5 rather than 3. On few rows a candidate's
+// out-of-fold fit on (folds−1)/folds of them is a poorer stand-in for
+// its refit on all of them, and every fit is cheap.
+const AutoSmallRows = 5000
+
+// AutoOverlapWarn is the share of selection rows with the estimated
+// propensity at a clip bound above which AutoModel.Report warns: there
+// treatment (or control) is nearly certain, the data hold few
+// comparisons, and every candidate's effect is an extrapolation.
+const AutoOverlapWarn = 0.1
+
+// autoFolds returns the default number of folds for ns selection rows:
+// 5 up to AutoSmallRows, else 3.
+func autoFolds(ns int) int {
+	if ns <= AutoSmallRows {
+		return 5
+	}
+	return 3
+}
+
 // AutoEstimator chooses an uplift estimator by cross-validation and fits
 // it on all the data. Selection runs on a stratified random subsample of
 // at most MaxRows rows (all rows when there are fewer):
@@ -124,7 +145,8 @@ type AutoEstimator struct {
 	// Nuisance fits the nuisance models of the loss (nil means shallow
 	// boosting: GBT with the settings of AutoShallowGBT).
 	Nuisance Learner
-	// Folds is the number of cross-validation folds (0 means 3).
+	// Folds is the number of cross-validation folds (0 means 5 on at
+	// most AutoSmallRows selection rows, else 3).
 	Folds int
 	// MaxRows limits the rows used for selection (0 means
 	// DefaultAutoRows; negative means all rows).
@@ -261,6 +283,13 @@ type AutoModel struct {
 	// ATE is that DR estimate of the average effect of each treated arm
 	// on the selection rows (absent in files saved before it was kept).
 	ATE []float64 `json:"ate,omitempty"`
+	// Clip is the propensity clip c of the loss, and Clipped, per treated
+	// arm, the share of that arm's and control's selection rows whose
+	// estimated propensity ê lies at c or 1 − c: rows where the data
+	// compare few units and every effect is an extrapolation (absent in
+	// files saved before it was kept).
+	Clip    float64   `json:"clip,omitempty"`
+	Clipped []float64 `json:"clipped,omitempty"`
 	// SkippedConstant lists the candidates, better by loss than Chosen,
 	// whose refit on all rows predicted one constant effect and so was
 	// passed over.
@@ -292,6 +321,24 @@ type AutoModel struct {
 // Kind implements Kinded.
 func (m *AutoModel) Kind() string { return "auto" }
 
+// OverlapWarning returns a sentence when more than AutoOverlapWarn of
+// some arm's selection rows have ê at a clip bound, else "".
+func (m *AutoModel) OverlapWarning() string {
+	var arms []string
+	worst := 0.0
+	for k, v := range m.Clipped {
+		if v > AutoOverlapWarn {
+			arms = append(arms, strconv.Itoa(k+1))
+			worst = max(worst, v)
+		}
+	}
+	if len(arms) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("weak overlap: up to %.1f%% of the selection rows (treated arm %s) have an estimated propensity at the clip bounds %s and %s; the data compare few units there, so effects for such rows are extrapolations",
+		100*worst, strings.Join(arms, ", "), autoFmt(m.Clip), autoFmt(1-m.Clip))
+}
+
 // Validate checks that a decoded model holds a chosen model.
 func (m *AutoModel) Validate() error {
 	if m.Model.UpliftModel == nil {
@@ -315,7 +362,9 @@ func (m *AutoModel) Unwrap() UpliftModel { return m.Model.UpliftModel }
 // auto_seconds.NAME (its cross-fitting time, plus its refit time when
 // refitted) and, for a stack, auto_weight.NAME for every member (one
 // weight per treated arm), auto_constant and the nested losses
-// auto_stack_cv_loss and auto_select_cv_loss.
+// auto_stack_cv_loss and auto_select_cv_loss; auto_clipped (per treated
+// arm, the share of selection rows with ê at a clip bound) and, above
+// AutoOverlapWarn, auto_overlap_warning (see OverlapWarning).
 func (m *AutoModel) Report() map[string]string {
 	combine := m.Combine
 	if combine == "" {
@@ -333,6 +382,12 @@ func (m *AutoModel) Report() map[string]string {
 	}
 	if len(m.ATE) > 0 {
 		out["auto_ate"] = autoFmts(m.ATE)
+	}
+	if len(m.Clipped) > 0 {
+		out["auto_clipped"] = autoFmts(m.Clipped)
+		if w := m.OverlapWarning(); w != "" {
+			out["auto_overlap_warning"] = w
+		}
 	}
 	var tried, skipped []string
 	best, bestName := math.Inf(1), ""
@@ -615,11 +670,11 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.Criterion, err = ParseAutoCriterion(p.String("criterion", "mixed-loss")); err != nil {
 		return nil, err
 	}
-	if a.Folds, err = p.Int("folds", 3); err != nil {
+	if a.Folds, err = p.Int("folds", 0); err != nil {
 		return nil, err
 	}
-	if a.Folds < 2 {
-		return nil, fmt.Errorf("%w: folds=%d, want at least 2", ErrParam, a.Folds)
+	if a.Folds < 0 || a.Folds == 1 {
+		return nil, fmt.Errorf("%w: folds=%d, want at least 2 (or 0 for 5 on at most %d selection rows, else 3)", ErrParam, a.Folds, AutoSmallRows)
 	}
 	if a.MaxRows, err = p.Int("select_rows", DefaultAutoRows); err != nil {
 		return nil, err
@@ -693,12 +748,8 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	if len(a.Candidates) == 0 {
 		return nil, fmt.Errorf("auto: %w: no candidates", ErrParam)
 	}
-	folds := a.Folds
-	if folds == 0 {
-		folds = 3
-	}
-	if folds < 2 {
-		return nil, fmt.Errorf("auto: %w: %d folds, want at least 2", ErrParam, folds)
+	if a.Folds < 0 || a.Folds == 1 {
+		return nil, fmt.Errorf("auto: %w: %d folds, want at least 2", ErrParam, a.Folds)
 	}
 	clip := a.Clip
 	if clip == 0 {
@@ -724,6 +775,10 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		sel = cmpSubset(d, autoSubsample(d.Treatment, d.Arms, limit, rng))
 	}
 	ns, _ := sel.X.Dims()
+	folds := a.Folds
+	if folds == 0 {
+		folds = autoFolds(ns)
+	}
 	bud := a.anchor(d, n, ns, folds, began, src, rng)
 
 	// Nuisances and the per-arm loss terms.
@@ -808,6 +863,10 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	out := &AutoModel{
 		Criterion: a.Criterion.String(), Rows: n, SelectionRows: ns, Folds: folds,
 		Scores: scores, ZeroLoss: zero, ConstantLoss: constant, ATE: ate, Combine: AutoSelect.String(),
+		Clip: clip, Clipped: make([]float64, len(arms)),
+	}
+	for k, ar := range arms {
+		out.Clipped[k] = ar.clipped
 	}
 	var anchor UpliftModel
 	if bud != nil {
@@ -1119,6 +1178,8 @@ type autoArm struct {
 	// Mixed loss: the square's target and the square root of its
 	// weight (see MixedLoss).
 	mt, mm []float64
+	// clipped is the share of the arm's rows whose ê is at a clip bound.
+	clipped float64
 }
 
 // autoNuisance cross-fits m̂, μ̂_0, μ̂_1 and ê for arm k.
@@ -1138,10 +1199,15 @@ func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip flo
 		return autoArm{}, err
 	}
 	ar := autoArm{idx: a.idx, w: a.w, ry: make([]float64, len(a.y)), rt: make([]float64, len(a.y)), phi: phi}
+	at := 0
 	for r := range a.y {
 		ar.ry[r] = a.y[r] - m[r]
 		ar.rt[r] = a.t[r] - e[r]
+		if e[r] <= clip || e[r] >= 1-clip {
+			at++
+		}
 	}
+	ar.clipped = float64(at) / float64(max(1, len(a.y)))
 	return ar, nil
 }
 

@@ -240,6 +240,9 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 		// each candidate's loss and time are in the model's metadata.
 		fmt.Fprintf(s.err, "auto chose %s: %s\n", resp.Metadata["auto_chosen"], reason)
 	}
+	if w := resp.Metadata["auto_overlap_warning"]; w != "" {
+		fmt.Fprintf(s.err, "warning: %s\n", w)
+	}
 	for k, ate := range resp.ATE {
 		if k+1 < len(schema.Arms) && k < len(resp.ATESE) {
 			fmt.Fprintf(s.err, "ATE of %q vs %q: %.6g ± %.3g (SE)\n", schema.Arms[k+1], schema.Arms[0], ate, resp.ATESE[k])
