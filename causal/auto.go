@@ -106,13 +106,21 @@ const AutoSmallRows = 5000
 // comparisons, and every candidate's effect is an extrapolation.
 const AutoOverlapWarn = 0.1
 
-// autoFolds returns the default number of folds for ns selection rows:
-// 5 up to AutoSmallRows, else 3.
-func autoFolds(ns int) int {
-	if ns <= AutoSmallRows {
-		return 5
+// autoFolds returns the default number of folds for the selection rows
+// with treatments t (arms 0..arms): 5 up to AutoSmallRows rows, else 3;
+// never more than the rows of the smallest arm, unless that is below 3
+// (the cross-fitting then reports the arm as too small).
+func autoFolds(t []int, arms int) int {
+	if len(t) > AutoSmallRows {
+		return 3
 	}
-	return 3
+	count := make([]int, arms+1)
+	for _, v := range t {
+		if v >= 0 && v <= arms {
+			count[v]++
+		}
+	}
+	return max(3, min(5, slices.Min(count)))
 }
 
 // AutoEstimator chooses an uplift estimator by cross-validation and fits
@@ -146,7 +154,8 @@ type AutoEstimator struct {
 	// boosting: GBT with the settings of AutoShallowGBT).
 	Nuisance Learner
 	// Folds is the number of cross-validation folds (0 means 5 on at
-	// most AutoSmallRows selection rows, else 3).
+	// most AutoSmallRows selection rows, or the smallest arm's rows when
+	// fewer but at least 3; else 3).
 	Folds int
 	// MaxRows limits the rows used for selection (0 means
 	// DefaultAutoRows; negative means all rows).
@@ -777,7 +786,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	ns, _ := sel.X.Dims()
 	folds := a.Folds
 	if folds == 0 {
-		folds = autoFolds(ns)
+		folds = autoFolds(sel.Treatment, sel.Arms)
 	}
 	bud := a.anchor(d, n, ns, folds, began, src, rng)
 

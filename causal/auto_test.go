@@ -185,6 +185,14 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 func TestAutoFoldsByRows(t *testing.T) {
 	big, _ := autoTestData(AutoSmallRows+1000, 3, 10)
 	small, _ := autoTestData(1000, 3, 11)
+	// Four treated rows: at most 4 folds fit.
+	few, _ := autoTestData(300, 3, 14)
+	for i := range few.Treatment {
+		few.Treatment[i] = 0
+		if i < 4 {
+			few.Treatment[i] = 1
+		}
+	}
 	for _, tc := range []struct {
 		name   string
 		d      UpliftData
@@ -193,6 +201,7 @@ func TestAutoFoldsByRows(t *testing.T) {
 	}{
 		{"small", small, nil, 5},
 		{"small, folds set", small, map[string]string{"folds": "3"}, 3},
+		{"four treated rows", few, nil, 4},
 		{"big", big, map[string]string{"select_rows": "0"}, 3},
 		{"big, small selection", big, map[string]string{"select_rows": "2000"}, 5},
 		{"big, folds set", big, map[string]string{"select_rows": "0", "folds": "4"}, 4},
