@@ -109,16 +109,15 @@ const AutoOverlapWarn = 0.1
 // autoFolds returns the default number of folds for the selection rows
 // with treatments t (arms 0..arms): 5 up to AutoSmallRows rows, else 3;
 // never more than the rows of the smallest arm, unless that is below 3
-// (the cross-fitting then reports the arm as too small).
+// (the cross-fitting then reports the arm as too small). The treatments
+// are in range: Fit checked them (metaCheck) before choosing the folds.
 func autoFolds(t []int, arms int) int {
 	if len(t) > AutoSmallRows {
 		return 3
 	}
 	count := make([]int, arms+1)
 	for _, v := range t {
-		if v >= 0 && v <= arms {
-			count[v]++
-		}
+		count[v]++
 	}
 	return max(3, min(5, slices.Min(count)))
 }
