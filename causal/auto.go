@@ -332,19 +332,7 @@ func (m *AutoModel) Kind() string { return "auto" }
 // OverlapWarning returns a sentence when more than AutoOverlapWarn of
 // some arm's selection rows have ê at a clip bound, else "".
 func (m *AutoModel) OverlapWarning() string {
-	var arms []string
-	worst := 0.0
-	for k, v := range m.Clipped {
-		if v > AutoOverlapWarn {
-			arms = append(arms, strconv.Itoa(k+1))
-			worst = max(worst, v)
-		}
-	}
-	if len(arms) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("weak overlap: up to %.1f%% of the selection rows (treated arm %s) have an estimated propensity at the clip bounds %s and %s; the data compare few units there, so effects for such rows are extrapolations",
-		100*worst, strings.Join(arms, ", "), autoFmt(m.Clip), autoFmt(1-m.Clip))
+	return overlapWarning(m.Clipped, m.Clip, "selection rows", "an estimated")
 }
 
 // Validate checks that a decoded model holds a chosen model.
@@ -1207,15 +1195,11 @@ func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip flo
 		return autoArm{}, err
 	}
 	ar := autoArm{idx: a.idx, w: a.w, ry: make([]float64, len(a.y)), rt: make([]float64, len(a.y)), phi: phi}
-	at := 0
 	for r := range a.y {
 		ar.ry[r] = a.y[r] - m[r]
 		ar.rt[r] = a.t[r] - e[r]
-		if e[r] <= clip || e[r] >= 1-clip {
-			at++
-		}
 	}
-	ar.clipped = float64(at) / float64(max(1, len(a.y)))
+	ar.clipped = clippedShare(e, clip)
 	return ar, nil
 }
 
