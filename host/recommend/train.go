@@ -189,6 +189,13 @@ func Train(ctx context.Context, st *store.Store, est plugins.Estimator, opts Tra
 			maps.Copy(fitMeta, chk.Metadata())
 		}
 	}
+	// Weak overlap of the arms, as the estimator plugin measured it (the
+	// built-in one does for every uplift estimator), is a warning.
+	for _, key := range []string{"overlap_warning", "auto_overlap_warning"} {
+		if w := fitMeta[key]; w != "" {
+			logger.Warn("weak overlap", "estimator", estimator, "warning", w)
+		}
+	}
 	opts.Progress.report("saving the model", 0, 0)
 	if err := st.PutNeighbors(ctx, t.Neighbors); err != nil {
 		return TrainResult{}, err

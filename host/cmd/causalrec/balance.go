@@ -15,8 +15,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"gonum.org/v1/gonum/mat"
-
 	"github.com/causalrec/causalrec/causal"
 	"github.com/causalrec/causalrec/host/dataset"
 	"github.com/causalrec/causalrec/plugins"
@@ -142,14 +140,7 @@ func runBalance(req plugins.FitRequest, schema dataset.Schema, bf balanceFlags) 
 	if err != nil {
 		return nil, err
 	}
-	cat := make([]bool, len(schema.Features))
-	for i, f := range schema.Features {
-		cat[i] = f.Categorical
-	}
-	d := causal.UpliftData{
-		X: mat.NewDense(req.Rows(), len(req.Features), req.X), Treatment: req.Arm, Arms: len(req.Arms) - 1,
-		Y: req.Outcome, Weights: req.Weight, Propensity: req.Propensity, Categorical: cat,
-	}
+	d := requestData(req, schema)
 	res := &balanceResult{schema: schema, rct: rct, allow: allow}
 	if res.plain, err = causal.Balance(d, causal.BalanceOptions{}); err != nil {
 		return nil, fmt.Errorf("balance check: %w", err)

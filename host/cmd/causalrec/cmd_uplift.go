@@ -204,6 +204,7 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	req.Progress = func(done, total int) { task.Report(int64(done), int64(total)) }
 	resp, err := est.Fit(ctx, req)
 	task.Done()
+	fitSeconds := time.Since(start).Seconds()
 	if err != nil {
 		return fmt.Errorf("fit %s with plugin %s: %w", ref.Estimator, ref.Plugin, err)
 	}
@@ -223,6 +224,7 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 		}
 		maps.Copy(m.Metadata, chk.Metadata())
 	}
+	m.Metadata = checkOverlap(s, req, schema, m.Metadata)
 	if note := balance.metadata(); note != "" {
 		m.Metadata = maps.Clone(m.Metadata)
 		if m.Metadata == nil {
@@ -234,14 +236,11 @@ func upliftFit(ctx context.Context, s stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.err, "fitted %s in %.2fs; model %s written to %s (%d bytes)\n", ref.Spec, time.Since(start).Seconds(), m.ID, *out, size)
+	fmt.Fprintf(s.err, "fitted %s in %.2fs; model %s written to %s (%d bytes)\n", ref.Spec, fitSeconds, m.ID, *out, size)
 	if reason := resp.Metadata["auto_reason"]; reason != "" {
 		// auto's choice, its runner-up and what its time budget skipped;
 		// each candidate's loss and time are in the model's metadata.
 		fmt.Fprintf(s.err, "auto chose %s: %s\n", resp.Metadata["auto_chosen"], reason)
-	}
-	if w := resp.Metadata["auto_overlap_warning"]; w != "" {
-		fmt.Fprintf(s.err, "warning: %s\n", w)
 	}
 	for k, ate := range resp.ATE {
 		if k+1 < len(schema.Arms) && k < len(resp.ATESE) {

@@ -111,4 +111,8 @@ func TestTrainWarnsConstant(t *testing.T) {
 	if !strings.Contains(logs.String(), `level=WARN msg="model learned nothing"`) {
 		t.Errorf("no warning in the log:\n%s", logs.String())
 	}
+	// The overlap of the arms is measured on the training sample too.
+	if v, err := strconv.ParseFloat(res.Metadata["fit.overlap_clipped"], 64); err != nil || v < 0 || v > 1 || res.Metadata["fit.overlap_rows"] == "" {
+		t.Errorf("fit.overlap_clipped %q, fit.overlap_rows %q", res.Metadata["fit.overlap_clipped"], res.Metadata["fit.overlap_rows"])
+	}
 }

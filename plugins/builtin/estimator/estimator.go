@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -114,10 +115,12 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 	}
 	d := upliftData(req)
 	type result struct {
-		m      causal.UpliftModel
-		ate    []causal.ATEEstimate
-		ateErr error
-		err    error
+		m          causal.UpliftModel
+		ate        []causal.ATEEstimate
+		ateErr     error
+		overlap    *causal.OverlapReport
+		overlapErr error
+		err        error
 	}
 	// The fit runs in a goroutine of its own so that a cancelled call
 	// answers at once; the sources carry ctx as their stop signal, so the
@@ -134,6 +137,9 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 			// otherwise. The ATE is a report: data too few for its
 			// cross-fitting leave it out, not the model.
 			r.ate, r.ateErr = causal.ATE(d, causal.ATEOptions{Randomised: d.Propensity == nil}, causal.WithStop(rand.NewPCG(req.Seed, 0xa7e), ctx.Err))
+			if checksOverlap(req.Estimator, r.m) {
+				r.overlap, r.overlapErr = causal.Overlap(d, causal.OverlapOptions{}, causal.WithStop(rand.NewPCG(req.Seed, 0x0e), ctx.Err))
+			}
 		}
 		done <- r
 	}()
@@ -181,11 +187,30 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 	if res.ateErr != nil {
 		meta["ate_error"] = res.ateErr.Error()
 	}
+	// Like the ATE, the overlap check is a report: data it cannot check
+	// leave it out, not the model.
+	maps.Copy(meta, res.overlap.Metadata())
+	if res.overlapErr != nil {
+		meta["overlap_error"] = res.overlapErr.Error()
+	}
 	resp := plugins.FitResponse{Model: b, Metadata: meta}
 	for _, a := range res.ate {
 		resp.ATE, resp.ATESE = append(resp.ATE, a.Effect), append(resp.ATESE, a.SE)
 	}
 	return resp, nil
+}
+
+// checksOverlap says whether Fit measures the overlap of the arms
+// (causal.Overlap) for a model of estimator name: every uplift estimator
+// but auto, which counts the same on its selection rows, and not the
+// outcome models or DLCE, which estimate no effect from the features.
+func checksOverlap(name string, m causal.UpliftModel) bool {
+	switch name {
+	case "outcome", "outcome-ips", "dlce":
+		return false
+	}
+	_, auto := m.(*causal.AutoModel)
+	return !auto
 }
 
 // upliftData converts a fit request into causal's input, sharing memory.

@@ -209,3 +209,60 @@ func TestDecodeModelBulk(t *testing.T) {
 		}
 	}
 }
+
+// TestFitOverlap checks the overlap report of Fit: every uplift estimator
+// but auto reports overlap_clipped, with a warning when treatment is
+// nearly certain for many rows; auto reports its own count; the outcome
+// models report none.
+func TestFitOverlap(t *testing.T) {
+	p := New(causal.NewRegistry(), "test")
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(4, 5))
+	const n = 2000
+	conf := plugins.FitRequest{Arms: []string{"control", "treated"}, Features: []plugins.Feature{{Name: "x0", Kind: plugins.Numeric}, {Name: "x1", Kind: plugins.Numeric}}}
+	for range n {
+		x0, x1 := rng.NormFloat64(), rng.NormFloat64()
+		arm := 0
+		if rng.Float64() < 1/(1+math.Exp(-3*x0)) {
+			arm = 1
+		}
+		conf.X = append(conf.X, x0, x1)
+		conf.Arm = append(conf.Arm, arm)
+		conf.Outcome = append(conf.Outcome, x0+float64(arm)*x1+rng.NormFloat64())
+	}
+	rct, _ := referenceRequest(n)
+	for _, tc := range []struct {
+		name      string
+		req       plugins.FitRequest
+		estimator string
+		params    map[string]string
+		key       string // the share's key, "" for none
+		warn      string
+	}{
+		{"t, confounded", conf, "t", nil, "overlap_clipped", "overlap_warning"},
+		{"x, confounded", conf, "x", nil, "overlap_clipped", "overlap_warning"},
+		{"t, randomised", rct, "t", nil, "overlap_clipped", ""},
+		{"auto, confounded", conf, "auto", map[string]string{"candidates": "t/linear"}, "auto_clipped", "auto_overlap_warning"},
+		{"outcome", conf, "outcome", nil, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := tc.req
+			req.Estimator, req.Params = tc.estimator, tc.params
+			fit, err := p.Fit(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			md := fit.Metadata
+			for _, key := range []string{"overlap_clipped", "auto_clipped"} {
+				if (md[key] != "") != (key == tc.key) {
+					t.Errorf("%s %q, want it only under %q", key, md[key], tc.key)
+				}
+			}
+			for _, key := range []string{"overlap_warning", "auto_overlap_warning"} {
+				if (md[key] != "") != (key == tc.warn) {
+					t.Errorf("%s %q, want one only under %q", key, md[key], tc.warn)
+				}
+			}
+		})
+	}
+}
