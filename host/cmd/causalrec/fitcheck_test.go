@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -114,5 +116,70 @@ func TestTrainWarnsConstant(t *testing.T) {
 	// The overlap of the arms is measured on the training sample too.
 	if v, err := strconv.ParseFloat(res.Metadata["fit.overlap_clipped"], 64); err != nil || v < 0 || v > 1 || res.Metadata["fit.overlap_rows"] == "" {
 		t.Errorf("fit.overlap_clipped %q, fit.overlap_rows %q", res.Metadata["fit.overlap_clipped"], res.Metadata["fit.overlap_rows"])
+	}
+}
+
+// TestTrainWarnsWeakOverlap trains the service on a log whose policy
+// recommended nearly always to users with x ≥ 7 and nearly never to users
+// with x ≤ 2 (logged propensities 0.98 and 0.02): the fit report says so
+// (fit.overlap_clipped near 0.6, fit.overlap_warning) and the training
+// logs a warning.
+func TestTrainWarnsWeakOverlap(t *testing.T) {
+	cfg := config.Default()
+	cfg.RedisURL, cfg.Prefix = redisURL(), testPrefix(t)
+	var logs lockedBuffer
+	base, _ := startServeLogged(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	const n = 600
+	var users []store.User
+	for i := range n {
+		users = append(users, store.User{ID: fmt.Sprintf("u%d", i), Features: map[string]float64{"x": float64(i % 10)}})
+	}
+	if code, body := call(t, "POST", base+"/v1/users", "", map[string]any{"users": users}, nil); code != 200 {
+		t.Fatalf("users: %d %s", code, body)
+	}
+	items := []store.Item{{ID: "a", Text: "item a", Features: map[string]float64{"f": 1}}, {ID: "b", Text: "item b", Features: map[string]float64{"f": 0}}}
+	if code, body := call(t, "POST", base+"/v1/items", "", map[string]any{"items": items}, nil); code != 200 {
+		t.Fatalf("items: %d %s", code, body)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var events []store.Event
+	for i := range n {
+		x := i % 10
+		e := 0.5
+		switch {
+		case x <= 2:
+			e = 0.02
+		case x >= 7:
+			e = 0.98
+		}
+		for _, it := range []string{"a", "b"} {
+			u := fmt.Sprintf("u%d", i)
+			arm, p := recommend.ControlArm, 1-e
+			if rng.Float64() < e {
+				arm, p = "treated", e
+			}
+			events = append(events, store.Event{ID: u + ":" + it + ":x", Kind: store.Exposure, User: u, Item: it, Time: t0, Arm: arm, Propensity: p})
+			if rng.Float64() < 0.2+0.1*float64(x)/10 {
+				events = append(events, store.Event{ID: u + ":" + it + ":o", Kind: store.Outcome, User: u, Item: it, Time: t0.Add(time.Hour)})
+			}
+		}
+	}
+	postEvents(t, base, "", events)
+	var res recommend.TrainResult
+	if code, body := call(t, "POST", base+"/v1/train", "", map[string]string{"estimator": "t"}, &res); code != 200 {
+		t.Fatalf("train: %d %s", code, body)
+	}
+	if res.Propensity != "logged" {
+		t.Fatalf("propensity %q, want logged", res.Propensity)
+	}
+	if v, err := strconv.ParseFloat(res.Metadata["fit.overlap_clipped"], 64); err != nil || v < 0.5 || v > 0.7 {
+		t.Errorf("fit.overlap_clipped %q, want about 0.6", res.Metadata["fit.overlap_clipped"])
+	}
+	if !strings.Contains(res.Metadata["fit.overlap_warning"], "a logged propensity") {
+		t.Errorf("fit.overlap_warning %q", res.Metadata["fit.overlap_warning"])
+	}
+	if !strings.Contains(logs.String(), `level=WARN msg="weak overlap"`) {
+		t.Errorf("no warning in the log:\n%s", logs.String())
 	}
 }
