@@ -49,6 +49,10 @@ const (
 // DefaultAutoMix is the registry's default DR-loss share of MixedLoss.
 const DefaultAutoMix = 0.25
 
+// autoMixMax bounds the DR-loss's share that AutoEstimator.MixOverlap
+// reaches.
+const autoMixMax = 0.9
+
 // String returns "r-loss" or "dr-loss".
 func (c AutoCriterion) String() string {
 	switch c {
@@ -180,6 +184,11 @@ type AutoEstimator struct {
 	// Mix is the DR-loss's share α of MixedLoss, (1 − α)·R/s_R +
 	// α·DR/s_D (0 means DefaultAutoMix).
 	Mix float64
+	// MixOverlap raises the DR-loss's share with the arm's share c of
+	// selection rows at the propensity clip bounds (see
+	// AutoModel.Clipped): α = min(Mix + MixOverlap·c, autoMixMax). 0 keeps
+	// α at Mix.
+	MixOverlap float64
 	// Budget bounds the fit's time on data with more than ten times the
 	// selection rows (0 means no bound; see DefaultAutoBudget and
 	// autoBudgetRows): the whole fit aims at
@@ -298,6 +307,10 @@ type AutoModel struct {
 	// files saved before it was kept).
 	Clip    float64   `json:"clip,omitempty"`
 	Clipped []float64 `json:"clipped,omitempty"`
+	// Mix is, per treated arm, the DR-loss's share α of the mixed loss
+	// (absent for the other criteria and in files saved before it was
+	// kept).
+	Mix []float64 `json:"mix,omitempty"`
 	// SkippedConstant lists the candidates, better by loss than Chosen,
 	// whose refit on all rows predicted one constant effect and so was
 	// passed over.
@@ -358,7 +371,8 @@ func (m *AutoModel) Unwrap() UpliftModel { return m.Model.UpliftModel }
 // auto_seconds.NAME (its cross-fitting time, plus its refit time when
 // refitted) and, for a stack, auto_weight.NAME for every member (one
 // weight per treated arm), auto_constant and the nested losses
-// auto_stack_cv_loss and auto_select_cv_loss; auto_clipped (per treated
+// auto_stack_cv_loss and auto_select_cv_loss; auto_mix (per treated arm,
+// the mixed loss's DR share α); auto_clipped (per treated
 // arm, the share of selection rows with ê at a clip bound) and, above
 // AutoOverlapWarn, auto_overlap_warning (see OverlapWarning).
 func (m *AutoModel) Report() map[string]string {
@@ -378,6 +392,9 @@ func (m *AutoModel) Report() map[string]string {
 	}
 	if len(m.ATE) > 0 {
 		out["auto_ate"] = autoFmts(m.ATE)
+	}
+	if len(m.Mix) > 0 {
+		out["auto_mix"] = autoFmts(m.Mix)
 	}
 	if len(m.Clipped) > 0 {
 		out["auto_clipped"] = autoFmts(m.Clipped)
@@ -707,6 +724,12 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if !(a.Mix > 0 && a.Mix < 1) {
 		return nil, fmt.Errorf("%w: mix=%v, want 0 < mix < 1", ErrParam, a.Mix)
 	}
+	if a.MixOverlap, err = p.Float("mix_overlap", 0); err != nil {
+		return nil, err
+	}
+	if !(a.MixOverlap >= 0 && !math.IsInf(a.MixOverlap, 0)) {
+		return nil, fmt.Errorf("%w: mix_overlap=%v, want a finite value ≥ 0", ErrParam, a.MixOverlap)
+	}
 	switch v := p.String("weights", "convex"); v {
 	case "convex":
 		a.Convex = true
@@ -789,7 +812,8 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			if mix == 0 {
 				mix = DefaultAutoMix
 			}
-			ar.mixed(mix)
+			ar.alpha = min(max(mix, mix+a.MixOverlap*ar.clipped), max(mix, autoMixMax))
+			ar.mixed(ar.alpha)
 		}
 		arms[k-1] = ar
 	}
@@ -863,6 +887,9 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	}
 	for k, ar := range arms {
 		out.Clipped[k] = ar.clipped
+		if a.Criterion == MixedLoss {
+			out.Mix = append(out.Mix, ar.alpha)
+		}
 	}
 	var anchor UpliftModel
 	if bud != nil {
@@ -1176,6 +1203,8 @@ type autoArm struct {
 	mt, mm []float64
 	// clipped is the share of the arm's rows whose ê is at a clip bound.
 	clipped float64
+	// alpha is the mixed loss's DR share (0 for the other criteria).
+	alpha float64
 }
 
 // autoNuisance cross-fits m̂, μ̂_0, μ̂_1 and ê for arm k.

@@ -2,6 +2,7 @@ package causal
 
 import (
 	"errors"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -167,6 +168,10 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 		{"weights": "any"},
 		{"mix": "0"},
 		{"mix": "1"},
+		{"mix_overlap": "-1"},
+		{"mix_overlap": "+Inf"},
+		{"mix_overlap": "NaN"},
+		{"mix_overlap": "much"},
 		{"budget": "1"},
 		{"budget": "fast"},
 		{"colour": "red"},
@@ -255,6 +260,25 @@ func TestAutoOverlap(t *testing.T) {
 			}
 			if tc.warnWant && !strings.Contains(rep["auto_overlap_warning"], "0.05 and 0.95") {
 				t.Errorf("warning %q does not name the bounds", rep["auto_overlap_warning"])
+			}
+			if len(m.Mix) != 1 || m.Mix[0] != DefaultAutoMix || rep["auto_mix"] != "0.25" {
+				t.Errorf("mix %v (report %q), want the default %v", m.Mix, rep["auto_mix"], DefaultAutoMix)
+			}
+			// mix_overlap raises the DR share with the clipped share, up
+			// to autoMixMax; the R-loss has none.
+			for _, k := range []float64{2, 5, 50} {
+				q := maps.Clone(p)
+				q["mix_overlap"] = strconv.FormatFloat(k, 'g', -1, 64)
+				mo := fitAuto(t, tc.d, q)
+				want := min(DefaultAutoMix+k*mo.Clipped[0], autoMixMax)
+				if len(mo.Mix) != 1 || math.Abs(mo.Mix[0]-want) > 1e-12 {
+					t.Errorf("mix_overlap=%v: mix %v at clipped %v, want %v", k, mo.Mix, mo.Clipped, want)
+				}
+			}
+			q := maps.Clone(p)
+			q["criterion"] = "r-loss"
+			if mr := fitAuto(t, tc.d, q); len(mr.Mix) != 0 || mr.Report()["auto_mix"] != "" {
+				t.Errorf("r-loss: mix %v", mr.Mix)
 			}
 		})
 	}
