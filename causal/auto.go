@@ -51,7 +51,7 @@ const DefaultAutoMix = 0.25
 
 // autoMixMax bounds the DR-loss's share that AutoEstimator.MixOverlap
 // reaches.
-const autoMixMax = 0.9
+const autoMixMax = 0.75
 
 // String returns "r-loss" or "dr-loss".
 func (c AutoCriterion) String() string {

@@ -31,8 +31,9 @@ type OverlapOptions struct {
 	Folds int
 	// Clip is the bound c (0 means OverlapClip).
 	Clip float64
-	// MaxRows is the most rows used, drawn at random stratified by arm
-	// (0 means DefaultOverlapRows, negative means all).
+	// MaxRows bounds the rows used: on more, about MaxRows are drawn at
+	// random stratified by arm (each arm keeps its share, rounded, so one
+	// or two more may be drawn); 0 means DefaultOverlapRows, negative all.
 	MaxRows int
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -111,6 +112,49 @@ type balanceJSON struct {
 	Refused    []string      `json:"refused,omitempty"`
 	Balance    balanceTable  `json:"balance"`
 	Weighted   *balanceTable `json:"weighted_balance,omitempty"`
+	Overlap    *overlapJSON  `json:"overlap,omitempty"`
+}
+
+// overlapJSON is the overlap check of uplift balance (causal.Overlap).
+type overlapJSON struct {
+	Clip       float64          `json:"clip"`
+	Rows       int              `json:"rows"`
+	Propensity string           `json:"propensity"` // "estimated" or "logged"
+	Arms       []overlapArmJSON `json:"arms"`
+	Warning    string           `json:"warning,omitempty"`
+}
+
+type overlapArmJSON struct {
+	Arm     string  `json:"arm"`
+	Clipped float64 `json:"clipped"`
+}
+
+// overlapTable is the JSON form of an overlap report.
+func overlapTable(rep *causal.OverlapReport, schema dataset.Schema) *overlapJSON {
+	out := &overlapJSON{Clip: rep.Clip, Rows: rep.Rows, Propensity: "estimated", Warning: rep.Warning()}
+	if rep.Logged {
+		out.Propensity = "logged"
+	}
+	for k, v := range rep.Clipped {
+		out.Arms = append(out.Arms, overlapArmJSON{Arm: schema.Arms[k+1], Clipped: v})
+	}
+	return out
+}
+
+// writeText writes the overlap check as lines of text.
+func (o *overlapJSON) writeText(w io.Writer, control string) error {
+	var b strings.Builder
+	for _, a := range o.Arms {
+		fmt.Fprintf(&b, "overlap: arm %q vs control %q: %.1f%% of their rows have %s propensity <= %g or >= %g\n",
+			a.Arm, control, 100*a.Clipped, map[string]string{"estimated": "an estimated", "logged": "a logged"}[o.Propensity], o.Clip, 1-o.Clip)
+	}
+	fmt.Fprintf(&b, "overlap rule: on %d rows, the propensity of each treated arm against control (cross-fitted shallow boosting, 3 folds, or the logged one); a warning above %g%%.\n",
+		o.Rows, 100*causal.OverlapWarn)
+	if o.Warning != "" {
+		fmt.Fprintf(&b, "warning: %s\n", o.Warning)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func (r *balanceResult) json() balanceJSON {
@@ -137,7 +181,9 @@ func upliftBalance(_ context.Context, s stdio, args []string) error {
 			"per feature and arm the means, the standardised mean difference (SMD), the two-sample test\n"+
 			"(rank-sum and mean difference for numeric, chi-squared for categorical features), its\n"+
 			"p-value and the adjusted p-value of the rule (docs/balance.md). With --propensity the\n"+
-			"table is also weighted by 1/propensity, and the weighted one decides. Exits 1 when\n"+
+			"table is also weighted by 1/propensity, and the weighted one decides. Then the overlap:\n"+
+			"per treated arm, the share of its and control's rows whose propensity (estimated, or\n"+
+			"--propensity's) is <= 0.05 or >= 0.95, where uplift is an extrapolation. Exits 1 when\n"+
 			"--design rct finds features that differ and --allow-imbalanced does not name them;\n"+
 			"uplift fit refuses the same features.")
 	data := fs.String("data", "", "CSV file with a header row (.csv.gz is read too)")
@@ -177,12 +223,25 @@ func upliftBalance(_ context.Context, s stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The overlap of the arms, beside their balance: a diagnosis, so a
+	// check that fails says so and the table is still printed.
+	var overlap *overlapJSON
+	if rep, err := causal.Overlap(requestData(req, schema), causal.OverlapOptions{}, rand.NewPCG(1, 0x0e)); err != nil {
+		fmt.Fprintf(s.err, "warning: the overlap of the arms was not checked: %v\n", err)
+	} else {
+		overlap = overlapTable(rep, schema)
+	}
 	if *asJSON {
+		out := res.json()
+		out.Overlap = overlap
 		enc := json.NewEncoder(s.out)
 		enc.SetIndent("", "  ")
-		err = enc.Encode(res.json())
+		err = enc.Encode(out)
 	} else {
 		err = res.writeText(s.out)
+		if err == nil && overlap != nil {
+			err = overlap.writeText(s.out, schema.Arms[0])
+		}
 	}
 	if err != nil {
 		return err

@@ -254,3 +254,62 @@ func TestBalanceObservational(t *testing.T) {
 		}
 	}
 }
+
+// TestUpliftBalanceOverlap checks the overlap part of uplift balance: in
+// the Hillstrom trial no row's propensity is near 0 or 1; in IHDP, whose
+// treated children were chosen by design, about a tenth are, and the
+// command warns.
+func TestUpliftBalanceOverlap(t *testing.T) {
+	ihdpFeatures := "x1,x2,x3,x4,x5,x6,x7,x8,x9,x10,x11,x12,x13,x14,x15,x16,x17,x18,x19,x20,x21,x22,x23,x24,x25"
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		arms   int
+		lo, hi float64
+		warn   bool
+	}{
+		{"hillstrom", []string{"--data", hillstromFull, "--treatment", "segment", "--control", "No E-Mail", "--outcome", "visit",
+			"--features", "recency,history_segment,history,mens,womens,zip_code,newbie,channel"}, 2, 0, 0.01, false},
+		{"ihdp", []string{"--data", "testdata/ihdp_npci_1.csv", "--treatment", "treatment", "--outcome", "y_factual",
+			"--features", ihdpFeatures}, 1, 0.05, 0.2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"uplift", "balance"}, tc.args...)
+			code, out, stderr := runCLI(t, "", append(args, "--json")...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var got struct {
+				Overlap struct {
+					Clip       float64
+					Rows       int
+					Propensity string
+					Arms       []struct {
+						Arm     string
+						Clipped float64
+					}
+					Warning string
+				}
+			}
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatal(err)
+			}
+			o := got.Overlap
+			if o.Clip != 0.05 || o.Rows < 700 || o.Rows > 5000+tc.arms || o.Propensity != "estimated" || len(o.Arms) != tc.arms || (o.Warning != "") != tc.warn {
+				t.Fatalf("overlap %+v", o)
+			}
+			for _, a := range o.Arms {
+				if a.Clipped < tc.lo || a.Clipped > tc.hi {
+					t.Errorf("arm %s: clipped %v, want it in [%v, %v]", a.Arm, a.Clipped, tc.lo, tc.hi)
+				}
+			}
+			code, out, stderr = runCLI(t, "", args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if strings.Count(out, "overlap: arm") != tc.arms || strings.Contains(out, "warning: weak overlap") != tc.warn {
+				t.Errorf("text lacks the overlap lines or has the wrong warning:\n%s", out)
+			}
+		})
+	}
+}
