@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,12 +46,8 @@ func TestUpliftFitWarnsConstant(t *testing.T) {
 				t.Fatalf("fit: exit %d: %s", code, stderr)
 			}
 			warned := strings.Contains(stderr, "warning: the model predicts one constant uplift")
-			b, err := os.ReadFile(model)
+			m, err := readModelFile(model)
 			if err != nil {
-				t.Fatal(err)
-			}
-			var m modelFile
-			if err := json.Unmarshal(b, &m); err != nil {
 				t.Fatal(err)
 			}
 			c, hasC := m.Metadata["constant_effect"]

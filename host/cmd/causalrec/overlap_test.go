@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -73,12 +72,8 @@ func TestUpliftFitOverlap(t *testing.T) {
 			if got := strings.Count(stderr, "warning: weak overlap:"); got != map[bool]int{true: 1, false: 0}[tc.warn] {
 				t.Errorf("%d weak-overlap warnings, want one: %v\n%s", got, tc.warn, stderr)
 			}
-			b, err := os.ReadFile(model)
+			m, err := readModelFile(model)
 			if err != nil {
-				t.Fatal(err)
-			}
-			var m modelFile
-			if err := json.Unmarshal(b, &m); err != nil {
 				t.Fatal(err)
 			}
 			if tc.lo < 0 {
