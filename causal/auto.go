@@ -186,8 +186,8 @@ type AutoEstimator struct {
 	Mix float64
 	// MixOverlap raises the DR-loss's share with the arm's share c of
 	// selection rows at the propensity clip bounds (see
-	// AutoModel.Clipped): α = min(Mix + MixOverlap·c, autoMixMax). 0 keeps
-	// α at Mix.
+	// AutoModel.Clipped): α = max(Mix, min(Mix + MixOverlap·c,
+	// autoMixMax)). 0 keeps α at Mix.
 	MixOverlap float64
 	// Budget bounds the fit's time on data with more than ten times the
 	// selection rows (0 means no bound; see DefaultAutoBudget and
@@ -812,7 +812,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			if mix == 0 {
 				mix = DefaultAutoMix
 			}
-			ar.alpha = min(max(mix, mix+a.MixOverlap*ar.clipped), max(mix, autoMixMax))
+			ar.alpha = max(mix, min(mix+a.MixOverlap*ar.clipped, autoMixMax))
 			ar.mixed(ar.alpha)
 		}
 		arms[k-1] = ar
