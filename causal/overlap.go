@@ -63,19 +63,20 @@ func Overlap(d UpliftData, o OverlapOptions, src rand.Source) (*OverlapReport, e
 	if err := metaCheck(d); err != nil {
 		return nil, fmt.Errorf("overlap: %w", err)
 	}
-	folds := o.Folds
+	// The check's own defaults, then the meta-learners' validation.
+	folds, clip := o.Folds, o.Clip
 	if folds == 0 {
 		folds = 3
 	}
-	if folds < 2 {
-		return nil, fmt.Errorf("overlap: %w: %d folds, want at least 2", ErrParam, folds)
-	}
-	clip := o.Clip
 	if clip == 0 {
 		clip = OverlapClip
 	}
-	if !(clip > 0 && clip < 0.5) {
-		return nil, fmt.Errorf("overlap: %w: clip %v, want a value in (0, 0.5)", ErrParam, clip)
+	folds, err := metaCheckFolds(folds)
+	if err != nil {
+		return nil, fmt.Errorf("overlap: %w", err)
+	}
+	if clip, err = metaCheckClip(clip); err != nil {
+		return nil, fmt.Errorf("overlap: %w", err)
 	}
 	l := o.Learner
 	if l == nil {

@@ -33,17 +33,13 @@ func requestData(req plugins.FitRequest, schema dataset.Schema) causal.UpliftDat
 // returns. A large share is a warning on stderr. The check is a
 // diagnosis: when it fails, it says so and the model is kept.
 func checkOverlap(s stdio, req plugins.FitRequest, schema dataset.Schema, meta map[string]string) map[string]string {
-	switch {
-	case meta["auto_clipped"] != "":
-		if w := meta["auto_overlap_warning"]; w != "" {
-			fmt.Fprintf(s.err, "warning: %s\n", w)
+	for _, keys := range [][2]string{{"auto_clipped", "auto_overlap_warning"}, {"overlap_clipped", "overlap_warning"}} {
+		if meta[keys[0]] != "" {
+			if w := meta[keys[1]]; w != "" {
+				fmt.Fprintf(s.err, "warning: %s\n", w)
+			}
+			return meta
 		}
-		return meta
-	case meta["overlap_clipped"] != "":
-		if w := meta["overlap_warning"]; w != "" {
-			fmt.Fprintf(s.err, "warning: %s\n", w)
-		}
-		return meta
 	}
 	rep, err := causal.Overlap(requestData(req, schema), causal.OverlapOptions{}, rand.NewPCG(req.Seed, 0x0e))
 	if err != nil {
