@@ -299,7 +299,7 @@ func (s *Service) opeData(ctx context.Context, e store.Experiment, evs map[strin
 			for j := range work {
 				dec := byArm[j.logArm][j.row]
 				id, _ := uuid.Parse(e.Arms[j.arm].ModelID)
-				resp, err := s.opts.Ranker.Recommend(ctx, rankRequest(dec.User, dec.Candidates, id))
+				resp, err := s.opts.Ranker.Recommend(ctx, rankRequest(dec, id))
 				mu.Lock()
 				if err != nil {
 					failed[j.logArm][j.row] = true

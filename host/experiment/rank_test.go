@@ -17,11 +17,12 @@ import (
 
 // driftRanker ranks candidates by a per-model preferred item that the test
 // moves, as popularity counts and histories move a real model's choice.
-// It counts its calls.
+// It counts its calls and keeps the relevance weights it was asked for.
 type driftRanker struct {
-	mu    sync.Mutex
-	first map[uuid.UUID]string
-	calls int
+	mu        sync.Mutex
+	first     map[uuid.UUID]string
+	calls     int
+	relevance []float64
 }
 
 func (r *driftRanker) set(id uuid.UUID, item string) {
@@ -34,6 +35,7 @@ func (r *driftRanker) Recommend(_ context.Context, req recommend.Request) (recom
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
+	r.relevance = append(r.relevance, req.RelevanceWeight)
 	top := r.first[req.ModelID]
 	resp := recommend.Response{User: req.User, Ranker: "uplift:t", ModelID: req.ModelID.String()}
 	var rest []recommend.Ranked
@@ -48,6 +50,13 @@ func (r *driftRanker) Recommend(_ context.Context, req recommend.Request) (recom
 	}
 	resp.Items = append(resp.Items, rest...)
 	return resp, nil
+}
+
+// weights returns the relevance weights of the calls so far.
+func (r *driftRanker) weights() []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.relevance)
 }
 
 func (r *driftRanker) nCalls() int {
@@ -70,6 +79,7 @@ func (a *captureAnalyzer) Analyze(_ context.Context, d Data) (Report, error) {
 // rankings, not the arms' rankings at the time of the report: a model whose
 // choice moves after the lists were served must not move the report's
 // policies. Lists logged without rankings are ranked again at the report.
+// The arms rank with the relevance blend the list was served with.
 func TestLoggedRankings(t *testing.T) {
 	for _, async := range []bool{false, true} {
 		t.Run(fmt.Sprint("async=", async), func(t *testing.T) {
@@ -92,12 +102,15 @@ func TestLoggedRankings(t *testing.T) {
 			}
 			cands := []string{"a", "b", "c"}
 			const users = 20
+			weight := func(u int) float64 { return float64(u%3) / 4 }
 			for u := range users {
 				user := fmt.Sprint("u", u)
 				r, err := s.Route(ctx, user)
 				if err != nil || r == nil || !r.Candidates || len(r.Arms) != 2 {
 					t.Fatalf("route %s: %+v, %v", user, r, err)
 				}
+				req := recommend.Request{User: user, RelevanceWeight: weight(u)}
+				r.Apply(&req)
 				// The served list's scores rank as the arm's model does
 				// (control's prefers a, uplift's b): the served arm's
 				// ranking is taken from them, the other arm ranks.
@@ -127,6 +140,16 @@ func TestLoggedRankings(t *testing.T) {
 			if logged != users-1 {
 				t.Errorf("%d rankings when logging, want %d (the arm not served, %d lists with candidates)", logged, users-1, users-1)
 			}
+			var want []float64
+			for u := range users - 1 {
+				want = append(want, weight(u))
+			}
+			got := rk.weights()
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("the arms ranked with relevance weights %v, want the lists' %v", got, want)
+			}
 			var decs []store.Decision
 			if err := st.Decisions(ctx, "ab1", func(d store.Decision) error { decs = append(decs, d); return nil }); err != nil {
 				t.Fatal(err)
@@ -135,6 +158,10 @@ func TestLoggedRankings(t *testing.T) {
 				t.Fatalf("%d lists logged, want %d", len(decs), users)
 			}
 			for _, d := range decs {
+				var ui int
+				if _, err := fmt.Sscanf(d.User, "u%d", &ui); err != nil || d.Relevance != weight(ui) {
+					t.Errorf("list of %s logged with relevance weight %g, want %g", d.User, d.Relevance, weight(ui))
+				}
 				if d.Candidates == nil {
 					if d.Arms != nil {
 						t.Errorf("a list without candidates logged rankings %+v", d.Arms)
@@ -164,6 +191,7 @@ func TestLoggedRankings(t *testing.T) {
 			if err != nil || r == nil {
 				t.Fatal(r, err)
 			}
+			r.Apply(&recommend.Request{User: "late", RelevanceWeight: 0.9})
 			st2 := NewService(st, Options{})
 			resp := recommend.Response{RequestID: uuid.NewString(), User: "late", Considered: cands,
 				Items: []recommend.Ranked{{Item: "a", Propensity: 0.5, Position: 1}}}
@@ -177,6 +205,9 @@ func TestLoggedRankings(t *testing.T) {
 			}
 			if n := rk.nCalls() - before; n != 2 {
 				t.Errorf("the report ranked %d times, want 2 (one list, two arms)", n)
+			}
+			if w := rk.weights()[before:]; !slices.Equal(w, []float64{0.9, 0.9}) {
+				t.Errorf("the report ranked the late list with relevance weights %v, want the list's 0.9", w)
 			}
 			if !slices.ContainsFunc(rep.Warnings, func(w string) bool {
 				return w == "ope: 1 logged lists carry no rankings of their time and were ranked again with the models and data of the report's time"

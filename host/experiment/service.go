@@ -341,6 +341,9 @@ type Route struct {
 	// experiment's Arms.
 	Candidates bool
 	Arms       []store.ExperimentArm
+	// relevance is the request's relevance weight, set by Apply, with
+	// which the other arms rank the list's candidates.
+	relevance float64
 }
 
 // Route returns the running experiment and arm user is in, recording the
@@ -425,6 +428,7 @@ func (s *Service) record(ctx context.Context, e store.Experiment, user string, i
 func (r *Route) Apply(req *recommend.Request) {
 	req.ModelID = r.ModelID
 	req.KeepCandidates = r.Candidates
+	r.relevance = req.RelevanceWeight
 	if r.Arm.Policy != "" {
 		req.Policy, req.Epsilon, req.Temperature = r.Arm.Policy, r.Arm.Epsilon, r.Arm.Temperature
 	}
@@ -436,7 +440,7 @@ func (r *Route) Apply(req *recommend.Request) {
 func (s *Service) Log(ctx context.Context, r *Route, resp *recommend.Response) error {
 	resp.Experiment = &recommend.ExperimentRef{ID: r.Experiment, Arm: r.Arm.Name}
 	d := store.Decision{Request: resp.RequestID, User: resp.User, Arm: r.Arm.Name, Time: s.opts.Now().UTC(),
-		Candidates: resp.Considered, NCand: len(resp.Considered)}
+		Candidates: resp.Considered, NCand: len(resp.Considered), Relevance: r.relevance}
 	d.Items = make([]string, len(resp.Items))
 	d.Propensity = make([]float64, len(resp.Items))
 	for i, it := range resp.Items {
@@ -511,7 +515,7 @@ func (s *Service) rankArms(ctx context.Context, arms []store.ExperimentArm, d *s
 		id, err := uuid.Parse(a.ModelID)
 		if err == nil {
 			var resp recommend.Response
-			if resp, err = s.opts.Ranker.Recommend(ctx, rankRequest(d.User, d.Candidates, id)); err == nil {
+			if resp, err = s.opts.Ranker.Recommend(ctx, rankRequest(*d, id)); err == nil {
 				out[a.Name] = armScores(resp, d.Candidates)
 				continue
 			}
@@ -538,9 +542,13 @@ func servedScores(resp *recommend.Response) (store.ArmScores, bool) {
 	return a, true
 }
 
-// rankRequest asks for model id's greedy ranking of every candidate.
-func rankRequest(user string, cands []string, id uuid.UUID) recommend.Request {
-	return recommend.Request{User: user, Candidates: cands, K: min(len(cands), recommend.MaxK), IncludeConsumed: true, ModelID: id}
+// rankRequest asks for model id's greedy ranking of every candidate of
+// d, with the relevance blend d was served with. The category cap is left
+// out: it changes which candidates a list holds, not their scores, and
+// every candidate is to be scored.
+func rankRequest(d store.Decision, id uuid.UUID) recommend.Request {
+	return recommend.Request{User: d.User, Candidates: d.Candidates, K: min(len(d.Candidates), recommend.MaxK), IncludeConsumed: true,
+		RelevanceWeight: d.Relevance, ModelID: id}
 }
 
 // armScores returns resp's ranking of cands.

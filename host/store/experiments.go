@@ -80,6 +80,11 @@ type Decision struct {
 	Items      []string             `json:"i"`
 	Propensity []float64            `json:"p"`
 	Arms       map[string]ArmScores `json:"x,omitempty"`
+	// Relevance is the request's relevance weight
+	// (recommend.Request.RelevanceWeight): the arms rank the candidates
+	// with the same blend of uplift and text relevance the list was
+	// served with.
+	Relevance float64 `json:"w,omitempty"`
 }
 
 // ArmScores are one arm's ranking of a logged list's candidates: its
