@@ -7,7 +7,11 @@
 //
 // Usage (from the repository root):
 //
-//	go run ./bench/uplift/ihdp [-data ../shared/data/ihdp_npci_csv] [-reps 50] [-estimators t/linear,tarnet,auto] [-per-rep] [-share-fits] [-fit-cache DIR]
+//	go run ./bench/uplift/ihdp [-data ../shared/data/ihdp_npci_csv] [-reps 50] [-estimators t/linear,tarnet,auto] [-per-rep] [-share-fits] [-fit-cache DIR] [-seed S]
+//
+// Replication r seeds every estimator with r + S (S = 0 by default), so
+// runs with different -seed show how much the averages move with the
+// estimators' own randomness (network initialisation, subsamples, folds).
 //
 // The data are ihdp_npci_1..50.csv (where to get them: docs/data.md) with
 // the test rows listed in cfrnet_test_rows_rep1-50.csv: the copy in the
@@ -51,8 +55,13 @@ func main() {
 	perRep := flag.Bool("per-rep", false, "also print each replication's sqrt(PEHE) per estimator on stderr")
 	cacheDir := flag.String("fit-cache", "", "like -share-fits, and also save the fits in this folder and read them back in later runs (empty it after changing an estimator)")
 	share := flag.Bool("share-fits", false, "fit the estimators other than auto first and let auto variants reuse their fits on the same rows within a replication (fast comparison of combination rules; auto's fit time then omits them)")
+	seed := flag.Int("seed", 0, "added to each replication's number to seed the estimators (replication r uses seed r + S)")
 	flag.Parse()
-	if err := run(*dir, *reps, strings.Split(*list, ","), *perRep, *share || *cacheDir != "", *cacheDir); err != nil {
+	if *seed < 0 {
+		fmt.Fprintln(os.Stderr, "ihdp: -seed must not be negative")
+		os.Exit(2)
+	}
+	if err := run(*dir, *reps, strings.Split(*list, ","), *perRep, *share || *cacheDir != "", *cacheDir, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "ihdp:", err)
 		os.Exit(1)
 	}
@@ -64,7 +73,7 @@ func main() {
 //go:embed cfrnet_test_rows_rep1-50.csv
 var testRowsCSV []byte
 
-func run(dir string, reps int, names []string, perRep, share bool, cacheDir string) error {
+func run(dir string, reps int, names []string, perRep, share bool, cacheDir string, seed int) error {
 	if _, err := os.Stat(filepath.Join(dir, "ihdp_npci_1.csv")); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("IHDP data not found under %s (it is not part of the repository; docs/data.md says where to get it): %w", dir, err)
 	}
@@ -107,7 +116,7 @@ func run(dir string, reps int, names []string, perRep, share bool, cacheDir stri
 			if err != nil {
 				return err
 			}
-			c.Params["seed"] = strconv.Itoa(r)
+			c.Params["seed"] = strconv.Itoa(r + seed)
 			est, err := reg.NewEstimator(c.Estimator, c.Params)
 			if err != nil {
 				return err
