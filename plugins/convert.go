@@ -95,7 +95,7 @@ func featureKindFromProto(k pb.FeatureKind) FeatureKind {
 func fitHeaderToProto(in FitRequest) *pb.FitHeader {
 	out := &pb.FitHeader{
 		Estimator: in.Estimator, Params: in.Params, Arms: in.Arms, Seed: in.Seed,
-		HasWeights: in.Weight != nil, HasPropensity: in.Propensity != nil,
+		HasWeights: in.Weight != nil, HasPropensity: in.Propensity != nil, ModelOnly: in.ModelOnly,
 	}
 	for _, f := range in.Features {
 		out.Features = append(out.Features, &pb.Feature{Name: f.Name, Kind: featureKindToProto(f.Kind), Levels: f.Levels})
@@ -104,7 +104,8 @@ func fitHeaderToProto(in FitRequest) *pb.FitHeader {
 }
 
 func fitHeaderFromProto(in *pb.FitHeader) FitRequest {
-	out := FitRequest{Estimator: in.GetEstimator(), Params: maps.Clone(in.GetParams()), Arms: in.GetArms(), Seed: in.GetSeed()}
+	out := FitRequest{Estimator: in.GetEstimator(), Params: maps.Clone(in.GetParams()), Arms: in.GetArms(), Seed: in.GetSeed(),
+		ModelOnly: in.GetModelOnly()}
 	if out.Params == nil {
 		out.Params = map[string]string{}
 	}

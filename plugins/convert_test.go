@@ -55,11 +55,12 @@ func TestInfoRoundTrip(t *testing.T) {
 func TestFitChunksRoundTrip(t *testing.T) {
 	req := FitRequest{
 		Estimator: "t", Params: map[string]string{"l2": "1"}, Arms: []string{"control", "a", "b"}, Seed: 7,
-		Features: []Feature{{Name: "x", Kind: Numeric}, {Name: "c", Kind: Categorical, Levels: []string{"u", "v"}}},
-		X:        []float64{1, 0, 2, 1, 3, 0, 4, 1, 5, 1},
-		Arm:      []int{0, 1, 2, 0, 1},
-		Outcome:  []float64{0, 1, 1, 0, 1},
-		Weight:   []float64{1, 2, 1, 2, 1},
+		Features:  []Feature{{Name: "x", Kind: Numeric}, {Name: "c", Kind: Categorical, Levels: []string{"u", "v"}}},
+		X:         []float64{1, 0, 2, 1, 3, 0, 4, 1, 5, 1},
+		Arm:       []int{0, 1, 2, 0, 1},
+		Outcome:   []float64{0, 1, 1, 0, 1},
+		Weight:    []float64{1, 2, 1, 2, 1},
+		ModelOnly: true,
 	}
 	got := fitHeaderFromProto(fitHeaderToProto(req))
 	for _, r := range [][2]int{{0, 2}, {2, 3}, {3, 5}} {

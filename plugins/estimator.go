@@ -93,6 +93,11 @@ type FitRequest struct {
 	// often as it likes (the SDK sends the latest report and drops the
 	// ones the host has not taken yet), or never. See docs/plugins.md.
 	Progress func(done, total int) `json:"-"`
+	// ModelOnly says the caller uses only FitResponse.Model (a
+	// cross-fitting fold's fit, say): the plugin may leave out what it
+	// computes only to report (the ATE, diagnostics in Metadata). A plugin
+	// may ignore it.
+	ModelOnly bool
 }
 
 // Rows returns the number of training rows.

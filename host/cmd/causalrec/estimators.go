@@ -145,6 +145,8 @@ func (p *pluginUplift) FitUplift(d causal.UpliftData, src rand.Source) (causal.U
 	req := plugins.FitRequest{
 		Estimator: p.name, Params: p.params, Features: p.features, Arms: p.arms, Seed: src.Uint64(),
 		X: x, Arm: d.Treatment, Outcome: d.Y, Weight: d.Weights, Propensity: d.Propensity,
+		// Only the model is used: the plugin may skip its reports.
+		ModelOnly: true,
 	}
 	if p.task != nil {
 		p.task.Describe("fitting " + p.name)

@@ -132,7 +132,9 @@ func (p *Plugin) Fit(ctx context.Context, req plugins.FitRequest) (plugins.FitRe
 	go func() {
 		var r result
 		r.m, r.err = est.FitUplift(d, src)
-		if r.err == nil {
+		// With ModelOnly the caller reads only the model: the reports
+		// (the ATE, the overlap check) are left out.
+		if r.err == nil && !req.ModelOnly {
 			// AIPW with logged propensities, the difference in means
 			// otherwise. The ATE is a report: data too few for its
 			// cross-fitting leave it out, not the model.

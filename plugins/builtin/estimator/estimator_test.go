@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -261,6 +262,51 @@ func TestFitOverlap(t *testing.T) {
 			for _, key := range []string{"overlap_warning", "auto_overlap_warning"} {
 				if (md[key] != "") != (key == tc.warn) {
 					t.Errorf("%s %q, want one only under %q", key, md[key], tc.warn)
+				}
+			}
+		})
+	}
+}
+
+// TestFitModelOnly: a fit asked for the model only gives the same model
+// without the reports (the ATE, the overlap check), with logged
+// propensities (cross-fitted AIPW) and without.
+func TestFitModelOnly(t *testing.T) {
+	p := New(causal.NewRegistry(), "test")
+	ctx := context.Background()
+	req, _ := referenceRequest(3000)
+	logged := req
+	logged.Propensity = make([]float64, req.Rows())
+	for i := range logged.Propensity {
+		logged.Propensity[i] = 0.5
+	}
+	for _, tc := range []struct {
+		name string
+		req  plugins.FitRequest
+	}{{"randomised", req}, {"logged propensity", logged}} {
+		t.Run(tc.name, func(t *testing.T) {
+			full, err := p.Fit(ctx, tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(full.ATE) != 1 || full.Metadata["overlap_clipped"] == "" {
+				t.Fatalf("a full fit reports ATE %v, overlap %q; want both", full.ATE, full.Metadata["overlap_clipped"])
+			}
+			only := tc.req
+			only.ModelOnly = true
+			got, err := p.Fit(ctx, only)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Model, full.Model) {
+				t.Error("the model-only fit's model differs from the full fit's")
+			}
+			if got.ATE != nil || got.ATESE != nil {
+				t.Errorf("model-only fit reported ATE %v ± %v", got.ATE, got.ATESE)
+			}
+			for key := range got.Metadata {
+				if strings.HasPrefix(key, "overlap") || strings.HasPrefix(key, "ate") {
+					t.Errorf("model-only fit reported %s=%q", key, got.Metadata[key])
 				}
 			}
 		})

@@ -82,3 +82,49 @@ func BenchmarkPredictProcess(b *testing.B) {
 		})
 	}
 }
+
+// TestFitModelOnlyProcess: ModelOnly reaches a plugin process over gRPC.
+func TestFitModelOnlyProcess(t *testing.T) {
+	est := startProcess(t)
+	req, _ := referenceRequest(1000)
+	req.ModelOnly = true
+	fit, err := est.Fit(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fit.Model) == 0 || fit.ATE != nil || fit.Metadata["overlap_clipped"] != "" {
+		t.Errorf("model-only fit through the process: %d model bytes, ATE %v, overlap %q; want a model alone",
+			len(fit.Model), fit.ATE, fit.Metadata["overlap_clipped"])
+	}
+}
+
+// BenchmarkFitModelOnly times a linear T-learner's fit on 20,000
+// reference rows in the plugin with its reports (ATE, overlap check) and
+// with ModelOnly, as cross-fitting callers ask: randomised, and with
+// logged propensities (the ATE is then a cross-fitted AIPW estimate).
+func BenchmarkFitModelOnly(b *testing.B) {
+	p := New(causal.NewRegistry(), "test")
+	req, _ := referenceRequest(20_000)
+	logged := req
+	logged.Propensity = make([]float64, req.Rows())
+	for i := range logged.Propensity {
+		logged.Propensity[i] = 0.5
+	}
+	for _, data := range []struct {
+		name string
+		req  plugins.FitRequest
+	}{{"randomised", req}, {"logged", logged}} {
+		for _, only := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/model_only=%v", data.name, only), func(b *testing.B) {
+				r := data.req
+				r.ModelOnly = only
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := p.Fit(context.Background(), r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

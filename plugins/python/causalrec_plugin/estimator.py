@@ -137,6 +137,10 @@ class FitRequest:
     outcome: np.ndarray
     weight: Optional[np.ndarray] = None
     propensity: Optional[np.ndarray] = None
+    # model_only says the host uses only the fitted model (a cross-fitting
+    # fold): what the fit computes only to report (an ATE, metadata) may be
+    # left out.
+    model_only: bool = False
 
     @property
     def rows(self):
@@ -319,6 +323,7 @@ def read_fit_stream(messages, info):
         outcome=cat(ys),
         weight=cat(ws) if header.has_weights else None,
         propensity=cat(ps) if header.has_propensity else None,
+        model_only=header.model_only,
     )
 
 

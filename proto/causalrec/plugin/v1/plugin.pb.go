@@ -745,6 +745,11 @@ type FitHeader struct {
 	Seed          uint64   `protobuf:"varint,5,opt,name=seed,proto3" json:"seed,omitempty"`
 	HasWeights    bool     `protobuf:"varint,6,opt,name=has_weights,json=hasWeights,proto3" json:"has_weights,omitempty"`
 	HasPropensity bool     `protobuf:"varint,7,opt,name=has_propensity,json=hasPropensity,proto3" json:"has_propensity,omitempty"`
+	// The caller uses only the fitted model (a cross-fitting fold, say): the
+	// plugin may leave out what it computes only to report (the ATE and its
+	// standard error, diagnostics in metadata) to save time. A plugin that
+	// ignores it answers as before.
+	ModelOnly     bool `protobuf:"varint,8,opt,name=model_only,json=modelOnly,proto3" json:"model_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -824,6 +829,13 @@ func (x *FitHeader) GetHasWeights() bool {
 func (x *FitHeader) GetHasPropensity() bool {
 	if x != nil {
 		return x.HasPropensity
+	}
+	return false
+}
+
+func (x *FitHeader) GetModelOnly() bool {
+	if x != nil {
+		return x.ModelOnly
 	}
 	return false
 }
@@ -1368,7 +1380,7 @@ const file_causalrec_plugin_v1_plugin_proto_rawDesc = "" +
 	"\aFeature\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
 	"\x04kind\x18\x02 \x01(\x0e2 .causalrec.plugin.v1.FeatureKindR\x04kind\x12\x16\n" +
-	"\x06levels\x18\x03 \x03(\tR\x06levels\"\xd2\x02\n" +
+	"\x06levels\x18\x03 \x03(\tR\x06levels\"\xf1\x02\n" +
 	"\tFitHeader\x12\x1c\n" +
 	"\testimator\x18\x01 \x01(\tR\testimator\x12B\n" +
 	"\x06params\x18\x02 \x03(\v2*.causalrec.plugin.v1.FitHeader.ParamsEntryR\x06params\x128\n" +
@@ -1377,7 +1389,9 @@ const file_causalrec_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x04seed\x18\x05 \x01(\x04R\x04seed\x12\x1f\n" +
 	"\vhas_weights\x18\x06 \x01(\bR\n" +
 	"hasWeights\x12%\n" +
-	"\x0ehas_propensity\x18\a \x01(\bR\rhasPropensity\x1a9\n" +
+	"\x0ehas_propensity\x18\a \x01(\bR\rhasPropensity\x12\x1d\n" +
+	"\n" +
+	"model_only\x18\b \x01(\bR\tmodelOnly\x1a9\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8a\x01\n" +

@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n causalrec/plugin/v1/plugin.proto\x12\x13\x63\x61usalrec.plugin.v1\"d\n\tParamSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rdefault_value\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x05 \x03(\t\"\x17\n\x15TextScorerInfoRequest\"\x98\x01\n\x16TextScorerInfoResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\t\x12\x16\n\x0emax_text_bytes\x18\x04 \x01(\x03\x12\x35\n\x0c\x66\x65\x61ture_uses\x18\x05 \x03(\x0b\x32\x1f.causalrec.plugin.v1.FeatureUse\"C\n\nFeatureUse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cuses_context\x18\x02 \x01(\x08\x12\x11\n\tlog_scale\x18\x03 \x01(\x08\"$\n\x08TextItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"M\n\x0cScoreRequest\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x1d.causalrec.plugin.v1.TextItem\x12\x0f\n\x07\x63ontext\x18\x02 \x03(\t\"\x97\x01\n\tTextScore\x12\n\n\x02id\x18\x01 \x01(\t\x12>\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32,.causalrec.plugin.v1.TextScore.FeaturesEntry\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"?\n\rScoreResponse\x12.\n\x06scores\x18\x01 \x03(\x0b\x32\x1e.causalrec.plugin.v1.TextScore\"\x16\n\x14\x45stimatorInfoRequest\"\x90\x01\n\x15\x45stimatorInfoResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nestimators\x18\x03 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x04 \x03(\t\x12.\n\x06params\x18\x05 \x03(\x0b\x32\x1e.causalrec.plugin.v1.ParamSpec\"W\n\x07\x46\x65\x61ture\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x04kind\x18\x02 \x01(\x0e\x32 .causalrec.plugin.v1.FeatureKind\x12\x0e\n\x06levels\x18\x03 \x03(\t\"\x82\x02\n\tFitHeader\x12\x11\n\testimator\x18\x01 \x01(\t\x12:\n\x06params\x18\x02 \x03(\x0b\x32*.causalrec.plugin.v1.FitHeader.ParamsEntry\x12.\n\x08\x66\x65\x61tures\x18\x03 \x03(\x0b\x32\x1c.causalrec.plugin.v1.Feature\x12\x0c\n\x04\x61rms\x18\x04 \x03(\t\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x13\n\x0bhas_weights\x18\x06 \x01(\x08\x12\x16\n\x0ehas_propensity\x18\x07 \x01(\x08\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\x08RowChunk\x12\x10\n\x08\x66\x65\x61tures\x18\x01 \x03(\x01\x12\x0b\n\x03\x61rm\x18\x02 \x03(\x05\x12\x0f\n\x07outcome\x18\x03 \x03(\x01\x12\x0e\n\x06weight\x18\x04 \x03(\x01\x12\x12\n\npropensity\x18\x05 \x03(\x01\"i\n\nFitRequest\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.causalrec.plugin.v1.FitHeader\x12+\n\x04rows\x18\x02 \x01(\x0b\x32\x1d.causalrec.plugin.v1.RowChunk\"\xac\x01\n\x0b\x46itResponse\x12\r\n\x05model\x18\x01 \x01(\x0c\x12@\n\x08metadata\x18\x02 \x03(\x0b\x32..causalrec.plugin.v1.FitResponse.MetadataEntry\x12\x0b\n\x03\x61te\x18\x03 \x03(\x01\x12\x0e\n\x06\x61te_se\x18\x04 \x03(\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"*\n\x0b\x46itProgress\x12\x0c\n\x04\x64one\x18\x01 \x01(\x03\x12\r\n\x05total\x18\x02 \x01(\x03\"}\n\x08\x46itEvent\x12\x34\n\x08progress\x18\x01 \x01(\x0b\x32 .causalrec.plugin.v1.FitProgressH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .causalrec.plugin.v1.FitResponseH\x00\x42\x07\n\x05\x65vent\"y\n\x0ePredictRequest\x12\x14\n\x0cmodel_digest\x18\x01 \x01(\x0c\x12\x13\n\x0bmodel_bytes\x18\x02 \x01(\x0c\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\x01\x12\x12\n\nn_features\x18\x04 \x01(\x05\x12\x16\n\x0einterval_level\x18\x05 \x01(\x01\"N\n\x0fPredictResponse\x12\x0f\n\x07\x65\x66\x66\x65\x63ts\x18\x01 \x03(\x01\x12\x0c\n\x04\x61rms\x18\x02 \x03(\t\x12\r\n\x05lower\x18\x03 \x03(\x01\x12\r\n\x05upper\x18\x04 \x03(\x01*c\n\x0b\x46\x65\x61tureKind\x12\x1c\n\x18\x46\x45\x41TURE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46\x45\x41TURE_KIND_NUMERIC\x10\x01\x12\x1c\n\x18\x46\x45\x41TURE_KIND_CATEGORICAL\x10\x02\x32\xbd\x01\n\nTextScorer\x12_\n\x04Info\x12*.causalrec.plugin.v1.TextScorerInfoRequest\x1a+.causalrec.plugin.v1.TextScorerInfoResponse\x12N\n\x05Score\x12!.causalrec.plugin.v1.ScoreRequest\x1a\".causalrec.plugin.v1.ScoreResponse2\xe3\x02\n\x0fUpliftEstimator\x12]\n\x04Info\x12).causalrec.plugin.v1.EstimatorInfoRequest\x1a*.causalrec.plugin.v1.EstimatorInfoResponse\x12J\n\x03\x46it\x12\x1f.causalrec.plugin.v1.FitRequest\x1a .causalrec.plugin.v1.FitResponse(\x01\x12T\n\x07Predict\x12#.causalrec.plugin.v1.PredictRequest\x1a$.causalrec.plugin.v1.PredictResponse\x12O\n\tFitStream\x12\x1f.causalrec.plugin.v1.FitRequest\x1a\x1d.causalrec.plugin.v1.FitEvent(\x01\x30\x01\x42\x43ZAgithub.com/causalrec/causalrec/proto/causalrec/plugin/v1;pluginv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n causalrec/plugin/v1/plugin.proto\x12\x13\x63\x61usalrec.plugin.v1\"d\n\tParamSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rdefault_value\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x05 \x03(\t\"\x17\n\x15TextScorerInfoRequest\"\x98\x01\n\x16TextScorerInfoResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\t\x12\x16\n\x0emax_text_bytes\x18\x04 \x01(\x03\x12\x35\n\x0c\x66\x65\x61ture_uses\x18\x05 \x03(\x0b\x32\x1f.causalrec.plugin.v1.FeatureUse\"C\n\nFeatureUse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cuses_context\x18\x02 \x01(\x08\x12\x11\n\tlog_scale\x18\x03 \x01(\x08\"$\n\x08TextItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"M\n\x0cScoreRequest\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x1d.causalrec.plugin.v1.TextItem\x12\x0f\n\x07\x63ontext\x18\x02 \x03(\t\"\x97\x01\n\tTextScore\x12\n\n\x02id\x18\x01 \x01(\t\x12>\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32,.causalrec.plugin.v1.TextScore.FeaturesEntry\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"?\n\rScoreResponse\x12.\n\x06scores\x18\x01 \x03(\x0b\x32\x1e.causalrec.plugin.v1.TextScore\"\x16\n\x14\x45stimatorInfoRequest\"\x90\x01\n\x15\x45stimatorInfoResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nestimators\x18\x03 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x04 \x03(\t\x12.\n\x06params\x18\x05 \x03(\x0b\x32\x1e.causalrec.plugin.v1.ParamSpec\"W\n\x07\x46\x65\x61ture\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x04kind\x18\x02 \x01(\x0e\x32 .causalrec.plugin.v1.FeatureKind\x12\x0e\n\x06levels\x18\x03 \x03(\t\"\x96\x02\n\tFitHeader\x12\x11\n\testimator\x18\x01 \x01(\t\x12:\n\x06params\x18\x02 \x03(\x0b\x32*.causalrec.plugin.v1.FitHeader.ParamsEntry\x12.\n\x08\x66\x65\x61tures\x18\x03 \x03(\x0b\x32\x1c.causalrec.plugin.v1.Feature\x12\x0c\n\x04\x61rms\x18\x04 \x03(\t\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x13\n\x0bhas_weights\x18\x06 \x01(\x08\x12\x16\n\x0ehas_propensity\x18\x07 \x01(\x08\x12\x12\n\nmodel_only\x18\x08 \x01(\x08\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\x08RowChunk\x12\x10\n\x08\x66\x65\x61tures\x18\x01 \x03(\x01\x12\x0b\n\x03\x61rm\x18\x02 \x03(\x05\x12\x0f\n\x07outcome\x18\x03 \x03(\x01\x12\x0e\n\x06weight\x18\x04 \x03(\x01\x12\x12\n\npropensity\x18\x05 \x03(\x01\"i\n\nFitRequest\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.causalrec.plugin.v1.FitHeader\x12+\n\x04rows\x18\x02 \x01(\x0b\x32\x1d.causalrec.plugin.v1.RowChunk\"\xac\x01\n\x0b\x46itResponse\x12\r\n\x05model\x18\x01 \x01(\x0c\x12@\n\x08metadata\x18\x02 \x03(\x0b\x32..causalrec.plugin.v1.FitResponse.MetadataEntry\x12\x0b\n\x03\x61te\x18\x03 \x03(\x01\x12\x0e\n\x06\x61te_se\x18\x04 \x03(\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"*\n\x0b\x46itProgress\x12\x0c\n\x04\x64one\x18\x01 \x01(\x03\x12\r\n\x05total\x18\x02 \x01(\x03\"}\n\x08\x46itEvent\x12\x34\n\x08progress\x18\x01 \x01(\x0b\x32 .causalrec.plugin.v1.FitProgressH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .causalrec.plugin.v1.FitResponseH\x00\x42\x07\n\x05\x65vent\"y\n\x0ePredictRequest\x12\x14\n\x0cmodel_digest\x18\x01 \x01(\x0c\x12\x13\n\x0bmodel_bytes\x18\x02 \x01(\x0c\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\x01\x12\x12\n\nn_features\x18\x04 \x01(\x05\x12\x16\n\x0einterval_level\x18\x05 \x01(\x01\"N\n\x0fPredictResponse\x12\x0f\n\x07\x65\x66\x66\x65\x63ts\x18\x01 \x03(\x01\x12\x0c\n\x04\x61rms\x18\x02 \x03(\t\x12\r\n\x05lower\x18\x03 \x03(\x01\x12\r\n\x05upper\x18\x04 \x03(\x01*c\n\x0b\x46\x65\x61tureKind\x12\x1c\n\x18\x46\x45\x41TURE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46\x45\x41TURE_KIND_NUMERIC\x10\x01\x12\x1c\n\x18\x46\x45\x41TURE_KIND_CATEGORICAL\x10\x02\x32\xbd\x01\n\nTextScorer\x12_\n\x04Info\x12*.causalrec.plugin.v1.TextScorerInfoRequest\x1a+.causalrec.plugin.v1.TextScorerInfoResponse\x12N\n\x05Score\x12!.causalrec.plugin.v1.ScoreRequest\x1a\".causalrec.plugin.v1.ScoreResponse2\xe3\x02\n\x0fUpliftEstimator\x12]\n\x04Info\x12).causalrec.plugin.v1.EstimatorInfoRequest\x1a*.causalrec.plugin.v1.EstimatorInfoResponse\x12J\n\x03\x46it\x12\x1f.causalrec.plugin.v1.FitRequest\x1a .causalrec.plugin.v1.FitResponse(\x01\x12T\n\x07Predict\x12#.causalrec.plugin.v1.PredictRequest\x1a$.causalrec.plugin.v1.PredictResponse\x12O\n\tFitStream\x12\x1f.causalrec.plugin.v1.FitRequest\x1a\x1d.causalrec.plugin.v1.FitEvent(\x01\x30\x01\x42\x43ZAgithub.com/causalrec/causalrec/proto/causalrec/plugin/v1;pluginv1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'causalrec.plugin.v1.plugin_pb2', globals())
@@ -27,8 +27,8 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _FITHEADER_PARAMSENTRY._serialized_options = b'8\001'
   _FITRESPONSE_METADATAENTRY._options = None
   _FITRESPONSE_METADATAENTRY._serialized_options = b'8\001'
-  _FEATUREKIND._serialized_start=2017
-  _FEATUREKIND._serialized_end=2116
+  _FEATUREKIND._serialized_start=2037
+  _FEATUREKIND._serialized_end=2136
   _PARAMSPEC._serialized_start=57
   _PARAMSPEC._serialized_end=157
   _TEXTSCORERINFOREQUEST._serialized_start=159
@@ -54,27 +54,27 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _FEATURE._serialized_start=915
   _FEATURE._serialized_end=1002
   _FITHEADER._serialized_start=1005
-  _FITHEADER._serialized_end=1263
-  _FITHEADER_PARAMSENTRY._serialized_start=1218
-  _FITHEADER_PARAMSENTRY._serialized_end=1263
-  _ROWCHUNK._serialized_start=1265
-  _ROWCHUNK._serialized_end=1359
-  _FITREQUEST._serialized_start=1361
-  _FITREQUEST._serialized_end=1466
-  _FITRESPONSE._serialized_start=1469
-  _FITRESPONSE._serialized_end=1641
-  _FITRESPONSE_METADATAENTRY._serialized_start=1594
-  _FITRESPONSE_METADATAENTRY._serialized_end=1641
-  _FITPROGRESS._serialized_start=1643
-  _FITPROGRESS._serialized_end=1685
-  _FITEVENT._serialized_start=1687
-  _FITEVENT._serialized_end=1812
-  _PREDICTREQUEST._serialized_start=1814
-  _PREDICTREQUEST._serialized_end=1935
-  _PREDICTRESPONSE._serialized_start=1937
-  _PREDICTRESPONSE._serialized_end=2015
-  _TEXTSCORER._serialized_start=2119
-  _TEXTSCORER._serialized_end=2308
-  _UPLIFTESTIMATOR._serialized_start=2311
-  _UPLIFTESTIMATOR._serialized_end=2666
+  _FITHEADER._serialized_end=1283
+  _FITHEADER_PARAMSENTRY._serialized_start=1238
+  _FITHEADER_PARAMSENTRY._serialized_end=1283
+  _ROWCHUNK._serialized_start=1285
+  _ROWCHUNK._serialized_end=1379
+  _FITREQUEST._serialized_start=1381
+  _FITREQUEST._serialized_end=1486
+  _FITRESPONSE._serialized_start=1489
+  _FITRESPONSE._serialized_end=1661
+  _FITRESPONSE_METADATAENTRY._serialized_start=1614
+  _FITRESPONSE_METADATAENTRY._serialized_end=1661
+  _FITPROGRESS._serialized_start=1663
+  _FITPROGRESS._serialized_end=1705
+  _FITEVENT._serialized_start=1707
+  _FITEVENT._serialized_end=1832
+  _PREDICTREQUEST._serialized_start=1834
+  _PREDICTREQUEST._serialized_end=1955
+  _PREDICTRESPONSE._serialized_start=1957
+  _PREDICTRESPONSE._serialized_end=2035
+  _TEXTSCORER._serialized_start=2139
+  _TEXTSCORER._serialized_end=2328
+  _UPLIFTESTIMATOR._serialized_start=2331
+  _UPLIFTESTIMATOR._serialized_end=2686
 # @@protoc_insertion_point(module_scope)
