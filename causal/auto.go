@@ -189,6 +189,13 @@ type AutoEstimator struct {
 	// AutoModel.Clipped): α = max(Mix, min(Mix + MixOverlap·c,
 	// autoMixMax)). 0 keeps α at Mix.
 	MixOverlap float64
+	// PreferSelect shifts the choice between the stack and the single
+	// candidate (step 6): the single choice replaces the stack when its
+	// nested loss is lower by more than 1 − PreferSelect standard errors
+	// of the per-row difference. 0 is the one-standard-error rule in the
+	// stack's favour, 1 takes the lower nested loss, 2 keeps the stack
+	// only when it is lower by more than one standard error.
+	PreferSelect float64
 	// Budget bounds the fit's time on data with more than ten times the
 	// selection rows (0 means no bound; see DefaultAutoBudget and
 	// autoBudgetRows): the whole fit aims at
@@ -660,7 +667,8 @@ func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, er
 // newAutoEstimator builds the "auto" registry entry from candidates (a
 // comma-separated list of ParseAutoCandidate specs), criterion, folds,
 // select_rows, nuisance (a learner name), clip, combine, members, bags,
-// weights ("convex", the default, or "nonneg"; see AutoEstimator.Convex) and
+// mix, mix_overlap, prefer_select (AutoEstimator.PreferSelect), weights
+// ("convex", the default, or "nonneg"; see AutoEstimator.Convex) and
 // budget (DefaultAutoBudget; "off" for none). With a budget, on data
 // of more than ten times the selection rows, the candidates are tried
 // cheapest first (autoCostRank).
@@ -730,6 +738,12 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if !(a.MixOverlap >= 0 && !math.IsInf(a.MixOverlap, 0)) {
 		return nil, fmt.Errorf("%w: mix_overlap=%v, want a finite value ≥ 0", ErrParam, a.MixOverlap)
 	}
+	if a.PreferSelect, err = p.Float("prefer_select", 0); err != nil {
+		return nil, err
+	}
+	if math.IsNaN(a.PreferSelect) || math.IsInf(a.PreferSelect, 0) {
+		return nil, fmt.Errorf("%w: prefer_select=%v, want a finite number", ErrParam, a.PreferSelect)
+	}
 	switch v := p.String("weights", "convex"); v {
 	case "convex":
 		a.Convex = true
@@ -769,6 +783,9 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	}
 	if a.Folds < 0 || a.Folds == 1 {
 		return nil, fmt.Errorf("auto: %w: %d folds, want at least 2", ErrParam, a.Folds)
+	}
+	if math.IsNaN(a.PreferSelect) || math.IsInf(a.PreferSelect, 0) {
+		return nil, fmt.Errorf("auto: %w: PreferSelect %v, want a finite number", ErrParam, a.PreferSelect)
 	}
 	clip := a.Clip
 	if clip == 0 {
@@ -918,7 +935,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			}
 		}
 		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
-		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms)
+		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms, 1-a.PreferSelect)
 		out.SelectCVLoss = selLoss
 		if shrink >= 0 {
 			out.StackCVLoss = shrinkLoss[shrink]

@@ -558,10 +558,10 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 // autoOneSE picks between the stack at the factors of autoShrinks and
 // the single choice from their nested loss terms: the stack at the factor
 // with the lowest mean loss, unless the single choice beats it by more
-// than one standard error (of the per-row difference), a one-standard-
-// error rule against betting on one candidate. It returns the index of
-// the factor (−1 for the choice) and the means.
-func autoOneSE(stack [][]float64, sel []float64) (pick int, stackMean []float64, selMean float64) {
+// than ses standard errors (of the per-row difference; 1 by default, a
+// one-standard-error rule against betting on one candidate). It returns
+// the index of the factor (−1 for the choice) and the means.
+func autoOneSE(stack [][]float64, sel []float64, ses float64) (pick int, stackMean []float64, selMean float64) {
 	stackMean = make([]float64, len(stack))
 	pick = 0
 	for j, t := range stack {
@@ -575,7 +575,7 @@ func autoOneSE(stack [][]float64, sel []float64) (pick int, stackMean []float64,
 	for i := range diff {
 		diff[i] = stack[pick][i] - sel[i]
 	}
-	if m, se := MeanSE(diff, nil); m > se {
+	if m, se := MeanSE(diff, nil); m > ses*se {
 		return -1, stackMean, selMean
 	}
 	return pick, stackMean, selMean

@@ -172,6 +172,9 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 		{"mix_overlap": "+Inf"},
 		{"mix_overlap": "NaN"},
 		{"mix_overlap": "much"},
+		{"prefer_select": "NaN"},
+		{"prefer_select": "-Inf"},
+		{"prefer_select": "much"},
 		{"budget": "1"},
 		{"budget": "fast"},
 		{"colour": "red"},
@@ -860,5 +863,30 @@ func TestAutoMixedLoss(t *testing.T) {
 	}
 	if c, err := ParseAutoCriterion("mixed"); err != nil || c != MixedLoss || c.String() != "mixed-loss" {
 		t.Errorf("ParseAutoCriterion(mixed) = %v, %v", c, err)
+	}
+}
+
+// TestAutoPreferSelect: prefer_select moves the choice between the stack
+// and the single candidate; at its extremes one or the other is taken
+// whatever the nested losses, and the struct API refuses a non-finite
+// value.
+func TestAutoPreferSelect(t *testing.T) {
+	d, _ := autoTestData(800, 3, 9)
+	base := map[string]string{"candidates": "t/linear,x/linear,t/gbt:depth=2:trees=50", "nuisance": "linear", "seed": "5", "budget": "off"}
+	for _, tc := range []struct {
+		prefer string
+		stack  bool
+	}{{"-100", true}, {"100", false}} {
+		p := maps.Clone(base)
+		p["prefer_select"] = tc.prefer
+		m := fitAuto(t, d, p)
+		if (m.Chosen == "stack") != tc.stack {
+			t.Errorf("prefer_select=%s: chose %s (nested losses: stack %v, single %v), want the stack %v",
+				tc.prefer, m.Chosen, m.StackCVLoss, m.SelectCVLoss, tc.stack)
+		}
+	}
+	a := AutoEstimator{Candidates: []NamedEstimator{{Name: "t/linear", Estimator: TLearner{}}}, PreferSelect: math.NaN()}
+	if _, err := a.Fit(d, nil); !errors.Is(err, ErrParam) {
+		t.Errorf("PreferSelect NaN: err %v, want ErrParam", err)
 	}
 }
