@@ -268,22 +268,32 @@ func TestFitOverlap(t *testing.T) {
 	}
 }
 
+// reportRequests returns n reference rows as a randomised fit request and
+// as one with logged propensities (whose ATE is a cross-fitted AIPW
+// estimate), named.
+func reportRequests(n int) []struct {
+	name string
+	req  plugins.FitRequest
+} {
+	req, _ := referenceRequest(n)
+	logged := req
+	logged.Propensity = make([]float64, req.Rows())
+	for i := range logged.Propensity {
+		logged.Propensity[i] = 0.5
+	}
+	return []struct {
+		name string
+		req  plugins.FitRequest
+	}{{"randomised", req}, {"logged", logged}}
+}
+
 // TestFitModelOnly: a fit asked for the model only gives the same model
 // without the reports (the ATE, the overlap check), with logged
 // propensities (cross-fitted AIPW) and without.
 func TestFitModelOnly(t *testing.T) {
 	p := New(causal.NewRegistry(), "test")
 	ctx := context.Background()
-	req, _ := referenceRequest(3000)
-	logged := req
-	logged.Propensity = make([]float64, req.Rows())
-	for i := range logged.Propensity {
-		logged.Propensity[i] = 0.5
-	}
-	for _, tc := range []struct {
-		name string
-		req  plugins.FitRequest
-	}{{"randomised", req}, {"logged propensity", logged}} {
+	for _, tc := range reportRequests(3000) {
 		t.Run(tc.name, func(t *testing.T) {
 			full, err := p.Fit(ctx, tc.req)
 			if err != nil {

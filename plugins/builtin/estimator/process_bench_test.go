@@ -104,16 +104,7 @@ func TestFitModelOnlyProcess(t *testing.T) {
 // logged propensities (the ATE is then a cross-fitted AIPW estimate).
 func BenchmarkFitModelOnly(b *testing.B) {
 	p := New(causal.NewRegistry(), "test")
-	req, _ := referenceRequest(20_000)
-	logged := req
-	logged.Propensity = make([]float64, req.Rows())
-	for i := range logged.Propensity {
-		logged.Propensity[i] = 0.5
-	}
-	for _, data := range []struct {
-		name string
-		req  plugins.FitRequest
-	}{{"randomised", req}, {"logged", logged}} {
+	for _, data := range reportRequests(20_000) {
 		for _, only := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%s/model_only=%v", data.name, only), func(b *testing.B) {
 				r := data.req
