@@ -735,14 +735,9 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.MixOverlap, err = p.Float("mix_overlap", 0); err != nil {
 		return nil, err
 	}
-	if !(a.MixOverlap >= 0 && !math.IsInf(a.MixOverlap, 0)) {
-		return nil, fmt.Errorf("%w: mix_overlap=%v, want a finite value ≥ 0", ErrParam, a.MixOverlap)
-	}
+	// Fit checks mix_overlap and prefer_select, for the struct API too.
 	if a.PreferSelect, err = p.Float("prefer_select", 0); err != nil {
 		return nil, err
-	}
-	if math.IsNaN(a.PreferSelect) || math.IsInf(a.PreferSelect, 0) {
-		return nil, fmt.Errorf("%w: prefer_select=%v, want a finite number", ErrParam, a.PreferSelect)
 	}
 	switch v := p.String("weights", "convex"); v {
 	case "convex":
@@ -784,8 +779,11 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	if a.Folds < 0 || a.Folds == 1 {
 		return nil, fmt.Errorf("auto: %w: %d folds, want at least 2", ErrParam, a.Folds)
 	}
+	if !(a.MixOverlap >= 0 && !math.IsInf(a.MixOverlap, 0)) {
+		return nil, fmt.Errorf("auto: %w: mix_overlap=%v, want a finite value ≥ 0", ErrParam, a.MixOverlap)
+	}
 	if math.IsNaN(a.PreferSelect) || math.IsInf(a.PreferSelect, 0) {
-		return nil, fmt.Errorf("auto: %w: PreferSelect %v, want a finite number", ErrParam, a.PreferSelect)
+		return nil, fmt.Errorf("auto: %w: prefer_select=%v, want a finite number", ErrParam, a.PreferSelect)
 	}
 	clip := a.Clip
 	if clip == 0 {

@@ -869,7 +869,7 @@ func TestAutoMixedLoss(t *testing.T) {
 // TestAutoPreferSelect: prefer_select moves the choice between the stack
 // and the single candidate; at its extremes one or the other is taken
 // whatever the nested losses, and the struct API refuses a non-finite
-// value.
+// value, as it refuses a mix_overlap that is not finite and ≥ 0.
 func TestAutoPreferSelect(t *testing.T) {
 	d, _ := autoTestData(800, 3, 9)
 	base := map[string]string{"candidates": "t/linear,x/linear,t/gbt:depth=2:trees=50", "nuisance": "linear", "seed": "5", "budget": "off"}
@@ -885,8 +885,10 @@ func TestAutoPreferSelect(t *testing.T) {
 				tc.prefer, m.Chosen, m.StackCVLoss, m.SelectCVLoss, tc.stack)
 		}
 	}
-	a := AutoEstimator{Candidates: []NamedEstimator{{Name: "t/linear", Estimator: TLearner{}}}, PreferSelect: math.NaN()}
-	if _, err := a.Fit(d, nil); !errors.Is(err, ErrParam) {
-		t.Errorf("PreferSelect NaN: err %v, want ErrParam", err)
+	for _, a := range []AutoEstimator{{PreferSelect: math.NaN()}, {MixOverlap: math.NaN()}, {MixOverlap: -1}} {
+		a.Candidates = []NamedEstimator{{Name: "t/linear", Estimator: TLearner{}}}
+		if _, err := a.Fit(d, nil); !errors.Is(err, ErrParam) {
+			t.Errorf("PreferSelect %v, MixOverlap %v: err %v, want ErrParam", a.PreferSelect, a.MixOverlap, err)
+		}
 	}
 }
