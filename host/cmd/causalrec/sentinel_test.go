@@ -69,6 +69,17 @@ func startRedisProc(t *testing.T, port int, args ...string) (kill func()) {
 	return kill
 }
 
+// waitFor polls ok every 20 ms until it holds and fails the test when it
+// does not within limit; what names the awaited state in the failure.
+func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	for start := time.Now(); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > limit {
+			t.Fatalf("waited %v for %s", limit, what)
+		}
+	}
+}
+
 // TestServeIngestsAcrossSentinelFailover runs a primary, a replica and
 // three Sentinels of its own and serve on the Sentinel URL
 // (redis+sentinel://.../mastername), kills the primary (SIGKILL) and checks
@@ -81,7 +92,11 @@ func TestServeIngestsAcrossSentinelFailover(t *testing.T) {
 	ports := freePorts(t, 5)
 	primary, replica, sentinels := ports[0], ports[1], ports[2:]
 	dir := t.TempDir()
-	killPrimary := startRedisProc(t, primary, "--port", strconv.Itoa(primary), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	// Redis 7 waits repl-diskless-sync-delay (5 s by default) before the
+	// first full sync; without it the replica's catch-up below races that
+	// delay.
+	killPrimary := startRedisProc(t, primary, "--port", strconv.Itoa(primary), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+		"--repl-diskless-sync-delay", "0")
 	startRedisProc(t, replica, "--port", strconv.Itoa(replica), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
 		"--replicaof", "127.0.0.1", strconv.Itoa(primary))
 	var addrs []string
@@ -94,6 +109,12 @@ func TestServeIngestsAcrossSentinelFailover(t *testing.T) {
 		startRedisProc(t, p, conf, "--sentinel")
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", p))
 	}
+	rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", replica)})
+	defer rc.Close()
+	waitFor(t, 30*time.Second, "the replica's link to the primary", func() bool {
+		info, err := rc.Info(context.Background(), "replication").Result()
+		return err == nil && strings.Contains(info, "master_link_status:up")
+	})
 
 	cfg := config.Default()
 	cfg.RedisURL, cfg.Prefix, cfg.TextFeatures = "redis+sentinel://"+strings.Join(addrs, ",")+"/m", "sentinel:", "off"
@@ -111,21 +132,14 @@ func TestServeIngestsAcrossSentinelFailover(t *testing.T) {
 		postEvents(t, base, "", batch(n))
 	}
 	// The replica has every acknowledged event before the primary dies.
-	rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", replica)})
-	defer rc.Close()
 	rst, err := store.New(rc, store.Options{Prefix: cfg.Prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
-		if n, _ := rst.EventCount(context.Background()); n == 250 {
-			break
-		}
-		if i == 250 {
-			t.Fatal("the replica did not catch up with the primary")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, 30*time.Second, "the replica's copy of the 250 acknowledged events", func() bool {
+		n, _ := rst.EventCount(context.Background())
+		return n == 250
+	})
 
 	killPrimary()
 	start := time.Now()
