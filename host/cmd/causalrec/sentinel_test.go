@@ -99,6 +99,12 @@ func TestServeIngestsAcrossSentinelFailover(t *testing.T) {
 		"--repl-diskless-sync-delay", "0")
 	startRedisProc(t, replica, "--port", strconv.Itoa(replica), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
 		"--replicaof", "127.0.0.1", strconv.Itoa(primary))
+	rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", replica)})
+	defer rc.Close()
+	waitFor(t, 30*time.Second, "the replica's link to the primary", func() bool {
+		info, err := rc.Info(context.Background(), "replication").Result()
+		return err == nil && strings.Contains(info, "master_link_status:up")
+	})
 	var addrs []string
 	for i, p := range sentinels {
 		conf := filepath.Join(dir, fmt.Sprintf("sentinel-%d.conf", i))
@@ -109,12 +115,17 @@ func TestServeIngestsAcrossSentinelFailover(t *testing.T) {
 		startRedisProc(t, p, conf, "--sentinel")
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", p))
 	}
-	rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", replica)})
-	defer rc.Close()
-	waitFor(t, 30*time.Second, "the replica's link to the primary", func() bool {
-		info, err := rc.Info(context.Background(), "replication").Result()
-		return err == nil && strings.Contains(info, "master_link_status:up")
-	})
+	// A Sentinel learns of replicas from the primary's INFO, which it
+	// reads every 10 s: every one must know the replica before the
+	// primary dies, or none can promote it.
+	for _, addr := range addrs {
+		sc := redis.NewClient(&redis.Options{Addr: addr})
+		waitFor(t, 30*time.Second, "Sentinel "+addr+" to know the replica", func() bool {
+			reps, err := sc.Do(context.Background(), "SENTINEL", "REPLICAS", "m").Slice()
+			return err == nil && len(reps) > 0
+		})
+		sc.Close()
+	}
 
 	cfg := config.Default()
 	cfg.RedisURL, cfg.Prefix, cfg.TextFeatures = "redis+sentinel://"+strings.Join(addrs, ",")+"/m", "sentinel:", "off"
