@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,68 +15,6 @@ import (
 	"github.com/causalrec/causalrec/host/config"
 	"github.com/causalrec/causalrec/host/store"
 )
-
-// freePorts returns n free TCP ports of 127.0.0.1.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
-// startRedisProc starts redis-server with args, waits until it answers on
-// port and kills it (SIGKILL) when the test ends; kill kills it earlier.
-func startRedisProc(t *testing.T, port int, args ...string) (kill func()) {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("this test needs redis-server on PATH (Debian package redis-server): %v", err)
-	}
-	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := false
-	kill = func() {
-		if !done {
-			done = true
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}
-	t.Cleanup(kill)
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1})
-	defer c.Close()
-	for i := 0; c.Ping(context.Background()).Err() != nil; i++ {
-		if i == 500 {
-			t.Fatalf("redis-server %v on port %d does not answer", args, port)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return kill
-}
-
-// waitFor polls ok every 20 ms until it holds and fails the test when it
-// does not within limit; what names the awaited state in the failure.
-func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
-	t.Helper()
-	for start := time.Now(); !ok(); time.Sleep(20 * time.Millisecond) {
-		if time.Since(start) > limit {
-			t.Fatalf("waited %v for %s", limit, what)
-		}
-	}
-}
 
 // TestServeIngestsAcrossSentinelFailover runs a primary, a replica and
 // three Sentinels of its own and serve on the Sentinel URL

@@ -423,21 +423,15 @@ type ownRedis struct {
 	port int
 	dir  string
 	aof  bool
-	cmd  *exec.Cmd
+	stop func() // kills the running server; nil when none runs
 }
 
 // startOwnRedis starts a redis-server for the test and stops it when the
 // test ends.
 func startOwnRedis(t *testing.T, aof bool) *ownRedis {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &ownRedis{t: t, port: l.Addr().(*net.TCPAddr).Port, dir: t.TempDir(), aof: aof}
-	l.Close()
-	r.start()
-	t.Cleanup(r.kill)
+	r := &ownRedis{t: t, port: freePorts(t, 1)[0], dir: t.TempDir(), aof: aof}
+	r.start() // startRedisProc kills every server it started when the test ends
 	return r
 }
 
@@ -446,37 +440,77 @@ func (r *ownRedis) url() string { return fmt.Sprintf("redis://127.0.0.1:%d", r.p
 // start starts the server and waits until it answers.
 func (r *ownRedis) start() {
 	r.t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		r.t.Fatalf("this test needs redis-server on PATH (Debian package redis-server): %v", err)
-	}
 	args := []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--dir", r.dir, "--appendonly", "no"}
 	if r.aof {
 		args = append(args[:len(args)-1], "yes", "--appendfsync", "always")
 	}
-	r.cmd = exec.Command(bin, args...)
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port), MaxRetries: -1})
-	defer rdb.Close()
-	for i := 0; ; i++ {
-		if rdb.Ping(context.Background()).Err() == nil {
-			return
-		}
-		if i == 500 {
-			r.t.Fatalf("redis-server on port %d does not answer", r.port)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	r.stop = startRedisProc(r.t, r.port, args...)
 }
 
 // kill kills the server (SIGKILL) and waits for it to exit.
 func (r *ownRedis) kill() {
-	if r.cmd != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
+	}
+}
+
+// freePorts returns n free TCP ports of 127.0.0.1.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// startRedisProc starts redis-server with args, waits until it answers on
+// port and kills it (SIGKILL) when the test ends; kill kills it earlier.
+func startRedisProc(t *testing.T, port int, args ...string) (kill func()) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("this test needs redis-server on PATH (Debian package redis-server): %v", err)
+	}
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	kill = func() {
+		if !done {
+			done = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	t.Cleanup(kill)
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1})
+	defer c.Close()
+	waitFor(t, 10*time.Second, fmt.Sprintf("redis-server %v to answer on port %d", args, port), func() bool {
+		return c.Ping(context.Background()).Err() == nil
+	})
+	return kill
+}
+
+// waitFor polls ok every 20 ms until it holds and fails the test when it
+// does not within limit; what names the awaited state in the failure.
+func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	for start := time.Now(); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > limit {
+			t.Fatalf("waited %v for %s", limit, what)
+		}
 	}
 }
 
@@ -517,16 +551,10 @@ func TestServeSurvivesRedisOutage(t *testing.T) {
 // waitHealthy waits until serve's readiness check answers 200.
 func waitHealthy(t *testing.T, base string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if code, _ := call(t, "GET", base+"/v1/ready", "", nil, nil); code == 200 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("serve did not recover after Redis came back")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor(t, 20*time.Second, "serve to be ready again after Redis came back", func() bool {
+		code, _ := call(t, "GET", base+"/v1/ready", "", nil, nil)
+		return code == 200
+	})
 }
 
 // TestIngestSurvivesRedisKill kills Redis (SIGKILL; AOF with every write
