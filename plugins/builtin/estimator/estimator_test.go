@@ -268,23 +268,23 @@ func TestFitOverlap(t *testing.T) {
 	}
 }
 
+// namedFit is a fit request with a name for a subtest.
+type namedFit struct {
+	name string
+	req  plugins.FitRequest
+}
+
 // reportRequests returns n reference rows as a randomised fit request and
 // as one with logged propensities (whose ATE is a cross-fitted AIPW
 // estimate), named.
-func reportRequests(n int) []struct {
-	name string
-	req  plugins.FitRequest
-} {
+func reportRequests(n int) []namedFit {
 	req, _ := referenceRequest(n)
 	logged := req
 	logged.Propensity = make([]float64, req.Rows())
 	for i := range logged.Propensity {
 		logged.Propensity[i] = 0.5
 	}
-	return []struct {
-		name string
-		req  plugins.FitRequest
-	}{{"randomised", req}, {"logged", logged}}
+	return []namedFit{{"randomised", req}, {"logged", logged}}
 }
 
 // TestFitModelOnly: a fit asked for the model only gives the same model
