@@ -49,6 +49,10 @@ const (
 // DefaultAutoMix is the registry's default DR-loss share of MixedLoss.
 const DefaultAutoMix = 0.25
 
+// DefaultAutoQAgg is the registry's default share ν of Q-aggregation's
+// spread penalty in the convex stack's weights (AutoEstimator.QAgg).
+const DefaultAutoQAgg = 0.5
+
 // autoMixMax bounds the DR-loss's share that AutoEstimator.MixOverlap
 // reaches.
 const autoMixMax = 0.75
@@ -196,6 +200,14 @@ type AutoEstimator struct {
 	// stack's favour, 1 takes the lower nested loss, 2 keeps the stack
 	// only when it is lower by more than one standard error.
 	PreferSelect float64
+	// QAgg is the share ν in [0, 1) of Q-aggregation's penalty in the
+	// convex stack's weights (with Convex only): they minimise
+	// (1 − ν)·L(Σ_k β_k τ̂_k) + ν·Σ_k β_k·L(τ̂_k), the loss plus ν times
+	// the members' spread about the stack, which keeps weight off
+	// members that disagree with the rest unless they lower the loss by
+	// more. 0 (the zero value) is plain convex stacking; the registry's
+	// default is DefaultAutoQAgg.
+	QAgg float64
 	// Budget bounds the fit's time on data with more than ten times the
 	// selection rows (0 means no bound; see DefaultAutoBudget and
 	// autoBudgetRows): the whole fit aims at
@@ -668,7 +680,8 @@ func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, er
 // comma-separated list of ParseAutoCandidate specs), criterion, folds,
 // select_rows, nuisance (a learner name), clip, combine, members, bags,
 // mix, mix_overlap, prefer_select (AutoEstimator.PreferSelect), weights
-// ("convex", the default, or "nonneg"; see AutoEstimator.Convex) and
+// ("convex", the default, or "nonneg"; see AutoEstimator.Convex), qagg
+// (DefaultAutoQAgg; AutoEstimator.QAgg, with convex weights only) and
 // budget (DefaultAutoBudget; "off" for none). With a budget, on data
 // of more than ten times the selection rows, the candidates are tried
 // cheapest first (autoCostRank).
@@ -735,8 +748,11 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.MixOverlap, err = p.Float("mix_overlap", 0); err != nil {
 		return nil, err
 	}
-	// Fit checks mix_overlap and prefer_select, for the struct API too.
+	// Fit checks mix_overlap, prefer_select and qagg, for the struct API too.
 	if a.PreferSelect, err = p.Float("prefer_select", 0); err != nil {
+		return nil, err
+	}
+	if a.QAgg, err = p.Float("qagg", DefaultAutoQAgg); err != nil {
 		return nil, err
 	}
 	switch v := p.String("weights", "convex"); v {
@@ -781,6 +797,9 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	}
 	if !(a.MixOverlap >= 0 && !math.IsInf(a.MixOverlap, 0)) {
 		return nil, fmt.Errorf("auto: %w: mix_overlap=%v, want a finite value ≥ 0", ErrParam, a.MixOverlap)
+	}
+	if !(a.QAgg >= 0 && a.QAgg < 1) {
+		return nil, fmt.Errorf("auto: %w: qagg=%v, want 0 ≤ qagg < 1", ErrParam, a.QAgg)
 	}
 	if math.IsNaN(a.PreferSelect) || math.IsInf(a.PreferSelect, 0) {
 		return nil, fmt.Errorf("auto: %w: prefer_select=%v, want a finite number", ErrParam, a.PreferSelect)
@@ -917,7 +936,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		if members <= 0 {
 			members = DefaultAutoMembers
 		}
-		sarms := autoStackArms(arms, taus, a.Criterion, a.Convex)
+		sarms := autoStackArms(arms, taus, a.Criterion, a.Convex, a.QAgg)
 		use := make([]bool, len(taus))
 		for c := range taus {
 			use[c] = taus[c] != nil

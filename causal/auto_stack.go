@@ -198,7 +198,15 @@ func autoGram(z [][]float64, y, w []float64, count []float64) (g, b []float64, m
 // gradient descent (FISTA) on the simplex with step 1/L, L bounding the
 // largest eigenvalue of the normal equations' matrix. w and count are as
 // in autoNNLS.
-func autoSimplexLS(z [][]float64, y, w []float64, count []float64) []float64 {
+//
+// With 0 < nu < 1 it is Q-aggregation (Rigollet 2012; Lecué and Rigollet
+// 2014): it minimises (1 − ν)·Q(β) + ν·Σ_j β_j·Q(e_j), Q(β) being the
+// least-squares loss above and e_j the j-th column alone. Since
+// Σ_j β_j·Q(e_j) = Q(β) + Σ_j β_j·Σ_i w_i(z_j[i] − ẑ_i)², ẑ = Σ_j β_j z_j,
+// this is the loss plus ν times the weighted spread of the members about
+// the combination: it keeps the weight off columns far from the rest
+// unless they lower the loss by more.
+func autoSimplexLS(z [][]float64, y, w []float64, count []float64, nu float64) []float64 {
 	g, b, maxd := autoGram(z, y, w, count)
 	p := len(z)
 	x := make([]float64, p)
@@ -216,16 +224,19 @@ func autoSimplexLS(z [][]float64, y, w []float64, count []float64) []float64 {
 		}
 		lip = max(lip, row)
 	}
+	lip *= 1 - nu
 	yv := slices.Clone(x)
 	prev := slices.Clone(x)
 	grad := make([]float64, p)
 	t := 1.0
 	for range 5000 {
 		for j := range p {
+			// Half the gradient of (1 − ν)(βᵀGβ − 2bᵀβ) + ν·Σ_j β_j(G_jj − 2b_j).
 			grad[j] = -b[j]
 			for k := range p {
 				grad[j] += g[j*p+k] * yv[k]
 			}
+			grad[j] = (1-nu)*grad[j] + nu*(g[j*p+j]/2-b[j])
 		}
 		copy(prev, x)
 		for j := range p {
@@ -274,16 +285,19 @@ type autoStackArm struct {
 	// convex makes the stack a convex combination of the candidates and
 	// the constant effect fitted alone (AutoEstimator.Convex).
 	convex bool
+	// qagg is the share ν of Q-aggregation's spread penalty in the
+	// convex weights (AutoEstimator.QAgg; 0 for none).
+	qagg float64
 }
 
-func autoStackArms(arms []autoArm, taus []*mat.Dense, c AutoCriterion, convex bool) []autoStackArm {
+func autoStackArms(arms []autoArm, taus []*mat.Dense, c AutoCriterion, convex bool, qagg float64) []autoStackArm {
 	total := 0
 	for _, a := range arms {
 		total += len(a.idx)
 	}
 	out := make([]autoStackArm, len(arms))
 	for k, ar := range arms {
-		s := autoStackArm{w: ar.w, tau: make([][]float64, len(taus)), convex: convex}
+		s := autoStackArm{w: ar.w, tau: make([][]float64, len(taus)), convex: convex, qagg: qagg}
 		switch c {
 		case DRLoss:
 			s.target = ar.phi
@@ -345,7 +359,7 @@ func autoStackWeights(s autoStackArm, use []bool, keep []float64) []float64 {
 			col[r] = m * c0
 		}
 		z = append(z, col)
-		beta = autoSimplexLS(z, s.target, s.w, keep)
+		beta = autoSimplexLS(z, s.target, s.w, keep, s.qagg)
 	} else {
 		// A free constant effect.
 		z = append(z, s.mult)

@@ -175,6 +175,10 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 		{"prefer_select": "NaN"},
 		{"prefer_select": "-Inf"},
 		{"prefer_select": "much"},
+		{"qagg": "1"},
+		{"qagg": "-0.1"},
+		{"qagg": "NaN"},
+		{"qagg": "much"},
 		{"budget": "1"},
 		{"budget": "fast"},
 		{"colour": "red"},
@@ -696,7 +700,7 @@ func TestAutoSimplexLS(t *testing.T) {
 		z[1][i] += 0.9 * z[0][i]
 		y[i] = 0.5*z[0][i] + 0.2*z[1][i] - 0.3*z[2][i] + 0.6 + rng.NormFloat64()
 	}
-	got := autoSimplexLS(z, y, nil, nil)
+	got := autoSimplexLS(z, y, nil, nil, 0)
 	sse := func(b []float64) float64 {
 		s := 0.0
 		for i := range n {
@@ -727,13 +731,70 @@ func TestAutoSimplexLS(t *testing.T) {
 		t.Errorf("β = %v: the negatively related column got weight", got)
 	}
 	// One column takes all the weight.
-	if one := autoSimplexLS(z[2:3], y, nil, nil); math.Abs(one[0]-1) > 1e-12 {
+	if one := autoSimplexLS(z[2:3], y, nil, nil, 0); math.Abs(one[0]-1) > 1e-12 {
 		t.Errorf("one column: β = %v", one)
 	}
 	v := []float64{0.5, 2, -1}
 	autoProjectSimplex(v)
 	if math.Abs(v[0]) > 1e-12 || math.Abs(v[1]-1) > 1e-12 || v[2] != 0 {
 		t.Errorf("projection %v, want (0, 1, 0)", v)
+	}
+}
+
+// TestAutoSimplexQAgg checks Q-aggregation's weights against a brute-force
+// search of its objective (1 − ν)·Q(β) + ν·Σ_j β_j·Q(e_j) over the simplex
+// of three columns, and that a larger ν moves the weight toward the
+// column with the lowest loss of its own.
+func TestAutoSimplexQAgg(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	n := 400
+	z := [][]float64{make([]float64, n), make([]float64, n), make([]float64, n)}
+	y := make([]float64, n)
+	for i := range n {
+		s := rng.NormFloat64()
+		y[i] = s + 0.5*rng.NormFloat64()
+		z[0][i] = s + 0.3*rng.NormFloat64() // good alone
+		z[1][i] = s + 1.5*rng.NormFloat64() // noisy, but its noise is independent
+		z[2][i] = 0.5                       // a constant
+	}
+	q := func(b []float64) float64 {
+		s := 0.0
+		for i := range n {
+			e := y[i]
+			for j := range b {
+				e -= b[j] * z[j][i]
+			}
+			s += e * e
+		}
+		return s
+	}
+	alone := []float64{q([]float64{1, 0, 0}), q([]float64{0, 1, 0}), q([]float64{0, 0, 1})}
+	var prev []float64
+	for _, nu := range []float64{0, 0.25, 0.5, 0.9} {
+		obj := func(b []float64) float64 {
+			return (1-nu)*q(b) + nu*(b[0]*alone[0]+b[1]*alone[1]+b[2]*alone[2])
+		}
+		got := autoSimplexLS(z, y, nil, nil, nu)
+		if sum := got[0] + got[1] + got[2]; math.Abs(sum-1) > 1e-9 || slices.Min(got) < 0 {
+			t.Fatalf("ν = %v: β = %v not on the simplex", nu, got)
+		}
+		best := math.Inf(1)
+		const step = 0.002
+		for a := 0.0; a <= 1+1e-12; a += step {
+			for b := 0.0; a+b <= 1+1e-12; b += step {
+				best = min(best, obj([]float64{a, b, max(0, 1-a-b)}))
+			}
+		}
+		if g := obj(got); g > best+1e-9*best {
+			t.Errorf("ν = %v: β = %v has objective %v, the grid found %v", nu, got, g, best)
+		}
+		if prev != nil && got[0] < prev[0]-1e-9 {
+			t.Errorf("ν = %v: the best column's weight fell from %v to %v", nu, prev[0], got[0])
+		}
+		prev = got
+	}
+	if plain := autoSimplexLS(z, y, nil, nil, 0); !(plain[1] > 0.01 && prev[1] < plain[1]) {
+		t.Errorf("the noisy column's weight: %v with ν = 0, %v with ν = 0.9; want it lowered from a positive weight", plain[1], prev[1])
 	}
 }
 
