@@ -148,6 +148,19 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 	if m2.Chosen != m.Chosen || m2.Scores[0].Loss != m.Scores[0].Loss || m2.Unwrap() == nil {
 		t.Errorf("record differs after reload: %+v vs %+v", m2, m)
 	}
+	for params, want := range map[string]float64{"": DefaultAutoQAgg, "0": 0, "0.25": 0.25} {
+		p := map[string]string{}
+		if params != "" {
+			p["qagg"] = params
+		}
+		est, err := r.NewEstimator("auto", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := est.(autoEstimator).QAgg; got != want {
+			t.Errorf("qagg=%q: QAgg = %v, want %v", params, got, want)
+		}
+	}
 	if _, err := Unmarshal([]byte(`{"format":1,"kind":"auto","payload":{"chosen":"x"}}`)); !errors.Is(err, ErrFormat) {
 		t.Errorf("auto without a model: err = %v, want ErrFormat", err)
 	}
