@@ -700,6 +700,19 @@ func constantEffectData(src rand.Source, n int, noise float64) UpliftData {
 	return UpliftData{X: x, Treatment: tr, Arms: 1, Y: y}
 }
 
+// simplexSSE is Σ_i (y_i − Σ_j b_j·z_j[i])².
+func simplexSSE(z [][]float64, y, b []float64) float64 {
+	s := 0.0
+	for i := range y {
+		e := y[i]
+		for j := range b {
+			e -= b[j] * z[j][i]
+		}
+		s += e * e
+	}
+	return s
+}
+
 // TestAutoSimplexLS checks the convex least squares against a brute-force
 // search over the simplex of four columns, one of them constant (as the
 // stack's constant effect is).
@@ -714,17 +727,7 @@ func TestAutoSimplexLS(t *testing.T) {
 		y[i] = 0.5*z[0][i] + 0.2*z[1][i] - 0.3*z[2][i] + 0.6 + rng.NormFloat64()
 	}
 	got := autoSimplexLS(z, y, nil, nil, 0)
-	sse := func(b []float64) float64 {
-		s := 0.0
-		for i := range n {
-			e := y[i]
-			for j := range b {
-				e -= b[j] * z[j][i]
-			}
-			s += e * e
-		}
-		return s
-	}
+	sse := func(b []float64) float64 { return simplexSSE(z, y, b) }
 	if sum := got[0] + got[1] + got[2] + got[3]; math.Abs(sum-1) > 1e-9 || slices.Min(got) < 0 {
 		t.Fatalf("β = %v: not on the simplex", got)
 	}
@@ -770,17 +773,7 @@ func TestAutoSimplexQAgg(t *testing.T) {
 		z[1][i] = s + 1.5*rng.NormFloat64() // noisy, but its noise is independent
 		z[2][i] = 0.5                       // a constant
 	}
-	q := func(b []float64) float64 {
-		s := 0.0
-		for i := range n {
-			e := y[i]
-			for j := range b {
-				e -= b[j] * z[j][i]
-			}
-			s += e * e
-		}
-		return s
-	}
+	q := func(b []float64) float64 { return simplexSSE(z, y, b) }
 	alone := []float64{q([]float64{1, 0, 0}), q([]float64{0, 1, 0}), q([]float64{0, 0, 1})}
 	var prev []float64
 	for _, nu := range []float64{0, 0.25, 0.5, 0.9} {
