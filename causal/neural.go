@@ -273,7 +273,7 @@ type netConfig struct {
 	learnRate, l2, alpha    float64
 	valFraction             float64
 	classification          bool
-	// stop, when set, is checked before each epoch (see WithStop).
+	// stop, when set, is checked before each minibatch (see WithStop).
 	stop func() error
 	// epochDone, when set, is called after each epoch (see WithProgress).
 	epochDone func()
@@ -505,13 +505,15 @@ func trainNetwork(net *Network, x []float64, in int, y, w []float64, g []int, cf
 	var step float64
 	const b1, b2, eps = 0.9, 0.999, 1e-8
 	for epoch := 0; epoch < cfg.epochs; epoch++ {
-		if cfg.stop != nil {
-			if err := cfg.stop(); err != nil {
-				return err
-			}
-		}
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for start := 0; start < len(order); start += batch {
+			// An epoch on many rows takes seconds; a stop ends the fit
+			// within one minibatch.
+			if cfg.stop != nil {
+				if err := cfg.stop(); err != nil {
+					return err
+				}
+			}
 			rows := order[start:min(start+batch, len(order))]
 			if len(rows) < batch/2 && start > 0 {
 				continue // drop a short last batch

@@ -23,7 +23,7 @@ type stopSource struct {
 // must end (context.Context's Err fits). Every estimator and learner of
 // this package given such a source, and the sources they derive from it,
 // checks stop between its steps — each Newton iteration, boosting round,
-// tree, epoch and cross-fitting fold — and then returns an error wrapping
+// tree, network minibatch and cross-fitting fold — and then returns an error wrapping
 // ErrStopped and stop's error. The draws are those of src; a progress
 // callback src carries (WithProgress) is kept.
 func WithStop(src rand.Source, stop func() error) rand.Source {
