@@ -216,6 +216,17 @@ func autoSimplexLS(z [][]float64, y, w []float64, count []float64, nu float64) [
 	if p < 2 || maxd == 0 {
 		return x
 	}
+	if nu > 0 {
+		// Up to a constant, Q-aggregation's objective is
+		// (1 − ν)·βᵀGβ − 2bᵀβ + ν·Σ_j β_j·G_jj: the least squares with
+		// Gram (1 − ν)·G and b − ν·diag(G)/2.
+		for j := range p {
+			b[j] -= nu * g[j*p+j] / 2
+		}
+		for i := range g {
+			g[i] *= 1 - nu
+		}
+	}
 	lip := 0.0 // Gershgorin
 	for j := range p {
 		row := 0.0
@@ -224,19 +235,16 @@ func autoSimplexLS(z [][]float64, y, w []float64, count []float64, nu float64) [
 		}
 		lip = max(lip, row)
 	}
-	lip *= 1 - nu
 	yv := slices.Clone(x)
 	prev := slices.Clone(x)
 	grad := make([]float64, p)
 	t := 1.0
 	for range 5000 {
 		for j := range p {
-			// Half the gradient of (1 − ν)(βᵀGβ − 2bᵀβ) + ν·Σ_j β_j(G_jj − 2b_j).
 			grad[j] = -b[j]
 			for k := range p {
 				grad[j] += g[j*p+k] * yv[k]
 			}
-			grad[j] = (1-nu)*grad[j] + nu*(g[j*p+j]/2-b[j])
 		}
 		copy(prev, x)
 		for j := range p {
