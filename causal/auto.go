@@ -83,6 +83,50 @@ func ParseAutoCriterion(s string) (AutoCriterion, error) {
 	return 0, fmt.Errorf("%w: criterion %q, want r-loss, dr-loss or mixed-loss", ErrParam, s)
 }
 
+// AutoPropensity is where AutoEstimator's loss takes the propensity ê
+// from when the data log none.
+type AutoPropensity int
+
+const (
+	// PropensityModel cross-fits ê with the nuisance learner.
+	PropensityModel AutoPropensity = iota
+	// PropensityConstant takes, for a row in fold f, the arm's
+	// (weighted) share of the rows outside f: the propensity of a
+	// randomised trial.
+	PropensityConstant
+	// PropensitySelect keeps the learner's ê only when its out-of-fold
+	// log-loss is lower than the constant's by more than one standard
+	// error of the per-row difference, a one-standard-error rule toward
+	// the constant (see autoPrefersConstant).
+	PropensitySelect
+)
+
+// DefaultAutoPropensity is the registry's default AutoEstimator.Propensity.
+const DefaultAutoPropensity = PropensitySelect
+
+// String returns "model", "constant" or "select".
+func (p AutoPropensity) String() string {
+	switch p {
+	case PropensityModel:
+		return "model"
+	case PropensityConstant:
+		return "constant"
+	case PropensitySelect:
+		return "select"
+	}
+	return "propensity(" + strconv.Itoa(int(p)) + ")"
+}
+
+// ParseAutoPropensity reads "model", "constant" or "select".
+func ParseAutoPropensity(s string) (AutoPropensity, error) {
+	for _, p := range []AutoPropensity{PropensityModel, PropensityConstant, PropensitySelect} {
+		if strings.EqualFold(s, p.String()) {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: propensity=%s, want model, constant or select", ErrParam, s)
+}
+
 // autoTieWeight is the weight of the candidate with the lowest loss in a
 // stack where no candidate earns a weight: small enough to leave the
 // constant effect's accuracy, large enough to order the units.
@@ -137,7 +181,8 @@ func autoFolds(t []int, arms int) int {
 //  1. the nuisance models are cross-fitted on the subsample with Folds
 //     folds (per treated arm k, on the rows of arm k and control):
 //     m̂(x) = E[y | x], μ̂_0, μ̂_1 and ê(x) = P(t=k | x) (the logged
-//     propensity when the data has one arm and a Propensity column),
+//     propensity when the data has one arm and a Propensity column; the
+//     arm's share instead of the learner's ê as Propensity says),
 //     clipped to [Clip, 1−Clip];
 //  2. every candidate gives out-of-fold effects τ̂ (CrossFitEffects with
 //     Folds folds, the same folds and fold seeds for every candidate);
@@ -208,6 +253,11 @@ type AutoEstimator struct {
 	// more. 0 (the zero value) is plain convex stacking; the registry's
 	// default is DefaultAutoQAgg.
 	QAgg float64
+	// Propensity says where the loss's ê comes from when the data log
+	// none: the nuisance learner (PropensityModel, the zero value), the
+	// arm's share (PropensityConstant, as in a randomised trial), or the
+	// learner only when it beats the share (PropensitySelect).
+	Propensity AutoPropensity
 	// Budget bounds the fit's time on data with more than ten times the
 	// selection rows (0 means no bound; see DefaultAutoBudget and
 	// autoBudgetRows): the whole fit aims at
@@ -330,6 +380,11 @@ type AutoModel struct {
 	// (absent for the other criteria and in files saved before it was
 	// kept).
 	Mix []float64 `json:"mix,omitempty"`
+	// Propensity is, per treated arm, the loss's propensity: "model"
+	// (cross-fitted by the nuisance learner), "constant" (the arm's
+	// share, by AutoEstimator.Propensity) or "logged"
+	// (absent in files saved before it was kept).
+	Propensity []string `json:"propensity,omitempty"`
 	// SkippedConstant lists the candidates, better by loss than Chosen,
 	// whose refit on all rows predicted one constant effect and so was
 	// passed over.
@@ -391,7 +446,8 @@ func (m *AutoModel) Unwrap() UpliftModel { return m.Model.UpliftModel }
 // refitted) and, for a stack, auto_weight.NAME for every member (one
 // weight per treated arm), auto_constant and the nested losses
 // auto_stack_cv_loss and auto_select_cv_loss; auto_mix (per treated arm,
-// the mixed loss's DR share α); auto_clipped (per treated
+// the mixed loss's DR share α); auto_propensity (per treated arm, where
+// the loss's ê came from: model, constant or logged); auto_clipped (per treated
 // arm, the share of selection rows with ê at a clip bound) and, above
 // AutoOverlapWarn, auto_overlap_warning (see OverlapWarning).
 func (m *AutoModel) Report() map[string]string {
@@ -414,6 +470,9 @@ func (m *AutoModel) Report() map[string]string {
 	}
 	if len(m.Mix) > 0 {
 		out["auto_mix"] = autoFmts(m.Mix)
+	}
+	if len(m.Propensity) > 0 {
+		out["auto_propensity"] = strings.Join(m.Propensity, ",")
 	}
 	if len(m.Clipped) > 0 {
 		out["auto_clipped"] = autoFmts(m.Clipped)
@@ -498,6 +557,9 @@ func (m *AutoModel) Report() map[string]string {
 		}
 	}
 	reason += fmt.Sprintf("; constant effect %s, zero effect %s", autoFmt(m.ConstantLoss), autoFmt(m.ZeroLoss))
+	if slices.Contains(m.Propensity, PropensityConstant.String()) {
+		reason += "; the loss's propensity per treated arm: " + strings.Join(m.Propensity, ",") + " (constant: the arm's share)"
+	}
 	if len(skipped) > 0 {
 		reason += fmt.Sprintf("; %d of %d candidates skipped to keep within the time budget (auto_budget)", len(skipped), len(m.Scores))
 	}
@@ -681,8 +743,9 @@ func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, er
 // select_rows, nuisance (a learner name), clip, combine, members, bags,
 // mix, mix_overlap, prefer_select (AutoEstimator.PreferSelect), weights
 // ("convex", the default, or "nonneg"; see AutoEstimator.Convex), qagg
-// (DefaultAutoQAgg; AutoEstimator.QAgg, with convex weights only) and
-// budget (DefaultAutoBudget; "off" for none). With a budget, on data
+// (DefaultAutoQAgg; AutoEstimator.QAgg, with convex weights only),
+// propensity (DefaultAutoPropensity; ParseAutoPropensity) and budget
+// (DefaultAutoBudget; "off" for none). With a budget, on data
 // of more than ten times the selection rows, the candidates are tried
 // cheapest first (autoCostRank).
 func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
@@ -753,6 +816,9 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 		return nil, err
 	}
 	if a.QAgg, err = p.Float("qagg", DefaultAutoQAgg); err != nil {
+		return nil, err
+	}
+	if a.Propensity, err = ParseAutoPropensity(p.String("propensity", DefaultAutoPropensity.String())); err != nil {
 		return nil, err
 	}
 	switch v := p.String("weights", "convex"); v {
@@ -837,7 +903,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	// Nuisances and the per-arm loss terms.
 	arms := make([]autoArm, sel.Arms)
 	for k := 1; k <= sel.Arms; k++ {
-		ar, err := autoNuisance(sel, k, nuis, task, folds, clip, rng, src)
+		ar, err := autoNuisance(sel, k, nuis, task, folds, clip, a.Propensity, rng, src)
 		if err != nil {
 			return nil, fmt.Errorf("auto: arm %d nuisance: %w", k, err)
 		}
@@ -921,6 +987,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	}
 	for k, ar := range arms {
 		out.Clipped[k] = ar.clipped
+		out.Propensity = append(out.Propensity, ar.propensity)
 		if a.Criterion == MixedLoss {
 			out.Mix = append(out.Mix, ar.alpha)
 		}
@@ -1237,17 +1304,31 @@ type autoArm struct {
 	mt, mm []float64
 	// clipped is the share of the arm's rows whose ê is at a clip bound.
 	clipped float64
+	// propensity says where ê came from: "model", "constant" or
+	// "logged" (see AutoModel.Propensity).
+	propensity string
 	// alpha is the mixed loss's DR share (0 for the other criteria).
 	alpha float64
 }
 
 // autoNuisance cross-fits m̂, μ̂_0, μ̂_1 and ê for arm k.
-func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip float64, rng *rand.Rand, src rand.Source) (autoArm, error) {
+func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip float64, prop AutoPropensity, rng *rand.Rand, src rand.Source) (autoArm, error) {
 	a := metaSplitArm(d, k)
 	f := metaFolds(a.t, folds, rng)
 	e, err := metaPropensity(&a, l, f, folds, clip, rng, src)
 	if err != nil {
 		return autoArm{}, err
+	}
+	// The overlap report reads the model's ê even when the loss uses the
+	// constant: a weak propensity model still tells rows at the bounds.
+	clipped := clippedShare(e, clip)
+	source := "model"
+	if a.e != nil {
+		source = "logged"
+	} else if prop != PropensityModel {
+		if c := autoConstantPropensity(a.t, a.w, f, folds, clip); prop == PropensityConstant || autoPrefersConstant(a.t, a.w, e, c) {
+			e, source = c, "constant"
+		}
 	}
 	m, err := metaCrossFit(l, a.x, a.y, a.w, f, folds, nil, task, rng, src)
 	if err != nil {
@@ -1262,8 +1343,47 @@ func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip flo
 		ar.ry[r] = a.y[r] - m[r]
 		ar.rt[r] = a.t[r] - e[r]
 	}
-	ar.clipped = clippedShare(e, clip)
+	ar.clipped = clipped
+	ar.propensity = source
 	return ar, nil
+}
+
+// autoConstantPropensity returns the out-of-fold constant propensity:
+// for a row in fold f, the weighted share of treated rows outside f,
+// clipped to [clip, 1 − clip].
+func autoConstantPropensity(t, w []float64, fold []int, folds int, clip float64) []float64 {
+	sum, cnt := make([]float64, folds), make([]float64, folds)
+	var tsum, tcnt float64
+	for r, v := range t {
+		wr := autoW(w, r)
+		sum[fold[r]] += wr * v
+		cnt[fold[r]] += wr
+		tsum += wr * v
+		tcnt += wr
+	}
+	out := make([]float64, len(t))
+	for r := range t {
+		g := fold[r]
+		out[r] = math.Min(math.Max((tsum-sum[g])/(tcnt-cnt[g]), clip), 1-clip)
+	}
+	return out
+}
+
+// autoPrefersConstant reports whether the propensity model's out-of-fold
+// predictions e fail to beat the constant c in weighted log-loss,
+//
+//	ℓ_r(p) = −(t_r·log p_r + (1 − t_r)·log(1 − p_r)),
+//
+// by more than one standard error of the per-row difference ℓ_r(e) − ℓ_r(c)
+// (a one-standard-error rule toward the simpler model).
+func autoPrefersConstant(t, w, e, c []float64) bool {
+	diff := make([]float64, len(t))
+	for r, v := range t {
+		ll := func(p float64) float64 { return -(v*math.Log(p) + (1-v)*math.Log(1-p)) }
+		diff[r] = ll(e[r]) - ll(c[r])
+	}
+	m, se := MeanSE(diff, w)
+	return !(m < -se)
 }
 
 // autoCrossFit returns out-of-fold effects of est, or an error when any

@@ -959,3 +959,114 @@ func TestAutoPreferSelect(t *testing.T) {
 		}
 	}
 }
+
+func TestAutoConstantPropensity(t *testing.T) {
+	tr := []float64{1, 0, 1, 0, 1, 1}
+	fold := []int{0, 0, 1, 1, 2, 2}
+	for _, tc := range []struct {
+		w    []float64
+		clip float64
+		want []float64
+	}{
+		// Fold 0's rows see rows 2–5 (3 of 4 treated), fold 1's rows 0, 1,
+		// 4, 5 (3 of 4), fold 2's rows 0–3 (2 of 4).
+		{nil, 0.05, []float64{0.75, 0.75, 0.75, 0.75, 0.5, 0.5}},
+		{nil, 0.3, []float64{0.7, 0.7, 0.7, 0.7, 0.5, 0.5}},
+		// Row 3 weighs 3: fold 0 sees 3 of 6, fold 2 sees 2 of 6.
+		{[]float64{1, 1, 1, 3, 1, 1}, 0.05, []float64{0.5, 0.5, 0.75, 0.75, 1.0 / 3, 1.0 / 3}},
+	} {
+		got := autoConstantPropensity(tr, tc.w, fold, 3, tc.clip)
+		for r := range got {
+			if math.Abs(got[r]-tc.want[r]) > 1e-12 {
+				t.Errorf("w %v clip %v: got %v, want %v", tc.w, tc.clip, got, tc.want)
+				break
+			}
+		}
+	}
+}
+
+func TestAutoPrefersConstant(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := 2000
+	tr, p, noisy, half := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	for r := range n {
+		p[r] = 1 / (1 + math.Exp(-2*rng.NormFloat64()))
+		noisy[r] = 0.5 + 0.1*(rng.Float64()-0.5)
+		half[r] = 0.5
+	}
+	// A randomised trial: a model that only adds noise loses to the
+	// constant.
+	for r := range n {
+		tr[r] = 0
+		if rng.Float64() < 0.5 {
+			tr[r] = 1
+		}
+	}
+	if !autoPrefersConstant(tr, nil, noisy, half) {
+		t.Error("randomised treatment: a noisy model was preferred to the constant")
+	}
+	// Confounded: the true propensity beats the constant by far.
+	share := 0.0
+	for r := range n {
+		tr[r] = 0
+		if rng.Float64() < p[r] {
+			tr[r] = 1
+		}
+		share += tr[r] / float64(n)
+	}
+	c := make([]float64, n)
+	for r := range c {
+		c[r] = share
+	}
+	if autoPrefersConstant(tr, nil, p, c) {
+		t.Error("confounded treatment: the constant was preferred to the true propensity")
+	}
+}
+
+// TestAutoPropensityParam fits auto with propensity=select on randomised
+// and confounded data and with logged propensities, and checks the
+// registry's values.
+func TestAutoPropensityParam(t *testing.T) {
+	base := map[string]string{"candidates": "t/linear,x/linear", "nuisance": "linear", "seed": "5", "budget": "off", "folds": "3"}
+	rct, _ := autoTestData(1500, 3, 11)
+	conf, _ := autoTestData(1500, 3, 12)
+	for i := range conf.Treatment {
+		conf.Treatment[i] = 0
+		if conf.X.At(i, 2) > 0.3*math.Sin(float64(i)) {
+			conf.Treatment[i] = 1
+		}
+	}
+	logged, _ := autoTestData(1500, 3, 13)
+	logged.Propensity = make([]float64, len(logged.Treatment))
+	for i := range logged.Propensity {
+		logged.Propensity[i] = 0.5
+	}
+	for _, tc := range []struct {
+		name, param string
+		d           UpliftData
+		want        string
+	}{
+		{"randomised, select", "select", rct, "constant"},
+		{"randomised, model", "model", rct, "model"},
+		{"randomised, default", "", rct, "constant"},
+		{"confounded, constant", "constant", conf, "constant"},
+		{"confounded, select", "select", conf, "model"},
+		{"logged, select", "select", logged, "logged"},
+	} {
+		p := maps.Clone(base)
+		if tc.param != "" {
+			p["propensity"] = tc.param
+		}
+		m := fitAuto(t, tc.d, p)
+		rep := m.Report()
+		if got := rep["auto_propensity"]; got != tc.want {
+			t.Errorf("%s: auto_propensity %q, want %q", tc.name, got, tc.want)
+		}
+		if says := strings.Contains(rep["auto_reason"], "constant: the arm's share"); says != (tc.want == "constant") {
+			t.Errorf("%s: the reason %q says the constant propensity: %v, want %v", tc.name, rep["auto_reason"], says, tc.want == "constant")
+		}
+	}
+	if _, err := NewRegistry().NewEstimator("auto", map[string]string{"propensity": "known"}); !errors.Is(err, ErrParam) {
+		t.Errorf("propensity=known: %v, want ErrParam", err)
+	}
+}
