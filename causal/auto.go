@@ -102,7 +102,7 @@ const (
 )
 
 // DefaultAutoPropensity is the registry's default AutoEstimator.Propensity.
-const DefaultAutoPropensity = PropensitySelect
+const DefaultAutoPropensity = PropensityModel
 
 // String returns "model", "constant" or "select".
 func (p AutoPropensity) String() string {

@@ -1048,7 +1048,7 @@ func TestAutoPropensityParam(t *testing.T) {
 	}{
 		{"randomised, select", "select", rct, "constant"},
 		{"randomised, model", "model", rct, "model"},
-		{"randomised, default", "", rct, "constant"},
+		{"randomised, default", "", rct, "model"},
 		{"confounded, constant", "constant", conf, "constant"},
 		{"confounded, select", "select", conf, "model"},
 		{"logged, select", "select", logged, "logged"},
