@@ -411,6 +411,9 @@ type AutoModel struct {
 	Budget     float64 `json:"budget,omitempty"`
 	BudgetUnit float64 `json:"budget_unit_seconds,omitempty"`
 	Seconds    float64 `json:"seconds,omitempty"`
+	// NuisanceSeconds is the wall time of the loss's nuisance fits on the
+	// selection rows (absent in files saved before it was kept).
+	NuisanceSeconds float64 `json:"nuisance_seconds,omitempty"`
 }
 
 // Kind implements Kinded.
@@ -525,6 +528,9 @@ func (m *AutoModel) Report() map[string]string {
 	}
 	if m.Seconds > 0 {
 		out["auto_seconds"] = strconv.FormatFloat(m.Seconds, 'f', 3, 64) + "s"
+	}
+	if m.NuisanceSeconds > 0 {
+		out["auto_nuisance_seconds"] = strconv.FormatFloat(m.NuisanceSeconds, 'f', 3, 64) + "s"
 	}
 	var reason string
 	if combine == AutoStack.String() {
@@ -901,6 +907,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	bud := a.anchor(d, n, ns, folds, began, src, rng)
 
 	// Nuisances and the per-arm loss terms.
+	nuisStart := time.Now()
 	arms := make([]autoArm, sel.Arms)
 	for k := 1; k <= sel.Arms; k++ {
 		ar, err := autoNuisance(sel, k, nuis, task, folds, clip, a.Propensity, rng, src)
@@ -917,10 +924,18 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		}
 		arms[k-1] = ar
 	}
+	nuisSeconds := time.Since(nuisStart).Seconds()
 	prog.step()
 
 	// Out-of-fold effects of every candidate, on shared folds and seeds.
+	// The folds are fitted concurrently, except under a time budget,
+	// whose predictions of full-data fit times scale cross-fitting
+	// times measured one fold at a time.
 	cvSeed := rng.Uint64()
+	cvWorkers := 0
+	if bud != nil {
+		cvWorkers = 1
+	}
 	scores := make([]AutoScore, len(a.Candidates))
 	terms := make([][]float64, len(a.Candidates))
 	taus := make([]*mat.Dense, len(a.Candidates))
@@ -938,7 +953,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			cvSrc = bud.within(cvSrc, left)
 		}
 		start := time.Now()
-		tau, err := autoCrossFit(sel, ne.Estimator, folds, cvSrc)
+		tau, err := autoCrossFit(sel, ne.Estimator, folds, cvWorkers, cvSrc)
 		prog.step()
 		scores[c].Seconds = time.Since(start).Seconds()
 		if err != nil {
@@ -983,7 +998,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	out := &AutoModel{
 		Criterion: a.Criterion.String(), Rows: n, SelectionRows: ns, Folds: folds,
 		Scores: scores, ZeroLoss: zero, ConstantLoss: constant, ATE: ate, Combine: AutoSelect.String(),
-		Clip: clip, Clipped: make([]float64, len(arms)),
+		Clip: clip, Clipped: make([]float64, len(arms)), NuisanceSeconds: nuisSeconds,
 	}
 	for k, ar := range arms {
 		out.Clipped[k] = ar.clipped
@@ -1315,9 +1330,48 @@ type autoArm struct {
 func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip float64, prop AutoPropensity, rng *rand.Rand, src rand.Source) (autoArm, error) {
 	a := metaSplitArm(d, k)
 	f := metaFolds(a.t, folds, rng)
-	e, err := metaPropensity(&a, l, f, folds, clip, rng, src)
+	// The four cross-fits (propensity, outcome, control and treated
+	// outcomes) draw their seeds in that order and are fitted together.
+	var plans []*crossFit
+	plan := func(what string, y []float64, include func(r int) bool, task Task) (*crossFit, error) {
+		p, err := planCrossFit(l, a.x, y, a.w, f, folds, include, task, rng, src)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		p.what = what
+		plans = append(plans, p)
+		return p, nil
+	}
+	var pe *crossFit
+	var err error
+	if a.e == nil {
+		if pe, err = plan("propensity model", a.t, nil, Classification); err != nil {
+			return autoArm{}, err
+		}
+	}
+	pm, err := plan("outcome model", a.y, nil, task)
 	if err != nil {
 		return autoArm{}, err
+	}
+	p0, err := plan("control outcome model", a.y, func(r int) bool { return a.t[r] == 0 }, task)
+	if err != nil {
+		return autoArm{}, err
+	}
+	p1, err := plan("treated outcome model", a.y, func(r int) bool { return a.t[r] == 1 }, task)
+	if err != nil {
+		return autoArm{}, err
+	}
+	if err := runCrossFits(0, plans...); err != nil {
+		return autoArm{}, err
+	}
+	var e []float64
+	if pe != nil {
+		e = pe.out
+	} else {
+		e = append([]float64(nil), a.e...)
+	}
+	for r, v := range e {
+		e[r] = math.Min(math.Max(v, clip), 1-clip)
 	}
 	// The overlap report reads the model's ê even when the loss uses the
 	// constant: a weak propensity model still tells rows at the bounds.
@@ -1330,14 +1384,8 @@ func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip flo
 			e, source = c, "constant"
 		}
 	}
-	m, err := metaCrossFit(l, a.x, a.y, a.w, f, folds, nil, task, rng, src)
-	if err != nil {
-		return autoArm{}, fmt.Errorf("outcome model: %w", err)
-	}
-	phi, err := drScores(&a, l, task, f, folds, e, rng, src)
-	if err != nil {
-		return autoArm{}, err
-	}
+	m := pm.out
+	phi := AIPWScores(nil, a.y, a.t, p0.out, p1.out, e)
 	ar := autoArm{idx: a.idx, w: a.w, ry: make([]float64, len(a.y)), rt: make([]float64, len(a.y)), phi: phi}
 	for r := range a.y {
 		ar.ry[r] = a.y[r] - m[r]
@@ -1386,15 +1434,20 @@ func autoPrefersConstant(t, w, e, c []float64) bool {
 	return !(m < -se)
 }
 
-// autoCrossFit returns out-of-fold effects of est, or an error when any
-// is not finite.
-func autoCrossFit(d UpliftData, est UpliftEstimator, folds int, src rand.Source) (tau *mat.Dense, err error) {
+// autoCrossFit returns out-of-fold effects of est, as CrossFitEffects
+// does but with its folds fitted on up to workers goroutines (see
+// cmpCrossFitWorkers), or an error when any is not finite.
+func autoCrossFit(d UpliftData, est UpliftEstimator, folds, workers int, src rand.Source) (tau *mat.Dense, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			tau, err = nil, fmt.Errorf("panic: %v", r)
 		}
 	}()
-	tau, err = CrossFitEffects(d, est, folds, src)
+	fold, seeds, err := cmpFolds(d, folds, src)
+	if err != nil {
+		return nil, err
+	}
+	tau, err = cmpCrossFitWorkers(d, est, fold, seeds, src, workers)
 	if err != nil {
 		return nil, err
 	}

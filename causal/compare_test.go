@@ -235,3 +235,40 @@ func TestCompareEstimatorsErrors(t *testing.T) {
 		}
 	}
 }
+
+// cmpTestPanic panics when fitted on fewer than rows rows.
+type cmpTestPanic struct{ rows int }
+
+func (p cmpTestPanic) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error) {
+	if len(d.Y) < p.rows {
+		panic("planted panic")
+	}
+	return cmpTestSplit{}.FitUplift(d, src)
+}
+
+// TestCrossFitWorkers checks that folds fitted concurrently give exactly
+// the effects of folds fitted one at a time, and that a fold's panic on
+// its own goroutine comes back as that fold's error.
+func TestCrossFitWorkers(t *testing.T) {
+	d := cmpTestData(600, 4)
+	fold, seeds, err := cmpFolds(d, 4, rand.NewPCG(2, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	est := TLearner{Base: Forest{Trees: 20, MaxDepth: 4}} // draws from its source
+	serial, err := cmpCrossFitWorkers(d, est, fold, seeds, rand.NewPCG(2, 2), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conc, err := cmpCrossFitWorkers(d, est, fold, seeds, rand.NewPCG(2, 2), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mat.Equal(serial, conc) {
+		t.Fatalf("concurrent folds differ from serial ones")
+	}
+	_, err = cmpCrossFitWorkers(d, cmpTestPanic{rows: len(d.Y)}, fold, seeds, nil, 4)
+	if err == nil || err.Error() != "fold 1 of 4: panic: planted panic" {
+		t.Fatalf("panicking fits: %v, want fold 1's panic as an error", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -329,5 +330,134 @@ func TestMetaLearnersCategorical(t *testing.T) {
 			t.Errorf("%T: effect RMSE %.3f with categorical encoding (want < 0.15), %.3f treating codes as numbers (want ≥ 0.4)", est, e, en)
 		}
 		metaRoundTrip(t, m, x)
+	}
+}
+
+// crossFitPlans plans, on arm 1 of d, the four cross-fits of auto's
+// nuisances (propensity, outcome, control and treated outcomes) with l,
+// drawing the seeds from a generator seeded with seed.
+func crossFitPlans(tb testing.TB, d UpliftData, l Learner, seed uint64) []*crossFit {
+	tb.Helper()
+	a := metaSplitArm(d, 1)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	f := metaFolds(a.t, 3, rng)
+	var plans []*crossFit
+	for _, c := range []struct {
+		y       []float64
+		include func(r int) bool
+		task    Task
+	}{
+		{a.t, nil, Classification},
+		{a.y, nil, Regression},
+		{a.y, func(r int) bool { return a.t[r] == 0 }, Regression},
+		{a.y, func(r int) bool { return a.t[r] == 1 }, Regression},
+	} {
+		p, err := planCrossFit(l, a.x, c.y, a.w, f, 3, c.include, c.task, rng, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		plans = append(plans, p)
+	}
+	return plans
+}
+
+// TestRunCrossFitsConcurrentIsSerial checks that fitting the folds of
+// several cross-fits concurrently gives exactly the predictions of
+// fitting them one at a time.
+func TestRunCrossFitsConcurrentIsSerial(t *testing.T) {
+	d, _, _ := metaConfounded(3000, 7)
+	for _, l := range []Learner{Linear{}, GBT{MaxDepth: 2, MaxIter: 30}} {
+		serial := crossFitPlans(t, d, l, 1)
+		if err := runCrossFits(1, serial...); err != nil {
+			t.Fatal(err)
+		}
+		conc := crossFitPlans(t, d, l, 1)
+		if err := runCrossFits(4, conc...); err != nil {
+			t.Fatal(err)
+		}
+		for p := range serial {
+			for i, v := range serial[p].out {
+				if conc[p].out[i] != v {
+					t.Fatalf("%T: fit %d row %d: concurrent %v, serial %v", l, p, i, conc[p].out[i], v)
+				}
+			}
+		}
+		other := crossFitPlans(t, d, l, 2)
+		if err := runCrossFits(4, other...); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := l.(GBT); ok && other[1].out[0] == conc[1].out[0] {
+			t.Errorf("%T: another seed gave the same outcome prediction %v", l, other[1].out[0])
+		}
+	}
+}
+
+// failFold is a Learner whose fit fails on training sets of one size.
+type failFold struct {
+	Linear
+	rows int
+}
+
+func (l failFold) Fit(x *mat.Dense, y, w []float64, task Task, src rand.Source) (Model, error) {
+	if n, _ := x.Dims(); n == l.rows {
+		return nil, errors.New("planted failure")
+	}
+	return l.Linear.Fit(x, y, w, task, src)
+}
+
+// TestRunCrossFitsReportsFirstError checks that a failing fold is named,
+// with the fit it belongs to, and that stopped fits report the stop.
+func TestRunCrossFitsReportsFirstError(t *testing.T) {
+	d, _, _ := metaConfounded(900, 3)
+	plans := crossFitPlans(t, d, Linear{}, 1)
+	// The outcome fit's fold 1 trains on the rows outside fold 1.
+	train := len(plans[1].folds[1].train)
+	plans = crossFitPlans(t, d, failFold{rows: train}, 1)
+	for i, p := range plans {
+		p.what = []string{"propensity", "outcome", "control", "treated"}[i]
+	}
+	// The first failing fold in plan and fold order is the one reported.
+	want := ""
+	for _, p := range plans {
+		for _, fo := range p.folds {
+			if want == "" && len(fo.train) == train {
+				want = p.what + ": fold " + strconv.Itoa(fo.f) + ": planted failure"
+			}
+		}
+	}
+	err := runCrossFits(0, plans...)
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+
+	stop := errors.New("enough")
+	src := WithStop(rand.NewPCG(1, 1), func() error { return stop })
+	a := metaSplitArm(d, 1)
+	rng := rand.New(rand.NewPCG(1, 3))
+	f := metaFolds(a.t, 3, rng)
+	_, err = metaCrossFit(Linear{}, a.x, a.y, a.w, f, 3, nil, Regression, rng, src)
+	if !errors.Is(err, ErrStopped) || !errors.Is(err, stop) {
+		t.Fatalf("stopped cross-fit: %v, want ErrStopped wrapping the stop", err)
+	}
+}
+
+// BenchmarkAutoNuisanceFolds times auto's four nuisance cross-fits (three
+// folds each, its default shallow boosting) on 20,000 rows of the
+// reference data, fitted one fold at a time (workers=1) and concurrently.
+func BenchmarkAutoNuisanceFolds(b *testing.B) {
+	d := SimulateReference(20000, rand.NewPCG(1, 2))
+	for _, w := range []int{1, 0} {
+		name := "workers=gomaxprocs"
+		if w == 1 {
+			name = "workers=1"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := runCrossFits(w, crossFitPlans(b, d, autoNuisanceGBT, 1)...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

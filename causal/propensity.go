@@ -91,10 +91,45 @@ func metaFolds(t []float64, k int, rng *rand.Rand) []int {
 // metaCrossFit returns out-of-fold predictions: for each fold f, l is fitted
 // on the rows outside f for which include is true (nil means all) and
 // predicts every row in f. The fits carry the stop signal of parent (see
-// WithStop; nil: none), which is checked before each fold.
+// WithStop; nil: none), which is checked before each fold. The folds' seeds
+// are drawn from rng in fold order and the folds are then fitted
+// concurrently, so the predictions do not depend on the scheduling.
 func metaCrossFit(l Learner, x *mat.Dense, y, w []float64, folds []int, k int, include func(r int) bool, task Task, rng *rand.Rand, parent rand.Source) ([]float64, error) {
+	p, err := planCrossFit(l, x, y, w, folds, k, include, task, rng, parent)
+	if err != nil {
+		return nil, err
+	}
+	if err := runCrossFits(0, p); err != nil {
+		return nil, err
+	}
+	return p.out, nil
+}
+
+// crossFit is a planned metaCrossFit: its folds with their seeds drawn,
+// and the predictions once runCrossFits has fitted them.
+type crossFit struct {
+	what   string // names the fit in errors ("" for none)
+	l      Learner
+	x      *mat.Dense
+	y, w   []float64
+	task   Task
+	parent rand.Source
+	folds  []crossFold
+	out    []float64
+}
+
+// crossFold is one fold of a crossFit.
+type crossFold struct {
+	f           int
+	train, test []int
+	src         rand.Source
+}
+
+// planCrossFit splits the rows as metaCrossFit does and draws each
+// fold's seed from rng, in fold order, without fitting anything.
+func planCrossFit(l Learner, x *mat.Dense, y, w []float64, folds []int, k int, include func(r int) bool, task Task, rng *rand.Rand, parent rand.Source) (*crossFit, error) {
 	n, _ := x.Dims()
-	out := make([]float64, n)
+	p := &crossFit{l: l, x: x, y: y, w: w, task: task, parent: parent, out: make([]float64, n)}
 	for f := 0; f < k; f++ {
 		var train, test []int
 		for r := 0; r < n; r++ {
@@ -111,19 +146,54 @@ func metaCrossFit(l Learner, x *mat.Dense, y, w []float64, folds []int, k int, i
 		if len(train) == 0 {
 			return nil, fmt.Errorf("%w: fold %d leaves no training rows", ErrInput, f)
 		}
-		if err := stopped(parent); err != nil {
-			return nil, err
-		}
-		m, err := metaFitRows(l, x, y, w, train, task, metaSource(parent, rng))
-		if err != nil {
-			return nil, fmt.Errorf("fold %d: %w", f, err)
-		}
-		pred := m.Predict(nil, metaRows(x, test))
-		for r, i := range test {
-			out[i] = pred[r]
+		p.folds = append(p.folds, crossFold{f: f, train: train, test: test, src: metaSource(parent, rng)})
+	}
+	return p, nil
+}
+
+// wrap prefixes err with the fit's name, if any.
+func (p *crossFit) wrap(err error) error {
+	if p.what == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", p.what, err)
+}
+
+// runCrossFits fits the folds of every plan concurrently, on up to workers
+// goroutines (GOMAXPROCS when workers ≤ 0), and fills each plan's
+// predictions. It returns the first error in plan and fold order.
+func runCrossFits(workers int, plans ...*crossFit) error {
+	type job struct{ p, f int }
+	var jobs []job
+	for p, pl := range plans {
+		for f := range pl.folds {
+			jobs = append(jobs, job{p, f})
 		}
 	}
-	return out, nil
+	errs := make([]error, len(jobs))
+	parallelFor(len(jobs), workers, func(j int) {
+		pl := plans[jobs[j].p]
+		fo := pl.folds[jobs[j].f]
+		if err := stopped(pl.parent); err != nil {
+			errs[j] = pl.wrap(err)
+			return
+		}
+		m, err := metaFitRows(pl.l, pl.x, pl.y, pl.w, fo.train, pl.task, fo.src)
+		if err != nil {
+			errs[j] = pl.wrap(fmt.Errorf("fold %d: %w", fo.f, err))
+			return
+		}
+		pred := m.Predict(nil, metaRows(pl.x, fo.test))
+		for r, i := range fo.test {
+			pl.out[i] = pred[r]
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // metaPropensity returns the clipped propensity of arm k against control
