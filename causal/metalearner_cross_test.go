@@ -405,6 +405,19 @@ func (l failFold) Fit(x *mat.Dense, y, w []float64, task Task, src rand.Source) 
 	return l.Linear.Fit(x, y, w, task, src)
 }
 
+// panicFold is a Learner whose fit panics on training sets of one size.
+type panicFold struct {
+	Linear
+	rows int
+}
+
+func (l panicFold) Fit(x *mat.Dense, y, w []float64, task Task, src rand.Source) (Model, error) {
+	if n, _ := x.Dims(); n == l.rows {
+		panic("planted panic")
+	}
+	return l.Linear.Fit(x, y, w, task, src)
+}
+
 // TestRunCrossFitsReportsFirstError checks that a failing fold is named,
 // with the fit it belongs to, and that stopped fits report the stop.
 func TestRunCrossFitsReportsFirstError(t *testing.T) {
@@ -428,6 +441,13 @@ func TestRunCrossFitsReportsFirstError(t *testing.T) {
 	err := runCrossFits(0, plans...)
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
+	}
+
+	// A panic on a fold's goroutine is that fold's error.
+	plans = crossFitPlans(t, d, panicFold{rows: train}, 1)
+	plans[1].what = "outcome"
+	if err := runCrossFits(4, plans[1]); err == nil || err.Error() != "outcome: fold 1: panic: planted panic" {
+		t.Fatalf("panicking fold: %v", err)
 	}
 
 	stop := errors.New("enough")

@@ -161,7 +161,8 @@ func (p *crossFit) wrap(err error) error {
 
 // runCrossFits fits the folds of every plan concurrently, on up to workers
 // goroutines (GOMAXPROCS when workers ≤ 0), and fills each plan's
-// predictions. It returns the first error in plan and fold order.
+// predictions. It returns the first error in plan and fold order; a fit's
+// panic is returned as an error.
 func runCrossFits(workers int, plans ...*crossFit) error {
 	type job struct{ p, f int }
 	var jobs []job
@@ -174,6 +175,13 @@ func runCrossFits(workers int, plans ...*crossFit) error {
 	parallelFor(len(jobs), workers, func(j int) {
 		pl := plans[jobs[j].p]
 		fo := pl.folds[jobs[j].f]
+		defer func() {
+			// A fold may run on a goroutine of its own, where a panic
+			// would end the process: it becomes the fold's error.
+			if r := recover(); r != nil {
+				errs[j] = pl.wrap(fmt.Errorf("fold %d: panic: %v", fo.f, r))
+			}
+		}()
 		if err := stopped(pl.parent); err != nil {
 			errs[j] = pl.wrap(err)
 			return
