@@ -53,6 +53,11 @@ const DefaultAutoMix = 0.25
 // spread penalty in the convex stack's weights (AutoEstimator.QAgg).
 const DefaultAutoQAgg = 0.5
 
+// DefaultAutoMixOverlap is the registry's default rate at which the
+// DR-loss's share grows with the share of selection rows at the
+// propensity clip bounds (AutoEstimator.MixOverlap).
+const DefaultAutoMixOverlap = 5
+
 // autoMixMax bounds the DR-loss's share that AutoEstimator.MixOverlap
 // reaches.
 const autoMixMax = 0.75
@@ -236,7 +241,8 @@ type AutoEstimator struct {
 	// MixOverlap raises the DR-loss's share with the arm's share c of
 	// selection rows at the propensity clip bounds (see
 	// AutoModel.Clipped): α = max(Mix, min(Mix + MixOverlap·c,
-	// autoMixMax)). 0 keeps α at Mix.
+	// autoMixMax)). 0 keeps α at Mix; the registry's default is
+	// DefaultAutoMixOverlap.
 	MixOverlap float64
 	// PreferSelect shifts the choice between the stack and the single
 	// candidate (step 6): the single choice replaces the stack when its
@@ -814,7 +820,7 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if !(a.Mix > 0 && a.Mix < 1) {
 		return nil, fmt.Errorf("%w: mix=%v, want 0 < mix < 1", ErrParam, a.Mix)
 	}
-	if a.MixOverlap, err = p.Float("mix_overlap", 0); err != nil {
+	if a.MixOverlap, err = p.Float("mix_overlap", DefaultAutoMixOverlap); err != nil {
 		return nil, err
 	}
 	// Fit checks mix_overlap, prefer_select and qagg, for the struct API too.

@@ -281,12 +281,17 @@ func TestAutoOverlap(t *testing.T) {
 			if tc.warnWant && !strings.Contains(rep["auto_overlap_warning"], "0.05 and 0.95") {
 				t.Errorf("warning %q does not name the bounds", rep["auto_overlap_warning"])
 			}
-			if len(m.Mix) != 1 || m.Mix[0] != DefaultAutoMix || rep["auto_mix"] != "0.25" {
-				t.Errorf("mix %v (report %q), want the default %v", m.Mix, rep["auto_mix"], DefaultAutoMix)
+			// By default the DR share grows with the clipped share.
+			def := min(DefaultAutoMix+DefaultAutoMixOverlap*m.Clipped[0], autoMixMax)
+			if len(m.Mix) != 1 || math.Abs(m.Mix[0]-def) > 1e-12 || rep["auto_mix"] == "" {
+				t.Errorf("mix %v (report %q) at clipped %v, want %v", m.Mix, rep["auto_mix"], m.Clipped, def)
+			}
+			if tc.warnWant && !(m.Mix[0] > DefaultAutoMix) {
+				t.Errorf("mix %v at clipped %v: the default did not raise the DR share", m.Mix, m.Clipped)
 			}
 			// mix_overlap raises the DR share with the clipped share, up
-			// to autoMixMax; the R-loss has none.
-			for _, k := range []float64{2, 5, 50} {
+			// to autoMixMax (0 keeps the mix); the R-loss has none.
+			for _, k := range []float64{0, 2, 5, 50} {
 				q := maps.Clone(p)
 				q["mix_overlap"] = strconv.FormatFloat(k, 'g', -1, 64)
 				mo := fitAuto(t, tc.d, q)
