@@ -1338,47 +1338,22 @@ func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip flo
 	f := metaFolds(a.t, folds, rng)
 	// The four cross-fits (propensity, outcome, control and treated
 	// outcomes) draw their seeds in that order and are fitted together.
-	var plans []*crossFit
-	plan := func(what string, y []float64, include func(r int) bool, task Task) (*crossFit, error) {
-		p, err := planCrossFit(l, a.x, y, a.w, f, folds, include, task, rng, src)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		p.what = what
-		plans = append(plans, p)
-		return p, nil
-	}
-	var pe *crossFit
-	var err error
-	if a.e == nil {
-		if pe, err = plan("propensity model", a.t, nil, Classification); err != nil {
-			return autoArm{}, err
-		}
-	}
-	pm, err := plan("outcome model", a.y, nil, task)
+	pe, err := planPropensity(&a, l, f, folds, rng, src)
 	if err != nil {
 		return autoArm{}, err
 	}
-	p0, err := plan("control outcome model", a.y, func(r int) bool { return a.t[r] == 0 }, task)
+	pm, err := planCrossFit("outcome model", l, a.x, a.y, a.w, f, folds, nil, task, rng, src)
 	if err != nil {
 		return autoArm{}, err
 	}
-	p1, err := plan("treated outcome model", a.y, func(r int) bool { return a.t[r] == 1 }, task)
+	p0, p1, err := planArmOutcomes(&a, l, task, f, folds, rng, src)
 	if err != nil {
 		return autoArm{}, err
 	}
-	if err := runCrossFits(0, plans...); err != nil {
+	if err := runCrossFits(0, pe, pm, p0, p1); err != nil {
 		return autoArm{}, err
 	}
-	var e []float64
-	if pe != nil {
-		e = pe.out
-	} else {
-		e = append([]float64(nil), a.e...)
-	}
-	for r, v := range e {
-		e[r] = math.Min(math.Max(v, clip), 1-clip)
-	}
+	e := clippedPropensity(&a, pe, clip)
 	// The overlap report reads the model's ê even when the loss uses the
 	// constant: a weak propensity model still tells rows at the bounds.
 	clipped := clippedShare(e, clip)
@@ -1390,11 +1365,10 @@ func autoNuisance(d UpliftData, k int, l Learner, task Task, folds int, clip flo
 			e, source = c, "constant"
 		}
 	}
-	m := pm.out
 	phi := AIPWScores(nil, a.y, a.t, p0.out, p1.out, e)
 	ar := autoArm{idx: a.idx, w: a.w, ry: make([]float64, len(a.y)), rt: make([]float64, len(a.y)), phi: phi}
 	for r := range a.y {
-		ar.ry[r] = a.y[r] - m[r]
+		ar.ry[r] = a.y[r] - pm.out[r]
 		ar.rt[r] = a.t[r] - e[r]
 	}
 	ar.clipped = clipped

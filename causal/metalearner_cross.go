@@ -287,15 +287,26 @@ func (l DRLearner) FitUplift(d UpliftData, src rand.Source) (UpliftModel, error)
 
 // drScores cross-fits μ_0 and μ_1 and returns the AIPW scores φ.
 func drScores(a *metaArm, base Learner, task Task, folds []int, k int, e []float64, rng *rand.Rand, src rand.Source) ([]float64, error) {
-	mu0, err := metaCrossFit(base, a.x, a.y, a.w, folds, k, func(r int) bool { return a.t[r] == 0 }, task, rng, src)
+	p0, p1, err := planArmOutcomes(a, base, task, folds, k, rng, src)
 	if err != nil {
-		return nil, fmt.Errorf("control outcome model: %w", err)
+		return nil, err
 	}
-	mu1, err := metaCrossFit(base, a.x, a.y, a.w, folds, k, func(r int) bool { return a.t[r] == 1 }, task, rng, src)
-	if err != nil {
-		return nil, fmt.Errorf("treated outcome model: %w", err)
+	if err := runCrossFits(0, p0, p1); err != nil {
+		return nil, err
 	}
-	return AIPWScores(nil, a.y, a.t, mu0, mu1, e), nil
+	return AIPWScores(nil, a.y, a.t, p0.out, p1.out, e), nil
+}
+
+// planArmOutcomes plans drScores' cross-fits of μ_0, on the control rows,
+// and of μ_1, on the treated rows, drawing their seeds in that order.
+func planArmOutcomes(a *metaArm, base Learner, task Task, folds []int, k int, rng *rand.Rand, src rand.Source) (p0, p1 *crossFit, err error) {
+	if p0, err = planCrossFit("control outcome model", base, a.x, a.y, a.w, folds, k, func(r int) bool { return a.t[r] == 0 }, task, rng, src); err != nil {
+		return nil, nil, err
+	}
+	if p1, err = planCrossFit("treated outcome model", base, a.x, a.y, a.w, folds, k, func(r int) bool { return a.t[r] == 1 }, task, rng, src); err != nil {
+		return nil, nil, err
+	}
+	return p0, p1, nil
 }
 
 // drPseudo writes the DR-learner pseudo-outcome and weights.

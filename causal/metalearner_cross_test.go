@@ -352,7 +352,7 @@ func crossFitPlans(tb testing.TB, d UpliftData, l Learner, seed uint64) []*cross
 		{a.y, func(r int) bool { return a.t[r] == 0 }, Regression},
 		{a.y, func(r int) bool { return a.t[r] == 1 }, Regression},
 	} {
-		p, err := planCrossFit(l, a.x, c.y, a.w, f, 3, c.include, c.task, rng, nil)
+		p, err := planCrossFit("", l, a.x, c.y, a.w, f, 3, c.include, c.task, rng, nil)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -95,7 +95,7 @@ func metaFolds(t []float64, k int, rng *rand.Rand) []int {
 // are drawn from rng in fold order and the folds are then fitted
 // concurrently, so the predictions do not depend on the scheduling.
 func metaCrossFit(l Learner, x *mat.Dense, y, w []float64, folds []int, k int, include func(r int) bool, task Task, rng *rand.Rand, parent rand.Source) ([]float64, error) {
-	p, err := planCrossFit(l, x, y, w, folds, k, include, task, rng, parent)
+	p, err := planCrossFit("", l, x, y, w, folds, k, include, task, rng, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -126,10 +126,11 @@ type crossFold struct {
 }
 
 // planCrossFit splits the rows as metaCrossFit does and draws each
-// fold's seed from rng, in fold order, without fitting anything.
-func planCrossFit(l Learner, x *mat.Dense, y, w []float64, folds []int, k int, include func(r int) bool, task Task, rng *rand.Rand, parent rand.Source) (*crossFit, error) {
+// fold's seed from rng, in fold order, without fitting anything. what
+// names the fit in its errors, the plan's and the fits' ("" for none).
+func planCrossFit(what string, l Learner, x *mat.Dense, y, w []float64, folds []int, k int, include func(r int) bool, task Task, rng *rand.Rand, parent rand.Source) (*crossFit, error) {
 	n, _ := x.Dims()
-	p := &crossFit{l: l, x: x, y: y, w: w, task: task, parent: parent, out: make([]float64, n)}
+	p := &crossFit{what: what, l: l, x: x, y: y, w: w, task: task, parent: parent, out: make([]float64, n)}
 	for f := 0; f < k; f++ {
 		var train, test []int
 		for r := 0; r < n; r++ {
@@ -144,7 +145,7 @@ func planCrossFit(l Learner, x *mat.Dense, y, w []float64, folds []int, k int, i
 			continue
 		}
 		if len(train) == 0 {
-			return nil, fmt.Errorf("%w: fold %d leaves no training rows", ErrInput, f)
+			return nil, p.wrap(fmt.Errorf("%w: fold %d leaves no training rows", ErrInput, f))
 		}
 		p.folds = append(p.folds, crossFold{f: f, train: train, test: test, src: metaSource(parent, rng)})
 	}
@@ -161,12 +162,15 @@ func (p *crossFit) wrap(err error) error {
 
 // runCrossFits fits the folds of every plan concurrently, on up to workers
 // goroutines (GOMAXPROCS when workers ≤ 0), and fills each plan's
-// predictions. It returns the first error in plan and fold order; a fit's
-// panic is returned as an error.
+// predictions; nil plans are skipped. It returns the first error in plan
+// and fold order; a fit's panic is returned as an error.
 func runCrossFits(workers int, plans ...*crossFit) error {
 	type job struct{ p, f int }
 	var jobs []job
 	for p, pl := range plans {
+		if pl == nil {
+			continue
+		}
 		for f := range pl.folds {
 			jobs = append(jobs, job{p, f})
 		}
@@ -208,20 +212,39 @@ func runCrossFits(workers int, plans ...*crossFit) error {
 // for each subset row: the logged one when known, otherwise out-of-fold
 // predictions of l (a Classification fit of t on x).
 func metaPropensity(a *metaArm, l Learner, folds []int, k int, clip float64, rng *rand.Rand, src rand.Source) ([]float64, error) {
-	var e []float64
+	p, err := planPropensity(a, l, folds, k, rng, src)
+	if err != nil {
+		return nil, err
+	}
+	if err := runCrossFits(0, p); err != nil {
+		return nil, err
+	}
+	return clippedPropensity(a, p, clip), nil
+}
+
+// planPropensity plans metaPropensity's cross-fit of t on x, or returns
+// nil when the propensity is logged.
+func planPropensity(a *metaArm, l Learner, folds []int, k int, rng *rand.Rand, src rand.Source) (*crossFit, error) {
 	if a.e != nil {
+		return nil, nil
+	}
+	return planCrossFit("propensity model", l, a.x, a.t, a.w, folds, k, nil, Classification, rng, src)
+}
+
+// clippedPropensity returns the propensity of every subset row, the
+// logged one or that of p once fitted (see planPropensity), clipped to
+// [clip, 1 − clip].
+func clippedPropensity(a *metaArm, p *crossFit, clip float64) []float64 {
+	var e []float64
+	if p == nil {
 		e = append([]float64(nil), a.e...)
 	} else {
-		var err error
-		e, err = metaCrossFit(l, a.x, a.t, a.w, folds, k, nil, Classification, rng, src)
-		if err != nil {
-			return nil, fmt.Errorf("propensity model: %w", err)
-		}
+		e = p.out
 	}
 	for r, v := range e {
 		e[r] = math.Min(math.Max(v, clip), 1-clip)
 	}
-	return e, nil
+	return e
 }
 
 // metaCheckClip validates a clipping bound (zero means DefaultClip).
