@@ -58,6 +58,12 @@ const DefaultAutoQAgg = 0.5
 // propensity clip bounds (AutoEstimator.MixOverlap).
 const DefaultAutoMixOverlap = 5
 
+// DefaultAutoPreferSelect is the registry's default shift of the choice
+// between the stack and the single candidate (AutoEstimator.PreferSelect):
+// the single candidate replaces the stack only when its nested loss is
+// lower by more than two standard errors.
+const DefaultAutoPreferSelect = -1
+
 // autoMixMax bounds the DR-loss's share that AutoEstimator.MixOverlap
 // reaches.
 const autoMixMax = 0.75
@@ -249,7 +255,8 @@ type AutoEstimator struct {
 	// nested loss is lower by more than 1 − PreferSelect standard errors
 	// of the per-row difference. 0 is the one-standard-error rule in the
 	// stack's favour, 1 takes the lower nested loss, 2 keeps the stack
-	// only when it is lower by more than one standard error.
+	// only when it is lower by more than one standard error; the
+	// registry's default is DefaultAutoPreferSelect (two standard errors).
 	PreferSelect float64
 	// QAgg is the share ν in [0, 1) of Q-aggregation's penalty in the
 	// convex stack's weights (with Convex only): they minimise
@@ -753,7 +760,8 @@ func (a autoEstimator) FitUplift(d UpliftData, src rand.Source) (UpliftModel, er
 // newAutoEstimator builds the "auto" registry entry from candidates (a
 // comma-separated list of ParseAutoCandidate specs), criterion, folds,
 // select_rows, nuisance (a learner name), clip, combine, members, bags,
-// mix, mix_overlap, prefer_select (AutoEstimator.PreferSelect), weights
+// mix, mix_overlap, prefer_select (DefaultAutoPreferSelect;
+// AutoEstimator.PreferSelect), weights
 // ("convex", the default, or "nonneg"; see AutoEstimator.Convex), qagg
 // (DefaultAutoQAgg; AutoEstimator.QAgg, with convex weights only),
 // propensity (DefaultAutoPropensity; ParseAutoPropensity) and budget
@@ -824,7 +832,7 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 		return nil, err
 	}
 	// Fit checks mix_overlap, prefer_select and qagg, for the struct API too.
-	if a.PreferSelect, err = p.Float("prefer_select", 0); err != nil {
+	if a.PreferSelect, err = p.Float("prefer_select", DefaultAutoPreferSelect); err != nil {
 		return nil, err
 	}
 	if a.QAgg, err = p.Float("qagg", DefaultAutoQAgg); err != nil {

@@ -148,17 +148,27 @@ func TestAutoRegistryAndRoundTrip(t *testing.T) {
 	if m2.Chosen != m.Chosen || m2.Scores[0].Loss != m.Scores[0].Loss || m2.Unwrap() == nil {
 		t.Errorf("record differs after reload: %+v vs %+v", m2, m)
 	}
-	for params, want := range map[string]float64{"": DefaultAutoQAgg, "0": 0, "0.25": 0.25} {
-		p := map[string]string{}
-		if params != "" {
-			p["qagg"] = params
-		}
-		est, err := r.NewEstimator("auto", p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := est.(autoEstimator).QAgg; got != want {
-			t.Errorf("qagg=%q: QAgg = %v, want %v", params, got, want)
+	for _, tc := range []struct {
+		param string
+		def   float64
+		field func(autoEstimator) float64
+	}{
+		{"qagg", DefaultAutoQAgg, func(a autoEstimator) float64 { return a.QAgg }},
+		{"prefer_select", DefaultAutoPreferSelect, func(a autoEstimator) float64 { return a.PreferSelect }},
+		{"mix_overlap", DefaultAutoMixOverlap, func(a autoEstimator) float64 { return a.MixOverlap }},
+	} {
+		for value, want := range map[string]float64{"": tc.def, "0": 0, "0.25": 0.25} {
+			p := map[string]string{}
+			if value != "" {
+				p[tc.param] = value
+			}
+			est, err := r.NewEstimator("auto", p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tc.field(est.(autoEstimator)); got != want {
+				t.Errorf("%s=%q: %v, want %v", tc.param, value, got, want)
+			}
 		}
 	}
 	if _, err := Unmarshal([]byte(`{"format":1,"kind":"auto","payload":{"chosen":"x"}}`)); !errors.Is(err, ErrFormat) {

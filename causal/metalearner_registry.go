@@ -175,7 +175,7 @@ type Registry struct {
 //	r          RLearner    base (linear), propensity (linear), final (= base), folds (5), clip (0.01), outcome (auto)
 //	dr         DRLearner   base (linear), propensity (linear), final (= base), folds (5), clip (0.01), outcome (auto)
 //	uplift-tree, uplift-forest, causal-forest: see registry_trees.go
-//	auto       stacks or picks candidates by cross-validated loss: candidates, criterion (mixed-loss; r-loss, dr-loss), mix (0.25), folds (5 on at most 5,000 selection rows, else 3), select_rows, nuisance, clip (0.05), combine (stack), members (4), bags (20), weights (convex; nonneg), qagg (0.5), propensity (model; select, constant), prefer_select (0), mix_overlap (5; 0 off), budget (3; off)
+//	auto       stacks or picks candidates by cross-validated loss: candidates, criterion (mixed-loss; r-loss, dr-loss), mix (0.25), folds (5 on at most 5,000 selection rows, else 3), select_rows, nuisance, clip (0.05), combine (stack), members (4), bags (20), weights (convex; nonneg), qagg (0.5), propensity (model; select, constant), prefer_select (-1), mix_overlap (5; 0 off), budget (3; off)
 //	bootstrap  of (t), replicates, interval (percentile); other parameters go to the bootstrapped estimator
 //	dlce       DLCE        dim (10), epochs (60), negatives (5), learn_rate (0.003), l2 (0.1), cap (0.05), user_col, item_col (-1)
 //	outcome    Outcome     base (linear), outcome (auto): the predicted outcome, not an effect (a recommender's baseline)
