@@ -293,7 +293,7 @@ func TestAutoOverlap(t *testing.T) {
 			}
 			// By default the DR share grows with the clipped share.
 			def := min(DefaultAutoMix+DefaultAutoMixOverlap*m.Clipped[0], autoMixMax)
-			if len(m.Mix) != 1 || math.Abs(m.Mix[0]-def) > 1e-12 || rep["auto_mix"] == "" {
+			if len(m.Mix) != 1 || math.Abs(m.Mix[0]-def) > 1e-12 || rep["auto_mix"] != strconv.FormatFloat(def, 'g', 6, 64) {
 				t.Errorf("mix %v (report %q) at clipped %v, want %v", m.Mix, rep["auto_mix"], m.Clipped, def)
 			}
 			if tc.warnWant && !(m.Mix[0] > DefaultAutoMix) {
