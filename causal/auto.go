@@ -266,12 +266,6 @@ type AutoEstimator struct {
 	// more. 0 (the zero value) is plain convex stacking; the registry's
 	// default is DefaultAutoQAgg.
 	QAgg float64
-	// ShrinkJS chooses the stack's shrinkage toward the constant effect
-	// (step 6) continuously instead of on the grid autoShrinks: the
-	// nested cross-validation's least-squares factor λ̂, shrunk by the
-	// positive-part James–Stein rule λ = λ̂·max(0, 1 − se²/λ̂²) and kept
-	// in [0, 1] (shrink=js; the zero value is the grid, shrink=grid).
-	ShrinkJS bool
 	// Propensity says where the loss's ê comes from when the data log
 	// none: the nuisance learner (PropensityModel, the zero value), the
 	// arm's share (PropensityConstant, as in a randomised trial), or the
@@ -844,13 +838,6 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.QAgg, err = p.Float("qagg", DefaultAutoQAgg); err != nil {
 		return nil, err
 	}
-	switch v := p.String("shrink", "grid"); v {
-	case "grid":
-	case "js":
-		a.ShrinkJS = true
-	default:
-		return nil, fmt.Errorf("%w: shrink=%s, want grid or js", ErrParam, v)
-	}
 	if a.Propensity, err = ParseAutoPropensity(p.String("propensity", DefaultAutoPropensity.String())); err != nil {
 		return nil, err
 	}
@@ -1061,19 +1048,10 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			}
 		}
 		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
-		var lambda float64
-		if a.ShrinkJS {
-			var lt []float64
-			lambda, lt = autoShrinkJS(stackTerms)
-			stackTerms = [][]float64{lt}
-		}
 		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms, 1-a.PreferSelect)
 		out.SelectCVLoss = selLoss
 		if shrink >= 0 {
 			out.StackCVLoss = shrinkLoss[shrink]
-			if !a.ShrinkJS {
-				lambda = autoShrinks[shrink]
-			}
 		} else {
 			out.StackCVLoss = slices.Min(shrinkLoss)
 		}
@@ -1083,6 +1061,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 				return nil, err
 			}
 			if stack != nil {
+				lambda := autoShrinks[shrink]
 				for k, s := range sarms {
 					beta[k] = autoShrink(beta[k], autoConstant(s, nil), lambda)
 					stack.Constant[k] = beta[k][len(beta[k])-1]

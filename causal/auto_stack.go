@@ -481,46 +481,6 @@ func autoStackTerms(s autoStackArm, beta []float64, dst []float64) []float64 {
 // constant effect alone.
 var autoShrinks = []float64{1, 0.8, 0.6, 0.4, 0.2, 0.1, 0}
 
-// autoShrinkJS returns the shrinkage factor λ of the stack toward the
-// constant effect from the nested loss terms at the factors of
-// autoShrinks, and the terms at λ. Each row's term is quadratic in λ,
-// a_r − 2λ·b_r + λ²·c_r (recovered from λ = 0, 0.6 and 1), so the
-// factor with the lowest nested loss is λ̂ = Σb/Σc, with the sandwich
-// variance se² = Σ(b_r − λ̂c_r)²/(Σc)². The factor is the positive-part
-// James–Stein estimate λ = λ̂·max(0, 1 − se²/λ̂²), kept in [0, 1]: a
-// factor the data cannot tell from 0 is shrunk toward it.
-func autoShrinkJS(stack [][]float64) (lambda float64, terms []float64) {
-	l1, l6, l0 := stack[0], stack[2], stack[len(stack)-1]
-	b := make([]float64, len(l0))
-	c := make([]float64, len(l0))
-	sb, sc := 0.0, 0.0
-	for r := range l0 {
-		u, v := l1[r]-l0[r], l6[r]-l0[r]
-		b[r] = (0.36*u - v) / 0.48
-		c[r] = u + 2*b[r]
-		sb += b[r]
-		sc += c[r]
-	}
-	if sc > 0 {
-		hat := sb / sc
-		v := 0.0
-		for r := range b {
-			e := b[r] - hat*c[r]
-			v += e * e
-		}
-		v /= sc * sc
-		if hat != 0 {
-			lambda = hat * max(0, 1-v/(hat*hat))
-		}
-		lambda = min(max(lambda, 0), 1)
-	}
-	terms = make([]float64, len(l0))
-	for r := range l0 {
-		terms[r] = l0[r] - 2*lambda*b[r] + lambda*lambda*c[r]
-	}
-	return lambda, terms
-}
-
 // autoShrink returns the stack beta shrunk toward the constant effect c0,
 // λ being the share of the stack kept:
 // τ_λ(x) = λ·(c + Σ_k β_k τ̂_k(x)) + (1 − λ)·c0.
