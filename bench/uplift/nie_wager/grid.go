@@ -27,6 +27,28 @@ type grid struct {
 	autos    []string
 	share    bool   // share fits within a draw (see fitshare.Cache)
 	cacheDir string // and save them here
+	// extra are candidate specs fitted alone besides auto's defaults
+	// (-extra-candidates); with autoExtra the auto variants that set no
+	// candidates take them too (-auto-extra).
+	extra     []string
+	autoExtra bool
+}
+
+// parseExtra reads -extra-candidates: candidate specs separated by ";"
+// (a spec's parameters are separated by ":", and auto's candidates
+// parameter by ",").
+func parseExtra(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ";") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if _, err := causal.ParseAutoCandidate(f); err != nil {
+			return nil, fmt.Errorf("-extra-candidates: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 func parseGrid(ns, ds, sigmas, setups string, draws, workers int, autos string) (*grid, error) {
@@ -87,13 +109,19 @@ type fitResult struct {
 }
 
 // estimators returns the auto variants followed by auto's default
-// candidates for n training rows.
+// candidates for n training rows and the extra candidates.
 func (g *grid) estimators(n int) []string {
-	names := slices.Clone(g.autos)
+	return append(slices.Clone(g.autos), g.candidates(n)...)
+}
+
+// candidates returns auto's default candidates for n training rows
+// followed by the extra candidates.
+func (g *grid) candidates(n int) []string {
+	var names []string
 	for _, c := range causal.DefaultAutoCandidatesFor(n, false) {
 		names = append(names, c.Name)
 	}
-	return names
+	return append(names, g.extra...)
 }
 
 func (g *grid) run(outPath string) error {
@@ -253,6 +281,9 @@ func (g *grid) fitDraw(c cell, draw int) ([]fitResult, error) {
 			return nil, err
 		}
 		spec.Params["seed"] = strconv.Itoa(draw)
+		if _, set := spec.Params["candidates"]; e < len(g.autos) && g.autoExtra && !set {
+			spec.Params["candidates"] = strings.Join(g.candidates(c.n), ",")
+		}
 		est, err := reg.NewEstimator(spec.Estimator, spec.Params)
 		if err != nil {
 			return nil, err

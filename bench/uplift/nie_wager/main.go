@@ -30,12 +30,14 @@
 // rows, which are the candidates' own fits): comparing combination rules
 // then costs about one auto fit per draw, and the variants differ from
 // separate fits only in the seeds of the shared fits. -fit-cache DIR also
-// saves the fits and reads them back in later runs.
+// saves the fits and reads them back in later runs. -extra-candidates
+// adds candidates to the comparison in hindsight, and -auto-extra gives
+// them to the auto variants too (comparing candidate sets).
 //
 // Usage (from the repository root):
 //
 //	go run ./bench/uplift/nie_wager [-n 1000] [-d 6] [-sigma 1] [-draws 20] [-setups ABCD] [-estimators ...]
-//	go run ./bench/uplift/nie_wager -grid [-draws 10] [-grid-n 500,1000] [-grid-d 6,12] [-grid-sigma 0.5,1,2,4] [-workers 2] [-auto auto] [-share-fits] [-fit-cache DIR] [-out fits.csv]
+//	go run ./bench/uplift/nie_wager -grid [-draws 10] [-grid-n 500,1000] [-grid-d 6,12] [-grid-sigma 0.5,1,2,4] [-workers 2] [-auto auto] [-share-fits] [-fit-cache DIR] [-extra-candidates "spec;spec"] [-auto-extra] [-out fits.csv]
 package main
 
 import (
@@ -69,6 +71,8 @@ func main() {
 	autos := flag.String("auto", "auto", "grid: comma-separated auto variants, as estimator specs (e.g. auto,auto:combine=select)")
 	out := flag.String("out", "", "grid: write every fit's test MSE to this CSV file")
 	cacheDir := flag.String("fit-cache", "", "grid: like -share-fits, and also save the fits in this folder and read them back in later runs (empty it after changing an estimator)")
+	extra := flag.String("extra-candidates", "", "grid: candidate specs separated by \";\" fitted alone besides auto's defaults, for the comparison in hindsight")
+	autoExtra := flag.Bool("auto-extra", false, "grid: the -auto variants that set no candidates take the -extra-candidates besides their defaults")
 	share := flag.Bool("share-fits", false, "grid: the auto variants reuse the candidates' fits on the same rows within a draw (fast comparison of combination rules; auto's fit time then omits them)")
 	flag.Parse()
 	if *d < 5 || *n < 50 || *draws < 1 {
@@ -79,7 +83,10 @@ func main() {
 		g, err := parseGrid(*gridN, *gridD, *gridSigma, *setups, *draws, *workers, *autos)
 		if err == nil {
 			g.share, g.cacheDir = *share || *cacheDir != "", *cacheDir
-			err = g.run(*out)
+			g.autoExtra = *autoExtra
+			if g.extra, err = parseExtra(*extra); err == nil {
+				err = g.run(*out)
+			}
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "nie_wager:", err)
