@@ -54,7 +54,7 @@ func main() {
 	data := flag.String("data", "examples/hillstrom/hillstrom.csv.gz", "Hillstrom CSV (.csv or .csv.gz)")
 	bins := flag.String("bin", "bin/causalrec", "comma-separated causalrec binaries to compare")
 	config := flag.String("config", "", "config file passed to every command")
-	keep := flag.String("dir", "", "folder for the files (default: a temporary one, removed)")
+	keep := flag.String("dir", "", "folder for the files, made if missing and kept (default: a temporary one, removed)")
 	var params []string
 	flag.Func("param", "estimator parameter name=value passed to every fit (repeatable), e.g. trees=936", func(v string) error {
 		params = append(params, "--param", v)
@@ -77,6 +77,8 @@ func run(data string, bins []string, config, dir string, params []string) error 
 		}
 		defer os.RemoveAll(d)
 		dir = d
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("-dir: %w", err)
 	}
 	if err := splitHillstrom(data, filepath.Join(dir, "train.csv"), filepath.Join(dir, "test.csv")); err != nil {
 		return err
