@@ -119,6 +119,12 @@ type CausalForestModel struct {
 	GroupSize int
 	// Forests[k-1] holds the trees of arm k.
 	Forests [][]CausalTree
+	// thresholds[j] holds feature j's distinct split thresholds in
+	// increasing order, in which every split knows its rank (cfSplit);
+	// prediction bins each row once and compares ranks. Fit and
+	// UnmarshalJSON set it; nil (a model built otherwise) is ranked on a
+	// copy at prediction.
+	thresholds [][]float64
 }
 
 // Kind implements Kinded.
@@ -254,6 +260,7 @@ func (f CausalForest) Fit(d UpliftData, src rand.Source) (*CausalForestModel, er
 	if err := stopped(src); err != nil {
 		return nil, err
 	}
+	m.rankSplits()
 	prog.finish()
 	return m, nil
 }
@@ -981,30 +988,66 @@ func (m *CausalForestModel) EffectsIntervals(eff, lo, hi, x *mat.Dense, level fl
 const cfBlock = 4096
 
 // rows calls f with the estimate (and variance) of every row and arm. It
-// takes the rows in blocks of cfBlock: every tree is walked for the whole
-// block before the next (so that the tree stays in cache), and the
-// block's per-row sums (32 bytes a row for the estimate, 264 with the
-// variance) are all the memory it needs.
+// takes the rows in blocks of cfBlock, bins each block's rows once (see
+// cfRank; a byte a value for tables of up to 255 thresholds), then walks
+// every tree for the whole block before the next (so that the tree stays
+// in cache); the block's per-row sums (32 bytes a row for the estimate,
+// 264 with the variance) and bins are all the memory it needs.
 func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, tau, v float64)) {
+	if m.thresholds == nil {
+		m = m.ranked()
+	}
+	widest := 0
+	for _, th := range m.thresholds {
+		widest = max(widest, len(th))
+	}
+	switch {
+	case widest <= math.MaxUint8:
+		cfRows[uint8](m, x, withVar, f)
+	case widest <= math.MaxUint16:
+		cfRows[uint16](m, x, withVar, f)
+	default:
+		cfRows[uint32](m, x, withVar, f)
+	}
+}
+
+// ranked returns a copy of m whose splits know their ranks, for a model
+// built without Fit or UnmarshalJSON.
+func (m *CausalForestModel) ranked() *CausalForestModel {
+	c := *m
+	c.Forests = make([][]CausalTree, len(m.Forests))
+	for k, trees := range m.Forests {
+		c.Forests[k] = slices.Clone(trees)
+		for b := range c.Forests[k] {
+			c.Forests[k][b].split = slices.Clone(trees[b].split)
+		}
+	}
+	c.rankSplits()
+	return &c
+}
+
+// cfRows is rows for a model whose widest threshold table fits in E.
+func cfRows[E cfBin](m *CausalForestModel, x *mat.Dense, withVar bool, f func(i, k int, tau, v float64)) {
 	n, p := x.Dims()
-	const chunk, big = cfBlock, cfBlock
+	const chunk = cfBlock
 	chunks := (n + chunk - 1) / chunk
 	raw := x.RawMatrix()
 	if !withVar {
 		// The point estimate needs only each row's running sums of the
 		// leaf means.
-		parallelWork((n+big-1)/big, 0, func() func(int) {
-			sums := make([]cfMoments, min(n, big))
-			nt := make([]int32, min(n, big))
+		parallelWork(chunks, 0, func() func(int) {
+			sums := make([]cfMoments, min(n, chunk))
+			nt := make([]int32, min(n, chunk))
+			bins := make([]E, min(n, chunk)*p)
 			return func(c int) {
-				lo, hi := c*big, min(n, (c+1)*big)
+				lo, hi := c*chunk, min(n, (c+1)*chunk)
 				nr := hi - lo
-				rows := raw.Data[lo*raw.Stride : (hi-1)*raw.Stride+p]
+				cfBinRows(bins, m.thresholds, raw.Data[lo*raw.Stride:], raw.Stride, nr, p)
 				for k, trees := range m.Forests {
 					clear(sums[:nr])
 					clear(nt[:nr])
 					for b := range trees {
-						trees[b].accumulate4(rows, raw.Stride, nr, sums, nt)
+						cfAccumulate(&trees[b], bins, p, nr, sums, nt)
 					}
 					for r := range nr {
 						tau := 0.0
@@ -1026,6 +1069,7 @@ func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, ta
 	// add them to their sums before the next group.
 	parallelWork(chunks, 0, func() func(int) {
 		stats := make([]cfRowStats, min(n, chunk))
+		bins := make([]E, min(n, chunk)*p)
 		l := max(m.GroupSize, 1)
 		idx := make([][]int32, l)
 		for b := range idx {
@@ -1035,13 +1079,13 @@ func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, ta
 		return func(c int) {
 			lo, hi := c*chunk, min(n, (c+1)*chunk)
 			nr := hi - lo
-			rows := raw.Data[lo*raw.Stride : (hi-1)*raw.Stride+p]
+			cfBinRows(bins, m.thresholds, raw.Data[lo*raw.Stride:], raw.Stride, nr, p)
 			for k, trees := range m.Forests {
 				clear(stats[:nr])
 				for g := 0; g < len(trees); g += l {
 					group := trees[g:min(g+l, len(trees))]
 					for b := range group {
-						group[b].leafIndex4(rows, raw.Stride, nr, idx[b])
+						cfLeafIndex(&group[b], bins, p, nr, idx[b])
 					}
 					gl := ls[:len(group)]
 					if len(group) < l {

@@ -410,7 +410,7 @@ func ExampleCausalForest() {
 }
 
 // BenchmarkCausalForest times fitting 200 trees (with the nuisance
-// forests) and predicting with intervals.
+// forests) and predicting, the effects alone and with intervals.
 func BenchmarkCausalForest(b *testing.B) {
 	for _, n := range []int{2000, 20000} {
 		d, _ := cfSimulate(n, 10, 1, rand.NewPCG(1, 2))
@@ -429,6 +429,12 @@ func BenchmarkCausalForest(b *testing.B) {
 		}
 		x := cfGrid(1000, 10, rand.NewPCG(2, 2))
 		lo, hi := mat.NewDense(1000, 1, nil), mat.NewDense(1000, 1, nil)
+		b.Run(fmt.Sprintf("effects/size=%d/rows=1000", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Effects(lo, x)
+			}
+		})
 		b.Run(fmt.Sprintf("intervals/size=%d/rows=1000", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -589,6 +595,24 @@ func TestCausalTreeCompactWalk(t *testing.T) {
 	if empty == 0 {
 		t.Fatal("no empty node: the test does not reach the pruned walk")
 	}
+	// A model built by hand has no ranks: prediction ranks a copy, and
+	// gives what the ranked model gives.
+	he, hlo, hhi := m.EffectsIntervals(nil, nil, nil, x, 0.9)
+	m.rankSplits()
+	if e, lo, hi := m.EffectsIntervals(nil, nil, nil, x, 0.9); !mat.Equal(e, he) || !mat.Equal(lo, hlo) || !mat.Equal(hi, hhi) {
+		t.Fatal("the ranked model's effects or intervals differ from the unranked one's")
+	}
+	// Rows on a threshold exercise the comparison's equality.
+	ties := 0
+	for i, row := range rows {
+		if th := m.thresholds[i%4]; i%5 == 1 && len(th) > 0 {
+			row[i%4] = th[i%len(th)]
+			ties++
+		}
+	}
+	if ties == 0 {
+		t.Fatal("no row on a threshold")
+	}
 	b, err := Marshal(m)
 	if err != nil {
 		t.Fatal(err)
@@ -612,14 +636,16 @@ func TestCausalTreeCompactWalk(t *testing.T) {
 				if got != want {
 					t.Fatalf("tree %d row %v: the compact walk ends at %v, the walk over the nodes at %v", b, row, got, want)
 				}
-				// The four-row walk over the first r+1 rows ends at
-				// the same leaves.
+				// The four-row walk of the binned rows over the first
+				// r+1 rows ends at the same leaves.
 				if r%37 == 0 || r == len(rows)-1 {
 					out := make([]int32, r+1)
-					tree.leafIndex4(flat, 4, r+1, out)
+					bins := make([]uint16, (r+1)*4)
+					cfBinRows(bins, model.thresholds, flat, 4, r+1, 4)
+					cfLeafIndex(&tree, bins, 4, r+1, out)
 					for i := range r + 1 {
 						if got := &tree.leaves[out[i]]; got != tree.leaf(rows[i]) {
-							t.Fatalf("tree %d: leafIndex4 over %d rows: row %d ends at %v, want %v", b, r+1, i, *got, *tree.leaf(rows[i]))
+							t.Fatalf("tree %d: cfLeafIndex over %d rows: row %d ends at %v, want %v", b, r+1, i, *got, *tree.leaf(rows[i]))
 						}
 					}
 				}

@@ -31,11 +31,15 @@ type CausalTree struct {
 }
 
 // cfSplit is an inner node: a row goes left when x[feature] ≤ threshold
-// (NaN goes right). A child c ≥ 0 is split[c], c < 0 is leaves[^c].
+// (NaN goes right). A child c ≥ 0 is split[c], c < 0 is leaves[^c]. rank
+// is the threshold's index in its model's sorted distinct thresholds of
+// the feature (CausalForestModel.thresholds), which prediction compares
+// instead (see cfRank); it fills what would be padding.
 type cfSplit struct {
 	threshold float64
 	feature   int32
 	child     [2]int32 // left, right
+	rank      uint32
 }
 
 // cfLeaf holds the means of w̃, ỹ, w̃ỹ and w̃² over a leaf's estimation
@@ -139,58 +143,102 @@ func (t *CausalTree) leaf(x []float64) *cfLeaf {
 	return &t.leaves[^c]
 }
 
-// walk4 walks four rows down the tree together, so that their memory loads
-// overlap, and returns the complements (^index) of the leaves they reach.
-func (t *CausalTree) walk4(x0, x1, x2, x3 []float64) (c0, c1, c2, c3 int32) {
-	sp := t.split
+// cfBin is the type of a row's binned values: the smallest unsigned type
+// that holds the ranks of the model's largest threshold table.
+type cfBin interface{ ~uint8 | ~uint16 | ~uint32 }
+
+// cfRank returns the bin of value v among the sorted distinct thresholds
+// th: the number of thresholds below v, len(th) for NaN. For the
+// threshold th[j], v ≤ th[j] exactly when cfRank(v) ≤ j, so a split on
+// th[j] sends a row left when its bin is at most j, NaN included (it goes
+// right, as with the thresholds themselves).
+func cfRank(th []float64, v float64) int {
+	if v != v {
+		return len(th)
+	}
+	lo, hi := 0, len(th)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if th[mid] < v {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// cfBinRows writes the bins of the n rows of x (p columns, a stride
+// apart) into dst, row-major n×p.
+func cfBinRows[E cfBin](dst []E, thresholds [][]float64, x []float64, stride, n, p int) {
+	for r := range n {
+		row, out := x[r*stride:r*stride+p], dst[r*p:(r+1)*p]
+		for j, v := range row {
+			out[j] = E(cfRank(thresholds[j], v))
+		}
+	}
+}
+
+// cfWalk4 walks four binned rows down the tree together, so that their
+// memory loads overlap, and returns the complements (^index) of the
+// leaves they reach.
+func cfWalk4[E cfBin](sp []cfSplit, x0, x1, x2, x3 []E) (c0, c1, c2, c3 int32) {
 	for c0&c1&c2&c3 >= 0 {
 		if c0 >= 0 {
 			s := &sp[c0]
-			c0 = s.child[cfRight(x0[s.feature], s.threshold)]
+			c0 = s.child[cfAbove(uint32(x0[s.feature]), s.rank)]
 		}
 		if c1 >= 0 {
 			s := &sp[c1]
-			c1 = s.child[cfRight(x1[s.feature], s.threshold)]
+			c1 = s.child[cfAbove(uint32(x1[s.feature]), s.rank)]
 		}
 		if c2 >= 0 {
 			s := &sp[c2]
-			c2 = s.child[cfRight(x2[s.feature], s.threshold)]
+			c2 = s.child[cfAbove(uint32(x2[s.feature]), s.rank)]
 		}
 		if c3 >= 0 {
 			s := &sp[c3]
-			c3 = s.child[cfRight(x3[s.feature], s.threshold)]
+			c3 = s.child[cfAbove(uint32(x3[s.feature]), s.rank)]
 		}
 	}
 	return c0, c1, c2, c3
 }
 
-// leafIndex4 writes to out[r] the index of the leaf that row r of x (n
-// rows, a stride apart) reaches, walking four rows at a time so that their
-// memory loads overlap.
-func (t *CausalTree) leafIndex4(x []float64, stride, n int, out []int32) {
-	if len(t.split) == 0 {
+// cfWalk returns the complement of the leaf the binned row x reaches.
+func cfWalk[E cfBin](sp []cfSplit, x []E) int32 {
+	c := int32(-1)
+	if len(sp) > 0 {
+		c = 0
+	}
+	for c >= 0 {
+		s := &sp[c]
+		c = s.child[cfAbove(uint32(x[s.feature]), s.rank)]
+	}
+	return c
+}
+
+// cfLeafIndex writes to out[r] the index of the leaf of t that binned row
+// r of x (n rows of p bins) reaches, four rows at a time.
+func cfLeafIndex[E cfBin](t *CausalTree, x []E, p, n int, out []int32) {
+	sp := t.split
+	if len(sp) == 0 {
 		clear(out[:n])
 		return
 	}
 	r := 0
 	for ; r+4 <= n; r += 4 {
-		c0, c1, c2, c3 := t.walk4(x[r*stride:], x[(r+1)*stride:], x[(r+2)*stride:], x[(r+3)*stride:])
+		c0, c1, c2, c3 := cfWalk4(sp, x[r*p:], x[(r+1)*p:], x[(r+2)*p:], x[(r+3)*p:])
 		out[r], out[r+1], out[r+2], out[r+3] = ^c0, ^c1, ^c2, ^c3
 	}
 	for ; r < n; r++ {
-		c := int32(0)
-		for c >= 0 {
-			s := &t.split[c]
-			c = s.child[cfRight(x[r*stride+int(s.feature)], s.threshold)]
-		}
-		out[r] = ^c
+		out[r] = ^cfWalk(sp, x[r*p:])
 	}
 }
 
-// accumulate4 adds, for row r of x (n rows, a stride apart), the means of
-// the leaf it reaches to sums[r] and counts it in nt[r] unless the leaf is
-// empty, walking four rows at a time as leaves4 does.
-func (t *CausalTree) accumulate4(x []float64, stride, n int, sums []cfMoments, nt []int32) {
+// cfAccumulate adds, for binned row r of x (n rows of p bins), the means of
+// the leaf of t it reaches to sums[r] and counts it in nt[r] unless the
+// leaf is empty, four rows at a time.
+func cfAccumulate[E cfBin](t *CausalTree, x []E, p, n int, sums []cfMoments, nt []int32) {
 	add := func(r int, l *cfLeaf) {
 		if l.empty() {
 			return
@@ -202,23 +250,58 @@ func (t *CausalTree) accumulate4(x []float64, stride, n int, sums []cfMoments, n
 		s.ww += float64(l[3])
 		nt[r]++
 	}
-	if len(t.split) == 0 {
-		for r := range n {
-			add(r, &t.leaves[0])
-		}
-		return
-	}
+	sp := t.split
 	r := 0
-	for ; r+4 <= n; r += 4 {
-		c0, c1, c2, c3 := t.walk4(x[r*stride:], x[(r+1)*stride:], x[(r+2)*stride:], x[(r+3)*stride:])
-		add(r, &t.leaves[^c0])
-		add(r+1, &t.leaves[^c1])
-		add(r+2, &t.leaves[^c2])
-		add(r+3, &t.leaves[^c3])
+	if len(sp) > 0 {
+		for ; r+4 <= n; r += 4 {
+			c0, c1, c2, c3 := cfWalk4(sp, x[r*p:], x[(r+1)*p:], x[(r+2)*p:], x[(r+3)*p:])
+			add(r, &t.leaves[^c0])
+			add(r+1, &t.leaves[^c1])
+			add(r+2, &t.leaves[^c2])
+			add(r+3, &t.leaves[^c3])
+		}
 	}
 	for ; r < n; r++ {
-		add(r, t.leaf(x[r*stride:]))
+		add(r, &t.leaves[^cfWalk(sp, x[r*p:])])
 	}
+}
+
+// cfAbove returns 1 when bin > rank (the row goes right) and 0 otherwise;
+// the compiler makes it a flag set, not a branch, which rows of real data
+// would mispredict half the time.
+func cfAbove(bin, rank uint32) int {
+	r := 0
+	if bin > rank {
+		r = 1
+	}
+	return r
+}
+
+// rankSplits sets m.thresholds to every feature's sorted distinct split
+// thresholds and every split's rank in them.
+func (m *CausalForestModel) rankSplits() {
+	th := make([][]float64, m.Features)
+	for _, trees := range m.Forests {
+		for b := range trees {
+			for _, s := range trees[b].split {
+				th[s.feature] = append(th[s.feature], s.threshold)
+			}
+		}
+	}
+	for j := range th {
+		slices.Sort(th[j])
+		th[j] = slices.Clip(slices.Compact(th[j]))
+	}
+	for _, trees := range m.Forests {
+		for b := range trees {
+			sp := trees[b].split
+			for i := range sp {
+				r, _ := slices.BinarySearch(th[sp[i].feature], sp[i].threshold)
+				sp[i].rank = uint32(r)
+			}
+		}
+	}
+	m.thresholds = th
 }
 
 // cfRight returns 1 when a row with value v goes right at a split on
@@ -405,7 +488,7 @@ func readTree(b []byte, thresholds [][]float64, encoding int) (CausalTree, []byt
 			}
 			b = b[k:]
 			code = int32(len(t.split))
-			t.split = append(t.split, cfSplit{threshold: thresholds[f][ti], feature: int32(f)})
+			t.split = append(t.split, cfSplit{threshold: thresholds[f][ti], feature: int32(f), rank: uint32(ti)})
 			stack = append(stack, slot{code, true}, slot{code, false})
 		}
 		switch {
@@ -470,6 +553,18 @@ func (m *CausalForestModel) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("causal forest arm %d: %d bytes after the last tree", k+1, len(raw))
 		}
 		m.Forests[k] = trees
+	}
+	// The saved thresholds are each feature's sorted distinct ones, and
+	// readTree took their indices as the ranks; a table written otherwise
+	// is ranked again.
+	m.thresholds = in.Thresholds
+	for _, th := range in.Thresholds {
+		for i := 1; i < len(th); i++ {
+			if !(th[i-1] < th[i]) {
+				m.rankSplits()
+				return nil
+			}
+		}
 	}
 	return nil
 }
@@ -546,5 +641,6 @@ func (m *CausalForestModel) unmarshalNodes(b []byte) error {
 			m.Forests[k][i] = compactTree(t.Nodes)
 		}
 	}
+	m.rankSplits()
 	return nil
 }
