@@ -753,8 +753,16 @@ func FuzzCausalTreeRead(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// The walk of the binned rows, by the ranks readTree read,
+		// ends where the walk by the thresholds does.
+		bins := make([]uint8, 20*3)
+		cfBinRows(bins, in.Thresholds, x.RawMatrix().Data, 3, 20, 3)
+		out := make([]int32, 20)
+		cfLeafIndex(&tree, bins, 3, 20, out)
 		for i := range 20 {
-			tree.leaf(x.RawRowView(i))
+			if got, want := &tree.leaves[out[i]], tree.leaf(x.RawRowView(i)); got != want {
+				t.Fatalf("row %d: the binned walk ends at leaf %v, the walk by the thresholds at %v", i, *got, *want)
+			}
 		}
 	})
 }
