@@ -281,16 +281,28 @@ func cfAbove(bin, rank uint32) int {
 // thresholds and every split's rank in them.
 func (m *CausalForestModel) rankSplits() {
 	th := make([][]float64, m.Features)
+	distinct := make([]int, m.Features) // th[j][:distinct[j]] is sorted and distinct
 	for _, trees := range m.Forests {
 		for b := range trees {
 			for _, s := range trees[b].split {
-				th[s.feature] = append(th[s.feature], s.threshold)
+				f := s.feature
+				th[f] = append(th[f], s.threshold)
+				// Trees split on the same few thresholds (the bins'):
+				// compacting now and then keeps the lists short.
+				if len(th[f]) >= 2*distinct[f]+1024 {
+					slices.Sort(th[f])
+					th[f] = slices.Compact(th[f])
+					distinct[f] = len(th[f])
+				}
 			}
 		}
 	}
 	for j := range th {
 		slices.Sort(th[j])
 		th[j] = slices.Clip(slices.Compact(th[j]))
+		if th[j] == nil {
+			th[j] = []float64{}
+		}
 	}
 	for _, trees := range m.Forests {
 		for b := range trees {
@@ -353,27 +365,18 @@ func (m *CausalForestModel) MarshalJSON() ([]byte, error) {
 				if s.feature < 0 || int(s.feature) >= m.Features {
 					return nil, fmt.Errorf("causal forest: split on feature %d of %d", s.feature, m.Features)
 				}
-				out.Thresholds[s.feature] = append(out.Thresholds[s.feature], s.threshold)
 			}
 		}
 	}
-	index := make([]map[float64]uint64, m.Features)
-	for j, th := range out.Thresholds {
-		slices.Sort(th)
-		th = slices.Compact(th)
-		if th == nil {
-			th = []float64{}
-		}
-		out.Thresholds[j] = th
-		index[j] = make(map[float64]uint64, len(th))
-		for i, v := range th {
-			index[j][v] = uint64(i)
-		}
+	if m.thresholds == nil {
+		m = m.ranked()
 	}
+	// The tables are the ranked ones, and a split's rank its index.
+	out.Thresholds = m.thresholds
 	for k, trees := range m.Forests {
 		b := binary.AppendUvarint(nil, uint64(len(trees)))
 		for i := range trees {
-			b = appendTree(b, &trees[i], index)
+			b = appendTree(b, &trees[i])
 		}
 		out.Forests[k] = b
 	}
@@ -381,7 +384,7 @@ func (m *CausalForestModel) MarshalJSON() ([]byte, error) {
 }
 
 // appendTree appends the binary form of t (see MarshalJSON).
-func appendTree(b []byte, t *CausalTree, index []map[float64]uint64) []byte {
+func appendTree(b []byte, t *CausalTree) []byte {
 	b = binary.AppendUvarint(b, uint64(len(t.split)))
 	b = binary.AppendUvarint(b, uint64(len(t.leaves)))
 	for _, v := range t.scale {
@@ -404,7 +407,7 @@ func appendTree(b []byte, t *CausalTree, index []map[float64]uint64) []byte {
 		}
 		s := &t.split[c]
 		b = binary.AppendUvarint(b, uint64(s.feature)+1)
-		b = binary.AppendUvarint(b, index[s.feature][s.threshold])
+		b = binary.AppendUvarint(b, uint64(s.rank))
 		stack = append(stack, s.child[1], s.child[0])
 	}
 	return b
