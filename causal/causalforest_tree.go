@@ -154,18 +154,11 @@ type cfBin interface{ ~uint8 | ~uint16 | ~uint32 }
 // right, as with the thresholds themselves).
 func cfRank(th []float64, v float64) int {
 	if v != v {
+		// slices.BinarySearch orders NaN first.
 		return len(th)
 	}
-	lo, hi := 0, len(th)
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if th[mid] < v {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
+	i, _ := slices.BinarySearch(th, v)
+	return i
 }
 
 // cfBinRows writes the bins of the n rows of x (p columns, a stride

@@ -282,7 +282,7 @@ func (g *grid) fitDraw(c cell, draw int) ([]fitResult, error) {
 		}
 		spec.Params["seed"] = strconv.Itoa(draw)
 		if _, set := spec.Params["candidates"]; e < len(g.autos) && g.autoExtra && !set {
-			spec.Params["candidates"] = strings.Join(g.candidates(c.n), ",")
+			spec.Params["candidates"] = strings.Join(names[len(g.autos):], ",")
 		}
 		est, err := reg.NewEstimator(spec.Estimator, spec.Params)
 		if err != nil {
