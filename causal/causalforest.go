@@ -981,18 +981,40 @@ func (m *CausalForestModel) EffectsIntervals(eff, lo, hi, x *mat.Dense, level fl
 	return eff, lo, hi
 }
 
-// cfBlock is the number of rows that walk a tree before the next tree.
-// Every tree is read from memory once per block (a default forest on
-// Hillstrom holds 65 MB of trees), so a block must be large; its per-row
-// sums must stay in a core's cache.
-const cfBlock = 4096
+// cfBlock is the most rows that are sorted through a tree before the
+// next tree. Every tree is read from memory once per block (a default
+// forest on Hillstrom holds 65 MB of trees), so a block must be large; its
+// per-row sums, bins and indexes must stay in a core's cache.
+const cfBlock = 8192
+
+// cfMinBlock is the fewest rows of a block made smaller so that the
+// workers get equal shares.
+const cfMinBlock = 1024
+
+// cfBlocks returns the number of blocks for n rows and the rows of each
+// but the last: at most cfBlock rows a block, and as many blocks as it
+// takes to give the workers equal numbers (three blocks on two cores
+// would leave one core idle for a third of the time), as long as blocks
+// keep at least cfMinBlock rows:
+//
+//	blocks = max(⌈n/cfBlock⌉, min(⌈⌈n/cfBlock⌉/w⌉·w, ⌊n/cfMinBlock⌋)),  size = ⌈n/blocks⌉.
+func cfBlocks(n, workers int) (blocks, size int) {
+	if n == 0 {
+		return 0, 0
+	}
+	w := max(workers, 1)
+	blocks = (n + cfBlock - 1) / cfBlock
+	blocks = max(blocks, min((blocks+w-1)/w*w, n/cfMinBlock))
+	size = (n + blocks - 1) / blocks
+	return (n + size - 1) / size, size
+}
 
 // rows calls f with the estimate (and variance) of every row and arm. It
-// takes the rows in blocks of cfBlock, bins each block's rows once (see
-// cfRank; a byte a value for tables of up to 255 thresholds), then walks
-// every tree for the whole block before the next (so that the tree stays
-// in cache); the block's per-row sums (32 bytes a row for the estimate,
-// 264 with the variance) and bins are all the memory it needs.
+// takes the rows in blocks (see cfBlocks), bins each block's rows once (see
+// cfRank; a byte a value for tables of up to 255 thresholds), then sorts
+// the whole block through every tree before the next (see cfSorter); the
+// block's per-row sums (32 bytes a row for the estimate, 264 with the
+// variance), bins and row indexes are all the memory it needs.
 func (m *CausalForestModel) rows(x *mat.Dense, withVar bool, f func(i, k int, tau, v float64)) {
 	if m.thresholds == nil {
 		m = m.ranked()
@@ -1029,25 +1051,43 @@ func (m *CausalForestModel) ranked() *CausalForestModel {
 // cfRows is rows for a model whose widest threshold table fits in E.
 func cfRows[E cfBin](m *CausalForestModel, x *mat.Dense, withVar bool, f func(i, k int, tau, v float64)) {
 	n, p := x.Dims()
-	const chunk = cfBlock
-	chunks := (n + chunk - 1) / chunk
+	blocks, size := cfBlocks(n, runtime.GOMAXPROCS(0))
 	raw := x.RawMatrix()
 	if !withVar {
 		// The point estimate needs only each row's running sums of the
 		// leaf means.
-		parallelWork(chunks, 0, func() func(int) {
-			sums := make([]cfMoments, min(n, chunk))
-			nt := make([]int32, min(n, chunk))
-			bins := make([]E, min(n, chunk)*p)
+		parallelWork(blocks, 0, func() func(int) {
+			sums := make([]cfMoments, size)
+			nt := make([]int32, size)
+			s := newCFSorter[E](size, p)
+			var l *cfLeaf
+			add := func(rows []int32) {
+				if l.empty() {
+					return
+				}
+				m0, m1, m2, m3 := float64(l[0]), float64(l[1]), float64(l[2]), float64(l[3])
+				for _, r := range rows {
+					s := &sums[r]
+					s.w += m0
+					s.y += m1
+					s.wy += m2
+					s.ww += m3
+					nt[r]++
+				}
+			}
 			return func(c int) {
-				lo, hi := c*chunk, min(n, (c+1)*chunk)
+				lo, hi := c*size, min(n, (c+1)*size)
 				nr := hi - lo
-				cfBinRows(bins, m.thresholds, raw.Data[lo*raw.Stride:], raw.Stride, nr, p)
+				s.bin(m.thresholds, raw.Data[lo*raw.Stride:], raw.Stride, nr, p)
 				for k, trees := range m.Forests {
 					clear(sums[:nr])
 					clear(nt[:nr])
 					for b := range trees {
-						cfAccumulate(&trees[b], bins, p, nr, sums, nt)
+						t := &trees[b]
+						s.leaves(t, func(leaf int32, rows []int32) {
+							l = &t.leaves[leaf]
+							add(rows)
+						})
 					}
 					for r := range nr {
 						tau := 0.0
@@ -1064,28 +1104,33 @@ func cfRows[E cfBin](m *CausalForestModel, x *mat.Dense, withVar bool, f func(i,
 		return
 	}
 	// Per row the variance needs sums over the trees and over their
-	// groups (cfRowStats, 264 bytes); the block's rows walk the l trees
-	// of a group, keeping only the index of the leaf each reaches, and
-	// add them to their sums before the next group.
-	parallelWork(chunks, 0, func() func(int) {
-		stats := make([]cfRowStats, min(n, chunk))
-		bins := make([]E, min(n, chunk)*p)
+	// groups (cfRowStats, 264 bytes); the block's rows are sorted through
+	// the l trees of a group, keeping only the index of the leaf each
+	// reaches, and added to their sums before the next group.
+	parallelWork(blocks, 0, func() func(int) {
+		stats := make([]cfRowStats, size)
+		s := newCFSorter[E](size, p)
 		l := max(m.GroupSize, 1)
 		idx := make([][]int32, l)
 		for b := range idx {
-			idx[b] = make([]int32, min(n, chunk))
+			idx[b] = make([]int32, size)
 		}
 		ls := make([]*cfLeaf, l)
 		return func(c int) {
-			lo, hi := c*chunk, min(n, (c+1)*chunk)
+			lo, hi := c*size, min(n, (c+1)*size)
 			nr := hi - lo
-			cfBinRows(bins, m.thresholds, raw.Data[lo*raw.Stride:], raw.Stride, nr, p)
+			s.bin(m.thresholds, raw.Data[lo*raw.Stride:], raw.Stride, nr, p)
 			for k, trees := range m.Forests {
 				clear(stats[:nr])
 				for g := 0; g < len(trees); g += l {
 					group := trees[g:min(g+l, len(trees))]
 					for b := range group {
-						cfLeafIndex(&group[b], bins, p, nr, idx[b])
+						out := idx[b]
+						s.leaves(&group[b], func(leaf int32, rows []int32) {
+							for _, r := range rows {
+								out[r] = leaf
+							}
+						})
 					}
 					gl := ls[:len(group)]
 					if len(group) < l {

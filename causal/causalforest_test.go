@@ -521,6 +521,32 @@ func TestCausalForestWeightScale(t *testing.T) {
 	}
 }
 
+// cfSortLeaves bins the n rows of x (p columns) and sorts them through
+// tree t, returning the index of the leaf each row reaches; it fails the
+// test unless every row is in exactly one leaf.
+func cfSortLeaves[E cfBin](tb testing.TB, t *CausalTree, thresholds [][]float64, x []float64, n, p int) []int32 {
+	tb.Helper()
+	s := newCFSorter[E](n, p)
+	s.bin(thresholds, x, p, n, p)
+	out := make([]int32, n)
+	seen := make([]int, n)
+	s.leaves(t, func(leaf int32, rows []int32) {
+		if len(rows) == 0 {
+			tb.Fatalf("leaf %d visited with no rows", leaf)
+		}
+		for _, r := range rows {
+			out[r] = leaf
+			seen[r]++
+		}
+	})
+	for r, c := range seen {
+		if c != 1 {
+			tb.Fatalf("row %d reached %d leaves", r, c)
+		}
+	}
+	return out
+}
+
 // cfWalkNodes is the reference walk over grown nodes: from the root down,
 // stopping before a child with no estimation units.
 func cfWalkNodes(nodes []CausalNode, x []float64) *CausalNode {
@@ -636,16 +662,13 @@ func TestCausalTreeCompactWalk(t *testing.T) {
 				if got != want {
 					t.Fatalf("tree %d row %v: the compact walk ends at %v, the walk over the nodes at %v", b, row, got, want)
 				}
-				// The four-row walk of the binned rows over the first
-				// r+1 rows ends at the same leaves.
+				// Sorting the binned first r+1 rows through the
+				// tree puts every row in the same leaf.
 				if r%37 == 0 || r == len(rows)-1 {
-					out := make([]int32, r+1)
-					bins := make([]uint16, (r+1)*4)
-					cfBinRows(bins, model.thresholds, flat, 4, r+1, 4)
-					cfLeafIndex(&tree, bins, 4, r+1, out)
+					out := cfSortLeaves[uint16](t, &tree, model.thresholds, flat, r+1, 4)
 					for i := range r + 1 {
 						if got := &tree.leaves[out[i]]; got != tree.leaf(rows[i]) {
-							t.Fatalf("tree %d: cfLeafIndex over %d rows: row %d ends at %v, want %v", b, r+1, i, *got, *tree.leaf(rows[i]))
+							t.Fatalf("tree %d: sorting %d rows puts row %d in %v, want %v", b, r+1, i, *got, *tree.leaf(rows[i]))
 						}
 					}
 				}
@@ -755,13 +778,10 @@ func FuzzCausalTreeRead(f *testing.F) {
 		}
 		// The walk of the binned rows, by the ranks readTree read,
 		// ends where the walk by the thresholds does.
-		bins := make([]uint8, 20*3)
-		cfBinRows(bins, in.Thresholds, x.RawMatrix().Data, 3, 20, 3)
-		out := make([]int32, 20)
-		cfLeafIndex(&tree, bins, 3, 20, out)
+		out := cfSortLeaves[uint8](t, &tree, in.Thresholds, x.RawMatrix().Data, 20, 3)
 		for i := range 20 {
 			if got, want := &tree.leaves[out[i]], tree.leaf(x.RawRowView(i)); got != want {
-				t.Fatalf("row %d: the binned walk ends at leaf %v, the walk by the thresholds at %v", i, *got, *want)
+				t.Fatalf("row %d: sorting the binned rows puts it in leaf %v, the walk by the thresholds in %v", i, *got, *want)
 			}
 		}
 	})
@@ -898,7 +918,7 @@ func TestCausalForestVarianceSums(t *testing.T) {
 					n++
 				}
 			})
-			if n < cfBlock {
+			if n < x.RawMatrix().Rows*9/10 {
 				t.Errorf("%d rows with a finite positive variance of %d: the comparison is vacuous", n, x.RawMatrix().Rows)
 			}
 		})
@@ -957,6 +977,31 @@ func TestCausalForestDecodeBulk(t *testing.T) {
 	} {
 		if _, err := Unmarshal(bad); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: error %v, want ErrFormat", name, err)
+		}
+	}
+}
+
+func TestCFBlocks(t *testing.T) {
+	for _, tc := range []struct {
+		n, workers, blocks, size int
+	}{
+		{0, 2, 0, 0},
+		{1, 2, 1, 1},
+		{1500, 2, 1, 1500},           // halves would be under cfMinBlock
+		{2048, 2, 2, 1024},           // halves of cfMinBlock
+		{cfBlock, 1, 1, cfBlock},     // one worker: as few blocks as fit
+		{cfBlock + 1, 1, 2, 4097},    // two even blocks, not cfBlock and 1
+		{21346, 2, 4, 5337},          // Hillstrom's test half: not 3 on 2 cores
+		{21346, 4, 4, 5337},          // already a multiple
+		{3 * cfBlock, 2, 4, 6144},    // rounded up to a multiple of 2
+		{5 * cfMinBlock, 8, 5, 1024}, // 8 blocks would be too small
+	} {
+		blocks, size := cfBlocks(tc.n, tc.workers)
+		if blocks != tc.blocks || size != tc.size {
+			t.Errorf("cfBlocks(%d, %d) = %d, %d; want %d, %d", tc.n, tc.workers, blocks, size, tc.blocks, tc.size)
+		}
+		if tc.n > 0 && (size > cfBlock || blocks*size < tc.n || (blocks-1)*size >= tc.n) {
+			t.Errorf("cfBlocks(%d, %d) = %d blocks of %d rows do not cover the rows once", tc.n, tc.workers, blocks, size)
 		}
 	}
 }

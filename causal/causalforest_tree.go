@@ -161,102 +161,105 @@ func cfRank(th []float64, v float64) int {
 	return i
 }
 
-// cfBinRows writes the bins of the n rows of x (p columns, a stride
-// apart) into dst, row-major n×p.
-func cfBinRows[E cfBin](dst []E, thresholds [][]float64, x []float64, stride, n, p int) {
+// cfBinCols writes the bins of the n rows of x (p columns, a stride apart)
+// into dst column by column: dst[j·n+r] is row r's bin of feature j, so
+// that a split reads its feature's bins from n consecutive values.
+func cfBinCols[E cfBin](dst []E, thresholds [][]float64, x []float64, stride, n, p int) {
 	for r := range n {
-		row, out := x[r*stride:r*stride+p], dst[r*p:(r+1)*p]
+		row := x[r*stride : r*stride+p]
 		for j, v := range row {
-			out[j] = E(cfRank(thresholds[j], v))
+			dst[j*n+r] = E(cfRank(thresholds[j], v))
 		}
 	}
 }
 
-// cfWalk4 walks four binned rows down the tree together, so that their
-// memory loads overlap, and returns the complements (^index) of the
-// leaves they reach.
-func cfWalk4[E cfBin](sp []cfSplit, x0, x1, x2, x3 []E) (c0, c1, c2, c3 int32) {
-	for c0&c1&c2&c3 >= 0 {
-		if c0 >= 0 {
-			s := &sp[c0]
-			c0 = s.child[cfAbove(uint32(x0[s.feature]), s.rank)]
-		}
-		if c1 >= 0 {
-			s := &sp[c1]
-			c1 = s.child[cfAbove(uint32(x1[s.feature]), s.rank)]
-		}
-		if c2 >= 0 {
-			s := &sp[c2]
-			c2 = s.child[cfAbove(uint32(x2[s.feature]), s.rank)]
-		}
-		if c3 >= 0 {
-			s := &sp[c3]
-			c3 = s.child[cfAbove(uint32(x3[s.feature]), s.rank)]
-		}
-	}
-	return c0, c1, c2, c3
+// cfSorter sorts a block of binned rows into the leaves of one tree after
+// another. Rather than walking each row from the root (a chain of
+// dependent loads per row and level), it partitions the block's row
+// indexes at every split the rows reach, in preorder, so that every step
+// is a pass over consecutive indexes and every node is read once per
+// block: the rows reaching a split on feature j at rank k are divided
+// into those whose bin is at most k (left) and the others.
+// Partitions alternate between two buffers by depth; a node's rows are
+// a range of the buffer of its depth, which its descendants' ranges
+// subdivide, so neither buffer needs more than the block's n indexes.
+type cfSorter[E cfBin] struct {
+	cols  []E // column-major bins of the block (see cfBinCols)
+	n     int
+	bufs  [2][]int32
+	stack []cfRange
 }
 
-// cfWalk returns the complement of the leaf the binned row x reaches.
-func cfWalk[E cfBin](sp []cfSplit, x []E) int32 {
-	c := int32(-1)
-	if len(sp) > 0 {
-		c = 0
-	}
-	for c >= 0 {
-		s := &sp[c]
-		c = s.child[cfAbove(uint32(x[s.feature]), s.rank)]
-	}
-	return c
+// cfRange is the rows of node (a split, or ^leaf) during a sort: the range
+// [lo, hi) of the buffer of its depth's parity.
+type cfRange struct {
+	node, lo, hi, depth int32
 }
 
-// cfLeafIndex writes to out[r] the index of the leaf of t that binned row
-// r of x (n rows of p bins) reaches, four rows at a time.
-func cfLeafIndex[E cfBin](t *CausalTree, x []E, p, n int, out []int32) {
-	sp := t.split
-	if len(sp) == 0 {
-		clear(out[:n])
+func newCFSorter[E cfBin](rows, p int) *cfSorter[E] {
+	return &cfSorter[E]{
+		cols: make([]E, rows*p),
+		bufs: [2][]int32{make([]int32, rows), make([]int32, rows)},
+	}
+}
+
+// bin bins the n rows of x (p columns, a stride apart) as the block.
+func (s *cfSorter[E]) bin(thresholds [][]float64, x []float64, stride, n, p int) {
+	s.n = n
+	cfBinCols(s.cols[:n*p], thresholds, x, stride, n, p)
+}
+
+// leaves calls visit for every leaf of t that rows of the block reach,
+// with those rows' indexes in the block (in an order of no meaning),
+// leaves in preorder. rows is valid only during the call.
+func (s *cfSorter[E]) leaves(t *CausalTree, visit func(leaf int32, rows []int32)) {
+	n := s.n
+	if n == 0 {
 		return
 	}
-	r := 0
-	for ; r+4 <= n; r += 4 {
-		c0, c1, c2, c3 := cfWalk4(sp, x[r*p:], x[(r+1)*p:], x[(r+2)*p:], x[(r+3)*p:])
-		out[r], out[r+1], out[r+2], out[r+3] = ^c0, ^c1, ^c2, ^c3
+	first := s.bufs[0][:n]
+	for r := range first {
+		first[r] = int32(r)
 	}
-	for ; r < n; r++ {
-		out[r] = ^cfWalk(sp, x[r*p:])
+	if len(t.split) == 0 {
+		visit(0, first)
+		return
 	}
-}
-
-// cfAccumulate adds, for binned row r of x (n rows of p bins), the means of
-// the leaf of t it reaches to sums[r] and counts it in nt[r] unless the
-// leaf is empty, four rows at a time.
-func cfAccumulate[E cfBin](t *CausalTree, x []E, p, n int, sums []cfMoments, nt []int32) {
-	add := func(r int, l *cfLeaf) {
-		if l.empty() {
-			return
+	stack := append(s.stack[:0], cfRange{0, 0, int32(n), 0})
+	for len(stack) > 0 {
+		f := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		src := s.bufs[f.depth&1][f.lo:f.hi]
+		if f.node < 0 {
+			visit(^f.node, src)
+			continue
 		}
-		s := &sums[r]
-		s.w += float64(l[0])
-		s.y += float64(l[1])
-		s.wy += float64(l[2])
-		s.ww += float64(l[3])
-		nt[r]++
-	}
-	sp := t.split
-	r := 0
-	if len(sp) > 0 {
-		for ; r+4 <= n; r += 4 {
-			c0, c1, c2, c3 := cfWalk4(sp, x[r*p:], x[(r+1)*p:], x[(r+2)*p:], x[(r+3)*p:])
-			add(r, &t.leaves[^c0])
-			add(r+1, &t.leaves[^c1])
-			add(r+2, &t.leaves[^c2])
-			add(r+3, &t.leaves[^c3])
+		sp := &t.split[f.node]
+		col := s.cols[int(sp.feature)*n : int(sp.feature+1)*n]
+		rank := sp.rank
+		// Left rows fill dst from the front, right rows from the back;
+		// both slots are written so that the loop has no branch on the
+		// bins, which rows of real data would mispredict half the time.
+		dst := s.bufs[(f.depth+1)&1][f.lo:f.hi]
+		left, right := 0, len(dst)-1
+		for _, r := range src {
+			a := cfAbove(uint32(col[r]), rank)
+			dst[left] = r
+			dst[right] = r
+			left += 1 - a
+			right -= a
+		}
+		// Left is taken first: the left subtree follows its parent in
+		// t.split, so the nodes are read in the order they are stored.
+		mid := f.lo + int32(left)
+		if mid < f.hi {
+			stack = append(stack, cfRange{sp.child[1], mid, f.hi, f.depth + 1})
+		}
+		if mid > f.lo {
+			stack = append(stack, cfRange{sp.child[0], f.lo, mid, f.depth + 1})
 		}
 	}
-	for ; r < n; r++ {
-		add(r, &t.leaves[^cfWalk(sp, x[r*p:])])
-	}
+	s.stack = stack
 }
 
 // cfAbove returns 1 when bin > rank (the row goes right) and 0 otherwise;
