@@ -1052,6 +1052,7 @@ func (m *CausalForestModel) ranked() *CausalForestModel {
 func cfRows[E cfBin](m *CausalForestModel, x *mat.Dense, withVar bool, f func(i, k int, tau, v float64)) {
 	n, p := x.Dims()
 	blocks, size := cfBlocks(n, runtime.GOMAXPROCS(0))
+	sortFrom := cfSortFrom(m)
 	raw := x.RawMatrix()
 	if !withVar {
 		// The point estimate needs only each row's running sums of the
@@ -1059,22 +1060,8 @@ func cfRows[E cfBin](m *CausalForestModel, x *mat.Dense, withVar bool, f func(i,
 		parallelWork(blocks, 0, func() func(int) {
 			sums := make([]cfMoments, size)
 			nt := make([]int32, size)
-			s := newCFSorter[E](size, p)
-			var l *cfLeaf
-			add := func(rows []int32) {
-				if l.empty() {
-					return
-				}
-				m0, m1, m2, m3 := float64(l[0]), float64(l[1]), float64(l[2]), float64(l[3])
-				for _, r := range rows {
-					s := &sums[r]
-					s.w += m0
-					s.y += m1
-					s.wy += m2
-					s.ww += m3
-					nt[r]++
-				}
-			}
+			s := newCFSorter[E](size, p, sortFrom)
+			idx := make([]int32, size)
 			return func(c int) {
 				lo, hi := c*size, min(n, (c+1)*size)
 				nr := hi - lo
@@ -1084,10 +1071,19 @@ func cfRows[E cfBin](m *CausalForestModel, x *mat.Dense, withVar bool, f func(i,
 					clear(nt[:nr])
 					for b := range trees {
 						t := &trees[b]
-						s.leaves(t, func(leaf int32, rows []int32) {
-							l = &t.leaves[leaf]
-							add(rows)
-						})
+						s.index(t, idx)
+						for r, leaf := range idx[:nr] {
+							l := &t.leaves[leaf]
+							if l.empty() {
+								continue
+							}
+							s := &sums[r]
+							s.w += float64(l[0])
+							s.y += float64(l[1])
+							s.wy += float64(l[2])
+							s.ww += float64(l[3])
+							nt[r]++
+						}
 					}
 					for r := range nr {
 						tau := 0.0
@@ -1109,7 +1105,7 @@ func cfRows[E cfBin](m *CausalForestModel, x *mat.Dense, withVar bool, f func(i,
 	// reaches, and added to their sums before the next group.
 	parallelWork(blocks, 0, func() func(int) {
 		stats := make([]cfRowStats, size)
-		s := newCFSorter[E](size, p)
+		s := newCFSorter[E](size, p, sortFrom)
 		l := max(m.GroupSize, 1)
 		idx := make([][]int32, l)
 		for b := range idx {
@@ -1125,12 +1121,7 @@ func cfRows[E cfBin](m *CausalForestModel, x *mat.Dense, withVar bool, f func(i,
 				for g := 0; g < len(trees); g += l {
 					group := trees[g:min(g+l, len(trees))]
 					for b := range group {
-						out := idx[b]
-						s.leaves(&group[b], func(leaf int32, rows []int32) {
-							for _, r := range rows {
-								out[r] = leaf
-							}
-						})
+						s.index(&group[b], idx[b])
 					}
 					gl := ls[:len(group)]
 					if len(group) < l {

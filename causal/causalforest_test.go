@@ -523,28 +523,32 @@ func TestCausalForestWeightScale(t *testing.T) {
 
 // cfSortLeaves bins the n rows of x (p columns) and sorts them through
 // tree t, returning the index of the leaf each row reaches; it fails the
-// test unless every row is in exactly one leaf.
+// test unless walking the rows (as blocks of fewer rows than cfSortFrom
+// do) puts every row in the same leaf as sorting them.
 func cfSortLeaves[E cfBin](tb testing.TB, t *CausalTree, thresholds [][]float64, x []float64, n, p int) []int32 {
 	tb.Helper()
-	s := newCFSorter[E](n, p)
-	s.bin(thresholds, x, p, n, p)
-	out := make([]int32, n)
-	seen := make([]int, n)
-	s.leaves(t, func(leaf int32, rows []int32) {
-		if len(rows) == 0 {
-			tb.Fatalf("leaf %d visited with no rows", leaf)
+	var out [2][]int32
+	for i, sortFrom := range []int{0, n + 1} {
+		s := newCFSorter[E](n, p, sortFrom)
+		s.bin(thresholds, x, p, n, p)
+		out[i] = make([]int32, n+1)
+		for r := range out[i] {
+			out[i][r] = -1
 		}
-		for _, r := range rows {
-			out[r] = leaf
-			seen[r]++
+		s.index(t, out[i])
+		for r, l := range out[i][:n] {
+			if l < 0 || int(l) >= len(t.leaves) {
+				tb.Fatalf("sortFrom %d: row %d in leaf %d of %d", sortFrom, r, l, len(t.leaves))
+			}
 		}
-	})
-	for r, c := range seen {
-		if c != 1 {
-			tb.Fatalf("row %d reached %d leaves", r, c)
+		if out[i][n] != -1 {
+			tb.Fatalf("sortFrom %d: index wrote past the block's rows", sortFrom)
 		}
 	}
-	return out
+	if !slices.Equal(out[0], out[1]) {
+		tb.Fatalf("sorting the rows put them in leaves %v, walking them in %v", out[0], out[1])
+	}
+	return out[0]
 }
 
 // cfWalkNodes is the reference walk over grown nodes: from the root down,
@@ -805,6 +809,20 @@ func TestCausalForestEffectsPaths(t *testing.T) {
 			t.Fatalf("row %d arm %d: Effects %v, the interval path %v", i, k+1, got, tau)
 		}
 	})
+	// A few rows, which walk the trees instead of being sorted through
+	// them, get the estimates and variances they get in a large block.
+	const nFew = 10
+	if cfSortFrom(m) <= nFew {
+		t.Fatalf("%d rows are sorted through trees of %d leaves: the walk is not tested", nFew, cfSortFrom(m))
+	}
+	few := mat.DenseCopyOf(x.Slice(0, nFew, 0, 3))
+	if got := m.Effects(nil, few); !mat.Equal(got, eff.Slice(0, nFew, 0, 2)) {
+		t.Error("the effects of a few rows differ from theirs in a large block")
+	}
+	v := m.Variances(nil, x)
+	if got := m.Variances(nil, few); !mat.Equal(got, v.Slice(0, nFew, 0, 2)) {
+		t.Error("the variances of a few rows differ from theirs in a large block")
+	}
 	// EffectsIntervals gives what Effects and Intervals give.
 	lo, hi := m.Intervals(nil, nil, x, 0.9)
 	e1, lo1, hi1 := m.EffectsIntervals(nil, nil, nil, x, 0.9)
