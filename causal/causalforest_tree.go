@@ -226,7 +226,7 @@ func cfWalk[E cfBin](sp []cfSplit, x []E) int32 {
 // sorting touches about as many nodes as the walks do, one after the
 // other, where four walks keep four of their loads (often misses of the
 // caches) in flight. The two took equally long at about 128 rows for 200
-// trees of about 100 leaves and at 500 to 1000 rows for the 2000 trees of
+// trees of about 80 leaves and at 500 to 1000 rows for the 2000 trees of
 // about 800 leaves of a default forest on Hillstrom.
 func cfSortFrom(m *CausalForestModel) int {
 	var leaves, trees int
