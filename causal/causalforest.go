@@ -1077,11 +1077,11 @@ func cfRows[E cfBin](m *CausalForestModel, x *mat.Dense, withVar bool, f func(i,
 							if l.empty() {
 								continue
 							}
-							s := &sums[r]
-							s.w += float64(l[0])
-							s.y += float64(l[1])
-							s.wy += float64(l[2])
-							s.ww += float64(l[3])
+							sum := &sums[r]
+							sum.w += float64(l[0])
+							sum.y += float64(l[1])
+							sum.wy += float64(l[2])
+							sum.ww += float64(l[3])
 							nt[r]++
 						}
 					}
@@ -1089,8 +1089,8 @@ func cfRows[E cfBin](m *CausalForestModel, x *mat.Dense, withVar bool, f func(i,
 						tau := 0.0
 						if nt[r] > 0 {
 							inv := 1 / float64(nt[r])
-							s := sums[r]
-							tau, _ = cfMoments{s.w * inv, s.y * inv, s.wy * inv, s.ww * inv}.tau()
+							sum := sums[r]
+							tau, _ = cfMoments{sum.w * inv, sum.y * inv, sum.wy * inv, sum.ww * inv}.tau()
 						}
 						f(lo+r, k, tau, 0)
 					}

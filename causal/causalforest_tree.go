@@ -322,9 +322,9 @@ func (s *cfSorter[E]) index(t *CausalTree, out []int32) {
 			}
 			continue
 		}
-		sp := &sp[f.node]
-		col := s.bins[int(sp.feature)*n : int(sp.feature+1)*n]
-		rank := sp.rank
+		nd := &sp[f.node]
+		col := s.bins[int(nd.feature)*n : int(nd.feature+1)*n]
+		rank := nd.rank
 		// Left rows fill dst from the front, right rows from the back;
 		// both slots are written so that the loop has no branch on the
 		// bins, which rows of real data would mispredict half the time.
@@ -341,10 +341,10 @@ func (s *cfSorter[E]) index(t *CausalTree, out []int32) {
 		// t.split, so the nodes are read in the order they are stored.
 		mid := f.lo + int32(left)
 		if mid < f.hi {
-			stack = append(stack, cfRange{sp.child[1], mid, f.hi, f.depth + 1})
+			stack = append(stack, cfRange{nd.child[1], mid, f.hi, f.depth + 1})
 		}
 		if mid > f.lo {
-			stack = append(stack, cfRange{sp.child[0], f.lo, mid, f.depth + 1})
+			stack = append(stack, cfRange{nd.child[0], f.lo, mid, f.depth + 1})
 		}
 	}
 	s.stack = stack
