@@ -429,6 +429,15 @@ func BenchmarkCausalForest(b *testing.B) {
 		}
 		x := cfGrid(1000, 10, rand.NewPCG(2, 2))
 		lo, hi := mat.NewDense(1000, 1, nil), mat.NewDense(1000, 1, nil)
+		// 10 rows, as a request scores, walk the trees; 1000 rows are
+		// sorted through them (see cfSortFrom).
+		x10 := mat.DenseCopyOf(x.Slice(0, 10, 0, 10))
+		b.Run(fmt.Sprintf("effects/size=%d/rows=10", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Effects(nil, x10)
+			}
+		})
 		b.Run(fmt.Sprintf("effects/size=%d/rows=1000", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
