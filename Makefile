@@ -28,7 +28,8 @@ test-cluster:
 
 # race runs the tests of the host and the plugins, where the service's
 # caches, connections and plugin clients are shared between goroutines,
-# and the causal package's tests of its concurrent fits, under the race
+# and the causal package's tests of its concurrent fits and of the causal
+# forest's prediction by blocks of rows on all cores, under the race
 # detector. The CLI's numeric end-to-end tests in RACE_SKIP run in `make
 # test` only: under the race detector their plugins (the instrumented test
 # binary) fit every estimator several times slower, about 290 of the CLI
@@ -37,7 +38,7 @@ test-cluster:
 RACE_SKIP = ^(TestRecEvalDefaultsNoTruth|TestPipelineRanksByTrueEffect|TestUpliftExplain|TestExplainBalance|TestBalanceHillstrom|TestBalanceObservational|TestCalibrateBalance|TestUpliftFitWarnsConstant)$$
 race:
 	$(GO) test -count=1 -race -timeout 20m -skip '$(RACE_SKIP)' ./host/... ./plugins/...
-	$(GO) test -count=1 -race -timeout 20m -run 'Deterministic|Parallel|Concurren|CrossFitWorkers|Explain|Bootstrap|Propensity' ./causal
+	$(GO) test -count=1 -race -timeout 20m -run 'Deterministic|Parallel|Concurren|CrossFitWorkers|Explain|Bootstrap|Propensity|CausalForestEffectsPaths|CausalForestVarianceSums' ./causal
 
 # proto regenerates the committed Go code from proto/ with the pinned
 # protoc-gen-go and protoc-gen-go-grpc tools listed in go.mod (needs protoc,
