@@ -1020,14 +1020,15 @@ func TestCFBlocks(t *testing.T) {
 	}{
 		{0, 2, 0, 0},
 		{1, 2, 1, 1},
-		{1500, 2, 1, 1500},           // halves would be under cfMinBlock
-		{2048, 2, 2, 1024},           // halves of cfMinBlock
-		{cfBlock, 1, 1, cfBlock},     // one worker: as few blocks as fit
-		{cfBlock + 1, 1, 2, 4097},    // two even blocks, not cfBlock and 1
-		{21346, 2, 4, 5337},          // Hillstrom's test half: not 3 on 2 cores
-		{21346, 4, 4, 5337},          // already a multiple
-		{3 * cfBlock, 2, 4, 6144},    // rounded up to a multiple of 2
-		{5 * cfMinBlock, 8, 5, 1024}, // 8 blocks would be too small
+		{cfMinBlock + 5, 2, 1, cfMinBlock + 5}, // halves would be under cfMinBlock
+		{2 * cfMinBlock, 2, 2, cfMinBlock},     // halves of cfMinBlock
+		{1500, 2, 2, 750},
+		{cfBlock, 1, 1, cfBlock},           // one worker: as few blocks as fit
+		{cfBlock + 1, 1, 2, 4097},          // two even blocks, not cfBlock and 1
+		{21346, 2, 4, 5337},                // Hillstrom's test half: not 3 on 2 cores
+		{21346, 4, 4, 5337},                // already a multiple
+		{3 * cfBlock, 2, 4, 6144},          // rounded up to a multiple of 2
+		{5 * cfMinBlock, 8, 5, cfMinBlock}, // 8 blocks would be too small
 	} {
 		blocks, size := cfBlocks(tc.n, tc.workers)
 		if blocks != tc.blocks || size != tc.size {
