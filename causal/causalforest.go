@@ -424,11 +424,13 @@ type cfGrower struct {
 	touched []int
 	scratch []int32
 	nodes   []CausalNode
+	mark    []uint64 // one bit a row, all zero between calls of cfSortRows
 }
 
 func newCFGrower(t *cfTask, rng *rand.Rand) *cfGrower {
 	g := &cfGrower{cfTask: t, rng: rng, rho: make([]float64, t.bins.Rows), wv: make([]float64, t.bins.Rows), tv: make([]float64, t.bins.Rows), hist: make([]float64, 4*MaxBins)}
 	g.feats = make([]int, t.bins.Cols)
+	g.mark = make([]uint64, (t.bins.Rows+63)/64)
 	return g
 }
 
@@ -626,15 +628,47 @@ func (g *cfGrower) grow(idx []int32, depth int) int32 {
 }
 
 // cfSample draws k distinct entries of from (which it reorders) and
-// returns them sorted.
-func cfSample(from []int32, k int, rng *rand.Rand) []int32 {
+// returns them sorted (see cfSortRows).
+func cfSample(from []int32, k int, rng *rand.Rand, mark []uint64) []int32 {
 	for j := range k {
 		r := j + rng.IntN(len(from)-j)
 		from[j], from[r] = from[r], from[j]
 	}
 	out := slices.Clone(from[:k])
-	slices.Sort(out)
+	cfSortRows(out, mark)
 	return out
+}
+
+// cfSortRows sorts rows, indexes below 64·len(mark), in increasing order.
+// Distinct rows, as the forest's samples are, are sorted by setting their
+// bits in mark and reading the set bits back in order, O(len(rows) +
+// len(mark)) instead of a comparison sort's O(len(rows)·log len(rows));
+// rows with a repeat are sorted by slices.Sort. mark must be all zero, and
+// is again on return.
+func cfSortRows(rows []int32, mark []uint64) {
+	for i, r := range rows {
+		w, b := r>>6, uint64(1)<<(r&63)
+		if mark[w]&b != 0 {
+			for _, r := range rows[:i] {
+				mark[r>>6] = 0
+			}
+			slices.Sort(rows)
+			return
+		}
+		mark[w] |= b
+	}
+	i := 0
+	for w, word := range mark {
+		if word == 0 {
+			continue
+		}
+		mark[w] = 0
+		for word != 0 {
+			rows[i] = int32(w<<6 + bits.TrailingZeros64(word))
+			i++
+			word &= word - 1
+		}
+	}
 }
 
 // grow grows the causal trees of one arm on rows; prog counts them.
@@ -666,17 +700,17 @@ func (f CausalForest) grow(bins *Bins, rows []int32, yt, wt, treat, sw []float64
 		g.rng = rand.New(rand.NewPCG(seeds[gi][0], seeds[gi][1]))
 		pool := slices.Clone(rows)
 		if f.GroupSize > 1 {
-			pool = cfSample(pool, half, g.rng)
+			pool = cfSample(pool, half, g.rng, g.mark)
 		}
 		for b := range f.GroupSize {
-			sub := cfSample(slices.Clone(pool), s, g.rng)
+			sub := cfSample(slices.Clone(pool), s, g.rng, g.mark)
 			split, est := sub, sub
 			if !f.NoHonesty {
 				ns := max(1, int(f.HonestyFraction*float64(len(sub))))
 				g.rng.Shuffle(len(sub), func(a, c int) { sub[a], sub[c] = sub[c], sub[a] })
 				split, est = sub[:ns], sub[ns:]
-				slices.Sort(split)
-				slices.Sort(est)
+				cfSortRows(split, g.mark)
+				cfSortRows(est, g.mark)
 			}
 			trees[gi*f.GroupSize+b] = compactTree(g.growTree(split, est))
 		}
@@ -719,10 +753,10 @@ func (f CausalForest) oob(bins *Bins, rows []int32, target, sw []float64, rng *r
 			// An honest tree as grf's regression forest: half of the
 			// subsample places the splits, the other half fills the
 			// leaves, and the rows outside it get the prediction.
-			in := cfSample(pool, s, g.rng)
+			in := cfSample(pool, s, g.rng, g.mark)
 			g.rng.Shuffle(len(in), func(a, c int) { in[a], in[c] = in[c], in[a] })
 			split, est := in[:len(in)/2], in[len(in)/2:]
-			slices.Sort(split)
+			cfSortRows(split, g.mark)
 			nodes := g.growTree(split, est)
 			for _, i := range pool[s:] {
 				nd := int32(0)

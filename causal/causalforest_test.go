@@ -1039,3 +1039,38 @@ func TestCFBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestCFSortRows checks the bitmap sort of row indexes against slices.Sort,
+// for distinct rows and for rows with a repeat (which fall back to it), and
+// that it leaves its bitmap clear.
+func TestCFSortRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	mark := make([]uint64, (1000+63)/64)
+	for _, tc := range []struct {
+		name string
+		rows []int32
+	}{
+		{"empty", nil},
+		{"one", []int32{999}},
+		{"word edges", []int32{128, 63, 0, 64, 127, 999}},
+		{"sample", nil}, // 400 of 0..999, drawn below
+		{"repeat", []int32{5, 900, 64, 5, 1}},
+	} {
+		rows := slices.Clone(tc.rows)
+		if tc.name == "sample" {
+			rows = make([]int32, 0, 400)
+			for _, r := range rng.Perm(1000)[:400] {
+				rows = append(rows, int32(r))
+			}
+		}
+		want := slices.Clone(rows)
+		slices.Sort(want)
+		cfSortRows(rows, mark)
+		if !slices.Equal(rows, want) {
+			t.Errorf("%s: %v, want %v", tc.name, rows, want)
+		}
+		if slices.ContainsFunc(mark, func(w uint64) bool { return w != 0 }) {
+			t.Errorf("%s: the bitmap is not clear after the sort", tc.name)
+		}
+	}
+}
