@@ -162,24 +162,18 @@ func cfRank(th []float64, v float64) int {
 }
 
 // cfBinRows writes the bins of the n rows of x (p columns, a stride
-// apart) into dst, row-major n×p.
-func cfBinRows[E cfBin](dst []E, thresholds [][]float64, x []float64, stride, n, p int) {
-	for r := range n {
-		row, out := x[r*stride:r*stride+p], dst[r*p:(r+1)*p]
-		for j, v := range row {
-			out[j] = E(cfRank(thresholds[j], v))
-		}
+// apart) into dst: row-major n×p (dst[r·p+j]), or, byColumn, column by
+// column (dst[j·n+r]), so that a split reads its feature's bins from n
+// consecutive values.
+func cfBinRows[E cfBin](dst []E, thresholds [][]float64, x []float64, stride, n, p int, byColumn bool) {
+	rowStep, colStep := p, 1
+	if byColumn {
+		rowStep, colStep = 1, n
 	}
-}
-
-// cfBinCols writes the bins of the n rows of x (p columns, a stride apart)
-// into dst column by column: dst[j·n+r] is row r's bin of feature j, so
-// that a split reads its feature's bins from n consecutive values.
-func cfBinCols[E cfBin](dst []E, thresholds [][]float64, x []float64, stride, n, p int) {
 	for r := range n {
 		row := x[r*stride : r*stride+p]
 		for j, v := range row {
-			dst[j*n+r] = E(cfRank(thresholds[j], v))
+			dst[r*rowStep+j*colStep] = E(cfRank(thresholds[j], v))
 		}
 	}
 }
@@ -255,7 +249,7 @@ func cfSortFrom(m *CausalForestModel) int {
 // indexes. Blocks of fewer than sortFrom rows (see cfSortFrom) walk
 // instead.
 type cfSorter[E cfBin] struct {
-	bins     []E // the block's bins: column-major (see cfBinCols) when sorted, row-major when walked
+	bins     []E // the block's bins: column-major (see cfBinRows) when sorted, row-major when walked
 	n, p     int
 	sortFrom int
 	bufs     [2][]int32
@@ -279,11 +273,7 @@ func newCFSorter[E cfBin](rows, p, sortFrom int) *cfSorter[E] {
 // bin bins the n rows of x (p columns, a stride apart) as the block.
 func (s *cfSorter[E]) bin(thresholds [][]float64, x []float64, stride, n, p int) {
 	s.n, s.p = n, p
-	if n < s.sortFrom {
-		cfBinRows(s.bins[:n*p], thresholds, x, stride, n, p)
-	} else {
-		cfBinCols(s.bins[:n*p], thresholds, x, stride, n, p)
-	}
+	cfBinRows(s.bins[:n*p], thresholds, x, stride, n, p, n >= s.sortFrom)
 }
 
 // index writes to out[r] the index of the leaf of t that row r of the
