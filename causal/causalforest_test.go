@@ -1045,6 +1045,10 @@ func TestCFBlocks(t *testing.T) {
 // that it leaves its bitmap clear.
 func TestCFSortRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
+	sample := make([]int32, 400) // 400 of 0..999
+	for i, r := range rng.Perm(1000)[:400] {
+		sample[i] = int32(r)
+	}
 	mark := make([]uint64, (1000+63)/64)
 	for _, tc := range []struct {
 		name string
@@ -1053,16 +1057,10 @@ func TestCFSortRows(t *testing.T) {
 		{"empty", nil},
 		{"one", []int32{999}},
 		{"word edges", []int32{128, 63, 0, 64, 127, 999}},
-		{"sample", nil}, // 400 of 0..999, drawn below
+		{"sample", sample},
 		{"repeat", []int32{5, 900, 64, 5, 1}},
 	} {
 		rows := slices.Clone(tc.rows)
-		if tc.name == "sample" {
-			rows = make([]int32, 0, 400)
-			for _, r := range rng.Perm(1000)[:400] {
-				rows = append(rows, int32(r))
-			}
-		}
 		want := slices.Clone(rows)
 		slices.Sort(want)
 		cfSortRows(rows, mark)
