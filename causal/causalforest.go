@@ -845,6 +845,14 @@ func (s *cfSym) quad(u cfMoments) float64 {
 		2*(s[1]*u.w*u.y+s[2]*u.w*u.wy+s[3]*u.w*u.ww+s[5]*u.y*u.wy+s[6]*u.y*u.ww+s[8]*u.wy*u.ww)
 }
 
+// add adds o to m.
+func (m *cfMoments) add(o cfMoments) {
+	m.w += o.w
+	m.y += o.y
+	m.wy += o.wy
+	m.ww += o.ww
+}
+
 func (m cfMoments) sub(o cfMoments) cfMoments {
 	return cfMoments{m.w - o.w, m.y - o.y, m.wy - o.wy, m.ww - o.ww}
 }
@@ -879,15 +887,9 @@ func (s *cfRowStats) addGroup(ls []*cfLeaf) {
 			continue
 		}
 		mb := l.moments()
-		s.sum.w += mb.w
-		s.sum.y += mb.y
-		s.sum.wy += mb.wy
-		s.sum.ww += mb.ww
+		s.sum.add(mb)
 		s.n++
-		g.w += mb.w
-		g.y += mb.y
-		g.wy += mb.wy
-		g.ww += mb.ww
+		g.add(mb)
 	}
 	if !full || len(ls) < 2 {
 		return
@@ -902,10 +904,7 @@ func (s *cfRowStats) addGroup(ls []*cfLeaf) {
 	}
 	s.groups++
 	d := g.sub(s.ref)
-	s.b1.w += d.w
-	s.b1.y += d.y
-	s.b1.wy += d.wy
-	s.b1.ww += d.ww
+	s.b1.add(d)
 	s.b2.addOuter(d)
 }
 
@@ -1113,11 +1112,7 @@ func cfRows[E cfBin](m *CausalForestModel, x *mat.Dense, withVar bool, f func(i,
 							if l.empty() {
 								continue
 							}
-							sum := &sums[r]
-							sum.w += float64(l[0])
-							sum.y += float64(l[1])
-							sum.wy += float64(l[2])
-							sum.ww += float64(l[3])
+							sums[r].add(l.moments())
 							nt[r]++
 						}
 					}
