@@ -1085,3 +1085,86 @@ func TestAutoPropensityParam(t *testing.T) {
 		t.Errorf("propensity=known: %v, want ErrParam", err)
 	}
 }
+
+// TestAutoRefitFolds: with AutoRefitFolds, the chosen candidate and the
+// stack's members are the means of their cross-fitting fold models when
+// the selection used every row, and refits on all rows when it used a
+// subsample.
+func TestAutoRefitFolds(t *testing.T) {
+	d, _ := autoTestData(600, 4, 13)
+	cands := []NamedEstimator{
+		{Name: "s/linear", Estimator: SLearner{}},
+		{Name: "t/linear", Estimator: TLearner{}},
+		{Name: "t/gbt", Estimator: TLearner{Base: GBT{MaxIter: 30, MaxDepth: 2}}},
+	}
+	for _, tc := range []struct {
+		name    string
+		combine AutoCombine
+		maxRows int
+		folded  bool
+	}{
+		{"select", AutoSelect, 0, true},
+		{"stack", AutoStack, 0, true},
+		{"select/subsample", AutoSelect, 400, false},
+		{"stack/subsample", AutoStack, 400, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := AutoEstimator{Candidates: cands, Nuisance: Linear{}, Combine: tc.combine, MaxRows: tc.maxRows, Refit: AutoRefitFolds, Bags: 5}
+			m, err := a.Fit(d, rand.NewPCG(3, 4))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var models []UpliftModel
+			if st, ok := m.Unwrap().(*StackModel); ok {
+				for _, mem := range st.Members {
+					models = append(models, mem.Model.UpliftModel)
+				}
+			} else {
+				models = []UpliftModel{m.Unwrap()}
+			}
+			for _, u := range models {
+				fm, ok := u.(*FoldMeanModel)
+				if ok != tc.folded {
+					t.Fatalf("model %T, want a fold mean: %v", u, tc.folded)
+				}
+				if !ok {
+					continue
+				}
+				if len(fm.Models) != m.Folds {
+					t.Fatalf("%d fold models, want %d", len(fm.Models), m.Folds)
+				}
+				want := mat.NewDense(600, 1, nil)
+				for _, f := range fm.Models {
+					want.Add(want, f.Effects(nil, d.X))
+				}
+				want.Scale(1/float64(len(fm.Models)), want)
+				if got := fm.Effects(nil, d.X); !mat.EqualApprox(got, want, 1e-12) {
+					t.Error("fold mean differs from the mean of its models")
+				}
+				if mat.Equal(fm.Models[0].Effects(nil, d.X), fm.Models[1].Effects(nil, d.X)) {
+					t.Error("two folds' models predict the same effects")
+				}
+			}
+			for _, s := range m.Scores {
+				if tc.folded && s.RefitSeconds != 0 {
+					t.Errorf("%s was refitted (%v s)", s.Name, s.RefitSeconds)
+				}
+			}
+			v := reload(t, m).(*AutoModel)
+			if !mat.Equal(v.Effects(nil, d.X), m.Effects(nil, d.X)) {
+				t.Error("the model differs after a save/load round trip")
+			}
+		})
+	}
+	for _, bad := range []string{
+		`{"format":1,"kind":"fold-mean","payload":{"models":[]}}`,
+		`{"format":1,"kind":"fold-mean","payload":{"models":[null]}}`,
+	} {
+		if _, err := Unmarshal([]byte(bad)); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: err = %v, want ErrFormat", bad, err)
+		}
+	}
+	if _, err := ParseAutoRefit("some"); !errors.Is(err, ErrParam) {
+		t.Errorf("refit=some: err = %v, want ErrParam", err)
+	}
+}
