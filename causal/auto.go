@@ -112,9 +112,6 @@ const (
 	PropensitySelect
 )
 
-// DefaultAutoRefit is the registry's default AutoEstimator.Refit.
-const DefaultAutoRefit = AutoRefitAll
-
 // DefaultAutoPropensity is the registry's default AutoEstimator.Propensity.
 const DefaultAutoPropensity = PropensityModel
 
@@ -139,42 +136,6 @@ func ParseAutoPropensity(s string) (AutoPropensity, error) {
 		}
 	}
 	return 0, fmt.Errorf("%w: propensity=%s, want model, constant or select", ErrParam, s)
-}
-
-// AutoRefit says what model of a chosen candidate (or stack member)
-// AutoEstimator keeps.
-type AutoRefit int
-
-const (
-	// AutoRefitAll refits the candidate on all rows.
-	AutoRefitAll AutoRefit = iota
-	// AutoRefitFolds keeps the mean of the candidate's cross-fitting
-	// fold models (a FoldMeanModel) when the selection used every row,
-	// and refits on all rows otherwise. On small data the mean of the
-	// fold fits varies less than one fit on all rows, and no refit is
-	// needed.
-	AutoRefitFolds
-)
-
-// String returns "all" or "folds".
-func (r AutoRefit) String() string {
-	switch r {
-	case AutoRefitAll:
-		return "all"
-	case AutoRefitFolds:
-		return "folds"
-	}
-	return "refit(" + strconv.Itoa(int(r)) + ")"
-}
-
-// ParseAutoRefit reads "all" or "folds".
-func ParseAutoRefit(s string) (AutoRefit, error) {
-	for _, r := range []AutoRefit{AutoRefitAll, AutoRefitFolds} {
-		if strings.EqualFold(s, r.String()) {
-			return r, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: refit=%s, want all or folds", ErrParam, s)
 }
 
 // autoTieWeight is the weight of the candidate with the lowest loss in a
@@ -327,11 +288,6 @@ type AutoEstimator struct {
 	// usual cost (autoCostRank). On smaller data the budget plays no
 	// part.
 	Budget float64
-	// Refit says whether the chosen candidate and the stack's members
-	// are refitted on all rows (AutoRefitAll, the zero value) or kept as
-	// the mean of their cross-fitting fold models (AutoRefitFolds, when
-	// the selection used every row and no time budget applies).
-	Refit AutoRefit
 }
 
 // AutoScore is one candidate's validation result.
@@ -885,9 +841,6 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.Propensity, err = ParseAutoPropensity(p.String("propensity", DefaultAutoPropensity.String())); err != nil {
 		return nil, err
 	}
-	if a.Refit, err = ParseAutoRefit(p.String("refit", DefaultAutoRefit.String())); err != nil {
-		return nil, err
-	}
 	switch v := p.String("weights", "convex"); v {
 	case "convex":
 		a.Convex = true
@@ -1000,10 +953,6 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	scores := make([]AutoScore, len(a.Candidates))
 	terms := make([][]float64, len(a.Candidates))
 	taus := make([]*mat.Dense, len(a.Candidates))
-	var kept []UpliftModel // per candidate, the mean of its fold models (AutoRefitFolds)
-	if a.Refit == AutoRefitFolds && ns == n && bud == nil {
-		kept = make([]UpliftModel, len(a.Candidates))
-	}
 	best := -1
 	for c, ne := range a.Candidates {
 		scores[c] = AutoScore{Name: ne.Name, Loss: math.NaN(), SE: math.NaN()}
@@ -1018,11 +967,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			cvSrc = bud.within(cvSrc, left)
 		}
 		start := time.Now()
-		var models []UpliftModel
-		if kept != nil {
-			models = make([]UpliftModel, folds)
-		}
-		tau, err := autoCrossFit(sel, ne.Estimator, folds, cvWorkers, cvSrc, models)
+		tau, err := autoCrossFit(sel, ne.Estimator, folds, cvWorkers, cvSrc)
 		prog.step()
 		scores[c].Seconds = time.Since(start).Seconds()
 		if err != nil {
@@ -1037,9 +982,6 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			bud.calibrate(scores[c].Seconds)
 		}
 		taus[c] = tau
-		if kept != nil {
-			kept[c] = autoFoldMean(models)
-		}
 		terms[c] = autoLossTerms(arms, tau, a.Criterion)
 		scores[c].Loss = autoMean(terms[c], nil)
 		if best < 0 || scores[c].Loss < scores[best].Loss {
@@ -1114,7 +1056,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			out.StackCVLoss = slices.Min(shrinkLoss)
 		}
 		if shrink >= 0 {
-			stack, beta, err := a.fitStack(d, sarms, use, members, scores, anchor, kept, src, rng)
+			stack, beta, err := a.fitStack(d, sarms, use, members, scores, anchor, src, rng)
 			if err != nil {
 				return nil, err
 			}
@@ -1193,10 +1135,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	var skipped []string
 	for _, c := range order {
 		f, err := anchor, error(nil)
-		switch {
-		case kept != nil && kept[c] != nil:
-			f = kept[c]
-		case c > 0 || anchor == nil:
+		if c > 0 || anchor == nil {
 			start := time.Now()
 			f, err = a.Candidates[c].Estimator.FitUplift(d, metaSource(src, rng))
 			scores[c].RefitSeconds = time.Since(start).Seconds()
@@ -1231,18 +1170,13 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 
 // fitStack fits the stack's weights on the selection rows and refits its
 // members on all rows of d (the first candidate's refit is anchor when
-// that is not nil; a candidate with fold models in kept is their mean
-// instead). A member whose refit fails is dropped and the weights are
-// fitted again without it. It returns nil when every candidate failed.
-func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, members int, scores []AutoScore, anchor UpliftModel, kept []UpliftModel, src rand.Source, rng *rand.Rand) (*StackModel, [][]float64, error) {
+// that is not nil). A member whose refit fails is dropped and the
+// weights are fitted again without it. It returns nil when every
+// candidate failed.
+func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, members int, scores []AutoScore, anchor UpliftModel, src rand.Source, rng *rand.Rand) (*StackModel, [][]float64, error) {
 	use = append([]bool(nil), use...)
 	refits := make([]UpliftModel, len(use))
 	refits[0] = anchor
-	for c, m := range kept {
-		if m != nil {
-			refits[c] = m
-		}
-	}
 	for {
 		beta := autoStackFit(sarms, use, nil, members, a.Bags, rng)
 		nc := len(use)
@@ -1310,20 +1244,6 @@ func (a AutoEstimator) fitStack(d UpliftData, sarms []autoStackArm, use []bool, 
 		}
 		return m, beta, nil
 	}
-}
-
-// autoFoldMean returns the mean of a candidate's fold models, or nil when
-// one of them cannot be saved (the candidate is then refitted on all
-// rows).
-func autoFoldMean(models []UpliftModel) UpliftModel {
-	m := &FoldMeanModel{Models: make([]savedUplift, len(models))}
-	for i, f := range models {
-		if _, ok := f.(Kinded); !ok {
-			return nil
-		}
-		m.Models[i] = savedUplift{f}
-	}
-	return m
 }
 
 // anchor starts the time budget on data of n rows whose selection uses
@@ -1504,9 +1424,8 @@ func autoPrefersConstant(t, w, e, c []float64) bool {
 
 // autoCrossFit returns out-of-fold effects of est, as CrossFitEffects
 // does but with its folds fitted on up to workers goroutines (see
-// cmpCrossFitWorkers), or an error when any is not finite. A non-nil
-// models (one entry per fold) receives the folds' models.
-func autoCrossFit(d UpliftData, est UpliftEstimator, folds, workers int, src rand.Source, models []UpliftModel) (tau *mat.Dense, err error) {
+// cmpCrossFitWorkers), or an error when any is not finite.
+func autoCrossFit(d UpliftData, est UpliftEstimator, folds, workers int, src rand.Source) (tau *mat.Dense, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			tau, err = nil, fmt.Errorf("panic: %v", r)
@@ -1516,7 +1435,7 @@ func autoCrossFit(d UpliftData, est UpliftEstimator, folds, workers int, src ran
 	if err != nil {
 		return nil, err
 	}
-	tau, err = cmpCrossFitWorkers(d, est, fold, seeds, src, workers, models)
+	tau, err = cmpCrossFitWorkers(d, est, fold, seeds, src, workers)
 	if err != nil {
 		return nil, err
 	}

@@ -61,8 +61,6 @@ func newByKind(kind string) (any, bool) {
 		return new(AutoModel), true
 	case "stack":
 		return new(StackModel), true
-	case "fold-mean":
-		return new(FoldMeanModel), true
 	case "bootstrap":
 		return new(BootstrappedModel), true
 	case "tarnet":

@@ -162,7 +162,7 @@ func cmpFolds(d UpliftData, folds int, src rand.Source) ([]int, []uint64, error)
 
 // cmpCrossFit fits est once per fold and collects the held-out effects.
 func cmpCrossFit(d UpliftData, est UpliftEstimator, fold []int, seeds []uint64, src rand.Source) (*mat.Dense, error) {
-	return cmpCrossFitWorkers(d, est, fold, seeds, src, 1, nil)
+	return cmpCrossFitWorkers(d, est, fold, seeds, src, 1)
 }
 
 // cmpCrossFitWorkers is cmpCrossFit with the folds fitted on up to workers
@@ -170,8 +170,7 @@ func cmpCrossFit(d UpliftData, est UpliftEstimator, fold []int, seeds []uint64, 
 // is fixed before any fit, so the effects do not depend on the order the
 // folds run in. est must allow concurrent FitUplift calls. The first
 // error in fold order is returned; a fit's panic is returned as an error.
-// A non-nil models (one entry per fold) receives each fold's model.
-func cmpCrossFitWorkers(d UpliftData, est UpliftEstimator, fold []int, seeds []uint64, src rand.Source, workers int, models []UpliftModel) (*mat.Dense, error) {
+func cmpCrossFitWorkers(d UpliftData, est UpliftEstimator, fold []int, seeds []uint64, src rand.Source, workers int) (*mat.Dense, error) {
 	n, _ := d.X.Dims()
 	out := mat.NewDense(n, d.Arms, nil)
 	errs := make([]error, len(seeds))
@@ -183,11 +182,7 @@ func cmpCrossFitWorkers(d UpliftData, est UpliftEstimator, fold []int, seeds []u
 				errs[f] = fmt.Errorf("fold %d of %d: panic: %v", f+1, len(seeds), r)
 			}
 		}()
-		m, err := cmpFitFold(d, est, fold, f, len(seeds), derive(src, seeds[f], uint64(f)), out)
-		errs[f] = err
-		if models != nil {
-			models[f] = m
-		}
+		errs[f] = cmpFitFold(d, est, fold, f, len(seeds), derive(src, seeds[f], uint64(f)), out)
 	})
 	for _, err := range errs {
 		if err != nil {
@@ -197,11 +192,11 @@ func cmpCrossFitWorkers(d UpliftData, est UpliftEstimator, fold []int, seeds []u
 	return out, nil
 }
 
-// cmpFitFold fits est on the rows outside fold f of folds, writes its
-// effects on the rows of fold f into out and returns the fold's model.
-func cmpFitFold(d UpliftData, est UpliftEstimator, fold []int, f, folds int, src rand.Source, out *mat.Dense) (UpliftModel, error) {
+// cmpFitFold fits est on the rows outside fold f of folds and writes its
+// effects on the rows of fold f into out.
+func cmpFitFold(d UpliftData, est UpliftEstimator, fold []int, f, folds int, src rand.Source, out *mat.Dense) error {
 	if err := stopped(src); err != nil {
-		return nil, err
+		return err
 	}
 	var train, test []int
 	for i, g := range fold {
@@ -213,22 +208,22 @@ func cmpFitFold(d UpliftData, est UpliftEstimator, fold []int, f, folds int, src
 	}
 	m, err := est.FitUplift(cmpSubset(d, train), src)
 	if err != nil {
-		return nil, fmt.Errorf("fold %d of %d: %w", f+1, folds, err)
+		return fmt.Errorf("fold %d of %d: %w", f+1, folds, err)
 	}
 	eff := m.Effects(nil, cmpRows(d.X, test))
 	if r, c := eff.Dims(); r != len(test) || c != d.Arms {
-		return nil, fmt.Errorf("fold %d of %d: effects are %d×%d, want %d×%d", f+1, folds, r, c, len(test), d.Arms)
+		return fmt.Errorf("fold %d of %d: effects are %d×%d, want %d×%d", f+1, folds, r, c, len(test), d.Arms)
 	}
 	for i, row := range test {
 		for k := range d.Arms {
 			v := eff.At(i, k)
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, fmt.Errorf("fold %d of %d: effect of arm %d on row %d is %v", f+1, folds, k+1, row, v)
+				return fmt.Errorf("fold %d of %d: effect of arm %d on row %d is %v", f+1, folds, k+1, row, v)
 			}
 			out.Set(row, k, v)
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // cmpRows copies the given rows of x.

@@ -256,18 +256,18 @@ func TestCrossFitWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	est := TLearner{Base: Forest{Trees: 20, MaxDepth: 4}} // draws from its source
-	serial, err := cmpCrossFitWorkers(d, est, fold, seeds, rand.NewPCG(2, 2), 1, nil)
+	serial, err := cmpCrossFitWorkers(d, est, fold, seeds, rand.NewPCG(2, 2), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conc, err := cmpCrossFitWorkers(d, est, fold, seeds, rand.NewPCG(2, 2), 4, nil)
+	conc, err := cmpCrossFitWorkers(d, est, fold, seeds, rand.NewPCG(2, 2), 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !mat.Equal(serial, conc) {
 		t.Fatalf("concurrent folds differ from serial ones")
 	}
-	_, err = cmpCrossFitWorkers(d, cmpTestPanic{rows: len(d.Y)}, fold, seeds, nil, 4, nil)
+	_, err = cmpCrossFitWorkers(d, cmpTestPanic{rows: len(d.Y)}, fold, seeds, nil, 4)
 	if err == nil || err.Error() != "fold 1 of 4: panic: planted panic" {
 		t.Fatalf("panicking fits: %v, want fold 1's panic as an error", err)
 	}
