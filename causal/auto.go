@@ -288,10 +288,6 @@ type AutoEstimator struct {
 	// usual cost (autoCostRank). On smaller data the budget plays no
 	// part.
 	Budget float64
-	// ShrinkMargin keeps the stack unshrunk unless a shrinkage factor
-	// lowers its nested loss by more than ShrinkMargin standard errors
-	// (0, the zero value, takes the factor with the lowest loss).
-	ShrinkMargin float64
 }
 
 // AutoScore is one candidate's validation result.
@@ -842,9 +838,6 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.QAgg, err = p.Float("qagg", DefaultAutoQAgg); err != nil {
 		return nil, err
 	}
-	if a.ShrinkMargin, err = p.Float("shrink_margin", 0); err != nil {
-		return nil, err
-	}
 	if a.Propensity, err = ParseAutoPropensity(p.String("propensity", DefaultAutoPropensity.String())); err != nil {
 		return nil, err
 	}
@@ -1055,7 +1048,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			}
 		}
 		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
-		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms, 1-a.PreferSelect, a.ShrinkMargin)
+		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms, 1-a.PreferSelect)
 		out.SelectCVLoss = selLoss
 		if shrink >= 0 {
 			out.StackCVLoss = shrinkLoss[shrink]

@@ -583,24 +583,13 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 // than ses standard errors (of the per-row difference; 1 by default, a
 // one-standard-error rule against betting on one candidate). It returns
 // the index of the factor (−1 for the choice) and the means.
-func autoOneSE(stack [][]float64, sel []float64, ses, keep float64) (pick int, stackMean []float64, selMean float64) {
+func autoOneSE(stack [][]float64, sel []float64, ses float64) (pick int, stackMean []float64, selMean float64) {
 	stackMean = make([]float64, len(stack))
 	pick = 0
 	for j, t := range stack {
 		stackMean[j] = autoMean(t, nil)
 		if stackMean[j] < stackMean[pick] {
 			pick = j
-		}
-	}
-	if keep > 0 && pick > 0 {
-		// The whole stack unless shrinking lowers the loss by more
-		// than keep standard errors.
-		d := make([]float64, len(stack[0]))
-		for i := range d {
-			d[i] = stack[0][i] - stack[pick][i]
-		}
-		if m, se := MeanSE(d, nil); m <= keep*se {
-			pick = 0
 		}
 	}
 	selMean = autoMean(sel, nil)
