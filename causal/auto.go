@@ -288,7 +288,6 @@ type AutoEstimator struct {
 	// usual cost (autoCostRank). On smaller data the budget plays no
 	// part.
 	Budget float64
-	noConst bool
 }
 
 // AutoScore is one candidate's validation result.
@@ -845,8 +844,6 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	switch v := p.String("weights", "convex"); v {
 	case "convex":
 		a.Convex = true
-	case "members":
-		a.Convex, a.noConst = true, true
 	case "nonneg":
 	default:
 		return nil, fmt.Errorf("%w: weights=%s, want convex or nonneg", ErrParam, v)
@@ -1036,9 +1033,6 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			members = DefaultAutoMembers
 		}
 		sarms := autoStackArms(arms, taus, a.Criterion, a.Convex, a.QAgg)
-		for k := range sarms {
-			sarms[k].noConst = a.noConst
-		}
 		use := make([]bool, len(taus))
 		for c := range taus {
 			use[c] = taus[c] != nil

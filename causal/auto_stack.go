@@ -296,8 +296,6 @@ type autoStackArm struct {
 	// qagg is the share ν of Q-aggregation's spread penalty in the
 	// convex weights (AutoEstimator.QAgg; 0 for none).
 	qagg float64
-	// noConst leaves the constant effect out of the convex weights.
-	noConst bool
 }
 
 func autoStackArms(arms []autoArm, taus []*mat.Dense, c AutoCriterion, convex bool, qagg float64) []autoStackArm {
@@ -360,10 +358,7 @@ func autoStackWeights(s autoStackArm, use []bool, keep []float64) []float64 {
 	}
 	var beta []float64
 	c0 := 1.0
-	if s.convex && s.noConst && len(z) > 0 {
-		beta = autoSimplexLS(z, s.target, s.w, keep, s.qagg)
-		beta = append(beta, 0)
-	} else if s.convex {
+	if s.convex {
 		// The constant effect fitted alone on the same rows is one more
 		// member, and the weights sum to 1.
 		c0 = autoConstant(s, keep)
