@@ -288,7 +288,6 @@ type AutoEstimator struct {
 	// usual cost (autoCostRank). On smaller data the budget plays no
 	// part.
 	Budget float64
-	rConst bool
 }
 
 // AutoScore is one candidate's validation result.
@@ -839,7 +838,6 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.QAgg, err = p.Float("qagg", DefaultAutoQAgg); err != nil {
 		return nil, err
 	}
-	a.rConst = p.String("constant", "") == "r"
 	if a.Propensity, err = ParseAutoPropensity(p.String("propensity", DefaultAutoPropensity.String())); err != nil {
 		return nil, err
 	}
@@ -1035,9 +1033,6 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			members = DefaultAutoMembers
 		}
 		sarms := autoStackArms(arms, taus, a.Criterion, a.Convex, a.QAgg)
-		for k := range sarms {
-			sarms[k].rConst = a.rConst
-		}
 		use := make([]bool, len(taus))
 		for c := range taus {
 			use[c] = taus[c] != nil

@@ -296,10 +296,6 @@ type autoStackArm struct {
 	// qagg is the share ν of Q-aggregation's spread penalty in the
 	// convex weights (AutoEstimator.QAgg; 0 for none).
 	qagg float64
-	// rTarget, rMult are the R-loss's columns, for the constant effect
-	// with rConst.
-	rTarget, rMult []float64
-	rConst         bool
 }
 
 func autoStackArms(arms []autoArm, taus []*mat.Dense, c AutoCriterion, convex bool, qagg float64) []autoStackArm {
@@ -309,7 +305,7 @@ func autoStackArms(arms []autoArm, taus []*mat.Dense, c AutoCriterion, convex bo
 	}
 	out := make([]autoStackArm, len(arms))
 	for k, ar := range arms {
-		s := autoStackArm{w: ar.w, tau: make([][]float64, len(taus)), convex: convex, qagg: qagg, rTarget: ar.ry, rMult: ar.rt}
+		s := autoStackArm{w: ar.w, tau: make([][]float64, len(taus)), convex: convex, qagg: qagg}
 		switch c {
 		case DRLoss:
 			s.target = ar.phi
@@ -500,9 +496,6 @@ func autoShrink(beta []float64, c0, lambda float64) []float64 {
 // autoConstant returns arm s's constant effect fitted alone on the rows
 // kept.
 func autoConstant(s autoStackArm, keep []float64) float64 {
-	if s.rConst {
-		return autoNNLS([][]float64{s.rMult}, s.rTarget, s.w, keep, []bool{false})[0]
-	}
 	b := autoNNLS([][]float64{s.mult}, s.target, s.w, keep, []bool{false})
 	return b[0]
 }
