@@ -287,8 +287,7 @@ type AutoEstimator struct {
 	// candidates cheapest first: the registry's auto sorts them by their
 	// usual cost (autoCostRank). On smaller data the budget plays no
 	// part.
-	Budget     float64
-	nestedReps int
+	Budget float64
 }
 
 // AutoScore is one candidate's validation result.
@@ -839,9 +838,6 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.QAgg, err = p.Float("qagg", DefaultAutoQAgg); err != nil {
 		return nil, err
 	}
-	if a.nestedReps, err = p.Int("nested", 1); err != nil {
-		return nil, err
-	}
 	if a.Propensity, err = ParseAutoPropensity(p.String("propensity", DefaultAutoPropensity.String())); err != nil {
 		return nil, err
 	}
@@ -1052,27 +1048,6 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			}
 		}
 		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
-		for rep := 1; rep < a.nestedReps; rep++ {
-			st2, sel2 := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
-			for j := range stackTerms {
-				for i := range stackTerms[j] {
-					stackTerms[j][i] += st2[j][i]
-				}
-			}
-			for i := range selTerms {
-				selTerms[i] += sel2[i]
-			}
-		}
-		if a.nestedReps > 1 {
-			for j := range stackTerms {
-				for i := range stackTerms[j] {
-					stackTerms[j][i] /= float64(a.nestedReps)
-				}
-			}
-			for i := range selTerms {
-				selTerms[i] /= float64(a.nestedReps)
-			}
-		}
 		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms, 1-a.PreferSelect)
 		out.SelectCVLoss = selLoss
 		if shrink >= 0 {
