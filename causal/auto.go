@@ -288,6 +288,7 @@ type AutoEstimator struct {
 	// usual cost (autoCostRank). On smaller data the budget plays no
 	// part.
 	Budget float64
+	cvReps int
 }
 
 // AutoScore is one candidate's validation result.
@@ -838,6 +839,9 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.QAgg, err = p.Float("qagg", DefaultAutoQAgg); err != nil {
 		return nil, err
 	}
+	if a.cvReps, err = p.Int("cvreps", 1); err != nil {
+		return nil, err
+	}
 	if a.Propensity, err = ParseAutoPropensity(p.String("propensity", DefaultAutoPropensity.String())); err != nil {
 		return nil, err
 	}
@@ -950,6 +954,11 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	if bud != nil {
 		cvWorkers = 1
 	}
+	reps := max(a.cvReps, 1)
+	if bud != nil {
+		reps = 1
+	}
+	larms := autoLongArms(arms, ns, reps)
 	scores := make([]AutoScore, len(a.Candidates))
 	terms := make([][]float64, len(a.Candidates))
 	taus := make([]*mat.Dense, len(a.Candidates))
@@ -968,6 +977,18 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		}
 		start := time.Now()
 		tau, err := autoCrossFit(sel, ne.Estimator, folds, cvWorkers, cvSrc)
+		if err == nil && reps > 1 {
+			long := mat.NewDense(reps*ns, sel.Arms, nil)
+			long.Slice(0, ns, 0, sel.Arms).(*mat.Dense).Copy(tau)
+			for r := 1; r < reps && err == nil; r++ {
+				var t2 *mat.Dense
+				t2, err = autoCrossFit(sel, ne.Estimator, folds, cvWorkers, derive(src, cvSeed, 0xa070+uint64(r)))
+				if err == nil {
+					long.Slice(r*ns, (r+1)*ns, 0, sel.Arms).(*mat.Dense).Copy(t2)
+				}
+			}
+			tau = long
+		}
 		prog.step()
 		scores[c].Seconds = time.Since(start).Seconds()
 		if err != nil {
@@ -982,7 +1003,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			bud.calibrate(scores[c].Seconds)
 		}
 		taus[c] = tau
-		terms[c] = autoLossTerms(arms, tau, a.Criterion)
+		terms[c] = autoLossTerms(larms, tau, a.Criterion)
 		scores[c].Loss = autoMean(terms[c], nil)
 		if best < 0 || scores[c].Loss < scores[best].Loss {
 			best = c
@@ -1032,7 +1053,10 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		if members <= 0 {
 			members = DefaultAutoMembers
 		}
-		sarms := autoStackArms(arms, taus, a.Criterion, a.Convex, a.QAgg)
+		sarms := autoStackArms(larms, taus, a.Criterion, a.Convex, a.QAgg)
+		for k := range sarms {
+			sarms[k].reps = reps
+		}
 		use := make([]bool, len(taus))
 		for c := range taus {
 			use[c] = taus[c] != nil
@@ -1048,6 +1072,12 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			}
 		}
 		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
+		if reps > 1 {
+			for j := range stackTerms {
+				stackTerms[j] = autoFoldReps(stackTerms[j], arms, reps)
+			}
+			selTerms = autoFoldReps(selTerms, arms, reps)
+		}
 		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms, 1-a.PreferSelect)
 		out.SelectCVLoss = selLoss
 		if shrink >= 0 {
@@ -1445,6 +1475,56 @@ func autoCrossFit(d UpliftData, est UpliftEstimator, folds, workers int, src ran
 		}
 	}
 	return tau, nil
+}
+
+// autoLongArms repeats every arm's rows reps times, the r-th copy of
+// row i reading row r·ns + i of the effects.
+func autoLongArms(arms []autoArm, ns, reps int) []autoArm {
+	if reps <= 1 {
+		return arms
+	}
+	rep := func(v []float64) []float64 {
+		if v == nil {
+			return nil
+		}
+		out := make([]float64, 0, len(v)*reps)
+		for range reps {
+			out = append(out, v...)
+		}
+		return out
+	}
+	out := make([]autoArm, len(arms))
+	for k, ar := range arms {
+		l := ar
+		l.idx = make([]int, 0, len(ar.idx)*reps)
+		for r := range reps {
+			for _, i := range ar.idx {
+				l.idx = append(l.idx, r*ns+i)
+			}
+		}
+		l.w, l.ry, l.rt, l.phi, l.mt, l.mm = rep(ar.w), rep(ar.ry), rep(ar.rt), rep(ar.phi), rep(ar.mt), rep(ar.mm)
+		out[k] = l
+	}
+	return out
+}
+
+// autoFoldReps averages long loss terms (arm by arm, reps copies of the
+// arm's rows) back to one term per row.
+func autoFoldReps(t []float64, arms []autoArm, reps int) []float64 {
+	var out []float64
+	off := 0
+	for _, ar := range arms {
+		n := len(ar.idx)
+		for i := range n {
+			v := 0.0
+			for r := range reps {
+				v += t[off+r*n+i]
+			}
+			out = append(out, v/float64(reps))
+		}
+		off += reps * n
+	}
+	return out
 }
 
 // autoLossTerms returns the weighted per-row loss terms of every arm,

@@ -296,6 +296,9 @@ type autoStackArm struct {
 	// qagg is the share ν of Q-aggregation's spread penalty in the
 	// convex weights (AutoEstimator.QAgg; 0 for none).
 	qagg float64
+	// reps is the number of copies of the arm's rows (repeated
+	// cross-fitting); the nested folds keep a row's copies together.
+	reps int
 }
 
 func autoStackArms(arms []autoArm, taus []*mat.Dense, c AutoCriterion, convex bool, qagg float64) []autoStackArm {
@@ -511,9 +514,13 @@ func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bag
 	total := 0
 	for k, s := range arms {
 		fold[k] = make([]int, len(s.target))
-		perm := rng.Perm(len(s.target))
+		reps := max(s.reps, 1)
+		n := len(s.target) / reps
+		perm := rng.Perm(n)
 		for r, i := range perm {
-			fold[k][i] = r % folds
+			for c := range reps {
+				fold[k][c*n+i] = r % folds
+			}
 		}
 		total += len(s.target)
 	}
