@@ -163,6 +163,9 @@ const DefaultAutoRows = 20000
 // its refit on all of them, and every fit is cheap.
 const AutoSmallRows = 5000
 
+// AutoMaxCVReps bounds AutoEstimator.CVReps.
+const AutoMaxCVReps = 10
+
 // AutoOverlapWarn is the share of selection rows with the estimated
 // propensity at a clip bound above which AutoModel.Report warns: there
 // treatment (or control) is nearly certain, the data hold few
@@ -288,7 +291,14 @@ type AutoEstimator struct {
 	// usual cost (autoCostRank). On smaller data the budget plays no
 	// part.
 	Budget float64
-	cvReps int
+	// CVReps is the number R of fold partitions of the cross-fitting
+	// (0 means 1): every candidate is cross-fitted on R random
+	// partitions into Folds folds, and the losses, the stack's weights
+	// and the nested comparison use the R out-of-fold effects of every
+	// row, each row's copies kept in one nested fold. It takes the
+	// partition's noise out of the candidates' losses at R times their
+	// cross-fitting cost. Under a time budget it is 1.
+	CVReps int
 }
 
 // AutoScore is one candidate's validation result.
@@ -373,6 +383,9 @@ type AutoModel struct {
 	Rows          int `json:"rows"`
 	SelectionRows int `json:"selection_rows"`
 	Folds         int `json:"folds"`
+	// CVReps is the number of fold partitions of the cross-fitting
+	// (AutoEstimator.CVReps; absent when 1).
+	CVReps int `json:"cv_reps,omitempty"`
 	// Scores holds every candidate's result, in the order tried.
 	Scores []AutoScore `json:"scores"`
 	// ZeroLoss and ConstantLoss are the losses of τ = 0 and of τ equal
@@ -457,6 +470,7 @@ func (m *AutoModel) Unwrap() UpliftModel { return m.Model.UpliftModel }
 
 // Report returns the selection record as flat metadata: auto_chosen,
 // auto_criterion, auto_rows, auto_selection_rows, auto_folds,
+// auto_cv_reps (with repeated cross-fitting),
 // auto_combine, auto_reason, one auto_loss.NAME entry per candidate
 // ("loss ± se" of the difference to the best candidate, or the fit error),
 // auto_seconds.NAME (its cross-fitting time, plus its refit time when
@@ -481,6 +495,9 @@ func (m *AutoModel) Report() map[string]string {
 		"auto_loss.zero":      autoFmt(m.ZeroLoss),
 		"auto_loss.constant":  autoFmt(m.ConstantLoss),
 		"auto_combine":        combine,
+	}
+	if m.CVReps > 1 {
+		out["auto_cv_reps"] = strconv.Itoa(m.CVReps)
 	}
 	if len(m.ATE) > 0 {
 		out["auto_ate"] = autoFmts(m.ATE)
@@ -560,14 +577,14 @@ func (m *AutoModel) Report() map[string]string {
 		out["auto_stack_cv_loss"] = autoFmt(m.StackCVLoss)
 		out["auto_select_cv_loss"] = autoFmt(m.SelectCVLoss)
 		out["auto_stack_shrink"] = autoFmt(m.StackShrink)
-		reason = fmt.Sprintf("stack of %s (share λ = %s of the stack against the constant effect, after shrinking): %s %s on %d of %d rows (%d folds), nested cross-validated %s (against %s choosing one candidate); best single candidate %s %s",
-			strings.Join(parts, ", "), autoFmt(m.StackShrink), m.Criterion, autoFmt(m.StackLoss), m.SelectionRows, m.Rows, m.Folds, autoFmt(m.StackCVLoss), autoFmt(m.SelectCVLoss), bestName, autoFmt(best))
+		reason = fmt.Sprintf("stack of %s (share λ = %s of the stack against the constant effect, after shrinking): %s %s on %d of %d rows (%s), nested cross-validated %s (against %s choosing one candidate); best single candidate %s %s",
+			strings.Join(parts, ", "), autoFmt(m.StackShrink), m.Criterion, autoFmt(m.StackLoss), m.SelectionRows, m.Rows, m.foldsText(), autoFmt(m.StackCVLoss), autoFmt(m.SelectCVLoss), bestName, autoFmt(best))
 	} else {
-		reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds)", m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.Folds)
+		reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%s)", m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.foldsText())
 		if len(m.SkippedConstant) > 0 {
 			out["auto_skipped_constant"] = strings.Join(m.SkippedConstant, ",")
-			reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%d folds) among the candidates whose refit ranks (%s, better, predicted one constant effect)",
-				m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.Folds, strings.Join(m.SkippedConstant, ", "))
+			reason = fmt.Sprintf("lowest cross-validated %s %s on %d of %d rows (%s) among the candidates whose refit ranks (%s, better, predicted one constant effect)",
+				m.Criterion, autoFmt(chosen), m.SelectionRows, m.Rows, m.foldsText(), strings.Join(m.SkippedConstant, ", "))
 		}
 		if m.SelectCVLoss > 0 {
 			reason += fmt.Sprintf("; nested cross-validated %s of choosing one candidate %s, of stacking %s", m.Criterion, autoFmt(m.SelectCVLoss), autoFmt(m.StackCVLoss))
@@ -585,6 +602,16 @@ func (m *AutoModel) Report() map[string]string {
 	}
 	out["auto_reason"] = reason
 	return out
+}
+
+// foldsText says how the selection rows were cross-fitted: "5 folds",
+// or "5 folds × 2 partitions" with repeated cross-fitting.
+func (m *AutoModel) foldsText() string {
+	s := strconv.Itoa(m.Folds) + " folds"
+	if m.CVReps > 1 {
+		s += " × " + strconv.Itoa(m.CVReps) + " partitions"
+	}
+	return s
 }
 
 func autoFmts(v []float64) string {
@@ -839,7 +866,7 @@ func newAutoEstimator(p *Params, r Registry) (UpliftEstimator, error) {
 	if a.QAgg, err = p.Float("qagg", DefaultAutoQAgg); err != nil {
 		return nil, err
 	}
-	if a.cvReps, err = p.Int("cvreps", 1); err != nil {
+	if a.CVReps, err = p.Int("cvreps", 0); err != nil {
 		return nil, err
 	}
 	if a.Propensity, err = ParseAutoPropensity(p.String("propensity", DefaultAutoPropensity.String())); err != nil {
@@ -887,6 +914,9 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	}
 	if !(a.MixOverlap >= 0 && !math.IsInf(a.MixOverlap, 0)) {
 		return nil, fmt.Errorf("auto: %w: mix_overlap=%v, want a finite value ≥ 0", ErrParam, a.MixOverlap)
+	}
+	if a.CVReps < 0 || a.CVReps > AutoMaxCVReps {
+		return nil, fmt.Errorf("auto: %w: cvreps=%d, want 1 to %d (0 for the default)", ErrParam, a.CVReps, AutoMaxCVReps)
 	}
 	if !(a.QAgg >= 0 && a.QAgg < 1) {
 		return nil, fmt.Errorf("auto: %w: qagg=%v, want 0 ≤ qagg < 1", ErrParam, a.QAgg)
@@ -954,7 +984,7 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	if bud != nil {
 		cvWorkers = 1
 	}
-	reps := max(a.cvReps, 1)
+	reps := max(a.CVReps, 1)
 	if bud != nil {
 		reps = 1
 	}
@@ -1023,7 +1053,9 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		for i := range diff {
 			diff[i] = terms[c][i] - terms[best][i]
 		}
-		_, se := MeanSE(diff, nil)
+		// A row's copies are not independent: the standard error is the
+		// one of their means.
+		_, se := MeanSE(autoFoldReps(diff, arms, reps), nil)
 		if c == best {
 			se = 0
 		}
@@ -1034,6 +1066,9 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 		Criterion: a.Criterion.String(), Rows: n, SelectionRows: ns, Folds: folds,
 		Scores: scores, ZeroLoss: zero, ConstantLoss: constant, ATE: ate, Combine: AutoSelect.String(),
 		Clip: clip, Clipped: make([]float64, len(arms)), NuisanceSeconds: nuisSeconds,
+	}
+	if reps > 1 {
+		out.CVReps = reps
 	}
 	for k, ar := range arms {
 		out.Clipped[k] = ar.clipped
@@ -1511,7 +1546,10 @@ func autoLongArms(arms []autoArm, ns, reps int) []autoArm {
 // autoFoldReps averages long loss terms (arm by arm, reps copies of the
 // arm's rows) back to one term per row.
 func autoFoldReps(t []float64, arms []autoArm, reps int) []float64 {
-	var out []float64
+	if reps <= 1 {
+		return t
+	}
+	out := make([]float64, 0, len(t)/reps)
 	off := 0
 	for _, ar := range arms {
 		n := len(ar.idx)

@@ -1085,3 +1085,64 @@ func TestAutoPropensityParam(t *testing.T) {
 		t.Errorf("propensity=known: %v, want ErrParam", err)
 	}
 }
+
+func TestAutoFoldReps(t *testing.T) {
+	arms := []autoArm{{idx: []int{0, 1}}, {idx: []int{2, 3, 4}}}
+	long := autoLongArms(arms, 5, 2)
+	if want := []int{0, 1, 5, 6}; !slices.Equal(long[0].idx, want) {
+		t.Errorf("arm 1 rows %v, want %v", long[0].idx, want)
+	}
+	if want := []int{2, 3, 4, 7, 8, 9}; !slices.Equal(long[1].idx, want) {
+		t.Errorf("arm 2 rows %v, want %v", long[1].idx, want)
+	}
+	// Arm by arm, copy by copy: arm 1's two copies, then arm 2's.
+	terms := []float64{1, 2, 3, 6, 10, 20, 30, 30, 40, 50}
+	got := autoFoldReps(terms, arms, 2)
+	want := []float64{2, 4, 20, 30, 40}
+	if !slices.Equal(got, want) {
+		t.Errorf("folded %v, want %v", got, want)
+	}
+	if got := autoFoldReps(terms, arms, 1); !slices.Equal(got, terms) {
+		t.Errorf("one partition folded to %v", got)
+	}
+}
+
+func TestAutoCVReps(t *testing.T) {
+	d, _ := autoTestData(600, 3, 21)
+	base := map[string]string{"candidates": "t/linear,x/linear,t/gbt:depth=2:trees=30", "nuisance": "linear", "seed": "4", "budget": "off"}
+	one := fitAuto(t, d, base)
+	if one.CVReps != 0 || one.Report()["auto_cv_reps"] != "" || !strings.Contains(one.Report()["auto_reason"], "(5 folds)") {
+		t.Errorf("one partition: CVReps %d, report %q, reason %q", one.CVReps, one.Report()["auto_cv_reps"], one.Report()["auto_reason"])
+	}
+	p := maps.Clone(base)
+	p["cvreps"] = "2"
+	two := fitAuto(t, d, p)
+	r := two.Report()
+	if two.CVReps != 2 || r["auto_cv_reps"] != "2" || !strings.Contains(r["auto_reason"], "5 folds × 2 partitions") {
+		t.Errorf("two partitions: CVReps %d, report %q, reason %q", two.CVReps, r["auto_cv_reps"], r["auto_reason"])
+	}
+	changed := false
+	for c, s := range two.Scores {
+		if math.IsNaN(s.Loss) || !(s.SE >= 0) {
+			t.Errorf("%s: loss %v, se %v", s.Name, s.Loss, s.SE)
+		}
+		// The first partition is the one of cvreps=1; the second moves
+		// every candidate's loss.
+		if s.Loss != one.Scores[c].Loss {
+			changed = true
+		}
+	}
+	if !changed {
+		t.Error("the second partition changed no candidate's loss")
+	}
+	for _, v := range []string{"-1", strconv.Itoa(AutoMaxCVReps + 1)} {
+		p["cvreps"] = v
+		est, err := NewRegistry().NewEstimator("auto", p)
+		if err == nil {
+			_, err = est.FitUplift(d, nil)
+		}
+		if !errors.Is(err, ErrParam) {
+			t.Errorf("cvreps=%s: err %v, want ErrParam", v, err)
+		}
+	}
+}
