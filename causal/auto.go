@@ -166,6 +166,22 @@ const AutoSmallRows = 5000
 // AutoMaxCVReps bounds AutoEstimator.CVReps.
 const AutoMaxCVReps = 10
 
+// DefaultAutoCVReps is auto's number of fold partitions of the
+// cross-fitting on at most AutoSmallRows selection rows (1 above): on
+// a few hundred rows one partition's luck moves the candidates' losses
+// and the stack's weights as much as their differences, and every fit
+// is cheap.
+const DefaultAutoCVReps = 3
+
+// autoCVReps returns the default number of fold partitions for ns
+// selection rows.
+func autoCVReps(ns int) int {
+	if ns > AutoSmallRows {
+		return 1
+	}
+	return DefaultAutoCVReps
+}
+
 // AutoOverlapWarn is the share of selection rows with the estimated
 // propensity at a clip bound above which AutoModel.Report warns: there
 // treatment (or control) is nearly certain, the data hold few
@@ -199,7 +215,8 @@ func autoFolds(t []int, arms int) int {
 //     arm's share instead of the learner's ê as Propensity says),
 //     clipped to [Clip, 1−Clip];
 //  2. every candidate gives out-of-fold effects τ̂ (CrossFitEffects with
-//     Folds folds, the same folds and fold seeds for every candidate);
+//     Folds folds, the same folds and fold seeds for every candidate),
+//     on CVReps fold partitions;
 //  3. each candidate's loss (RLoss or DRLoss, see AutoCriterion) is
 //     averaged over the arms, and the candidate with the smallest loss
 //     wins; a candidate whose fit fails is skipped and reported;
@@ -292,7 +309,8 @@ type AutoEstimator struct {
 	// part.
 	Budget float64
 	// CVReps is the number R of fold partitions of the cross-fitting
-	// (0 means 1): every candidate is cross-fitted on R random
+	// (0 means DefaultAutoCVReps on at most AutoSmallRows selection rows
+	// and 1 above): every candidate is cross-fitted on R random
 	// partitions into Folds folds, and the losses, the stack's weights
 	// and the nested comparison use the R out-of-fold effects of every
 	// row, each row's copies kept in one nested fold. It takes the
@@ -984,7 +1002,10 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 	if bud != nil {
 		cvWorkers = 1
 	}
-	reps := max(a.CVReps, 1)
+	reps := a.CVReps
+	if reps == 0 {
+		reps = autoCVReps(ns)
+	}
 	if bud != nil {
 		reps = 1
 	}

@@ -250,6 +250,13 @@ func TestAutoFoldsByRows(t *testing.T) {
 			if m.Folds != tc.want || m.Report()["auto_folds"] != strconv.Itoa(tc.want) {
 				t.Errorf("folds %d (report %q) on %d selection rows, want %d", m.Folds, m.Report()["auto_folds"], m.SelectionRows, tc.want)
 			}
+			wantReps := 0 // one partition
+			if m.SelectionRows <= AutoSmallRows {
+				wantReps = DefaultAutoCVReps
+			}
+			if m.CVReps != wantReps {
+				t.Errorf("%d fold partitions on %d selection rows, want %d", m.CVReps, m.SelectionRows, wantReps)
+			}
 		})
 	}
 }
@@ -1110,6 +1117,11 @@ func TestAutoFoldReps(t *testing.T) {
 func TestAutoCVReps(t *testing.T) {
 	d, _ := autoTestData(600, 3, 21)
 	base := map[string]string{"candidates": "t/linear,x/linear,t/gbt:depth=2:trees=30", "nuisance": "linear", "seed": "4", "budget": "off"}
+	def := fitAuto(t, d, base)
+	if def.CVReps != DefaultAutoCVReps || def.Report()["auto_cv_reps"] != strconv.Itoa(DefaultAutoCVReps) {
+		t.Errorf("default on %d rows: CVReps %d, report %q, want %d", def.SelectionRows, def.CVReps, def.Report()["auto_cv_reps"], DefaultAutoCVReps)
+	}
+	base["cvreps"] = "1"
 	one := fitAuto(t, d, base)
 	if one.CVReps != 0 || one.Report()["auto_cv_reps"] != "" || !strings.Contains(one.Report()["auto_reason"], "(5 folds)") {
 		t.Errorf("one partition: CVReps %d, report %q, reason %q", one.CVReps, one.Report()["auto_cv_reps"], one.Report()["auto_reason"])
