@@ -1027,19 +1027,11 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			cvSrc = bud.within(cvSrc, left)
 		}
 		start := time.Now()
-		tau, err := autoCrossFit(sel, ne.Estimator, folds, cvWorkers, cvSrc)
-		if err == nil && reps > 1 {
-			long := mat.NewDense(reps*ns, sel.Arms, nil)
-			long.Slice(0, ns, 0, sel.Arms).(*mat.Dense).Copy(tau)
-			for r := 1; r < reps && err == nil; r++ {
-				var t2 *mat.Dense
-				t2, err = autoCrossFit(sel, ne.Estimator, folds, cvWorkers, derive(src, cvSeed, 0xa070+uint64(r)))
-				if err == nil {
-					long.Slice(r*ns, (r+1)*ns, 0, sel.Arms).(*mat.Dense).Copy(t2)
-				}
-			}
-			tau = long
+		srcs := []rand.Source{cvSrc}
+		for r := 1; r < reps; r++ {
+			srcs = append(srcs, derive(src, cvSeed, 0xa070+uint64(r)))
 		}
+		tau, err := autoCrossFitReps(sel, ne.Estimator, folds, cvWorkers, srcs)
 		prog.step()
 		scores[c].Seconds = time.Since(start).Seconds()
 		if err != nil {
@@ -1110,9 +1102,6 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 			members = DefaultAutoMembers
 		}
 		sarms := autoStackArms(larms, taus, a.Criterion, a.Convex, a.QAgg)
-		for k := range sarms {
-			sarms[k].reps = reps
-		}
 		use := make([]bool, len(taus))
 		for c := range taus {
 			use[c] = taus[c] != nil
@@ -1127,13 +1116,11 @@ func (a AutoEstimator) Fit(d UpliftData, src rand.Source) (*AutoModel, error) {
 				}
 			}
 		}
-		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, rng)
-		if reps > 1 {
-			for j := range stackTerms {
-				stackTerms[j] = autoFoldReps(stackTerms[j], arms, reps)
-			}
-			selTerms = autoFoldReps(selTerms, arms, reps)
+		stackTerms, selTerms := autoNested(sarms, terms, use, members, a.Bags, folds, reps, rng)
+		for j := range stackTerms {
+			stackTerms[j] = autoFoldReps(stackTerms[j], arms, reps)
 		}
+		selTerms = autoFoldReps(selTerms, arms, reps)
 		shrink, shrinkLoss, selLoss := autoOneSE(stackTerms, selTerms, 1-a.PreferSelect)
 		out.SelectCVLoss = selLoss
 		if shrink >= 0 {
@@ -1531,6 +1518,25 @@ func autoCrossFit(d UpliftData, est UpliftEstimator, folds, workers int, src ran
 		}
 	}
 	return tau, nil
+}
+
+// autoCrossFitReps cross-fits est once per fold partition, partition r
+// seeded by srcs[r] (autoCrossFit), and stacks the out-of-fold effects:
+// row r·n + i holds row i's effects under partition r.
+func autoCrossFitReps(d UpliftData, est UpliftEstimator, folds, workers int, srcs []rand.Source) (*mat.Dense, error) {
+	if len(srcs) == 1 {
+		return autoCrossFit(d, est, folds, workers, srcs[0])
+	}
+	n, _ := d.X.Dims()
+	long := mat.NewDense(len(srcs)*n, d.Arms, nil)
+	for r, s := range srcs {
+		tau, err := autoCrossFit(d, est, folds, workers, s)
+		if err != nil {
+			return nil, err
+		}
+		long.Slice(r*n, (r+1)*n, 0, d.Arms).(*mat.Dense).Copy(tau)
+	}
+	return long, nil
 }
 
 // autoLongArms repeats every arm's rows reps times, the r-th copy of

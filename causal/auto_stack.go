@@ -296,9 +296,6 @@ type autoStackArm struct {
 	// qagg is the share ν of Q-aggregation's spread penalty in the
 	// convex weights (AutoEstimator.QAgg; 0 for none).
 	qagg float64
-	// reps is the number of copies of the arm's rows (repeated
-	// cross-fitting); the nested folds keep a row's copies together.
-	reps int
 }
 
 func autoStackArms(arms []autoArm, taus []*mat.Dense, c AutoCriterion, convex bool, qagg float64) []autoStackArm {
@@ -508,13 +505,14 @@ func autoConstant(s autoStackArm, keep []float64) float64 {
 // stack fitted, and by the candidate chosen, on the other folds. The
 // stack is scored at every shrinkage factor of autoShrinks. It returns
 // the held-out loss terms of the stack at each factor and of the choice,
-// row by row.
-func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bags, folds int, rng *rand.Rand) (stack [][]float64, sel []float64) {
+// row by row. With repeated cross-fitting each arm's rows come in reps
+// copies, which the folds keep together.
+func autoNested(arms []autoStackArm, terms [][]float64, use []bool, members, bags, folds, reps int, rng *rand.Rand) (stack [][]float64, sel []float64) {
+	reps = max(reps, 1)
 	fold := make([][]int, len(arms))
 	total := 0
 	for k, s := range arms {
 		fold[k] = make([]int, len(s.target))
-		reps := max(s.reps, 1)
 		n := len(s.target) / reps
 		perm := rng.Perm(n)
 		for r, i := range perm {
